@@ -1,0 +1,53 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "construir",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "construir", targets: ["construir"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        // C libraries: each is imported by exactly one Swift module.
+        .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CLZMA", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
+
+        .target(name: "CSystem"),
+        .target(name: "ConstruirSystem", dependencies: ["CSystem"]),
+        .target(name: "XZ", dependencies: ["CLZMA", "ConstruirSystem"]),
+        .target(name: "Archive", dependencies: ["CArchive", "XZ", "ConstruirSystem"]),
+        .target(name: "VMHost", dependencies: [
+            "CLibvirt", "ConstruirSystem",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "Runner", dependencies: [
+            "ConstruirSystem", "Archive", "XZ", "VMHost",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .target(name: "ConstruirCLI", dependencies: [
+            "Runner", "VMHost", "ConstruirSystem",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        .executableTarget(name: "construir", dependencies: ["ConstruirCLI"]),
+
+        .target(name: "TestSupport", dependencies: ["ConstruirSystem"], path: "Tests/TestSupport"),
+        .testTarget(name: "ConstruirSystemTests", dependencies: ["ConstruirSystem", "TestSupport"]),
+        .testTarget(name: "XZTests", dependencies: ["XZ", "TestSupport"]),
+        .testTarget(name: "ArchiveTests", dependencies: ["Archive", "XZ", "TestSupport"]),
+        .testTarget(name: "VMHostTests", dependencies: ["VMHost", "TestSupport"]),
+        .testTarget(name: "RunnerTests", dependencies: ["Runner", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Runner", "VMHost", "ConstruirCLI", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

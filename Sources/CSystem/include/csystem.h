@@ -1,0 +1,8 @@
+#ifndef CONSTRUIR_CSYSTEM_H
+#define CONSTRUIR_CSYSTEM_H
+#include <sys/inotify.h>
+
+/* renameat2(2) with RENAME_NOREPLACE: glibc's wrapper is _GNU_SOURCE-only and syscall() is
+   variadic, so neither reaches Swift directly. Returns -1 and sets errno on failure. */
+int construir_rename_noreplace(const char *from, const char *to);
+#endif

@@ -1,0 +1,13 @@
+import ArgumentParser
+
+/// The `construir` command line. The executable's `main` only calls this, so every command can
+/// be parsed and run from tests.
+public struct Construir: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "construir",
+        abstract: "Run untrusted build jobs in offline, throwaway VMs.",
+        version: "0.1.0",
+        subcommands: [RunCommand.self])
+
+    public init() {}
+}

@@ -1,0 +1,105 @@
+import ArgumentParser
+import ConstruirSystem
+import Foundation
+import Logging
+import Runner
+import ServiceLifecycle
+import VMHost
+
+/// `construir run`: watch a queue directory and run each job in a fresh VM.
+public struct RunCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Watch the queue directory and run each job in a VM without network.",
+        discussion: """
+        A job is a NAME_iN.tar.xz file: it runs on build image N (or --default-image) and lands in \
+        DONE/NAME/ with result.json, console.log, output.tar.xz and the extracted output/.
+        """)
+
+    @Option(help: "Directory watched for jobs.") var queue = "queue"
+    @Option(help: "Directory that receives finished jobs.") var done = "done"
+    @Option(help: "Directory holding the build images (images/N/image.json).") var images = "images"
+    @Option(help: "Runner state directory; must be on the queue's filesystem. Default: QUEUE/.construir")
+    var state: String?
+    @Option(help: "Longest a job may run, e.g. 90s, 30m, 2h.") var timeout = "30m"
+    @Option(help: "Guest memory, e.g. 512M, 1G.") var memory = "1G"
+    @Option(help: "Guest vCPUs.") var cpus = 1
+    @Option(help: "Image for jobs whose name has no _iN.") var defaultImage = 0
+    @Option(help: "libvirt URI. Default: the embedded QEMU driver (no daemon), qemu:///embed?root=STATE/libvirt")
+    var connect: String?
+    @Option(help: "auto, kvm or tcg. auto uses KVM only when it is usable.") var accel: Acceleration = .auto
+    @Flag(help: "Exit once the queue is empty instead of watching for more jobs.") var exitWhenIdle = false
+    @Flag(help: "Log debug details.") var verbose = false
+
+    public init() {}
+
+    public func run() async throws {
+        signal(SIGPIPE, SIG_IGN)  // a closed pipe is an error to handle, not a reason to die
+        let logger = Self.makeLogger(verbose: verbose)
+        let runner = try makeRunner(logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: runner, successTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+    }
+
+    /// Builds the runner from the options (separate from `run` so tests can use it).
+    public func makeRunner(logger: Logger) throws -> Runner {
+        let timeout = try Units.duration(self.timeout)
+        let memoryBytes = try Units.byteSize(memory)
+        let memoryMiB = Int(memoryBytes >> 20)
+        guard memoryMiB >= 64 else { throw ValidationError("--memory must be at least 64M") }
+        guard (1...64).contains(cpus) else { throw ValidationError("--cpus must be between 1 and 64") }
+        let queueDirectory = FileSystem.absolute(queue)
+        let doneDirectory = FileSystem.absolute(done)
+        let stateDirectory = FileSystem.absolute(state ?? "\(queueDirectory)/.construir")
+        try FileSystem.makeDirectory(queueDirectory)
+
+        let (acceleration, reason) = accel.resolved()
+        if acceleration == .tcg {
+            logger.notice("using TCG software emulation (slow; not a security boundary): \(reason)")
+        } else {
+            logger.info("using KVM: \(reason)")
+        }
+        let uri = connect ?? Hypervisor.embeddedURI(root: Self.embeddedRoot(stateDirectory: stateDirectory))
+        let hypervisor = try Hypervisor(uri: uri, logger: logger)
+        logger.info("libvirt connected", metadata: ["uri": "\(uri)", "libvirt": "\(Hypervisor.libraryVersion)"])
+
+        let options = RunnerOptions(timeout: timeout, memoryMiB: memoryMiB, cpus: cpus,
+                                    acceleration: acceleration, defaultImage: defaultImage)
+        let executor = JobExecutor(images: ImageStore(root: FileSystem.absolute(images)), hypervisor: hypervisor,
+                                   options: options, logger: logger)
+        return Runner(queue: try JobQueue(queueDirectory: queueDirectory, stateDirectory: stateDirectory),
+                      done: try DoneStore(directory: doneDirectory),
+                      executor: executor, exitWhenIdle: exitWhenIdle, logger: logger)
+    }
+
+    /// The embedded driver's root. libvirt puts UNIX sockets below it, whose paths may not exceed
+    /// 107 bytes, so a deep state directory gets a short root under /tmp instead.
+    static func embeddedRoot(stateDirectory: String) -> String {
+        let preferred = "\(stateDirectory)/libvirt"
+        if preferred.utf8.count <= 48 { return preferred }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in preferred.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return "/tmp/construir-\(getuid())-\(String(hash, radix: 16))"
+    }
+
+    static func makeLogger(verbose: Bool) -> Logger {
+        LogSetup.once()
+        var logger = Logger(label: "construir")
+        logger.logLevel = verbose ? .debug : .info
+        return logger
+    }
+}
+
+extension Acceleration: ExpressibleByArgument {}
+
+/// swift-log may be bootstrapped once per process.
+enum LogSetup {
+    private static let done: Bool = {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        return true
+    }()
+    static func once() { _ = done }
+}

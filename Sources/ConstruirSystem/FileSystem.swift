@@ -1,0 +1,65 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CSystem
+import Foundation
+
+/// The few file operations the runner's state machine relies on, with the guarantees it needs
+/// (no silent overwrite, durability of renames) spelled out.
+public enum FileSystem {
+    /// Renames `from` to `to`, failing with EEXIST instead of replacing an existing `to`
+    /// (renameat2 RENAME_NOREPLACE). This is what makes a claim exclusive.
+    public static func renameNoReplace(_ from: String, _ to: String) throws(SystemError) {
+        try systemCall("renameat2", path: "\(from) -> \(to)") {
+            construir_rename_noreplace(from, to)
+        }
+    }
+
+    /// Flushes a file or directory to stable storage.
+    public static func fsync(path: String) throws(SystemError) {
+        let fd = try systemCall("open", path: path) { open(path, O_RDONLY | O_CLOEXEC) }
+        defer { close(fd) }
+        try systemCall("fsync", path: path) { Glibc.fsync(fd) }
+    }
+
+    /// Flushes the directory that holds `path`, so that a rename into it survives a crash.
+    public static func fsyncParent(of path: String) throws(SystemError) {
+        try fsync(path: (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent)
+    }
+
+    public static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0
+    }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    public static func size(of path: String) throws(SystemError) -> Int64 {
+        var st = stat()
+        try systemCall("stat", path: path) { stat(path, &st) }
+        return Int64(st.st_size)
+    }
+
+    public static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: Int(mode)])
+    }
+
+    /// Creates (or truncates) a sparse file of `size` bytes: reads as zeros, takes no space.
+    public static func createSparseFile(_ path: String, size: Int64, mode: mode_t = 0o644) throws(SystemError) {
+        let fd = try systemCall("open", path: path) { open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode) }
+        defer { close(fd) }
+        try systemCall("ftruncate", path: path) { ftruncate(fd, off_t(size)) }
+    }
+
+    /// An absolute, normalised form of `path` relative to the current directory.
+    public static func absolute(_ path: String) -> String {
+        let url = URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+        return url.standardizedFileURL.path
+    }
+}

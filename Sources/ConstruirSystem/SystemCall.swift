@@ -1,0 +1,41 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A failed system call: the call's name, errno, and what it was working on.
+public struct SystemError: Error, Sendable, CustomStringConvertible, Equatable {
+    public let call: String
+    public let errno: Int32
+    public let path: String?
+
+    public init(call: String, errno: Int32, path: String? = nil) {
+        self.call = call
+        self.errno = errno
+        self.path = path
+    }
+
+    public var description: String {
+        let reason = String(cString: strerror(errno))
+        if let path { return "\(call)(\(path)): \(reason)" }
+        return "\(call): \(reason)"
+    }
+}
+
+/// Runs a system call, retrying on EINTR, and throws `SystemError` on failure (a result of -1).
+@discardableResult
+@inline(__always)
+public func systemCall<T: BinaryInteger>(_ name: String, path: String? = nil, _ body: () -> T) throws(SystemError) -> T {
+    while true {
+        let result = body()
+        if result == -1 {
+            let code = errno
+            if code == EINTR { continue }
+            throw SystemError(call: name, errno: code, path: path)
+        }
+        return result
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+
+/// What a queue file's name says: the job's name and which build image it wants.
+/// `NAME_iN.tar.xz` selects image N; a plain `NAME.tar.xz` gets the runner's default image.
+public struct JobName: Sendable, Equatable, CustomStringConvertible {
+    public static let suffix = ".tar.xz"
+    /// Longest accepted file name (bytes); longer names are not jobs.
+    public static let maxFileNameLength = 200
+
+    /// The file name in the queue, e.g. `hello_i0.tar.xz`.
+    public let fileName: String
+    /// The name without the image selector and suffix, e.g. `hello`.
+    public let name: String
+    /// The image the name asks for, nil when it names none.
+    public let requestedImage: Int?
+
+    /// Parses a queue file name; nil for files that are not jobs (dotfiles, other suffixes).
+    public init?(fileName: String) {
+        guard !fileName.hasPrefix("."), fileName.hasSuffix(Self.suffix),
+              !fileName.contains("/"), fileName.utf8.count <= Self.maxFileNameLength else { return nil }
+        let stem = String(fileName.dropLast(Self.suffix.count))
+        guard !stem.isEmpty else { return nil }
+        self.fileName = fileName
+        if let marker = stem.range(of: "_i", options: .backwards),
+           case let digits = stem[marker.upperBound...],
+           !digits.isEmpty, digits.count <= 6, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
+           marker.lowerBound != stem.startIndex {
+            self.name = String(stem[..<marker.lowerBound])
+            self.requestedImage = Int(digits)
+        } else {
+            self.name = stem
+            self.requestedImage = nil
+        }
+    }
+
+    /// The image to use: the requested one, or `defaultImage`.
+    public func image(default defaultImage: Int) -> Int { requestedImage ?? defaultImage }
+
+    /// The name made safe for a directory in done/: only `[A-Za-z0-9._-]`, no leading dot.
+    public var safeName: String {
+        var out = String(name.unicodeScalars.map { scalar -> Character in
+            let ok = scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "._-".unicodeScalars.contains(scalar))
+            return ok ? Character(scalar) : "_"
+        })
+        if out.hasPrefix(".") { out = "_" + out.dropFirst() }
+        return out.isEmpty ? "job" : out
+    }
+
+    public var description: String { fileName }
+}

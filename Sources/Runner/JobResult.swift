@@ -1,0 +1,143 @@
+import Foundation
+
+/// What happened to a job: written as `result.json` beside its output, the record users and
+/// tools read instead of digging through logs.
+public struct JobResult: Codable, Sendable, Equatable {
+    public enum Status: String, Codable, Sendable {
+        /// The job script exited 0 and its output was collected.
+        case passed
+        /// The job script exited non-zero.
+        case failed
+        /// The VM was destroyed at the timeout.
+        case timedOut = "timed_out"
+        /// The job could not be run or its output could not be collected.
+        case error
+        /// The submitted file was refused before booting anything.
+        case rejected
+    }
+
+    public struct Image: Codable, Sendable, Equatable {
+        public var index: Int
+        public var sha256: String?
+    }
+
+    public struct Timestamps: Codable, Sendable, Equatable {
+        public var queued: Date
+        public var started: Date
+        public var finished: Date
+    }
+
+    /// Seconds. `boot` and `run` are measured by the guest (uptime at job start, and script
+    /// duration); `vm` is the host's wall time from creating the domain to its stop.
+    public struct Durations: Codable, Sendable, Equatable {
+        public var wait: Double
+        public var vmStart: Double?
+        public var boot: Double?
+        public var run: Double?
+        public var vm: Double?
+        public var collect: Double?
+        public var total: Double
+
+        enum CodingKeys: String, CodingKey {
+            case wait, boot, run, vm, collect, total
+            case vmStart = "vm_start"
+        }
+    }
+
+    /// Bytes (and entries) of what went in and came out.
+    public struct Sizes: Codable, Sendable, Equatable {
+        public var job: Int64
+        public var outputDisk: Int64?
+        public var outputArchive: Int64?
+        public var outputFiles: Int64?
+        public var outputEntries: Int?
+        public var consoleLog: Int64?
+
+        enum CodingKeys: String, CodingKey {
+            case job
+            case outputDisk = "output_disk"
+            case outputArchive = "output_archive"
+            case outputFiles = "output_files"
+            case outputEntries = "output_entries"
+            case consoleLog = "console_log"
+        }
+    }
+
+    /// The limits this job ran under.
+    public struct Limits: Codable, Sendable, Equatable {
+        public var timeout: Double
+        public var memoryMiB: Int
+        public var cpus: Int
+        public var acceleration: String
+
+        enum CodingKeys: String, CodingKey {
+            case timeout, cpus, acceleration
+            case memoryMiB = "memory_mib"
+        }
+    }
+
+    public var job: String
+    public var name: String
+    public var status: Status
+    public var exitCode: Int?
+    public var error: String?
+    public var image: Image?
+    public var timestamps: Timestamps
+    public var durations: Durations
+    public var sizes: Sizes
+    public var limits: Limits?
+    public var runner: String
+
+    enum CodingKeys: String, CodingKey {
+        case job, name, status, error, image, timestamps, durations, sizes, limits, runner
+        case exitCode = "exit_code"
+    }
+
+    /// The JSON written to result.json (stable key order, ISO 8601 dates, explicit nulls).
+    public func encoded() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(Self.timestamp(date))
+        }
+        return try encoder.encode(NullKeeping(self))
+    }
+
+    public static func decode(_ data: Data) throws -> JobResult {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let text = try decoder.singleValueContainer().decode(String.self)
+            guard let date = parseTimestamp(text) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad timestamp \(text)"))
+            }
+            return date
+        }
+        return try decoder.decode(JobResult.self, from: data)
+    }
+
+    static func timestamp(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: date)
+    }
+
+    static func parseTimestamp(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.date(from: text)
+    }
+}
+
+/// Encodes `exit_code` and `error` as explicit nulls, so readers see every field.
+private struct NullKeeping: Encodable {
+    let result: JobResult
+    init(_ result: JobResult) { self.result = result }
+
+    func encode(to encoder: any Encoder) throws {
+        try result.encode(to: encoder)
+        var container = encoder.container(keyedBy: JobResult.CodingKeys.self)
+        if result.exitCode == nil { try container.encodeNil(forKey: .exitCode) }
+        if result.error == nil { try container.encodeNil(forKey: .error) }
+    }
+}

@@ -1,0 +1,54 @@
+import ConstruirSystem
+
+/// Parsers for the human units on the command line: durations like `90s`, `30m`, `2h`, `1h30m`
+/// (a bare number is seconds) and sizes like `512M`, `1G`, `1536K` (a bare number is bytes).
+public enum Units {
+    public static func duration(_ text: String) throws -> Duration {
+        let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
+        if let seconds = Double(trimmed), seconds > 0, seconds.isFinite { return .milliseconds(Int64(seconds * 1000)) }
+        var total = 0.0
+        var number = ""
+        var sawUnit = false
+        for ch in trimmed {
+            if ch.isNumber || ch == "." {
+                number.append(ch)
+                continue
+            }
+            guard let value = Double(number) else { throw invalid(text, "duration", example: "90s, 30m, 2h") }
+            switch ch {
+            case "s": total += value
+            case "m": total += value * 60
+            case "h": total += value * 3600
+            case "d": total += value * 86400
+            default: throw invalid(text, "duration", example: "90s, 30m, 2h")
+            }
+            number = ""
+            sawUnit = true
+        }
+        guard sawUnit, number.isEmpty, total > 0, total.isFinite else { throw invalid(text, "duration", example: "90s, 30m, 2h") }
+        return .milliseconds(Int64(total * 1000))
+    }
+
+    public static func byteSize(_ text: String) throws -> Int64 {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let upper = trimmed.uppercased().replacingOccurrences(of: "IB", with: "").replacingOccurrences(of: "B", with: "")
+        let multipliers: [Character: Int64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
+        var digits = upper
+        var multiplier: Int64 = 1
+        if let last = upper.last, let m = multipliers[last] {
+            multiplier = m
+            digits = String(upper.dropLast())
+        }
+        guard let value = Double(digits), value > 0, value.isFinite,
+              value * Double(multiplier) < Double(Int64.max) / 2 else {
+            throw invalid(text, "size", example: "512M, 1G, 1536K")
+        }
+        return Int64(value * Double(multiplier))
+    }
+
+    private static func invalid(_ text: String, _ kind: String, example: String) -> ConstruirError {
+        ConstruirError(.invalidArgument, "'\(text)' is not a \(kind) (examples: \(example))")
+    }
+}
+
+import Foundation

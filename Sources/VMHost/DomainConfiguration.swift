@@ -1,0 +1,105 @@
+/// Everything that defines one job's VM. Kept as plain data so that the XML libvirt receives
+/// can be unit-tested without booting anything.
+public struct DomainConfiguration: Sendable, Equatable {
+    /// A block device the guest sees as virtio-blk, found by its serial rather than its order.
+    public struct Disk: Sendable, Equatable {
+        public var path: String
+        public var serial: String
+        public var readOnly: Bool
+
+        public init(path: String, serial: String, readOnly: Bool) {
+            self.path = path
+            self.serial = serial
+            self.readOnly = readOnly
+        }
+    }
+
+    public var name: String
+    public var acceleration: Acceleration
+    public var memoryMiB: Int
+    public var cpus: Int
+    public var kernel: String
+    public var initrd: String?
+    public var commandLine: String
+    public var disks: [Disk]
+    public var consoleLog: String
+
+    public init(name: String, acceleration: Acceleration, memoryMiB: Int, cpus: Int,
+                kernel: String, initrd: String?, commandLine: String, disks: [Disk], consoleLog: String) {
+        self.name = name
+        self.acceleration = acceleration
+        self.memoryMiB = memoryMiB
+        self.cpus = cpus
+        self.kernel = kernel
+        self.initrd = initrd
+        self.commandLine = commandLine
+        self.disks = disks
+        self.consoleLog = consoleLog
+    }
+
+    /// The libvirt domain XML. The VM is transient and has no network interface at all; every
+    /// disk has an explicit raw format (a guest-written qcow2 header is never interpreted) and is
+    /// not relabelled, so build images stay byte- and metadata-identical.
+    public func xml() -> String {
+        precondition(acceleration != .auto, "resolve the acceleration before building a domain")
+        var lines: [String] = []
+        lines.append("<domain type='\(acceleration.domainType)'>")
+        lines.append("  <name>\(escape(name))</name>")
+        lines.append("  <memory unit='MiB'>\(memoryMiB)</memory>")
+        lines.append("  <vcpu placement='static'>\(cpus)</vcpu>")
+        lines.append("  <os>")
+        lines.append("    <type arch='x86_64' machine='pc'>hvm</type>")
+        lines.append("    <kernel>\(escape(kernel))</kernel>")
+        if let initrd { lines.append("    <initrd>\(escape(initrd))</initrd>") }
+        lines.append("    <cmdline>\(escape(commandLine))</cmdline>")
+        lines.append("  </os>")
+        lines.append("  <features><acpi/></features>")
+        if acceleration == .kvm { lines.append("  <cpu mode='host-passthrough'/>") }
+        lines.append("  <clock offset='utc'/>")
+        lines.append("  <on_poweroff>destroy</on_poweroff>")
+        lines.append("  <on_reboot>destroy</on_reboot>")
+        lines.append("  <on_crash>destroy</on_crash>")
+        lines.append("  <devices>")
+        for (index, disk) in disks.enumerated() {
+            lines.append("    <disk type='file' device='disk'>")
+            lines.append("      <driver name='qemu' type='raw'/>")
+            lines.append("      <source file='\(escape(disk.path))'>")
+            lines.append("        <seclabel model='dac' relabel='no'/>")
+            lines.append("      </source>")
+            lines.append("      <target dev='vd\(Self.driveLetter(index))' bus='virtio'/>")
+            lines.append("      <serial>\(escape(disk.serial))</serial>")
+            if disk.readOnly { lines.append("      <readonly/>") }
+            lines.append("    </disk>")
+        }
+        lines.append("    <controller type='usb' model='none'/>")
+        lines.append("    <memballoon model='none'/>")
+        lines.append("    <serial type='file'>")
+        lines.append("      <source path='\(escape(consoleLog))'>")
+        lines.append("        <seclabel model='dac' relabel='no'/>")
+        lines.append("      </source>")
+        lines.append("      <target port='0'/>")
+        lines.append("    </serial>")
+        lines.append("  </devices>")
+        lines.append("</domain>")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func driveLetter(_ index: Int) -> String {
+        String(UnicodeScalar(UInt8(ascii: "a") + UInt8(index)))
+    }
+
+    private func escape(_ text: String) -> String {
+        var out = ""
+        for ch in text {
+            switch ch {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "'": out += "&apos;"
+            case "\"": out += "&quot;"
+            default: out.append(ch)
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,236 @@
+import CLibvirt
+import ConstruirSystem
+import Foundation
+import Logging
+
+/// A connection to libvirt that starts job VMs and tells each one when it stopped.
+///
+/// The default is libvirt's embedded QEMU driver (`qemu:///embed?root=DIR`), which needs no
+/// daemon. Stops are learned from lifecycle events delivered by libvirt's event loop, which
+/// runs on its own thread; nothing polls.
+public final class Hypervisor: @unchecked Sendable {
+    public let uri: String
+    private let connection: virConnectPtr
+    private let router: LifecycleRouter
+    private let logger: Logger
+
+    /// The URI of the embedded driver rooted at `root`.
+    public static func embeddedURI(root: String) -> String { "qemu:///embed?root=\(root)" }
+
+    /// Writes the embedded driver's qemu.conf: QEMU runs as the runner's own user (Debian's
+    /// default `libvirt-qemu` user exists only with the system daemon installed), serial consoles
+    /// go straight to files (no virtlogd daemon), and libvirt must not record owners in the
+    /// xattrs of our files.
+    public static func prepareEmbeddedRoot(_ root: String) throws {
+        try FileSystem.makeDirectory("\(root)/etc", mode: 0o700)
+        let conf = """
+        # Written by construir for libvirt's embedded QEMU driver.
+        user = "+\(getuid())"
+        group = "+\(getgid())"
+        stdio_handler = "file"
+        remember_owner = 0
+
+        """
+        try conf.write(toFile: "\(root)/etc/qemu.conf", atomically: true, encoding: .utf8)
+    }
+
+    /// Opens `uri`. For an embedded URI the root's qemu.conf is written first.
+    public init(uri: String, logger: Logger) throws {
+        EventLoop.startOnce()
+        if let root = Self.embeddedRoot(of: uri) {
+            try Self.prepareEmbeddedRoot(root)
+        }
+        guard let connection = virConnectOpen(uri) else {
+            throw Self.lastError("cannot open libvirt connection \(uri)")
+        }
+        self.uri = uri
+        self.connection = connection
+        self.logger = logger
+        self.router = LifecycleRouter()
+        let opaque = Unmanaged.passRetained(router).toOpaque()
+        if construir_register_lifecycle_callback(connection, lifecycleCallback, opaque) < 0 {
+            Unmanaged<LifecycleRouter>.fromOpaque(opaque).release()
+            virConnectClose(connection)
+            throw Self.lastError("cannot register for libvirt lifecycle events")
+        }
+    }
+
+    deinit {
+        virConnectClose(connection)
+    }
+
+    /// The version of the libvirt library in use, e.g. "9.0.0".
+    public static var libraryVersion: String {
+        var version: UInt = 0
+        virGetVersion(&version, nil, nil)
+        return "\(version / 1_000_000).\((version / 1000) % 1000).\(version % 1000)"
+    }
+
+    /// Creates and starts a transient domain. The stop watch is armed before the domain exists,
+    /// so a guest that stops immediately is never missed.
+    public func start(_ configuration: DomainConfiguration) throws -> VirtualMachine {
+        let signal = router.arm(name: configuration.name)
+        let xml = configuration.xml()
+        // With a daemon, tie the domain to this connection so it dies with the runner; the
+        // embedded driver lives inside this process and does not support that flag.
+        let flags = Self.embeddedRoot(of: uri) == nil ? UInt32(VIR_DOMAIN_START_AUTODESTROY.rawValue) : 0
+        guard let domain = virDomainCreateXML(connection, xml, flags) else {
+            router.disarm(name: configuration.name)
+            throw Self.lastError("cannot start VM \(configuration.name)")
+        }
+        logger.debug("domain started", metadata: ["domain": "\(configuration.name)"])
+        return VirtualMachine(name: configuration.name, domain: domain, signal: signal, router: router)
+    }
+
+    /// Names of the domains this connection can see that are running (for cleaning up stale ones).
+    public func runningDomainNames() -> [String] {
+        var domains: UnsafeMutablePointer<virDomainPtr?>?
+        let count = virConnectListAllDomains(connection, &domains, UInt32(VIR_CONNECT_LIST_DOMAINS_ACTIVE.rawValue))
+        guard count > 0, let domains else { return [] }
+        defer { free(domains) }
+        var names: [String] = []
+        for index in 0..<Int(count) {
+            guard let domain = domains[index] else { continue }
+            if let name = virDomainGetName(domain) { names.append(String(cString: name)) }
+            virDomainFree(domain)
+        }
+        return names
+    }
+
+    /// Destroys a running domain by name; false when there was none.
+    @discardableResult
+    public func destroy(name: String) -> Bool {
+        guard let domain = virDomainLookupByName(connection, name) else { return false }
+        defer { virDomainFree(domain) }
+        return virDomainDestroy(domain) == 0
+    }
+
+    static func embeddedRoot(of uri: String) -> String? {
+        guard uri.hasPrefix("qemu:///embed"), let query = uri.split(separator: "?", maxSplits: 1).last else { return nil }
+        for pair in query.split(separator: "&") where pair.hasPrefix("root=") {
+            return String(pair.dropFirst("root=".count))
+        }
+        return nil
+    }
+
+    static func lastError(_ context: String) -> ConstruirError {
+        if let error = virGetLastError(), let message = error.pointee.message {
+            return ConstruirError(.libvirt, "\(context): \(String(cString: message))")
+        }
+        return ConstruirError(.libvirt, context)
+    }
+}
+
+/// libvirt's default event loop implementation, driven by one dedicated thread for the process.
+enum EventLoop {
+    private static let started: Bool = {
+        construir_silence_libvirt_errors()
+        virEventRegisterDefaultImpl()
+        let thread = Thread {
+            while true { _ = virEventRunDefaultImpl() }
+        }
+        thread.name = "libvirt-events"
+        thread.start()
+        return true
+    }()
+
+    static func startOnce() { _ = started }
+}
+
+/// What ended a VM.
+public enum StopReason: Sendable, Equatable, CustomStringConvertible {
+    /// The guest powered itself off (ACPI shutdown).
+    case guestPoweredOff
+    /// The domain stopped for another reason (crash, reset, destroyed from outside, QEMU died).
+    case stopped(detail: String)
+    /// The runner's timeout fired and the domain was destroyed.
+    case timedOut
+
+    public var description: String {
+        switch self {
+        case .guestPoweredOff: return "guest powered off"
+        case .stopped(let detail): return "stopped (\(detail))"
+        case .timedOut: return "timed out"
+        }
+    }
+}
+
+/// The first stop event of one domain, delivered from libvirt's event thread to one waiter.
+final class StopSignal: @unchecked Sendable {
+    private let lock = NSLock()
+    private var reason: StopReason?
+    private var continuation: CheckedContinuation<StopReason, Never>?
+
+    func fire(_ value: StopReason) {
+        lock.lock()
+        guard reason == nil else { lock.unlock(); return }
+        reason = value
+        let waiting = continuation
+        continuation = nil
+        lock.unlock()
+        waiting?.resume(returning: value)
+    }
+
+    func wait() async -> StopReason {
+        await withCheckedContinuation { continuation in
+            lock.lock()
+            if let reason {
+                lock.unlock()
+                continuation.resume(returning: reason)
+            } else {
+                self.continuation = continuation
+                lock.unlock()
+            }
+        }
+    }
+}
+
+/// Routes libvirt lifecycle events to the stop signal of the domain they concern.
+final class LifecycleRouter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var signals: [String: StopSignal] = [:]
+
+    func arm(name: String) -> StopSignal {
+        let signal = StopSignal()
+        lock.lock(); signals[name] = signal; lock.unlock()
+        return signal
+    }
+
+    func disarm(name: String) {
+        lock.lock(); signals[name] = nil; lock.unlock()
+    }
+
+    func deliver(name: String, event: Int32, detail: Int32) {
+        let reason: StopReason
+        switch event {
+        case Int32(VIR_DOMAIN_EVENT_SHUTDOWN.rawValue):
+            reason = .guestPoweredOff
+        case Int32(VIR_DOMAIN_EVENT_STOPPED.rawValue):
+            reason = Self.stoppedReason(detail: detail)
+        case Int32(VIR_DOMAIN_EVENT_CRASHED.rawValue):
+            reason = .stopped(detail: "guest crashed")
+        default:
+            return
+        }
+        lock.lock(); let signal = signals[name]; lock.unlock()
+        signal?.fire(reason)
+    }
+
+    static func stoppedReason(detail: Int32) -> StopReason {
+        switch detail {
+        case Int32(VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN.rawValue): return .guestPoweredOff
+        case Int32(VIR_DOMAIN_EVENT_STOPPED_DESTROYED.rawValue): return .stopped(detail: "destroyed")
+        case Int32(VIR_DOMAIN_EVENT_STOPPED_CRASHED.rawValue): return .stopped(detail: "crashed")
+        case Int32(VIR_DOMAIN_EVENT_STOPPED_FAILED.rawValue): return .stopped(detail: "QEMU failed")
+        default: return .stopped(detail: "stopped, detail \(detail)")
+        }
+    }
+}
+
+private func lifecycleCallback(_ connection: virConnectPtr?, _ domain: virDomainPtr?, _ event: Int32,
+                               _ detail: Int32, _ opaque: UnsafeMutableRawPointer?) -> Int32 {
+    guard let opaque, let domain, let cName = virDomainGetName(domain) else { return 0 }
+    let router = Unmanaged<LifecycleRouter>.fromOpaque(opaque).takeUnretainedValue()
+    router.deliver(name: String(cString: cName), event: event, detail: detail)
+    return 0
+}

@@ -1,0 +1,5 @@
+import ConstruirCLI
+
+/// The thin executable: everything lives in ConstruirCLI.
+@main
+extension Construir {}

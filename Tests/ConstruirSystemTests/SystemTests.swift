@@ -1,0 +1,68 @@
+import ConstruirSystem
+import Foundation
+import Testing
+import TestSupport
+
+@Suite struct FileSystemTests {
+    @Test func renameNoReplaceRefusesToOverwrite() async throws {
+        try await withTemporaryDirectory { dir in
+            try "a".write(toFile: "\(dir)/a", atomically: false, encoding: .utf8)
+            try "b".write(toFile: "\(dir)/b", atomically: false, encoding: .utf8)
+            #expect(throws: SystemError.self) { try FileSystem.renameNoReplace("\(dir)/a", "\(dir)/b") }
+            #expect(try String(contentsOfFile: "\(dir)/b", encoding: .utf8) == "b")
+            try FileSystem.renameNoReplace("\(dir)/a", "\(dir)/c")
+            #expect(try String(contentsOfFile: "\(dir)/c", encoding: .utf8) == "a")
+            do {
+                try FileSystem.renameNoReplace("\(dir)/missing", "\(dir)/d")
+                Issue.record("renaming a missing file succeeded")
+            } catch let error as SystemError {
+                #expect(error.errno == ENOENT)
+                #expect(error.description.contains("missing"))
+            } catch {
+                Issue.record("unexpected error \(error)")
+            }
+        }
+    }
+
+    @Test func sparseFileReadsAsZeros() async throws {
+        try await withTemporaryDirectory { dir in
+            try FileSystem.createSparseFile("\(dir)/disk", size: 1 << 20)
+            #expect(try FileSystem.size(of: "\(dir)/disk") == 1 << 20)
+            let data = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/disk"))
+            #expect(data.allSatisfy { $0 == 0 })
+        }
+    }
+}
+
+@Suite struct DirectoryWatcherTests {
+    @Test func reportsFilesWrittenAndRenamedInButNotDirectories() async throws {
+        try await withTemporaryDirectory { dir in
+            let watcher = try DirectoryWatcher(directory: dir)
+            try "x".write(toFile: "\(dir)/written.tar.xz", atomically: false, encoding: .utf8)
+            try "y".write(toFile: "/\(dir)/../\((dir as NSString).lastPathComponent)-outside", atomically: false, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(atPath: "\(dir)-outside") }
+            try FileManager.default.moveItem(atPath: "\(dir)-outside", toPath: "\(dir)/moved.tar.xz")
+            var seen: [DirectoryWatcher.Event] = []
+            for await event in watcher.events {
+                seen.append(event)
+                if seen.count == 2 { break }
+            }
+            #expect(seen == [.arrived("written.tar.xz"), .arrived("moved.tar.xz")])
+            watcher.stop()
+        }
+    }
+
+    @Test func stopFinishesTheStream() async throws {
+        try await withTemporaryDirectory { dir in
+            let watcher = try DirectoryWatcher(directory: dir)
+            watcher.stop()
+            var count = 0
+            for await _ in watcher.events { count += 1 }
+            #expect(count == 0)
+        }
+    }
+
+    @Test func missingDirectoryIsAClearError() {
+        #expect(throws: SystemError.self) { try DirectoryWatcher(directory: "/nonexistent/construir-queue") }
+    }
+}

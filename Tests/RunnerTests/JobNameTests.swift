@@ -1,0 +1,78 @@
+import Testing
+@testable import Runner
+
+@Suite struct JobNameTests {
+    @Test func imageSelectorIsParsed() throws {
+        let job = try #require(JobName(fileName: "hello_i3.tar.xz"))
+        #expect(job.name == "hello")
+        #expect(job.requestedImage == 3)
+        #expect(job.image(default: 0) == 3)
+    }
+
+    @Test func noSelectorUsesTheDefaultImage() throws {
+        let job = try #require(JobName(fileName: "build.tar.xz"))
+        #expect(job.name == "build")
+        #expect(job.requestedImage == nil)
+        #expect(job.image(default: 7) == 7)
+    }
+
+    @Test func lastSelectorWinsAndUnderscoresInNamesStay() throws {
+        let job = try #require(JobName(fileName: "my_repo_i2_abc_i1.tar.xz"))
+        #expect(job.name == "my_repo_i2_abc")
+        #expect(job.requestedImage == 1)
+    }
+
+    @Test(arguments: [
+        "_i1.tar.xz",           // the selector alone is the name
+        "hello_ix.tar.xz",       // not digits
+        "hello_i.tar.xz",        // no digits
+    ])
+    func oddSelectorsAreName(fileName: String) throws {
+        let job = try #require(JobName(fileName: fileName))
+        #expect(job.requestedImage == nil)
+        #expect(job.name == String(fileName.dropLast(".tar.xz".count)))
+    }
+
+    @Test(arguments: [".hidden_i0.tar.xz", ".tmp-upload", "job.tar.gz", "job.tar.xz.part", ".tar.xz", "a/b.tar.xz", ""])
+    func nonJobsAreIgnored(fileName: String) {
+        #expect(JobName(fileName: fileName) == nil)
+    }
+
+    @Test func overlongNamesAreIgnored() {
+        #expect(JobName(fileName: String(repeating: "a", count: 300) + ".tar.xz") == nil)
+    }
+
+    @Test func safeNameKeepsOnlyHarmlessCharacters() throws {
+        #expect(try #require(JobName(fileName: "ok-name.v1_i0.tar.xz")).safeName == "ok-name.v1")
+        #expect(try #require(JobName(fileName: "we\u{1}ird name\u{e9}_i0.tar.xz")).safeName == "we_ird_name_")
+        #expect(try #require(JobName(fileName: "dots..name_i0.tar.xz")).safeName == "dots..name")
+    }
+}
+
+@Suite struct UnitsTests {
+    @Test func durations() throws {
+        #expect(try Units.duration("90s") == .seconds(90))
+        #expect(try Units.duration("30m") == .seconds(1800))
+        #expect(try Units.duration("1h30m") == .seconds(5400))
+        #expect(try Units.duration("45") == .seconds(45))
+        #expect(try Units.duration("1.5s") == .milliseconds(1500))
+    }
+
+    @Test(arguments: ["", "abc", "10x", "-5s", "0", "m", "5s3"])
+    func badDurations(text: String) {
+        #expect(throws: (any Error).self) { try Units.duration(text) }
+    }
+
+    @Test func sizes() throws {
+        #expect(try Units.byteSize("512M") == 512 << 20)
+        #expect(try Units.byteSize("1G") == 1 << 30)
+        #expect(try Units.byteSize("1GiB") == 1 << 30)
+        #expect(try Units.byteSize("1536K") == 1536 << 10)
+        #expect(try Units.byteSize("4096") == 4096)
+    }
+
+    @Test(arguments: ["", "G", "12Q", "-1M", "0"])
+    func badSizes(text: String) {
+        #expect(throws: (any Error).self) { try Units.byteSize(text) }
+    }
+}

@@ -1,0 +1,28 @@
+import Foundation
+
+/// Runs `body` with a fresh directory that is removed afterwards, whatever happens.
+public func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
+    let base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
+    let template = "\(base)/construir-test-XXXXXX"
+    var bytes = Array(template.utf8CString)
+    guard let made = mkdtemp(&bytes) else { throw CocoaError(.fileWriteUnknown) }
+    let path = String(cString: made)
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    return try await body(path)
+}
+
+/// Runs a command and returns its exit status and standard output; for tests that use real tools.
+@discardableResult
+public func runTool(_ arguments: [String], in directory: String? = nil, environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}

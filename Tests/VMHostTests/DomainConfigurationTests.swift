@@ -1,0 +1,91 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import Testing
+@testable import VMHost
+
+@Suite struct DomainConfigurationTests {
+    private func configuration(_ acceleration: Acceleration = .tcg) -> DomainConfiguration {
+        DomainConfiguration(
+            name: "construir-1-job", acceleration: acceleration, memoryMiB: 768, cpus: 2,
+            kernel: "/images/0/vmlinux", initrd: "/images/0/initrd.img",
+            commandLine: "console=ttyS0 quiet",
+            disks: [
+                .init(path: "/run/job.tar.xz", serial: "construir-job", readOnly: true),
+                .init(path: "/run/out & <x>.img", serial: "construir-output", readOnly: false),
+            ],
+            consoleLog: "/run/console.log")
+    }
+
+    /// Parses the XML with a real parser, so the assertions are about structure, not text.
+    private func document(_ configuration: DomainConfiguration) throws -> XMLDocument {
+        try XMLDocument(xmlString: configuration.xml(), options: [])
+    }
+
+    private func values(_ doc: XMLDocument, _ xpath: String) throws -> [String] {
+        try doc.nodes(forXPath: xpath).compactMap(\.stringValue)
+    }
+
+    @Test func hasNoNetworkAndAcpiAndDestroysOnEveryStop() throws {
+        let doc = try document(configuration())
+        #expect(try doc.nodes(forXPath: "//interface").isEmpty)
+        #expect(try doc.nodes(forXPath: "/domain/features/acpi").count == 1)
+        #expect(try values(doc, "/domain/on_poweroff") == ["destroy"])
+        #expect(try values(doc, "/domain/on_reboot") == ["destroy"])
+        #expect(try values(doc, "/domain/on_crash") == ["destroy"])
+        #expect(try values(doc, "/domain/devices/controller[@type='usb']/@model") == ["none"])
+        #expect(try values(doc, "/domain/devices/memballoon/@model") == ["none"])
+    }
+
+    @Test func resourcesAndBootFilesComeFromTheConfiguration() throws {
+        let doc = try document(configuration())
+        #expect(try values(doc, "/domain/@type") == ["qemu"])
+        #expect(try values(doc, "/domain/memory") == ["768"])
+        #expect(try values(doc, "/domain/memory/@unit") == ["MiB"])
+        #expect(try values(doc, "/domain/vcpu") == ["2"])
+        #expect(try values(doc, "/domain/os/kernel") == ["/images/0/vmlinux"])
+        #expect(try values(doc, "/domain/os/initrd") == ["/images/0/initrd.img"])
+        #expect(try values(doc, "/domain/os/cmdline") == ["console=ttyS0 quiet"])
+        #expect(try values(doc, "/domain/devices/serial[@type='file']/source/@path") == ["/run/console.log"])
+    }
+
+    @Test func disksAreRawFoundBySerialAndTheJobIsReadOnly() throws {
+        let doc = try document(configuration())
+        #expect(try values(doc, "/domain/devices/disk/driver/@type") == ["raw", "raw"])
+        #expect(try values(doc, "/domain/devices/disk/serial") == ["construir-job", "construir-output"])
+        #expect(try values(doc, "/domain/devices/disk/source/@file") == ["/run/job.tar.xz", "/run/out & <x>.img"])
+        #expect(try values(doc, "/domain/devices/disk/target/@bus") == ["virtio", "virtio"])
+        #expect(try doc.nodes(forXPath: "/domain/devices/disk[serial='construir-job']/readonly").count == 1)
+        #expect(try doc.nodes(forXPath: "/domain/devices/disk[serial='construir-output']/readonly").isEmpty)
+        #expect(try values(doc, "/domain/devices/disk/source/seclabel/@relabel") == ["no", "no"])
+    }
+
+    @Test func kvmUsesTheKvmDomainType() throws {
+        let doc = try document(configuration(.kvm))
+        #expect(try values(doc, "/domain/@type") == ["kvm"])
+    }
+}
+
+@Suite struct AccelerationTests {
+    @Test func missingDeviceMeansTCG() {
+        let (acceleration, reason) = Acceleration.detect(devicePath: "/nonexistent/kvm", sysModuleRoot: "/sys/module")
+        #expect(acceleration == .tcg)
+        #expect(reason.contains("/nonexistent/kvm"))
+    }
+
+    @Test func deviceWithoutHardwareModuleMeansTCG() throws {
+        // /dev/null is read-write for everyone; an empty module root has no kvm_intel/kvm_amd.
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("construir-mods-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: "\(root)/kvm_pvm", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        #expect(Acceleration.detect(devicePath: "/dev/null", sysModuleRoot: root).0 == .tcg)
+        try FileManager.default.createDirectory(atPath: "\(root)/kvm_intel", withIntermediateDirectories: true)
+        #expect(Acceleration.detect(devicePath: "/dev/null", sysModuleRoot: root).0 == .kvm)
+    }
+
+    @Test func embeddedRootIsReadFromTheURI() {
+        #expect(Hypervisor.embeddedRoot(of: "qemu:///embed?root=/var/lib/x") == "/var/lib/x")
+        #expect(Hypervisor.embeddedRoot(of: "qemu:///system") == nil)
+    }
+}

@@ -73,7 +73,9 @@ public struct JobExecutor: Sendable {
             if let error { result.error = error }
             result.timestamps.finished = Date()
             result.durations.total = result.timestamps.finished.timeIntervalSince(started)
-            logger.info("job finished", metadata: ["status": "\(status.rawValue)", "error": "\(result.error ?? "")"])
+            var metadata: Logger.Metadata = ["status": "\(status.rawValue)"]
+            if let error = result.error { metadata["error"] = "\(error)" }
+            logger.info("job finished", metadata: metadata)
             return .finished(result)
         }
 

@@ -45,6 +45,7 @@ public struct JobExecutor: Sendable {
     public let options: RunnerOptions
     public let logger: Logger
     private let digests = ImageDigestCache()
+    private let exiting = ExitingMachines()
 
     public init(images: ImageStore, hypervisor: Hypervisor, options: RunnerOptions, logger: Logger) {
         self.images = images
@@ -131,6 +132,7 @@ public struct JobExecutor: Sendable {
         result.durations.vmStart = (created - createStart).seconds
         logger.info("VM started", metadata: ["image": "\(image.index)", "accel": "\(options.acceleration.rawValue)"])
         let stop = await machine.waitUntilStopped(timeout: options.timeout)
+        exiting.add(machine)
         let stopped = ContinuousClock.now
         result.durations.vm = (stopped - created).seconds
         if Task.isCancelled, stop != .guestPoweredOff {
@@ -185,6 +187,12 @@ public struct JobExecutor: Sendable {
         }
     }
 
+    /// Waits until the QEMU processes of finished jobs are gone. `execute` returns as soon as
+    /// the guest has halted; the runner calls this before booting the next VM.
+    public func settle() async {
+        for machine in exiting.takeAll() { await machine.waitForTeardown() }
+    }
+
     /// Why a submitted file cannot be a job, or nil when it may be one.
     static func rejectionReason(jobPath: String, size: Int64) -> String? {
         if size == 0 { return "the job file is empty" }
@@ -219,6 +227,23 @@ extension Duration {
     public var seconds: Double {
         let (s, attoseconds) = components
         return Double(s) + Double(attoseconds) / 1e18
+    }
+}
+
+/// VMs whose guest halted and whose QEMU may still be exiting.
+final class ExitingMachines: @unchecked Sendable {
+    private let lock = NSLock()
+    private var machines: [VirtualMachine] = []
+
+    func add(_ machine: VirtualMachine) {
+        lock.lock(); machines.append(machine); lock.unlock()
+    }
+
+    func takeAll() -> [VirtualMachine] {
+        lock.lock(); defer { lock.unlock() }
+        let all = machines
+        machines = []
+        return all
     }
 }
 

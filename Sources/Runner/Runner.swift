@@ -75,6 +75,7 @@ public final class Runner: Service, Sendable {
                 logger.error("cannot publish job to done/, it stays in \(job.directory): \(error)")
             }
         }
+        await executor.settle()
     }
 
     private func writeResult(_ result: JobResult, in directory: String) throws {

@@ -29,7 +29,11 @@ public struct JobQueue: Sendable {
         guard FileSystem.isDirectory(queueDirectory) else {
             throw ConstruirError(.notFound, "queue directory \(queueDirectory) does not exist")
         }
-        try FileSystem.makeDirectory(runningDirectory, mode: 0o700)
+        // Traversable but not listable: under qemu:///system, QEMU runs as another user and
+        // must reach the job's files, which libvirt hands to that user.
+        try FileSystem.makeDirectory(runningDirectory, mode: 0o711)
+        chmod(stateDirectory, 0o711)
+        chmod(runningDirectory, 0o711)
     }
 
     /// The jobs waiting in the queue, oldest first (by mtime, then name).

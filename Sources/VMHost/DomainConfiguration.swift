@@ -6,11 +6,16 @@ public struct DomainConfiguration: Sendable, Equatable {
         public var path: String
         public var serial: String
         public var readOnly: Bool
+        /// Whether libvirt may change the file's owner so that QEMU (which runs as another user
+        /// under `qemu:///system`) can use it. Off for build image files, which must stay
+        /// byte- and metadata-identical; on for the job's own files.
+        public var relabel: Bool
 
-        public init(path: String, serial: String, readOnly: Bool) {
+        public init(path: String, serial: String, readOnly: Bool, relabel: Bool = true) {
             self.path = path
             self.serial = serial
             self.readOnly = readOnly
+            self.relabel = relabel
         }
     }
 
@@ -38,8 +43,7 @@ public struct DomainConfiguration: Sendable, Equatable {
     }
 
     /// The libvirt domain XML. The VM is transient and has no network interface at all; every
-    /// disk has an explicit raw format (a guest-written qcow2 header is never interpreted) and is
-    /// not relabelled, so build images stay byte- and metadata-identical.
+    /// disk has an explicit raw format (a guest-written qcow2 header is never interpreted).
     public func xml() -> String {
         precondition(acceleration != .auto, "resolve the acceleration before building a domain")
         var lines: [String] = []
@@ -63,9 +67,13 @@ public struct DomainConfiguration: Sendable, Equatable {
         for (index, disk) in disks.enumerated() {
             lines.append("    <disk type='file' device='disk'>")
             lines.append("      <driver name='qemu' type='raw'/>")
-            lines.append("      <source file='\(escape(disk.path))'>")
-            lines.append("        <seclabel model='dac' relabel='no'/>")
-            lines.append("      </source>")
+            if disk.relabel {
+                lines.append("      <source file='\(escape(disk.path))'/>")
+            } else {
+                lines.append("      <source file='\(escape(disk.path))'>")
+                lines.append("        <seclabel model='dac' relabel='no'/>")
+                lines.append("      </source>")
+            }
             lines.append("      <target dev='vd\(Self.driveLetter(index))' bus='virtio'/>")
             lines.append("      <serial>\(escape(disk.serial))</serial>")
             if disk.readOnly { lines.append("      <readonly/>") }
@@ -74,9 +82,7 @@ public struct DomainConfiguration: Sendable, Equatable {
         lines.append("    <controller type='usb' model='none'/>")
         lines.append("    <memballoon model='none'/>")
         lines.append("    <serial type='file'>")
-        lines.append("      <source path='\(escape(consoleLog))'>")
-        lines.append("        <seclabel model='dac' relabel='no'/>")
-        lines.append("      </source>")
+        lines.append("      <source path='\(escape(consoleLog))'/>")
         lines.append("      <target port='0'/>")
         lines.append("    </serial>")
         lines.append("  </devices>")

@@ -73,13 +73,15 @@ public final class Hypervisor: @unchecked Sendable {
         let xml = configuration.xml()
         // With a daemon, tie the domain to this connection so it dies with the runner; the
         // embedded driver lives inside this process and does not support that flag.
-        let flags = Self.embeddedRoot(of: uri) == nil ? UInt32(VIR_DOMAIN_START_AUTODESTROY.rawValue) : 0
+        let embedded = Self.embeddedRoot(of: uri) != nil
+        let flags = embedded ? 0 : UInt32(VIR_DOMAIN_START_AUTODESTROY.rawValue)
         guard let domain = virDomainCreateXML(connection, xml, flags) else {
             router.disarm(name: configuration.name)
             throw Self.lastError("cannot start VM \(configuration.name)")
         }
         logger.debug("domain started", metadata: ["domain": "\(configuration.name)"])
-        return VirtualMachine(name: configuration.name, domain: domain, signal: signal, router: router)
+        return VirtualMachine(name: configuration.name, domain: domain, signal: signal, router: router,
+                              backgroundTeardown: embedded)
     }
 
     /// Names of the domains this connection can see that are running (for cleaning up stale ones).

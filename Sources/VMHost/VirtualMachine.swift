@@ -10,7 +10,13 @@ public final class VirtualMachine: @unchecked Sendable {
     private let signal: StopSignal
     private let router: LifecycleRouter
 
-    init(name: String, domain: virDomainPtr, signal: StopSignal, router: LifecycleRouter) {
+    /// Whether QEMU may finish exiting after `waitUntilStopped` returns. Only with the embedded
+    /// driver: a daemon restores file ownership when the domain is gone, which must happen
+    /// before the job's files move on.
+    private let backgroundTeardown: Bool
+
+    init(name: String, domain: virDomainPtr, signal: StopSignal, router: LifecycleRouter, backgroundTeardown: Bool) {
+        self.backgroundTeardown = backgroundTeardown
         self.name = name
         self.domain = domain
         self.signal = signal
@@ -46,7 +52,7 @@ public final class VirtualMachine: @unchecked Sendable {
             signal.fire(outcome)  // releases the event waiter when the timeout or a cancellation won
             return outcome
         }
-        if reason == .guestPoweredOff {
+        if reason == .guestPoweredOff, backgroundTeardown {
             // The guest is halted (QEMU paused on its power-off, block I/O drained), so its
             // disks are final; libvirt's destroy takes ~1.4 s more, which need not delay the result.
             teardown = Task.detached { [self] in destroy() }

@@ -14,6 +14,7 @@ import Testing
             disks: [
                 .init(path: "/run/job.tar.xz", serial: "construir-job", readOnly: true),
                 .init(path: "/run/out & <x>.img", serial: "construir-output", readOnly: false),
+                .init(path: "/images/1/root.img", serial: "construir-root", readOnly: true, relabel: false),
             ],
             consoleLog: "/run/console.log")
     }
@@ -52,13 +53,16 @@ import Testing
 
     @Test func disksAreRawFoundBySerialAndTheJobIsReadOnly() throws {
         let doc = try document(configuration())
-        #expect(try values(doc, "/domain/devices/disk/driver/@type") == ["raw", "raw"])
-        #expect(try values(doc, "/domain/devices/disk/serial") == ["construir-job", "construir-output"])
-        #expect(try values(doc, "/domain/devices/disk/source/@file") == ["/run/job.tar.xz", "/run/out & <x>.img"])
-        #expect(try values(doc, "/domain/devices/disk/target/@bus") == ["virtio", "virtio"])
+        #expect(try values(doc, "/domain/devices/disk/driver/@type") == ["raw", "raw", "raw"])
+        #expect(try values(doc, "/domain/devices/disk/serial") == ["construir-job", "construir-output", "construir-root"])
+        #expect(try values(doc, "/domain/devices/disk/source/@file") == ["/run/job.tar.xz", "/run/out & <x>.img", "/images/1/root.img"])
+        #expect(try values(doc, "/domain/devices/disk/target/@dev") == ["vda", "vdb", "vdc"])
+        #expect(try values(doc, "/domain/devices/disk/target/@bus") == ["virtio", "virtio", "virtio"])
         #expect(try doc.nodes(forXPath: "/domain/devices/disk[serial='construir-job']/readonly").count == 1)
         #expect(try doc.nodes(forXPath: "/domain/devices/disk[serial='construir-output']/readonly").isEmpty)
-        #expect(try values(doc, "/domain/devices/disk/source/seclabel/@relabel") == ["no", "no"])
+        #expect(try doc.nodes(forXPath: "/domain/devices/disk[serial='construir-root']/readonly").count == 1)
+        // Only the build image's file is exempt from relabelling.
+        #expect(try values(doc, "/domain/devices/disk[source/seclabel/@relabel='no']/serial") == ["construir-root"])
     }
 
     @Test func kvmUsesTheKvmDomainType() throws {

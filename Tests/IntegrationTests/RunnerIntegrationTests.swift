@@ -12,12 +12,6 @@ import VMHost
         .deletingLastPathComponent().deletingLastPathComponent().path
     static let imagesDirectory = "\(repository)/images"
 
-    /// One embedded libvirt driver for the whole test process.
-    static let hypervisor: Result<Hypervisor, any Error> = Result {
-        let root = "/tmp/construir-it-\(getpid())"
-        return try Hypervisor(uri: Hypervisor.embeddedURI(root: root), logger: Logger(label: "test"))
-    }
-
     private func requireImage() throws {
         guard FileManager.default.fileExists(atPath: "\(Self.imagesDirectory)/0/image.json") else {
             throw ConstruirTestError("build image 0 is missing: run images/build-image0.sh first")
@@ -34,7 +28,7 @@ import VMHost
     private func runQueue(in dir: String, timeout: Duration) async throws {
         let logger = Logger(label: "construir-test")
         let executor = JobExecutor(
-            images: ImageStore(root: Self.imagesDirectory), hypervisor: try Self.hypervisor.get(),
+            images: ImageStore(root: Self.imagesDirectory), hypervisor: try SharedHypervisor.instance.get(),
             options: RunnerOptions(timeout: timeout, memoryMiB: 512, cpus: 1, acceleration: Acceleration.auto.resolved().0),
             logger: logger)
         let runner = Runner(queue: try JobQueue(queueDirectory: "\(dir)/queue", stateDirectory: "\(dir)/queue/.construir"),
@@ -128,7 +122,7 @@ import VMHost
             let console = try String(contentsOfFile: "\(dir)/done/forever/console.log", encoding: .utf8)
             #expect(console.contains("construir-agent"))
             // No domain is left running.
-            #expect(try Self.hypervisor.get().runningDomainNames().isEmpty)
+            #expect(try SharedHypervisor.instance.get().runningDomainNames().isEmpty)
         }
     }
 }

@@ -1,0 +1,54 @@
+import Foundation
+import Logging
+import Testing
+import TestSupport
+@testable import Runner
+import VMHost
+
+/// Stopping the runner while a VM runs returns the job to the queue: it is never lost.
+@Suite(.serialized) struct GracefulStopTests {
+    @Test func stoppingTheRunnerReturnsTheRunningJobToTheQueue() async throws {
+        let repository = RunnerIntegrationTests.repository
+        guard FileManager.default.fileExists(atPath: "\(repository)/images/0/image.json") else {
+            throw ConstruirTestError("build image 0 is missing: run images/build-image0.sh first")
+        }
+        try await withTemporaryDirectory { dir in
+            try FileManager.default.createDirectory(atPath: "\(dir)/queue", withIntermediateDirectories: true)
+            let (status, _) = try runTool(["\(repository)/jobs/make-job.sh", "\(repository)/jobs/forever", "\(dir)/queue/forever_i0.tar.xz"])
+            try #require(status == 0)
+            let submitted = try BuildImage.sha256(ofFile: "\(dir)/queue/forever_i0.tar.xz")
+            let logger = Logger(label: "construir-test")
+            let hypervisor = try SharedHypervisor.instance.get()
+            let executor = JobExecutor(
+                images: ImageStore(root: "\(repository)/images"), hypervisor: hypervisor,
+                options: RunnerOptions(timeout: .seconds(600), memoryMiB: 256, cpus: 1, acceleration: Acceleration.auto.resolved().0),
+                logger: logger)
+            let runner = Runner(queue: try JobQueue(queueDirectory: "\(dir)/queue", stateDirectory: "\(dir)/queue/.construir"),
+                                done: try DoneStore(directory: "\(dir)/done"), executor: executor, logger: logger)
+            let task = Task { try await runner.run() }
+
+            // Wait until the guest agent has printed to the console: the job is really running.
+            let running = "\(dir)/queue/.construir/running"
+            let deadline = ContinuousClock.now + .seconds(120)
+            var booted: String?
+            while booted == nil, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+                for id in (try? FileManager.default.contentsOfDirectory(atPath: running)) ?? [] {
+                    let console = (try? String(contentsOfFile: "\(running)/\(id)/console.log", encoding: .utf8)) ?? ""
+                    if console.contains("running /job/construir") { booted = id }
+                }
+            }
+            let id = try #require(booted, "the forever job never started")
+            #expect(hypervisor.runningDomainNames().contains("construir-\(id)"))
+
+            task.cancel()  // what a graceful shutdown does to the runner's work
+            try await task.value
+
+            #expect(try FileManager.default.contentsOfDirectory(atPath: "\(dir)/queue").filter { !$0.hasPrefix(".") } == ["forever_i0.tar.xz"])
+            #expect(try BuildImage.sha256(ofFile: "\(dir)/queue/forever_i0.tar.xz") == submitted)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: running).isEmpty)
+            #expect(((try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/done")) ?? []).isEmpty)
+            #expect(!hypervisor.runningDomainNames().contains("construir-\(id)"))
+        }
+    }
+}

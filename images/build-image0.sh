@@ -16,6 +16,15 @@
 # same package versions produces byte-identical files.
 # CONSTRUIR_KERNEL_PACKAGE=linux-image-<ver>-amd64 picks a kernel other than the
 # one linux-image-amd64 currently depends on.
+#
+# Used by `construir image build` for images with a root filesystem disk (images/recipes/):
+#   CONSTRUIR_INITRAMFS_ONLY=DIR   write vmlinux, initrd.img and build-info (key=value lines:
+#                                  kernel, modules, packages) to DIR; no image.json, no README
+#   CONSTRUIR_ROOT_MODULES="m..."  also put these modules (and their dependencies) in the
+#                                  initramfs, listed in /etc/construir/root-modules: the agent
+#                                  loads them and waits for the construir-root disk
+#   CONSTRUIR_ROOT_FSTYPE=TYPE     the root disk's filesystem (/etc/construir/root-fstype)
+#   CONSTRUIR_RECIPE_SHA256=HEX    recorded as "recipe_sha256" in image.json
 set -euo pipefail
 umask 022
 export LC_ALL=C
@@ -59,6 +68,15 @@ OUT_DIR=$IMAGES_DIR/0
 CACHE=$IMAGES_DIR/.cache
 DEB_CACHE=$CACHE/debs
 WORK=$CACHE/work-image0
+INITRAMFS_ONLY=${CONSTRUIR_INITRAMFS_ONLY:-}
+read -r -a ROOT_MODULES <<<"${CONSTRUIR_ROOT_MODULES:-}"
+ROOT_FSTYPE=${CONSTRUIR_ROOT_FSTYPE:-}
+RECIPE_SHA256=${CONSTRUIR_RECIPE_SHA256:-}
+if [ -n "$INITRAMFS_ONLY" ]; then
+    mkdir -p "$INITRAMFS_ONLY"
+    OUT_DIR=$(cd "$INITRAMFS_ONLY" && pwd)
+    WORK=$CACHE/work-initramfs-${OUT_DIR//\//_}
+fi
 
 say() { printf 'build-image0: %s\n' "$*"; }
 die() { printf 'build-image0: error: %s\n' "$*" >&2; exit 1; }
@@ -290,16 +308,34 @@ add_module() {
     MOD_ORDER+=("$name")
 }
 for m in "${IMAGE_MODULES[@]}"; do add_module "$m"; done
-: > "$ROOT/etc/construir/modules"
-for name in "${MOD_ORDER[@]}"; do
-    rel=${MOD_PATH[$name]}
-    dest=lib/modules/$KVER/${rel%.ko*}.ko
-    mkdir -p "$ROOT/$(dirname "$dest")"
-    module_cat "$KMOD_DIR/$rel" > "$ROOT/$dest"
-    chmod 644 "$ROOT/$dest"
-    printf '/%s\n' "$dest" >> "$ROOT/etc/construir/modules"
-done
+BOOT_MODULES=("${MOD_ORDER[@]}")
+MOD_ORDER=()
+for m in "${ROOT_MODULES[@]}"; do add_module "$m"; done
+ROOT_MOD_ORDER=("${MOD_ORDER[@]}")
+MOD_ORDER=("${BOOT_MODULES[@]}")
+# install_modules LIST NAME...: copy the modules into the initramfs, listed in load order.
+install_modules() {
+    local list=$1 name rel dest
+    shift
+    : > "$ROOT/etc/construir/$list"
+    for name in "$@"; do
+        rel=${MOD_PATH[$name]}
+        dest=lib/modules/$KVER/${rel%.ko*}.ko
+        mkdir -p "$ROOT/$(dirname "$dest")"
+        module_cat "$KMOD_DIR/$rel" > "$ROOT/$dest"
+        chmod 644 "$ROOT/$dest"
+        printf '/%s\n' "$dest" >> "$ROOT/etc/construir/$list"
+    done
+}
+install_modules modules "${MOD_ORDER[@]}"
 say "modules (load order): ${MOD_ORDER[*]}"
+if [ "${#ROOT_MODULES[@]}" -gt 0 ]; then
+    install_modules root-modules "${ROOT_MOD_ORDER[@]}"
+    say "root filesystem modules (load order): ${ROOT_MOD_ORDER[*]}"
+fi
+if [ -n "$ROOT_FSTYPE" ]; then
+    printf '%s\n' "$ROOT_FSTYPE" > "$ROOT/etc/construir/root-fstype"
+fi
 
 printf 'root:x:0:0:root:/root:/bin/bash\n' > "$ROOT/etc/passwd"
 printf 'root:x:0:\n' > "$ROOT/etc/group"
@@ -335,6 +371,18 @@ find "$ROOT" -exec touch -h -d @0 {} +
 
 mv -f "$WORK/vmlinux" "$OUT_DIR/vmlinux"
 mv -f "$WORK/initrd.img" "$OUT_DIR/initrd.img"
+if [ -n "$INITRAMFS_ONLY" ]; then
+    {
+        printf 'kernel_version=%s\n' "$KVER"
+        printf 'kernel_package=%s\n' "$KERNEL_PACKAGE"
+        printf 'modules=%s\n' "${MOD_ORDER[*]}"
+        printf 'root_modules=%s\n' "${ROOT_MOD_ORDER[*]}"
+        printf 'cmdline=%s\n' "$CMDLINE"
+        printf 'package=%s\n' "${PACKAGE_LINES[@]}"
+    } > "$OUT_DIR/build-info"
+    say "done: $OUT_DIR (initramfs only)"
+    exit 0
+fi
 VMLINUX_SHA=$(sha256sum < "$OUT_DIR/vmlinux" | cut -d' ' -f1)
 INITRD_SHA=$(sha256sum < "$OUT_DIR/initrd.img" | cut -d' ' -f1)
 VMLINUX_SIZE=$(stat -c %s "$OUT_DIR/vmlinux")
@@ -351,6 +399,7 @@ json_str() { local s=$1; s=${s//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
     printf '  "initrd": "initrd.img",\n'
     printf '  "cmdline": %s,\n' "$(json_str "$CMDLINE")"
     printf '  "kernel_version": %s,\n' "$(json_str "$KVER")"
+    if [ -n "$RECIPE_SHA256" ]; then printf '  "recipe_sha256": %s,\n' "$(json_str "$RECIPE_SHA256")"; fi
     printf '  "packages": [\n'
     sorted=$(printf '%s\n' "${PACKAGE_LINES[@]}" | sort)
     n=$(printf '%s\n' "$sorted" | wc -l); i=0

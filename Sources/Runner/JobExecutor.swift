@@ -109,15 +109,19 @@ public struct JobExecutor: Sendable {
             try? FileManager.default.removeItem(atPath: statusDisk)
         }
 
+        var disks: [DomainConfiguration.Disk] = [
+            .init(path: job.jobPath, serial: "construir-job", readOnly: true),
+            .init(path: outputDisk, serial: "construir-output", readOnly: false),
+            .init(path: statusDisk, serial: "construir-status", readOnly: false),
+        ]
+        if let rootfs = image.rootfsPath {
+            disks.append(.init(path: rootfs, serial: "construir-root", readOnly: true))
+        }
         let configuration = DomainConfiguration(
             name: "construir-\(job.id)", acceleration: options.acceleration,
             memoryMiB: options.memoryMiB, cpus: options.cpus,
             kernel: image.kernelPath, initrd: image.initrdPath, commandLine: image.manifest.cmdline,
-            disks: [
-                .init(path: job.jobPath, serial: "construir-job", readOnly: true),
-                .init(path: outputDisk, serial: "construir-output", readOnly: false),
-                .init(path: statusDisk, serial: "construir-status", readOnly: false),
-            ],
+            disks: disks,
             consoleLog: consoleLog)
 
         // Boot and wait.
@@ -247,23 +251,34 @@ final class ExitingMachines: @unchecked Sendable {
     }
 }
 
-/// Image digests, recomputed only when an image file's size or mtime changes.
+/// Verified image digests. An image's files are hashed and checked against its image.json once,
+/// and again only when a file's identity changes: its inode, size, mtime or ctime, or image.json.
+/// An image that does not match is refused (the error is cached the same way).
 final class ImageDigestCache: @unchecked Sendable {
     private let lock = NSLock()
-    private var cache: [String: (key: String, digest: String)] = [:]
+    private var cache: [String: (key: String, digest: String?, error: String?)] = [:]
 
     func digest(of image: BuildImage) throws -> String {
         var key = ""
-        for file in image.bootFiles {
+        for file in image.verifiedFiles + ["image.json"] {
             var st = stat()
-            guard stat("\(image.directory)/\(file)", &st) == 0 else { return try image.digest() }
-            key += "\(file):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec);"
+            guard stat("\(image.directory)/\(file)", &st) == 0 else { return try image.verifiedDigest() }
+            key += "\(file):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec):\(st.st_ctim.tv_sec).\(st.st_ctim.tv_nsec);"
         }
         lock.lock()
-        if let hit = cache[image.directory], hit.key == key { lock.unlock(); return hit.digest }
+        let hit = cache[image.directory]
         lock.unlock()
-        let digest = try image.digest()
-        lock.lock(); cache[image.directory] = (key, digest); lock.unlock()
-        return digest
+        if let hit, hit.key == key {
+            if let digest = hit.digest { return digest }
+            throw ConstruirError(.invalidArgument, hit.error ?? "build image \(image.index) does not match its image.json")
+        }
+        do {
+            let digest = try image.verifiedDigest()
+            lock.lock(); cache[image.directory] = (key, digest, nil); lock.unlock()
+            return digest
+        } catch {
+            lock.lock(); cache[image.directory] = (key, nil, "\(error)"); lock.unlock()
+            throw error
+        }
     }
 }

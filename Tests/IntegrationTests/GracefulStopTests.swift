@@ -5,6 +5,7 @@ import TestSupport
 @testable import Runner
 import VMHost
 
+extension VMSuites {
 /// Stopping the runner while a VM runs returns the job to the queue: it is never lost.
 @Suite(.serialized) struct GracefulStopTests {
     @Test func stoppingTheRunnerReturnsTheRunningJobToTheQueue() async throws {
@@ -51,4 +52,5 @@ import VMHost
             #expect(!hypervisor.runningDomainNames().contains("construir-\(id)"))
         }
     }
+}
 }

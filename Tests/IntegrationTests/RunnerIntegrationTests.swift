@@ -5,6 +5,7 @@ import TestSupport
 @testable import Runner
 import VMHost
 
+extension VMSuites {
 /// Boots real VMs from build image 0 through libvirt's embedded QEMU driver (TCG here, KVM on
 /// a host that has it). Needs `images/build-image0.sh` to have been run.
 @Suite(.serialized) struct RunnerIntegrationTests {
@@ -125,6 +126,7 @@ import VMHost
             #expect(try SharedHypervisor.instance.get().runningDomainNames().isEmpty)
         }
     }
+}
 }
 
 struct ConstruirTestError: Error, CustomStringConvertible {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Testing
 import VMHost
 
 /// The one embedded libvirt driver of the test process: libvirt's embedded QEMU driver may be
@@ -10,3 +11,9 @@ enum SharedHypervisor {
         return try Hypervisor(uri: Hypervisor.embeddedURI(root: root), logger: Logger(label: "test"))
     }
 }
+
+/// The parent of every suite that boots VMs: `.serialized` is recursive, so the suites nested in
+/// it (`extension VMSuites { @Suite struct ... }`) never run at the same time. Their VMs then do
+/// not compete for the CPUs, and a test that checks that no domain is left running sees only its
+/// own.
+@Suite(.serialized) enum VMSuites {}

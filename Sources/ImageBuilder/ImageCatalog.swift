@@ -1,0 +1,124 @@
+import ConstruirSystem
+import Foundation
+import Runner
+
+/// The images of an images directory, for `construir image list` and `construir image verify`.
+public struct ImageCatalog: Sendable {
+    public struct Entry: Sendable, Equatable {
+        public enum State: Sendable, Equatable {
+            /// Every file matches image.json.
+            case verified
+            /// Some file does not match (the problems, one per file).
+            case mismatch([String])
+            /// image.json is missing or unreadable, or the image is incomplete.
+            case broken(String)
+            /// Only a recipe exists.
+            case notBuilt
+        }
+
+        public var index: Int
+        public var description: String
+        public var size: Int64?
+        public var digest: String?
+        public var state: State
+        public var verification: BuildImage.Verification?
+    }
+
+    public let root: String
+
+    public init(root: String) { self.root = root }
+
+    /// Indexes with a built image (`N/image.json`) or a recipe (`recipes/N.yml`).
+    public func indexes() -> [Int] {
+        var indexes = Set(ImageStore(root: root).availableIndexes())
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "\(root)/recipes")) ?? [] where name.hasSuffix(".yml") {
+            let stem = String(name.dropLast(4))
+            if let index = Int(stem), String(index) == stem { indexes.insert(index) }
+        }
+        return indexes.sorted()
+    }
+
+    /// Image `index`, its files hashed and checked against its image.json.
+    public func entry(_ index: Int) -> Entry {
+        let directory = "\(root)/\(index)"
+        guard FileManager.default.fileExists(atPath: "\(directory)/\(ImageMetadata.manifestName)") else {
+            let description = (try? ImageRecipe.load(path: "\(root)/recipes/\(index).yml").description) ?? ""
+            return Entry(index: index, description: description, size: nil, digest: nil, state: .notBuilt, verification: nil)
+        }
+        let image: BuildImage
+        do {
+            image = try BuildImage(index: index, directory: directory)
+        } catch {
+            let description = (try? ImageMetadata.read(directory: directory).description) ?? ""
+            return Entry(index: index, description: description, size: nil, digest: nil, state: .broken("\(error)"), verification: nil)
+        }
+        let verification = image.verify()
+        return Entry(index: index, description: image.manifest.description, size: verification.size,
+                     digest: verification.digest,
+                     state: verification.isValid ? .verified : .mismatch(verification.problems),
+                     verification: verification)
+    }
+
+    public func entries() -> [Entry] { indexes().map(entry) }
+
+    /// The table `construir image list` prints.
+    public static func formatList(_ entries: [Entry]) -> String {
+        var rows = [["IMAGE", "SIZE", "VERIFIED", "SHA256", "DESCRIPTION"]]
+        for entry in entries {
+            let verified: String
+            switch entry.state {
+            case .verified: verified = "yes"
+            case .mismatch: verified = "NO"
+            case .broken: verified = "broken"
+            case .notBuilt: verified = "not built"
+            }
+            rows.append([String(entry.index), entry.size.map(formatSize) ?? "-", verified, entry.digest ?? "-",
+                         entry.description])
+        }
+        var widths = [Int](repeating: 0, count: 4)
+        for row in rows { for column in 0..<4 { widths[column] = max(widths[column], row[column].count) } }
+        var text = ""
+        for row in rows {
+            var line = ""
+            for column in 0..<4 { line += row[column].padding(toLength: widths[column] + 2, withPad: " ", startingAt: 0) }
+            text += line + row[4] + "\n"
+        }
+        for entry in entries {
+            switch entry.state {
+            case let .mismatch(problems): text += problems.map { "image \(entry.index): \($0)\n" }.joined()
+            case let .broken(reason): text += "image \(entry.index): \(reason)\n"
+            default: break
+            }
+        }
+        return text
+    }
+
+    /// The report `construir image verify` prints for one image.
+    public static func formatVerification(_ entry: Entry) -> String {
+        switch entry.state {
+        case .notBuilt: return "image \(entry.index): not built\n"
+        case let .broken(reason): return "image \(entry.index): BROKEN: \(reason)\n"
+        case .verified, .mismatch:
+            var text = "image \(entry.index): " + (entry.state == .verified ? "ok" : "MISMATCH") + "\n"
+            for file in entry.verification?.files ?? [] {
+                let status: String
+                switch (file.expected, file.actual) {
+                case (nil, _): status = "no sha256 recorded in image.json"
+                case (_, nil): status = "MISSING"
+                case let (expected?, actual?): status = expected == actual ? "ok" : "MODIFIED (sha256 \(actual), image.json records \(expected))"
+                }
+                text += "  \(file.name)  \(file.size.map(String.init) ?? "-") bytes  \(file.actual ?? "-")  \(status)\n"
+            }
+            return text
+        }
+    }
+
+    /// 1.5 KiB, 71.4 MiB, 1.2 GiB.
+    public static func formatSize(_ bytes: Int64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(bytes)
+        var unit = 0
+        while value >= 1024, unit < units.count - 1 { value /= 1024; unit += 1 }
+        return unit == 0 ? "\(bytes) B" : String(format: "%.1f", value) + " " + units[unit]
+    }
+}

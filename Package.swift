@@ -12,6 +12,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C libraries: each is imported by exactly one Swift module.
@@ -33,8 +34,18 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        .target(name: "Packager", dependencies: [
+            "Archive", "XZ", "ConstruirSystem",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "ImageBuilder", dependencies: [
+            "Runner", "ConstruirSystem",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .target(name: "ConstruirCLI", dependencies: [
-            "Runner", "VMHost", "ConstruirSystem",
+            "Runner", "VMHost", "ConstruirSystem", "Packager", "ImageBuilder",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -47,7 +58,11 @@ let package = Package(
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "XZ", "TestSupport"]),
         .testTarget(name: "VMHostTests", dependencies: ["VMHost", "TestSupport"]),
         .testTarget(name: "RunnerTests", dependencies: ["Runner", "TestSupport"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Runner", "VMHost", "ConstruirCLI", "TestSupport"]),
+        .testTarget(name: "PackagerTests", dependencies: ["Packager", "Archive", "XZ", "TestSupport"]),
+        .testTarget(name: "ImageBuilderTests", dependencies: ["ImageBuilder", "Runner", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: [
+            "Runner", "VMHost", "ConstruirCLI", "Packager", "ImageBuilder", "TestSupport",
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

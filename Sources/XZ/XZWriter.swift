@@ -22,13 +22,20 @@ public final class XZWriter {
         public var preset: Int
         /// `xz -e`: slower, slightly smaller.
         public var extreme: Bool
-        /// Encoder threads; 1 uses the single-threaded encoder, 0 means one per CPU.
+        /// Encoder threads; 0 means one per CPU. Without `blockSize`, 1 uses the
+        /// single-threaded encoder (one block, the smallest output).
         public var threads: Int
+        /// Uncompressed bytes per xz block, or nil for liblzma's choice. When set, the
+        /// multithreaded encoder is used whatever `threads` is, so the output depends only on
+        /// the input, `preset`, `extreme` and `blockSize`: byte-identical for any thread count.
+        /// (liblzma's encoder splits the input by block size, never by thread count.)
+        public var blockSize: Int?
 
-        public init(preset: Int = 6, extreme: Bool = false, threads: Int = 1) {
+        public init(preset: Int = 6, extreme: Bool = false, threads: Int = 1, blockSize: Int? = nil) {
             self.preset = preset
             self.extreme = extreme
             self.threads = threads
+            self.blockSize = blockSize
         }
     }
 
@@ -53,14 +60,18 @@ public final class XZWriter {
         guard options.threads >= 0 else {
             throw ConstruirError(.invalidArgument, "xz threads must not be negative, got \(options.threads)")
         }
+        if let blockSize = options.blockSize, blockSize < 1 {
+            throw ConstruirError(.invalidArgument, "xz block size must be positive, got \(blockSize)")
+        }
         let ret: lzma_ret
-        if options.threads == 1 {
+        if options.threads == 1 && options.blockSize == nil {
             ret = lzma_easy_encoder(stream, preset, LZMA_CHECK_CRC64)
         } else {
             var mt = lzma_mt()
             mt.threads = options.threads == 0 ? max(1, lzma_cputhreads()) : UInt32(clamping: options.threads)
             mt.preset = preset
             mt.check = LZMA_CHECK_CRC64
+            mt.block_size = UInt64(options.blockSize ?? 0)
             ret = lzma_stream_encoder_mt(stream, &mt)
         }
         guard ret == LZMA_OK else {

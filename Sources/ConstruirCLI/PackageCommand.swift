@@ -1,0 +1,79 @@
+import ArgumentParser
+import ConstruirSystem
+import Logging
+import Packager
+import Runner
+
+/// `construir package`: make job files from a git commit.
+public struct PackageCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "package",
+        abstract: "Turn a git commit into job files for the queue.",
+        discussion: """
+        The job holds the files git tracks at REV under repo/ and a job/construir wrapper that runs \
+        repo/construir in /repo with REPO_URL, COMMIT_HASH, BRANCH, TAG (and -e variables) set, then \
+        writes /repo/artifacts as the output. Files are named REPO_SHORTREV_iN.tar.xz, written \
+        atomically, and byte-reproducible. See docs/package.md.
+        """)
+
+    @Argument(help: "The git repository (a work tree or a bare repository).") var repo = "."
+    @Option(help: "The commit to package.") var rev = "HEAD"
+    @Option(help: ArgumentHelp("Build images to make jobs for, e.g. 0 or 0,1 (one file each).", valueName: "N[,M,...]"))
+    var image = "0"
+    @Option(help: "Directory holding the build images (N/image.json), to check --image against.") var images = "images"
+    @Option(help: ArgumentHelp("Job file size, which is the room the job's output gets, e.g. 64M. Default: the archive's size, at least 1M.", valueName: "SIZE"))
+    var outputSize: String?
+    @Option(help: ArgumentHelp("Write the jobs into this queue directory.", valueName: "DIR")) var queue: String?
+    @Option(name: .shortAndLong, help: ArgumentHelp("Write the job to this file (one image only).", valueName: "FILE"))
+    var output: String?
+    @Option(name: .customShort("e"), help: ArgumentHelp("Set a variable in the job's environment (repeatable).", valueName: "KEY=VALUE"))
+    var env: [String] = []
+    @Flag(help: "Include submodules' files (from .git/modules or their checkouts).") var recurseSubmodules = false
+    @Option(help: "xz threads, 0 for one per CPU (the output does not depend on it).") var threads = 0
+    @Flag(help: "Log debug details.") var verbose = false
+
+    public init() {}
+
+    public func validate() throws {
+        if queue != nil && output != nil { throw ValidationError("give --queue or --output, not both") }
+        guard threads >= 0 else { throw ValidationError("--threads must not be negative") }
+        do {
+            _ = try makeRequest()
+        } catch {
+            throw ValidationError("\(error)")
+        }
+    }
+
+    public func run() throws {
+        let logger = RunCommand.makeLogger(verbose: verbose)
+        do {
+            let request = try makeRequest()
+            let result = try JobPackager(logger: logger).package(request, progress: TerminalProgressBar())
+            logger.info("packaged", metadata: [
+                "commit": "\(result.commit)", "entries": "\(result.entries)", "tar": "\(result.tarSize)",
+                "xz": "\(result.archiveSize)", "file": "\(result.fileSize)",
+            ])
+            for file in result.files { print(file) }
+        } catch {
+            logger.error("\(error)")
+            throw ExitCode.failure
+        }
+    }
+
+    /// The request the options describe (separate from `run` for tests).
+    public func makeRequest() throws -> PackageRequest {
+        let imageList = try image.split(separator: ",", omittingEmptySubsequences: false).map { part -> Int in
+            let text = part.trimmingCharacters(in: .whitespaces)
+            guard let index = Int(text), index >= 0 else {
+                throw ConstruirError(.invalidArgument, "--image: '\(part)' is not an image index (0, 1, ...)")
+            }
+            return index
+        }
+        let destination: PackageRequest.Destination = if let output { .file(output) } else { .directory(queue ?? ".") }
+        return PackageRequest(
+            repository: repo, revision: rev, images: imageList, imagesDirectory: images,
+            outputSize: try outputSize.map(Units.byteSize), destination: destination,
+            environment: try env.map(EnvironmentVariable.init(parsing:)),
+            recurseSubmodules: recurseSubmodules, threads: threads)
+    }
+}

@@ -1,0 +1,111 @@
+import ConstruirCLI
+import Foundation
+import Logging
+import Packager
+import Testing
+import TestSupport
+@testable import Runner
+import VMHost
+
+extension VMSuites {
+/// `construir package` end to end: a git repository becomes a job, the job runs in a real VM
+/// from build image 0, and its artifacts come back.
+@Suite(.serialized) struct PackageIntegrationTests {
+    static let imagesDirectory = "\(RunnerIntegrationTests.repository)/images"
+
+    private func git(_ arguments: [String], in directory: String) throws -> String {
+        let environment = [
+            "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
+            "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com",
+            "GIT_AUTHOR_DATE": "1700000000 +0000", "GIT_COMMITTER_DATE": "1700000000 +0000",
+            "GIT_CONFIG_GLOBAL": "/dev/null",
+        ]
+        let (status, output) = try runTool(["git", "-c", "init.defaultBranch=main"] + arguments, in: directory, environment: environment)
+        guard status == 0 else { throw ConstruirTestError("git \(arguments.joined(separator: " ")) failed") }
+        return output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    private func commitScript(_ script: String, in repo: String, message: String) throws -> String {
+        try Data(script.utf8).write(to: URL(fileURLWithPath: "\(repo)/construir"))
+        chmod("\(repo)/construir", 0o755)
+        _ = try git(["add", "-A"], in: repo)
+        _ = try git(["commit", "-q", "-m", message], in: repo)
+        return try git(["rev-parse", "--short=12", "HEAD"], in: repo)
+    }
+
+    @Test func aPackagedRepositoryRunsInAVMAndItsArtifactsComeBack() async throws {
+        guard FileManager.default.fileExists(atPath: "\(Self.imagesDirectory)/0/image.json") else {
+            throw ConstruirTestError("build image 0 is missing: run images/build-image0.sh first")
+        }
+        try await withTemporaryDirectory { dir in
+            let repo = "\(dir)/hello-repo"
+            try FileManager.default.createDirectory(atPath: "\(repo)/src", withIntermediateDirectories: true)
+            _ = try git(["init", "-q"], in: repo)
+            _ = try git(["remote", "add", "origin", "https://example.com/hello-repo.git"], in: repo)
+            try Data("made from the repository\n".utf8).write(to: URL(fileURLWithPath: "\(repo)/src/input.txt"))
+            let passing = try commitScript("""
+                #!/bin/bash
+                echo "building $COMMIT_HASH"
+                {
+                    echo "commit=$COMMIT_HASH"
+                    echo "url=$REPO_URL"
+                    echo "branch=$BRANCH"
+                    echo "greeting=$GREETING"
+                    cat src/input.txt
+                } > artifacts/result.txt
+                """, in: repo, message: "passing")
+            let failing = try commitScript("""
+                #!/bin/bash
+                echo partial > artifacts/result.txt
+                exit 5
+                """, in: repo, message: "failing")
+
+            // Through the command line, as a user would.
+            let queue = "\(dir)/queue"
+            try FileManager.default.createDirectory(atPath: queue, withIntermediateDirectories: true)
+            for (revision, environment) in [("HEAD~1", "GREETING=hello 'world' $(id)"), ("HEAD", "GREETING=unused")] {
+                let command = try PackageCommand.parse([repo, "--rev", revision, "--queue", queue,
+                                                        "--images", Self.imagesDirectory, "-e", environment])
+                try command.run()
+            }
+            #expect(Set(try FileManager.default.contentsOfDirectory(atPath: queue)) == [
+                "hello-repo_\(passing)_i0.tar.xz", "hello-repo_\(failing)_i0.tar.xz",
+            ])
+
+            let logger = Logger(label: "construir-test")
+            let executor = JobExecutor(
+                images: ImageStore(root: Self.imagesDirectory), hypervisor: try SharedHypervisor.instance.get(),
+                options: RunnerOptions(timeout: .seconds(180), memoryMiB: 512, cpus: 1,
+                                       acceleration: Acceleration.auto.resolved().0),
+                logger: logger)
+            let runner = Runner(queue: try JobQueue(queueDirectory: queue, stateDirectory: "\(queue)/.construir"),
+                                done: try DoneStore(directory: "\(dir)/done"), executor: executor,
+                                exitWhenIdle: true, logger: logger)
+            try await runner.run()
+
+            let done = "\(dir)/done/hello-repo_\(passing)"
+            let result = try JobResult.decode(Data(contentsOf: URL(fileURLWithPath: "\(done)/result.json")))
+            #expect(result.status == .passed, "\(result)")
+            #expect(result.exitCode == 0)
+            let output = try String(contentsOfFile: "\(done)/output/result.txt", encoding: .utf8)
+            #expect(output == """
+                commit=\(passing)
+                url=https://example.com/hello-repo.git
+                branch=
+                greeting=hello 'world' $(id)
+                made from the repository
+
+                """)
+            let log = try String(contentsOfFile: "\(done)/output/job_output.txt", encoding: .utf8)
+            #expect(log.contains("building \(passing)"))
+
+            // The script's exit code survives the wrapper, and the artifacts are still collected.
+            let failed = "\(dir)/done/hello-repo_\(failing)"
+            let failure = try JobResult.decode(Data(contentsOf: URL(fileURLWithPath: "\(failed)/result.json")))
+            #expect(failure.status == .failed)
+            #expect(failure.exitCode == 5)
+            #expect(try String(contentsOfFile: "\(failed)/output/result.txt", encoding: .utf8) == "partial\n")
+        }
+    }
+}
+}

@@ -86,11 +86,11 @@ public final class TarWriter {
     }
 
     deinit {
-        archive_entry_free(entry)
         // Freeing an unfinished archive would flush it into the sink; a failed or abandoned
         // writer must not produce more output, so the sink is cut off first.
         context.closed = true
         archive_write_free(archive)
+        archive_entry_free(entry)
     }
 
     /// Writes the header of `entry`. A file's data follows through `writeData`.

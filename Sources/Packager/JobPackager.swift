@@ -80,8 +80,9 @@ public struct PackageResult: Sendable, Equatable {
 /// The result is byte-reproducible: the same commit and request give the same bytes, whatever
 /// the clone, the time, the user, the umask or the number of threads. Every entry has the
 /// commit's committer time, owner 0/0 without names, a mode fixed by git's mode (0644, 0755,
-/// directories 0755, symlinks as stored); entries are sorted by path; the tar format is
-/// pax-restricted; xz runs at preset 6 with a block size that depends only on the content.
+/// directories 0755, symlinks as stored); the order is fixed by the paths alone (see
+/// `TreePlan.sortedEntries`); the tar format is pax-restricted; xz runs at preset 6 with a block
+/// size that depends only on the tar's size.
 ///
 /// It is also fast: file contents stream from one `git cat-file --batch` per repository through
 /// libarchive into liblzma's multithreaded encoder, in-process, without a checkout.

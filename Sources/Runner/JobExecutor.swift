@@ -109,20 +109,24 @@ public struct JobExecutor: Sendable {
             try? FileManager.default.removeItem(atPath: statusDisk)
         }
 
+        // The job's files are handed to QEMU's user by libvirt when it runs as another user
+        // (qemu:///system); build image files are never relabelled, so they stay identical.
+        let relabel = !hypervisor.isEmbedded
         var disks: [DomainConfiguration.Disk] = [
-            .init(path: job.jobPath, serial: "construir-job", readOnly: true),
-            .init(path: outputDisk, serial: "construir-output", readOnly: false),
-            .init(path: statusDisk, serial: "construir-status", readOnly: false),
+            .init(path: job.jobPath, serial: "construir-job", readOnly: true, relabel: relabel),
+            .init(path: outputDisk, serial: "construir-output", readOnly: false, relabel: relabel),
+            .init(path: statusDisk, serial: "construir-status", readOnly: false, relabel: relabel),
         ]
         if let rootfs = image.rootfsPath {
-            disks.append(.init(path: rootfs, serial: "construir-root", readOnly: true))
+            disks.append(.init(path: rootfs, serial: "construir-root", readOnly: true, relabel: false))
         }
-        let configuration = DomainConfiguration(
+        var configuration = DomainConfiguration(
             name: "construir-\(job.id)", acceleration: options.acceleration,
             memoryMiB: options.memoryMiB, cpus: options.cpus,
             kernel: image.kernelPath, initrd: image.initrdPath, commandLine: image.manifest.cmdline,
             disks: disks,
             consoleLog: consoleLog)
+        configuration.relabelConsole = relabel
 
         // Boot and wait.
         let createStart = ContinuousClock.now

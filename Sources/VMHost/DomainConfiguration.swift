@@ -28,6 +28,8 @@ public struct DomainConfiguration: Sendable, Equatable {
     public var commandLine: String
     public var disks: [Disk]
     public var consoleLog: String
+    /// Whether libvirt may relabel the console log (see `Disk.relabel`).
+    public var relabelConsole: Bool = true
 
     public init(name: String, acceleration: Acceleration, memoryMiB: Int, cpus: Int,
                 kernel: String, initrd: String?, commandLine: String, disks: [Disk], consoleLog: String) {
@@ -82,7 +84,13 @@ public struct DomainConfiguration: Sendable, Equatable {
         lines.append("    <controller type='usb' model='none'/>")
         lines.append("    <memballoon model='none'/>")
         lines.append("    <serial type='file'>")
-        lines.append("      <source path='\(escape(consoleLog))'/>")
+        if relabelConsole {
+            lines.append("      <source path='\(escape(consoleLog))'/>")
+        } else {
+            lines.append("      <source path='\(escape(consoleLog))'>")
+            lines.append("        <seclabel model='dac' relabel='no'/>")
+            lines.append("      </source>")
+        }
         lines.append("      <target port='0'/>")
         lines.append("    </serial>")
         lines.append("  </devices>")

@@ -59,6 +59,10 @@ public final class Hypervisor: @unchecked Sendable {
         virConnectClose(connection)
     }
 
+    /// Whether this is libvirt's embedded driver, which runs QEMU as the runner's own user: the
+    /// job's files then need no relabelling (and a relabel would have nothing to restore).
+    public var isEmbedded: Bool { Self.embeddedRoot(of: uri) != nil }
+
     /// The version of the libvirt library in use, e.g. "9.0.0".
     public static var libraryVersion: String {
         var version: UInt = 0

@@ -18,14 +18,9 @@ extension VMSuites {
             let (status, _) = try runTool(["\(repository)/jobs/make-job.sh", "\(repository)/jobs/forever", "\(dir)/queue/forever_i0.tar.xz"])
             try #require(status == 0)
             let submitted = try BuildImage.sha256(ofFile: "\(dir)/queue/forever_i0.tar.xz")
-            let logger = Logger(label: "construir-test")
             let hypervisor = try SharedHypervisor.instance.get()
-            let executor = JobExecutor(
-                images: ImageStore(root: "\(repository)/images"), hypervisor: hypervisor,
-                options: RunnerOptions(timeout: .seconds(600), memoryMiB: 256, cpus: 1, acceleration: Acceleration.auto.resolved().0),
-                logger: logger)
-            let runner = Runner(queue: try JobQueue(queueDirectory: "\(dir)/queue", stateDirectory: "\(dir)/queue/.construir"),
-                                done: try DoneStore(directory: "\(dir)/done"), executor: executor, logger: logger)
+            let runner = try makeTestRunner(in: dir, images: "\(repository)/images", timeout: .seconds(600),
+                                            memoryMiB: 256, exitWhenIdle: false)
             let task = Task { try await runner.run() }
 
             // Wait until the guest agent has printed to the console: the job is really running.

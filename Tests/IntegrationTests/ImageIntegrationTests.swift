@@ -28,20 +28,10 @@ extension VMSuites {
     }
 
     private func runQueue(in dir: String, images: String, timeout: Duration, memoryMiB: Int) async throws {
-        let logger = Logger(label: "construir-test")
-        let executor = JobExecutor(
-            images: ImageStore(root: images), hypervisor: try SharedHypervisor.instance.get(),
-            options: RunnerOptions(timeout: timeout, memoryMiB: memoryMiB, cpus: 1, acceleration: Acceleration.auto.resolved().0),
-            logger: logger)
-        let runner = Runner(queue: try JobQueue(queueDirectory: "\(dir)/queue", stateDirectory: "\(dir)/queue/.construir"),
-                            done: try DoneStore(directory: "\(dir)/done"), executor: executor,
-                            exitWhenIdle: true, logger: logger)
-        try await runner.run()
+        try await makeTestRunner(in: dir, images: images, timeout: timeout, memoryMiB: memoryMiB).run()
     }
 
-    private func result(_ path: String) throws -> JobResult {
-        try JobResult.decode(Data(contentsOf: URL(fileURLWithPath: "\(path)/result.json")))
-    }
+    private func result(_ path: String) throws -> JobResult { try readResult(path) }
 
     @Test func aCProjectCompilesInImage1AndItsBinaryRunsOnTheHost() async throws {
         let image = try requireImage(1)

@@ -72,16 +72,7 @@ extension VMSuites {
                 "hello-repo_\(passing)_i0.tar.xz", "hello-repo_\(failing)_i0.tar.xz",
             ])
 
-            let logger = Logger(label: "construir-test")
-            let executor = JobExecutor(
-                images: ImageStore(root: Self.imagesDirectory), hypervisor: try SharedHypervisor.instance.get(),
-                options: RunnerOptions(timeout: .seconds(180), memoryMiB: 512, cpus: 1,
-                                       acceleration: Acceleration.auto.resolved().0),
-                logger: logger)
-            let runner = Runner(queue: try JobQueue(queueDirectory: queue, stateDirectory: "\(queue)/.construir"),
-                                done: try DoneStore(directory: "\(dir)/done"), executor: executor,
-                                exitWhenIdle: true, logger: logger)
-            try await runner.run()
+            try await makeTestRunner(in: dir, images: Self.imagesDirectory, timeout: .seconds(180)).run()
 
             let done = "\(dir)/done/hello-repo_\(passing)"
             let result = try JobResult.decode(Data(contentsOf: URL(fileURLWithPath: "\(done)/result.json")))

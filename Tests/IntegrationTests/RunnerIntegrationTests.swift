@@ -27,20 +27,10 @@ extension VMSuites {
 
     /// Runs a runner over `queue` until it is empty.
     private func runQueue(in dir: String, timeout: Duration) async throws {
-        let logger = Logger(label: "construir-test")
-        let executor = JobExecutor(
-            images: ImageStore(root: Self.imagesDirectory), hypervisor: try SharedHypervisor.instance.get(),
-            options: RunnerOptions(timeout: timeout, memoryMiB: 512, cpus: 1, acceleration: Acceleration.auto.resolved().0),
-            logger: logger)
-        let runner = Runner(queue: try JobQueue(queueDirectory: "\(dir)/queue", stateDirectory: "\(dir)/queue/.construir"),
-                            done: try DoneStore(directory: "\(dir)/done"), executor: executor,
-                            exitWhenIdle: true, logger: logger)
-        try await runner.run()
+        try await makeTestRunner(in: dir, images: Self.imagesDirectory, timeout: timeout).run()
     }
 
-    private func result(_ path: String) throws -> JobResult {
-        try JobResult.decode(Data(contentsOf: URL(fileURLWithPath: "\(path)/result.json")))
-    }
+    private func result(_ path: String) throws -> JobResult { try readResult(path) }
 
     private func imageHashes() throws -> [String: String] {
         var hashes: [String: String] = [:]

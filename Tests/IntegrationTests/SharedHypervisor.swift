@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Testing
+import Runner
 import VMHost
 
 /// The one embedded libvirt driver of the test process: libvirt's embedded QEMU driver may be
@@ -17,3 +18,22 @@ enum SharedHypervisor {
 /// not compete for the CPUs, and a test that checks that no domain is left running sees only its
 /// own.
 @Suite(.serialized) enum VMSuites {}
+
+/// A runner over `DIR/queue` → `DIR/done` on the shared hypervisor, as `construir run` builds it.
+func makeTestRunner(in dir: String, images: String, timeout: Duration, memoryMiB: Int = 512,
+                    exitWhenIdle: Bool = true) throws -> Runner {
+    let logger = Logger(label: "construir-test")
+    let executor = JobExecutor(
+        images: ImageStore(root: images), hypervisor: try SharedHypervisor.instance.get(),
+        options: RunnerOptions(timeout: timeout, memoryMiB: memoryMiB, cpus: 1,
+                               acceleration: Acceleration.auto.resolved().0),
+        logger: logger)
+    return Runner(queue: try JobQueue(queueDirectory: "\(dir)/queue", stateDirectory: "\(dir)/queue/.construir"),
+                  done: try DoneStore(directory: "\(dir)/done"), executor: executor,
+                  exitWhenIdle: exitWhenIdle, logger: logger)
+}
+
+/// Reads `DIR/result.json`.
+func readResult(_ directory: String) throws -> JobResult {
+    try JobResult.decode(Data(contentsOf: URL(fileURLWithPath: "\(directory)/result.json")))
+}

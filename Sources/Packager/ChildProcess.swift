@@ -155,6 +155,21 @@ final class ChildProcess {
     /// own message if it exits non-zero.
     static func run(git arguments: [String], in directory: String? = nil, input: Data? = nil,
                     failure: (String) -> ConstruirError) throws(ConstruirError) -> [UInt8] {
+        let (output, status, stderr) = try complete(git: arguments, in: directory, input: input)
+        guard status == 0 else { throw failure(Self.summary(stderr)) }
+        return output
+    }
+
+    /// Like `run`, but a non-zero exit gives nil (for questions git answers with its status).
+    static func output(git arguments: [String], in directory: String? = nil) throws(ConstruirError) -> [UInt8]? {
+        let (output, status, _) = try complete(git: arguments, in: directory)
+        return status == 0 ? output : nil
+    }
+
+    /// Runs git to its end: all of its standard output, its exit status and its error output.
+    /// A failed read terminates it rather than leaving it blocked on a full pipe.
+    private static func complete(git arguments: [String], in directory: String?, input: Data? = nil)
+        throws(ConstruirError) -> (output: [UInt8], status: Int32, stderr: String) {
         let child = try ChildProcess(git: arguments, in: directory, input: input)
         let output: [UInt8]
         do {
@@ -164,21 +179,7 @@ final class ChildProcess {
             throw error
         }
         let (status, stderr) = child.wait()
-        guard status == 0 else { throw failure(Self.summary(stderr)) }
-        return output
-    }
-
-    /// Like `run`, but a non-zero exit gives nil (for questions git answers with its status).
-    static func output(git arguments: [String], in directory: String? = nil) throws(ConstruirError) -> [UInt8]? {
-        let child = try ChildProcess(git: arguments, in: directory)
-        let output: [UInt8]
-        do {
-            output = try child.readAll()
-        } catch {
-            child.terminate()
-            throw error
-        }
-        return child.wait().status == 0 ? output : nil
+        return (output, status, stderr)
     }
 
     /// git's error output made into one line for a message.

@@ -26,7 +26,8 @@ public enum FileSystem {
 
     /// Flushes the directory that holds `path`, so that a rename into it survives a crash.
     public static func fsyncParent(of path: String) throws(SystemError) {
-        try fsync(path: (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent)
+        let parent = (path as NSString).deletingLastPathComponent
+        try fsync(path: parent.isEmpty ? "." : parent)
     }
 
     public static func exists(_ path: String) -> Bool {

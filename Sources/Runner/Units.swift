@@ -1,4 +1,5 @@
 import ConstruirSystem
+import Foundation
 
 /// Parsers for the human units on the command line: durations like `90s`, `30m`, `2h`, `1h30m`
 /// (a bare number is seconds) and sizes like `512M`, `1G`, `1536K` (a bare number is bytes).
@@ -51,4 +52,3 @@ public enum Units {
     }
 }
 
-import Foundation

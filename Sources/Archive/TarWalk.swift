@@ -1,0 +1,105 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CArchive
+import ConstruirSystem
+import XZ
+
+/// Walks the entries of the tar stream an `XZStreamReader` decodes, without writing anything:
+/// for checks that only need names, types, sizes and the odd small file.
+final class TarWalk {
+    /// One header, valid only inside the `forEach` body that received it.
+    struct Entry {
+        let name: [UInt8]
+        let type: UInt32
+        let size: Int64
+        let hardlink: [UInt8]?
+        let symlink: [UInt8]?
+        fileprivate let walk: TarWalk
+
+        /// Reads the entry's data, failing if it is longer than `limit`.
+        func readData(limit: Int) throws(ConstruirError) -> [UInt8] {
+            var data: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 16 << 10)
+            while true {
+                let n = chunk.withUnsafeMutableBytes { archive_read_data(walk.input, $0.baseAddress, $0.count) }
+                if n == 0 { return data }
+                if n < 0 { throw walk.failure("cannot read the data of \(EntryPolicy.quoted(name))") }
+                data += chunk[0..<n]
+                if data.count > limit {
+                    throw ConstruirError(.limitExceeded, "\(EntryPolicy.quoted(name)) is larger than \(limit) bytes")
+                }
+            }
+        }
+    }
+
+    private let context: StreamContext
+    private let input: OpaquePointer
+
+    init(reader: XZStreamReader) throws(ConstruirError) {
+        context = StreamContext(reader: reader)
+        guard let input = archive_read_new() else { throw ConstruirError(.archive, "archive_read_new failed") }
+        self.input = input
+        archive_read_support_format_tar(input)
+        archive_read_support_format_empty(input)
+        let opened = archive_read_open(input, Unmanaged.passUnretained(context).toOpaque(), nil, { archive, clientData, out in
+            let context = Unmanaged<StreamContext>.fromOpaque(clientData!).takeUnretainedValue()
+            do throws(ConstruirError) {
+                let n = try context.reader.read(into: context.buffer)
+                out?.pointee = UnsafeRawPointer(context.buffer.baseAddress)
+                return n
+            } catch {
+                context.error = error
+                error.message.withCString { construir_archive_set_error(archive, EIO, $0) }
+                return -1
+            }
+        }, nil)
+        if opened != ARCHIVE_OK { throw failure("cannot read the archive") }
+    }
+
+    deinit { archive_read_free(input) }
+
+    /// Calls `body` for each entry in order; data the body does not read is skipped.
+    func forEach(_ body: (Entry) throws(ConstruirError) -> Void) throws(ConstruirError) {
+        while true {
+            var pointer: OpaquePointer?
+            let status = archive_read_next_header(input, &pointer)
+            if status == ARCHIVE_EOF { return }
+            guard status == ARCHIVE_OK || status == ARCHIVE_WARN, let entry = pointer else {
+                throw failure("cannot read the archive")
+            }
+            guard let name = Self.bytes(archive_entry_pathname(entry) ?? archive_entry_pathname_utf8(entry)) else {
+                throw ConstruirError(.unsafeEntry, "an archive entry has no name")
+            }
+            let size = archive_entry_size_is_set(entry) != 0 ? archive_entry_size(entry) : 0
+            try body(Entry(name: name, type: UInt32(archive_entry_filetype(entry)), size: size,
+                           hardlink: Self.bytes(archive_entry_hardlink(entry)),
+                           symlink: Self.bytes(archive_entry_symlink(entry)), walk: self))
+        }
+    }
+
+    /// The reader's own error if it caused the failure, else libarchive's message.
+    fileprivate func failure(_ what: String) -> ConstruirError {
+        if let error = context.error { return error }
+        let detail = archive_error_string(input).map { String(cString: $0) } ?? "unknown libarchive error"
+        return ConstruirError(.archive, "\(what): \(detail)")
+    }
+
+    private static func bytes(_ pointer: UnsafePointer<CChar>?) -> [UInt8]? {
+        guard let pointer else { return nil }
+        return Array(UnsafeRawBufferPointer(start: pointer, count: strlen(pointer)))
+    }
+}
+
+/// Feeds libarchive from the xz reader; the object behind libarchive's `client_data`.
+final class StreamContext {
+    let reader: XZStreamReader
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 << 10, alignment: 16)
+    /// The reader's error, kept so that it surfaces with its own code instead of libarchive's.
+    var error: ConstruirError?
+
+    init(reader: XZStreamReader) { self.reader = reader }
+    deinit { buffer.deallocate() }
+}

@@ -151,12 +151,15 @@ public enum StopReason: Sendable, Equatable, CustomStringConvertible {
     case stopped(detail: String)
     /// The runner's timeout fired and the domain was destroyed.
     case timedOut
+    /// A watchdog (e.g. the console log cap) found the guest over a limit; the domain was destroyed.
+    case limitExceeded(String)
 
     public var description: String {
         switch self {
         case .guestPoweredOff: return "guest powered off"
         case .stopped(let detail): return "stopped (\(detail))"
         case .timedOut: return "timed out"
+        case .limitExceeded(let reason): return "destroyed: \(reason)"
         }
     }
 }

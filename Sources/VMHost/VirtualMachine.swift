@@ -28,17 +28,29 @@ public final class VirtualMachine: @unchecked Sendable {
         virDomainFree(domain)
     }
 
-    /// Waits for the VM to stop, destroying it at `timeout` or when the task is cancelled.
+    /// Waits for the VM to stop, destroying it at `timeout`, when `watchdog` (called every
+    /// `interval`) names a limit the guest went over, or when the task is cancelled.
     /// On return the guest can no longer run, so the disks can be read. A guest that powered
     /// off is destroyed in the background at once, without waiting the ~2 s libvirt takes to
     /// report it stopped; `waitForTeardown()` waits for that.
-    public func waitUntilStopped(timeout: Duration) async -> StopReason {
+    public func waitUntilStopped(timeout: Duration, watchdog: (@Sendable () -> String?)? = nil,
+                                 interval: Duration = .milliseconds(500)) async -> StopReason {
         let signal = self.signal
         let reason = await withTaskGroup(of: StopReason?.self) { group in
             group.addTask { await signal.wait() }
             group.addTask {
                 try? await Task.sleep(for: timeout)
                 return Task.isCancelled ? nil : .timedOut
+            }
+            if let watchdog {
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: interval)
+                        if Task.isCancelled { return nil }
+                        if let reason = watchdog() { return .limitExceeded(reason) }
+                    }
+                    return nil
+                }
             }
             var outcome: StopReason = .stopped(detail: "cancelled")
             for await value in group {

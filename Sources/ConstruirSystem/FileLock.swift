@@ -1,0 +1,44 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// An exclusive advisory lock on a file, held for as long as the value lives.
+///
+/// Why a lock and not a pid file: the kernel (or the NFS server's lock manager) releases it when
+/// the holder dies, however it dies, so "can I take this lock?" is a liveness test that never
+/// mistakes a reused pid for a live runner.
+public final class FileLock: @unchecked Sendable {
+    public let path: String
+    private let fd: Int32
+
+    private init(path: String, fd: Int32) {
+        self.path = path
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+
+    /// Takes the lock without waiting; nil when another process (or another open of the file in
+    /// this process) holds it. The file is created if missing.
+    public static func tryLock(_ path: String) throws(SystemError) -> FileLock? {
+        let fd = try systemCall("open", path: path) { open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644) }
+        do {
+            try systemCall("flock", path: path) { flock(fd, LOCK_EX | LOCK_NB) }
+        } catch {
+            close(fd)
+            if error.errno == EWOULDBLOCK { return nil }
+            throw error
+        }
+        return FileLock(path: path, fd: fd)
+    }
+
+    /// Whether some process holds the lock on `path` now (false when the file does not exist).
+    public static func isHeld(_ path: String) -> Bool {
+        guard FileSystem.exists(path) else { return false }
+        guard let lock = try? tryLock(path) else { return true }
+        _ = lock
+        return false
+    }
+}

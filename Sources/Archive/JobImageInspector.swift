@@ -60,7 +60,8 @@ public enum JobImageInspector {
         // The tar stream carries headers besides the data: allow 8 KiB per entry on top.
         let (perEntry, overflow1) = Int64(limits.maxEntries).multipliedReportingOverflow(by: 8 << 10)
         let (cap, overflow2) = limits.maxUnpackedBytes.addingReportingOverflow(perEntry)
-        let reader = try XZStreamReader(path: path, maxDecompressedBytes: overflow1 || overflow2 ? .max : cap)
+        let reader = try XZStreamReader(path: path, maxDecompressedBytes: overflow1 || overflow2 ? .max : cap,
+                                        subject: "the job file")
         defer { reader.discard() }
         let walk = try TarWalk(reader: reader)
         var result = JobImageInspection(entries: 0, unpackedBytes: 0, compressedLength: 0, manifest: nil)

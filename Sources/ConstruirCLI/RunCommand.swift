@@ -21,9 +21,22 @@ public struct RunCommand: AsyncParsableCommand {
     @Option(help: "Directory holding the build images (images/N/image.json).") var images = "images"
     @Option(help: "Runner state directory; must be on the queue's filesystem. Default: QUEUE/.construir")
     var state: String?
-    @Option(help: "Longest a job may run, e.g. 90s, 30m, 2h.") var timeout = "30m"
+    @Option(help: "VMs at once. Default: from the host's cores and memory.") var slots: Int?
+    @Option(help: "Longest a job may run, e.g. 90s, 30m, 2h (a job's manifest may ask for up to --max-timeout).")
+    var timeout = "30m"
     @Option(help: "Guest memory, e.g. 512M, 1G.") var memory = "1G"
     @Option(help: "Guest vCPUs.") var cpus = 1
+    @Option(help: "On SIGTERM/SIGINT, how long running jobs may finish before they are returned to the queue.")
+    var grace = "30s"
+    @Option(help: "Runs of a job whose runner died before it is given up with status error.") var maxAttempts = 3
+    @Option(help: "Remove the oldest unpinned jobs from done/ beyond this size, e.g. 20G (pin: touch done/NAME/.pinned).")
+    var keepDone: String?
+    @Option(help: "Most a job's manifest (job/construir.yml) may ask for: timeout.") var maxTimeout = "6h"
+    @Option(help: "Most a job's manifest may ask for: memory.") var maxMemory = "8G"
+    @Option(help: "Most a job's manifest may ask for: vCPUs. Default: the host's cores.") var maxCpus: Int?
+    @Option(help: "Largest output disk a job gets (its padding or output_size).") var maxOutputSize = "4G"
+    @Option(help: "Largest job file accepted; larger ones are rejected.") var maxJobSize = "4G"
+    @Option(help: "Console log cap; a guest printing more is destroyed.") var maxConsole = "16M"
     @Option(help: "Image for jobs whose name has no _iN.") var defaultImage = 0
     @Option(help: "libvirt URI. Default: the embedded QEMU driver (no daemon), qemu:///embed?root=STATE/libvirt")
     var connect: String?
@@ -47,14 +60,26 @@ public struct RunCommand: AsyncParsableCommand {
     /// Builds the runner from the options (separate from `run` so tests can use it).
     public func makeRunner(logger: Logger) throws -> Runner {
         let timeout = try Units.duration(self.timeout)
-        let memoryBytes = try Units.byteSize(memory)
-        let memoryMiB = Int(memoryBytes >> 20)
+        let memoryMiB = Int(try Units.byteSize(memory) >> 20)
         guard memoryMiB >= 64 else { throw ValidationError("--memory must be at least 64M") }
         guard (1...64).contains(cpus) else { throw ValidationError("--cpus must be between 1 and 64") }
+        let hostCores = ProcessInfo.processInfo.activeProcessorCount
+        let policy = RunnerPolicy(maxTimeout: try Units.duration(maxTimeout),
+                                  maxMemoryMiB: Int(try Units.byteSize(maxMemory) >> 20),
+                                  maxCpus: maxCpus ?? hostCores,
+                                  maxOutputSize: try Units.byteSize(maxOutputSize))
+        guard timeout <= policy.maxTimeout, memoryMiB <= policy.maxMemoryMiB, cpus <= policy.maxCpus else {
+            throw ValidationError("--timeout, --memory and --cpus must not exceed --max-timeout, --max-memory and --max-cpus")
+        }
+        guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
+        let slots = self.slots ?? Self.defaultSlots(memoryMiB: memoryMiB, cores: hostCores)
+        guard (1...256).contains(slots) else { throw ValidationError("--slots must be between 1 and 256") }
         let queueDirectory = FileSystem.absolute(queue)
         let doneDirectory = FileSystem.absolute(done)
         let stateDirectory = FileSystem.absolute(state ?? "\(queueDirectory)/.construir")
         try FileSystem.makeDirectory(queueDirectory)
+        let jobQueue = try JobQueue(queueDirectory: queueDirectory, stateDirectory: stateDirectory)
+        let identity = try RunnerIdentity.acquire(stateDirectory: stateDirectory)
 
         let (acceleration, reason) = accel.resolved()
         if acceleration == .tcg {
@@ -62,23 +87,37 @@ public struct RunCommand: AsyncParsableCommand {
         } else {
             logger.info("using KVM: \(reason)")
         }
-        let uri = connect ?? Hypervisor.embeddedURI(root: Self.embeddedRoot(stateDirectory: stateDirectory))
+        let uri = connect ?? Hypervisor.embeddedURI(root: Self.embeddedRoot(stateDirectory: stateDirectory, identity: identity.id))
         let hypervisor = try Hypervisor(uri: uri, logger: logger)
         logger.info("libvirt connected", metadata: ["uri": "\(uri)", "libvirt": "\(Hypervisor.libraryVersion)"])
 
-        let options = RunnerOptions(timeout: timeout, memoryMiB: memoryMiB, cpus: cpus,
-                                    acceleration: acceleration, defaultImage: defaultImage)
+        var options = RunnerOptions(timeout: timeout, memoryMiB: memoryMiB, cpus: cpus,
+                                    acceleration: acceleration, defaultImage: defaultImage, policy: policy,
+                                    maxConsoleBytes: try Units.byteSize(maxConsole))
+        options.jobLimits.maxFileBytes = try Units.byteSize(maxJobSize)
         let executor = JobExecutor(images: ImageStore(root: FileSystem.absolute(images)), hypervisor: hypervisor,
                                    options: options, logger: logger)
-        return Runner(queue: try JobQueue(queueDirectory: queueDirectory, stateDirectory: stateDirectory),
-                      done: try DoneStore(directory: doneDirectory),
-                      executor: executor, exitWhenIdle: exitWhenIdle, logger: logger)
+        let configuration = RunnerConfiguration(
+            slots: slots, gracePeriod: try Units.duration(grace, allowZero: true), maxAttempts: maxAttempts,
+            keepDoneBytes: try keepDone.map { try Units.byteSize($0) }, exitWhenIdle: exitWhenIdle)
+        return Runner(queue: jobQueue, done: try DoneStore(directory: doneDirectory), executor: executor,
+                      identity: identity, configuration: configuration, logger: logger)
+    }
+
+    /// One VM per core, as long as each can have its memory with a quarter of the host's left
+    /// for the host itself.
+    static func defaultSlots(memoryMiB: Int, cores: Int) -> Int {
+        let totalMiB = Int(ProcessInfo.processInfo.physicalMemory >> 20)
+        let byMemory = (totalMiB * 3 / 4) / (memoryMiB + 256)
+        return max(1, min(cores, byMemory))
     }
 
     /// The embedded driver's root. libvirt puts UNIX sockets below it, whose paths may not exceed
     /// 107 bytes, so a deep state directory gets a short root under /tmp instead.
-    static func embeddedRoot(stateDirectory: String) -> String {
-        let preferred = "\(stateDirectory)/libvirt"
+    /// Each runner identity has its own root (the embedded driver allows one process per root),
+    /// and a runner restarted after a crash gets its predecessor's, with any VM it left behind.
+    static func embeddedRoot(stateDirectory: String, identity: String) -> String {
+        let preferred = "\(stateDirectory)/libvirt/\(identity)"
         if preferred.utf8.count <= 48 { return preferred }
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in preferred.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }

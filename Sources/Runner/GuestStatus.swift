@@ -13,6 +13,8 @@ public struct GuestStatus: Sendable, Equatable {
     public var bootUptimeMs: Int?
     public var startUptimeMs: Int?
     public var endUptimeMs: Int?
+    /// The agent applied the job's config disk (environment variables).
+    public var configApplied = false
 
     /// Parses the first `diskSize` bytes of the status disk. Nil when the guest wrote nothing.
     public static func parse(_ bytes: [UInt8]) throws -> GuestStatus? {
@@ -46,6 +48,7 @@ public struct GuestStatus: Sendable, Equatable {
         status.bootUptimeMs = try number("boot_uptime_ms")
         status.startUptimeMs = try number("start_uptime_ms")
         status.endUptimeMs = try number("end_uptime_ms")
+        status.configApplied = fields["config"] == "applied"
         if let error = fields["error"] {
             status.error = String(error.unicodeScalars.filter { $0.isASCII && $0.value >= 0x20 }.prefix(200).map(Character.init))
         }

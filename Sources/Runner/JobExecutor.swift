@@ -7,6 +7,7 @@ import XZ
 
 /// How the runner runs every job.
 public struct RunnerOptions: Sendable {
+    /// Defaults for a job whose manifest does not ask otherwise.
     public var timeout: Duration
     public var memoryMiB: Int
     public var cpus: Int
@@ -14,13 +15,22 @@ public struct RunnerOptions: Sendable {
     public var acceleration: Acceleration
     public var defaultImage: Int
     /// The output disk is as large as the submitted job file (construir's convention: a job is
-    /// padded to make room for its output), and at least this.
+    /// padded to make room for its output), and at least this; a manifest may ask for more.
     public var minimumOutputSize: Int64
     public var extractionLimits: ExtractionLimits
+    /// The most a job's manifest may ask for.
+    public var policy: RunnerPolicy
+    /// Bounds on the submitted file, checked before booting.
+    public var jobLimits: JobImageLimits
+    /// The console log is cut here and the VM destroyed: a guest must not fill the host's disk
+    /// by printing.
+    public var maxConsoleBytes: Int64
 
     public init(timeout: Duration = .seconds(30 * 60), memoryMiB: Int = 1024, cpus: Int = 1,
                 acceleration: Acceleration, defaultImage: Int = 0,
-                minimumOutputSize: Int64 = 1 << 20, extractionLimits: ExtractionLimits = ExtractionLimits()) {
+                minimumOutputSize: Int64 = 1 << 20, extractionLimits: ExtractionLimits = ExtractionLimits(),
+                policy: RunnerPolicy = RunnerPolicy(), jobLimits: JobImageLimits = JobImageLimits(),
+                maxConsoleBytes: Int64 = 16 << 20) {
         self.timeout = timeout
         self.memoryMiB = memoryMiB
         self.cpus = cpus
@@ -28,6 +38,9 @@ public struct RunnerOptions: Sendable {
         self.defaultImage = defaultImage
         self.minimumOutputSize = minimumOutputSize
         self.extractionLimits = extractionLimits
+        self.policy = policy
+        self.jobLimits = jobLimits
+        self.maxConsoleBytes = maxConsoleBytes
     }
 }
 
@@ -65,9 +78,9 @@ public struct JobExecutor: Sendable {
             timestamps: .init(queued: job.queuedAt, started: started, finished: started),
             durations: .init(wait: started.timeIntervalSince(job.queuedAt), total: 0),
             sizes: .init(job: jobSize),
-            limits: .init(timeout: options.timeout.seconds, memoryMiB: options.memoryMiB, cpus: options.cpus,
-                          acceleration: options.acceleration.rawValue),
+            limits: nil,
             runner: "construir \(construirVersion)")
+        result.attempt = job.attempt
 
         func finish(_ status: JobResult.Status, error: String? = nil) -> Outcome {
             result.status = status
@@ -80,10 +93,22 @@ public struct JobExecutor: Sendable {
             return .finished(result)
         }
 
-        // Refuse what is plainly not a job before booting anything.
-        if let reason = Self.rejectionReason(jobPath: job.jobPath, size: jobSize) {
-            return finish(.rejected, error: reason)
+        // Refuse what is not a job, or asks for more than this runner gives, before booting.
+        if let problem = job.name.problem { return finish(.rejected, error: problem) }
+        let inspectStart = ContinuousClock.now
+        let limits: EffectiveLimits
+        let manifest: JobManifest?
+        do {
+            let inspection = try JobImageInspector.inspect(job.jobPath, limits: options.jobLimits)
+            manifest = try inspection.manifest.map { bytes throws(ConstruirError) in try JobManifest.parse(bytes) }
+            limits = try EffectiveLimits.resolve(options: options, manifest: manifest, jobSize: jobSize)
+        } catch {
+            return finish(.rejected, error: "\(error)")
         }
+        result.durations.inspect = (ContinuousClock.now - inspectStart).seconds
+        result.limits = .init(timeout: limits.timeout.seconds, memoryMiB: limits.memoryMiB, cpus: limits.cpus,
+                              acceleration: options.acceleration.rawValue, outputSize: limits.outputSize,
+                              consoleLog: options.maxConsoleBytes)
         let image: BuildImage
         do {
             image = try images.image(job.name.image(default: options.defaultImage))
@@ -92,21 +117,24 @@ public struct JobExecutor: Sendable {
             return finish(.error, error: "\(error)")
         }
 
-        // Fresh disks for the guest's output and status.
+        // Fresh disks for the guest's output, status and (when the job sets variables) config.
         let outputDisk = "\(job.directory)/output.img"
         let statusDisk = "\(job.directory)/status.img"
+        let configDisk = "\(job.directory)/config.img"
         let consoleLog = "\(job.directory)/console.log"
-        let outputSize = Self.roundUp(max(jobSize, options.minimumOutputSize), to: 4096)
+        let environment = manifest?.environment ?? []
         do {
-            try FileSystem.createSparseFile(outputDisk, size: outputSize)
+            try FileSystem.createSparseFile(outputDisk, size: limits.outputSize)
             try FileSystem.createSparseFile(statusDisk, size: Int64(GuestStatus.diskSize))
+            if !environment.isEmpty {
+                try Self.writeConfigDisk(configDisk, script: manifest?.environmentScript ?? "")
+            }
         } catch {
             return finish(.error, error: "cannot create the job's disks: \(error)")
         }
-        result.sizes.outputDisk = outputSize
+        result.sizes.outputDisk = limits.outputSize
         defer {
-            try? FileManager.default.removeItem(atPath: outputDisk)
-            try? FileManager.default.removeItem(atPath: statusDisk)
+            for disk in [outputDisk, statusDisk, configDisk] { try? FileManager.default.removeItem(atPath: disk) }
         }
 
         // The job's files are handed to QEMU's user by libvirt when it runs as another user
@@ -117,12 +145,15 @@ public struct JobExecutor: Sendable {
             .init(path: outputDisk, serial: "construir-output", readOnly: false, relabel: relabel),
             .init(path: statusDisk, serial: "construir-status", readOnly: false, relabel: relabel),
         ]
+        if !environment.isEmpty {
+            disks.append(.init(path: configDisk, serial: "construir-config", readOnly: true, relabel: relabel))
+        }
         if let rootfs = image.rootfsPath {
             disks.append(.init(path: rootfs, serial: "construir-root", readOnly: true, relabel: false))
         }
         var configuration = DomainConfiguration(
             name: "construir-\(job.id)", acceleration: options.acceleration,
-            memoryMiB: options.memoryMiB, cpus: options.cpus,
+            memoryMiB: limits.memoryMiB, cpus: limits.cpus,
             kernel: image.kernelPath, initrd: image.initrdPath, commandLine: image.manifest.cmdline,
             disks: disks,
             consoleLog: consoleLog)
@@ -139,8 +170,14 @@ public struct JobExecutor: Sendable {
         let created = ContinuousClock.now
         result.durations.vmStart = (created - createStart).seconds
         logger.info("VM started", metadata: ["image": "\(image.index)", "accel": "\(options.acceleration.rawValue)"])
-        let stop = await machine.waitUntilStopped(timeout: options.timeout)
-        exiting.add(machine)
+        CrashPoint.reach("vm-started")
+        let consoleCap = options.maxConsoleBytes
+        let stop = await machine.waitUntilStopped(timeout: limits.timeout, watchdog: {
+            guard let size = try? FileSystem.size(of: consoleLog), size > consoleCap else { return nil }
+            return "the console log went over \(consoleCap) bytes"
+        })
+        exiting.add(machine, for: job.id)
+        CrashPoint.reach("vm-stopped")
         let stopped = ContinuousClock.now
         result.durations.vm = (stopped - created).seconds
         if Task.isCancelled, stop != .guestPoweredOff {
@@ -148,6 +185,7 @@ public struct JobExecutor: Sendable {
             return .interrupted
         }
         logger.info("VM stopped", metadata: ["reason": "\(stop)"])
+        Self.capConsoleLog(consoleLog, at: consoleCap)
         result.sizes.consoleLog = try? FileSystem.size(of: consoleLog)
 
         // Collect: the guest's status record, then its output.
@@ -163,6 +201,9 @@ public struct JobExecutor: Sendable {
             result.durations.boot = guest.bootUptimeMs.map { Double($0) / 1000 }
             if let start = guest.startUptimeMs, let end = guest.endUptimeMs, end >= start {
                 result.durations.run = Double(end - start) / 1000
+            }
+            if !environment.isEmpty, guest.state == .finished, !guest.configApplied {
+                problems.append("the image's guest agent does not support job environment variables (rebuild the image)")
             }
         }
         let collectStart = ContinuousClock.now
@@ -182,7 +223,9 @@ public struct JobExecutor: Sendable {
         let problem = problems.isEmpty ? nil : problems.joined(separator: "; ")
         switch (stop, guest?.state) {
         case (.timedOut, _):
-            return finish(.timedOut, error: "timed out after \(Self.format(options.timeout))" + (problem.map { "; \($0)" } ?? ""))
+            return finish(.timedOut, error: "timed out after \(Self.format(limits.timeout))" + (problem.map { "; \($0)" } ?? ""))
+        case (.limitExceeded(let reason), _):
+            return finish(.error, error: "\(reason): the VM was destroyed" + (problem.map { "; \($0)" } ?? ""))
         case (_, .finished?):
             if let problem { return finish(.error, error: problem) }
             return finish(guest?.exitCode == 0 ? .passed : .failed)
@@ -195,18 +238,26 @@ public struct JobExecutor: Sendable {
         }
     }
 
-    /// Waits until the QEMU processes of finished jobs are gone. `execute` returns as soon as
-    /// the guest has halted; the runner calls this before booting the next VM.
-    public func settle() async {
-        for machine in exiting.takeAll() { await machine.waitForTeardown() }
+    /// The config disk: the environment script, NUL-padded to whole 4 KiB blocks.
+    static func writeConfigDisk(_ path: String, script: String) throws {
+        var bytes = Array(script.utf8)
+        bytes += [UInt8](repeating: 0, count: Int(roundUp(Int64(bytes.count) + 1, to: 4096)) - bytes.count)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
     }
 
-    /// Why a submitted file cannot be a job, or nil when it may be one.
-    static func rejectionReason(jobPath: String, size: Int64) -> String? {
-        if size == 0 { return "the job file is empty" }
-        guard let head = try? readPrefix(of: jobPath, count: XZ.magic.count) else { return "the job file cannot be read" }
-        if head != XZ.magic { return "the job file is not xz-compressed (a job is a .tar.xz)" }
-        return nil
+    /// Cuts a console log that went over `cap` back to `cap` bytes and says so at its end.
+    static func capConsoleLog(_ path: String, at cap: Int64) {
+        guard let size = try? FileSystem.size(of: path), size > cap else { return }
+        guard truncate(path, off_t(cap)) == 0, let handle = FileHandle(forWritingAtPath: path) else { return }
+        defer { try? handle.close() }
+        _ = try? handle.seekToEnd()
+        try? handle.write(contentsOf: Data("\n[construir: console log cut at \(cap) bytes; the guest wrote at least \(size)]\n".utf8))
+    }
+
+    /// Waits until the QEMU process of `job`'s VM is gone. `execute` returns as soon as the
+    /// guest has halted; the runner calls this before the slot boots another VM.
+    public func settle(_ job: ClaimedJob) async {
+        await exiting.take(job.id)?.waitForTeardown()
     }
 
     static func readPrefix(of path: String, count: Int) throws -> [UInt8] {
@@ -238,20 +289,18 @@ extension Duration {
     }
 }
 
-/// VMs whose guest halted and whose QEMU may still be exiting.
+/// VMs whose guest halted and whose QEMU may still be exiting, by job id.
 final class ExitingMachines: @unchecked Sendable {
     private let lock = NSLock()
-    private var machines: [VirtualMachine] = []
+    private var machines: [String: VirtualMachine] = [:]
 
-    func add(_ machine: VirtualMachine) {
-        lock.lock(); machines.append(machine); lock.unlock()
+    func add(_ machine: VirtualMachine, for id: String) {
+        lock.lock(); machines[id] = machine; lock.unlock()
     }
 
-    func takeAll() -> [VirtualMachine] {
+    func take(_ id: String) -> VirtualMachine? {
         lock.lock(); defer { lock.unlock() }
-        let all = machines
-        machines = []
-        return all
+        return machines.removeValue(forKey: id)
     }
 }
 

@@ -4,7 +4,7 @@ import Foundation
 /// `NAME_iN.tar.xz` selects image N; a plain `NAME.tar.xz` gets the runner's default image.
 public struct JobName: Sendable, Equatable, CustomStringConvertible {
     public static let suffix = ".tar.xz"
-    /// Longest accepted file name (bytes); longer names are not jobs.
+    /// Longest accepted file name (bytes); a longer one is claimed and rejected.
     public static let maxFileNameLength = 200
 
     /// The file name in the queue, e.g. `hello_i0.tar.xz`.
@@ -15,9 +15,10 @@ public struct JobName: Sendable, Equatable, CustomStringConvertible {
     public let requestedImage: Int?
 
     /// Parses a queue file name; nil for files that are not jobs (dotfiles, other suffixes).
+    /// A name that is a job but a bad one (see `problem`) still parses, so that the runner can
+    /// claim it and reject it with a reason instead of leaving it in the queue forever.
     public init?(fileName: String) {
-        guard !fileName.hasPrefix("."), fileName.hasSuffix(Self.suffix),
-              !fileName.contains("/"), fileName.utf8.count <= Self.maxFileNameLength else { return nil }
+        guard !fileName.hasPrefix("."), fileName.hasSuffix(Self.suffix), !fileName.contains("/") else { return nil }
         let stem = String(fileName.dropLast(Self.suffix.count))
         guard !stem.isEmpty else { return nil }
         self.fileName = fileName
@@ -33,6 +34,18 @@ public struct JobName: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// Why this name cannot be accepted, or nil: control characters (they break logs, terminals
+    /// and scripts that read done/) or more than `maxFileNameLength` bytes.
+    public var problem: String? {
+        if fileName.unicodeScalars.contains(where: { $0.properties.generalCategory == .control || $0.properties.generalCategory == .format }) {
+            return "the job file name contains control characters"
+        }
+        if fileName.utf8.count > Self.maxFileNameLength {
+            return "the job file name is longer than \(Self.maxFileNameLength) bytes"
+        }
+        return nil
+    }
+
     /// The image to use: the requested one, or `defaultImage`.
     public func image(default defaultImage: Int) -> Int { requestedImage ?? defaultImage }
 
@@ -43,6 +56,7 @@ public struct JobName: Sendable, Equatable, CustomStringConvertible {
             return ok ? Character(scalar) : "_"
         })
         if out.hasPrefix(".") { out = "_" + out.dropFirst() }
+        if out.count > 100 { out = String(out.prefix(100)) }
         return out.isEmpty ? "job" : out
     }
 

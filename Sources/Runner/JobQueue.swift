@@ -8,23 +8,123 @@ public struct ClaimedJob: Sendable {
     public let directory: String
     /// When the job file was written into the queue (its mtime).
     public let queuedAt: Date
+    /// 1 for a fresh claim; n when this is the n-th runner to take the job after earlier ones
+    /// died while running it.
+    public var attempt: Int = 1
+    /// Which of the runner's slots runs it (1-based).
+    public var slot: Int = 1
 
     /// The submitted job image, kept unchanged.
     public var jobPath: String { "\(directory)/job.tar.xz" }
+    public var resultPath: String { "\(directory)/result.json" }
     public var id: String { (directory as NSString).lastPathComponent }
+    /// Whether a result was committed before the runner died: then only publishing is left.
+    public var hasResult: Bool { FileSystem.exists(resultPath) }
 }
 
-/// The queue directory and the runner's state directory beside it.
+/// `running/ID/claim.json`: who runs a job, so that `construir status` can show it and a
+/// restarted runner (on this host or another sharing the queue) can tell a live claim from an
+/// orphan.
+public struct ClaimRecord: Codable, Sendable, Equatable {
+    /// The running directory's name when this record was written. A directory whose name
+    /// differs is being taken over by another runner (renamed, record not yet rewritten).
+    public var id: String
+    /// The job's file name in the queue.
+    public var job: String
+    /// The runner's identity (`HOST.N`); its lock file is `STATE/runners/HOST.N.lock`.
+    public var runner: String
+    public var host: String
+    public var pid: Int32
+    public var slot: Int
+    public var claimed: Date
+    public var queued: Date
+    public var attempt: Int
+
+    public func encoded() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(JobResult.timestamp(date))
+        }
+        return try encoder.encode(self)
+    }
+
+    public static func decode(_ data: Data) throws -> ClaimRecord {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let text = try decoder.singleValueContainer().decode(String.self)
+            guard let date = JobResult.parseTimestamp(text) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad timestamp \(text)"))
+            }
+            return date
+        }
+        return try decoder.decode(ClaimRecord.self, from: data)
+    }
+}
+
+/// Who this runner process is among all runners sharing a queue: `HOST.N`, held by a lock on
+/// `STATE/runners/HOST.N.lock` for the life of the process. The lock is the liveness test for
+/// the jobs it claims; N is the smallest free number, so a runner restarted after a crash takes
+/// the identity (and the embedded libvirt root) of the one that died.
+public final class RunnerIdentity: Sendable {
+    public let id: String
+    public let host: String
+    public let directory: String
+    private let lock: FileLock
+
+    private init(id: String, host: String, directory: String, lock: FileLock) {
+        self.id = id
+        self.host = host
+        self.directory = directory
+        self.lock = lock
+    }
+
+    public static func acquire(stateDirectory: String) throws -> RunnerIdentity {
+        let directory = "\(stateDirectory)/runners"
+        try FileSystem.makeDirectory(directory, mode: 0o755)
+        let host = hostName()
+        for n in 1...256 {
+            let id = "\(host).\(n)"
+            if let lock = try FileLock.tryLock("\(directory)/\(id).lock") {
+                return RunnerIdentity(id: id, host: host, directory: directory, lock: lock)
+            }
+        }
+        throw ConstruirError(.limitExceeded, "256 runners already use the state directory \(stateDirectory)")
+    }
+
+    /// Whether the runner `id` is alive: this one, or one whose lock is held by someone.
+    public func isAlive(_ id: String) -> Bool {
+        id == self.id || FileLock.isHeld("\(directory)/\(id).lock")
+    }
+
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let safe = String(name.unicodeScalars.map { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-") ? Character($0) : "_" })
+        return safe.isEmpty ? "localhost" : String(safe.prefix(64))
+    }
+}
+
+/// The queue directory and the runner state directory beside it.
 ///
 /// A job is claimed by one rename from `queue/NAME.tar.xz` to `STATE/running/ID/job.tar.xz`:
 /// the state directory must be on the same filesystem, so at every moment the job file is in
-/// exactly one place, and a rename that fails means another runner took it.
+/// exactly one place, and a rename that fails means another runner took it. Runners sharing the
+/// queue (on one host or several, over NFS) share the state directory too.
 public struct JobQueue: Sendable {
     public let queueDirectory: String
+    public let stateDirectory: String
     public let runningDirectory: String
+
+    /// A running directory without a job file is removed only when older than this (it may be a
+    /// claim in progress in another runner).
+    static let staleEmptyClaimAge: TimeInterval = 60
 
     public init(queueDirectory: String, stateDirectory: String) throws {
         self.queueDirectory = queueDirectory
+        self.stateDirectory = stateDirectory
         self.runningDirectory = "\(stateDirectory)/running"
         guard FileSystem.isDirectory(queueDirectory) else {
             throw ConstruirError(.notFound, "queue directory \(queueDirectory) does not exist")
@@ -49,15 +149,18 @@ public struct JobQueue: Sendable {
         return jobs.sorted { $0.1 != $1.1 ? $0.1 < $1.1 : $0.0.fileName < $1.0.fileName }.map(\.0)
     }
 
-    /// Claims `job`; nil when it is no longer in the queue (another runner took it).
-    public func claim(_ job: JobName) throws -> ClaimedJob? {
+    /// Claims `job` for `runner`; nil when it is no longer in the queue (another runner took it).
+    public func claim(_ job: JobName, by runner: RunnerIdentity, slot: Int = 1) throws -> ClaimedJob? {
         let source = "\(queueDirectory)/\(job.fileName)"
         var st = stat()
         guard lstat(source, &st) == 0 else { return nil }
         let queuedAt = Date(timeIntervalSince1970: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
-        let directory = "\(runningDirectory)/\(Self.newID(for: job))"
+        let id = Self.newID(for: job)
+        let directory = "\(runningDirectory)/\(id)"
         try FileSystem.makeDirectory(directory, mode: 0o755)
-        try job.fileName.write(toFile: "\(directory)/source-name", atomically: false, encoding: .utf8)
+        let record = ClaimRecord(id: id, job: job.fileName, runner: runner.id, host: runner.host, pid: getpid(), slot: slot,
+                                 claimed: Date(), queued: queuedAt, attempt: 1)
+        try writeClaim(record, in: directory)
         do {
             try FileSystem.renameNoReplace(source, "\(directory)/job.tar.xz")
         } catch {
@@ -65,58 +168,119 @@ public struct JobQueue: Sendable {
             if error.errno == ENOENT { return nil }
             throw error
         }
-        try? FileSystem.fsyncParent(of: directory + "/job.tar.xz")
+        try? FileSystem.fsync(path: directory)
+        try? FileSystem.fsync(path: runningDirectory)
         try? FileSystem.fsync(path: queueDirectory)
-        return ClaimedJob(name: job, directory: directory, queuedAt: queuedAt)
+        return ClaimedJob(name: job, directory: directory, queuedAt: queuedAt, attempt: 1, slot: slot)
     }
 
     /// Puts a claimed job's file back in the queue under its original name (used when the runner
-    /// stops before the job finished) and removes its running directory.
+    /// stops before the job finished; that does not count as an attempt) and removes its
+    /// running directory.
     public func requeue(_ job: ClaimedJob) throws {
-        try requeue(directory: job.directory, fileName: job.name.fileName)
-    }
-
-    /// Returns jobs left in running/ by a runner that died back to the queue; removes the rest.
-    /// Returns the file names that were requeued.
-    @discardableResult
-    public func recoverInterrupted() -> [String] {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: runningDirectory)) ?? []
-        var requeued: [String] = []
-        for id in entries.sorted() {
-            let directory = "\(runningDirectory)/\(id)"
-            let original = (try? String(contentsOfFile: "\(directory)/source-name", encoding: .utf8)) ?? ""
-            if FileSystem.exists("\(directory)/job.tar.xz"), JobName(fileName: original) != nil {
-                if (try? requeue(directory: directory, fileName: original)) != nil { requeued.append(original) }
-            } else if !FileSystem.exists("\(directory)/job.tar.xz") {
-                try? FileManager.default.removeItem(atPath: directory)
-            }
-        }
-        return requeued
-    }
-
-    private func requeue(directory: String, fileName: String) throws {
-        var target = "\(queueDirectory)/\(fileName)"
+        var target = "\(queueDirectory)/\(job.name.fileName)"
         var attempt = 1
         while true {
             do {
-                try FileSystem.renameNoReplace("\(directory)/job.tar.xz", target)
+                try FileSystem.renameNoReplace(job.jobPath, target)
                 break
             } catch {
                 guard error.errno == EEXIST, attempt < 100 else { throw error }
                 attempt += 1
-                let stem = fileName.dropLast(JobName.suffix.count)
+                let stem = job.name.fileName.dropLast(JobName.suffix.count)
                 target = "\(queueDirectory)/\(stem)-requeued\(attempt)\(JobName.suffix)"
             }
         }
         try? FileSystem.fsync(path: queueDirectory)
-        try FileManager.default.removeItem(atPath: directory)
+        try FileManager.default.removeItem(atPath: job.directory)
+        try? FileSystem.fsync(path: runningDirectory)
+    }
+
+    /// A job in running/ whose runner is gone.
+    public struct Orphan: Sendable {
+        public let directory: String
+        /// The claim as the dead runner wrote it; nil if it was lost or never written.
+        public let record: ClaimRecord?
+        public var id: String { (directory as NSString).lastPathComponent }
+    }
+
+    /// Jobs in running/ whose runner died (its lock is free). Directories of dead claims that
+    /// never received a job file are removed.
+    public func orphans(isAlive: (String) -> Bool) -> [Orphan] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: runningDirectory)) ?? []
+        var orphans: [Orphan] = []
+        for id in entries.sorted() where !id.hasPrefix(".") {
+            let directory = "\(runningDirectory)/\(id)"
+            let record = (try? Data(contentsOf: URL(fileURLWithPath: "\(directory)/claim.json"))).flatMap { try? ClaimRecord.decode($0) }
+            if let record, isAlive(record.runner) { continue }
+            // Being taken over right now by another runner (see `adopt`), unless that one died too.
+            if let record, record.id != id, Self.age(of: "\(directory)/claim.json") < Self.staleEmptyClaimAge { continue }
+            if FileSystem.exists("\(directory)/job.tar.xz") || FileSystem.exists("\(directory)/result.json") {
+                orphans.append(Orphan(directory: directory, record: record))
+            } else if Self.age(of: directory) > Self.staleEmptyClaimAge {
+                try? FileManager.default.removeItem(atPath: directory)
+            }
+        }
+        return orphans
+    }
+
+    /// Takes over an orphan for `runner`: one rename to a new running directory (so of several
+    /// runners racing for it, exactly one wins; nil for the others), its claim rewritten with the
+    /// attempt counted, and what the dead runner left half-made removed. A job whose result was
+    /// already committed keeps it: only publishing is left.
+    public func adopt(_ orphan: Orphan, by runner: RunnerIdentity, slot: Int = 1) throws -> ClaimedJob? {
+        let fileName = orphan.record?.job ?? "recovered-\(orphan.id).tar.xz"
+        let name = JobName(fileName: fileName) ?? JobName(fileName: "recovered.tar.xz")!
+        let id = Self.newID(for: name)
+        let directory = "\(runningDirectory)/\(id)"
+        do {
+            try FileSystem.renameNoReplace(orphan.directory, directory)
+        } catch {
+            if error.errno == ENOENT { return nil }
+            throw error
+        }
+        try? FileSystem.fsync(path: runningDirectory)
+        let queuedAt = orphan.record?.queued ?? Date(timeIntervalSince1970: Self.modificationTime(of: "\(directory)/job.tar.xz"))
+        let attempt = (orphan.record?.attempt ?? 1) + 1
+        let record = ClaimRecord(id: id, job: fileName, runner: runner.id, host: runner.host, pid: getpid(), slot: slot,
+                                 claimed: Date(), queued: queuedAt, attempt: attempt)
+        try writeClaim(record, in: directory)
+        let job = ClaimedJob(name: name, directory: directory, queuedAt: queuedAt, attempt: attempt, slot: slot)
+        if !job.hasResult { Self.removeLeftovers(in: directory) }
+        return job
+    }
+
+    /// Removes everything but the job file and its claim: disks, partial output, temporaries.
+    static func removeLeftovers(in directory: String) {
+        let keep: Set<String> = ["job.tar.xz", "claim.json"]
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where !keep.contains(entry) {
+            try? FileManager.default.removeItem(atPath: "\(directory)/\(entry)")
+        }
+    }
+
+    private func writeClaim(_ record: ClaimRecord, in directory: String) throws {
+        let temporary = "\(directory)/.claim.json.tmp"
+        try record.encoded().write(to: URL(fileURLWithPath: temporary))
+        try FileSystem.fsync(path: temporary)
+        try systemCall("rename", path: temporary) { rename(temporary, "\(directory)/claim.json") }
+    }
+
+    static func age(of path: String) -> TimeInterval {
+        Date().timeIntervalSince1970 - modificationTime(of: path)
+    }
+
+    static func modificationTime(of path: String) -> TimeInterval {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return 0 }
+        return Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
     }
 
     private static let counter = Counter()
 
     static func newID(for job: JobName) -> String {
         let stamp = Int(Date().timeIntervalSince1970 * 1000)
-        return "\(stamp)-\(getpid())-\(counter.next())-\(job.safeName.prefix(40))"
+        let salt = String(UInt16.random(in: 0...UInt16.max), radix: 16)
+        return "\(stamp)-\(getpid())-\(counter.next())-\(salt)-\(job.safeName.prefix(40))"
     }
 }
 

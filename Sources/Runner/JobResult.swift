@@ -1,3 +1,4 @@
+import ConstruirSystem
 import Foundation
 
 /// What happened to a job: written as `result.json` beside its output, the record users and
@@ -31,6 +32,8 @@ public struct JobResult: Codable, Sendable, Equatable {
     /// duration); `vm` is the host's wall time from creating the domain to its stop.
     public struct Durations: Codable, Sendable, Equatable {
         public var wait: Double
+        /// Reading the job image through before booting (the input checks).
+        public var inspect: Double?
         public var vmStart: Double?
         public var boot: Double?
         public var run: Double?
@@ -39,7 +42,7 @@ public struct JobResult: Codable, Sendable, Equatable {
         public var total: Double
 
         enum CodingKeys: String, CodingKey {
-            case wait, boot, run, vm, collect, total
+            case wait, inspect, boot, run, vm, collect, total
             case vmStart = "vm_start"
         }
     }
@@ -63,16 +66,30 @@ public struct JobResult: Codable, Sendable, Equatable {
         }
     }
 
-    /// The limits this job ran under.
+    /// The limits this job ran under: the runner's defaults with the job manifest's requests
+    /// applied (bytes and seconds).
     public struct Limits: Codable, Sendable, Equatable {
         public var timeout: Double
         public var memoryMiB: Int
         public var cpus: Int
         public var acceleration: String
+        public var outputSize: Int64?
+        public var consoleLog: Int64?
+
+        public init(timeout: Double, memoryMiB: Int, cpus: Int, acceleration: String, outputSize: Int64? = nil, consoleLog: Int64? = nil) {
+            self.timeout = timeout
+            self.memoryMiB = memoryMiB
+            self.cpus = cpus
+            self.acceleration = acceleration
+            self.outputSize = outputSize
+            self.consoleLog = consoleLog
+        }
 
         enum CodingKeys: String, CodingKey {
             case timeout, cpus, acceleration
             case memoryMiB = "memory_mib"
+            case outputSize = "output_size"
+            case consoleLog = "console_log"
         }
     }
 
@@ -87,10 +104,29 @@ public struct JobResult: Codable, Sendable, Equatable {
     public var sizes: Sizes
     public var limits: Limits?
     public var runner: String
+    /// Which attempt produced this result: above 1 when earlier runners died running the job.
+    public var attempt: Int?
+    /// The identity (`HOST.N`) of the runner that ran the job.
+    public var runnerID: String?
 
     enum CodingKeys: String, CodingKey {
-        case job, name, status, error, image, timestamps, durations, sizes, limits, runner
+        case job, name, status, error, image, timestamps, durations, sizes, limits, runner, attempt
         case exitCode = "exit_code"
+        case runnerID = "runner_id"
+    }
+
+    /// The result of a job that was not run at all (e.g. too many attempts).
+    static func notRun(_ job: ClaimedJob, status: Status, defaultImage: Int, error: String) -> JobResult {
+        let now = Date()
+        var result = JobResult(
+            job: job.name.fileName, name: job.name.name, status: status, exitCode: nil, error: error,
+            image: Image(index: job.name.image(default: defaultImage), sha256: nil),
+            timestamps: Timestamps(queued: job.queuedAt, started: now, finished: now),
+            durations: Durations(wait: now.timeIntervalSince(job.queuedAt), total: 0),
+            sizes: Sizes(job: (try? FileSystem.size(of: job.jobPath)) ?? 0), limits: nil,
+            runner: "construir \(construirVersion)")
+        result.attempt = job.attempt
+        return result
     }
 
     /// The JSON written to result.json (stable key order, ISO 8601 dates, explicit nulls).

@@ -2,61 +2,216 @@ import ConstruirSystem
 import Foundation
 import Logging
 import ServiceLifecycle
+import VMHost
 
-/// The queue runner: watch → claim → boot → wait → collect → done, one job at a time.
+/// How the runner schedules and keeps jobs.
+public struct RunnerConfiguration: Sendable {
+    /// VMs at once.
+    public var slots: Int
+    /// On SIGTERM/SIGINT, how long running jobs may go on before they are destroyed and
+    /// returned to the queue.
+    public var gracePeriod: Duration
+    /// A job whose runner died this many times while running it ends in `error` instead of
+    /// being run again (it may be what kills the runner).
+    public var maxAttempts: Int
+    /// `--keep-done`: oldest unpinned job directories are removed beyond this many bytes.
+    public var keepDoneBytes: Int64?
+    public var exitWhenIdle: Bool
+    /// How often to look for jobs orphaned by a runner that died on another host (the queue's
+    /// own changes wake the runner at once; this is only for that case).
+    public var orphanScanInterval: Duration
+
+    public init(slots: Int = 1, gracePeriod: Duration = .seconds(30), maxAttempts: Int = 3, keepDoneBytes: Int64? = nil,
+                exitWhenIdle: Bool = false, orphanScanInterval: Duration = .seconds(60)) {
+        self.slots = slots
+        self.gracePeriod = gracePeriod
+        self.maxAttempts = maxAttempts
+        self.keepDoneBytes = keepDoneBytes
+        self.exitWhenIdle = exitWhenIdle
+        self.orphanScanInterval = orphanScanInterval
+    }
+}
+
+/// The queue runner: watch → claim → boot → wait → collect → done, in `slots` parallel VMs.
 ///
-/// It sleeps on inotify until a file arrives (and rescans at start and on overflow), so an idle
-/// runner costs nothing. On graceful shutdown it stops claiming; a job whose VM is still running
-/// is destroyed and returned to the queue, so no job is ever lost.
+/// It sleeps on inotify until a file arrives (and rescans at start), so an idle runner costs
+/// nothing. Every job is at all times in exactly one place: the queue, `STATE/running/ID/`, or
+/// done/. A job whose runner died is taken over (by this runner at its restart, or by another
+/// sharing the queue) and run again, up to `maxAttempts`. On graceful shutdown it stops claiming,
+/// lets running jobs finish for `gracePeriod`, then destroys the rest and returns them to the
+/// queue.
 public final class Runner: Service, Sendable {
     public let queue: JobQueue
     public let done: DoneStore
     public let executor: JobExecutor
-    public let exitWhenIdle: Bool
+    public let identity: RunnerIdentity
+    public let configuration: RunnerConfiguration
     private let logger: Logger
 
-    public init(queue: JobQueue, done: DoneStore, executor: JobExecutor, exitWhenIdle: Bool = false, logger: Logger) {
+    public init(queue: JobQueue, done: DoneStore, executor: JobExecutor, identity: RunnerIdentity,
+                configuration: RunnerConfiguration = RunnerConfiguration(), logger: Logger) {
         self.queue = queue
         self.done = done
         self.executor = executor
-        self.exitWhenIdle = exitWhenIdle
+        self.identity = identity
+        self.configuration = configuration
+        var logger = logger
+        logger[metadataKey: "runner"] = "\(identity.id)"
         self.logger = logger
+    }
+
+    private enum Wake: Sendable {
+        case queueChanged, jobFinished(slot: Int), stop, graceOver, tick
     }
 
     public func run() async throws {
         // Watch before the first scan, so a job arriving in between is not missed.
         let watcher = try DirectoryWatcher(directory: queue.queueDirectory)
         defer { watcher.stop() }
-        for name in queue.recoverInterrupted() {
-            logger.notice("requeued a job interrupted by an earlier runner", metadata: ["job": "\(name)"])
-        }
-        logger.info("watching queue", metadata: ["queue": "\(queue.queueDirectory)", "done": "\(done.directory)"])
-        await cancelWhenGracefulShutdown {
-            var events = watcher.events.makeAsyncIterator()
-            while !Task.isCancelled {
-                for job in self.queue.pending() {
-                    if Task.isCancelled { break }
-                    do {
-                        guard let claimed = try self.queue.claim(job) else { continue }
-                        await self.process(claimed)
-                    } catch {
-                        self.logger.error("cannot claim job: \(error)", metadata: ["job": "\(job.fileName)"])
+        recoverAtStart()
+        logger.info("watching queue", metadata: ["queue": "\(queue.queueDirectory)", "done": "\(done.directory)",
+                                                 "slots": "\(configuration.slots)"])
+
+        let (wakes, wake) = AsyncStream<Wake>.makeStream()
+        let jobs = JobTasks()
+        let background = [
+            Task {
+                for await _ in watcher.events { wake.yield(.queueChanged) }
+            },
+            Task { [interval = configuration.orphanScanInterval] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: interval)
+                    wake.yield(.tick)
+                }
+            },
+        ]
+        defer { background.forEach { $0.cancel() } }
+
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                var freeSlots = Array((1...configuration.slots).reversed())
+                var stopping = false
+                var events = wakes.makeAsyncIterator()
+                while true {
+                    if !stopping, !Task.isCancelled {
+                        while let slot = freeSlots.last, let job = nextJob(slot: slot) {
+                            freeSlots.removeLast()
+                            jobs.start(slot: slot) {
+                                await self.process(job)
+                                wake.yield(.jobFinished(slot: slot))
+                            }
+                        }
+                    }
+                    let idle = freeSlots.count == configuration.slots
+                    if idle, stopping || Task.isCancelled { break }
+                    if idle, configuration.exitWhenIdle, queue.pending().isEmpty, orphans().isEmpty {
+                        logger.info("queue is empty: exiting (--exit-when-idle)")
+                        break
+                    }
+                    guard let event = await events.next() else { break }
+                    switch event {
+                    case .jobFinished(let slot):
+                        jobs.finished(slot: slot)
+                        freeSlots.append(slot)
+                        freeSlots.sort(by: >)
+                    case .stop where !stopping:
+                        stopping = true
+                        let running = configuration.slots - freeSlots.count
+                        if running > 0 {
+                            logger.notice("stopping: no new jobs; \(running) running job(s) get \(JobExecutor.format(configuration.gracePeriod)) to finish")
+                            Task { [grace = configuration.gracePeriod] in
+                                try? await Task.sleep(for: grace)
+                                wake.yield(.graceOver)
+                            }
+                        }
+                    case .graceOver:
+                        logger.notice("grace period over: interrupting running jobs")
+                        jobs.cancelAll()
+                    case .stop, .queueChanged, .tick:
+                        break
                     }
                 }
-                if Task.isCancelled { break }
-                if self.exitWhenIdle, self.queue.pending().isEmpty {
-                    self.logger.info("queue is empty: exiting (--exit-when-idle)")
-                    return
+            } onGracefulShutdown: {
+                wake.yield(.stop)
+            }
+        } onCancel: {
+            jobs.cancelAll()
+            wake.yield(.stop)
+        }
+        await jobs.waitAll()
+        wake.finish()
+        logger.info("runner stopped")
+    }
+
+    /// The next job for `slot`: an orphan of a dead runner first (it has waited longest), then
+    /// the oldest queued job. Nil when there is nothing to claim.
+    private func nextJob(slot: Int) -> ClaimedJob? {
+        for orphan in orphans() {
+            if let job = takeOver(orphan, slot: slot) { return job }
+        }
+        for name in queue.pending() {
+            do {
+                if let job = try queue.claim(name, by: identity, slot: slot) {
+                    logger.info("claimed job", metadata: ["job": "\(name.fileName)", "slot": "\(slot)"])
+                    CrashPoint.reach("claimed")
+                    return job
                 }
-                guard await events.next() != nil else { return }
+            } catch {
+                logger.error("cannot claim job: \(error)", metadata: ["job": "\(name.fileName)"])
             }
         }
-        logger.info("runner stopped")
+        return nil
+    }
+
+    private func orphans() -> [JobQueue.Orphan] {
+        queue.orphans(isAlive: identity.isAlive)
+    }
+
+    /// Kills what is left of the orphan's VM on this host and adopts it; nil if another runner
+    /// was faster or it had already been published.
+    private func takeOver(_ orphan: JobQueue.Orphan, slot: Int) -> ClaimedJob? {
+        let domain = "construir-\(orphan.id)"
+        executor.hypervisor.destroy(name: domain)
+        StaleProcesses.kill(domains: [domain])
+        if done.finishInterruptedPublish(of: orphan.directory) {
+            logger.notice("a dead runner had already published this job", metadata: ["job": "\(orphan.record?.job ?? orphan.id)"])
+            return nil
+        }
+        do {
+            guard let job = try queue.adopt(orphan, by: identity, slot: slot) else { return nil }
+            logger.notice("took over a job whose runner died", metadata: [
+                "job": "\(job.name.fileName)", "attempt": "\(job.attempt)", "previous": "\(orphan.record?.runner ?? "unknown")"])
+            return job
+        } catch {
+            logger.error("cannot take over orphaned job in \(orphan.directory): \(error)")
+            return nil
+        }
+    }
+
+    /// At start: removes half-removed done/ entries, and destroys VMs a previous life of this
+    /// runner identity left running (in the embedded driver's root, which is this identity's).
+    private func recoverAtStart() {
+        done.removeLeftovers()
+        let hypervisor = executor.hypervisor
+        guard hypervisor.isEmbedded else { return }
+        for name in hypervisor.runningDomainNames() where name.hasPrefix("construir-") {
+            hypervisor.destroy(name: name)
+            logger.notice("destroyed a VM left running by a runner that died", metadata: ["domain": "\(name)"])
+        }
     }
 
     /// Runs a claimed job and publishes it to done/ (or returns it to the queue if interrupted).
     func process(_ job: ClaimedJob) async {
-        logger.info("claimed job", metadata: ["job": "\(job.name.fileName)"])
+        if job.hasResult {
+            publish(job)
+            return
+        }
+        if job.attempt > configuration.maxAttempts {
+            let result = JobResult.notRun(job, status: .error, defaultImage: executor.options.defaultImage,
+                                          error: "the runner died \(job.attempt - 1) times while running this job; not run again (--max-attempts \(configuration.maxAttempts))")
+            commit(result, for: job)
+            return
+        }
         switch await executor.execute(job) {
         case .interrupted:
             do {
@@ -66,16 +221,40 @@ public final class Runner: Service, Sendable {
                 logger.error("cannot return job to the queue, it stays in \(job.directory): \(error)")
             }
         case .finished(let result):
-            do {
-                try writeResult(result, in: job.directory)
-                try? FileManager.default.removeItem(atPath: "\(job.directory)/source-name")
-                let target = try done.publish(job.directory, name: job.name.safeName)
-                logger.info("job done", metadata: ["job": "\(job.name.fileName)", "status": "\(result.status.rawValue)", "done": "\(target)"])
-            } catch {
-                logger.error("cannot publish job to done/, it stays in \(job.directory): \(error)")
-            }
+            CrashPoint.reach("collected")
+            commit(result, for: job)
         }
-        await executor.settle()
+        await executor.settle(job)
+    }
+
+    /// Writes result.json (durably: from here on the job is never run again) and publishes.
+    private func commit(_ result: JobResult, for job: ClaimedJob) {
+        var result = result
+        result.runnerID = identity.id
+        do {
+            try writeResult(result, in: job.directory)
+        } catch {
+            logger.error("cannot write the result, the job stays in \(job.directory): \(error)")
+            return
+        }
+        CrashPoint.reach("result-written")
+        publish(job)
+    }
+
+    private func publish(_ job: ClaimedJob) {
+        do {
+            let target = try done.publish(job.directory, name: job.name.safeName)
+            let status = (try? JobResult.decode(Data(contentsOf: URL(fileURLWithPath: "\(target)/result.json"))))?.status.rawValue ?? "?"
+            logger.info("job done", metadata: ["job": "\(job.name.fileName)", "status": "\(status)", "done": "\(target)"])
+            CrashPoint.reach("published")
+            if let limit = configuration.keepDoneBytes {
+                for removed in done.curate(maxBytes: limit, keeping: (target as NSString).lastPathComponent) {
+                    logger.info("removed old job from done/ (--keep-done)", metadata: ["removed": "\(removed)"])
+                }
+            }
+        } catch {
+            logger.error("cannot publish job to done/, it stays in \(job.directory): \(error)")
+        }
     }
 
     private func writeResult(_ result: JobResult, in directory: String) throws {
@@ -83,7 +262,53 @@ public final class Runner: Service, Sendable {
         let temporary = "\(directory)/.result.json.tmp"
         try result.encoded().write(to: URL(fileURLWithPath: temporary))
         try FileSystem.fsync(path: temporary)
-        try FileManager.default.moveItem(atPath: temporary, toPath: path)
-        try? FileSystem.fsync(path: directory)
+        try systemCall("rename", path: temporary) { rename(temporary, path) }
+        try FileSystem.fsync(path: directory)
+    }
+}
+
+/// The job tasks of a runner, by slot, so a grace period's end can interrupt them all.
+final class JobTasks: @unchecked Sendable {
+    private let lock = NSLock()
+    private var tasks: [Int: Task<Void, Never>] = [:]
+    private var cancelled = false
+
+    func start(slot: Int, _ body: @escaping @Sendable () async -> Void) {
+        lock.lock(); defer { lock.unlock() }
+        let task = Task { await body() }
+        if cancelled { task.cancel() }
+        tasks[slot] = task
+    }
+
+    func finished(slot: Int) {
+        lock.lock(); tasks[slot] = nil; lock.unlock()
+    }
+
+    func cancelAll() {
+        lock.lock(); defer { lock.unlock() }
+        cancelled = true
+        tasks.values.forEach { $0.cancel() }
+    }
+
+    func waitAll() async {
+        for task in snapshot() { await task.value }
+    }
+
+    private func snapshot() -> [Task<Void, Never>] {
+        lock.withLock { Array(tasks.values) }
+    }
+}
+
+/// Test-only fault injection: when `CONSTRUIR_CRASH_AT` names a point (comma-separated), the
+/// process kills itself with SIGKILL the first time it reaches it. The crash-recovery tests use
+/// it to stop the runner at each step of a job; it does nothing when the variable is unset.
+public enum CrashPoint {
+    private static let points: Set<String> = {
+        guard let value = ProcessInfo.processInfo.environment["CONSTRUIR_CRASH_AT"] else { return [] }
+        return Set(value.split(separator: ",").map { String($0) })
+    }()
+
+    public static func reach(_ point: String) {
+        if points.contains(point) { kill(getpid(), SIGKILL) }
     }
 }

@@ -4,9 +4,11 @@ import Foundation
 /// Parsers for the human units on the command line: durations like `90s`, `30m`, `2h`, `1h30m`
 /// (a bare number is seconds) and sizes like `512M`, `1G`, `1536K` (a bare number is bytes).
 public enum Units {
-    public static func duration(_ text: String) throws -> Duration {
+    public static func duration(_ text: String, allowZero: Bool = false) throws -> Duration {
         let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
-        if let seconds = Double(trimmed), seconds > 0, seconds.isFinite { return .milliseconds(Int64(seconds * 1000)) }
+        if let seconds = Double(trimmed), seconds > 0 || (allowZero && seconds == 0), seconds.isFinite {
+            return .milliseconds(Int64(seconds * 1000))
+        }
         var total = 0.0
         var number = ""
         var sawUnit = false
@@ -26,7 +28,7 @@ public enum Units {
             number = ""
             sawUnit = true
         }
-        guard sawUnit, number.isEmpty, total > 0, total.isFinite else { throw invalid(text, "duration", example: "90s, 30m, 2h") }
+        guard sawUnit, number.isEmpty, total > 0 || (allowZero && total == 0), total.isFinite else { throw invalid(text, "duration", example: "90s, 30m, 2h") }
         return .milliseconds(Int64(total * 1000))
     }
 

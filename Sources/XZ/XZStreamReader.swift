@@ -35,6 +35,8 @@ public final class XZStreamReader {
 
     /// The file being decoded.
     public let path: String
+    /// What the file is, in error messages.
+    public let subject: String
     /// Decompressed bytes allowed before `read(into:)` fails with `.limitExceeded`.
     public let maxDecompressedBytes: Int64
     /// Where the trimmed copy of the stream goes once `finish()` succeeds, if anywhere.
@@ -65,12 +67,14 @@ public final class XZStreamReader {
     ///   - memoryLimit: liblzma decoder memory limit; streams needing more fail with `.xz`.
     ///   - copyPath: if set, the stream's exact bytes are kept there (see the type's notes).
     ///   - bufferSize: how much of the disk is read per system call.
+    ///   - subject: what the file is, for error messages (default: "output disk PATH").
     /// - Throws: `.xz` if the disk is empty (zero length or all zeros at the start) or does not
     ///   start with the xz magic; `.system` if it cannot be opened or read.
     public init(path: String, maxDecompressedBytes: Int64, memoryLimit: UInt64 = XZStreamReader.defaultMemoryLimit,
-                copyingStreamTo copyPath: String? = nil, bufferSize: Int = 1 << 20) throws(ConstruirError) {
+                copyingStreamTo copyPath: String? = nil, bufferSize: Int = 1 << 20, subject: String? = nil) throws(ConstruirError) {
         precondition(maxDecompressedBytes >= 0, "maxDecompressedBytes must not be negative")
         self.path = path
+        self.subject = subject ?? "output disk \(path)"
         self.maxDecompressedBytes = maxDecompressedBytes
         self.memoryLimit = memoryLimit
         self.copyPath = copyPath
@@ -82,7 +86,7 @@ public final class XZStreamReader {
             self.diskFD = try systemCall("open", path: path) { open(path, O_RDONLY | O_CLOEXEC) }
         } catch {
             self.diskFD = -1
-            throw ConstruirError(.system, "cannot open output disk \(path)", cause: error)
+            throw ConstruirError(.system, "cannot open \(subject)", cause: error)
         }
         // From here on deinit runs on a throw and releases everything acquired so far.
         try sniff()
@@ -144,16 +148,16 @@ public final class XZStreamReader {
             case LZMA_BUF_ERROR where inputEOF:
                 throw fail(truncated())
             case LZMA_DATA_ERROR:
-                throw fail(ConstruirError(.xz, "xz stream on output disk \(path) is corrupt (after \(stream.pointee.total_in) compressed bytes)"))
+                throw fail(ConstruirError(.xz, "xz stream in \(subject) is corrupt (after \(stream.pointee.total_in) compressed bytes)"))
             case LZMA_FORMAT_ERROR:
-                throw fail(ConstruirError(.xz, "output disk \(path) does not start with an xz stream"))
+                throw fail(ConstruirError(.xz, "\(subject) does not start with an xz stream"))
             case LZMA_MEMLIMIT_ERROR:
                 let needed = lzma_memusage(stream)
-                throw fail(ConstruirError(.xz, "xz stream on output disk \(path) needs \(needed >> 20) MiB to decode, more than the \(memoryLimit >> 20) MiB limit"))
+                throw fail(ConstruirError(.xz, "xz stream in \(subject) needs \(needed >> 20) MiB to decode, more than the \(memoryLimit >> 20) MiB limit"))
             case LZMA_OPTIONS_ERROR:
-                throw fail(ConstruirError(.xz, "xz stream on output disk \(path) uses unsupported options"))
+                throw fail(ConstruirError(.xz, "xz stream in \(subject) uses unsupported options"))
             default:
-                throw fail(ConstruirError(.xz, "xz decoding of output disk \(path) failed: \(XZ.describe(ret))"))
+                throw fail(ConstruirError(.xz, "xz decoding of \(subject) failed: \(XZ.describe(ret))"))
             }
         }
         return try account(buffer.count - stream.pointee.avail_out)
@@ -211,16 +215,16 @@ public final class XZStreamReader {
         }
         if filled == 0 {
             inputEOF = true
-            throw ConstruirError(.xz, "output disk \(path) is empty (zero length)")
+            throw ConstruirError(.xz, "\(subject) is empty (zero length)")
         }
         let head = UnsafeRawBufferPointer(rebasing: input[..<min(filled, XZStreamReader.sniffLength)])
         if head.allSatisfy({ $0 == 0 }) {
-            throw ConstruirError(.xz, "output disk \(path) is empty (all zeros)")
+            throw ConstruirError(.xz, "\(subject) is empty (all zeros)")
         }
         let magic = XZ.magic
         let compared = min(filled, magic.count)
         guard head.prefix(compared).elementsEqual(magic.prefix(compared)) else {
-            throw ConstruirError(.xz, "output disk \(path) does not start with an xz stream")
+            throw ConstruirError(.xz, "\(subject) does not start with an xz stream")
         }
         if filled < magic.count { inputEOF = true }
         stream.pointee.next_in = UnsafePointer(input.baseAddress!.assumingMemoryBound(to: UInt8.self))
@@ -238,7 +242,7 @@ public final class XZStreamReader {
         do {
             return try systemCall("read", path: path) { Glibc.read(diskFD, buffer.baseAddress, buffer.count) }
         } catch {
-            throw fail(ConstruirError(.system, "cannot read output disk \(path)", cause: error))
+            throw fail(ConstruirError(.system, "cannot read \(subject)", cause: error))
         }
     }
 
@@ -254,13 +258,13 @@ public final class XZStreamReader {
         decompressedLength += Int64(produced)
         if decompressedLength > maxDecompressedBytes {
             throw fail(ConstruirError(.limitExceeded,
-                "xz stream on output disk \(path) decompresses to more than \(maxDecompressedBytes) bytes (decompressed-size limit)"))
+                "xz stream in \(subject) decompresses to more than \(maxDecompressedBytes) bytes (decompressed-size limit)"))
         }
         return produced
     }
 
     private func truncated() -> ConstruirError {
-        ConstruirError(.xz, "xz stream on output disk \(path) is truncated (the disk ends after \(stream.pointee.total_in) bytes, before the end of the stream)")
+        ConstruirError(.xz, "xz stream in \(subject) is truncated (the disk ends after \(stream.pointee.total_in) bytes, before the end of the stream)")
     }
 
     /// Records `error` as terminal, releases resources and returns it for throwing.

@@ -21,16 +21,19 @@ enum SharedHypervisor {
 
 /// A runner over `DIR/queue` → `DIR/done` on the shared hypervisor, as `construir run` builds it.
 func makeTestRunner(in dir: String, images: String, timeout: Duration, memoryMiB: Int = 512,
-                    exitWhenIdle: Bool = true) throws -> Runner {
+                    exitWhenIdle: Bool = true, configure: (inout RunnerOptions, inout RunnerConfiguration) -> Void = { _, _ in }) throws -> Runner {
     let logger = Logger(label: "construir-test")
-    let executor = JobExecutor(
-        images: ImageStore(root: images), hypervisor: try SharedHypervisor.instance.get(),
-        options: RunnerOptions(timeout: timeout, memoryMiB: memoryMiB, cpus: 1,
-                               acceleration: Acceleration.auto.resolved().0),
-        logger: logger)
-    return Runner(queue: try JobQueue(queueDirectory: "\(dir)/queue", stateDirectory: "\(dir)/queue/.construir"),
+    var options = RunnerOptions(timeout: timeout, memoryMiB: memoryMiB, cpus: 1,
+                                acceleration: Acceleration.auto.resolved().0)
+    var configuration = RunnerConfiguration(slots: 1, gracePeriod: .zero, exitWhenIdle: exitWhenIdle)
+    configure(&options, &configuration)
+    let executor = JobExecutor(images: ImageStore(root: images), hypervisor: try SharedHypervisor.instance.get(),
+                               options: options, logger: logger)
+    let state = "\(dir)/queue/.construir"
+    return Runner(queue: try JobQueue(queueDirectory: "\(dir)/queue", stateDirectory: state),
                   done: try DoneStore(directory: "\(dir)/done"), executor: executor,
-                  exitWhenIdle: exitWhenIdle, logger: logger)
+                  identity: try RunnerIdentity.acquire(stateDirectory: state),
+                  configuration: configuration, logger: logger)
 }
 
 /// Reads `DIR/result.json`.

@@ -38,8 +38,14 @@ import Testing
         #expect(JobName(fileName: fileName) == nil)
     }
 
-    @Test func overlongNamesAreIgnored() {
-        #expect(JobName(fileName: String(repeating: "a", count: 300) + ".tar.xz") == nil)
+    @Test func badNamesParseButCarryAProblem() throws {
+        let long = try #require(JobName(fileName: String(repeating: "a", count: 300) + ".tar.xz"))
+        #expect(long.problem?.contains("longer than 200 bytes") == true)
+        #expect(long.safeName.count == 100)
+        let control = try #require(JobName(fileName: "evil\nname\u{1b}[31m_i0.tar.xz"))
+        #expect(control.problem?.contains("control characters") == true)
+        #expect(control.safeName == "evil_name__31m")
+        #expect(try #require(JobName(fileName: "fine_i0.tar.xz")).problem == nil)
     }
 
     @Test func safeNameKeepsOnlyHarmlessCharacters() throws {

@@ -33,9 +33,11 @@ import TestSupport
             try touch("\(queueDir)/job_i0.tar.xz", "payload", mtime: 1234)
             let first = try JobQueue(queueDirectory: queueDir, stateDirectory: "\(dir)/state-a")
             let second = try JobQueue(queueDirectory: queueDir, stateDirectory: "\(dir)/state-b")
+            let runnerA = try RunnerIdentity.acquire(stateDirectory: "\(dir)/state-a")
+            let runnerB = try RunnerIdentity.acquire(stateDirectory: "\(dir)/state-b")
             let name = try #require(first.pending().first)
-            let claimed = try #require(try first.claim(name))
-            #expect(try second.claim(name) == nil)
+            let claimed = try #require(try first.claim(name, by: runnerA))
+            #expect(try second.claim(name, by: runnerB) == nil)
             #expect(!FileManager.default.fileExists(atPath: "\(queueDir)/job_i0.tar.xz"))
             #expect(try String(contentsOfFile: claimed.jobPath, encoding: .utf8) == "payload")
             #expect(claimed.queuedAt == Date(timeIntervalSince1970: 1234))
@@ -44,24 +46,86 @@ import TestSupport
         }
     }
 
-    @Test func requeueAndRecoveryPutJobsBackUnderTheirNames() async throws {
+    @Test func requeuePutsAJobBackUnderItsName() async throws {
         try await withTemporaryDirectory { dir in
             let queueDir = "\(dir)/queue"
             try FileManager.default.createDirectory(atPath: queueDir, withIntermediateDirectories: true)
             try touch("\(queueDir)/one_i0.tar.xz")
-            try touch("\(queueDir)/two_i0.tar.xz")
             let queue = try JobQueue(queueDirectory: queueDir, stateDirectory: "\(dir)/state")
+            let runner = try RunnerIdentity.acquire(stateDirectory: "\(dir)/state")
             let oneName = try #require(JobName(fileName: "one_i0.tar.xz"))
-            let twoName = try #require(JobName(fileName: "two_i0.tar.xz"))
-            let one = try #require(try queue.claim(oneName))
-            _ = try #require(try queue.claim(twoName))
+            let one = try #require(try queue.claim(oneName, by: runner))
+            try touch("\(queueDir)/one_i0.tar.xz", "a newer job of the same name")
             try queue.requeue(one)
-            #expect(queue.pending().map(\.fileName) == ["one_i0.tar.xz"])
-            // A runner restarted after a crash finds "two" in running/ and returns it.
-            let restarted = try JobQueue(queueDirectory: queueDir, stateDirectory: "\(dir)/state")
-            #expect(restarted.recoverInterrupted() == ["two_i0.tar.xz"])
-            #expect(Set(restarted.pending().map(\.fileName)) == ["one_i0.tar.xz", "two_i0.tar.xz"])
+            #expect(Set(queue.pending().map(\.fileName)) == ["one_i0.tar.xz", "one_i0-requeued2.tar.xz"])
             #expect(try FileManager.default.contentsOfDirectory(atPath: "\(dir)/state/running").isEmpty)
+        }
+    }
+
+    @Test func claimRecordNamesTheRunnerAndSlot() async throws {
+        try await withTemporaryDirectory { dir in
+            let queueDir = "\(dir)/queue"
+            try FileManager.default.createDirectory(atPath: queueDir, withIntermediateDirectories: true)
+            try touch("\(queueDir)/job_i1.tar.xz", mtime: 1000)
+            let queue = try JobQueue(queueDirectory: queueDir, stateDirectory: "\(dir)/state")
+            let runner = try RunnerIdentity.acquire(stateDirectory: "\(dir)/state")
+            let name = try #require(JobName(fileName: "job_i1.tar.xz"))
+            let job = try #require(try queue.claim(name, by: runner, slot: 2))
+            let record = try ClaimRecord.decode(Data(contentsOf: URL(fileURLWithPath: "\(job.directory)/claim.json")))
+            #expect(record.id == job.id)
+            #expect(record.job == "job_i1.tar.xz")
+            #expect(record.runner == runner.id)
+            #expect(record.slot == 2)
+            #expect(record.attempt == 1)
+            #expect(record.pid == getpid())
+            #expect(record.queued == Date(timeIntervalSince1970: 1000))
+        }
+    }
+
+    @Test func identitiesAreExclusiveAndFreedWhenDropped() async throws {
+        try await withTemporaryDirectory { dir in
+            var first: RunnerIdentity? = try RunnerIdentity.acquire(stateDirectory: dir)
+            let second = try RunnerIdentity.acquire(stateDirectory: dir)
+            let firstID = try #require(first?.id)
+            #expect(firstID != second.id)
+            #expect(firstID.hasSuffix(".1") && second.id.hasSuffix(".2"))
+            #expect(second.isAlive(firstID))
+            first = nil
+            #expect(!second.isAlive(firstID))
+            // A restarted runner takes the lowest free identity: the dead one's.
+            #expect(try RunnerIdentity.acquire(stateDirectory: dir).id == firstID)
+        }
+    }
+
+    @Test func orphansOfADeadRunnerAreAdoptedOnceWithTheAttemptCounted() async throws {
+        try await withTemporaryDirectory { dir in
+            let queueDir = "\(dir)/queue"
+            try FileManager.default.createDirectory(atPath: queueDir, withIntermediateDirectories: true)
+            try touch("\(queueDir)/two_i0.tar.xz", "payload")
+            let queue = try JobQueue(queueDirectory: queueDir, stateDirectory: "\(dir)/state")
+            let alive = try RunnerIdentity.acquire(stateDirectory: "\(dir)/state")
+            let name = try #require(JobName(fileName: "two_i0.tar.xz"))
+            let claimed: ClaimedJob
+            do {
+                let dead = try RunnerIdentity.acquire(stateDirectory: "\(dir)/state")
+                claimed = try #require(try queue.claim(name, by: dead))
+                try touch("\(claimed.directory)/output.img", "half-written disk")
+                try FileManager.default.createDirectory(atPath: "\(claimed.directory)/output", withIntermediateDirectories: true)
+                #expect(queue.orphans(isAlive: alive.isAlive).isEmpty)  // its runner still lives
+            }
+            let orphans = queue.orphans(isAlive: alive.isAlive)
+            #expect(orphans.map(\.id) == [claimed.id])
+            let orphan = try #require(orphans.first)
+            let adopted = try #require(try queue.adopt(orphan, by: alive, slot: 3))
+            #expect(adopted.attempt == 2)
+            #expect(adopted.slot == 3)
+            #expect(adopted.name.fileName == "two_i0.tar.xz")
+            #expect(try String(contentsOfFile: adopted.jobPath, encoding: .utf8) == "payload")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: adopted.directory).sorted() == ["claim.json", "job.tar.xz"])
+            // A second runner racing for the same orphan gets nothing.
+            #expect(try queue.adopt(orphan, by: alive) == nil)
+            // Now owned by a live runner: no longer an orphan.
+            #expect(queue.orphans(isAlive: alive.isAlive).isEmpty)
         }
     }
 

@@ -1,0 +1,181 @@
+import Archive
+import ConstruirSystem
+import Foundation
+import Yams
+
+/// What a job asks of the runner, from the optional `job/construir.yml` in the job image:
+///
+/// ```yaml
+/// timeout: 20m          # duration (90s, 20m, 2h) or seconds
+/// memory: 2G            # guest memory
+/// cpus: 2
+/// output_size: 500M     # room for the output archive (instead of padding the job file)
+/// environment:          # variables the job script sees
+///   MODE: release
+/// ```
+///
+/// Every field is optional; an unknown field is an error (a typo must not silently do nothing).
+/// The runner checks each request against its policy (`RunnerPolicy`) and rejects the job when
+/// it asks for more than the policy allows.
+public struct JobManifest: Sendable, Equatable {
+    public var timeout: Duration?
+    public var memoryBytes: Int64?
+    public var cpus: Int?
+    public var outputSize: Int64?
+    public var environment: [(String, String)]
+
+    public init(timeout: Duration? = nil, memoryBytes: Int64? = nil, cpus: Int? = nil, outputSize: Int64? = nil,
+                environment: [(String, String)] = []) {
+        self.timeout = timeout
+        self.memoryBytes = memoryBytes
+        self.cpus = cpus
+        self.outputSize = outputSize
+        self.environment = environment
+    }
+
+    public static func == (a: JobManifest, b: JobManifest) -> Bool {
+        a.timeout == b.timeout && a.memoryBytes == b.memoryBytes && a.cpus == b.cpus && a.outputSize == b.outputSize
+            && a.environment.elementsEqual(b.environment, by: { $0 == $1 })
+    }
+
+    static let fields: Set<String> = ["timeout", "memory", "cpus", "output_size", "environment"]
+    /// Upper bound on the environment, as written to the guest's config disk.
+    public static let maxEnvironmentBytes = 60 << 10
+
+    /// Parses `job/construir.yml`; throws `.invalidArgument` with what is wrong.
+    public static func parse(_ bytes: [UInt8]) throws(ConstruirError) -> JobManifest {
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw invalid("is not UTF-8 text")
+        }
+        let node: Node?
+        do { node = try Yams.compose(yaml: text) } catch {
+            throw invalid("is not valid YAML: \(error)")
+        }
+        guard let node else { return JobManifest() }
+        guard let mapping = node.mapping else { throw invalid("must be a mapping of fields") }
+        var manifest = JobManifest()
+        for (keyNode, value) in mapping {
+            guard let key = keyNode.string else { throw invalid("has a field name that is not text") }
+            switch key {
+            case "timeout":
+                let text = try scalar(value, key)
+                do { manifest.timeout = try Units.duration(text) } catch { throw invalid("timeout: \(error)") }
+            case "memory":
+                let text = try scalar(value, key)
+                do { manifest.memoryBytes = try Units.byteSize(text) } catch { throw invalid("memory: \(error)") }
+            case "output_size":
+                let text = try scalar(value, key)
+                do { manifest.outputSize = try Units.byteSize(text) } catch { throw invalid("output_size: \(error)") }
+            case "cpus":
+                guard let cpus = Int(try scalar(value, key)), cpus >= 1 else { throw invalid("cpus must be a whole number ≥ 1") }
+                manifest.cpus = cpus
+            case "environment":
+                guard let variables = value.mapping else { throw invalid("environment must be a mapping of NAME: value") }
+                var size = 0
+                for (nameNode, valueNode) in variables {
+                    guard let name = nameNode.string, isVariableName(name) else {
+                        throw invalid("environment: \(nameNode.string.map { "'\($0)'" } ?? "a key") is not a variable name ([A-Za-z_][A-Za-z0-9_]*)")
+                    }
+                    let value = try scalar(valueNode, "environment.\(name)")
+                    if value.utf8.contains(0) { throw invalid("environment.\(name) contains a NUL byte") }
+                    size += name.utf8.count + value.utf8.count + 16
+                    manifest.environment.append((name, value))
+                }
+                if size > maxEnvironmentBytes { throw invalid("environment is larger than \(maxEnvironmentBytes) bytes") }
+            default:
+                throw invalid("has an unknown field '\(key)' (known: \(fields.sorted().joined(separator: ", ")))")
+            }
+        }
+        return manifest
+    }
+
+    /// The environment as a bash file the guest agent hands to the job through `BASH_ENV`:
+    /// one `export NAME='value'` line each, single-quoted, so no value is ever interpreted.
+    public var environmentScript: String {
+        var script = ""
+        for (name, value) in environment {
+            script += "export \(name)='\(value.replacingOccurrences(of: "'", with: "'\\''"))'\n"
+        }
+        return script + "unset BASH_ENV\n"
+    }
+
+    static func isVariableName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, first == "_" || (first.isASCII && first.properties.isAlphabetic) else { return false }
+        return name.unicodeScalars.allSatisfy { $0 == "_" || ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) }
+    }
+
+    private static func scalar(_ node: Node, _ key: String) throws(ConstruirError) -> String {
+        guard let text = node.scalar?.string else { throw invalid("\(key) must be a single value") }
+        return text
+    }
+
+    private static func invalid(_ reason: String) -> ConstruirError {
+        ConstruirError(.invalidArgument, "\(JobImageInspector.manifestPath) \(reason)")
+    }
+}
+
+/// The most a job may ask for through its manifest on this runner (`--max-timeout`,
+/// `--max-memory`, `--max-cpus`, `--max-output-size`). A request above a cap rejects the job:
+/// clamping would run it under limits it did not ask for and fail it in a confusing way.
+public struct RunnerPolicy: Sendable, Equatable {
+    public var maxTimeout: Duration
+    public var maxMemoryMiB: Int
+    public var maxCpus: Int
+    public var maxOutputSize: Int64
+
+    public init(maxTimeout: Duration = .seconds(6 * 3600), maxMemoryMiB: Int = 8192, maxCpus: Int = 4,
+                maxOutputSize: Int64 = 4 << 30) {
+        self.maxTimeout = maxTimeout
+        self.maxMemoryMiB = maxMemoryMiB
+        self.maxCpus = maxCpus
+        self.maxOutputSize = maxOutputSize
+    }
+}
+
+/// The limits one job runs under: the runner's defaults, overridden by the job's manifest.
+public struct EffectiveLimits: Sendable, Equatable {
+    public var timeout: Duration
+    public var memoryMiB: Int
+    public var cpus: Int
+    public var outputSize: Int64
+
+    /// Applies `manifest` to the defaults in `options`, or says why the job is refused.
+    static func resolve(options: RunnerOptions, manifest: JobManifest?, jobSize: Int64) throws(ConstruirError) -> EffectiveLimits {
+        let policy = options.policy
+        var limits = EffectiveLimits(timeout: options.timeout, memoryMiB: options.memoryMiB, cpus: options.cpus,
+                                     outputSize: min(max(jobSize, options.minimumOutputSize), policy.maxOutputSize))
+        guard let manifest else { return limits.rounded() }
+        func refuse(_ what: String, _ asked: String, _ cap: String, _ option: String) -> ConstruirError {
+            ConstruirError(.limitExceeded, "the job asks for \(what) \(asked), more than this runner allows (\(cap), \(option))")
+        }
+        if let timeout = manifest.timeout {
+            guard timeout <= policy.maxTimeout else {
+                throw refuse("a timeout of", JobExecutor.format(timeout), JobExecutor.format(policy.maxTimeout), "--max-timeout")
+            }
+            limits.timeout = timeout
+        }
+        if let bytes = manifest.memoryBytes {
+            let mib = Int((bytes + (1 << 20) - 1) >> 20)
+            guard mib <= policy.maxMemoryMiB else { throw refuse("memory", "\(mib) MiB", "\(policy.maxMemoryMiB) MiB", "--max-memory") }
+            guard mib >= 64 else { throw ConstruirError(.invalidArgument, "the job asks for \(mib) MiB of memory; at least 64 MiB is needed") }
+            limits.memoryMiB = mib
+        }
+        if let cpus = manifest.cpus {
+            guard cpus <= policy.maxCpus else { throw refuse("cpus:", "\(cpus)", "\(policy.maxCpus)", "--max-cpus") }
+            limits.cpus = cpus
+        }
+        if let size = manifest.outputSize {
+            guard size <= policy.maxOutputSize else {
+                throw refuse("an output size of", "\(size) bytes", "\(policy.maxOutputSize) bytes", "--max-output-size")
+            }
+            limits.outputSize = max(limits.outputSize, size)
+        }
+        return limits.rounded()
+    }
+
+    private func rounded() -> EffectiveLimits {
+        var copy = self
+        copy.outputSize = JobExecutor.roundUp(outputSize, to: 4096)
+        return copy
+    }
+}

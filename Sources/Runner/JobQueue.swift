@@ -93,6 +93,14 @@ public final class RunnerIdentity: Sendable {
         throw ConstruirError(.limitExceeded, "256 runners already use the state directory \(stateDirectory)")
     }
 
+    /// Whether the runner that wrote `claim` is alive: this process, or another runner whose
+    /// lock is held. A claim with this identity but another pid was made by the process that
+    /// held the identity before this one (it died, or this one could not have taken the lock).
+    public func isAlive(_ claim: ClaimRecord) -> Bool {
+        if claim.runner == id { return claim.pid == getpid() }
+        return FileLock.isHeld("\(directory)/\(claim.runner).lock")
+    }
+
     /// Whether the runner `id` is alive: this one, or one whose lock is held by someone.
     public func isAlive(_ id: String) -> Bool {
         id == self.id || FileLock.isHeld("\(directory)/\(id).lock")
@@ -206,13 +214,13 @@ public struct JobQueue: Sendable {
 
     /// Jobs in running/ whose runner died (its lock is free). Directories of dead claims that
     /// never received a job file are removed.
-    public func orphans(isAlive: (String) -> Bool) -> [Orphan] {
+    public func orphans(isAlive: (ClaimRecord) -> Bool) -> [Orphan] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: runningDirectory)) ?? []
         var orphans: [Orphan] = []
         for id in entries.sorted() where !id.hasPrefix(".") {
             let directory = "\(runningDirectory)/\(id)"
             let record = (try? Data(contentsOf: URL(fileURLWithPath: "\(directory)/claim.json"))).flatMap { try? ClaimRecord.decode($0) }
-            if let record, isAlive(record.runner) { continue }
+            if let record, isAlive(record) { continue }
             // Being taken over right now by another runner (see `adopt`), unless that one died too.
             if let record, record.id != id, Self.age(of: "\(directory)/claim.json") < Self.staleEmptyClaimAge { continue }
             if FileSystem.exists("\(directory)/job.tar.xz") || FileSystem.exists("\(directory)/result.json") {

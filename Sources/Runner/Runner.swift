@@ -164,7 +164,7 @@ public final class Runner: Service, Sendable {
     }
 
     private func orphans() -> [JobQueue.Orphan] {
-        queue.orphans(isAlive: identity.isAlive)
+        queue.orphans(isAlive: { identity.isAlive($0) })
     }
 
     /// Kills what is left of the orphan's VM on this host and adopts it; nil if another runner

@@ -64,7 +64,7 @@ import TestSupport
     @Test func brokenFilesAreRefused() async throws {
         try await withTemporaryDirectory { dir in
             let empty = "\(dir)/empty"
-            FileManager.default.createFile(atPath: empty, contents: Data())
+            _ = FileManager.default.createFile(atPath: empty, contents: Data())
             #expect(throws: ConstruirError.self) { try JobImageInspector.inspect(empty) }
             let text = "\(dir)/text"
             try Data(String(repeating: "not a job ", count: 100).utf8).write(to: URL(fileURLWithPath: text))

@@ -65,7 +65,7 @@ extension VMSuites {
             var expected: [String: Expectation] = [:]
 
             // Refused before booting.
-            FileManager.default.createFile(atPath: "\(queue)/empty_i0.tar.xz", contents: Data())
+            _ = FileManager.default.createFile(atPath: "\(queue)/empty_i0.tar.xz", contents: Data())
             expected["empty"] = .init(status: .rejected, error: "the job file is empty", booted: false)
             try Data(String(repeating: "plain text, not xz\n", count: 100).utf8).write(to: URL(fileURLWithPath: "\(queue)/text_i0.tar.xz"))
             expected["text"] = .init(status: .rejected, error: "does not start with an xz stream", booted: false)

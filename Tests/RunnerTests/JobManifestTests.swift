@@ -81,7 +81,7 @@ import VMHost
         try Data("{}".utf8).write(to: URL(fileURLWithPath: "\(dir)/result.json"))
         try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSince1970: Double(finished))],
                                               ofItemAtPath: "\(dir)/result.json")
-        if pinned { FileManager.default.createFile(atPath: "\(dir)/\(DoneStore.pinFile)", contents: nil) }
+        if pinned { _ = FileManager.default.createFile(atPath: "\(dir)/\(DoneStore.pinFile)", contents: nil) }
     }
 
     @Test func oldestUnpinnedJobsGoFirstAndTheNewestStays() async throws {

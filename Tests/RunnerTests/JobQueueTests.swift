@@ -111,9 +111,9 @@ import TestSupport
                 claimed = try #require(try queue.claim(name, by: dead))
                 try touch("\(claimed.directory)/output.img", "half-written disk")
                 try FileManager.default.createDirectory(atPath: "\(claimed.directory)/output", withIntermediateDirectories: true)
-                #expect(queue.orphans(isAlive: alive.isAlive).isEmpty)  // its runner still lives
+                #expect(queue.orphans(isAlive: { alive.isAlive($0) }).isEmpty)  // its runner still lives
             }
-            let orphans = queue.orphans(isAlive: alive.isAlive)
+            let orphans = queue.orphans(isAlive: { alive.isAlive($0) })
             #expect(orphans.map(\.id) == [claimed.id])
             let orphan = try #require(orphans.first)
             let adopted = try #require(try queue.adopt(orphan, by: alive, slot: 3))
@@ -125,7 +125,13 @@ import TestSupport
             // A second runner racing for the same orphan gets nothing.
             #expect(try queue.adopt(orphan, by: alive) == nil)
             // Now owned by a live runner: no longer an orphan.
-            #expect(queue.orphans(isAlive: alive.isAlive).isEmpty)
+            #expect(queue.orphans(isAlive: { alive.isAlive($0) }).isEmpty)
+            // A claim of this identity by an earlier process (the one that died before this
+            // runner took the identity over) is an orphan.
+            var record = try ClaimRecord.decode(Data(contentsOf: URL(fileURLWithPath: "\(adopted.directory)/claim.json")))
+            record.pid = getpid() + 1
+            try record.encoded().write(to: URL(fileURLWithPath: "\(adopted.directory)/claim.json"))
+            #expect(queue.orphans(isAlive: { alive.isAlive($0) }).map(\.id) == [adopted.id])
         }
     }
 

@@ -254,10 +254,10 @@ public struct JobExecutor: Sendable {
         try? handle.write(contentsOf: Data("\n[construir: console log cut at \(cap) bytes; the guest wrote at least \(size)]\n".utf8))
     }
 
-    /// Waits until the QEMU process of `job`'s VM is gone. `execute` returns as soon as the
-    /// guest has halted; the runner calls this before the slot boots another VM.
-    public func settle(_ job: ClaimedJob) async {
-        await exiting.take(job.id)?.waitForTeardown()
+    /// Waits until the QEMU process of the VM of job `id` is gone. `execute` returns as soon
+    /// as the guest has halted; the runner calls this before the slot boots another VM.
+    public func settle(jobID id: String) async {
+        await exiting.take(id)?.waitForTeardown()
     }
 
     static func readPrefix(of path: String, count: Int) throws -> [UInt8] {

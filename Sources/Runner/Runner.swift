@@ -47,6 +47,9 @@ public final class Runner: Service, Sendable {
     public let identity: RunnerIdentity
     public let configuration: RunnerConfiguration
     private let logger: Logger
+    /// Per slot, the job whose VM may still be exiting: the next job in that slot waits for it
+    /// before booting, but is claimed and checked meanwhile.
+    private let teardowns = SlotTeardowns()
 
     public init(queue: JobQueue, done: DoneStore, executor: JobExecutor, identity: RunnerIdentity,
                 configuration: RunnerConfiguration = RunnerConfiguration(), logger: Logger) {
@@ -139,6 +142,7 @@ public final class Runner: Service, Sendable {
             wake.yield(.stop)
         }
         await jobs.waitAll()
+        for id in teardowns.takeAll() { await executor.settle(jobID: id) }
         wake.finish()
         logger.info("runner stopped")
     }
@@ -212,6 +216,8 @@ public final class Runner: Service, Sendable {
             commit(result, for: job)
             return
         }
+        if let previous = teardowns.take(slot: job.slot) { await executor.settle(jobID: previous) }
+        defer { teardowns.set(slot: job.slot, jobID: job.id) }
         switch await executor.execute(job) {
         case .interrupted:
             do {
@@ -224,7 +230,6 @@ public final class Runner: Service, Sendable {
             CrashPoint.reach("collected")
             commit(result, for: job)
         }
-        await executor.settle(job)
     }
 
     /// Writes result.json (durably: from here on the job is never run again) and publishes.
@@ -264,6 +269,21 @@ public final class Runner: Service, Sendable {
         try FileSystem.fsync(path: temporary)
         try systemCall("rename", path: temporary) { rename(temporary, path) }
         try FileSystem.fsync(path: directory)
+    }
+}
+
+/// Per slot, the last job whose VM may still be tearing down.
+final class SlotTeardowns: @unchecked Sendable {
+    private let lock = NSLock()
+    private var jobs: [Int: String] = [:]
+
+    func set(slot: Int, jobID: String) { lock.withLock { jobs[slot] = jobID } }
+    func take(slot: Int) -> String? { lock.withLock { jobs.removeValue(forKey: slot) } }
+    func takeAll() -> [String] {
+        lock.withLock {
+            defer { jobs = [:] }
+            return Array(jobs.values)
+        }
     }
 }
 

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Idle cost: CPU time and wake-ups of a runner watching an empty queue for SECONDS (default 60).
+# The runner sleeps on inotify and libvirt's event loop; the only timer is the 60 s scan for
+# jobs orphaned by runners on other hosts.
+#
+# Usage: bench/idle-cost.sh [SECONDS=60]     (after `swift build -c release`)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}
+bin=.build/release/construir
+[ -x "$bin" ] || { echo "build first: swift build -c release" >&2; exit 1; }
+work=$(mktemp -d /tmp/construir-bench.XXXXXX)
+trap 'kill "$runner" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+mkdir -p "$work/queue" "$work/done"
+"$bin" run --queue "$work/queue" --done "$work/done" >"$work/runner.log" 2>&1 &
+runner=$!
+sleep 5   # start-up: libvirt connection, first scan
+ticks=$(getconf CLK_TCK)
+cpu() { awk '{ print $14 + $15 }' "/proc/$runner/stat"; }
+# Context switches per thread id, so threads that come or go between the samples do not skew it.
+switches() { for t in /proc/$runner/task/*; do echo "${t##*/} $(awk '/ctxt_switches/ { s += $2 } END { print s }' "$t/status")"; done; }
+c0=$(cpu); switches > "$work/s0"
+sleep "$seconds"
+c1=$(cpu); switches > "$work/s1"
+wakeups=$(awk 'NR == FNR { a[$1] = $2; next } ($1 in a) { s += $2 - a[$1] } END { print s + 0 }' "$work/s0" "$work/s1")
+echo "| idle for (s) | CPU time (ms) | CPU share | context switches (all threads) |"
+echo "|---:|---:|---:|---:|"
+awk -v c="$((c1 - c0))" -v t="$ticks" -v s="$seconds" -v w="$wakeups" \
+    'BEGIN { ms = c * 1000 / t; printf "| %d | %.0f | %.4f %% | %d |\n", s, ms, ms / (s * 10), w }'

@@ -241,10 +241,14 @@ extension VMSuites {
             try FileManager.default.createDirectory(atPath: tree.queue, withIntermediateDirectories: true)
             try JobFactory(directory: dir).make("\(tree.queue)/patient_i0.tar.xz", script: "sleep 6; echo finished\n")
             try JobFactory(directory: dir).make("\(dir)/second.tar.xz", script: "echo never\n")
-            let runner = try RunnerProcess(tree.arguments(["--grace", "120s"]), log: "\(dir)/runner.log")
+            let runner = try RunnerProcess(tree.arguments(["--grace", "120s", "--slots", "2"]), log: "\(dir)/runner.log")
             #expect(await waitForJobStart(in: tree), "\(runner.log.suffix(2000))")
             runner.signal(SIGTERM)
-            // Queued after the stop: the stopping runner must not claim it.
+            let deadline = ContinuousClock.now + .seconds(10)
+            while !runner.log.contains("stopping: no new jobs"), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            // Queued after the stop, with a slot free: the stopping runner must not claim it.
             try FileManager.default.moveItem(atPath: "\(dir)/second.tar.xz", toPath: "\(tree.queue)/second_i0.tar.xz")
             let exit = await runner.wait(timeout: .seconds(120))
             #expect(exit?.reason == .exit && exit?.status == 0, "\(String(describing: exit)) \(runner.log.suffix(2000))")

@@ -221,6 +221,25 @@ extension VMSuites {
         }
     }
 
+    @Test func keepDoneTrimsDoneToItsSizeButKeepsPinnedJobs() async throws {
+        try requireImage()
+        try await withTemporaryDirectory { dir in
+            let tree = QueueTree(dir: dir)
+            try FileManager.default.createDirectory(atPath: "\(tree.done)/precious", withIntermediateDirectories: true)
+            try Data(repeating: 1, count: 100_000).write(to: URL(fileURLWithPath: "\(tree.done)/precious/result.json"))
+            _ = FileManager.default.createFile(atPath: "\(tree.done)/precious/\(DoneStore.pinFile)", contents: nil)
+            try submit("hello", as: ["keep1_i0.tar.xz", "keep2_i0.tar.xz", "keep3_i0.tar.xz"], into: tree.queue, scratch: dir)
+            let runner = try RunnerProcess(tree.arguments(["--exit-when-idle", "--slots", "1", "--keep-done", "1K"]), log: "\(dir)/runner.log")
+            let exit = await runner.wait(timeout: .seconds(300))
+            #expect(exit?.reason == .exit && exit?.status == 0, "\(runner.log.suffix(2000))")
+            // Only the pinned job and the one published last remain; nothing half-removed.
+            #expect(tree.names(in: tree.done) == ["keep3", "precious"])
+            #expect(try readResult("\(tree.done)/keep3").status == .passed)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: tree.done).filter { $0.hasPrefix(".") }.isEmpty)
+            #expect(runner.log.contains("removed old job from done/"))
+        }
+    }
+
     /// Waits until the guest agent of some job in `running` has started its script.
     private func waitForJobStart(in tree: QueueTree, timeout: Duration = .seconds(120)) async -> Bool {
         let deadline = ContinuousClock.now + timeout

@@ -5,12 +5,8 @@
 #
 # Usage: bench/idle-cost.sh [SECONDS=60]     (after `swift build -c release`)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 seconds=${1:-60}
-bin=.build/release/construir
-[ -x "$bin" ] || { echo "build first: swift build -c release" >&2; exit 1; }
-work=$(mktemp -d /tmp/construir-bench.XXXXXX)
-trap 'kill "$runner" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 mkdir -p "$work/queue" "$work/done"
 "$bin" run --queue "$work/queue" --done "$work/done" >"$work/runner.log" 2>&1 &
 runner=$!

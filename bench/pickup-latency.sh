@@ -5,14 +5,10 @@
 #
 # Usage: bench/pickup-latency.sh [RUNS=10]     (after `swift build -c release` and image 0)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
+require_image0
 runs=${1:-10}
-bin=.build/release/construir
-[ -x "$bin" ] || { echo "build first: swift build -c release" >&2; exit 1; }
-[ -f images/0/image.json ] || { echo "build image 0 first: construir image build 0" >&2; exit 1; }
 
-work=$(mktemp -d /tmp/construir-bench.XXXXXX)
-trap 'kill "$runner" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 mkdir -p "$work/queue" "$work/done"
 jobs/make-job.sh jobs/hello "$work/hello.job" >/dev/null
 "$bin" run --queue "$work/queue" --done "$work/done" --memory 256M --slots 1 >"$work/runner.log" 2>&1 &

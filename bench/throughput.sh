@@ -5,14 +5,10 @@
 #
 # Usage: bench/throughput.sh [JOBS=10]     (after `swift build -c release` and image 0)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
+require_image0
 count=${1:-10}
-bin=.build/release/construir
-[ -x "$bin" ] || { echo "build first: swift build -c release" >&2; exit 1; }
-work=$(mktemp -d /tmp/construir-bench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
 jobs/make-job.sh jobs/hello "$work/hello.job" >/dev/null
-now() { date +%s.%N; }
 run() {
     local slots=$1 dir="$work/slots$1"
     mkdir -p "$dir/queue" "$dir/done"

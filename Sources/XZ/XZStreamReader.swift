@@ -86,7 +86,7 @@ public final class XZStreamReader {
             self.diskFD = try systemCall("open", path: path) { open(path, O_RDONLY | O_CLOEXEC) }
         } catch {
             self.diskFD = -1
-            throw ConstruirError(.system, "cannot open \(subject)", cause: error)
+            throw ConstruirError(.system, "cannot open \(self.subject)", cause: error)
         }
         // From here on deinit runs on a throw and releases everything acquired so far.
         try sniff()

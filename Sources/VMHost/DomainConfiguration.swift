@@ -49,6 +49,10 @@ public struct DomainConfiguration: Sendable, Equatable {
     public var consoleLog: String
     /// Whether libvirt may relabel the console log (see `Disk.relabel`).
     public var relabelConsole: Bool = true
+    /// Whether the connection has libvirt's DAC security driver, so `<seclabel model='dac'>` may
+    /// be written. An unprivileged runner's embedded driver has none and refuses any mention of
+    /// it ("Security driver model 'dac' is not available"); it relabels nothing anyway.
+    public var dacSecurityDriver = true
     /// Throttle put on every disk; nil for none.
     public var diskThrottle: DiskThrottle? = .default
     /// Cap on the memory the whole QEMU process may use (guest RAM plus QEMU's own), in MiB.
@@ -111,7 +115,7 @@ public struct DomainConfiguration: Sendable, Equatable {
         for (index, disk) in disks.enumerated() {
             lines.append("    <disk type='file' device='disk'>")
             lines.append("      <driver name='qemu' type='raw'/>")
-            if disk.relabel {
+            if disk.relabel || !dacSecurityDriver {
                 lines.append("      <source file='\(escape(disk.path))'/>")
             } else {
                 lines.append("      <source file='\(escape(disk.path))'>")
@@ -132,7 +136,7 @@ public struct DomainConfiguration: Sendable, Equatable {
         lines.append("    <controller type='usb' model='none'/>")
         lines.append("    <memballoon model='none'/>")
         lines.append("    <serial type='file'>")
-        if relabelConsole {
+        if relabelConsole || !dacSecurityDriver {
             lines.append("      <source path='\(escape(consoleLog))'/>")
         } else {
             lines.append("      <source path='\(escape(consoleLog))'>")

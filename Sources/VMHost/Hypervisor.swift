@@ -50,6 +50,7 @@ public final class Hypervisor: @unchecked Sendable {
         self.connection = connection
         self.logger = logger
         self.router = LifecycleRouter()
+        self.hasDACSecurityDriver = Self.capabilities(connection).contains("<model>dac</model>")
         let opaque = Unmanaged.passRetained(router).toOpaque()
         if construir_register_lifecycle_callback(connection, lifecycleCallback, opaque) < 0 {
             Unmanaged<LifecycleRouter>.fromOpaque(opaque).release()
@@ -60,6 +61,16 @@ public final class Hypervisor: @unchecked Sendable {
 
     deinit {
         virConnectClose(connection)
+    }
+
+    /// Whether libvirt's DAC security driver is available: not for an unprivileged runner on the
+    /// embedded driver, which then must not name it in a domain (see `DomainConfiguration`).
+    public let hasDACSecurityDriver: Bool
+
+    private static func capabilities(_ connection: virConnectPtr) -> String {
+        guard let xml = virConnectGetCapabilities(connection) else { return "" }
+        defer { free(xml) }
+        return String(cString: xml)
     }
 
     /// Whether this is libvirt's embedded driver, which runs QEMU as the runner's own user: the
@@ -80,6 +91,8 @@ public final class Hypervisor: @unchecked Sendable {
     /// instruction before the limit is in place.
     public func start(_ configuration: DomainConfiguration) throws -> VirtualMachine {
         let signal = router.arm(name: configuration.name)
+        var configuration = configuration
+        configuration.dacSecurityDriver = hasDACSecurityDriver
         let xml = configuration.xml()
         // With a daemon, tie the domain to this connection so it dies with the runner; the
         // embedded driver lives inside this process and does not support that flag.

@@ -120,6 +120,18 @@ import TestSupport
         }
     }
 
+    /// Without libvirt's DAC driver (an unprivileged embedded driver) no seclabel may appear.
+    @Test func noSecurityLabelsWithoutTheDACDriver() throws {
+        var unprivileged = configuration()
+        unprivileged.relabelConsole = false
+        #expect(try document(unprivileged).nodes(forXPath: "//seclabel").count == 2)
+        unprivileged.dacSecurityDriver = false
+        let doc = try document(unprivileged)
+        #expect(try doc.nodes(forXPath: "//seclabel").isEmpty)
+        #expect(try values(doc, "/domain/devices/disk/source/@file") == ["/run/job.tar.xz", "/run/out & <x>.img", "/images/1/root.img"])
+        #expect(try values(doc, "/domain/devices/serial/source/@path") == ["/run/console.log"])
+    }
+
     @Test func kvmUsesTheKvmDomainType() throws {
         let doc = try document(configuration(.kvm))
         #expect(try values(doc, "/domain/@type") == ["kvm"])

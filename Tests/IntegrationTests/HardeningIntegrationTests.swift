@@ -164,6 +164,40 @@ extension VMSuites {
         }
     }
 
+    /// A real guest writes an output with an absolute member name (GNU tar -P) and a symlink
+    /// pointing out: the job ends in error naming the entry, and the host path stays untouched.
+    @Test func aHostileOutputFromARealGuestIsRefused() async throws {
+        _ = try requireImage()
+        let target = "/tmp/construir-pwned-\(getpid())"
+        try await withTemporaryDirectory { dir in
+            try FileManager.default.createDirectory(atPath: "\(dir)/queue", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: "\(dir)/evil/job", withIntermediateDirectories: true)
+            try """
+            #!/bin/bash
+            set -eu
+            echo pwned > \(target)
+            ln -s /etc /tmp/etc-link
+            tar -P -cJf /dev/sdb \(target) /tmp/etc-link
+
+            """.write(toFile: "\(dir)/evil/job/construir", atomically: true, encoding: .utf8)
+            chmod("\(dir)/evil/job/construir", 0o755)
+            let (status, _) = try runTool(["\(Self.repository)/jobs/make-job.sh", "\(dir)/evil", "\(dir)/queue/evil_i0.tar.xz"])
+            #expect(status == 0)
+            let before = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+
+            try await makeTestRunner(in: dir, images: Self.imagesDirectory, timeout: .seconds(240)).run()
+
+            let result = try readResult("\(dir)/done/evil")
+            #expect(result.status == .error, "\(result)")
+            #expect(result.error?.contains("absolute path") == true, "\(result.error ?? "")")
+            #expect(!FileManager.default.fileExists(atPath: target))
+            #expect(!FileManager.default.fileExists(atPath: "\(dir)/done/evil/output"))
+            // The archive is kept for its owner to inspect; nothing new beside queue/ and done/.
+            #expect(FileManager.default.fileExists(atPath: "\(dir)/done/evil/output.tar.xz"))
+            #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == (before + ["done"]).sorted())
+        }
+    }
+
     /// Lists interfaces, then tries each "ADDRESS PORT" of `targets` with bash's /dev/tcp.
     static let probeScript = """
     #!/bin/bash

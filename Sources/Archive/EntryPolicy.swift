@@ -75,11 +75,28 @@ enum EntryPolicy {
         }
     }
 
-    /// Rejects control characters (they break logs and terminals and are never legitimate in
-    /// build outputs) and bytes that are not UTF-8 (names must survive being turned into strings).
+    /// Rejects control characters, C0 and C1 (they break logs and terminals: U+009B is an 8-bit
+    /// escape sequence introducer), line and paragraph separators, and the bidirectional
+    /// formatting characters that make a listing show a name other than the real one
+    /// ("invoice\u{202E}hs.pdf" displays as "invoicefdp.sh"). None is legitimate in a build
+    /// output. Bytes that are not UTF-8 are rejected too: names must survive becoming strings.
     private static func checkCharacters(_ bytes: [UInt8], unsafe: (String) -> ConstruirError) throws(ConstruirError) {
         if bytes.contains(where: { $0 < 0x20 || $0 == 0x7F }) { throw unsafe("contains a control character") }
-        if String(validating: bytes, as: UTF8.self) == nil { throw unsafe("is not valid UTF-8") }
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw unsafe("is not valid UTF-8") }
+        if text.unicodeScalars.contains(where: isC1Control) { throw unsafe("contains a control character") }
+        if text.unicodeScalars.contains(where: isLayoutControl) {
+            throw unsafe("contains a bidirectional-text or line-separator character")
+        }
+    }
+
+    static func isC1Control(_ scalar: Unicode.Scalar) -> Bool { (0x80...0x9F).contains(scalar.value) }
+
+    /// Bidi embeddings, overrides, isolates and marks, and the Unicode line/paragraph separators.
+    static func isLayoutControl(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x061C, 0x200E, 0x200F, 0x2028...0x202E, 0x2066...0x2069: return true
+        default: return false
+        }
     }
 
     private static func checkLimits(components: [[UInt8]], length: Int, role: String, entry: [UInt8], limits: ExtractionLimits) throws(ConstruirError) {
@@ -102,6 +119,8 @@ enum EntryPolicy {
             for scalar in text.unicodeScalars {
                 if scalar.value < 0x20 || scalar.value == 0x7F {
                     result += "\\x" + hex(UInt8(scalar.value))
+                } else if isC1Control(scalar) || isLayoutControl(scalar) {
+                    result += "\\u{" + String(scalar.value, radix: 16) + "}"
                 } else if scalar == "'" || scalar == "\\" {
                     result += "\\" + String(scalar)
                 } else {

@@ -13,7 +13,8 @@ import XZ
 /// Why it is careful: every entry is checked in Swift before anything is written (see
 /// `ExtractionLimits` and the rules below), and libarchive's disk writer runs with its SECURE
 /// flags as a second line of defence. The rules:
-/// - names: relative, no `..` component, not empty, no control characters, valid UTF-8;
+/// - names: relative, no `..` component, not empty, no control characters (C0, C1), no bidi or line-separator
+///   characters, valid UTF-8;
 ///   a leading `./` is dropped and the `./` entry itself is skipped;
 /// - types: regular files, directories, symlinks and hardlinks only (no devices, FIFOs, sockets);
 /// - symlinks: relative targets that stay inside the destination, with `..` only as leading

@@ -43,12 +43,14 @@ public struct RunCommand: AsyncParsableCommand {
     @Option(help: "auto, kvm or tcg. auto uses KVM only when it is usable.") var accel: Acceleration = .auto
     @Flag(help: "Exit once the queue is empty instead of watching for more jobs.") var exitWhenIdle = false
     @Flag(help: "Log debug details.") var verbose = false
+    @Flag(help: "Do not warn when running as root (CI).") var allowRoot = false
 
     public init() {}
 
     public func run() async throws {
         signal(SIGPIPE, SIG_IGN)  // a closed pipe is an error to handle, not a reason to die
         let logger = Self.makeLogger(verbose: verbose)
+        if let warning = Self.rootWarning(euid: geteuid(), allowRoot: allowRoot) { logger.warning("\(warning)") }
         let runner = try makeRunner(logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: runner, successTerminationBehavior: .gracefullyShutdownGroup)],
@@ -110,6 +112,14 @@ public struct RunCommand: AsyncParsableCommand {
         let totalMiB = Int(ProcessInfo.processInfo.physicalMemory >> 20)
         let byMemory = (totalMiB * 3 / 4) / (memoryMiB + 256)
         return max(1, min(cores, byMemory))
+    }
+
+    /// Why root is discouraged: a guest that escapes QEMU (certainly possible under TCG) would
+    /// hold everything the runner holds. nil when not root or when told to allow it.
+    static func rootWarning(euid: uid_t, allowRoot: Bool) -> String? {
+        guard euid == 0, !allowRoot else { return nil }
+        return "running as root: a job that escapes its VM would own this machine; run construir as a "
+            + "dedicated unprivileged user (docs/volunteer.md), or pass --allow-root to silence this"
     }
 
     /// The embedded driver's root. libvirt puts UNIX sockets below it, whose paths may not exceed

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Everything that defines one job's VM. Kept as plain data so that the XML libvirt receives
 /// can be unit-tested without booting anything.
 public struct DomainConfiguration: Sendable, Equatable {
@@ -19,6 +21,23 @@ public struct DomainConfiguration: Sendable, Equatable {
         }
     }
 
+    /// QEMU-level I/O throttling for one disk (libvirt `<iotune>`). Applied by QEMU itself, so it
+    /// works without cgroups, also for an unprivileged runner: a job cannot saturate the host's
+    /// disk however hard it hammers its own devices.
+    public struct DiskThrottle: Sendable, Equatable {
+        public var bytesPerSecond: Int64
+        public var operationsPerSecond: Int64
+
+        public init(bytesPerSecond: Int64, operationsPerSecond: Int64) {
+            self.bytesPerSecond = bytesPerSecond
+            self.operationsPerSecond = operationsPerSecond
+        }
+
+        /// 200 MiB/s and 4000 operations/s per disk: far above what a TCG guest reaches, enough
+        /// for a KVM build, and below what lets one VM starve a home machine's SSD.
+        public static let `default` = DiskThrottle(bytesPerSecond: 200 << 20, operationsPerSecond: 4000)
+    }
+
     public var name: String
     public var acceleration: Acceleration
     public var memoryMiB: Int
@@ -30,6 +49,17 @@ public struct DomainConfiguration: Sendable, Equatable {
     public var consoleLog: String
     /// Whether libvirt may relabel the console log (see `Disk.relabel`).
     public var relabelConsole: Bool = true
+    /// Whether the connection has libvirt's DAC security driver, so `<seclabel model='dac'>` may
+    /// be written. An unprivileged runner's embedded driver has none and refuses any mention of
+    /// it ("Security driver model 'dac' is not available"); it relabels nothing anyway.
+    public var dacSecurityDriver = true
+    /// Throttle put on every disk; nil for none.
+    public var diskThrottle: DiskThrottle? = .default
+    /// Cap on the memory the whole QEMU process may use (guest RAM plus QEMU's own), in MiB.
+    /// Not part of the XML: `<memtune>` at creation makes libvirt also raise QEMU's locked-memory
+    /// rlimit, which needs CAP_SYS_RESOURCE. `Hypervisor.start` sets it on the live domain
+    /// instead, through the memory cgroup, where that is available (see docs/security.md).
+    public var memoryHardLimitMiB: Int?
 
     public init(name: String, acceleration: Acceleration, memoryMiB: Int, cpus: Int,
                 kernel: String, initrd: String?, commandLine: String, disks: [Disk], consoleLog: String) {
@@ -42,17 +72,33 @@ public struct DomainConfiguration: Sendable, Equatable {
         self.commandLine = commandLine
         self.disks = disks
         self.consoleLog = consoleLog
+        self.memoryHardLimitMiB = Self.defaultHardLimit(memoryMiB: memoryMiB)
     }
 
+    /// The hard limit for a guest of `memoryMiB`: its RAM plus room for QEMU itself (TCG's
+    /// translation cache, block buffers), which a guest can drive but should not grow unbounded.
+    public static func defaultHardLimit(memoryMiB: Int) -> Int {
+        memoryMiB + max(256, memoryMiB / 2)
+    }
+
+    /// The host's online CPUs: the guest never gets more vCPUs than this, so a job cannot ask
+    /// for a VM that oversubscribes the volunteer's machine.
+    public static var hostCPUs: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
+
+    /// The vCPU count written to the XML: `cpus` capped at 1...hostCPUs.
+    public var cappedCPUs: Int { min(max(cpus, 1), Self.hostCPUs) }
+
     /// The libvirt domain XML. The VM is transient and has no network interface at all; every
-    /// disk has an explicit raw format (a guest-written qcow2 header is never interpreted).
+    /// disk has an explicit raw format (a guest-written qcow2 header is never interpreted) and an
+    /// I/O throttle. Devices are only the disks and one serial port: libvirt runs QEMU with
+    /// `-nodefaults`, and USB, the balloon, graphics, video and sound are left out or disabled.
     public func xml() -> String {
         precondition(acceleration != .auto, "resolve the acceleration before building a domain")
         var lines: [String] = []
         lines.append("<domain type='\(acceleration.domainType)'>")
         lines.append("  <name>\(escape(name))</name>")
         lines.append("  <memory unit='MiB'>\(memoryMiB)</memory>")
-        lines.append("  <vcpu placement='static'>\(cpus)</vcpu>")
+        lines.append("  <vcpu placement='static'>\(cappedCPUs)</vcpu>")
         lines.append("  <os>")
         lines.append("    <type arch='x86_64' machine='pc'>hvm</type>")
         lines.append("    <kernel>\(escape(kernel))</kernel>")
@@ -69,7 +115,7 @@ public struct DomainConfiguration: Sendable, Equatable {
         for (index, disk) in disks.enumerated() {
             lines.append("    <disk type='file' device='disk'>")
             lines.append("      <driver name='qemu' type='raw'/>")
-            if disk.relabel {
+            if disk.relabel || !dacSecurityDriver {
                 lines.append("      <source file='\(escape(disk.path))'/>")
             } else {
                 lines.append("      <source file='\(escape(disk.path))'>")
@@ -79,12 +125,18 @@ public struct DomainConfiguration: Sendable, Equatable {
             lines.append("      <target dev='vd\(Self.driveLetter(index))' bus='virtio'/>")
             lines.append("      <serial>\(escape(disk.serial))</serial>")
             if disk.readOnly { lines.append("      <readonly/>") }
+            if let diskThrottle {
+                lines.append("      <iotune>")
+                lines.append("        <total_bytes_sec>\(diskThrottle.bytesPerSecond)</total_bytes_sec>")
+                lines.append("        <total_iops_sec>\(diskThrottle.operationsPerSecond)</total_iops_sec>")
+                lines.append("      </iotune>")
+            }
             lines.append("    </disk>")
         }
         lines.append("    <controller type='usb' model='none'/>")
         lines.append("    <memballoon model='none'/>")
         lines.append("    <serial type='file'>")
-        if relabelConsole {
+        if relabelConsole || !dacSecurityDriver {
             lines.append("      <source path='\(escape(consoleLog))'/>")
         } else {
             lines.append("      <source path='\(escape(consoleLog))'>")

@@ -19,8 +19,10 @@ public final class Hypervisor: @unchecked Sendable {
 
     /// Writes the embedded driver's qemu.conf: QEMU runs as the runner's own user (Debian's
     /// default `libvirt-qemu` user exists only with the system daemon installed), serial consoles
-    /// go straight to files (no virtlogd daemon), and libvirt must not record owners in the
-    /// xattrs of our files.
+    /// go straight to files (no virtlogd daemon), libvirt must not record owners in the
+    /// xattrs of our files, and QEMU runs under its seccomp sandbox (`-sandbox on` with
+    /// obsolete, elevateprivileges, spawn and resourcecontrol denied), so a guest that breaks
+    /// into QEMU cannot exec, setuid, or change its own limits.
     public static func prepareEmbeddedRoot(_ root: String) throws {
         try FileSystem.makeDirectory("\(root)/etc", mode: 0o700)
         let conf = """
@@ -29,6 +31,7 @@ public final class Hypervisor: @unchecked Sendable {
         group = "+\(getgid())"
         stdio_handler = "file"
         remember_owner = 0
+        seccomp_sandbox = 1
 
         """
         try conf.write(toFile: "\(root)/etc/qemu.conf", atomically: true, encoding: .utf8)
@@ -47,6 +50,7 @@ public final class Hypervisor: @unchecked Sendable {
         self.connection = connection
         self.logger = logger
         self.router = LifecycleRouter()
+        self.hasDACSecurityDriver = Self.capabilities(connection).contains("<model>dac</model>")
         let opaque = Unmanaged.passRetained(router).toOpaque()
         if construir_register_lifecycle_callback(connection, lifecycleCallback, opaque) < 0 {
             Unmanaged<LifecycleRouter>.fromOpaque(opaque).release()
@@ -57,6 +61,16 @@ public final class Hypervisor: @unchecked Sendable {
 
     deinit {
         virConnectClose(connection)
+    }
+
+    /// Whether libvirt's DAC security driver is available: not for an unprivileged runner on the
+    /// embedded driver, which then must not name it in a domain (see `DomainConfiguration`).
+    public let hasDACSecurityDriver: Bool
+
+    private static func capabilities(_ connection: virConnectPtr) -> String {
+        guard let xml = virConnectGetCapabilities(connection) else { return "" }
+        defer { free(xml) }
+        return String(cString: xml)
     }
 
     /// Whether this is libvirt's embedded driver, which runs QEMU as the runner's own user: the
@@ -72,21 +86,57 @@ public final class Hypervisor: @unchecked Sendable {
 
     /// Creates and starts a transient domain. The stop watch is armed before the domain exists,
     /// so a guest that stops immediately is never missed.
+    ///
+    /// The domain is created paused, its memory hard limit set, then resumed: the guest runs no
+    /// instruction before the limit is in place.
     public func start(_ configuration: DomainConfiguration) throws -> VirtualMachine {
         let signal = router.arm(name: configuration.name)
+        var configuration = configuration
+        configuration.dacSecurityDriver = hasDACSecurityDriver
         let xml = configuration.xml()
         // With a daemon, tie the domain to this connection so it dies with the runner; the
         // embedded driver lives inside this process and does not support that flag.
         let embedded = Self.embeddedRoot(of: uri) != nil
-        let flags = embedded ? 0 : UInt32(VIR_DOMAIN_START_AUTODESTROY.rawValue)
+        var flags = UInt32(VIR_DOMAIN_START_PAUSED.rawValue)
+        if !embedded { flags |= UInt32(VIR_DOMAIN_START_AUTODESTROY.rawValue) }
         guard let domain = virDomainCreateXML(connection, xml, flags) else {
             router.disarm(name: configuration.name)
             throw Self.lastError("cannot start VM \(configuration.name)")
         }
+        let machine = VirtualMachine(name: configuration.name, domain: domain, signal: signal, router: router,
+                                     backgroundTeardown: embedded)
+        if let limit = configuration.memoryHardLimitMiB {
+            machine.memoryHardLimitApplied = applyMemoryHardLimit(domain, mebibytes: limit)
+        }
+        guard virDomainResume(domain) == 0 else {
+            let error = Self.lastError("cannot resume VM \(configuration.name)")
+            machine.destroy()
+            throw error
+        }
         logger.debug("domain started", metadata: ["domain": "\(configuration.name)"])
-        return VirtualMachine(name: configuration.name, domain: domain, signal: signal, router: router,
-                              backgroundTeardown: embedded)
+        return machine
     }
+
+    /// Sets the memory cgroup's hard limit of a live domain. Best effort: an unprivileged runner
+    /// on the embedded driver has no cgroups ("session mode"), and then QEMU's memory is bounded
+    /// only by the guest's fixed RAM size plus QEMU's own needs. Logged once per connection.
+    private func applyMemoryHardLimit(_ domain: virDomainPtr, mebibytes: Int) -> Bool {
+        var parameters: virTypedParameterPtr?
+        var count: Int32 = 0
+        var capacity: Int32 = 0
+        defer { virTypedParamsFree(parameters, count) }
+        if virTypedParamsAddULLong(&parameters, &count, &capacity, VIR_DOMAIN_MEMORY_HARD_LIMIT, UInt64(mebibytes) * 1024) == 0,
+           virDomainSetMemoryParameters(domain, parameters, count, UInt32(VIR_DOMAIN_AFFECT_LIVE.rawValue)) == 0 {
+            return true
+        }
+        let error = Self.lastError("cannot set the VM's memory hard limit")
+        memoryLimitWarning.once {
+            logger.notice("\(error.message); QEMU's memory is bounded only by the guest's RAM size (see docs/security.md)")
+        }
+        return false
+    }
+
+    private let memoryLimitWarning = Once()
 
     /// Names of the domains this connection can see that are running (for cleaning up stale ones).
     public func runningDomainNames() -> [String] {
@@ -124,6 +174,20 @@ public final class Hypervisor: @unchecked Sendable {
             return ConstruirError(.libvirt, "\(context): \(String(cString: message))")
         }
         return ConstruirError(.libvirt, context)
+    }
+}
+
+/// Runs a closure the first time only; for warnings that would otherwise repeat for every job.
+final class Once: @unchecked Sendable {
+    private let lock = NSLock()
+    private var done = false
+
+    func once(_ body: () -> Void) {
+        lock.lock()
+        let first = !done
+        done = true
+        lock.unlock()
+        if first { body() }
     }
 }
 

@@ -15,6 +15,9 @@ public final class VirtualMachine: @unchecked Sendable {
     /// before the job's files move on.
     private let backgroundTeardown: Bool
 
+    /// Whether the memory hard limit of the configuration is in force (see `Hypervisor.start`).
+    public internal(set) var memoryHardLimitApplied = false
+
     init(name: String, domain: virDomainPtr, signal: StopSignal, router: LifecycleRouter, backgroundTeardown: Bool) {
         self.backgroundTeardown = backgroundTeardown
         self.name = name
@@ -80,6 +83,25 @@ public final class VirtualMachine: @unchecked Sendable {
     /// may still be exiting; call this before starting work that must not overlap it.
     public func waitForTeardown() async {
         if let teardown { await teardown.value } else { destroy() }
+    }
+
+    /// The live I/O throttle of the disk at `target` (e.g. "vda") as QEMU reports it:
+    /// (bytes per second, operations per second), or nil when libvirt cannot tell.
+    public func diskThrottle(target: String) -> (bytesPerSecond: UInt64, operationsPerSecond: UInt64)? {
+        var count: Int32 = 0
+        guard virDomainGetBlockIoTune(domain, target, nil, &count, 0) == 0, count > 0 else { return nil }
+        var parameters = [virTypedParameter](repeating: virTypedParameter(), count: Int(count))
+        guard virDomainGetBlockIoTune(domain, target, &parameters, &count, 0) == 0 else { return nil }
+        defer { virTypedParamsClear(&parameters, count) }
+        var bytes: UInt64?
+        var operations: UInt64?
+        for var parameter in parameters.prefix(Int(count)) {
+            let field = withUnsafeBytes(of: &parameter.field) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            if field == VIR_DOMAIN_BLOCK_IOTUNE_TOTAL_BYTES_SEC { bytes = parameter.value.ul }
+            if field == VIR_DOMAIN_BLOCK_IOTUNE_TOTAL_IOPS_SEC { operations = parameter.value.ul }
+        }
+        guard let bytes, let operations else { return nil }
+        return (bytes, operations)
     }
 
     /// Kills QEMU now; harmless when it already stopped.

@@ -3,6 +3,7 @@ import Foundation
 import FoundationXML
 #endif
 import Testing
+import TestSupport
 @testable import VMHost
 
 @Suite struct DomainConfigurationTests {
@@ -63,6 +64,72 @@ import Testing
         #expect(try doc.nodes(forXPath: "/domain/devices/disk[serial='construir-root']/readonly").count == 1)
         // Only the build image's file is exempt from relabelling.
         #expect(try values(doc, "/domain/devices/disk[source/seclabel/@relabel='no']/serial") == ["construir-root"])
+    }
+
+    @Test func everyDiskIsRawAndThrottled() throws {
+        let doc = try document(configuration())
+        let disks = try doc.nodes(forXPath: "/domain/devices/disk")
+        #expect(disks.count == 3)
+        for disk in disks {
+            #expect(try disk.nodes(forXPath: "driver[@type='raw']").count == 1)
+            #expect(try disk.nodes(forXPath: "iotune/total_bytes_sec").compactMap(\.stringValue) == ["\(200 << 20)"])
+            #expect(try disk.nodes(forXPath: "iotune/total_iops_sec").compactMap(\.stringValue) == ["4000"])
+        }
+        var unthrottled = configuration()
+        unthrottled.diskThrottle = nil
+        #expect(try document(unthrottled).nodes(forXPath: "//iotune").isEmpty)
+    }
+
+    /// Only disks and one serial port: no NIC, USB, graphics, video, sound, balloon, input,
+    /// channel, RNG, watchdog or filesystem share; the memory limit is not in the XML (it is set
+    /// on the live domain, see `Hypervisor.start`).
+    @Test func onlyTheNeededDevices() throws {
+        let doc = try document(configuration())
+        let kinds = try doc.nodes(forXPath: "/domain/devices/*").compactMap(\.name)
+        #expect(Set(kinds) == ["disk", "controller", "memballoon", "serial"])
+        #expect(try values(doc, "/domain/devices/controller/@type") == ["usb"])
+        #expect(try values(doc, "/domain/devices/controller/@model") == ["none"])
+        #expect(try values(doc, "/domain/devices/memballoon/@model") == ["none"])
+        for absent in ["interface", "graphics", "video", "sound", "input", "channel", "rng", "watchdog", "filesystem", "hostdev", "redirdev", "smartcard", "tpm"] {
+            #expect(try doc.nodes(forXPath: "//\(absent)").isEmpty, "\(absent)")
+        }
+        #expect(try doc.nodes(forXPath: "/domain/memtune").isEmpty)
+    }
+
+    @Test func vCPUsAreCappedAtTheHostsCPUs() throws {
+        var wide = configuration()
+        wide.cpus = 10_000
+        #expect(try values(try document(wide), "/domain/vcpu") == ["\(DomainConfiguration.hostCPUs)"])
+        wide.cpus = 0
+        #expect(try values(try document(wide), "/domain/vcpu") == ["1"])
+    }
+
+    @Test func memoryHardLimitLeavesRoomForQEMU() {
+        #expect(configuration().memoryHardLimitMiB == 768 + 384)
+        #expect(DomainConfiguration.defaultHardLimit(memoryMiB: 256) == 512)
+    }
+
+    @Test func embeddedQemuConfTurnsOnTheSeccompSandbox() async throws {
+        try await withTemporaryDirectory { dir in
+            try Hypervisor.prepareEmbeddedRoot(dir)
+            let conf = try String(contentsOfFile: "\(dir)/etc/qemu.conf", encoding: .utf8)
+            let settings = conf.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { $0.replacingOccurrences(of: " ", with: "") }
+            #expect(settings.contains("seccomp_sandbox=1"))
+            #expect(settings.contains("user=\"+\(getuid())\""))
+            #expect(settings.contains("stdio_handler=\"file\""))
+        }
+    }
+
+    /// Without libvirt's DAC driver (an unprivileged embedded driver) no seclabel may appear.
+    @Test func noSecurityLabelsWithoutTheDACDriver() throws {
+        var unprivileged = configuration()
+        unprivileged.relabelConsole = false
+        #expect(try document(unprivileged).nodes(forXPath: "//seclabel").count == 2)
+        unprivileged.dacSecurityDriver = false
+        let doc = try document(unprivileged)
+        #expect(try doc.nodes(forXPath: "//seclabel").isEmpty)
+        #expect(try values(doc, "/domain/devices/disk/source/@file") == ["/run/job.tar.xz", "/run/out & <x>.img", "/images/1/root.img"])
+        #expect(try values(doc, "/domain/devices/serial/source/@path") == ["/run/console.log"])
     }
 
     @Test func kvmUsesTheKvmDomainType() throws {

@@ -1,6 +1,7 @@
 #ifndef CONSTRUIR_CSYSTEM_H
 #define CONSTRUIR_CSYSTEM_H
 #include <sys/inotify.h>
+#include <sys/xattr.h> /* llistxattr, for tests that check extracted files carry no xattrs */
 
 /* renameat2(2) with RENAME_NOREPLACE: glibc's wrapper is _GNU_SOURCE-only and syscall() is
    variadic, so neither reaches Swift directly. Returns -1 and sets errno on failure. */

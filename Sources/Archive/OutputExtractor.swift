@@ -45,7 +45,8 @@ public struct OutputExtractor: Sendable {
     public static func extract(disk: String, to destination: String, keepingArchiveAt archivePath: String? = nil,
                                limits: ExtractionLimits = ExtractionLimits()) throws(ConstruirError) -> ExtractionSummary {
         let reader = try XZStreamReader(path: disk, maxDecompressedBytes: limits.effectiveMaxTarStreamBytes,
-                                        memoryLimit: limits.xzMemoryLimit, copyingStreamTo: archivePath)
+                                        memoryLimit: limits.xzMemoryLimit, copyingStreamTo: archivePath,
+                                        subject: "the output disk")
         do {
             return try OutputExtractor(limits: limits).extract(from: reader, to: destination)
         } catch {
@@ -109,22 +110,11 @@ public struct OutputExtractor: Sendable {
     }
 }
 
-/// Feeds libarchive from the xz reader; the object behind libarchive's `client_data`.
-private final class ReadContext {
-    let reader: XZStreamReader
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 << 10, alignment: 16)
-    /// The reader's error, kept so that it surfaces with its own code instead of libarchive's.
-    var error: ConstruirError?
-
-    init(reader: XZStreamReader) { self.reader = reader }
-    deinit { buffer.deallocate() }
-}
-
 /// One extraction run: a libarchive reader over the xz stream and a disk writer below `root`.
 private final class TarExtraction {
     let root: String
     let limits: ExtractionLimits
-    let context: ReadContext
+    let context: StreamContext
     let input: OpaquePointer
     let disk: OpaquePointer
     var entriesSeen = 0
@@ -144,7 +134,7 @@ private final class TarExtraction {
     init(reader: XZStreamReader, root: String, limits: ExtractionLimits) throws(ConstruirError) {
         self.root = root
         self.limits = limits
-        self.context = ReadContext(reader: reader)
+        self.context = StreamContext(reader: reader)
         guard let input = archive_read_new() else {
             throw ConstruirError(.archive, "archive_read_new failed")
         }
@@ -159,18 +149,7 @@ private final class TarExtraction {
         // "empty" accepts a zero-length stream (an xz of nothing) as an archive without entries.
         archive_read_support_format_tar(input)
         archive_read_support_format_empty(input)
-        let opened = archive_read_open(input, Unmanaged.passUnretained(context).toOpaque(), nil, { archive, clientData, out in
-            let context = Unmanaged<ReadContext>.fromOpaque(clientData!).takeUnretainedValue()
-            do throws(ConstruirError) {
-                let n = try context.reader.read(into: context.buffer)
-                out?.pointee = UnsafeRawPointer(context.buffer.baseAddress)
-                return n
-            } catch {
-                context.error = error
-                error.message.withCString { construir_archive_set_error(archive, EIO, $0) }
-                return -1
-            }
-        }, nil)
+        let opened = context.open(input)
         if opened != ARCHIVE_OK {
             throw failure("cannot read the output archive", input)
         }

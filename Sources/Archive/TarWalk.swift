@@ -44,18 +44,7 @@ final class TarWalk {
         self.input = input
         archive_read_support_format_tar(input)
         archive_read_support_format_empty(input)
-        let opened = archive_read_open(input, Unmanaged.passUnretained(context).toOpaque(), nil, { archive, clientData, out in
-            let context = Unmanaged<StreamContext>.fromOpaque(clientData!).takeUnretainedValue()
-            do throws(ConstruirError) {
-                let n = try context.reader.read(into: context.buffer)
-                out?.pointee = UnsafeRawPointer(context.buffer.baseAddress)
-                return n
-            } catch {
-                context.error = error
-                error.message.withCString { construir_archive_set_error(archive, EIO, $0) }
-                return -1
-            }
-        }, nil)
+        let opened = context.open(input)
         if opened != ARCHIVE_OK { throw failure("cannot read the archive") }
     }
 
@@ -102,4 +91,20 @@ final class StreamContext {
 
     init(reader: XZStreamReader) { self.reader = reader }
     deinit { buffer.deallocate() }
+
+    /// Opens libarchive's reader `input` on this context; the context must outlive `input`.
+    func open(_ input: OpaquePointer) -> Int32 {
+        archive_read_open(input, Unmanaged.passUnretained(self).toOpaque(), nil, { archive, clientData, out in
+            let context = Unmanaged<StreamContext>.fromOpaque(clientData!).takeUnretainedValue()
+            do throws(ConstruirError) {
+                let n = try context.reader.read(into: context.buffer)
+                out?.pointee = UnsafeRawPointer(context.buffer.baseAddress)
+                return n
+            } catch {
+                context.error = error
+                error.message.withCString { construir_archive_set_error(archive, EIO, $0) }
+                return -1
+            }
+        }, nil)
+    }
 }

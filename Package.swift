@@ -46,7 +46,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "ConstruirCLI", dependencies: [
-            "Runner", "VMHost", "ConstruirSystem", "Packager", "ImageBuilder",
+            "Runner", "Archive", "VMHost", "ConstruirSystem", "Packager", "ImageBuilder",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

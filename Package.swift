@@ -20,8 +20,9 @@ let package = Package(
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CLZMA", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
 
-        .target(name: "CSystem"),
-        .target(name: "ConstruirSystem", dependencies: ["CSystem"]),
+        // Not "CSystem": apple/swift-system (under swift-nio, under Hummingbird) has a target of that name.
+        .target(name: "CConstruir"),
+        .target(name: "ConstruirSystem", dependencies: ["CConstruir"]),
         .target(name: "XZ", dependencies: ["CLZMA", "ConstruirSystem"]),
         .target(name: "Archive", dependencies: ["CArchive", "XZ", "ConstruirSystem"]),
         .target(name: "VMHost", dependencies: [

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CSystem
+import CConstruir
 import Foundation
 
 /// Tells when files arrive in one directory (inotify: IN_CLOSE_WRITE | IN_MOVED_TO), so the

@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CSystem
+import CConstruir
 import Foundation
 
 /// The few file operations the runner's state machine relies on, with the guarantees it needs

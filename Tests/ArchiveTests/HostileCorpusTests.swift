@@ -1,6 +1,6 @@
 import Archive
 import ConstruirSystem
-import CSystem
+import CConstruir
 import Foundation
 import TestSupport
 import Testing

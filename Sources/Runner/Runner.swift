@@ -46,18 +46,22 @@ public final class Runner: Service, Sendable {
     public let executor: JobExecutor
     public let identity: RunnerIdentity
     public let configuration: RunnerConfiguration
+    /// Called after each job is published to done/ (the `--on-done` hook, `run-once`'s report).
+    public let onPublished: (@Sendable (PublishedJob) async -> Void)?
     private let logger: Logger
     /// Per slot, the job whose VM may still be exiting: the next job in that slot waits for it
     /// before booting, but is claimed and checked meanwhile.
     private let teardowns = SlotTeardowns()
 
     public init(queue: JobQueue, done: DoneStore, executor: JobExecutor, identity: RunnerIdentity,
-                configuration: RunnerConfiguration = RunnerConfiguration(), logger: Logger) {
+                configuration: RunnerConfiguration = RunnerConfiguration(), logger: Logger,
+                onPublished: (@Sendable (PublishedJob) async -> Void)? = nil) {
         self.queue = queue
         self.done = done
         self.executor = executor
         self.identity = identity
         self.configuration = configuration
+        self.onPublished = onPublished
         var logger = logger
         logger[metadataKey: "runner"] = "\(identity.id)"
         self.logger = logger
@@ -207,13 +211,13 @@ public final class Runner: Service, Sendable {
     /// Runs a claimed job and publishes it to done/ (or returns it to the queue if interrupted).
     func process(_ job: ClaimedJob) async {
         if job.hasResult {
-            publish(job)
+            await publish(job)
             return
         }
         if job.attempt > configuration.maxAttempts {
             let result = JobResult.notRun(job, status: .error, defaultImage: executor.options.defaultImage,
                                           error: "the runner died \(job.attempt - 1) times while running this job; not run again (--max-attempts \(configuration.maxAttempts))")
-            commit(result, for: job)
+            await commit(result, for: job)
             return
         }
         if let previous = teardowns.take(slot: job.slot) { await executor.settle(jobID: previous) }
@@ -228,12 +232,12 @@ public final class Runner: Service, Sendable {
             }
         case .finished(let result):
             CrashPoint.reach("collected")
-            commit(result, for: job)
+            await commit(result, for: job)
         }
     }
 
     /// Writes result.json (durably: from here on the job is never run again) and publishes.
-    private func commit(_ result: JobResult, for job: ClaimedJob) {
+    private func commit(_ result: JobResult, for job: ClaimedJob) async {
         var result = result
         result.runnerID = identity.id
         do {
@@ -243,15 +247,17 @@ public final class Runner: Service, Sendable {
             return
         }
         CrashPoint.reach("result-written")
-        publish(job)
+        await publish(job)
     }
 
-    private func publish(_ job: ClaimedJob) {
+    private func publish(_ job: ClaimedJob) async {
         do {
             let target = try done.publish(job.directory, name: job.name.safeName)
-            let status = (try? JobResult.decode(Data(contentsOf: URL(fileURLWithPath: "\(target)/result.json"))))?.status.rawValue ?? "?"
+            let result = try? JobResult.decode(Data(contentsOf: URL(fileURLWithPath: "\(target)/result.json")))
+            let status = result?.status.rawValue ?? "?"
             logger.info("job done", metadata: ["job": "\(job.name.fileName)", "status": "\(status)", "done": "\(target)"])
             CrashPoint.reach("published")
+            if let onPublished, let result { await onPublished(PublishedJob(directory: target, result: result)) }
             if let limit = configuration.keepDoneBytes {
                 for removed in done.curate(maxBytes: limit, keeping: (target as NSString).lastPathComponent) {
                     logger.info("removed old job from done/ (--keep-done)", metadata: ["removed": "\(removed)"])

@@ -1,0 +1,238 @@
+import ConstruirSystem
+import Foundation
+
+/// Everything a person asks "what is the runner doing?" about, read from the queue, running/
+/// and done/ directories alone: it needs no runner process and changes nothing on disk.
+public struct QueueSnapshot: Codable, Sendable, Equatable {
+    /// A job file waiting in the queue.
+    public struct Queued: Codable, Sendable, Equatable {
+        /// Its place in pickup order, from 1.
+        public var position: Int
+        public var file: String
+        public var name: String
+        public var image: Int
+        public var queued: Date
+        public var size: Int64
+    }
+
+    /// A claimed job whose VM may be running now.
+    public struct Running: Codable, Sendable, Equatable {
+        /// The running directory's name.
+        public var id: String
+        public var file: String
+        public var name: String
+        public var image: Int
+        public var slot: Int?
+        public var runner: String?
+        public var host: String?
+        public var pid: Int?
+        public var attempt: Int?
+        public var claimed: Date
+        /// Seconds since `claimed` when the snapshot was taken.
+        public var elapsed: Double
+        /// False when the claim is known only from `source-name` and the directory's mtime.
+        public var fromClaimRecord: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case id, file, name, image, slot, runner, host, pid, attempt, claimed, elapsed
+            case fromClaimRecord = "from_claim_record"
+        }
+    }
+
+    /// A job in done/: its directory name there and its result.
+    public struct Done: Codable, Sendable, Equatable {
+        /// The directory's name in done/ (`NAME` or `NAME.2`, ...).
+        public var directory: String
+        public var result: JobResult
+
+        public init(directory: String, result: JobResult) {
+            self.directory = directory
+            self.result = result
+        }
+    }
+
+    public var taken: Date
+    public var queueDirectory: String
+    public var doneDirectory: String
+    public var queued: [Queued]
+    public var running: [Running]
+    /// Most recently finished first.
+    public var done: [Done]
+    /// How many jobs done/ holds in all (`done` may be only the most recent).
+    public var doneTotal: Int
+
+    enum CodingKeys: String, CodingKey {
+        case taken, queued, running, done
+        case queueDirectory = "queue_directory"
+        case doneDirectory = "done_directory"
+        case doneTotal = "done_total"
+    }
+
+    /// A duration for people: `12.3s`, `4m05s`, `2h03m`.
+    public static func formatDuration(_ seconds: Double) -> String {
+        guard seconds.isFinite, seconds >= 0 else { return "-" }
+        if seconds < 60 { return String(format: "%.1fs", seconds) }
+        let whole = Int(seconds)
+        if whole < 3600 { return "\(whole / 60)m\(String(format: "%02d", whole % 60))s" }
+        return "\(whole / 3600)h\(String(format: "%02d", whole % 3600 / 60))m"
+    }
+
+    /// JSON in the same conventions as result.json (snake_case keys, ISO 8601 dates).
+    public func encoded() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(JobResult.timestamp(date))
+        }
+        return try encoder.encode(self)
+    }
+}
+
+/// Reads queue/, running/ and done/ into a `QueueSnapshot`. A result.json never changes once it
+/// is in done/, so decoded results are kept (keyed by directory, inode and mtime) and a page or
+/// metrics scrape does not re-read thousands of files.
+public final class QueueObserver: @unchecked Sendable {
+    public let queueDirectory: String
+    public let runningDirectory: String
+    public let doneDirectory: String
+    public let defaultImage: Int
+    private let lock = NSLock()
+    private var results: [String: (key: String, result: JobResult)] = [:]
+
+    /// `stateDirectory` nil means `QUEUE/.construir`, as `construir run` uses.
+    public init(queueDirectory: String, doneDirectory: String, stateDirectory: String? = nil, defaultImage: Int = 0) {
+        self.queueDirectory = FileSystem.absolute(queueDirectory)
+        self.doneDirectory = FileSystem.absolute(doneDirectory)
+        self.runningDirectory = FileSystem.absolute(stateDirectory ?? "\(queueDirectory)/.construir") + "/running"
+        self.defaultImage = defaultImage
+    }
+
+    /// The state now. `doneLimit` keeps only the most recently finished jobs (nil: all).
+    public func snapshot(now: Date = Date(), doneLimit: Int? = nil) -> QueueSnapshot {
+        let done = doneJobs()
+        return QueueSnapshot(
+            taken: now, queueDirectory: queueDirectory, doneDirectory: doneDirectory,
+            queued: queued(), running: running(now: now),
+            done: doneLimit.map { Array(done.prefix(max(0, $0))) } ?? done, doneTotal: done.count)
+    }
+
+    /// The waiting jobs in the order a runner picks them up (`JobQueue.pending()`).
+    public func queued() -> [QueueSnapshot.Queued] {
+        guard FileSystem.isDirectory(queueDirectory) else { return [] }
+        let queue = JobQueue(observing: queueDirectory, runningDirectory: runningDirectory)
+        return queue.pending().enumerated().compactMap { index, job in
+            var st = stat()
+            guard lstat("\(queueDirectory)/\(job.fileName)", &st) == 0 else { return nil }
+            return QueueSnapshot.Queued(
+                position: index + 1, file: job.fileName, name: job.name, image: job.image(default: defaultImage),
+                queued: Date(timeIntervalSince1970: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9),
+                size: Int64(st.st_size))
+        }
+    }
+
+    /// The claimed jobs, oldest claim first. Uses `claim.json` when a runner wrote one, else
+    /// `source-name` and the running directory's mtime (the moment of the claim).
+    public func running(now: Date = Date()) -> [QueueSnapshot.Running] {
+        let ids = (try? FileManager.default.contentsOfDirectory(atPath: runningDirectory)) ?? []
+        var jobs: [QueueSnapshot.Running] = []
+        for id in ids where !id.hasPrefix(".") {
+            let directory = "\(runningDirectory)/\(id)"
+            var st = stat()
+            guard lstat(directory, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else { continue }
+            // claim.json as JobQueue.claim writes it; runners before it wrote only source-name.
+            let claim = (try? Data(contentsOf: URL(fileURLWithPath: "\(directory)/claim.json"))).flatMap { try? ClaimRecord.decode($0) }
+            let file = claim?.job
+                ?? (try? String(contentsOfFile: "\(directory)/source-name", encoding: .utf8))?.trimmingCharacters(in: .newlines)
+            // A directory without a job name is one a runner is creating or removing.
+            guard let file, let name = JobName(fileName: file) else { continue }
+            let claimed = claim?.claimed
+                ?? Date(timeIntervalSince1970: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
+            jobs.append(QueueSnapshot.Running(
+                id: id, file: file, name: name.name, image: name.image(default: defaultImage),
+                slot: claim?.slot, runner: claim?.runner, host: claim?.host, pid: claim.map { Int($0.pid) }, attempt: claim?.attempt,
+                claimed: claimed, elapsed: max(0, now.timeIntervalSince(claimed)), fromClaimRecord: claim != nil))
+        }
+        return jobs.sorted { $0.claimed != $1.claimed ? $0.claimed < $1.claimed : $0.id < $1.id }
+    }
+
+    /// Every job in done/ that has a readable result.json, most recently finished first.
+    public func doneJobs() -> [QueueSnapshot.Done] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: doneDirectory)) ?? []
+        var jobs: [QueueSnapshot.Done] = []
+        var seen = Set<String>()
+        for name in names where QueueObserver.isDoneName(name) {
+            guard let result = result(directory: name) else { continue }
+            seen.insert(name)
+            jobs.append(.init(directory: name, result: result))
+        }
+        lock.lock()
+        results = results.filter { seen.contains($0.key) }
+        lock.unlock()
+        return jobs.sorted {
+            $0.result.timestamps.finished != $1.result.timestamps.finished
+                ? $0.result.timestamps.finished > $1.result.timestamps.finished : $0.directory < $1.directory
+        }
+    }
+
+    /// The result of `done/NAME`, or nil when there is no such job or its result.json is unreadable.
+    public func result(directory name: String) -> JobResult? {
+        guard QueueObserver.isDoneName(name) else { return nil }
+        let path = "\(doneDirectory)/\(name)/result.json"
+        var st = stat()
+        guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        let key = "\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
+        lock.lock()
+        let cached = results[name]
+        lock.unlock()
+        if let cached, cached.key == key { return cached.result }
+        guard let data = try? Data(contentsOf: URL(fileURLWithPath: path)),
+              let result = try? JobResult.decode(data) else { return nil }
+        lock.lock()
+        results[name] = (key, result)
+        lock.unlock()
+        return result
+    }
+
+    /// Where a job named on the command line is.
+    public enum Location: Sendable, Equatable {
+        case done(QueueSnapshot.Done)
+        case running(QueueSnapshot.Running)
+        case queued(QueueSnapshot.Queued)
+    }
+
+    /// Finds the job `query` names: a directory of done/ (`hello`, `hello.2`), a running
+    /// directory's ID, or a job's file name (`hello_i0.tar.xz`) or name (`hello`) in running/,
+    /// done/ (the most recently finished) or the queue. When a name matches both a running and a
+    /// done job, `preferRunning` picks the running one (what `logs --follow` wants).
+    public func locate(_ query: String, preferRunning: Bool = false) -> Location? {
+        let running = self.running()
+        let runningMatch = running.first { $0.id == query }
+            ?? running.last { $0.file == query || $0.name == query }
+        if preferRunning, let runningMatch { return .running(runningMatch) }
+        if let result = result(directory: query) { return .done(.init(directory: query, result: result)) }
+        if let runningMatch { return .running(runningMatch) }
+        if let done = doneJobs().first(where: { $0.result.job == query || $0.result.name == query }) { return .done(done) }
+        if let queued = queued().first(where: { $0.file == query || $0.name == query }) { return .queued(queued) }
+        return nil
+    }
+
+    /// Whether `name` can be a directory that `DoneStore` publishes: a job's safe name, maybe
+    /// with `.N`; never empty, `.`/`..`, hidden (staging directories) or holding a slash.
+    public static func isDoneName(_ name: String) -> Bool {
+        guard !name.isEmpty, !name.hasPrefix("."), name.utf8.count <= 255 else { return false }
+        return name.unicodeScalars.allSatisfy { scalar in
+            scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "._-".unicodeScalars.contains(scalar))
+        }
+    }
+}
+
+extension JobQueue {
+    /// A view of an existing queue for reading (`pending()`), which unlike `init(queueDirectory:
+    /// stateDirectory:)` creates no directory.
+    init(observing queueDirectory: String, runningDirectory: String) {
+        self.queueDirectory = queueDirectory
+        self.stateDirectory = (runningDirectory as NSString).deletingLastPathComponent
+        self.runningDirectory = runningDirectory
+    }
+}

@@ -13,6 +13,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C libraries: each is imported by exactly one Swift module.
@@ -46,6 +48,14 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        // The only module that depends on Hummingbird: the read-only status page, JSON API and metrics.
+        .target(name: "StatusServer", dependencies: [
+            "Runner", "ConstruirSystem",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         .target(name: "ConstruirCLI", dependencies: [
             "Runner", "Archive", "VMHost", "ConstruirSystem", "Packager", "ImageBuilder",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -62,6 +72,11 @@ let package = Package(
         .testTarget(name: "RunnerTests", dependencies: ["Runner", "TestSupport"]),
         .testTarget(name: "PackagerTests", dependencies: ["Packager", "Archive", "XZ", "TestSupport"]),
         .testTarget(name: "ImageBuilderTests", dependencies: ["ImageBuilder", "Runner", "TestSupport"]),
+        .testTarget(name: "StatusServerTests", dependencies: [
+            "StatusServer", "Runner", "TestSupport",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         .testTarget(name: "IntegrationTests", dependencies: [
             "Runner", "VMHost", "ConstruirCLI", "Packager", "ImageBuilder", "TestSupport",
         ]),

@@ -1,0 +1,42 @@
+import Prometheus
+import Runner
+
+/// The `/metrics` text (Prometheus exposition format), computed from a snapshot of the
+/// directories at each scrape: done/ is the record of what happened, so the numbers are the same
+/// whichever process serves them and survive restarts.
+public enum StatusMetrics {
+    /// Upper bounds, in seconds, of the job duration histogram: from a KVM boot to the 30 min timeout.
+    public static let durationBuckets: [Double] = [1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600]
+
+    public static func render(_ snapshot: QueueSnapshot) -> String {
+        let registry = PrometheusCollectorRegistry()
+        let statuses: [JobResult.Status] = [.passed, .failed, .timedOut, .error, .rejected]
+        var counts: [JobResult.Status: Int] = [:]
+        let histogram = registry.makeValueHistogram(
+            descriptor: descriptor("job_duration", unit: "seconds",
+                                   help: "Total time of finished jobs in done/, from claim to result (result.json durations.total)."),
+            buckets: durationBuckets)
+        for job in snapshot.done {
+            counts[job.result.status, default: 0] += 1
+            histogram.record(job.result.durations.total)
+        }
+        for status in statuses {
+            registry.makeCounter(
+                descriptor: descriptor("jobs_finished", unit: "total", help: "Jobs in done/, by the status in their result.json."),
+                labels: [("status", status.rawValue)]
+            ).increment(by: Int64(counts[status, default: 0]))
+        }
+        registry.makeGauge(descriptor: descriptor("queue_length", help: "Job files waiting in the queue."))
+            .set(Double(snapshot.queued.count))
+        registry.makeGauge(descriptor: descriptor("jobs_running", help: "Jobs claimed by a runner and not yet in done/."))
+            .set(Double(snapshot.running.count))
+        let oldest = snapshot.queued.map { snapshot.taken.timeIntervalSince($0.queued) }.max() ?? 0
+        registry.makeGauge(descriptor: descriptor("queue_oldest", unit: "seconds", help: "Age of the oldest job waiting in the queue (0 when empty)."))
+            .set(max(0, oldest))
+        return registry.emitToString()
+    }
+
+    private static func descriptor(_ name: String, unit: String = "", help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "construir", metricName: name, unitName: unit, helpText: help)
+    }
+}

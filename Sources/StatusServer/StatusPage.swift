@@ -1,0 +1,147 @@
+import Foundation
+import Runner
+
+/// The HTML of the status pages. Every value that comes from a job (names, errors, file names)
+/// goes through `escape`, and every path segment in a link through `pathSegment`, because job
+/// names and output files are chosen by whoever submitted the job.
+public enum StatusPage {
+    /// The overview: queue, running jobs with elapsed time, recent done jobs with links.
+    public static func overview(_ snapshot: QueueSnapshot) -> String {
+        var html = header(title: "construir", refresh: 10)
+        html += "<h1>construir</h1>\n"
+        html += "<p class=\"meta\">\(escape(timestamp(snapshot.taken))) · queue <code>\(escape(snapshot.queueDirectory))</code> · done <code>\(escape(snapshot.doneDirectory))</code> · <a href=\"/api/status\">JSON</a> · <a href=\"/metrics\">metrics</a></p>\n"
+
+        html += "<h2>Queued (<span id=\"queued-count\">\(snapshot.queued.count)</span>)</h2>\n"
+        if snapshot.queued.isEmpty {
+            html += "<p class=\"empty\">The queue is empty.</p>\n"
+        } else {
+            html += "<table id=\"queued\"><tr><th>#</th><th>job</th><th>image</th><th>queued</th><th>size</th></tr>\n"
+            for job in snapshot.queued {
+                html += "<tr><td>\(job.position)</td><td>\(escape(job.file))</td><td>\(job.image)</td><td>\(escape(timestamp(job.queued)))</td><td>\(escape(formatBytes(job.size)))</td></tr>\n"
+            }
+            html += "</table>\n"
+        }
+
+        html += "<h2>Running (<span id=\"running-count\">\(snapshot.running.count)</span>)</h2>\n"
+        if snapshot.running.isEmpty {
+            html += "<p class=\"empty\">No job is running.</p>\n"
+        } else {
+            html += "<table id=\"running\"><tr><th>job</th><th>image</th><th>slot</th><th>elapsed</th><th>runner</th></tr>\n"
+            for job in snapshot.running {
+                let runner = [job.runner, job.host, job.pid.map { "pid \($0)" }].compactMap { $0 }.joined(separator: " ")
+                html += "<tr><td>\(escape(job.file))</td><td>\(job.image)</td><td>\(job.slot.map(String.init) ?? "–")</td><td>\(escape(formatDuration(job.elapsed)))</td><td>\(escape(runner))</td></tr>\n"
+            }
+            html += "</table>\n"
+        }
+
+        html += "<h2>Done (<span id=\"done-count\">\(snapshot.doneTotal)</span>)</h2>\n"
+        if snapshot.done.isEmpty {
+            html += "<p class=\"empty\">No job has finished yet.</p>\n"
+        } else {
+            html += "<table id=\"done\"><tr><th>job</th><th>status</th><th>exit</th><th>finished</th><th>duration</th><th>files</th></tr>\n"
+            for job in snapshot.done {
+                let base = "/done/\(pathSegment(job.directory))"
+                let links = [
+                    "<a href=\"/jobs/\(pathSegment(job.directory))\">details</a>",
+                    "<a href=\"\(base)/console.log\">console.log</a>",
+                    "<a href=\"\(base)/result.json\">result.json</a>",
+                    "<a href=\"\(base)/output.tar.xz\">output.tar.xz</a>",
+                ].joined(separator: " ")
+                let result = job.result
+                html += "<tr class=\"job\" data-job=\"\(escape(job.directory))\"><td>\(escape(job.directory))</td>"
+                html += "<td class=\"status \(escape(result.status.rawValue))\">\(escape(result.status.rawValue))</td>"
+                html += "<td>\(result.exitCode.map(String.init) ?? "–")</td><td>\(escape(timestamp(result.timestamps.finished)))</td>"
+                html += "<td>\(escape(formatDuration(result.durations.total)))</td><td>\(links)</td></tr>\n"
+            }
+            html += "</table>\n"
+        }
+        return html + "</body></html>\n"
+    }
+
+    /// One done job: its result, and links to every file of its directory.
+    public static func job(directory: String, result: JobResult, files: [DoneFiles.Entry]) -> String {
+        var html = header(title: "construir: \(directory)", refresh: nil)
+        html += "<p><a href=\"/\">← all jobs</a></p>\n<h1>\(escape(directory))</h1>\n<table id=\"result\">\n"
+        let rows: [(String, String)] = [
+            ("job", result.job), ("status", result.status.rawValue),
+            ("exit code", result.exitCode.map(String.init) ?? "–"), ("error", result.error ?? "–"),
+            ("image", result.image.map { "\($0.index)" } ?? "–"),
+            ("queued", timestamp(result.timestamps.queued)), ("started", timestamp(result.timestamps.started)),
+            ("finished", timestamp(result.timestamps.finished)), ("duration", formatDuration(result.durations.total)),
+            ("runner", result.runner),
+        ]
+        for (key, value) in rows { html += "<tr><th>\(escape(key))</th><td>\(escape(value))</td></tr>\n" }
+        html += "</table>\n<h2>Files</h2>\n<ul id=\"files\">\n"
+        for file in files {
+            let label = "\(escape(file.path)) <span class=\"meta\">\(escape(formatBytes(file.size)))</span>"
+            if file.isRegularFile {
+                let href = "/done/\(pathSegment(directory))/" + file.path.split(separator: "/").map { pathSegment(String($0)) }.joined(separator: "/")
+                html += "<li><a href=\"\(href)\">\(label)</a></li>\n"
+            } else {
+                html += "<li>\(escape(file.path)) <span class=\"meta\">(not a regular file)</span></li>\n"
+            }
+        }
+        return html + "</ul>\n</body></html>\n"
+    }
+
+    /// Escapes text for HTML element content and quoted attribute values.
+    public static func escape(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
+        for character in text.unicodeScalars {
+            switch character {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.unicodeScalars.append(character)
+            }
+        }
+        return out
+    }
+
+    /// Percent-encodes one path segment: only unreserved characters stay as they are.
+    public static func pathSegment(_ text: String) -> String {
+        var allowed = CharacterSet.alphanumerics.intersection(CharacterSet(charactersIn: Unicode.Scalar(0)..<Unicode.Scalar(128)))
+        allowed.insert(charactersIn: "-._~")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
+    }
+
+    static func header(title: String, refresh: Int?) -> String {
+        """
+        <!DOCTYPE html>
+        <html lang="en"><head><meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        \(refresh.map { "<meta http-equiv=\"refresh\" content=\"\($0)\">\n" } ?? "")<title>\(escape(title))</title>
+        <style>
+        body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }
+        table { border-collapse: collapse; margin-bottom: 1em; }
+        th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.75em; text-align: left; vertical-align: top; }
+        .meta, .empty { color: #666; }
+        .passed { color: #176f2c; } .failed, .error, .rejected { color: #b3261e; } .timed_out { color: #9a5b00; }
+        code { font-size: 90%; }
+        </style></head><body>
+
+        """
+    }
+
+    static func timestamp(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: date)
+    }
+
+    static func formatDuration(_ seconds: Double) -> String { QueueSnapshot.formatDuration(seconds) }
+
+    public static func formatBytes(_ bytes: Int64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(bytes)
+        var unit = 0
+        while value >= 1024, unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(bytes) B" : "\(String(format: "%.1f", value)) \(units[unit])"
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Testing
+import TestSupport
+@testable import Runner
+@testable import StatusServer
+
+/// Runs a `StatusServer` on a free loopback port for `body`, then shuts it down.
+func withStatusServer<T: Sendable>(queue: String, done: String, _ body: @Sendable (String) async throws -> T) async throws -> T {
+    let (ports, continuation) = AsyncStream<Int>.makeStream()
+    let server = StatusServer(observer: QueueObserver(queueDirectory: queue, doneDirectory: done),
+                              address: ListenAddress(host: "127.0.0.1", port: 0))
+    let service = server.makeService(logger: Logger(label: "test")) { continuation.yield($0) }
+    let group = ServiceGroup(configuration: .init(services: [.init(service: service)], logger: Logger(label: "test")))
+    let running = Task { try await group.run() }
+    defer { running.cancel() }
+    var iterator = ports.makeAsyncIterator()
+    guard let port = await iterator.next() else { throw ParseError("the server never listened") }
+    let result = try await body("http://127.0.0.1:\(port)")
+    await group.triggerGracefulShutdown()
+    try await running.value
+    return result
+}
+
+/// `curl` with `--path-as-is`, so `..` reaches the server as written. Returns status, headers, body.
+func curl(_ url: String) throws -> (status: Int, headers: String, body: String) {
+    let (exit, output) = try runTool(["curl", "-sS", "--path-as-is", "-D", "-", "--max-time", "10", url])
+    guard exit == 0 else { throw ParseError("curl \(url) failed with \(exit)") }
+    guard let split = output.range(of: "\r\n\r\n") else { throw ParseError("no headers from \(url)") }
+    let headers = String(output[..<split.lowerBound])
+    let status = Int(headers.split(separator: " ").dropFirst().first ?? "") ?? 0
+    return (status, headers.lowercased(), String(output[split.upperBound...]))
+}
+
+@Suite struct StatusServerHTTPTests {
+    @Test func routesServeThePageTheAPIAndFilesButNothingOutsideDone() async throws {
+        try await withTemporaryDirectory { dir in
+            let done = "\(dir)/done"
+            try FileManager.default.createDirectory(atPath: "\(dir)/queue", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: "\(done)/job/output", withIntermediateDirectories: true)
+            try makeResult(job: "job_i0.tar.xz", status: .passed, exitCode: 0, total: 5).encoded().write(to: URL(fileURLWithPath: "\(done)/job/result.json"))
+            try "console text".write(toFile: "\(done)/job/console.log", atomically: false, encoding: .utf8)
+            try "<html><script>alert(1)</script></html>".write(toFile: "\(done)/job/output/page.html", atomically: false, encoding: .utf8)
+            try "secret".write(toFile: "\(dir)/secret.txt", atomically: false, encoding: .utf8)
+            try FileManager.default.createSymbolicLink(atPath: "\(done)/job/output/link.txt", withDestinationPath: "\(dir)/secret.txt")
+
+            try await withStatusServer(queue: "\(dir)/queue", done: done) { base in
+                let page = try curl("\(base)/")
+                #expect(page.status == 200)
+                #expect(page.headers.contains("content-type: text/html; charset=utf-8"))
+                #expect(page.headers.contains("content-security-policy: default-src 'none'"))
+                #expect(page.body.contains("data-job=\"job\""))
+
+                let api = try curl("\(base)/api/status")
+                let object = try #require(try JSONSerialization.jsonObject(with: Data(api.body.utf8)) as? [String: Any])
+                #expect(object["done_total"] as? Int == 1)
+
+                let detail = try curl("\(base)/api/jobs/job")
+                #expect(detail.body.contains("\"output/page.html\""))
+                #expect(try curl("\(base)/api/jobs/nope").status == 404)
+
+                let log = try curl("\(base)/done/job/console.log")
+                #expect(log.status == 200 && log.body == "console text")
+                #expect(log.headers.contains("content-type: text/plain; charset=utf-8"))
+                #expect(log.headers.contains("x-content-type-options: nosniff"))
+
+                let html = try curl("\(base)/done/job/output/page.html")
+                #expect(html.status == 200)
+                #expect(html.headers.contains("content-type: application/octet-stream"))
+                #expect(html.headers.contains("content-disposition: attachment"))
+
+                for escape in ["/done/job/../../secret.txt", "/done/job/%2e%2e/%2e%2e/secret.txt", "/done/..%2Fsecret.txt/x",
+                               "/done/job/output%2F..%2F..%2F..%2Fsecret.txt", "/done/job/output/link.txt", "/done/job/output",
+                               "/done/job"] {
+                    let response = try curl("\(base)\(escape)")
+                    #expect(response.status == 404, "\(escape)")
+                    #expect(!response.body.contains("secret"), "\(escape)")
+                }
+
+                let metrics = try curl("\(base)/metrics")
+                #expect(metrics.headers.contains("content-type: text/plain; version=0.0.4"))
+                let (_, samples) = try parsePrometheus(metrics.body)
+                #expect(samples.contains(Sample(name: "construir_jobs_finished_total", labels: ["status": "passed"], value: 1)))
+            }
+        }
+    }
+}

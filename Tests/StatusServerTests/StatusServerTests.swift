@@ -1,0 +1,172 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import Runner
+@testable import StatusServer
+
+/// A result.json as the runner writes it, for trees built by hand.
+func makeResult(job: String, status: JobResult.Status, exitCode: Int? = nil, total: Double) -> JobResult {
+    let name = JobName(fileName: job)!
+    let finished = Date(timeIntervalSince1970: 1_800_000_000)
+    return JobResult(
+        job: job, name: name.name, status: status, exitCode: exitCode, error: nil,
+        image: .init(index: 0, sha256: nil),
+        timestamps: .init(queued: finished - total - 1, started: finished - total, finished: finished),
+        durations: .init(wait: 1, total: total), sizes: .init(job: 100), limits: nil, runner: "construir test")
+}
+
+/// One sample line of the Prometheus text format: `name{label="value",...} number`.
+struct Sample: Equatable {
+    var name: String
+    var labels: [String: String]
+    var value: Double
+}
+
+/// Parses the exposition format strictly enough that a malformed line fails the test.
+func parsePrometheus(_ text: String) throws -> (types: [String: String], samples: [Sample]) {
+    var types: [String: String] = [:]
+    var samples: [Sample] = []
+    for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+        if line.hasPrefix("# TYPE ") {
+            let parts = line.split(separator: " ")
+            guard parts.count == 4 else { throw ParseError("bad TYPE line: \(line)") }
+            types[String(parts[2])] = String(parts[3])
+            continue
+        }
+        if line.hasPrefix("#") { continue }
+        guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else {
+            throw ParseError("bad sample line: \(line)")
+        }
+        let series = line[..<space]
+        var name = String(series)
+        var labels: [String: String] = [:]
+        if let open = series.firstIndex(of: "{") {
+            guard series.last == "}" else { throw ParseError("bad labels: \(line)") }
+            name = String(series[..<open])
+            let body = series[series.index(after: open)..<series.index(before: series.endIndex)]
+            for pair in body.split(separator: ",") {
+                let kv = pair.split(separator: "=", maxSplits: 1)
+                guard kv.count == 2, kv[1].hasPrefix("\""), kv[1].hasSuffix("\"") else { throw ParseError("bad label: \(pair)") }
+                labels[String(kv[0])] = String(kv[1].dropFirst().dropLast())
+            }
+        }
+        guard name.range(of: "^[a-zA-Z_:][a-zA-Z0-9_:]*$", options: .regularExpression) != nil else {
+            throw ParseError("bad metric name: \(name)")
+        }
+        samples.append(Sample(name: name, labels: labels, value: value))
+    }
+    return (types, samples)
+}
+
+struct ParseError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+@Suite struct StatusMetricsTests {
+    @Test func metricsCountJobsByStatusAndBucketDurations() throws {
+        let done: [QueueSnapshot.Done] = [
+            .init(directory: "a", result: makeResult(job: "a.tar.xz", status: .passed, exitCode: 0, total: 3)),
+            .init(directory: "b", result: makeResult(job: "b.tar.xz", status: .passed, exitCode: 0, total: 45)),
+            .init(directory: "c", result: makeResult(job: "c.tar.xz", status: .failed, exitCode: 2, total: 700)),
+        ]
+        let now = Date(timeIntervalSince1970: 1_800_000_100)
+        let snapshot = QueueSnapshot(
+            taken: now, queueDirectory: "/q", doneDirectory: "/d",
+            queued: [.init(position: 1, file: "x.tar.xz", name: "x", image: 0, queued: now - 90, size: 1)],
+            running: [], done: done, doneTotal: 3)
+        let (types, samples) = try parsePrometheus(StatusMetrics.render(snapshot))
+        func value(_ name: String, _ labels: [String: String] = [:]) -> Double? {
+            samples.first { $0.name == name && $0.labels == labels }?.value
+        }
+        #expect(types["construir_jobs_finished_total"] == "counter")
+        #expect(types["construir_job_duration_seconds"] == "histogram")
+        #expect(types["construir_queue_length"] == "gauge")
+        #expect(types["construir_jobs_running"] == "gauge")
+        #expect(value("construir_jobs_finished_total", ["status": "passed"]) == 2)
+        #expect(value("construir_jobs_finished_total", ["status": "failed"]) == 1)
+        #expect(value("construir_jobs_finished_total", ["status": "timed_out"]) == 0)
+        #expect(value("construir_queue_length") == 1)
+        #expect(value("construir_jobs_running") == 0)
+        #expect(value("construir_queue_oldest_seconds") == 90)
+        #expect(value("construir_job_duration_seconds_count") == 3)
+        #expect(value("construir_job_duration_seconds_sum") == 748)
+        #expect(value("construir_job_duration_seconds_bucket", ["le": "5.0"]) == 1)
+        #expect(value("construir_job_duration_seconds_bucket", ["le": "60.0"]) == 2)
+        #expect(value("construir_job_duration_seconds_bucket", ["le": "600.0"]) == 2)
+        #expect(value("construir_job_duration_seconds_bucket", ["le": "+Inf"]) == 3)
+    }
+}
+
+@Suite struct StatusPageTests {
+    @Test func everythingFromAJobIsEscaped() {
+        var result = makeResult(job: "x.tar.xz", status: .error, total: 1)
+        result.error = "<script>alert('x')</script> & \"quoted\""
+        result.job = "<img src=x onerror=alert(1)>.tar.xz"
+        let page = StatusPage.job(directory: "x", result: result,
+                                  files: [.init(path: "output/<b>.html", size: 1, isRegularFile: true),
+                                          .init(path: "output/link", size: 0, isRegularFile: false)])
+        #expect(!page.contains("<script>"))
+        #expect(!page.contains("<img"))
+        #expect(!page.contains("<b>"))
+        #expect(page.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;quoted&quot;"))
+        #expect(page.contains("href=\"/done/x/output/%3Cb%3E.html\""))
+        #expect(!page.contains("href=\"/done/x/output/link\""))
+    }
+
+    @Test func pathSegmentsEncodeEverythingButUnreservedCharacters() {
+        #expect(StatusPage.pathSegment("a b/../c?d#e%") == "a%20b%2F..%2Fc%3Fd%23e%25")
+        #expect(StatusPage.pathSegment("hello.2_x-y~") == "hello.2_x-y~")
+    }
+}
+
+@Suite struct ListenAddressTests {
+    @Test func parsesHostAndPort() throws {
+        #expect(try ListenAddress(parsing: "127.0.0.1:8080") == ListenAddress(host: "127.0.0.1", port: 8080))
+        #expect(try ListenAddress(parsing: "[::1]:0") == ListenAddress(host: "::1", port: 0))
+        #expect(try ListenAddress(parsing: "localhost:65535").port == 65535)
+        for bad in ["8080", ":8080", "host:", "host:http", "host:70000", "::1:80", "[::1]80"] {
+            #expect(throws: (any Error).self, "\(bad)") { try ListenAddress(parsing: bad) }
+        }
+    }
+}
+
+@Suite struct DoneFilesTests {
+    @Test func servesRegularFilesInsideDoneOnly() async throws {
+        try await withTemporaryDirectory { dir in
+            let done = "\(dir)/done"
+            try FileManager.default.createDirectory(atPath: "\(done)/job/output/sub", withIntermediateDirectories: true)
+            try "secret".write(toFile: "\(dir)/secret.txt", atomically: false, encoding: .utf8)
+            try "log".write(toFile: "\(done)/job/console.log", atomically: false, encoding: .utf8)
+            try "deep".write(toFile: "\(done)/job/output/sub/file.txt", atomically: false, encoding: .utf8)
+            try FileManager.default.createSymbolicLink(atPath: "\(done)/job/output/escape.txt", withDestinationPath: "\(dir)/secret.txt")
+            try FileManager.default.createSymbolicLink(atPath: "\(done)/job/output/dirlink", withDestinationPath: dir)
+            try FileManager.default.createSymbolicLink(atPath: "\(done)/linkedjob", withDestinationPath: "\(done)/job")
+            let files = DoneFiles(doneDirectory: done)
+
+            let log = try #require(files.open(job: "job", path: ["console.log"]))
+            #expect(String(decoding: log.read(at: 0, count: 100), as: UTF8.self) == "log")
+            #expect(files.open(job: "job", path: ["output", "sub", "file.txt"])?.size == 4)
+
+            #expect(files.open(job: "job", path: ["output", "escape.txt"]) == nil)
+            #expect(files.open(job: "job", path: ["output", "dirlink", "secret.txt"]) == nil)
+            #expect(files.open(job: "linkedjob", path: ["console.log"]) == nil)
+            #expect(files.open(job: "job", path: ["..", "..", "secret.txt"]) == nil)
+            #expect(files.open(job: "..", path: ["secret.txt"]) == nil)
+            #expect(files.open(job: "job", path: ["output"]) == nil)
+            #expect(files.open(job: "job", path: ["output/sub/file.txt"]) == nil)
+            #expect(files.open(job: "job", path: []) == nil)
+
+            let listing = files.list(job: "job")
+            #expect(listing.map(\.path) == ["console.log", "output/dirlink", "output/escape.txt", "output/sub/file.txt"])
+            #expect(listing.map(\.isRegularFile) == [true, false, false, true])
+        }
+    }
+
+    @Test func nothingIsServedAsHTML() {
+        #expect(DoneFiles.contentType(for: "console.log") == ("text/plain; charset=utf-8", false))
+        #expect(DoneFiles.contentType(for: "result.json") == ("application/json; charset=utf-8", false))
+        #expect(DoneFiles.contentType(for: "index.html") == ("application/octet-stream", true))
+        #expect(DoneFiles.contentType(for: "output.tar.xz") == ("application/octet-stream", true))
+    }
+}

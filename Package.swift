@@ -57,7 +57,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "ConstruirCLI", dependencies: [
-            "Runner", "Archive", "VMHost", "ConstruirSystem", "Packager", "ImageBuilder",
+            "Runner", "Archive", "VMHost", "ConstruirSystem", "Packager", "ImageBuilder", "StatusServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -76,6 +76,10 @@ let package = Package(
             "StatusServer", "Runner", "TestSupport",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        .testTarget(name: "ConstruirCLITests", dependencies: [
+            "ConstruirCLI", "Runner", "TestSupport",
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "IntegrationTests", dependencies: [
             "Runner", "VMHost", "ConstruirCLI", "Packager", "ImageBuilder", "TestSupport",

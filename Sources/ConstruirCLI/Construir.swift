@@ -7,7 +7,10 @@ public struct Construir: AsyncParsableCommand {
         commandName: "construir",
         abstract: "Run untrusted build jobs in offline, throwaway VMs.",
         version: "0.1.0",
-        subcommands: [RunCommand.self, PackageCommand.self, ImageCommand.self, DoctorCommand.self, ExtractCommand.self])
+        subcommands: [
+            RunCommand.self, RunOnceCommand.self, StatusCommand.self, ResultCommand.self, LogsCommand.self,
+            ServeCommand.self, PackageCommand.self, ImageCommand.self, DoctorCommand.self, ExtractCommand.self,
+        ])
 
     public init() {}
 }

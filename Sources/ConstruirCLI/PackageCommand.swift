@@ -31,6 +31,7 @@ public struct PackageCommand: ParsableCommand {
     @Flag(help: "Include submodules' files (from .git/modules or their checkouts).") var recurseSubmodules = false
     @Option(help: "xz threads, 0 for one per CPU (the output does not depend on it).") var threads = 0
     @Flag(help: "Log debug details.") var verbose = false
+    @Option(help: "Log format on standard error: text or json.") var logFormat: LogFormat = .text
 
     public init() {}
 
@@ -45,7 +46,7 @@ public struct PackageCommand: ParsableCommand {
     }
 
     public func run() throws {
-        let logger = RunCommand.makeLogger(verbose: verbose)
+        let logger = RunCommand.makeLogger(verbose: verbose, format: logFormat)
         do {
             let request = try makeRequest()
             let result = try JobPackager(logger: logger).package(request, progress: TerminalProgressBar())

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Runner
 import ServiceLifecycle
+import StatusServer
 import VMHost
 
 /// `construir run`: watch a queue directory and run each job in a fresh VM.
@@ -44,23 +45,44 @@ public struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Exit once the queue is empty instead of watching for more jobs.") var exitWhenIdle = false
     @Flag(help: "Log debug details.") var verbose = false
     @Flag(help: "Do not warn when running as root (CI).") var allowRoot = false
+    @Option(help: "Log format on standard error: text, or json (one object per line).") var logFormat: LogFormat = .text
+    @Option(help: ArgumentHelp("Also serve the status page, JSON API and /metrics here (as construir serve does).", valueName: "HOST:PORT"))
+    var http: String?
+    @Option(help: ArgumentHelp("After each job is published, run /bin/sh -c COMMAND with the job's done directory as $1. Its failure is logged and changes nothing else.", valueName: "COMMAND"))
+    var onDone: String?
+    @Option(help: "Longest the --on-done command may run before it is killed, e.g. 30s.") var onDoneTimeout = "60s"
 
     public init() {}
 
+    public func validate() throws {
+        if let http { _ = try Self.validated { try ListenAddress(parsing: http) } }
+        _ = try Self.validated { try Units.duration(onDoneTimeout) }
+        if onDone?.trimmingCharacters(in: .whitespaces).isEmpty == true {
+            throw ValidationError("--on-done needs a command")
+        }
+    }
+
     public func run() async throws {
         signal(SIGPIPE, SIG_IGN)  // a closed pipe is an error to handle, not a reason to die
-        let logger = Self.makeLogger(verbose: verbose)
+        let logger = Self.makeLogger(verbose: verbose, format: logFormat)
         if let warning = Self.rootWarning(euid: geteuid(), allowRoot: allowRoot) { logger.warning("\(warning)") }
         let runner = try makeRunner(logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: runner, successTerminationBehavior: .gracefullyShutdownGroup),
+        ]
+        if let http {
+            let observer = QueueObserver(queueDirectory: runner.queue.queueDirectory, doneDirectory: runner.done.directory,
+                                         stateDirectory: runner.queue.stateDirectory, defaultImage: defaultImage)
+            services.append(.init(service: ServeCommand.makeServer(observer: observer, listen: try ListenAddress(parsing: http), logger: logger)))
+        }
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: runner, successTerminationBehavior: .gracefullyShutdownGroup)],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 
     /// Builds the runner from the options (separate from `run` so tests can use it).
-    public func makeRunner(logger: Logger) throws -> Runner {
+    /// `onPublished` runs after each published job, after the `--on-done` hook.
+    public func makeRunner(logger: Logger, onPublished: (@Sendable (PublishedJob) async -> Void)? = nil) throws -> Runner {
         let timeout = try Units.duration(self.timeout)
         let memoryMiB = Int(try Units.byteSize(memory) >> 20)
         guard memoryMiB >= 64 else { throw ValidationError("--memory must be at least 64M") }
@@ -102,8 +124,16 @@ public struct RunCommand: AsyncParsableCommand {
         let configuration = RunnerConfiguration(
             slots: slots, gracePeriod: try Units.duration(grace, allowZero: true), maxAttempts: maxAttempts,
             keepDoneBytes: try keepDone.map { try Units.byteSize($0) }, exitWhenIdle: exitWhenIdle)
+        var afterPublish = onPublished
+        if let onDone {
+            let hook = OnDoneHook(command: onDone, timeout: try Units.duration(onDoneTimeout), logger: logger)
+            afterPublish = { job in
+                await hook.run(for: job)
+                await onPublished?(job)
+            }
+        }
         return Runner(queue: jobQueue, done: try DoneStore(directory: doneDirectory), executor: executor,
-                      identity: identity, configuration: configuration, logger: logger)
+                      identity: identity, configuration: configuration, logger: logger, onPublished: afterPublish)
     }
 
     /// One VM per core, as long as each can have its memory with a quarter of the host's left
@@ -134,8 +164,8 @@ public struct RunCommand: AsyncParsableCommand {
         return "/tmp/construir-\(getuid())-\(String(hash, radix: 16))"
     }
 
-    static func makeLogger(verbose: Bool) -> Logger {
-        LogSetup.once()
+    static func makeLogger(verbose: Bool, format: LogFormat = .text) -> Logger {
+        LogSetup.once(format: format)
         var logger = Logger(label: "construir")
         logger.logLevel = verbose ? .debug : .info
         return logger
@@ -144,11 +174,9 @@ public struct RunCommand: AsyncParsableCommand {
 
 extension Acceleration: ExpressibleByArgument {}
 
-/// swift-log may be bootstrapped once per process.
-enum LogSetup {
-    private static let done: Bool = {
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
-        return true
-    }()
-    static func once() { _ = done }
+extension RunCommand {
+    /// Runs `body`, turning its error into the command line's usage error.
+    static func validated<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch { throw ValidationError("\(error)") }
+    }
 }

@@ -1,0 +1,169 @@
+import ArgumentParser
+import ConstruirSystem
+import Foundation
+import Logging
+import Runner
+import ServiceLifecycle
+
+/// `construir run-once JOB.tar.xz`: try a job locally before submitting it.
+///
+/// It is the runner itself, not a look-alike: the job is copied into a private queue and a
+/// `Runner` built by `RunCommand.makeRunner` (the same options, claim, executor, publish step and
+/// `--on-done` hook as `construir run`) runs that queue until it is empty. The user's file is
+/// only read.
+public struct RunOnceCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "run-once",
+        abstract: "Run one job in the foreground as the runner would, printing its console, then its result.",
+        discussion: """
+        The job file is copied into a private queue (the file itself is left as it is) and runs \
+        exactly as under `construir run`; it lands in DONE/NAME like any other job. The console \
+        goes to standard output as it is written, logs to standard error. Exit code: 0 passed, \
+        1 failed, 2 timed_out, 3 error, 4 rejected, 5 no result (interrupted), 64 bad usage, \
+        70 construir could not run it.
+        """)
+
+    @Argument(help: "The job file, NAME.tar.xz or NAME_iN.tar.xz.") var job: String
+    @Option(help: "Directory that receives the finished job.") var done = "done"
+    @Option(help: "Directory holding the build images (images/N/image.json).") var images = "images"
+    @Option(help: "Longest the job may run, e.g. 90s, 30m, 2h.") var timeout = "30m"
+    @Option(help: "Guest memory, e.g. 512M, 1G.") var memory = "1G"
+    @Option(help: "Guest vCPUs.") var cpus = 1
+    @Option(help: "Image for a job whose name has no _iN.") var defaultImage = 0
+    @Option(help: "libvirt URI. Default: the embedded QEMU driver (no daemon).") var connect: String?
+    @Option(help: "auto, kvm or tcg.") var accel = "auto"
+    @Option(help: ArgumentHelp("After the job is published, run /bin/sh -c COMMAND with its done directory as $1.", valueName: "COMMAND"))
+    var onDone: String?
+    @Option(help: "Longest the --on-done command may run.") var onDoneTimeout = "60s"
+    @Flag(help: "Do not print the console while the job runs.") var quiet = false
+    @Flag(help: "Log debug details.") var verbose = false
+    @Option(help: "Log format on standard error: text or json.") var logFormat: LogFormat = .text
+
+    public init() {}
+
+    public func validate() throws {
+        let path = FileSystem.absolute(job)
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw ValidationError("\(job): no such file") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw ValidationError("\(job): not a regular file") }
+        guard access(path, R_OK) == 0 else { throw ValidationError("\(job): not readable") }
+        guard JobName(fileName: (path as NSString).lastPathComponent) != nil else {
+            throw ValidationError("\(job): a job file is named NAME.tar.xz or NAME_iN.tar.xz (and not hidden)")
+        }
+        _ = try runCommand(queue: "/nonexistent", state: "/nonexistent")
+    }
+
+    /// The `construir run` this run-once is: the same options over a private queue.
+    func runCommand(queue: String, state: String) throws -> RunCommand {
+        var arguments = [
+            "--queue", queue, "--state", state, "--done", done, "--images", images, "--timeout", timeout,
+            "--memory", memory, "--cpus", "\(cpus)", "--default-image", "\(defaultImage)", "--accel", accel,
+            "--log-format", logFormat.rawValue, "--on-done-timeout", onDoneTimeout, "--exit-when-idle", "--slots", "1", "--grace", "0s",
+        ]
+        if let connect { arguments += ["--connect", connect] }
+        if let onDone { arguments += ["--on-done", onDone] }
+        if verbose { arguments.append("--verbose") }
+        return try RunCommand.parse(arguments)
+    }
+
+    public func run() async throws {
+        signal(SIGPIPE, SIG_IGN)
+        let logger = RunCommand.makeLogger(verbose: verbose, format: logFormat)
+        let source = FileSystem.absolute(job)
+        let fileName = (source as NSString).lastPathComponent
+
+        // A private queue: a short path, so the embedded libvirt driver's root (STATE/libvirt,
+        // which holds sockets) fits inside it and goes with it.
+        let base = ProcessInfo.processInfo.environment["TMPDIR"].map { $0.isEmpty ? "/tmp" : $0 } ?? "/tmp"
+        var template = Array("\(base)/construir-once-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw fail("run-once", "cannot create a directory in \(base): errno \(errno)") }
+        let privateDirectory = String(cString: made)
+        defer { try? FileManager.default.removeItem(atPath: privateDirectory) }
+        let queue = "\(privateDirectory)/queue"
+        let state = "\(privateDirectory)/state"
+
+        let published = PublishedBox()
+        let runner: Runner
+        do {
+            try FileSystem.makeDirectory(queue)
+            try Self.copyJob(source, to: "\(queue)/\(fileName)")
+            runner = try runCommand(queue: queue, state: state)
+                .makeRunner(logger: logger, onPublished: { published.set($0) })
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            throw fail("run-once", "\(error)")
+        }
+
+        let quiet = self.quiet
+        let runningDirectory = runner.queue.runningDirectory
+        let console = Task {
+            guard !quiet else { return }
+            let toTerminal = isatty(STDOUT_FILENO) == 1
+            // The runner claims the job into running/ID/ first; follow that directory's console.
+            while !Task.isCancelled, !published.runnerEnded {
+                let claimed = (try? FileManager.default.contentsOfDirectory(atPath: runningDirectory)) ?? []
+                if let id = claimed.first(where: { !$0.hasPrefix(".") }) {
+                    await ConsoleFollower.follow(directory: "\(runningDirectory)/\(id)") {
+                        TerminalText.write($0, toTerminal: toTerminal)
+                    }
+                    return
+                }
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: runner, successTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            console.cancel()
+            throw fail("run-once", "\(error)")
+        }
+        // The running directory is gone once the job is published or returned to the queue, and
+        // the follower then ends by itself, having printed everything.
+        published.markRunnerEnded()
+        await console.value
+
+        // The embedded driver's root is inside the private directory unless its path was too
+        // long for libvirt's sockets; then it is under /tmp, and goes too.
+        if connect == nil {
+            let root = RunCommand.embeddedRoot(stateDirectory: state, identity: runner.identity.id)
+            if !root.hasPrefix(privateDirectory + "/") { try? FileManager.default.removeItem(atPath: root) }
+        }
+        guard let job = published.get() else {
+            FileHandle.standardError.write(Data("construir run-once: \(fileName) did not finish (interrupted); nothing was published\n".utf8))
+            throw ExitCode(JobExitCode.noResult)
+        }
+        print("--- construir run-once: \(fileName) ---")
+        print(StatusText.result(.init(directory: (job.directory as NSString).lastPathComponent, result: job.result), directory: job.directory), terminator: "")
+        throw ExitCode(JobExitCode.code(for: job.result.status))
+    }
+
+    /// Copies the job into the private queue under a hidden name, then renames it into place,
+    /// dated now (the runner's wait time counts from the file's mtime).
+    static func copyJob(_ source: String, to target: String) throws {
+        let directory = (target as NSString).deletingLastPathComponent
+        let staging = "\(directory)/.\((target as NSString).lastPathComponent).part"
+        do {
+            try FileManager.default.copyItem(atPath: source, toPath: staging)
+            try FileManager.default.setAttributes([.modificationDate: Date(), .posixPermissions: 0o644], ofItemAtPath: staging)
+            try FileSystem.renameNoReplace(staging, target)
+        } catch {
+            throw ConstruirError(.system, "cannot copy \(source) into the private queue: \(error.localizedDescription)")
+        }
+    }
+}
+
+/// The job `run-once`'s runner published, handed over from the runner's task.
+final class PublishedBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var job: PublishedJob?
+    private var ended = false
+    func set(_ job: PublishedJob) { lock.lock(); self.job = job; lock.unlock() }
+    func get() -> PublishedJob? { lock.lock(); defer { lock.unlock() }; return job }
+    /// The runner has returned: a job not claimed by now never will be.
+    func markRunnerEnded() { lock.lock(); ended = true; lock.unlock() }
+    var runnerEnded: Bool { lock.lock(); defer { lock.unlock() }; return ended }
+}

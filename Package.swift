@@ -82,7 +82,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "IntegrationTests", dependencies: [
-            "Runner", "VMHost", "ConstruirCLI", "Packager", "ImageBuilder", "TestSupport",
+            "Runner", "VMHost", "ConstruirCLI", "Packager", "ImageBuilder", "StatusServer", "TestSupport",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
     ],
     swiftLanguageModes: [.v6]

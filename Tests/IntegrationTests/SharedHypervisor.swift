@@ -21,7 +21,8 @@ enum SharedHypervisor {
 
 /// A runner over `DIR/queue` → `DIR/done` on the shared hypervisor, as `construir run` builds it.
 func makeTestRunner(in dir: String, images: String, timeout: Duration, memoryMiB: Int = 512,
-                    exitWhenIdle: Bool = true, configure: (inout RunnerOptions, inout RunnerConfiguration) -> Void = { _, _ in }) throws -> Runner {
+                    exitWhenIdle: Bool = true, configure: (inout RunnerOptions, inout RunnerConfiguration) -> Void = { _, _ in },
+                    onPublished: (@Sendable (PublishedJob) async -> Void)? = nil) throws -> Runner {
     let logger = Logger(label: "construir-test")
     var options = RunnerOptions(timeout: timeout, memoryMiB: memoryMiB, cpus: 1,
                                 acceleration: Acceleration.auto.resolved().0)
@@ -33,7 +34,7 @@ func makeTestRunner(in dir: String, images: String, timeout: Duration, memoryMiB
     return Runner(queue: try JobQueue(queueDirectory: "\(dir)/queue", stateDirectory: state),
                   done: try DoneStore(directory: "\(dir)/done"), executor: executor,
                   identity: try RunnerIdentity.acquire(stateDirectory: state),
-                  configuration: configuration, logger: logger)
+                  configuration: configuration, logger: logger, onPublished: onPublished)
 }
 
 /// Reads `DIR/result.json`.

@@ -5,8 +5,9 @@ import Runner
 /// goes through `escape`, and every path segment in a link through `pathSegment`, because job
 /// names and output files are chosen by whoever submitted the job.
 public enum StatusPage {
-    /// The overview: queue, running jobs with elapsed time, recent done jobs with links.
-    public static func overview(_ snapshot: QueueSnapshot) -> String {
+    /// The overview: queue, running jobs with elapsed time, recent done jobs with links to the
+    /// files `hasFile(directory, file)` says exist (a rejected job has no console log or output).
+    public static func overview(_ snapshot: QueueSnapshot, hasFile: (String, String) -> Bool = { _, _ in true }) -> String {
         var html = header(title: "construir", refresh: 10)
         html += "<h1>construir</h1>\n"
         html += "<p class=\"meta\">\(escape(timestamp(snapshot.taken))) · queue <code>\(escape(snapshot.queueDirectory))</code> · done <code>\(escape(snapshot.doneDirectory))</code> · <a href=\"/api/status\">JSON</a> · <a href=\"/metrics\">metrics</a></p>\n"
@@ -41,12 +42,9 @@ public enum StatusPage {
             html += "<table id=\"done\"><tr><th>job</th><th>status</th><th>exit</th><th>finished</th><th>duration</th><th>files</th></tr>\n"
             for job in snapshot.done {
                 let base = "/done/\(pathSegment(job.directory))"
-                let links = [
-                    "<a href=\"/jobs/\(pathSegment(job.directory))\">details</a>",
-                    "<a href=\"\(base)/console.log\">console.log</a>",
-                    "<a href=\"\(base)/result.json\">result.json</a>",
-                    "<a href=\"\(base)/output.tar.xz\">output.tar.xz</a>",
-                ].joined(separator: " ")
+                let files = ["console.log", "result.json", "output.tar.xz"].filter { hasFile(job.directory, $0) }
+                let links = (["<a href=\"/jobs/\(pathSegment(job.directory))\">details</a>"]
+                    + files.map { "<a href=\"\(base)/\($0)\">\($0)</a>" }).joined(separator: " ")
                 let result = job.result
                 html += "<tr class=\"job\" data-job=\"\(escape(job.directory))\"><td>\(escape(job.directory))</td>"
                 html += "<td class=\"status \(escape(result.status.rawValue))\">\(escape(result.status.rawValue))</td>"

@@ -39,7 +39,9 @@ public struct StatusServer: Sendable {
         let router = Router()
         router.get("/") { request, _ -> Response in
             let limit = Self.limit(request) ?? doneLimit
-            return Self.html(StatusPage.overview(observer.snapshot(doneLimit: limit)))
+            return Self.html(StatusPage.overview(observer.snapshot(doneLimit: limit)) { job, file in
+                files.open(job: job, path: [file]) != nil
+            })
         }
         router.get("/jobs/{name}") { _, context -> Response in
             let name = try context.parameters.require("name")

@@ -172,6 +172,8 @@ extension VMSuites {
         try await withTemporaryDirectory { dir in
             try FileManager.default.createDirectory(atPath: "\(dir)/queue", withIntermediateDirectories: true)
             try pack("hello", to: "\(dir)/queue/hello_i0.tar.xz")
+            // Rejected without booting: no console log or output, so the page must not link them.
+            try Data("not a job".utf8).write(to: URL(fileURLWithPath: "\(dir)/queue/junk_i0.tar.xz"))
             try await makeTestRunner(in: dir, images: Self.images, timeout: .seconds(180)).run()
             try pack("hello", to: "\(dir)/queue/waiting_i0.tar.xz")  // queued, for the page's queue table
 
@@ -183,6 +185,7 @@ extension VMSuites {
                 #expect(dom.contains("data-job=\"hello\""))
                 #expect(dom.range(of: #"class="status passed">passed<"#, options: .regularExpression) != nil, "\(dom)")
                 #expect(dom.contains("waiting_i0.tar.xz"))
+                #expect(dom.range(of: #"class="status rejected">rejected<"#, options: .regularExpression) != nil)
 
                 // Every link on the page answers, and the job's files come back as stored.
                 let links = hrefs(in: dom)

@@ -114,6 +114,17 @@ struct ParseError: Error, CustomStringConvertible {
         #expect(!page.contains("href=\"/done/x/output/link\""))
     }
 
+    @Test func theOverviewLinksOnlyFilesThatExist() {
+        let snapshot = QueueSnapshot(
+            taken: Date(), queueDirectory: "/q", doneDirectory: "/d", queued: [], running: [],
+            done: [.init(directory: "junk", result: makeResult(job: "junk.tar.xz", status: .rejected, total: 0))], doneTotal: 1)
+        let page = StatusPage.overview(snapshot) { _, file in file == "result.json" }
+        #expect(page.contains("href=\"/done/junk/result.json\""))
+        #expect(page.contains("href=\"/jobs/junk\""))
+        #expect(!page.contains("console.log"))
+        #expect(!page.contains("output.tar.xz"))
+    }
+
     @Test func pathSegmentsEncodeEverythingButUnreservedCharacters() {
         #expect(StatusPage.pathSegment("a b/../c?d#e%") == "a%20b%2F..%2Fc%3Fd%23e%25")
         #expect(StatusPage.pathSegment("hello.2_x-y~") == "hello.2_x-y~")

@@ -17,8 +17,8 @@ func construirExecutable() throws -> String {
 }
 
 /// Runs the construir executable; returns its exit status and standard output.
-func construir(_ arguments: [String]) throws -> (status: Int32, output: String) {
-    try runTool([try construirExecutable()] + arguments)
+func construir(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+    try await runToolAsync([try construirExecutable()] + arguments)
 }
 
 /// Debian's Chromium, when installed (scripts/install-deps installs it).
@@ -66,7 +66,7 @@ extension VMSuites {
             while ((try? FileManager.default.contentsOfDirectory(atPath: runningDirectory)) ?? []).isEmpty, ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(50))
             }
-            let during = try construir(["status", "--json"] + location)
+            let during = try await construir(["status", "--json"] + location)
             let duringSnapshot = try #require(try JSONSerialization.jsonObject(with: Data(during.output.utf8)) as? [String: Any])
             let runningJobs = try #require(duringSnapshot["running"] as? [[String: Any]])
             #expect(runningJobs.map { $0["file"] as? String } == ["hello_i0.tar.xz"])
@@ -76,7 +76,7 @@ extension VMSuites {
             #expect(runningJobs.first?["slot"] as? Int == 1)
             #expect(runningJobs.first?["runner"] as? String == runner.identity.id)
             #expect((duringSnapshot["queued"] as? [[String: Any]])?.map { $0["file"] as? String } == ["fail_i0.tar.xz"])
-            let followed = Task.detached { try construir(["logs", "--follow", "hello"] + location) }
+            let followed = Task { try await construir(["logs", "--follow", "hello"] + location) }
             try await running.value
             let follow = try await followed.value
 
@@ -91,7 +91,7 @@ extension VMSuites {
             #expect(follow.output == (try String(contentsOfFile: "\(dir)/done/hello/console.log", encoding: .utf8)))
 
             // status --json: the JSON document; plain status: a readable table.
-            let json = try construir(["status", "--json"] + location)
+            let json = try await construir(["status", "--json"] + location)
             #expect(json.status == 0)
             let snapshot = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any])
             #expect(snapshot["done_total"] as? Int == 2)
@@ -104,7 +104,7 @@ extension VMSuites {
                 return (name, status)
             })
             #expect(statuses == ["hello": "passed", "fail": "failed"])
-            let text = try construir(["status"] + location)
+            let text = try await construir(["status"] + location)
             #expect(text.status == 0)
             #expect(text.output.contains("0 waiting"))
             #expect(text.output.contains("running: 0"))
@@ -112,24 +112,24 @@ extension VMSuites {
             #expect(text.output.range(of: #"fail\s+failed\s+exit 3"#, options: .regularExpression) != nil, "\(text.output)")
 
             // result: status, exit code, job_output.txt; exit code from the status.
-            let hello = try construir(["result", "hello"] + location)
+            let hello = try await construir(["result", "hello"] + location)
             #expect(hello.status == 0)
             #expect(hello.output.contains("passed"))
-            let fail = try construir(["result", "fail_i0.tar.xz", "--extract", "\(dir)/extracted"] + location)
+            let fail = try await construir(["result", "fail_i0.tar.xz", "--extract", "\(dir)/extracted"] + location)
             #expect(fail.status == 1)
             #expect(fail.output.range(of: #"exit code\s+3"#, options: .regularExpression) != nil, "\(fail.output)")
             #expect(fail.output.contains("--- output/job_output.txt ---"))
             #expect(fail.output.contains("this job is about to fail"))
             let extracted = try String(contentsOfFile: "\(dir)/extracted/job_output.txt", encoding: .utf8)
             #expect(extracted == (try String(contentsOfFile: "\(dir)/done/fail/output/job_output.txt", encoding: .utf8)))
-            #expect(try construir(["result", "nope"] + location).status == 70)
+            #expect(try await construir(["result", "nope"] + location).status == 70)
 
             // logs: the console log as the runner stored it.
-            let logs = try construir(["logs", "hello"] + location)
+            let logs = try await construir(["logs", "hello"] + location)
             #expect(logs.status == 0)
             #expect(logs.output.contains("construir-agent"))
             #expect(logs.output == (try String(contentsOfFile: "\(dir)/done/hello/console.log", encoding: .utf8)))
-            #expect(try construir(["logs", "--follow", "fail"] + location).output.contains("this job is about to fail"))
+            #expect(try await construir(["logs", "--follow", "fail"] + location).output.contains("this job is about to fail"))
         }
     }
 
@@ -142,7 +142,7 @@ extension VMSuites {
             let modified = try FileManager.default.attributesOfItem(atPath: "\(dir)/hello_i0.tar.xz")[.modificationDate] as? Date
 
             let started = ContinuousClock.now
-            let run = try construir(["run-once", "\(dir)/hello_i0.tar.xz", "--done", "\(dir)/done", "--images", Self.images,
+            let run = try await construir(["run-once", "\(dir)/hello_i0.tar.xz", "--done", "\(dir)/done", "--images", Self.images,
                                      "--memory", "512M", "--timeout", "180s", "--log-format", "json",
                                      "--on-done", "printf '%s' \"$1\" > '\(dir)/hook'"])
             print("run-once hello: \(ContinuousClock.now - started)")
@@ -158,7 +158,7 @@ extension VMSuites {
             #expect(try FileManager.default.attributesOfItem(atPath: "\(dir)/hello_i0.tar.xz")[.modificationDate] as? Date == modified)
             #expect(try BuildImage.sha256(ofFile: "\(dir)/done/hello/job.tar.xz") == before)
 
-            let junk = try construir(["run-once", "\(dir)/junk_i0.tar.xz", "--done", "\(dir)/done", "--images", Self.images])
+            let junk = try await construir(["run-once", "\(dir)/junk_i0.tar.xz", "--done", "\(dir)/done", "--images", Self.images])
             #expect(junk.status == 4, "\(junk.output)")
             #expect(try readResult("\(dir)/done/junk").status == .rejected)
             #expect(FileManager.default.fileExists(atPath: "\(dir)/junk_i0.tar.xz"))
@@ -179,7 +179,7 @@ extension VMSuites {
 
             try await withStatusServer(queue: "\(dir)/queue", done: "\(dir)/done") { base in
                 let started = ContinuousClock.now
-                let dom = try dumpDOM(chromium, "\(base)/", profile: "\(dir)/chromium")
+                let dom = try await dumpDOM(chromium, "\(base)/", profile: "\(dir)/chromium")
                 print("chromium loaded the status page in \(ContinuousClock.now - started)")
                 #expect(dom.contains("<title>construir</title>"))
                 #expect(dom.contains("data-job=\"hello\""))
@@ -192,23 +192,23 @@ extension VMSuites {
                 #expect(links.contains("/done/hello/console.log"))
                 #expect(links.contains("/jobs/hello"))
                 for link in links {
-                    let response = try curl("\(base)\(link)")
+                    let response = try await curl("\(base)\(link)")
                     #expect(response.status == 200, "\(link)")
                 }
                 let console = try String(contentsOfFile: "\(dir)/done/hello/console.log", encoding: .utf8)
-                #expect(try curl("\(base)/done/hello/console.log").body == console)
+                #expect(try await curl("\(base)/done/hello/console.log").body == console)
                 let archive = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/done/hello/output.tar.xz"))
-                let (status, downloaded) = try runTool(["sh", "-c", "curl -sS '\(base)/done/hello/output.tar.xz' | sha256sum"])
+                let (status, downloaded) = try await runToolAsync(["sh", "-c", "curl -sS '\(base)/done/hello/output.tar.xz' | sha256sum"])
                 #expect(status == 0)
                 #expect(downloaded.hasPrefix(try BuildImage.sha256(ofFile: "\(dir)/done/hello/output.tar.xz")), "\(archive.count) bytes")
 
                 // The job page, in the browser: its file links lead to the output, shown as text.
-                let jobPage = try dumpDOM(chromium, "\(base)/jobs/hello", profile: "\(dir)/chromium")
+                let jobPage = try await dumpDOM(chromium, "\(base)/jobs/hello", profile: "\(dir)/chromium")
                 #expect(jobPage.contains("href=\"/done/hello/output/hello.txt\""))
-                let text = try dumpDOM(chromium, "\(base)/done/hello/output/hello.txt", profile: "\(dir)/chromium")
+                let text = try await dumpDOM(chromium, "\(base)/done/hello/output/hello.txt", profile: "\(dir)/chromium")
                 #expect(text.contains("hello from construir"))
                 #expect(text.contains("<pre"))  // shown as plain text, not rendered
-                for link in hrefs(in: jobPage) { #expect(try curl("\(base)\(link)").status == 200, "\(link)") }
+                for link in hrefs(in: jobPage) { #expect(try await curl("\(base)\(link)").status == 200, "\(link)") }
             }
         }
     }
@@ -216,9 +216,9 @@ extension VMSuites {
 }
 
 /// `chromium --headless --dump-dom URL`: the DOM after the page loaded.
-func dumpDOM(_ chromium: String, _ url: String, profile: String) throws -> String {
+func dumpDOM(_ chromium: String, _ url: String, profile: String) async throws -> String {
     // Chromium complains on stderr about the missing D-Bus; keep that out of the test log.
-    let (status, dom) = try runTool(["sh", "-c", "exec \"$0\" \"$@\" 2>\"$CHROMIUM_LOG\"", chromium, "--headless", "--no-sandbox",
+    let (status, dom) = try await runToolAsync(["sh", "-c", "exec \"$0\" \"$@\" 2>\"$CHROMIUM_LOG\"", chromium, "--headless", "--no-sandbox",
                                      "--disable-gpu", "--no-first-run", "--user-data-dir=\(profile)", "--dump-dom", url],
                                     environment: ["CHROMIUM_LOG": "\(profile).log"])
     guard status == 0 else {
@@ -236,8 +236,8 @@ func hrefs(in html: String) -> [String] {
 }
 
 /// `curl -sS -D -`: status, lower-cased headers and body of a GET.
-func curl(_ url: String) throws -> (status: Int, headers: String, body: String) {
-    let (exit, output) = try runTool(["curl", "-sS", "-D", "-", "--max-time", "20", url])
+func curl(_ url: String) async throws -> (status: Int, headers: String, body: String) {
+    let (exit, output) = try await runToolAsync(["curl", "-sS", "-D", "-", "--max-time", "20", url])
     guard exit == 0, let split = output.range(of: "\r\n\r\n") else { throw ConstruirTestError("curl \(url) failed with \(exit)") }
     let headers = String(output[..<split.lowerBound])
     return (Int(headers.split(separator: " ").dropFirst().first ?? "") ?? 0, headers.lowercased(), String(output[split.upperBound...]))

@@ -24,8 +24,8 @@ func withStatusServer<T: Sendable>(queue: String, done: String, _ body: @Sendabl
 }
 
 /// `curl` with `--path-as-is`, so `..` reaches the server as written. Returns status, headers, body.
-func curl(_ url: String) throws -> (status: Int, headers: String, body: String) {
-    let (exit, output) = try runTool(["curl", "-sS", "--path-as-is", "-D", "-", "--max-time", "10", url])
+func curl(_ url: String) async throws -> (status: Int, headers: String, body: String) {
+    let (exit, output) = try await runToolAsync(["curl", "-sS", "--path-as-is", "-D", "-", "--max-time", "10", url])
     guard exit == 0 else { throw ParseError("curl \(url) failed with \(exit)") }
     guard let split = output.range(of: "\r\n\r\n") else { throw ParseError("no headers from \(url)") }
     let headers = String(output[..<split.lowerBound])
@@ -46,26 +46,26 @@ func curl(_ url: String) throws -> (status: Int, headers: String, body: String) 
             try FileManager.default.createSymbolicLink(atPath: "\(done)/job/output/link.txt", withDestinationPath: "\(dir)/secret.txt")
 
             try await withStatusServer(queue: "\(dir)/queue", done: done) { base in
-                let page = try curl("\(base)/")
+                let page = try await curl("\(base)/")
                 #expect(page.status == 200)
                 #expect(page.headers.contains("content-type: text/html; charset=utf-8"))
                 #expect(page.headers.contains("content-security-policy: default-src 'none'"))
                 #expect(page.body.contains("data-job=\"job\""))
 
-                let api = try curl("\(base)/api/status")
+                let api = try await curl("\(base)/api/status")
                 let object = try #require(try JSONSerialization.jsonObject(with: Data(api.body.utf8)) as? [String: Any])
                 #expect(object["done_total"] as? Int == 1)
 
-                let detail = try curl("\(base)/api/jobs/job")
+                let detail = try await curl("\(base)/api/jobs/job")
                 #expect(detail.body.contains("\"output/page.html\""))
-                #expect(try curl("\(base)/api/jobs/nope").status == 404)
+                #expect(try await curl("\(base)/api/jobs/nope").status == 404)
 
-                let log = try curl("\(base)/done/job/console.log")
+                let log = try await curl("\(base)/done/job/console.log")
                 #expect(log.status == 200 && log.body == "console text")
                 #expect(log.headers.contains("content-type: text/plain; charset=utf-8"))
                 #expect(log.headers.contains("x-content-type-options: nosniff"))
 
-                let html = try curl("\(base)/done/job/output/page.html")
+                let html = try await curl("\(base)/done/job/output/page.html")
                 #expect(html.status == 200)
                 #expect(html.headers.contains("content-type: application/octet-stream"))
                 #expect(html.headers.contains("content-disposition: attachment"))
@@ -73,12 +73,12 @@ func curl(_ url: String) throws -> (status: Int, headers: String, body: String) 
                 for escape in ["/done/job/../../secret.txt", "/done/job/%2e%2e/%2e%2e/secret.txt", "/done/..%2Fsecret.txt/x",
                                "/done/job/output%2F..%2F..%2F..%2Fsecret.txt", "/done/job/output/link.txt", "/done/job/output",
                                "/done/job"] {
-                    let response = try curl("\(base)\(escape)")
+                    let response = try await curl("\(base)\(escape)")
                     #expect(response.status == 404, "\(escape)")
                     #expect(!response.body.contains("secret"), "\(escape)")
                 }
 
-                let metrics = try curl("\(base)/metrics")
+                let metrics = try await curl("\(base)/metrics")
                 #expect(metrics.headers.contains("content-type: text/plain; version=0.0.4"))
                 let (_, samples) = try parsePrometheus(metrics.body)
                 #expect(samples.contains(Sample(name: "construir_jobs_finished_total", labels: ["status": "passed"], value: 1)))

@@ -152,16 +152,20 @@ public struct JobResult: Codable, Sendable, Equatable {
         return try decoder.decode(JobResult.self, from: data)
     }
 
-    static func timestamp(_ date: Date) -> String {
+    /// One formatter for every result: making one per date dominated reading a large done/.
+    /// ISO8601DateFormatter is immutable once configured and safe to share between threads.
+    nonisolated(unsafe) private static let formatter: ISO8601DateFormatter = {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
+        return formatter
+    }()
+
+    static func timestamp(_ date: Date) -> String {
+        formatter.string(from: date)
     }
 
     static func parseTimestamp(_ text: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.date(from: text)
+        formatter.date(from: text)
     }
 }
 

@@ -10,9 +10,7 @@ extension VMSuites {
 @Suite(.serialized) struct GracefulStopTests {
     @Test func stoppingTheRunnerReturnsTheRunningJobToTheQueue() async throws {
         let repository = RunnerIntegrationTests.repository
-        guard FileManager.default.fileExists(atPath: "\(repository)/images/0/image.json") else {
-            throw ConstruirTestError("build image 0 is missing: run images/build-image0.sh first")
-        }
+        try requireImage0()
         try await withTemporaryDirectory { dir in
             try FileManager.default.createDirectory(atPath: "\(dir)/queue", withIntermediateDirectories: true)
             let (status, _) = try runTool(["\(repository)/jobs/make-job.sh", "\(repository)/jobs/forever", "\(dir)/queue/forever_i0.tar.xz"])

@@ -15,9 +15,7 @@ extension VMSuites {
     static let imagesDirectory = "\(repository)/images"
 
     private func requireImage() throws -> BuildImage {
-        guard FileManager.default.fileExists(atPath: "\(Self.imagesDirectory)/0/image.json") else {
-            throw ConstruirTestError("build image 0 is missing: run images/build-image0.sh first")
-        }
+        try requireImage0()
         return try ImageStore(root: Self.imagesDirectory).image(0)
     }
 

@@ -54,9 +54,7 @@ extension VMSuites {
 
     @Test func everyBadInputEndsWithItsStatus() async throws {
         let repository = RunnerIntegrationTests.repository
-        guard FileManager.default.fileExists(atPath: "\(repository)/images/0/image.json") else {
-            throw ConstruirTestError("build image 0 is missing: run images/build-image0.sh first")
-        }
+        try requireImage0()
         try await withTemporaryDirectory { dir in
             let queue = "\(dir)/queue"
             try FileManager.default.createDirectory(atPath: queue, withIntermediateDirectories: true)

@@ -32,9 +32,7 @@ extension VMSuites {
     static let images = "\(repository)/images"
 
     private func requireImage() throws {
-        guard FileManager.default.fileExists(atPath: "\(Self.images)/0/image.json") else {
-            throw ConstruirTestError("build image 0 is missing: run images/build-image0.sh first")
-        }
+        try requireImage0()
     }
 
     private func pack(_ job: String, to destination: String) throws {

@@ -34,9 +34,7 @@ extension VMSuites {
     }
 
     @Test func aPackagedRepositoryRunsInAVMAndItsArtifactsComeBack() async throws {
-        guard FileManager.default.fileExists(atPath: "\(Self.imagesDirectory)/0/image.json") else {
-            throw ConstruirTestError("build image 0 is missing: run images/build-image0.sh first")
-        }
+        try requireImage0()
         try await withTemporaryDirectory { dir in
             let repo = "\(dir)/hello-repo"
             try FileManager.default.createDirectory(atPath: "\(repo)/src", withIntermediateDirectories: true)

@@ -97,9 +97,7 @@ extension VMSuites {
 /// attempt limit; SIGTERM with a grace period.
 @Suite(.serialized) struct RunnerProcessTests {
     private func requireImage() throws {
-        guard FileManager.default.fileExists(atPath: "\(RunnerIntegrationTests.repository)/images/0/image.json") else {
-            throw ConstruirTestError("build image 0 is missing: run images/build-image0.sh first")
-        }
+        try requireImage0()
     }
 
     /// Packs `jobs/NAME` once and copies it into the queue under `names`.

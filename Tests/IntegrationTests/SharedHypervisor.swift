@@ -37,6 +37,14 @@ func makeTestRunner(in dir: String, images: String, timeout: Duration, memoryMiB
                   configuration: configuration, logger: logger, onPublished: onPublished)
 }
 
+/// Stops a test that boots VMs when build image 0 has not been built (`construir image build 0`).
+func requireImage0() throws {
+    let images = "\(VMSuites.RunnerIntegrationTests.repository)/images"
+    guard FileManager.default.fileExists(atPath: "\(images)/0/image.json") else {
+        throw ConstruirTestError("build image 0 is missing: run `construir image build 0` (scripts/test does)")
+    }
+}
+
 /// Reads `DIR/result.json`.
 func readResult(_ directory: String) throws -> JobResult {
     try JobResult.decode(Data(contentsOf: URL(fileURLWithPath: "\(directory)/result.json")))

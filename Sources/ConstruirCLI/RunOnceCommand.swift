@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Runner
 import ServiceLifecycle
+import VMHost
 
 /// `construir run-once JOB.tar.xz`: try a job locally before submitting it.
 ///
@@ -54,7 +55,8 @@ public struct RunOnceCommand: AsyncParsableCommand {
     }
 
     /// The `construir run` this run-once is: the same options over a private queue.
-    func runCommand(queue: String, state: String) throws -> RunCommand {
+    func runCommand(queue: String, state: String, connect: String? = nil) throws -> RunCommand {
+        let connect = connect ?? self.connect
         var arguments = [
             "--queue", queue, "--state", state, "--done", done, "--images", images, "--timeout", timeout,
             "--memory", memory, "--cpus", "\(cpus)", "--default-image", "\(defaultImage)", "--accel", accel,
@@ -81,13 +83,18 @@ public struct RunOnceCommand: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(atPath: privateDirectory) }
         let queue = "\(privateDirectory)/queue"
         let state = "\(privateDirectory)/state"
+        // The embedded driver probes QEMU's capabilities (about 4.5 s under TCG) the first time a
+        // root is used, so run-once keeps its roots: BASE/construir-UID-once-N, held by a lock
+        // while in use (one process per root), the lowest free N.
+        let cache: (root: String, lock: FileLock)? = connect == nil ? Self.embeddedRootCache(base: base) : nil
+        defer { _ = cache?.lock }
 
         let published = PublishedBox()
         let runner: Runner
         do {
             try FileSystem.makeDirectory(queue)
             try Self.copyJob(source, to: "\(queue)/\(fileName)")
-            runner = try runCommand(queue: queue, state: state)
+            runner = try runCommand(queue: queue, state: state, connect: cache.map { Hypervisor.embeddedURI(root: $0.root) })
                 .makeRunner(logger: logger, onPublished: { published.set($0) })
         } catch let error as ExitCode {
             throw error
@@ -126,9 +133,10 @@ public struct RunOnceCommand: AsyncParsableCommand {
         published.markRunnerEnded()
         await console.value
 
-        // The embedded driver's root is inside the private directory unless its path was too
-        // long for libvirt's sockets; then it is under /tmp, and goes too.
-        if connect == nil {
+        // Without a kept root (none could be locked), the embedded driver's root is inside the
+        // private directory unless its path was too long for libvirt's sockets; then it is under
+        // /tmp, and goes too.
+        if connect == nil, cache == nil {
             let root = RunCommand.embeddedRoot(stateDirectory: state, identity: runner.identity.id)
             if !root.hasPrefix(privateDirectory + "/") { try? FileManager.default.removeItem(atPath: root) }
         }
@@ -139,6 +147,17 @@ public struct RunOnceCommand: AsyncParsableCommand {
         print("--- construir run-once: \(fileName) ---")
         print(StatusText.result(.init(directory: (job.directory as NSString).lastPathComponent, result: job.result), directory: job.directory), terminator: "")
         throw ExitCode(JobExitCode.code(for: job.result.status))
+    }
+
+    /// A kept embedded-driver root and the lock that makes it this process's; nil when none can
+    /// be had (run-once then uses a root inside its private directory, and pays the probe).
+    static func embeddedRootCache(base: String) -> (root: String, lock: FileLock)? {
+        for n in 1...16 {
+            let root = "\(base)/construir-\(getuid())-once-\(n)"
+            guard root.utf8.count <= 48 else { return nil }
+            if let lock = try? FileLock.tryLock("\(root).lock") { return (root, lock) }
+        }
+        return nil
     }
 
     /// Copies the job into the private queue under a hidden name, then renames it into place,

@@ -30,6 +30,14 @@ queue_job() {
     while [ ! -e "$target" ]; do sleep 0.01; done
     awk -v a="$start" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'
 }
+# `construir run-once`: process start to exit, result published (its libvirt root is kept
+# between runs, so the warm-up below pays the capability probe for it too).
+run_once() {
+    local start; start=$(now)
+    cp "$work/hello.job" "$work/once_i0.tar.xz"
+    "$bin" run-once --quiet --memory 512M --done "$work/once-done" "$work/once_i0.tar.xz" >/dev/null 2>&1
+    awk -v a="$start" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'
+}
 raw_boot() {
     local start; start=$(now)
     bench/raw-qemu-boot.sh images "$work/hello.job" "$work/raw" >/dev/null
@@ -38,16 +46,19 @@ raw_boot() {
 
 n=1
 queue_job $n >/dev/null   # warm-up: the first job also waits for libvirt's QEMU capability probe
-raw=() queued=()
+run_once >/dev/null
+raw=() queued=() once=()
 for _ in $(seq "$runs"); do
     raw+=("$(raw_boot)")
     n=$((n + 1)); queued+=("$(queue_job $n)")
+    once+=("$(run_once)")
 done
 grep -q '"status" : "passed"' "$work/done/hello.$n/result.json" || { echo "the job did not pass" >&2; exit 1; }
 
 median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-mr=$(median "${raw[@]}"); mq=$(median "${queued[@]}")
+mr=$(median "${raw[@]}"); mq=$(median "${queued[@]}"); mo=$(median "${once[@]}")
 echo "| path | runs (s) | median (s) | × raw |"
 echo "|---|---|---:|---:|"
 echo "| raw qemu-system-x86_64 (bench/raw-qemu-boot.sh) | ${raw[*]} | $mr | 1.00 |"
 echo "| construir run: rename into queue/ → result.json | ${queued[*]} | $mq | $(awk -v a="$mq" -v b="$mr" 'BEGIN { printf "%.2f", a / b }') |"
+echo "| construir run-once: start → exit | ${once[*]} | $mo | $(awk -v a="$mo" -v b="$mr" 'BEGIN { printf "%.2f", a / b }') |"

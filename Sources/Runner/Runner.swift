@@ -49,9 +49,10 @@ public final class Runner: Service, Sendable {
     /// Called after each job is published to done/ (the `--on-done` hook, `run-once`'s report).
     public let onPublished: (@Sendable (PublishedJob) async -> Void)?
     private let logger: Logger
-    /// Per slot, the job whose VM may still be exiting: the next job in that slot waits for it
-    /// before booting, but is claimed and checked meanwhile.
-    private let teardowns = SlotTeardowns()
+    /// Jobs whose VM may still be exiting: the guest has halted and its disks were read, and
+    /// libvirt's destroy (~1.4 s) goes on while the slot runs its next job. The runner waits
+    /// for all of them before it returns.
+    private let teardowns = Teardowns()
 
     public init(queue: JobQueue, done: DoneStore, executor: JobExecutor, identity: RunnerIdentity,
                 configuration: RunnerConfiguration = RunnerConfiguration(), logger: Logger,
@@ -146,7 +147,7 @@ public final class Runner: Service, Sendable {
             wake.yield(.stop)
         }
         await jobs.waitAll()
-        for id in teardowns.takeAll() { await executor.settle(jobID: id) }
+        await teardowns.waitAll()
         wake.finish()
         logger.info("runner stopped")
     }
@@ -220,8 +221,7 @@ public final class Runner: Service, Sendable {
             await commit(result, for: job)
             return
         }
-        if let previous = teardowns.take(slot: job.slot) { await executor.settle(jobID: previous) }
-        defer { teardowns.set(slot: job.slot, jobID: job.id) }
+        defer { teardowns.start { [executor] in await executor.settle(jobID: job.id) } }
         switch await executor.execute(job) {
         case .interrupted:
             do {
@@ -278,18 +278,33 @@ public final class Runner: Service, Sendable {
     }
 }
 
-/// Per slot, the last job whose VM may still be tearing down.
-final class SlotTeardowns: @unchecked Sendable {
+/// Background waits for VMs to finish exiting; each forgets itself when done.
+final class Teardowns: @unchecked Sendable {
     private let lock = NSLock()
-    private var jobs: [Int: String] = [:]
+    private var tasks: [Int: Task<Void, Never>] = [:]
+    private var counter = 0
 
-    func set(slot: Int, jobID: String) { lock.withLock { jobs[slot] = jobID } }
-    func take(slot: Int) -> String? { lock.withLock { jobs.removeValue(forKey: slot) } }
-    func takeAll() -> [String] {
+    func start(_ body: @escaping @Sendable () async -> Void) {
         lock.withLock {
-            defer { jobs = [:] }
-            return Array(jobs.values)
+            counter += 1
+            let id = counter
+            tasks[id] = Task {
+                await body()
+                self.finished(id)
+            }
         }
+    }
+
+    private func finished(_ id: Int) {
+        lock.withLock { _ = tasks.removeValue(forKey: id) }
+    }
+
+    func waitAll() async {
+        while let task = next() { await task.value }
+    }
+
+    private func next() -> Task<Void, Never>? {
+        lock.withLock { tasks.first?.value }
     }
 }
 

@@ -30,6 +30,18 @@ public enum FileSystem {
         try fsync(path: parent.isEmpty ? "." : parent)
     }
 
+    /// Replaces `path` with `data` so that a crash leaves either the old file or the new one, and
+    /// the new one survives: written to a hidden temporary beside it, flushed, renamed over it,
+    /// and the directory flushed.
+    public static func writeDurably(_ data: Data, to path: String) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        let temporary = "\(directory)/.\((path as NSString).lastPathComponent).tmp"
+        try data.write(to: URL(fileURLWithPath: temporary))
+        try fsync(path: temporary)
+        try systemCall("rename", path: temporary) { rename(temporary, path) }
+        try fsync(path: directory)
+    }
+
     public static func exists(_ path: String) -> Bool {
         var st = stat()
         return lstat(path, &st) == 0

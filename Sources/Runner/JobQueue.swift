@@ -40,26 +40,13 @@ public struct ClaimRecord: Codable, Sendable, Equatable {
     public var queued: Date
     public var attempt: Int
 
+    /// JSON in result.json's conventions (`JobResult.jsonEncoder`).
     public func encoded() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(JobResult.timestamp(date))
-        }
-        return try encoder.encode(self)
+        try JobResult.jsonEncoder().encode(self)
     }
 
     public static func decode(_ data: Data) throws -> ClaimRecord {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .custom { decoder in
-            let text = try decoder.singleValueContainer().decode(String.self)
-            guard let date = JobResult.parseTimestamp(text) else {
-                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad timestamp \(text)"))
-            }
-            return date
-        }
-        return try decoder.decode(ClaimRecord.self, from: data)
+        try JobResult.jsonDecoder().decode(ClaimRecord.self, from: data)
     }
 }
 
@@ -267,10 +254,7 @@ public struct JobQueue: Sendable {
     }
 
     private func writeClaim(_ record: ClaimRecord, in directory: String) throws {
-        let temporary = "\(directory)/.claim.json.tmp"
-        try record.encoded().write(to: URL(fileURLWithPath: temporary))
-        try FileSystem.fsync(path: temporary)
-        try systemCall("rename", path: temporary) { rename(temporary, "\(directory)/claim.json") }
+        try FileSystem.writeDurably(try record.encoded(), to: "\(directory)/claim.json")
     }
 
     static func age(of path: String) -> TimeInterval {

@@ -131,16 +131,27 @@ public struct JobResult: Codable, Sendable, Equatable {
 
     /// The JSON written to result.json (stable key order, ISO 8601 dates, explicit nulls).
     public func encoded() throws -> Data {
+        try Self.jsonEncoder().encode(NullKeeping(self))
+    }
+
+    public static func decode(_ data: Data) throws -> JobResult {
+        try jsonDecoder().decode(JobResult.self, from: data)
+    }
+
+    /// The conventions of every JSON file construir writes (result.json, claim.json, status):
+    /// pretty, stable key order, ISO 8601 dates with fractional seconds.
+    static func jsonEncoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var container = encoder.singleValueContainer()
-            try container.encode(Self.timestamp(date))
+            try container.encode(timestamp(date))
         }
-        return try encoder.encode(NullKeeping(self))
+        return encoder
     }
 
-    public static func decode(_ data: Data) throws -> JobResult {
+    /// Reads what `jsonEncoder` writes.
+    static func jsonDecoder() -> JSONDecoder {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { decoder in
             let text = try decoder.singleValueContainer().decode(String.self)
@@ -149,7 +160,7 @@ public struct JobResult: Codable, Sendable, Equatable {
             }
             return date
         }
-        return try decoder.decode(JobResult.self, from: data)
+        return decoder
     }
 
     /// One formatter for every result: making one per date dominated reading a large done/.

@@ -79,13 +79,7 @@ public struct QueueSnapshot: Codable, Sendable, Equatable {
 
     /// JSON in the same conventions as result.json (snake_case keys, ISO 8601 dates).
     public func encoded() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(JobResult.timestamp(date))
-        }
-        return try encoder.encode(self)
+        try JobResult.jsonEncoder().encode(self)
     }
 }
 

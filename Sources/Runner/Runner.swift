@@ -241,19 +241,21 @@ public final class Runner: Service, Sendable {
         var result = result
         result.runnerID = identity.id
         do {
-            try writeResult(result, in: job.directory)
+            try FileSystem.writeDurably(try result.encoded(), to: job.resultPath)
         } catch {
             logger.error("cannot write the result, the job stays in \(job.directory): \(error)")
             return
         }
         CrashPoint.reach("result-written")
-        await publish(job)
+        await publish(job, result: result)
     }
 
-    private func publish(_ job: ClaimedJob) async {
+    /// Moves the job to done/. `result` is what its result.json holds; nil when a restarted
+    /// runner publishes a result committed by its predecessor, which is then read back.
+    private func publish(_ job: ClaimedJob, result: JobResult? = nil) async {
         do {
             let target = try done.publish(job.directory, name: job.name.safeName)
-            let result = try? JobResult.decode(Data(contentsOf: URL(fileURLWithPath: "\(target)/result.json")))
+            let result = result ?? (try? JobResult.decode(Data(contentsOf: URL(fileURLWithPath: "\(target)/result.json"))))
             let status = result?.status.rawValue ?? "?"
             logger.info("job done", metadata: ["job": "\(job.name.fileName)", "status": "\(status)", "done": "\(target)"])
             CrashPoint.reach("published")
@@ -266,15 +268,6 @@ public final class Runner: Service, Sendable {
         } catch {
             logger.error("cannot publish job to done/, it stays in \(job.directory): \(error)")
         }
-    }
-
-    private func writeResult(_ result: JobResult, in directory: String) throws {
-        let path = "\(directory)/result.json"
-        let temporary = "\(directory)/.result.json.tmp"
-        try result.encoded().write(to: URL(fileURLWithPath: temporary))
-        try FileSystem.fsync(path: temporary)
-        try systemCall("rename", path: temporary) { rename(temporary, path) }
-        try FileSystem.fsync(path: directory)
     }
 }
 

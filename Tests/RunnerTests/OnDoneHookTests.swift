@@ -36,7 +36,7 @@ import TestSupport
             let started = ContinuousClock.now
             // The background sleep is in the hook's process group: it must die too.
             let (outcome, _) = await OnDoneHook.execute(
-                ["/bin/sh", "-c", "sleep 30 & echo $! > '\(dir)/child'; wait"], extraEnvironment: [:], timeout: .milliseconds(500))
+                ["/bin/sh", "-c", "sleep 30 & echo $! > '\(dir)/child'; wait"], extraEnvironment: [:], timeout: .seconds(2))
             #expect(outcome == .timedOut)
             // Well under the hook's 30 s, with room for a machine busy running the other tests.
             #expect(ContinuousClock.now - started < .seconds(20))

@@ -60,6 +60,10 @@ public struct DomainConfiguration: Sendable, Equatable {
     /// rlimit, which needs CAP_SYS_RESOURCE. `Hypervisor.start` sets it on the live domain
     /// instead, through the memory cgroup, where that is available (see docs/security.md).
     public var memoryHardLimitMiB: Int?
+    /// The firmware QEMU runs before the kernel (libvirt `<loader type='rom'>`); nil for QEMU's
+    /// default, SeaBIOS. Defaults to `qbootPath` when installed: qboot does nothing but hand over
+    /// to the kernel, which under TCG saves about 0.15 s per boot (docs/performance.md).
+    public var firmware: String? = Self.installedQboot
 
     public init(name: String, acceleration: Acceleration, memoryMiB: Int, cpus: Int,
                 kernel: String, initrd: String?, commandLine: String, disks: [Disk], consoleLog: String) {
@@ -81,6 +85,11 @@ public struct DomainConfiguration: Sendable, Equatable {
         memoryMiB + max(256, memoryMiB / 2)
     }
 
+    /// qboot, a minimal firmware for direct kernel boot; Debian ships it in qemu-system-data.
+    public static let qbootPath = "/usr/share/qemu/qboot.rom"
+
+    static let installedQboot: String? = FileManager.default.isReadableFile(atPath: qbootPath) ? qbootPath : nil
+
     /// The host's online CPUs: the guest never gets more vCPUs than this, so a job cannot ask
     /// for a VM that oversubscribes the volunteer's machine.
     public static var hostCPUs: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
@@ -101,6 +110,7 @@ public struct DomainConfiguration: Sendable, Equatable {
         lines.append("  <vcpu placement='static'>\(cappedCPUs)</vcpu>")
         lines.append("  <os>")
         lines.append("    <type arch='x86_64' machine='pc'>hvm</type>")
+        if let firmware { lines.append("    <loader type='rom' readonly='yes'>\(escape(firmware))</loader>") }
         lines.append("    <kernel>\(escape(kernel))</kernel>")
         if let initrd { lines.append("    <initrd>\(escape(initrd))</initrd>") }
         lines.append("    <cmdline>\(escape(commandLine))</cmdline>")

@@ -52,6 +52,21 @@ import TestSupport
         #expect(try values(doc, "/domain/devices/serial[@type='file']/source/@path") == ["/run/console.log"])
     }
 
+    @Test func firmwareIsALoaderRomOrQemusDefault() throws {
+        var config = configuration()
+        config.firmware = "/fw/qboot & co.rom"
+        let doc = try document(config)
+        #expect(try values(doc, "/domain/os/loader") == ["/fw/qboot & co.rom"])
+        #expect(try values(doc, "/domain/os/loader/@type") == ["rom"])
+        config.firmware = nil
+        #expect(try document(config).nodes(forXPath: "/domain/os/loader").isEmpty)
+    }
+
+    @Test func qbootIsTheDefaultFirmwareWhereInstalled() {
+        let installed = FileManager.default.isReadableFile(atPath: DomainConfiguration.qbootPath)
+        #expect(configuration().firmware == (installed ? DomainConfiguration.qbootPath : nil))
+    }
+
     @Test func disksAreRawFoundBySerialAndTheJobIsReadOnly() throws {
         let doc = try document(configuration())
         #expect(try values(doc, "/domain/devices/disk/driver/@type") == ["raw", "raw", "raw"])

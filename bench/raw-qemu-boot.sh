@@ -4,8 +4,10 @@
 # JOB_FILE is a packed job (jobs/make-job.sh). WORK_DIR (default: a new temporary
 # directory, kept) receives out.img, status.img and console.log.
 # Prints the wall time of the QEMU run and the status record.
-# BIOS=FILE (optional) passes -bios FILE, e.g. BIOS=/usr/share/qemu/qboot.rom.
+# BIOS=FILE passes -bios FILE; by default qboot (/usr/share/qemu/qboot.rom), the firmware
+# construir's VMs use where it is installed; BIOS= (empty) for QEMU's default, SeaBIOS.
 set -euo pipefail
+if [ -z "${BIOS+set}" ] && [ -r /usr/share/qemu/qboot.rom ]; then BIOS=/usr/share/qemu/qboot.rom; fi
 if [ $# -lt 2 ] || [ $# -gt 3 ]; then
     echo "usage: $0 IMAGES_DIR JOB_FILE [WORK_DIR]" >&2
     exit 2

@@ -14,8 +14,17 @@
 # xz, cpio, GNU grep. readelf (binutils) is used when present. No root needed.
 # Downloads are cached in IMAGES_DIR/.cache/debs; re-running is safe, and with the
 # same package versions produces byte-identical files.
-# CONSTRUIR_KERNEL_PACKAGE=linux-image-<ver>-amd64 picks a kernel other than the
-# one linux-image-amd64 currently depends on.
+#
+# The kernel is built from Debian's kernel sources (package linux-source-6.1) with
+# the options in images/kernel/construir.config, by images/build-kernel.sh (a few
+# minutes; the result is cached in IMAGES_DIR/.cache/kernels, keyed by the source
+# package, the options and the build script). Then virtio is built in and the
+# initramfs holds no modules.
+# CONSTRUIR_KERNEL_CONFIG=FILE        build with these options instead;
+# CONSTRUIR_KERNEL_CONFIG=            (empty) use a Debian binary kernel instead:
+#   CONSTRUIR_KERNEL_PACKAGE=linux-image-<ver>-amd64 picks one other than the one
+#   linux-image-amd64 currently depends on.
+# CONSTRUIR_KERNEL_PACKAGE=linux-source-X.Y picks the sources to build from.
 #
 # Used by `construir image build` for images with a root filesystem disk (images/recipes/):
 #   CONSTRUIR_INITRAMFS_ONLY=DIR   write vmlinux, initrd.img and build-info (key=value lines:
@@ -29,7 +38,7 @@ set -euo pipefail
 umask 022
 export LC_ALL=C
 
-CMDLINE='console=ttyS0 quiet cryptomgr.notests panic=-1 rdinit=/init construir.protocol=1 pci=noacpi rodata=off'
+CMDLINE='console=ttyS0 quiet cryptomgr.notests panic=-1 rdinit=/init construir.protocol=1 pci=noacpi rodata=off mitigations=off tsc=reliable no_timer_check lsm=capability'
 
 # Userland packages; every shared library that the PROGRAMS need must come from
 # one of them (the build stops and names the library otherwise).
@@ -103,7 +112,8 @@ trap 'rm -rf "$WORK"' EXIT
 declare -A DEB_FILE=()
 fetch_debs() {
     local uris line uri file size hash pkg
-    uris=$(apt-get "${APT_OPTS[@]}" download --print-uris "$@" 2>&1) \
+    # (in an empty directory: apt prints nothing for a package whose file is in the current one)
+    uris=$(cd "$WORK" && apt-get "${APT_OPTS[@]}" download --print-uris "$@" 2>&1) \
         || die "apt cannot find some of: $*; are the package lists there? Run: apt-get update
 $uris"
     for pkg in "$@"; do
@@ -130,15 +140,20 @@ $uris"
     done
 }
 
+KERNEL_CONFIG=${CONSTRUIR_KERNEL_CONFIG-$SCRIPT_DIR/kernel/construir.config}
 KERNEL_PACKAGE=${CONSTRUIR_KERNEL_PACKAGE:-}
-if [ -z "$KERNEL_PACKAGE" ]; then
+if [ -n "$KERNEL_CONFIG" ]; then
+    [ -f "$KERNEL_CONFIG" ] || die "kernel options $KERNEL_CONFIG not found"
+    KERNEL_PACKAGE=${KERNEL_PACKAGE:-linux-source-6.1}
+    [[ $KERNEL_PACKAGE == linux-source-* ]] || die "a kernel built from options needs a linux-source package, not $KERNEL_PACKAGE"
+elif [ -z "$KERNEL_PACKAGE" ]; then
     KERNEL_PACKAGE=$(apt-cache depends linux-image-amd64 2>/dev/null \
         | awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9].*-amd64$/ { print $2; exit }') || true
     [ -n "$KERNEL_PACKAGE" ] \
         || die "cannot resolve linux-image-amd64 to a kernel package; run: apt-get update"
 fi
-KVER=${KERNEL_PACKAGE#linux-image-}
-say "kernel package $KERNEL_PACKAGE"
+KVER=${KERNEL_PACKAGE#linux-image-}   # (for a built kernel: its release, below)
+say "kernel package $KERNEL_PACKAGE${KERNEL_CONFIG:+, built with ${KERNEL_CONFIG##*/}}"
 
 PACKAGE_LINES=()
 KSTAGE=$WORK/kernel
@@ -148,13 +163,37 @@ fetch_debs "$KERNEL_PACKAGE" "${USERLAND_PACKAGES[@]}"
 for pkg in "$KERNEL_PACKAGE" "${USERLAND_PACKAGES[@]}"; do
     deb=${DEB_FILE[$pkg]}
     PACKAGE_LINES+=("$(dpkg-deb -f "$deb" Package) $(dpkg-deb -f "$deb" Version)")
-    if [ "$pkg" = "$KERNEL_PACKAGE" ]; then dest=$KSTAGE; else dest=$STAGE; fi
+    if [ "$pkg" = "$KERNEL_PACKAGE" ]; then
+        [ -z "$KERNEL_CONFIG" ] || continue   # the sources go to build-kernel.sh as they are
+        dest=$KSTAGE
+    else
+        dest=$STAGE
+    fi
     dpkg-deb -x "$deb" "$dest"
 done
 say "unpacked ${#PACKAGE_LINES[@]} packages"
 
-# --- kernel: the ELF inside the xz-compressed bzImage ------------------------
+# --- kernel: built from the sources, or the ELF inside Debian's bzImage ----------
 
+if [ -n "$KERNEL_CONFIG" ]; then
+    key=$(cat "${DEB_FILE[$KERNEL_PACKAGE]}" "$KERNEL_CONFIG" "$SCRIPT_DIR/build-kernel.sh" | sha256sum | cut -c1-16)
+    KCACHE=$CACHE/kernels/$key
+    if [ -f "$KCACHE/vmlinux" ] && [ -f "$KCACHE/kernelrelease" ]; then
+        say "kernel: cached build $key"
+    else
+        say "building the kernel from $KERNEL_PACKAGE with ${KERNEL_CONFIG##*/} (cached as $key)"
+        rm -rf "$CACHE/kernels"   # keep only the build in use
+        "$SCRIPT_DIR/build-kernel.sh" "${DEB_FILE[$KERNEL_PACKAGE]}" "$KERNEL_CONFIG" "$KCACHE.partial"
+        mv "$KCACHE.partial" "$KCACHE"
+    fi
+    cp "$KCACHE/vmlinux" "$WORK/vmlinux"
+    read -r KVER < "$KCACHE/kernelrelease"
+    IMAGE_MODULES=()            # virtio is built in
+    [ "${#ROOT_MODULES[@]}" -eq 0 ] || say "root filesystem modules ${ROOT_MODULES[*]}: expected built in"
+    ROOT_MODULES=()
+fi
+
+if [ -z "$KERNEL_CONFIG" ]; then
 VMLINUZ=$KSTAGE/boot/vmlinuz-$KVER
 [ -f "$VMLINUZ" ] || die "$VMLINUZ not found in $KERNEL_PACKAGE"
 say "extracting vmlinux from vmlinuz-$KVER"
@@ -168,6 +207,7 @@ for off in $(grep -obUaP '\xfd\x37\x7a\x58\x5a\x00' "$VMLINUZ" | cut -d: -f1); d
     fi
 done
 [ -n "$found" ] || die "no xz-compressed ELF kernel found in $VMLINUZ"
+fi
 
 # --- initramfs tree ----------------------------------------------------------
 
@@ -277,12 +317,12 @@ say "libraries: $(printf '%s\n' "${!LIB_SRC[@]}" | sort | tr '\n' ' ')"
 # package is installed), so the dependencies come from each module's modinfo
 # "depends=" field, which is what depmod uses too.
 KMOD_DIR=$KSTAGE/lib/modules/$KVER
-[ -d "$KMOD_DIR/kernel" ] || die "$KMOD_DIR/kernel not found"
+[ -n "$KERNEL_CONFIG" ] || [ -d "$KMOD_DIR/kernel" ] || die "$KMOD_DIR/kernel not found"
 declare -A MOD_PATH=() MOD_SEEN=()
 while IFS= read -r rel; do
     name=${rel##*/}; name=${name%%.ko*}; name=${name//-/_}
     MOD_PATH[$name]=$rel
-done < <(cd "$KMOD_DIR" && find kernel -name '*.ko' -o -name '*.ko.xz' -o -name '*.ko.zst' -o -name '*.ko.gz')
+done < <(cd "$KMOD_DIR" 2>/dev/null && find kernel -name '*.ko' -o -name '*.ko.xz' -o -name '*.ko.zst' -o -name '*.ko.gz')
 module_cat() {
     case $1 in
         *.ko.xz) xz -dc "$1" ;;
@@ -313,6 +353,21 @@ MOD_ORDER=()
 for m in "${ROOT_MODULES[@]}"; do add_module "$m"; done
 ROOT_MOD_ORDER=("${MOD_ORDER[@]}")
 MOD_ORDER=("${BOOT_MODULES[@]}")
+# strip_signature FILE: drop the signature Debian appends to a module (the magic
+# "~Module signature appended~\n" after a 12-byte header ending in the signature's
+# big-endian length). The kernel then loads it without checking the signature, which
+# under TCG costs tens of milliseconds a module; the guest gains nothing from the
+# check, since the initramfs is ours and the job is root in the guest anyway.
+strip_signature() {
+    local file=$1 size magic siglen
+    magic='~Module signature appended~'
+    size=$(stat -c %s "$file")
+    [ "$size" -gt 40 ] || return 0
+    [ "$(tail -c 28 "$file" | head -c 27)" = "$magic" ] || return 0
+    siglen=$(tail -c 32 "$file" | head -c 4 | od -An -tu1 | awk '{ print (($1 * 256 + $2) * 256 + $3) * 256 + $4 }')
+    [ "$siglen" -gt 0 ] && [ "$((siglen + 40))" -lt "$size" ] || die "bad module signature in $file"
+    truncate -s "$((size - siglen - 40))" "$file"
+}
 # install_modules LIST NAME...: copy the modules into the initramfs, listed in load order.
 install_modules() {
     local list=$1 name rel dest
@@ -323,6 +378,7 @@ install_modules() {
         dest=lib/modules/$KVER/${rel%.ko*}.ko
         mkdir -p "$ROOT/$(dirname "$dest")"
         module_cat "$KMOD_DIR/$rel" > "$ROOT/$dest"
+        strip_signature "$ROOT/$dest"
         chmod 644 "$ROOT/$dest"
         printf '/%s\n' "$dest" >> "$ROOT/etc/construir/$list"
     done
@@ -387,7 +443,9 @@ VMLINUX_SHA=$(sha256sum < "$OUT_DIR/vmlinux" | cut -d' ' -f1)
 INITRD_SHA=$(sha256sum < "$OUT_DIR/initrd.img" | cut -d' ' -f1)
 VMLINUX_SIZE=$(stat -c %s "$OUT_DIR/vmlinux")
 INITRD_SIZE=$(stat -c %s "$OUT_DIR/initrd.img")
-DESCRIPTION="Debian 12 kernel $KVER (uncompressed vmlinux, PVH boot) with an initramfs of busybox, bash, dash, GNU tar and xz running construir-agent (guest protocol 1)"
+KERNEL_DESCRIPTION="Debian 12 kernel $KVER"
+[ -z "$KERNEL_CONFIG" ] || KERNEL_DESCRIPTION="Linux $KVER built from Debian 12's $KERNEL_PACKAGE with ${KERNEL_CONFIG##*/}"
+DESCRIPTION="$KERNEL_DESCRIPTION (uncompressed vmlinux, PVH boot) with an initramfs of busybox, bash, dash, GNU tar and xz running construir-agent (guest protocol 1)"
 
 json_str() { local s=$1; s=${s//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
 {
@@ -424,7 +482,7 @@ README=$IMAGES_DIR/README.md
     printf '%s.\n\n' "$DESCRIPTION"
     printf -- '- kernel: `%s` (package `%s`)\n' "$KVER" "$(grep "^$KERNEL_PACKAGE " <<<"$sorted")"
     printf -- '- kernel command line: `%s`\n' "$CMDLINE"
-    printf -- '- modules loaded by the agent: %s\n' "${MOD_ORDER[*]}"
+    printf -- '- modules loaded by the agent: %s\n' "${MOD_ORDER[*]:-none (virtio is built into the kernel)}"
     printf -- '- packages: %s\n\n' "$(printf '`%s`, ' "${PACKAGE_LINES[@]}" | sed 's/, $//')"
     printf '| file | size (bytes) | sha256 |\n|---|---:|---|\n'
     printf '| `0/vmlinux` | %s | `%s` |\n' "$VMLINUX_SIZE" "$VMLINUX_SHA"

@@ -13,6 +13,8 @@ public struct ImageBuilder: Sendable {
     public static let builderVersion = "construir image builder 1"
     /// The agent every image runs as /init (part of every recipe hash).
     public static let agentPath = "agent/construir-agent"
+    /// Builds a kernel from Debian's sources for recipes with `kernel.config`.
+    public static let kernelScriptPath = "build-kernel.sh"
     /// SOURCE_DATE_EPOCH of root filesystem builds, and the time of every file in a squashfs
     /// root (2025-01-01T00:00:00Z): with the same package versions, a rebuild gives the same bytes.
     public static let sourceDateEpoch = 1_735_689_600
@@ -51,6 +53,7 @@ public struct ImageBuilder: Sendable {
     /// The files a build of `recipe` reads besides the Debian packages, relative to `root`.
     public func inputs(of recipe: ImageRecipe) -> [String] {
         var inputs = ["recipes/\(recipe.index).yml", recipe.initramfs.script, Self.agentPath]
+        if let config = recipe.kernel.config { inputs += [config, Self.kernelScriptPath] }
         inputs += recipe.files.compactMap(\.source)
         var seen = Set<String>()
         return inputs.filter { seen.insert($0).inserted }
@@ -123,8 +126,12 @@ public struct ImageBuilder: Sendable {
         return manifest
     }
 
+    /// The script's kernel choice, always explicit: its defaults are recipe 0's, and an empty
+    /// CONSTRUIR_KERNEL_CONFIG means Debian's binary kernel.
     private func kernelEnvironment(_ recipe: ImageRecipe) -> [String: String] {
-        recipe.kernel.package == "linux-image-amd64" ? [:] : ["CONSTRUIR_KERNEL_PACKAGE": recipe.kernel.package]
+        var environment = ["CONSTRUIR_KERNEL_CONFIG": recipe.kernel.config.map { "\(root)/\($0)" } ?? ""]
+        if recipe.kernel.package != "linux-image-amd64" { environment["CONSTRUIR_KERNEL_PACKAGE"] = recipe.kernel.package }
+        return environment
     }
 
     // MARK: rootfs (image 1)

@@ -20,6 +20,10 @@ public struct ImageRecipe: Sendable, Equatable {
         /// depends on at build time.
         public var package: String
         public var cmdline: String
+        /// Kernel options (relative to the images directory): the kernel is built from
+        /// `package`, a linux-source package, with `images/build-kernel.sh`. Nil: Debian's binary
+        /// kernel `package` is used as it is.
+        public var config: String? = nil
     }
 
     public struct Initramfs: Sendable, Equatable {
@@ -100,7 +104,7 @@ extension ImageRecipe {
         guard let node, let top = node.mapping else { throw fail("expected a mapping of fields") }
         try checkKeys(top, allowed: ["index", "kind", "description", "suite", "mirrors", "kernel", "initramfs",
                                      "packages", "rootfs", "files", "remove"], at: "", fail: fail)
-        for (section, allowed) in [("kernel", ["package", "cmdline"]),
+        for (section, allowed) in [("kernel", ["package", "cmdline", "config"]),
                                    ("initramfs", ["script", "root_modules"]),
                                    ("rootfs", ["variant", "format", "compression", "compression_level",
                                                "path_exclude", "path_include"])] {
@@ -137,6 +141,14 @@ extension ImageRecipe {
         guard let kernelPackage = kernel.package, !kernelPackage.isEmpty else { throw fail("missing field `kernel.package`") }
         guard let cmdline = kernel.cmdline?.trimmingCharacters(in: .whitespacesAndNewlines), !cmdline.isEmpty else {
             throw fail("missing field `kernel.cmdline`")
+        }
+        if let config = kernel.config {
+            guard !config.isEmpty, !config.hasPrefix("/"), !config.split(separator: "/").contains("..") else {
+                throw fail("`kernel.config` must be a path inside the images directory")
+            }
+            guard kernelPackage.hasPrefix("linux-source-") else {
+                throw fail("`kernel.config` builds the kernel from sources: `kernel.package` must be a linux-source package, not `\(kernelPackage)`")
+            }
         }
         guard let initramfs = raw.initramfs else { throw fail("missing field `initramfs`") }
         guard let script = initramfs.script, !script.isEmpty else { throw fail("missing field `initramfs.script`") }
@@ -184,7 +196,7 @@ extension ImageRecipe {
 
         return ImageRecipe(
             index: index, kind: kind, description: description, suite: suite, mirrors: mirrors,
-            kernel: Kernel(package: kernelPackage, cmdline: cmdline),
+            kernel: Kernel(package: kernelPackage, cmdline: cmdline, config: kernel.config),
             initramfs: Initramfs(script: script, rootModules: initramfs.rootModules ?? []),
             packages: packages, rootfs: rootfs, files: files, remove: remove)
     }
@@ -221,7 +233,7 @@ extension ImageRecipe {
 
     /// The recipe as written, every field optional: checked by `parse`.
     private struct Raw: Decodable {
-        struct Kernel: Decodable { var package: String?; var cmdline: String? }
+        struct Kernel: Decodable { var package: String?; var cmdline: String?; var config: String? }
         struct Initramfs: Decodable {
             var script: String?
             var rootModules: [String]?

@@ -95,6 +95,41 @@ import Runner
         }
     }
 
+    @Test func aKernelBuiltFromOptionsIsPartOfTheRecipeAndHandedToTheScript() async throws {
+        try await withTemporaryDirectory { dir in
+            try makeImagesDirectory(dir)
+            let recipe = "\(dir)/recipes/5.yml"
+            try String(contentsOfFile: recipe, encoding: .utf8)
+                .replacingOccurrences(of: "  package: linux-image-amd64\n",
+                                      with: "  package: linux-source-6.1\n  config: kernel/guest.config\n")
+                .write(toFile: recipe, atomically: true, encoding: .utf8)
+            let script = "\(dir)/fake-build.sh"
+            try String(contentsOfFile: script, encoding: .utf8)
+                .replacingOccurrences(of: "echo run >> \"$1/runs\"",
+                                      with: "echo \"run $CONSTRUIR_KERNEL_PACKAGE $CONSTRUIR_KERNEL_CONFIG\" >> \"$1/runs\"")
+                .write(toFile: script, atomically: true, encoding: .utf8)
+            #expect(chmod(script, 0o755) == 0)
+            let builder = builder(dir, Transcript())
+
+            // Its inputs are the options and the kernel build script: both must exist.
+            #expect(throws: (any Error).self) { try builder.recipeHash(try builder.recipe(5)) }
+            try FileManager.default.createDirectory(atPath: "\(dir)/kernel", withIntermediateDirectories: true)
+            try "CONFIG_PVH=y\n".write(toFile: "\(dir)/kernel/guest.config", atomically: true, encoding: .utf8)
+            try "#!/bin/sh\n".write(toFile: "\(dir)/build-kernel.sh", atomically: true, encoding: .utf8)
+            let hash = try builder.recipeHash(try builder.recipe(5))
+
+            guard case .built = try builder.build(5) else { throw TestFailure("expected a build") }
+            let runs = try String(contentsOfFile: "\(dir)/runs", encoding: .utf8)
+            #expect(runs == "run linux-source-6.1 \(dir)/kernel/guest.config\n")
+
+            // Changed options change the recipe hash: the image is rebuilt.
+            try "CONFIG_PVH=y\nCONFIG_SMP=y\n".write(toFile: "\(dir)/kernel/guest.config", atomically: true, encoding: .utf8)
+            let newHash = try builder.recipeHash(try builder.recipe(5))
+            #expect(newHash != hash)
+            #expect(!builder.isUpToDate(5, recipeHash: newHash))
+        }
+    }
+
     @Test func aFailingStepReportsTheToolsLastLines() async throws {
         try await withTemporaryDirectory { dir in
             try makeImagesDirectory(dir, scriptExit: 3)

@@ -112,6 +112,22 @@ import Testing
         #expect(throws: (any Error).self) { try ImageRecipe.parse("index: [1") }
     }
 
+    @Test func aKernelBuiltFromSourcesNeedsALinuxSourcePackageAndAPathInside() throws {
+        let fromSources = Self.valid.replacingOccurrences(
+            of: "  package: linux-image-amd64\n", with: "  package: linux-source-6.1\n  config: kernel/guest.config\n")
+        #expect(try ImageRecipe.parse(fromSources).kernel.config == "kernel/guest.config")
+        #expect(try ImageRecipe.parse(Self.valid).kernel.config == nil)
+        for (bad, complaint) in [
+            ("  package: linux-image-amd64\n  config: kernel/guest.config\n", "must be a linux-source package"),
+            ("  package: linux-source-6.1\n  config: ../guest.config\n", "inside the images directory"),
+            ("  package: linux-source-6.1\n  config: /etc/guest.config\n", "inside the images directory"),
+        ] {
+            let yaml = Self.valid.replacingOccurrences(of: "  package: linux-image-amd64\n", with: bad)
+            let error = #expect(throws: (any Error).self) { try ImageRecipe.parse(yaml) }
+            #expect("\(error.map { "\($0)" } ?? "")".contains(complaint), "\(bad)")
+        }
+    }
+
     @Test func theProjectsRecipesParse() throws {
         let zero = try ImageRecipe.load(path: "\(Repository.images)/recipes/0.yml")
         #expect(zero.index == 0)
@@ -137,6 +153,11 @@ import Testing
         let packages = script[start.upperBound..<end].split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
         #expect(packages == recipe.packages)
         #expect(recipe.initramfs.script == "build-image0.sh")
+        // The script's default kernel is recipe 0's: built from these sources with these options.
+        #expect(recipe.kernel.config == "kernel/construir.config")
+        #expect(script.contains("KERNEL_CONFIG=${CONSTRUIR_KERNEL_CONFIG-$SCRIPT_DIR/\(recipe.kernel.config ?? "")}"))
+        #expect(script.contains("KERNEL_PACKAGE=${KERNEL_PACKAGE:-\(recipe.kernel.package)}"))
+        #expect(FileManager.default.fileExists(atPath: "\(Repository.images)/\(recipe.kernel.config ?? "")"))
         #expect(recipe.files.contains { $0.path == "/init" && $0.source == ImageBuilder.agentPath })
     }
 }

@@ -11,3 +11,7 @@
 int construir_rename_noreplace(const char *from, const char *to) {
     return (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE);
 }
+
+int construir_gettid(void) {
+    return (int)syscall(SYS_gettid);
+}

@@ -6,4 +6,7 @@
 /* renameat2(2) with RENAME_NOREPLACE: glibc's wrapper is _GNU_SOURCE-only and syscall() is
    variadic, so neither reaches Swift directly. Returns -1 and sets errno on failure. */
 int construir_rename_noreplace(const char *from, const char *to);
+
+/* gettid(2): the kernel's id of the calling thread (/proc/self/task/TID). */
+int construir_gettid(void);
 #endif

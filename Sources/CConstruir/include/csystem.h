@@ -7,6 +7,10 @@
    variadic, so neither reaches Swift directly. Returns -1 and sets errno on failure. */
 int construir_rename_noreplace(const char *from, const char *to);
 
+/* prctl(PR_SET_CHILD_SUBREAPER, 1): prctl is variadic, so it does not reach Swift directly.
+   Returns -1 and sets errno on failure. */
+int construir_set_child_subreaper(void);
+
 /* gettid(2): the kernel's id of the calling thread (/proc/self/task/TID). */
 int construir_gettid(void);
 #endif

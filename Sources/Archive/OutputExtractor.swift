@@ -59,6 +59,10 @@ public struct OutputExtractor: Sendable {
     /// parent must exist, it must not), then calls `reader.finish()` so the stream is consumed
     /// to its end and its compressed length known. On failure the destination is removed and the
     /// reader is still drained, so its trimmed copy is kept if the xz stream itself is valid.
+    ///
+    /// The xz stream is decoded on a second thread (`XZReadAhead`) while this one parses the tar
+    /// and writes files, as `tar -xJf` overlaps `xz -d` with tar. That thread has ended by the
+    /// time this returns or throws; the remainder after the tar's end is drained on this thread.
     public func extract(from reader: XZStreamReader, to destination: String) throws(ConstruirError) -> ExtractionSummary {
         let root = try Self.createDestination(destination)
         do {
@@ -73,11 +77,14 @@ public struct OutputExtractor: Sendable {
         }
     }
 
-    /// Runs libarchive over the tar stream. Its reader and disk writer are freed when this returns
-    /// or throws, so nothing of libarchive still has files open while the caller cleans up.
+    /// Runs libarchive over the tar stream, decoded ahead on another thread. The decoder thread
+    /// is stopped and joined, and libarchive's reader and disk writer freed, when this returns or
+    /// throws: the reader is the caller's again and nothing still has files open while it cleans up.
     private static func extractEntries(from reader: XZStreamReader, into root: String,
                                        limits: ExtractionLimits) throws(ConstruirError) -> (entries: Int, bytes: Int64) {
-        let extraction = try TarExtraction(reader: reader, root: root, limits: limits)
+        let readAhead = try XZReadAhead(reader)
+        defer { readAhead.stop() }
+        let extraction = try TarExtraction(context: StreamContext(readAhead: readAhead), root: root, limits: limits)
         try extraction.run()
         return (extraction.entriesWritten, extraction.bytesWritten)
     }
@@ -131,10 +138,10 @@ private final class TarExtraction {
     // absolute by construction (libarchive would otherwise write relative to the process's
     // working directory). Absolute names in the archive are rejected before that.
 
-    init(reader: XZStreamReader, root: String, limits: ExtractionLimits) throws(ConstruirError) {
+    init(context: StreamContext, root: String, limits: ExtractionLimits) throws(ConstruirError) {
         self.root = root
         self.limits = limits
-        self.context = StreamContext(reader: reader)
+        self.context = context
         guard let input = archive_read_new() else {
             throw ConstruirError(.archive, "archive_read_new failed")
         }

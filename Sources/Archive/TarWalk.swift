@@ -83,23 +83,36 @@ final class TarWalk {
 }
 
 /// Feeds libarchive from the xz reader; the object behind libarchive's `client_data`.
+///
+/// Either it pulls from an `XZStreamReader` on the calling thread, or it hands libarchive the
+/// chunks an `XZReadAhead` decoded on its own thread, without copying them.
 final class StreamContext {
-    let reader: XZStreamReader
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 << 10, alignment: 16)
+    private let next: () throws(ConstruirError) -> UnsafeRawBufferPointer
     /// The reader's error, kept so that it surfaces with its own code instead of libarchive's.
     var error: ConstruirError?
 
-    init(reader: XZStreamReader) { self.reader = reader }
-    deinit { buffer.deallocate() }
+    /// Decodes on the calling thread, through a buffer of its own.
+    init(reader: XZStreamReader) {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 << 10, alignment: 16)
+        let owner = BufferOwner(buffer)
+        next = { () throws(ConstruirError) -> UnsafeRawBufferPointer in
+            UnsafeRawBufferPointer(rebasing: owner.buffer[..<(try reader.read(into: owner.buffer))])
+        }
+    }
+
+    /// Takes the chunks `readAhead` decodes; it must outlive this context's libarchive reader.
+    init(readAhead: XZReadAhead) {
+        next = { () throws(ConstruirError) -> UnsafeRawBufferPointer in try readAhead.next() }
+    }
 
     /// Opens libarchive's reader `input` on this context; the context must outlive `input`.
     func open(_ input: OpaquePointer) -> Int32 {
         archive_read_open(input, Unmanaged.passUnretained(self).toOpaque(), nil, { archive, clientData, out in
             let context = Unmanaged<StreamContext>.fromOpaque(clientData!).takeUnretainedValue()
             do throws(ConstruirError) {
-                let n = try context.reader.read(into: context.buffer)
-                out?.pointee = UnsafeRawPointer(context.buffer.baseAddress)
-                return n
+                let block = try context.next()
+                out?.pointee = block.baseAddress
+                return block.count
             } catch {
                 context.error = error
                 error.message.withCString { construir_archive_set_error(archive, EIO, $0) }
@@ -107,4 +120,11 @@ final class StreamContext {
             }
         }, nil)
     }
+}
+
+/// Frees a buffer with the closure that captured it.
+private final class BufferOwner {
+    let buffer: UnsafeMutableRawBufferPointer
+    init(_ buffer: UnsafeMutableRawBufferPointer) { self.buffer = buffer }
+    deinit { buffer.deallocate() }
 }

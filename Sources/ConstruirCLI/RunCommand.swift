@@ -51,6 +51,9 @@ public struct RunCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("After each job is published, run /bin/sh -c COMMAND with the job's done directory as $1. Its failure is logged and changes nothing else.", valueName: "COMMAND"))
     var onDone: String?
     @Option(help: "Longest the --on-done command may run before it is killed, e.g. 30s.") var onDoneTimeout = "60s"
+    /// Where image file hashes are remembered between runs; `run-once`, whose state directory
+    /// is thrown away, points it at its kept libvirt root.
+    @Option(help: .hidden) var imageDigests: String?
 
     public init() {}
 
@@ -117,7 +120,8 @@ public struct RunCommand: AsyncParsableCommand {
 
         var options = RunnerOptions(timeout: timeout, memoryMiB: memoryMiB, cpus: cpus,
                                     acceleration: acceleration, defaultImage: defaultImage, policy: policy,
-                                    maxConsoleBytes: try Units.byteSize(maxConsole))
+                                    maxConsoleBytes: try Units.byteSize(maxConsole),
+                                    imageDigestStore: FileSystem.absolute(imageDigests ?? "\(stateDirectory)/image-digests.json"))
         options.jobLimits.maxFileBytes = try Units.byteSize(maxJobSize)
         let executor = JobExecutor(images: ImageStore(root: FileSystem.absolute(images)), hypervisor: hypervisor,
                                    options: options, logger: logger)

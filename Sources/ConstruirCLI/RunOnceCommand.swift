@@ -55,7 +55,7 @@ public struct RunOnceCommand: AsyncParsableCommand {
     }
 
     /// The `construir run` this run-once is: the same options over a private queue.
-    func runCommand(queue: String, state: String, connect: String? = nil) throws -> RunCommand {
+    func runCommand(queue: String, state: String, connect: String? = nil, imageDigests: String? = nil) throws -> RunCommand {
         let connect = connect ?? self.connect
         var arguments = [
             "--queue", queue, "--state", state, "--done", done, "--images", images, "--timeout", timeout,
@@ -63,6 +63,7 @@ public struct RunOnceCommand: AsyncParsableCommand {
             "--log-format", logFormat.rawValue, "--on-done-timeout", onDoneTimeout, "--exit-when-idle", "--slots", "1", "--grace", "0s",
         ]
         if let connect { arguments += ["--connect", connect] }
+        if let imageDigests { arguments += ["--image-digests", imageDigests] }
         if let onDone { arguments += ["--on-done", onDone] }
         if verbose { arguments.append("--verbose") }
         return try RunCommand.parse(arguments)
@@ -70,6 +71,9 @@ public struct RunOnceCommand: AsyncParsableCommand {
 
     public func run() async throws {
         signal(SIGPIPE, SIG_IGN)
+        // QEMU becomes this process's child when libvirt daemonises it, and is reaped as soon as
+        // it exits: the run ends with the job instead of waiting for init to reap it (`Subreaper`).
+        Subreaper.become()
         let logger = RunCommand.makeLogger(verbose: verbose, format: logFormat)
         let source = FileSystem.absolute(job)
         let fileName = (source as NSString).lastPathComponent
@@ -94,7 +98,10 @@ public struct RunOnceCommand: AsyncParsableCommand {
         do {
             try FileSystem.makeDirectory(queue)
             try Self.copyJob(source, to: "\(queue)/\(fileName)")
-            runner = try runCommand(queue: queue, state: state, connect: cache.map { Hypervisor.embeddedURI(root: $0.root) })
+            // The kept root also keeps the image files' hashes, so an unchanged image is not
+            // hashed again on every run (see FileDigestStore).
+            runner = try runCommand(queue: queue, state: state, connect: cache.map { Hypervisor.embeddedURI(root: $0.root) },
+                                    imageDigests: cache.map { "\($0.root)/image-digests.json" })
                 .makeRunner(logger: logger, onPublished: { published.set($0) })
         } catch let error as ExitCode {
             throw error

@@ -1,3 +1,4 @@
+import CConstruir
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -38,4 +39,10 @@ public func systemCall<T: BinaryInteger>(_ name: String, path: String? = nil, _ 
         }
         return result
     }
+}
+
+/// The kernel's id of the calling thread (`/proc/self/task/TID`); glibc's `gettid` does not
+/// reach Swift.
+public func currentThreadID() -> pid_t {
+    pid_t(construir_gettid())
 }

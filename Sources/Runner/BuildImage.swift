@@ -132,12 +132,15 @@ public struct BuildImage: Sendable, Equatable {
 
     /// Hashes every file in `verifiedFiles` and compares it with image.json. An image.json
     /// without `files` (older images) records nothing, so nothing can match.
-    public func verify() -> Verification {
+    ///
+    /// - Parameter sha256: the hash of a file by path; the runner passes one that remembers
+    ///   the hashes of unchanged files (`FileDigestStore`).
+    public func verify(sha256: (String) throws -> String = BuildImage.sha256(ofFile:)) -> Verification {
         var files: [Verification.File] = []
         var sums: [String: String] = [:]
         for name in verifiedFiles {
             let path = "\(directory)/\(name)"
-            let actual = try? Self.sha256(ofFile: path)
+            let actual = try? sha256(path)
             sums[name] = actual
             files.append(.init(name: name, expected: manifest.files?[name], actual: actual,
                                size: try? FileSystem.size(of: path)))
@@ -148,8 +151,8 @@ public struct BuildImage: Sendable, Equatable {
 
     /// The image digest, after checking every file against image.json; throws, naming the
     /// files, when one does not match (the runner then refuses the job).
-    public func verifiedDigest() throws -> String {
-        let verification = verify()
+    public func verifiedDigest(sha256: (String) throws -> String = BuildImage.sha256(ofFile:)) throws -> String {
+        let verification = verify(sha256: sha256)
         guard verification.isValid, let digest = verification.digest else {
             throw ConstruirError(.invalidArgument, "build image \(index) does not match its image.json, refusing to use it: \(verification.problems.joined(separator: "; ")) (rebuild it with `construir image build \(index)`)")
         }

@@ -25,12 +25,15 @@ public struct RunnerOptions: Sendable {
     /// The console log is cut here and the VM destroyed: a guest must not fill the host's disk
     /// by printing.
     public var maxConsoleBytes: Int64
+    /// Where the sha256 of image files is remembered across processes (see `FileDigestStore`);
+    /// nil: only for the life of this process.
+    public var imageDigestStore: String?
 
     public init(timeout: Duration = .seconds(30 * 60), memoryMiB: Int = 1024, cpus: Int = 1,
                 acceleration: Acceleration, defaultImage: Int = 0,
                 minimumOutputSize: Int64 = 1 << 20, extractionLimits: ExtractionLimits = ExtractionLimits(),
                 policy: RunnerPolicy = RunnerPolicy(), jobLimits: JobImageLimits = JobImageLimits(),
-                maxConsoleBytes: Int64 = 16 << 20) {
+                maxConsoleBytes: Int64 = 16 << 20, imageDigestStore: String? = nil) {
         self.timeout = timeout
         self.memoryMiB = memoryMiB
         self.cpus = cpus
@@ -41,6 +44,7 @@ public struct RunnerOptions: Sendable {
         self.policy = policy
         self.jobLimits = jobLimits
         self.maxConsoleBytes = maxConsoleBytes
+        self.imageDigestStore = imageDigestStore
     }
 }
 
@@ -57,7 +61,7 @@ public struct JobExecutor: Sendable {
     public let hypervisor: Hypervisor
     public let options: RunnerOptions
     public let logger: Logger
-    private let digests = ImageDigestCache()
+    private let digests: ImageDigestCache
     private let exiting = ExitingMachines()
 
     public init(images: ImageStore, hypervisor: Hypervisor, options: RunnerOptions, logger: Logger) {
@@ -65,6 +69,7 @@ public struct JobExecutor: Sendable {
         self.hypervisor = hypervisor
         self.options = options
         self.logger = logger
+        self.digests = ImageDigestCache(persistingTo: options.imageDigestStore)
     }
 
     public func execute(_ job: ClaimedJob) async -> Outcome {
@@ -301,37 +306,5 @@ final class ExitingMachines: @unchecked Sendable {
     func take(_ id: String) -> VirtualMachine? {
         lock.lock(); defer { lock.unlock() }
         return machines.removeValue(forKey: id)
-    }
-}
-
-/// Verified image digests. An image's files are hashed and checked against its image.json once,
-/// and again only when a file's identity changes: its inode, size, mtime or ctime, or image.json.
-/// An image that does not match is refused (the error is cached the same way).
-final class ImageDigestCache: @unchecked Sendable {
-    private let lock = NSLock()
-    private var cache: [String: (key: String, digest: String?, error: String?)] = [:]
-
-    func digest(of image: BuildImage) throws -> String {
-        var key = ""
-        for file in image.verifiedFiles + ["image.json"] {
-            var st = stat()
-            guard stat("\(image.directory)/\(file)", &st) == 0 else { return try image.verifiedDigest() }
-            key += "\(file):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec):\(st.st_ctim.tv_sec).\(st.st_ctim.tv_nsec);"
-        }
-        lock.lock()
-        let hit = cache[image.directory]
-        lock.unlock()
-        if let hit, hit.key == key {
-            if let digest = hit.digest { return digest }
-            throw ConstruirError(.invalidArgument, hit.error ?? "build image \(image.index) does not match its image.json")
-        }
-        do {
-            let digest = try image.verifiedDigest()
-            lock.lock(); cache[image.directory] = (key, digest, nil); lock.unlock()
-            return digest
-        } catch {
-            lock.lock(); cache[image.directory] = (key, nil, "\(error)"); lock.unlock()
-            throw error
-        }
     }
 }

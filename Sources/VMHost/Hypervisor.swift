@@ -105,6 +105,10 @@ public final class Hypervisor: @unchecked Sendable {
         }
         let machine = VirtualMachine(name: configuration.name, domain: domain, signal: signal, router: router,
                                      backgroundTeardown: embedded)
+        if Subreaper.isEnabled {
+            // Found while QEMU runs: an exited one (a zombie) has no command line to match.
+            machine.adoptedPID = StaleProcesses.qemuDomains(matching: { $0 == configuration.name })[configuration.name]
+        }
         if let limit = configuration.memoryHardLimitMiB {
             machine.memoryHardLimitApplied = applyMemoryHardLimit(domain, mebibytes: limit)
         }

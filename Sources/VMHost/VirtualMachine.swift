@@ -18,6 +18,9 @@ public final class VirtualMachine: @unchecked Sendable {
     /// Whether the memory hard limit of the configuration is in force (see `Hypervisor.start`).
     public internal(set) var memoryHardLimitApplied = false
 
+    /// QEMU's pid when this process adopted it (`Subreaper`) and so must reap it; else nil.
+    var adoptedPID: pid_t?
+
     init(name: String, domain: virDomainPtr, signal: StopSignal, router: LifecycleRouter, backgroundTeardown: Bool) {
         self.backgroundTeardown = backgroundTeardown
         self.name = name
@@ -105,7 +108,16 @@ public final class VirtualMachine: @unchecked Sendable {
     }
 
     /// Kills QEMU now; harmless when it already stopped.
+    ///
+    /// libvirt's destroy sends SIGTERM and then polls every 200 ms until QEMU's process is gone.
+    /// When this process adopted QEMU (`Subreaper`), nobody else would reap it, so it is killed
+    /// and reaped here first, and libvirt's destroy finds it gone at once. Killing is as safe as
+    /// libvirt's own: the guest has powered off (its I/O is complete) or is being destroyed.
     public func destroy() {
+        if let pid = adoptedPID {
+            adoptedPID = nil
+            Subreaper.killAndReap(pid)
+        }
         if virDomainIsActive(domain) == 1 {
             _ = virDomainDestroy(domain)
         }

@@ -6,4 +6,11 @@
 /* renameat2(2) with RENAME_NOREPLACE: glibc's wrapper is _GNU_SOURCE-only and syscall() is
    variadic, so neither reaches Swift directly. Returns -1 and sets errno on failure. */
 int construir_rename_noreplace(const char *from, const char *to);
+
+/* prctl(PR_SET_CHILD_SUBREAPER, 1): prctl is variadic, so it does not reach Swift directly.
+   Returns -1 and sets errno on failure. */
+int construir_set_child_subreaper(void);
+
+/* gettid(2): the kernel's id of the calling thread (/proc/self/task/TID). */
+int construir_gettid(void);
 #endif

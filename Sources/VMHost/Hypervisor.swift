@@ -97,18 +97,22 @@ public final class Hypervisor: @unchecked Sendable {
         // With a daemon, tie the domain to this connection so it dies with the runner; the
         // embedded driver lives inside this process and does not support that flag.
         let embedded = Self.embeddedRoot(of: uri) != nil
+        let clock = ContinuousClock()
+        let began = clock.now
         var flags = UInt32(VIR_DOMAIN_START_PAUSED.rawValue)
         if !embedded { flags |= UInt32(VIR_DOMAIN_START_AUTODESTROY.rawValue) }
         guard let domain = virDomainCreateXML(connection, xml, flags) else {
             router.disarm(name: configuration.name)
             throw Self.lastError("cannot start VM \(configuration.name)")
         }
+        let created = clock.now
         let machine = VirtualMachine(name: configuration.name, domain: domain, signal: signal, router: router,
                                      backgroundTeardown: embedded)
         if Subreaper.isEnabled {
             // Found while QEMU runs: an exited one (a zombie) has no command line to match.
             machine.adoptedPID = StaleProcesses.qemuDomains(matching: { $0 == configuration.name })[configuration.name]
         }
+        let adopted = clock.now
         if let limit = configuration.memoryHardLimitMiB {
             machine.memoryHardLimitApplied = applyMemoryHardLimit(domain, mebibytes: limit)
         }
@@ -117,7 +121,10 @@ public final class Hypervisor: @unchecked Sendable {
             machine.destroy()
             throw error
         }
-        logger.debug("domain started", metadata: ["domain": "\(configuration.name)"])
+        let limited = clock.now
+        logger.debug("domain started", metadata: [
+            "domain": "\(configuration.name)", "create": "\(created - began)", "adopt": "\(adopted - created)",
+            "limit": "\(limited - adopted)", "resume": "\(clock.now - limited)"])
         return machine
     }
 

@@ -31,15 +31,30 @@ public enum FileSystem {
     }
 
     /// Replaces `path` with `data` so that a crash leaves either the old file or the new one, and
-    /// the new one survives: written to a hidden temporary beside it, flushed, renamed over it,
-    /// and the directory flushed.
-    public static func writeDurably(_ data: Data, to path: String) throws {
+    /// the new one survives: written to a hidden temporary of this process's own beside it
+    /// (created with `mode`, less the umask), flushed, renamed over it, and the directory flushed.
+    /// Two processes replacing the same file never write into each other's temporary.
+    public static func writeDurably(_ data: Data, to path: String, mode: mode_t = 0o666) throws(SystemError) {
         let directory = (path as NSString).deletingLastPathComponent
-        let temporary = "\(directory)/.\((path as NSString).lastPathComponent).tmp"
-        try data.write(to: URL(fileURLWithPath: temporary))
-        try fsync(path: temporary)
-        try systemCall("rename", path: temporary) { rename(temporary, path) }
-        try fsync(path: directory)
+        let temporary = "\(directory.isEmpty ? "." : directory)/.\((path as NSString).lastPathComponent).\(getpid()).tmp"
+        do throws(SystemError) {
+            let fd = try systemCall("open", path: temporary) {
+                open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode)
+            }
+            defer { close(fd) }
+            var offset = 0
+            while offset < data.count {
+                offset += try systemCall("write", path: temporary) {
+                    data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+                }
+            }
+            try systemCall("fsync", path: temporary) { Glibc.fsync(fd) }
+            try systemCall("rename", path: temporary) { rename(temporary, path) }
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+        try fsync(path: directory.isEmpty ? "." : directory)
     }
 
     public static func exists(_ path: String) -> Bool {

@@ -47,14 +47,9 @@ public enum ImageMetadata {
     }
 
     static func writeAtomically(_ data: Data, to path: String) throws {
-        let temporary = "\(path).tmp.\(getpid())"
         do {
-            try data.write(to: URL(fileURLWithPath: temporary))
-            guard rename(temporary, path) == 0 else {
-                throw ConstruirError(.system, "rename \(temporary) to \(path): \(String(cString: strerror(errno)))")
-            }
+            try FileSystem.writeDurably(data, to: path)
         } catch {
-            try? FileManager.default.removeItem(atPath: temporary)
             throw ConstruirError(.system, "cannot write \(path)", cause: error)
         }
     }

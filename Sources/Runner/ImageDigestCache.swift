@@ -129,7 +129,7 @@ final class FileDigestStore: @unchecked Sendable {
     }
 
     /// Writes the new entries, merged with what other processes wrote meanwhile, atomically
-    /// (a private temporary renamed over the file). Entries whose file changed are dropped.
+    /// (`FileSystem.writeDurably`, mode 0600). Entries whose file changed are dropped.
     /// Best effort: a store that cannot be written only means hashing again next time.
     func save() {
         lock.withLock {
@@ -138,7 +138,7 @@ final class FileDigestStore: @unchecked Sendable {
             merged.merge(mine) { _, new in new }
             merged = merged.filter { FileIdentity(path: $0.key) == $0.value.identity }
             guard let data = try? JSONEncoder().encode(Contents(version: Self.version, files: merged)) else { return }
-            if Self.write(data, to: path) {
+            if (try? FileSystem.writeDurably(data, to: path, mode: 0o600)) != nil {
                 entries = merged
                 changed = false
             }
@@ -167,21 +167,6 @@ final class FileDigestStore: @unchecked Sendable {
               let contents = try? JSONDecoder().decode(Contents.self, from: data),
               contents.version == version else { return nil }
         return contents.files.filter { $0.value.sha256.utf8.count == 64 && $0.value.sha256.utf8.allSatisfy(\.isLowercaseHex) }
-    }
-
-    /// Writes `data` to a temporary of this process's own beside `path`, mode 0600, and renames
-    /// it over `path`.
-    private static func write(_ data: Data, to path: String) -> Bool {
-        let temporary = "\(path).\(getpid()).tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { return false }
-        let written = data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        close(fd)
-        guard written == data.count, rename(temporary, path) == 0 else {
-            unlink(temporary)
-            return false
-        }
-        return true
     }
 }
 

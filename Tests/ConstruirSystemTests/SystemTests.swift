@@ -24,6 +24,24 @@ import TestSupport
         }
     }
 
+    @Test func writeDurablyReplacesTheFileWithTheModeAndLeavesNoTemporary() async throws {
+        try await withTemporaryDirectory { dir in
+            let path = "\(dir)/state.json"
+            try "old".write(toFile: path, atomically: false, encoding: .utf8)
+            let large = Data((0..<(3 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+            try FileSystem.writeDurably(large, to: path, mode: 0o600)
+            #expect(FileManager.default.contents(atPath: path) == large)
+            let permissions = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+            #expect(permissions == 0o600)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["state.json"])
+            // A directory in the way of the rename: the error names it and the temporary is gone.
+            try FileManager.default.createDirectory(atPath: "\(dir)/taken", withIntermediateDirectories: false)
+            try "x".write(toFile: "\(dir)/taken/f", atomically: false, encoding: .utf8)
+            #expect(throws: SystemError.self) { try FileSystem.writeDurably(Data("new".utf8), to: "\(dir)/taken") }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["state.json", "taken"])
+        }
+    }
+
     @Test func sparseFileReadsAsZeros() async throws {
         try await withTemporaryDirectory { dir in
             try FileSystem.createSparseFile("\(dir)/disk", size: 1 << 20)

@@ -75,12 +75,15 @@ struct QueueTree {
 
     /// Files a runner makes while it works and must never leave behind once idle.
     func leftovers() -> [String] {
-        let temporary = ["output.img", "status.img", "config.img", ".result.json.tmp", ".claim.json.tmp", "publishing"]
+        let temporary = ["output.img", "status.img", "config.img", "publishing"]
         let enumerator = FileManager.default.enumerator(atPath: dir)
         var found: [String] = []
         while let path = enumerator?.nextObject() as? String {
             let name = (path as NSString).lastPathComponent
-            if temporary.contains(name) || name.hasPrefix(".incoming-") || name.hasPrefix(".removing-") { found.append(path) }
+            let durableTemporary = (name.hasPrefix(".result.json.") || name.hasPrefix(".claim.json.")) && name.hasSuffix(".tmp")
+            if temporary.contains(name) || durableTemporary || name.hasPrefix(".incoming-") || name.hasPrefix(".removing-") {
+                found.append(path)
+            }
         }
         return found
     }

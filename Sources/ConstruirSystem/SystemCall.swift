@@ -46,3 +46,10 @@ public func systemCall<T: BinaryInteger>(_ name: String, path: String? = nil, _ 
 public func currentThreadID() -> pid_t {
     pid_t(construir_gettid())
 }
+
+/// Makes a `posix_spawn` close every descriptor from `lowest` up in the child, whether or not it
+/// was opened close-on-exec; glibc's `posix_spawn_file_actions_addclosefrom_np` does not reach
+/// Swift. Returns 0, or an error number as `posix_spawn` functions do.
+public func spawnClosesDescriptors(from lowest: Int32, _ actions: inout posix_spawn_file_actions_t) -> Int32 {
+    construir_spawn_close_from(&actions, lowest)
+}

@@ -101,6 +101,10 @@ public struct OnDoneHook: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, outputFD, 1)
         posix_spawn_file_actions_adddup2(&actions, outputFD, 2)
+        // Nothing else of ours: not the runner's locks, sockets or libvirt connections, and not
+        // another thread's pipe, whose reader would otherwise wait for the hook to end.
+        let closing = spawnClosesDescriptors(from: 3, &actions)
+        guard closing == 0 else { return .failure("cannot set up its descriptors: \(String(cString: strerror(closing)))") }
 
         let argv = arguments.map { strdup($0) } + [nil]
         let envp = environment.map { strdup($0) } + [nil]

@@ -1,5 +1,6 @@
 #ifndef CONSTRUIR_CSYSTEM_H
 #define CONSTRUIR_CSYSTEM_H
+#include <spawn.h>
 #include <sys/inotify.h>
 #include <sys/xattr.h> /* llistxattr, for tests that check extracted files carry no xattrs */
 
@@ -10,6 +11,9 @@ int construir_rename_noreplace(const char *from, const char *to);
 /* prctl(PR_SET_CHILD_SUBREAPER, 1): prctl is variadic, so it does not reach Swift directly.
    Returns -1 and sets errno on failure. */
 int construir_set_child_subreaper(void);
+
+/* posix_spawn_file_actions_addclosefrom_np: glibc declares it for _GNU_SOURCE only. */
+int construir_spawn_close_from(posix_spawn_file_actions_t *actions, int lowest);
 
 /* gettid(2): the kernel's id of the calling thread (/proc/self/task/TID). */
 int construir_gettid(void);

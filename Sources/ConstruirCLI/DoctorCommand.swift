@@ -50,6 +50,8 @@ public struct Doctor: Sendable {
     public var state: String
     public var kvmDevice = "/dev/kvm"
     public var sysModuleRoot = "/sys/module"
+    /// Whether this user may read and write a device (a seam: root may open anything).
+    public var canReadWrite: @Sendable (String) -> Bool = { access($0, R_OK | W_OK) == 0 }
     public var qemuBinary = "/usr/bin/qemu-system-x86_64"
     public var libvirtQemuDriver = "/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so"
     /// Below this much free space on the queue's or done/'s filesystem the runner cannot work:
@@ -102,16 +104,27 @@ public struct Doctor: Sendable {
         let fix: String
         if !FileSystem.exists(kvmDevice) {
             fix = "enable virtualization (VT-x/AMD-V) in the firmware and load kvm_intel or kvm_amd"
-        } else if access(kvmDevice, R_OK | W_OK) != 0 {
+        } else if !canReadWrite(kvmDevice) {
             var st = stat()
             let group = stat(kvmDevice, &st) == 0 ? getgrgid(st.st_gid).map { String(cString: $0.pointee.gr_name) } : nil
-            fix = "let this user open \(kvmDevice): sudo usermod -aG \(group ?? "kvm") \(Self.userName), then log in again"
-                + (group == "root" ? " (here \(kvmDevice) is root-only: install a udev rule giving it to group kvm, mode 0660)" : "")
+            fix = Self.kvmAccessFix(device: kvmDevice, group: group, user: Self.userName)
         } else {
             fix = "load the hardware KVM module (modprobe kvm_intel or kvm_amd); a nested or paravirtual KVM is not used"
         }
         return Check(level: .warning, subject: "acceleration",
                      detail: "TCG software emulation only (slow, and not a security boundary): \(reason)", fix: fix)
+    }
+
+    /// How to let `user` open the KVM device owned by `group`. Only ever the `kvm` group: the
+    /// device's own group may be root (or disk, or another that opens far more than /dev/kvm to
+    /// the runner and to any job that escapes), so a device not in group kvm gets a udev rule
+    /// that puts it there.
+    static func kvmAccessFix(device: String, group: String?, user: String) -> String {
+        let join = "sudo usermod -aG kvm \(user), then log in again"
+        if group == "kvm" { return "let this user open \(device): \(join)" }
+        return "give \(device) to group kvm (it is in group \(group ?? "unknown"); do not add \(user) to that group): "
+            + "echo 'KERNEL==\"kvm\", GROUP=\"kvm\", MODE=\"0660\"' | sudo tee /etc/udev/rules.d/65-kvm.rules && "
+            + "sudo groupadd -f --system kvm && sudo udevadm control --reload && sudo udevadm trigger --name-match=kvm; then \(join)"
     }
 
     private func qemu() -> Check {
@@ -189,9 +202,12 @@ public struct Doctor: Sendable {
             return Check(level: .failure, subject: role, detail: "\(path) is not writable by \(Self.userName)",
                          fix: "chown \(Self.userName) \(path) (or chmod u+rwx it)")
         }
-        if role == "queue", st.st_mode & 0o002 != 0, st.st_mode & S_ISVTX == 0 {
-            return Check(level: .warning, subject: role, detail: "\(path) is world-writable without the sticky bit",
-                         fix: "chmod 1733 \(path) so submitters cannot remove each other's jobs, or use a group")
+        // The state directory and the libvirt root live in the queue: whoever may rename entries
+        // there could swap them, so the runner refuses a queue others can write unless sticky.
+        if role == "queue", st.st_mode & 0o022 != 0, st.st_mode & S_ISVTX == 0 {
+            return Check(level: .failure, subject: role,
+                         detail: "\(path) is writable by group or others without the sticky bit (mode \(String(st.st_mode & 0o7777, radix: 8))): the runner refuses it",
+                         fix: "chmod +t \(path), so submitters can add jobs but cannot rename or remove what is not theirs")
         }
         return Check(level: .ok, subject: role, detail: "\(path) is writable", fix: nil)
     }

@@ -73,7 +73,7 @@ public struct RunOnceCommand: AsyncParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         // QEMU becomes this process's child when libvirt daemonises it, and is reaped as soon as
         // it exits: the run ends with the job instead of waiting for init to reap it (`Subreaper`).
-        Subreaper.become()
+        Subreaper.adoptQEMU()
         let logger = RunCommand.makeLogger(verbose: verbose, format: logFormat)
         let source = FileSystem.absolute(job)
         let fileName = (source as NSString).lastPathComponent

@@ -101,7 +101,8 @@ public final class Hypervisor: @unchecked Sendable {
         let began = clock.now
         var flags = UInt32(VIR_DOMAIN_START_PAUSED.rawValue)
         if !embedded { flags |= UInt32(VIR_DOMAIN_START_AUTODESTROY.rawValue) }
-        guard let domain = virDomainCreateXML(connection, xml, flags) else {
+        // run-once adopts the QEMU this daemonises (see `Subreaper`).
+        guard let domain = Subreaper.whileStartingDomain({ virDomainCreateXML(connection, xml, flags) }) else {
             router.disarm(name: configuration.name)
             throw Self.lastError("cannot start VM \(configuration.name)")
         }

@@ -8,9 +8,9 @@
    variadic, so neither reaches Swift directly. Returns -1 and sets errno on failure. */
 int construir_rename_noreplace(const char *from, const char *to);
 
-/* prctl(PR_SET_CHILD_SUBREAPER, 1): prctl is variadic, so it does not reach Swift directly.
+/* prctl(PR_SET_CHILD_SUBREAPER, on): prctl is variadic, so it does not reach Swift directly.
    Returns -1 and sets errno on failure. */
-int construir_set_child_subreaper(void);
+int construir_set_child_subreaper(int on);
 
 /* posix_spawn_file_actions_addclosefrom_np: glibc declares it for _GNU_SOURCE only. */
 int construir_spawn_close_from(posix_spawn_file_actions_t *actions, int lowest);

@@ -70,6 +70,11 @@ extension VMSuites {
             #expect(try BuildImage.sha256(ofFile: "\(dir)/done/hello/job.tar.xz") == submitted)
             let console = try String(contentsOfFile: "\(dir)/done/hello/console.log", encoding: .utf8)
             #expect(console.contains("construir-agent"))
+            // The guest kernel parses no partition table on the submitter's disk (a Linux with
+            // its parsers prints `Dev vdc: unable to read RDB block 8` and one line per disk).
+            #expect(!console.contains("RDB"), "\(console)")
+            #expect(!console.split(separator: "\n").contains { $0.range(of: #"^\s*vd[a-z]: "#, options: .regularExpression) != nil },
+                    "\(console)")
             #expect(!FileManager.default.fileExists(atPath: "\(dir)/done/hello/output.img"))
 
             // fail: exit code 3 comes back; the agent's fallback output holds the job's log.

@@ -157,16 +157,23 @@ public struct RunCommand: AsyncParsableCommand {
     }
 
     /// The embedded driver's root. libvirt puts UNIX sockets below it, whose paths may not exceed
-    /// 107 bytes, so a deep state directory gets a short root under /tmp instead.
+    /// 107 bytes, so a deep state directory gets a short root in this user's private runtime
+    /// directory instead (`PrivateDirectory.runtimeBase`, else /tmp/construir-UID; either is
+    /// made mode 0700 or refused when opened, see `Hypervisor.prepareEmbeddedRoot`).
     /// Each runner identity has its own root (the embedded driver allows one process per root),
     /// and a runner restarted after a crash gets its predecessor's, with any VM it left behind.
-    static func embeddedRoot(stateDirectory: String, identity: String) -> String {
+    static func embeddedRoot(stateDirectory: String, identity: String,
+                             environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         let preferred = "\(stateDirectory)/libvirt/\(identity)"
-        if preferred.utf8.count <= 48 { return preferred }
+        if preferred.utf8.count <= maximumEmbeddedRootLength { return preferred }
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in preferred.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return "/tmp/construir-\(getuid())-\(String(hash, radix: 16))"
+        let root = "\(PrivateDirectory.runtimeBase(environment: environment))/\(String(hash, radix: 16))"
+        return root.utf8.count <= maximumEmbeddedRootLength ? root : "/tmp/construir-\(geteuid())/\(String(hash, radix: 16))"
     }
+
+    /// The longest embedded-driver root whose sockets still fit in 107 bytes.
+    static let maximumEmbeddedRootLength = 48
 
     static func makeLogger(verbose: Bool, format: LogFormat = .text) -> Logger {
         LogSetup.once(format: format)

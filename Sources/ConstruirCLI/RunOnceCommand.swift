@@ -88,14 +88,13 @@ public struct RunOnceCommand: AsyncParsableCommand {
         let queue = "\(privateDirectory)/queue"
         let state = "\(privateDirectory)/state"
         // The embedded driver probes QEMU's capabilities (about 4.5 s under TCG) the first time a
-        // root is used, so run-once keeps its roots: BASE/construir-UID-once-N, held by a lock
-        // while in use (one process per root), the lowest free N.
-        let cache: (root: String, lock: FileLock)? = connect == nil ? Self.embeddedRootCache(base: base) : nil
-        defer { _ = cache?.lock }
-
+        // root is used, so run-once keeps its roots in this user's private runtime directory:
+        // RUNTIME/once-N, held by a lock while in use (one process per root), the lowest free N.
         let published = PublishedBox()
         let runner: Runner
+        let cache: (root: String, lock: FileLock)?
         do {
+            cache = connect == nil ? try Self.embeddedRootCache(base: PrivateDirectory.runtimeBase()) : nil
             try FileSystem.makeDirectory(queue)
             try Self.copyJob(source, to: "\(queue)/\(fileName)")
             // The kept root also keeps the image files' hashes, so an unchanged image is not
@@ -135,6 +134,7 @@ public struct RunOnceCommand: AsyncParsableCommand {
             console.cancel()
             throw fail("run-once", "\(error)")
         }
+        _ = cache?.lock  // held until the run is over
         // The running directory is gone once the job is published or returned to the queue, and
         // the follower then ends by itself, having printed everything.
         published.markRunnerEnded()
@@ -156,12 +156,15 @@ public struct RunOnceCommand: AsyncParsableCommand {
         throw ExitCode(JobExitCode.code(for: job.result.status))
     }
 
-    /// A kept embedded-driver root and the lock that makes it this process's; nil when none can
-    /// be had (run-once then uses a root inside its private directory, and pays the probe).
-    static func embeddedRootCache(base: String) -> (root: String, lock: FileLock)? {
+    /// A kept embedded-driver root below `base` and the lock that makes it this process's; nil
+    /// when none can be had (run-once then uses a root inside its private directory, and pays
+    /// the probe). `base` is made this user's own (mode 0700) or refused: a base someone else
+    /// owns or can write throws, naming it and its owner.
+    static func embeddedRootCache(base: String) throws -> (root: String, lock: FileLock)? {
+        guard "\(base)/once-16".utf8.count <= RunCommand.maximumEmbeddedRootLength else { return nil }
+        try PrivateDirectory.make(base)
         for n in 1...16 {
-            let root = "\(base)/construir-\(getuid())-once-\(n)"
-            guard root.utf8.count <= 48 else { return nil }
+            let root = "\(base)/once-\(n)"
             if let lock = try? FileLock.tryLock("\(root).lock") { return (root, lock) }
         }
         return nil

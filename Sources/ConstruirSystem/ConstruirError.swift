@@ -17,6 +17,8 @@ public struct ConstruirError: Error, Sendable, CustomStringConvertible {
         public static let timeout = Code(rawValue: "timeout")
         public static let protocolViolation = Code(rawValue: "protocol_violation")
         public static let internalError = Code(rawValue: "internal")
+        /// A path construir would keep private is someone else's, or writable by others.
+        public static let untrustedPath = Code(rawValue: "untrusted_path")
     }
 
     public let code: Code

@@ -23,8 +23,12 @@ public final class Hypervisor: @unchecked Sendable {
     /// xattrs of our files, and QEMU runs under its seccomp sandbox (`-sandbox on` with
     /// obsolete, elevateprivileges, spawn and resourcecontrol denied), so a guest that breaks
     /// into QEMU cannot exec, setuid, or change its own limits.
+    ///
+    /// The root and its etc/ are this user's own, mode 0700 (`PrivateDirectory`): an existing
+    /// one that someone else owns or can write is refused, never used.
     public static func prepareEmbeddedRoot(_ root: String) throws {
-        try FileSystem.makeDirectory("\(root)/etc", mode: 0o700)
+        try PrivateDirectory.make(root)
+        try PrivateDirectory.make("\(root)/etc")
         let conf = """
         # Written by construir for libvirt's embedded QEMU driver.
         user = "+\(getuid())"

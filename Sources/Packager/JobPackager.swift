@@ -257,8 +257,9 @@ public struct JobPackager: Sendable {
 
     // MARK: - Images
 
-    /// Checks each index against `directory`'s images (`N/image.json`). A missing directory
-    /// only warns: jobs can be made on a machine that has no images.
+    /// Checks each index against `directory`'s images (`N/image.json`, or a recipe
+    /// `recipes/N.yml`: built images are not committed, so a fresh checkout has only recipes).
+    /// A missing directory only warns: jobs can be made on a machine that has no images.
     func checkImages(_ images: [Int], in directory: String) throws(ConstruirError) {
         guard !images.isEmpty else { throw ConstruirError(.invalidArgument, "no image index given") }
         for image in images where image < 0 || image > 999_999 {
@@ -274,18 +275,23 @@ public struct JobPackager: Sendable {
         let available = Self.availableImages(in: directory)
         for image in images where !available.contains(image) {
             let list = available.isEmpty ? "none" : available.map(String.init).joined(separator: ", ")
-            throw ConstruirError(.invalidArgument, "unknown build image \(image): there is no \(directory)/\(image)/image.json (available images: \(list))")
+            throw ConstruirError(.invalidArgument, "unknown build image \(image): there is no \(directory)/\(image)/image.json or \(directory)/recipes/\(image).yml (available images: \(list))")
         }
     }
 
-    /// The indices N with `directory/N/image.json`, sorted.
+    /// The indices N with `directory/N/image.json` or `directory/recipes/N.yml`, sorted.
     public static func availableImages(in directory: String) -> [Int] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        return names.compactMap { name -> Int? in
+        let built = names.compactMap { name -> Int? in
             guard let index = Int(name), String(index) == name, index >= 0,
                   FileManager.default.fileExists(atPath: "\(directory)/\(name)/image.json") else { return nil }
             return index
-        }.sorted()
+        }
+        let recipes = ((try? FileManager.default.contentsOfDirectory(atPath: "\(directory)/recipes")) ?? []).compactMap { name -> Int? in
+            guard name.hasSuffix(".yml"), let index = Int(name.dropLast(4)), "\(index).yml" == name, index >= 0 else { return nil }
+            return index
+        }
+        return Set(built + recipes).sorted()
     }
 
     // MARK: - Output file

@@ -37,10 +37,13 @@ public struct PackageRequest: Sendable, Equatable {
     public var recurseSubmodules: Bool
     /// xz encoder threads, 0 for one per CPU. The output does not depend on it.
     public var threads: Int
+    /// Pins the job to the build image with this digest (`image_digest` in `job/construir.yml`):
+    /// a runner whose image has other bytes rejects the job. Needs exactly one image.
+    public var imageDigest: String?
 
     public init(repository: String = ".", revision: String = "HEAD", images: [Int] = [0], imagesDirectory: String = "images",
                 outputSize: Int64? = nil, destination: Destination = .directory("."), environment: [EnvironmentVariable] = [],
-                recurseSubmodules: Bool = false, threads: Int = 0) {
+                recurseSubmodules: Bool = false, threads: Int = 0, imageDigest: String? = nil) {
         self.repository = repository
         self.revision = revision
         self.images = images
@@ -50,6 +53,7 @@ public struct PackageRequest: Sendable, Equatable {
         self.environment = environment
         self.recurseSubmodules = recurseSubmodules
         self.threads = threads
+        self.imageDigest = imageDigest
     }
 }
 
@@ -117,6 +121,12 @@ public struct JobPackager: Sendable {
         if let size = request.outputSize, size <= 0 {
             throw ConstruirError(.invalidArgument, "the output size must be positive")
         }
+        if let digest = request.imageDigest {
+            _ = try ImageDigest.validated(digest, what: "the image digest")
+            guard request.images.count == 1 else {
+                throw ConstruirError(.invalidArgument, "an image digest pins one image; give exactly one image, not \(request.images.map(String.init).joined(separator: ","))")
+            }
+        }
         let targetDirectory = try destinationDirectory(request.destination)
 
         let repository = try GitRepository(path: request.repository)
@@ -136,6 +146,9 @@ public struct JobPackager: Sendable {
                                                shortCommit: shortCommit, extra: request.environment)
         let wrapper = Array(JobLayout.wrapperScript(environment: environment, commit: commit).utf8)
         plan.addGenerated(path: JobLayout.wrapperPath, contents: wrapper, mode: 0o755)
+        if let digest = request.imageDigest {
+            plan.addGenerated(path: JobImageInspector.manifestPath, contents: Array(JobLayout.manifest(imageDigest: digest).utf8), mode: 0o644)
+        }
         let entries = plan.sortedEntries()
 
         let jobName = Self.jobName(repositoryName: repository.directoryName, shortCommit: shortCommit)

@@ -6,7 +6,8 @@
 #                            images/agent/construir-agent as /init
 #                            (guest protocol 1, docs/guest-protocol.md)
 #   IMAGES_DIR/0/image.json  description, kernel command line, packages, sha256s
-# and updates the image 0 section of IMAGES_DIR/README.md.
+# It writes nothing outside IMAGES_DIR/0 and IMAGES_DIR/.cache: IMAGES_DIR/0 is generated
+# and untracked, so a build against newer Debian packages never changes a tracked file.
 #
 # Usage: images/build-image0.sh [IMAGES_DIR]    (default: the directory of this script)
 #
@@ -28,7 +29,7 @@
 #
 # Used by `construir image build` for images with a root filesystem disk (images/recipes/):
 #   CONSTRUIR_INITRAMFS_ONLY=DIR   write vmlinux, initrd.img and build-info (key=value lines:
-#                                  kernel, modules, packages) to DIR; no image.json, no README
+#                                  kernel, modules, packages) to DIR; no image.json
 #   CONSTRUIR_ROOT_MODULES="m..."  also put these modules (and their dependencies) in the
 #                                  initramfs, listed in /etc/construir/root-modules: the agent
 #                                  loads them and waits for the construir-root disk
@@ -473,35 +474,6 @@ json_str() { local s=$1; s=${s//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
     printf '}\n'
 } > "$WORK/image.json"
 mv -f "$WORK/image.json" "$OUT_DIR/image.json"
-
-# README: replace (or add) the section between the image 0 markers.
-README=$IMAGES_DIR/README.md
-{
-    printf '<!-- image0:begin (written by build-image0.sh) -->\n'
-    printf '## Image 0\n\n'
-    printf '%s.\n\n' "$DESCRIPTION"
-    printf -- '- kernel: `%s` (package `%s`)\n' "$KVER" "$(grep "^$KERNEL_PACKAGE " <<<"$sorted")"
-    printf -- '- kernel command line: `%s`\n' "$CMDLINE"
-    printf -- '- modules loaded by the agent: %s\n' "${MOD_ORDER[*]:-none (virtio is built into the kernel)}"
-    printf -- '- packages: %s\n\n' "$(printf '`%s`, ' "${PACKAGE_LINES[@]}" | sed 's/, $//')"
-    printf '| file | size (bytes) | sha256 |\n|---|---:|---|\n'
-    printf '| `0/vmlinux` | %s | `%s` |\n' "$VMLINUX_SIZE" "$VMLINUX_SHA"
-    printf '| `0/initrd.img` | %s | `%s` |\n\n' "$INITRD_SIZE" "$INITRD_SHA"
-    printf '`vmlinux` and `initrd.img` are not committed (see `.gitignore`); rebuild them with\n'
-    printf '`images/build-image0.sh` (needs `apt-get update` done once). With the same package\n'
-    printf 'versions the build is reproducible and gives the sha256 values above.\n'
-    printf '<!-- image0:end -->\n'
-} > "$WORK/section.md"
-if [ -f "$README" ] && grep -q '^<!-- image0:begin' "$README"; then
-    awk -v sec="$WORK/section.md" '
-        /^<!-- image0:begin/ { while ((getline l < sec) > 0) print l; skip = 1; next }
-        /^<!-- image0:end/ { skip = 0; next }
-        !skip { print }' "$README" > "$WORK/README.md"
-else
-    { if [ -f "$README" ]; then cat "$README"; printf '\n'; else printf '# Build images\n\n'; fi
-      cat "$WORK/section.md"; } > "$WORK/README.md"
-fi
-cat "$WORK/README.md" > "$README"
 
 say "vmlinux    $VMLINUX_SIZE bytes  sha256 $VMLINUX_SHA"
 say "initrd.img $INITRD_SIZE bytes  sha256 $INITRD_SHA"

@@ -51,9 +51,17 @@ public struct ImageCommand: ParsableCommand {
     /// `construir image list`
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List the images: index, size, whether their files match image.json, digest, description.")
+            abstract: "List the images: index, size, whether their files match image.json, digest, description.",
+            discussion: """
+            The digest is what a job pins with image_digest (construir package --image-digest): sha256 \
+            over the sha256 of the files the VM boots (kernel, initramfs, root filesystem). Two images \
+            built from different Debian package versions have different digests; --packages shows \
+            which packages each holds.
+            """)
 
         @OptionGroup var location: Location
+        @Flag(help: "Also print each image's packages (name and version), to see why two digests differ.")
+        var packages = false
 
         func run() throws {
             let catalog = ImageCatalog(root: FileSystem.absolute(location.images))
@@ -63,6 +71,7 @@ public struct ImageCommand: ParsableCommand {
                 return
             }
             print(ImageCatalog.formatList(entries), terminator: "")
+            if packages { print(ImageCatalog.formatPackages(entries), terminator: "") }
         }
     }
 

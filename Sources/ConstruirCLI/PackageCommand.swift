@@ -12,7 +12,8 @@ public struct PackageCommand: ParsableCommand {
         discussion: """
         The job holds the files git tracks at REV under repo/ and a job/construir wrapper that runs \
         repo/construir in /repo with REPO_URL, COMMIT_HASH, BRANCH, TAG (and -e variables) set, then \
-        writes /repo/artifacts as the output. Files are named REPO_SHORTREV_iN.tar.xz, written \
+        writes /repo/artifacts as the output. With --image-digest it also holds job/construir.yml \
+        pinning the job to that image. Files are named REPO_SHORTREV_iN.tar.xz, written \
         atomically, and byte-reproducible. See docs/package.md.
         """)
 
@@ -28,6 +29,8 @@ public struct PackageCommand: ParsableCommand {
     var output: String?
     @Option(name: .customShort("e"), help: ArgumentHelp("Set a variable in the job's environment (repeatable).", valueName: "KEY=VALUE"))
     var env: [String] = []
+    @Option(help: ArgumentHelp("Pin the job to the build image with this digest (from `construir image list`); a runner whose image differs rejects it. One image only.", valueName: "HEX"))
+    var imageDigest: String?
     @Flag(help: "Include submodules' files (from .git/modules or their checkouts).") var recurseSubmodules = false
     @Option(help: "xz threads, 0 for one per CPU (the output does not depend on it).") var threads = 0
     @Flag(help: "Log debug details.") var verbose = false
@@ -75,6 +78,7 @@ public struct PackageCommand: ParsableCommand {
             repository: repo, revision: rev, images: imageList, imagesDirectory: images,
             outputSize: try outputSize.map(Units.byteSize), destination: destination,
             environment: try env.map(EnvironmentVariable.init(parsing:)),
-            recurseSubmodules: recurseSubmodules, threads: threads)
+            recurseSubmodules: recurseSubmodules, threads: threads,
+            imageDigest: try imageDigest.map { digest throws(ConstruirError) in try ImageDigest.validated(digest, what: "--image-digest") })
     }
 }

@@ -7,7 +7,9 @@ import Runner
 ///
 /// Re-running is safe and cheap: when image.json records the recipe hash of the current recipe
 /// and build inputs, and every file still matches its recorded sha256, nothing is rebuilt.
-/// Everything is made in `images/.cache/build-N/` and moved into `images/N/` at the end.
+/// Everything is made in `images/.cache/build-N/` and moved into `images/N/` at the end. A build
+/// writes only there: `images/N/` is generated and untracked, so building never changes a file
+/// git tracks.
 public struct ImageBuilder: Sendable {
     /// Part of the recipe hash: bump it when a change here changes what a build produces.
     public static let builderVersion = "construir image builder 1"
@@ -219,8 +221,6 @@ public struct ImageBuilder: Sendable {
             manifest.files = sums
             try install(staged: staged, manifest: manifest)
         }
-        try updateReadme(index: index, section: ImageMetadata.readmeSection(
-            recipe: recipe, manifest: manifest, sizes: sizes, installedPackages: installed.count))
         return manifest
     }
 
@@ -300,13 +300,6 @@ public struct ImageBuilder: Sendable {
             try? FileManager.default.removeItem(atPath: "\(directory)/\(name)")
         }
         try ImageMetadata.write(manifest, directory: directory)
-    }
-
-    private func updateReadme(index: Int, section: String) throws {
-        let path = "\(root)/README.md"
-        let current = (FileManager.default.contents(atPath: path)).map { String(decoding: $0, as: UTF8.self) } ?? "# Build images\n"
-        let updated = ImageMetadata.replacingSection(of: index, in: current, with: section)
-        if updated != current { try ImageMetadata.writeAtomically(Data(updated.utf8), to: path) }
     }
 
     /// Removes a staging tree, unless something is still mounted inside it (an interrupted

@@ -19,9 +19,14 @@ public struct ImageCatalog: Sendable {
         public var index: Int
         public var description: String
         public var size: Int64?
+        /// `BuildImage.digest()`, the value a job pins with `image_digest`.
         public var digest: String?
         public var state: State
         public var verification: BuildImage.Verification?
+        /// `"name version"` of the Debian packages the kernel and initramfs were made from.
+        public var packages: [String] = []
+        /// The root filesystem's installed packages, for images that have one.
+        public var rootfsPackages: [String]?
     }
 
     public let root: String
@@ -56,14 +61,15 @@ public struct ImageCatalog: Sendable {
         return Entry(index: index, description: image.manifest.description, size: verification.size,
                      digest: verification.digest,
                      state: verification.isValid ? .verified : .mismatch(verification.problems),
-                     verification: verification)
+                     verification: verification, packages: image.manifest.packages ?? [],
+                     rootfsPackages: image.manifest.rootfsPackages.flatMap { try? ImageMetadata.readPackageList("\(directory)/\($0)") })
     }
 
     public func entries() -> [Entry] { indexes().map(entry) }
 
     /// The table `construir image list` prints.
     public static func formatList(_ entries: [Entry]) -> String {
-        var rows = [["IMAGE", "SIZE", "VERIFIED", "SHA256", "DESCRIPTION"]]
+        var rows = [["IMAGE", "SIZE", "VERIFIED", "DIGEST", "DESCRIPTION"]]
         for entry in entries {
             let verified: String
             switch entry.state {
@@ -88,6 +94,22 @@ public struct ImageCatalog: Sendable {
             case let .mismatch(problems): text += problems.map { "image \(entry.index): \($0)\n" }.joined()
             case let .broken(reason): text += "image \(entry.index): \(reason)\n"
             default: break
+            }
+        }
+        return text
+    }
+
+    /// The package sets `construir image list --packages` prints after the table, one
+    /// `"name version"` a line under a header per image: two images whose digests differ can be
+    /// told apart by diffing this output from both machines.
+    public static func formatPackages(_ entries: [Entry]) -> String {
+        var text = ""
+        for entry in entries where entry.state != .notBuilt {
+            text += "\nimage \(entry.index) (digest \(entry.digest ?? "-")): kernel and initramfs packages\n"
+            text += entry.packages.map { "  \($0)\n" }.joined()
+            if let rootfs = entry.rootfsPackages {
+                text += "image \(entry.index) (digest \(entry.digest ?? "-")): root filesystem packages (\(rootfs.count))\n"
+                text += rootfs.map { "  \($0)\n" }.joined()
             }
         }
         return text

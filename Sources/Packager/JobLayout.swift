@@ -53,6 +53,7 @@ public enum ShellQuote {
 ///
 ///     repo/...           the files git tracks at the commit (no .git)
 ///     job/construir      the wrapper the guest runs (`bash /job/construir`)
+///     job/construir.yml  only with `--image-digest`: the image the job is pinned to
 ///
 /// The guest extracts the job at `/`, so the repository is `/repo` and the wrapper
 /// `/job/construir`. The wrapper exports the environment, runs `/repo/construir` in `/repo`
@@ -70,6 +71,11 @@ public enum JobLayout {
     /// Marks the lines that set the environment (tests run just those with bash).
     public static let environmentBegin = "# --- environment ---"
     public static let environmentEnd = "# --- end of environment ---"
+
+    /// `job/construir.yml` for a job pinned to one build image (see `JobManifest` in the runner).
+    public static func manifest(imageDigest: String) -> String {
+        "# Written by `construir package`: run only on the build image with this digest.\nimage_digest: \(imageDigest)\n"
+    }
 
     /// The wrapper's text. Every value is quoted by `ShellQuote`, so no value can run code.
     public static func wrapperScript(environment: [EnvironmentVariable], commit: String) -> String {

@@ -37,10 +37,13 @@ public struct PackageRequest: Sendable, Equatable {
     public var recurseSubmodules: Bool
     /// xz encoder threads, 0 for one per CPU. The output does not depend on it.
     public var threads: Int
+    /// Pins the job to the build image with this digest (`image_digest` in `job/construir.yml`):
+    /// a runner whose image has other bytes rejects the job. Needs exactly one image.
+    public var imageDigest: String?
 
     public init(repository: String = ".", revision: String = "HEAD", images: [Int] = [0], imagesDirectory: String = "images",
                 outputSize: Int64? = nil, destination: Destination = .directory("."), environment: [EnvironmentVariable] = [],
-                recurseSubmodules: Bool = false, threads: Int = 0) {
+                recurseSubmodules: Bool = false, threads: Int = 0, imageDigest: String? = nil) {
         self.repository = repository
         self.revision = revision
         self.images = images
@@ -50,6 +53,7 @@ public struct PackageRequest: Sendable, Equatable {
         self.environment = environment
         self.recurseSubmodules = recurseSubmodules
         self.threads = threads
+        self.imageDigest = imageDigest
     }
 }
 
@@ -117,6 +121,12 @@ public struct JobPackager: Sendable {
         if let size = request.outputSize, size <= 0 {
             throw ConstruirError(.invalidArgument, "the output size must be positive")
         }
+        if let digest = request.imageDigest {
+            _ = try ImageDigest.validated(digest, what: "the image digest")
+            guard request.images.count == 1 else {
+                throw ConstruirError(.invalidArgument, "an image digest pins one image; give exactly one image, not \(request.images.map(String.init).joined(separator: ","))")
+            }
+        }
         let targetDirectory = try destinationDirectory(request.destination)
 
         let repository = try GitRepository(path: request.repository)
@@ -136,6 +146,9 @@ public struct JobPackager: Sendable {
                                                shortCommit: shortCommit, extra: request.environment)
         let wrapper = Array(JobLayout.wrapperScript(environment: environment, commit: commit).utf8)
         plan.addGenerated(path: JobLayout.wrapperPath, contents: wrapper, mode: 0o755)
+        if let digest = request.imageDigest {
+            plan.addGenerated(path: JobImageInspector.manifestPath, contents: Array(JobLayout.manifest(imageDigest: digest).utf8), mode: 0o644)
+        }
         let entries = plan.sortedEntries()
 
         let jobName = Self.jobName(repositoryName: repository.directoryName, shortCommit: shortCommit)
@@ -257,8 +270,9 @@ public struct JobPackager: Sendable {
 
     // MARK: - Images
 
-    /// Checks each index against `directory`'s images (`N/image.json`). A missing directory
-    /// only warns: jobs can be made on a machine that has no images.
+    /// Checks each index against `directory`'s images (`N/image.json`, or a recipe
+    /// `recipes/N.yml`: built images are not committed, so a fresh checkout has only recipes).
+    /// A missing directory only warns: jobs can be made on a machine that has no images.
     func checkImages(_ images: [Int], in directory: String) throws(ConstruirError) {
         guard !images.isEmpty else { throw ConstruirError(.invalidArgument, "no image index given") }
         for image in images where image < 0 || image > 999_999 {
@@ -274,18 +288,23 @@ public struct JobPackager: Sendable {
         let available = Self.availableImages(in: directory)
         for image in images where !available.contains(image) {
             let list = available.isEmpty ? "none" : available.map(String.init).joined(separator: ", ")
-            throw ConstruirError(.invalidArgument, "unknown build image \(image): there is no \(directory)/\(image)/image.json (available images: \(list))")
+            throw ConstruirError(.invalidArgument, "unknown build image \(image): there is no \(directory)/\(image)/image.json or \(directory)/recipes/\(image).yml (available images: \(list))")
         }
     }
 
-    /// The indices N with `directory/N/image.json`, sorted.
+    /// The indices N with `directory/N/image.json` or `directory/recipes/N.yml`, sorted.
     public static func availableImages(in directory: String) -> [Int] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        return names.compactMap { name -> Int? in
+        let built = names.compactMap { name -> Int? in
             guard let index = Int(name), String(index) == name, index >= 0,
                   FileManager.default.fileExists(atPath: "\(directory)/\(name)/image.json") else { return nil }
             return index
-        }.sorted()
+        }
+        let recipes = ((try? FileManager.default.contentsOfDirectory(atPath: "\(directory)/recipes")) ?? []).compactMap { name -> Int? in
+            guard name.hasSuffix(".yml"), let index = Int(name.dropLast(4)), "\(index).yml" == name, index >= 0 else { return nil }
+            return index
+        }
+        return Set(built + recipes).sorted()
     }
 
     // MARK: - Output file

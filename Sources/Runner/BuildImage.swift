@@ -117,7 +117,11 @@ public struct BuildImage: Sendable, Equatable {
         }
     }
 
-    /// One digest for the whole image: sha256 over `sha256sum`-style lines of its boot files.
+    /// One digest for the whole image: sha256 over `sha256sum`-style lines (`HASH  NAME\n`, sorted
+    /// by name) of its boot files: kernel, initramfs, root filesystem. It names the bytes a VM
+    /// boots, where an index only names a recipe whose Debian packages move on; `image list`
+    /// shows it, results record it, and a job pins it with `image_digest`. image.json (and with
+    /// it the kernel command line) is not part of it.
     public func digest() throws -> String {
         var sums: [String: String] = [:]
         for file in bootFiles { sums[file] = try Self.sha256(ofFile: "\(directory)/\(file)") }

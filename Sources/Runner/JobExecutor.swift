@@ -115,11 +115,16 @@ public struct JobExecutor: Sendable {
                               acceleration: options.acceleration.rawValue, outputSize: limits.outputSize,
                               consoleLog: options.maxConsoleBytes)
         let image: BuildImage
+        let digest: String
         do {
             image = try images.image(job.name.image(default: options.defaultImage))
-            result.image?.sha256 = try digests.digest(of: image)
+            digest = try digests.digest(of: image)
+            result.image?.sha256 = digest
         } catch {
             return finish(.error, error: "\(error)")
+        }
+        if let pinned = manifest?.imageDigest, let refusal = Self.imageMismatch(pinned: pinned, actual: digest, index: image.index) {
+            return finish(.rejected, error: refusal)
         }
 
         // Fresh disks for the guest's output, status and (when the job sets variables) config.
@@ -241,6 +246,16 @@ public struct JobExecutor: Sendable {
         case (_, nil):
             return finish(.error, error: "the VM \(stop) without reporting a result" + (problem.map { "; \($0)" } ?? ""))
         }
+    }
+
+    /// Why a job pinned to the image digest `pinned` must not run on image `index` whose digest
+    /// is `actual`, or nil when they agree. Both digests are named so that the job's author can
+    /// compare them with `construir image list --packages` on each machine.
+    static func imageMismatch(pinned: String, actual: String, index: Int) -> String? {
+        guard pinned != actual else { return nil }
+        return "build image \(index) has another digest than the job was made for: the job expects \(pinned) "
+            + "(image_digest in \(JobImageInspector.manifestPath)), this runner's image \(index) is \(actual) "
+            + "(`construir image list --packages` shows what an image holds)"
     }
 
     /// The config disk: the environment script, NUL-padded to whole 4 KiB blocks.

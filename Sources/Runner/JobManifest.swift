@@ -12,6 +12,7 @@ import Yams
 /// output_size: 500M     # room for the output archive (instead of padding the job file)
 /// environment:          # variables the job script sees
 ///   MODE: release
+/// image_digest: 3f5c…   # run only on the build image with this digest (64 hex digits)
 /// ```
 ///
 /// Every field is optional; an unknown field is an error (a typo must not silently do nothing).
@@ -23,22 +24,27 @@ public struct JobManifest: Sendable, Equatable {
     public var cpus: Int?
     public var outputSize: Int64?
     public var environment: [(String, String)]
+    /// The digest (`BuildImage.digest()`) of the image the job was made for: two runners may
+    /// both have an "image 1" built from different Debian package versions, and a job that
+    /// pins one is rejected by a runner whose image differs instead of running on other bytes.
+    public var imageDigest: String?
 
     public init(timeout: Duration? = nil, memoryBytes: Int64? = nil, cpus: Int? = nil, outputSize: Int64? = nil,
-                environment: [(String, String)] = []) {
+                environment: [(String, String)] = [], imageDigest: String? = nil) {
         self.timeout = timeout
         self.memoryBytes = memoryBytes
         self.cpus = cpus
         self.outputSize = outputSize
         self.environment = environment
+        self.imageDigest = imageDigest
     }
 
     public static func == (a: JobManifest, b: JobManifest) -> Bool {
         a.timeout == b.timeout && a.memoryBytes == b.memoryBytes && a.cpus == b.cpus && a.outputSize == b.outputSize
-            && a.environment.elementsEqual(b.environment, by: { $0 == $1 })
+            && a.environment.elementsEqual(b.environment, by: { $0 == $1 }) && a.imageDigest == b.imageDigest
     }
 
-    static let fields: Set<String> = ["timeout", "memory", "cpus", "output_size", "environment"]
+    static let fields: Set<String> = ["timeout", "memory", "cpus", "output_size", "environment", "image_digest"]
     /// Upper bound on the environment, as written to the guest's config disk.
     public static let maxEnvironmentBytes = 60 << 10
 
@@ -82,6 +88,9 @@ public struct JobManifest: Sendable, Equatable {
                     manifest.environment.append((name, value))
                 }
                 if size > maxEnvironmentBytes { throw invalid("environment is larger than \(maxEnvironmentBytes) bytes") }
+            case "image_digest":
+                let text = try scalar(value, key)
+                do { manifest.imageDigest = try ImageDigest.validated(text, what: "image_digest") } catch { throw invalid("\(error)") }
             default:
                 throw invalid("has an unknown field '\(key)' (known: \(fields.sorted().joined(separator: ", ")))")
             }

@@ -51,6 +51,18 @@ final class LineSink: @unchecked Sendable {
         #expect(run.onDone == "notify \"$1\"")
     }
 
+    @Test func imageDigestsParse() throws {
+        let digest = String(repeating: "5e", count: 32)
+        let package = try #require(try Construir.parseAsRoot(["package", "--image", "1", "--image-digest", digest]) as? PackageCommand)
+        #expect(try package.makeRequest().imageDigest == digest)
+        #expect(try package.makeRequest().images == [1])
+        for bad in ["5E" + digest.dropFirst(2), String(digest.dropLast()), "image1"] {
+            #expect(throws: (any Error).self, "\(bad)") { try Construir.parseAsRoot(["package", "--image-digest", bad]) }
+        }
+        let list = try #require(try Construir.parseAsRoot(["image", "list", "--packages"]) as? ImageCommand.List)
+        #expect(list.packages)
+    }
+
     @Test func badInputIsAUsageError() {
         for arguments in [["serve", "--listen", "nope"], ["run", "--http", "1.2.3.4"], ["run", "--log-format", "xml"],
                           ["run", "--on-done", " "], ["run", "--on-done-timeout", "soon"], ["status", "--limit", "-1"],

@@ -78,6 +78,7 @@ import Runner
             let text = ImageCatalog.formatList(entries)
             let lines = text.split(separator: "\n").map(String.init)
             #expect(lines[0].hasPrefix("IMAGE  SIZE"))
+            #expect(lines[0].contains(" DIGEST "))
             #expect(lines[0].hasSuffix("DESCRIPTION"))
             let digest0 = try #require(entries[0].digest)
             #expect(lines[1].hasPrefix("0 "))
@@ -99,6 +100,37 @@ import Runner
                 #expect(line.utf16.count > column)
                 #expect(line[line.index(line.startIndex, offsetBy: column - 1)] == " ")
             }
+        }
+    }
+
+    /// `image list` shows the digest a job pins, and `--packages` what went into each image, so
+    /// that two machines' digests can be told apart.
+    @Test func theDigestIsBuildImageDigestAndPackagesAreListed() async throws {
+        try await withTemporaryDirectory { dir in
+            try makeFakeImage(in: dir, index: 0, rootfs: false)
+            try makeFakeImage(in: dir, index: 1)
+            try FileManager.default.createDirectory(atPath: "\(dir)/recipes", withIntermediateDirectories: true)
+            try ImageRecipeTests.valid.write(toFile: "\(dir)/recipes/4.yml", atomically: true, encoding: .utf8)
+            let entries = ImageCatalog(root: dir).entries()
+            for index in [0, 1] {
+                let digest = try BuildImage(index: index, directory: "\(dir)/\(index)").digest()
+                #expect(entries[index].digest == digest)
+                #expect(ImageCatalog.formatList(entries).split(separator: "\n")[index + 1].contains(" \(digest) "))
+            }
+            let text = ImageCatalog.formatPackages(entries)
+            let digest0 = try #require(entries[0].digest), digest1 = try #require(entries[1].digest)
+            #expect(text == """
+
+                image 0 (digest \(digest0)): kernel and initramfs packages
+                  linux-image-6.1.0-test 6.1
+
+                image 1 (digest \(digest1)): kernel and initramfs packages
+                  linux-image-6.1.0-test 6.1
+                image 1 (digest \(digest1)): root filesystem packages (2)
+                  bash 5.2
+                  make 4.3
+
+                """)
         }
     }
 

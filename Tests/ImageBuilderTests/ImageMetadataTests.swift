@@ -69,54 +69,6 @@ import Runner
         }
     }
 
-    @Test func readmeSectionsAreReplacedBetweenTheirMarkers() {
-        let readme = """
-        # Build images
-
-        Intro.
-
-        <!-- image0:begin (written by build-image0.sh) -->
-        ## Image 0
-        zero
-        <!-- image0:end -->
-
-        <!-- image1:begin (written by construir image build) -->
-        ## Image 1
-        old
-        <!-- image1:end -->
-
-        Trailer.
-
-        """
-        let updated = ImageMetadata.replacingSection(of: 1, in: readme, with: "## Image 1\nnew\n")
-        #expect(updated == readme.replacingOccurrences(of: "old", with: "new"))
-        // Nothing else moves, and doing it again changes nothing.
-        #expect(ImageMetadata.replacingSection(of: 1, in: updated, with: "## Image 1\nnew\n") == updated)
-        // A section that is not there yet is appended.
-        let appended = ImageMetadata.replacingSection(of: 2, in: readme, with: "## Image 2\n")
-        #expect(appended == readme + "\n" + ImageMetadata.sectionBegin(2) + "\n## Image 2\n" + ImageMetadata.sectionEnd(2) + "\n")
-        // build-image0.sh's markers are recognised too.
-        let zero = ImageMetadata.replacingSection(of: 0, in: readme, with: "## Image 0\nnull")
-        #expect(zero.contains("## Image 0\nnull\n<!-- image0:end -->"))
-        #expect(!zero.contains("zero"))
-        #expect(zero.contains("Trailer."))
-    }
-
-    @Test func theReadmeSectionDescribesTheImage() throws {
-        let recipe = try ImageRecipe.parse(ImageRecipeTests.valid)
-        let manifest = BuildImage.Manifest(
-            index: 4, description: "A test image", protocol: 1, kernel: "vmlinux", initrd: "initrd.img",
-            rootfs: "rootfs.squashfs", cmdline: "console=ttyS0 quiet", kernelVersion: "6.1.0-9-amd64",
-            rootfsPackages: "packages.txt", recipeSHA256: "cafe", files: ["vmlinux": "11", "rootfs.squashfs": "22"])
-        let section = ImageMetadata.readmeSection(recipe: recipe, manifest: manifest,
-                                                  sizes: ["vmlinux": 100, "rootfs.squashfs": 200], installedPackages: 42)
-        #expect(section.hasPrefix("## Image 4\n\nA test image\n"))
-        #expect(section.contains("`6.1.0-9-amd64`"))
-        #expect(section.contains("(squashfs, zstd level 3)"))
-        #expect(section.contains("42 installed"))
-        #expect(section.contains("| `4/rootfs.squashfs` | 200 | `22` |\n| `4/vmlinux` | 100 | `11` |"))
-    }
-
     @Test func buildInfoIsParsed() {
         let info = BuildInfo.parse("kernel_version=6.1.0-56-amd64\nmodules=a b\npackage=bash 5.2\npackage=tar 1.34\n")
         #expect(info.kernelVersion == "6.1.0-56-amd64")

@@ -84,6 +84,10 @@ import TestSupport
             #expect(known.files.map { ($0 as NSString).lastPathComponent.hasSuffix("_i2.tar.xz") } == [true, false])
             let unchecked = try JobPackager().package(request(repo, queue: "\(dir)/queue", images: [7], imagesDirectory: "\(dir)/missing"))
             #expect(unchecked.files[0].hasSuffix("_i7.tar.xz"))
+            // Built images are not committed: an index with only a recipe is known too.
+            try writeFile("\(dir)/images/recipes/5.yml", "index: 5\n")
+            let recipeOnly = try JobPackager().package(request(repo, queue: "\(dir)/queue", images: [5], imagesDirectory: "\(dir)/images"))
+            #expect(recipeOnly.files[0].hasSuffix("_i5.tar.xz"))
         }
     }
 

@@ -1,3 +1,4 @@
+import ConstruirSystem
 import Foundation
 import Packager
 import Testing
@@ -42,6 +43,36 @@ import TestSupport
             #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "\(dir)/x/repo/link") == "src/main.c")
             #expect(FileManager.default.isExecutableFile(atPath: "\(dir)/x/job/construir"))
             #expect(result.entries == lines.count)
+        }
+    }
+
+    @Test func anImageDigestLandsInTheJobsManifest() async throws {
+        try await withTemporaryDirectory { dir in
+            let repo = "\(dir)/project"
+            try makeRepository(at: repo)
+            let digest = String(repeating: "0123456789abcdef", count: 4)
+            func pinned(_ queue: String, images: [Int] = [1], digest: String = digest) throws -> PackageResult {
+                try FileManager.default.createDirectory(atPath: queue, withIntermediateDirectories: true)
+                return try JobPackager().package(PackageRequest(repository: repo, images: images, imagesDirectory: "\(dir)/none",
+                                                                destination: .directory(queue), imageDigest: digest))
+            }
+            let job = try #require(try pinned("\(dir)/a").files.first)
+            #expect(try names(job).contains("job/construir.yml"))
+            try extract(job, to: "\(dir)/x")
+            let manifest = try String(contentsOfFile: "\(dir)/x/job/construir.yml", encoding: .utf8)
+            #expect(manifest.hasSuffix("\nimage_digest: \(digest)\n"), "\(manifest)")
+            #expect(try listing(job).contains { $0.hasPrefix("-rw-r--r-- 0/0") && $0.hasSuffix(" job/construir.yml") })
+            // Still reproducible: the same request gives the same bytes.
+            let again = try #require(try pinned("\(dir)/b").files.first)
+            #expect(try bytes(at: again) == bytes(at: job))
+            // Without a digest there is no manifest, as before.
+            #expect(!(try names(try #require(try package(repo, into: "\(dir)/c").files.first)).contains("job/construir.yml")))
+            // A digest names one image, and must look like one.
+            let two = expectFailure(.invalidArgument) { _ = try pinned("\(dir)/d", images: [0, 1]) }
+            #expect(two.contains("give exactly one image"))
+            let bad = expectFailure(.invalidArgument) { _ = try pinned("\(dir)/e", digest: "ABC") }
+            #expect(bad.contains("the image digest must be 64 lowercase hex digits"), "\(bad)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: "\(dir)/d").isEmpty)
         }
     }
 

@@ -49,6 +49,40 @@ import VMHost
         }
     }
 
+    @Test func anImageDigestPinsTheJob() throws {
+        let digest = "3f5c" + String(repeating: "0123456789abcdef", count: 3) + "0123456789ab"
+        #expect(digest.count == 64)
+        #expect(try parse("image_digest: \(digest)").imageDigest == digest)
+        #expect(try parse("image_digest: \"\(digest)\"\ntimeout: 5m").imageDigest == digest)
+        // Only the digest's text form is accepted, with a message that says what is expected.
+        for bad in [String(digest.dropLast()), digest + "0", digest.uppercased(), "sha256:\(digest.dropFirst(7))", "1"] {
+            do throws(ConstruirError) {
+                _ = try parse("image_digest: \(bad)")
+                Issue.record("accepted: \(bad)")
+            } catch {
+                #expect(error.code == .invalidArgument)
+                #expect(error.description.contains("job/construir.yml image_digest must be 64 lowercase hex digits"), "\(error)")
+                #expect(error.description.contains(bad), "\(error)")
+            }
+        }
+        do throws(ConstruirError) {
+            _ = try parse("image_digest: [a]")
+            Issue.record("accepted a list")
+        } catch {
+            #expect(error.description.contains("image_digest must be a single value"))
+        }
+        // A job without one runs on whatever image N is.
+        #expect(try parse("timeout: 5m").imageDigest == nil)
+    }
+
+    @Test func aPinnedDigestThatDiffersNamesBoth() {
+        let expected = String(repeating: "a", count: 64), actual = String(repeating: "b", count: 64)
+        #expect(JobExecutor.imageMismatch(pinned: expected, actual: expected, index: 1) == nil)
+        let refusal = JobExecutor.imageMismatch(pinned: expected, actual: actual, index: 1)
+        #expect(refusal?.contains("the job expects \(expected)") == true, "\(refusal ?? "")")
+        #expect(refusal?.contains("image 1 is \(actual)") == true, "\(refusal ?? "")")
+    }
+
     @Test func requestsAboveThePolicyAreRefusedAndOthersApplied() throws {
         var options = RunnerOptions(timeout: .seconds(60), memoryMiB: 512, cpus: 1, acceleration: .tcg)
         options.policy = RunnerPolicy(maxTimeout: .seconds(600), maxMemoryMiB: 2048, maxCpus: 2, maxOutputSize: 64 << 20)

@@ -13,6 +13,8 @@ public struct ConstruirError: Error, Sendable, CustomStringConvertible {
         public static let archive = Code(rawValue: "archive")
         public static let xz = Code(rawValue: "xz")
         public static let limitExceeded = Code(rawValue: "limit_exceeded")
+        /// A filesystem is full (ENOSPC) or a quota is used up (EDQUOT): waiting may help.
+        public static let noSpace = Code(rawValue: "no_space")
         public static let unsafeEntry = Code(rawValue: "unsafe_entry")
         public static let timeout = Code(rawValue: "timeout")
         public static let protocolViolation = Code(rawValue: "protocol_violation")

@@ -23,6 +23,7 @@ public struct DoneStore: Sendable {
             let failure: SystemError
             do {
                 try FileSystem.renameNoReplace(source, target)
+                try? FileManager.default.removeItem(atPath: "\(target)/\(Self.failureRecord)")
                 try? FileSystem.fsync(path: directory)
                 try? FileSystem.fsyncParent(of: source)
                 return target
@@ -39,17 +40,97 @@ public struct DoneStore: Sendable {
     }
 
     static let publishingMarker = "publishing"
+    /// The runner's record of failed publishes in a job's running directory (`PublishFailure`);
+    /// it describes the job's stay in running/, so it never goes to done/.
+    public static let failureRecord = "unpublished.json"
 
     private func publishAcrossFilesystems(_ source: String, name: String) throws -> String {
-        let staging = "\(directory)/.incoming-\((source as NSString).lastPathComponent)"
+        let staging = "\(directory)/\(Self.stagingPrefix)\((source as NSString).lastPathComponent)"
+        let marker = "\(source)/\(Self.publishingMarker)"
         try? FileManager.default.removeItem(atPath: staging)
-        try staging.write(toFile: "\(source)/\(Self.publishingMarker)", atomically: true, encoding: .utf8)
-        try FileManager.default.copyItem(atPath: source, toPath: staging)
-        try? FileManager.default.removeItem(atPath: "\(staging)/\(Self.publishingMarker)")
-        try Self.fsyncTree(staging)
-        let target = try publish(staging, name: name)
-        try FileManager.default.removeItem(atPath: source)
+        let target: String
+        do {
+            try staging.write(toFile: marker, atomically: true, encoding: .utf8)
+            try FileManager.default.copyItem(atPath: source, toPath: staging)
+            for own in [Self.publishingMarker, Self.failureRecord] {
+                try? FileManager.default.removeItem(atPath: "\(staging)/\(own)")
+            }
+            try Self.fsyncTree(staging)
+            target = try publish(staging, name: name)
+        } catch {
+            // The marker goes first: a runner restarted in between must not take a missing
+            // staging copy for a finished publish. A half copy must not keep done/ full.
+            try? FileManager.default.removeItem(atPath: marker)
+            try? FileManager.default.removeItem(atPath: staging)
+            throw classify(error, publishing: source)
+        }
+        // The job is in done/ now; a source left behind (its marker names a staging copy that
+        // is gone) is removed by `finishInterruptedPublish` at the next start.
+        try? FileManager.default.removeItem(atPath: source)
         return target
+    }
+
+    /// A failed copy as a `ConstruirError`: `.noSpace` when done/'s filesystem or quota is full,
+    /// so the runner can wait for space instead of treating it as a broken job.
+    func classify(_ error: any Error, publishing source: String) -> ConstruirError {
+        if let error = error as? ConstruirError { return error }
+        let needed = Self.copyBytes(source)
+        guard Self.isOutOfSpace(error) else {
+            return ConstruirError(.system, "cannot copy \(source) to \(directory)", cause: error)
+        }
+        let free = (try? space().available).map { Units.formatBytes($0) } ?? "unknown"
+        return ConstruirError(.noSpace, "done/ (\(directory)) is out of space: the job needs \(Units.formatBytes(needed)), \(free) free",
+                              cause: error)
+    }
+
+    /// ENOSPC or EDQUOT, however Foundation or the system call wrapper reports it.
+    static func isOutOfSpace(_ error: any Error) -> Bool {
+        if let error = error as? SystemError { return error.errno == ENOSPC || error.errno == EDQUOT }
+        if let error = error as? CocoaError, error.code == .fileWriteOutOfSpace { return true }
+        let ns = error as NSError
+        if ns.domain == NSPOSIXErrorDomain, ns.code == Int(ENOSPC) || ns.code == Int(EDQUOT) { return true }
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? any Error { return isOutOfSpace(underlying) }
+        return false
+    }
+
+    /// Free and total bytes of done/'s filesystem, as an unprivileged writer sees them (blocks
+    /// reserved for root are counted in neither).
+    public struct Space: Sendable, Equatable {
+        public var available: Int64
+        public var capacity: Int64
+    }
+
+    public func space() throws(SystemError) -> Space {
+        var st = statvfs()
+        try systemCall("statvfs", path: directory) { statvfs(directory, &st) }
+        let unit = Int64(st.f_frsize)
+        let reserved = Int64(st.f_bfree) - Int64(st.f_bavail)
+        return Space(available: Int64(st.f_bavail) * unit, capacity: (Int64(st.f_blocks) - reserved) * unit)
+    }
+
+    /// Whether `path` is on done/'s filesystem: then publishing is a rename and needs no space.
+    public func isOnSameFilesystem(_ path: String) -> Bool {
+        var a = stat(), b = stat()
+        return lstat(path, &a) == 0 && stat(directory, &b) == 0 && a.st_dev == b.st_dev
+    }
+
+    /// What copying `path` writes: every regular file's length and one 4 KiB block per
+    /// directory, rounded up to 4 KiB (sparse files are written out in full by the copy).
+    static func copyBytes(_ path: String) -> Int64 {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return 0 }
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR:
+            var total: Int64 = 4096
+            for entry in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] {
+                total += copyBytes("\(path)/\(entry)")
+            }
+            return total
+        case S_IFREG:
+            return (Int64(st.st_size) + 4095) / 4096 * 4096
+        default:
+            return 4096
+        }
     }
 
     /// For a running directory left by a dead runner: true when it had already been copied into
@@ -68,12 +149,23 @@ public struct DoneStore: Sendable {
     }
 
     /// Removes what a runner that died left in done/: directories being removed by
-    /// `--keep-done`. (Staging copies are resolved through their job's marker.)
-    public func removeLeftovers() {
-        for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where entry.hasPrefix(".removing-") {
-            try? FileManager.default.removeItem(atPath: "\(directory)/\(entry)")
+    /// `--keep-done`, and staging copies no job's `publishing` marker in `runningDirectory`
+    /// names any more (a publish that failed and was cut short before it removed its copy).
+    /// A staging copy whose marker is still there is resolved through it instead, at takeover.
+    public func removeLeftovers(runningDirectory: String? = nil) {
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+            if entry.hasPrefix(".removing-") {
+                try? FileManager.default.removeItem(atPath: "\(directory)/\(entry)")
+            } else if let runningDirectory, entry.hasPrefix(Self.stagingPrefix) {
+                let id = entry.dropFirst(Self.stagingPrefix.count)
+                if !FileSystem.exists("\(runningDirectory)/\(id)/\(Self.publishingMarker)") {
+                    try? FileManager.default.removeItem(atPath: "\(directory)/\(entry)")
+                }
+            }
         }
     }
+
+    static let stagingPrefix = ".incoming-"
 
     /// One finished job as `--keep-done` sees it.
     struct Entry {

@@ -32,9 +32,12 @@ public struct QueueSnapshot: Codable, Sendable, Equatable {
         public var elapsed: Double
         /// False when the claim is known only from `source-name` and the directory's mtime.
         public var fromClaimRecord: Bool
+        /// Set when the job has finished but done/ did not take it (`running/ID/unpublished.json`):
+        /// why, and when its runner tries again.
+        public var unpublished: PublishFailure?
 
         enum CodingKeys: String, CodingKey {
-            case id, file, name, image, slot, runner, host, pid, attempt, claimed, elapsed
+            case id, file, name, image, slot, runner, host, pid, attempt, claimed, elapsed, unpublished
             case fromClaimRecord = "from_claim_record"
         }
     }
@@ -145,7 +148,8 @@ public final class QueueObserver: @unchecked Sendable {
             jobs.append(QueueSnapshot.Running(
                 id: id, file: file, name: name.name, image: name.image(default: defaultImage),
                 slot: claim?.slot, runner: claim?.runner, host: claim?.host, pid: claim.map { Int($0.pid) }, attempt: claim?.attempt,
-                claimed: claimed, elapsed: max(0, now.timeIntervalSince(claimed)), fromClaimRecord: claim != nil))
+                claimed: claimed, elapsed: max(0, now.timeIntervalSince(claimed)), fromClaimRecord: claim != nil,
+                unpublished: PublishFailure.read(in: directory)))
         }
         return jobs.sorted { $0.claimed != $1.claimed ? $0.claimed < $1.claimed : $0.id < $1.id }
     }

@@ -20,15 +20,22 @@ public struct RunnerConfiguration: Sendable {
     /// How often to look for jobs orphaned by a runner that died on another host (the queue's
     /// own changes wake the runner at once; this is only for that case).
     public var orphanScanInterval: Duration
+    /// A finished job done/ did not take is tried again after this, doubled after each failure
+    /// up to `publishRetryMaxDelay`.
+    public var publishRetryDelay: Duration
+    public var publishRetryMaxDelay: Duration
 
     public init(slots: Int = 1, gracePeriod: Duration = .seconds(30), maxAttempts: Int = 3, keepDoneBytes: Int64? = nil,
-                exitWhenIdle: Bool = false, orphanScanInterval: Duration = .seconds(60)) {
+                exitWhenIdle: Bool = false, orphanScanInterval: Duration = .seconds(60),
+                publishRetryDelay: Duration = .seconds(5), publishRetryMaxDelay: Duration = .seconds(300)) {
         self.slots = slots
         self.gracePeriod = gracePeriod
         self.maxAttempts = maxAttempts
         self.keepDoneBytes = keepDoneBytes
         self.exitWhenIdle = exitWhenIdle
         self.orphanScanInterval = orphanScanInterval
+        self.publishRetryDelay = publishRetryDelay
+        self.publishRetryMaxDelay = publishRetryMaxDelay
     }
 }
 
@@ -39,7 +46,8 @@ public struct RunnerConfiguration: Sendable {
 /// done/. A job whose runner died is taken over (by this runner at its restart, or by another
 /// sharing the queue) and run again, up to `maxAttempts`. On graceful shutdown it stops claiming,
 /// lets running jobs finish for `gracePeriod`, then destroys the rest and returns them to the
-/// queue.
+/// queue. A finished job that done/ does not take (full, failing) stays in running/ and is
+/// retried with backoff; no new job is claimed meanwhile, so the queue does not pile up there.
 public final class Runner: Service, Sendable {
     public let queue: JobQueue
     public let done: DoneStore
@@ -53,6 +61,13 @@ public final class Runner: Service, Sendable {
     /// libvirt's destroy (~1.4 s) goes on while the slot runs its next job. The runner waits
     /// for all of them before it returns.
     private let teardowns = Teardowns()
+    /// Finished jobs done/ did not take yet.
+    public let pending: PendingPublishes
+    private let publisher: JobPublisher
+    /// Tells the retry timer that `pending` gained a job.
+    private let pendingChanged = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    /// The `JobTasks` key of the task retrying publishes (job slots count from 1).
+    private static let retrySlot = 0
 
     public init(queue: JobQueue, done: DoneStore, executor: JobExecutor, identity: RunnerIdentity,
                 configuration: RunnerConfiguration = RunnerConfiguration(), logger: Logger,
@@ -63,13 +78,15 @@ public final class Runner: Service, Sendable {
         self.identity = identity
         self.configuration = configuration
         self.onPublished = onPublished
+        self.pending = PendingPublishes(initialDelay: configuration.publishRetryDelay, maxDelay: configuration.publishRetryMaxDelay)
+        self.publisher = JobPublisher(done: done)
         var logger = logger
         logger[metadataKey: "runner"] = "\(identity.id)"
         self.logger = logger
     }
 
     private enum Wake: Sendable {
-        case queueChanged, jobFinished(slot: Int), stop, graceOver, tick
+        case queueChanged, jobFinished(slot: Int), stop, graceOver, tick, retryDue, retriesFinished
     }
 
     public func run() async throws {
@@ -95,56 +112,72 @@ public final class Runner: Service, Sendable {
         ]
         defer { background.forEach { $0.cancel() } }
 
-        await withTaskCancellationHandler {
-            await withGracefulShutdownHandler {
-                var freeSlots = Array((1...configuration.slots).reversed())
-                var stopping = false
-                var events = wakes.makeAsyncIterator()
-                while true {
-                    if !stopping, !Task.isCancelled {
-                        while let slot = freeSlots.last, let job = nextJob(slot: slot) {
-                            freeSlots.removeLast()
-                            jobs.start(slot: slot) {
-                                await self.process(job)
-                                wake.yield(.jobFinished(slot: slot))
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.retryTimer(wake: wake) }
+            await withTaskCancellationHandler {
+                await withGracefulShutdownHandler {
+                    var freeSlots = Array((1...configuration.slots).reversed())
+                    var stopping = false
+                    var retrying = false
+                    var events = wakes.makeAsyncIterator()
+                    while true {
+                        // While done/ refuses finished jobs, claiming more would only pile them up in running/.
+                        if !stopping, !Task.isCancelled, pending.isEmpty {
+                            while let slot = freeSlots.last, let job = nextJob(slot: slot) {
+                                freeSlots.removeLast()
+                                jobs.start(slot: slot) {
+                                    await self.process(job)
+                                    wake.yield(.jobFinished(slot: slot))
+                                }
                             }
                         }
-                    }
-                    let idle = freeSlots.count == configuration.slots
-                    if idle, stopping || Task.isCancelled { break }
-                    if idle, configuration.exitWhenIdle, queue.pending().isEmpty, orphans().isEmpty {
-                        logger.info("queue is empty: exiting (--exit-when-idle)")
-                        break
-                    }
-                    guard let event = await events.next() else { break }
-                    switch event {
-                    case .jobFinished(let slot):
-                        jobs.finished(slot: slot)
-                        freeSlots.append(slot)
-                        freeSlots.sort(by: >)
-                    case .stop where !stopping:
-                        stopping = true
-                        let running = configuration.slots - freeSlots.count
-                        if running > 0 {
-                            logger.notice("stopping: no new jobs; \(running) running job(s) get \(JobExecutor.format(configuration.gracePeriod)) to finish")
-                            Task { [grace = configuration.gracePeriod] in
-                                try? await Task.sleep(for: grace)
-                                wake.yield(.graceOver)
+                        if !stopping, !Task.isCancelled, !retrying, !pending.due(at: .now).isEmpty {
+                            retrying = true
+                            jobs.start(slot: Self.retrySlot) {
+                                await self.retryPublishes()
+                                wake.yield(.retriesFinished)
                             }
                         }
-                    case .graceOver:
-                        logger.notice("grace period over: interrupting running jobs")
-                        jobs.cancelAll()
-                    case .stop, .queueChanged, .tick:
-                        break
+                        let idle = freeSlots.count == configuration.slots && !retrying
+                        if idle, stopping || Task.isCancelled { break }
+                        if idle, configuration.exitWhenIdle, pending.isEmpty, queue.pending().isEmpty, orphans().isEmpty {
+                            logger.info("queue is empty: exiting (--exit-when-idle)")
+                            break
+                        }
+                        guard let event = await events.next() else { break }
+                        switch event {
+                        case .jobFinished(let slot):
+                            jobs.finished(slot: slot)
+                            freeSlots.append(slot)
+                            freeSlots.sort(by: >)
+                        case .stop where !stopping:
+                            stopping = true
+                            let running = configuration.slots - freeSlots.count
+                            if running > 0 {
+                                logger.notice("stopping: no new jobs; \(running) running job(s) get \(JobExecutor.format(configuration.gracePeriod)) to finish")
+                                Task { [grace = configuration.gracePeriod] in
+                                    try? await Task.sleep(for: grace)
+                                    wake.yield(.graceOver)
+                                }
+                            }
+                        case .graceOver:
+                            logger.notice("grace period over: interrupting running jobs")
+                            jobs.cancelAll()
+                        case .retriesFinished:
+                            jobs.finished(slot: Self.retrySlot)
+                            retrying = false
+                        case .stop, .queueChanged, .tick, .retryDue:
+                            break
+                        }
                     }
+                } onGracefulShutdown: {
+                    wake.yield(.stop)
                 }
-            } onGracefulShutdown: {
+            } onCancel: {
+                jobs.cancelAll()
                 wake.yield(.stop)
             }
-        } onCancel: {
-            jobs.cancelAll()
-            wake.yield(.stop)
+            group.cancelAll()
         }
         await jobs.waitAll()
         await teardowns.waitAll()
@@ -197,10 +230,10 @@ public final class Runner: Service, Sendable {
         }
     }
 
-    /// At start: removes half-removed done/ entries, and destroys VMs a previous life of this
+    /// At start: removes half-removed done/ entries and staging copies no job refers to, and destroys VMs a previous life of this
     /// runner identity left running (in the embedded driver's root, which is this identity's).
     private func recoverAtStart() {
-        done.removeLeftovers()
+        done.removeLeftovers(runningDirectory: queue.runningDirectory)
         let hypervisor = executor.hypervisor
         guard hypervisor.isEmbedded else { return }
         for name in hypervisor.runningDomainNames() where name.hasPrefix("construir-") {
@@ -250,23 +283,56 @@ public final class Runner: Service, Sendable {
         await publish(job, result: result)
     }
 
-    /// Moves the job to done/. `result` is what its result.json holds; nil when a restarted
-    /// runner publishes a result committed by its predecessor, which is then read back.
-    private func publish(_ job: ClaimedJob, result: JobResult? = nil) async {
-        do {
-            let target = try done.publish(job.directory, name: job.name.safeName)
-            let result = result ?? (try? JobResult.decode(Data(contentsOf: URL(fileURLWithPath: "\(target)/result.json"))))
-            let status = result?.status.rawValue ?? "?"
-            logger.info("job done", metadata: ["job": "\(job.name.fileName)", "status": "\(status)", "done": "\(target)"])
-            CrashPoint.reach("published")
-            if let onPublished, let result { await onPublished(PublishedJob(directory: target, result: result)) }
-            if let limit = configuration.keepDoneBytes {
-                for removed in done.curate(maxBytes: limit, keeping: (target as NSString).lastPathComponent) {
-                    logger.info("removed old job from done/ (--keep-done)", metadata: ["removed": "\(removed)"])
-                }
+    /// Wakes the loop every `publishRetryDelay` while jobs wait to be published (it then starts
+    /// those whose backoff is over); sleeps on `pendingChanged` while none do.
+    private func retryTimer(wake: AsyncStream<Wake>.Continuation) async {
+        var changes = pendingChanged.stream.makeAsyncIterator()
+        while !Task.isCancelled {
+            if pending.isEmpty {
+                guard await changes.next() != nil else { return }
+                continue
             }
+            try? await Task.sleep(for: pending.initialDelay)
+            wake.yield(.retryDue)
+        }
+    }
+
+    /// Publishes again, one after the other, the jobs whose backoff is over.
+    private func retryPublishes() async {
+        for entry in pending.due(at: .now) where !Task.isCancelled {
+            logger.info("trying again to publish job", metadata: ["job": "\(entry.job.name.fileName)", "failures": "\(entry.failures)"])
+            await publish(entry.job, result: entry.result)
+        }
+    }
+
+    /// Moves the job to done/. `result` is what its result.json holds; nil when a restarted
+    /// runner publishes a result committed by its predecessor, which is then read back. A job
+    /// done/ does not take stays in running/ and joins `pending`.
+    private func publish(_ job: ClaimedJob, result: JobResult? = nil) async {
+        let published: JobPublisher.Published
+        do {
+            published = try await OwnThread.run("publish") { [publisher] in try publisher.publish(job, result: result) }
         } catch {
-            logger.error("cannot publish job to done/, it stays in \(job.directory): \(error)")
+            let entry = pending.failed(job, result: result, error: "\(error)", at: .now)
+            try? await OwnThread.run("publish-record") { JobPublisher.recordFailure(entry) }
+            pendingChanged.continuation.yield()
+            logger.error("cannot publish job to done/: it stays in \(job.directory), is tried again in \(JobExecutor.format(pending.delay(afterFailures: entry.failures))), and no new job is claimed meanwhile: \(error)",
+                         metadata: ["job": "\(job.name.fileName)", "failures": "\(entry.failures)"])
+            return
+        }
+        pending.succeeded(job.id)
+        let target = published.directory
+        let result = published.result
+        logger.info("job done", metadata: ["job": "\(job.name.fileName)", "status": "\(result?.status.rawValue ?? "?")", "done": "\(target)"])
+        CrashPoint.reach("published")
+        if let onPublished, let result { await onPublished(PublishedJob(directory: target, result: result)) }
+        if let limit = configuration.keepDoneBytes {
+            let removed = (try? await OwnThread.run("curate") { [done] in
+                done.curate(maxBytes: limit, keeping: (target as NSString).lastPathComponent)
+            }) ?? []
+            for name in removed {
+                logger.info("removed old job from done/ (--keep-done)", metadata: ["removed": "\(name)"])
+            }
         }
     }
 }

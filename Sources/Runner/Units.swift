@@ -49,6 +49,19 @@ public enum Units {
         return Int64(value * Double(multiplier))
     }
 
+    /// Bytes for people, with the exact count for programs and bug reports:
+    /// `30.0 MiB (31457280 bytes)`.
+    public static func formatBytes(_ bytes: Int64) -> String {
+        let units = ["KiB", "MiB", "GiB", "TiB"]
+        var value = Double(bytes)
+        var unit = -1
+        while value >= 1024, unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return unit < 0 ? "\(bytes) bytes" : "\(String(format: "%.1f", value)) \(units[unit]) (\(bytes) bytes)"
+    }
+
     private static func invalid(_ text: String, _ kind: String, example: String) -> ConstruirError {
         ConstruirError(.invalidArgument, "'\(text)' is not a \(kind) (examples: \(example))")
     }

@@ -30,6 +30,8 @@ public enum StatusMetrics {
             .set(Double(snapshot.queued.count))
         registry.makeGauge(descriptor: descriptor("jobs_running", help: "Jobs claimed by a runner and not yet in done/."))
             .set(Double(snapshot.running.count))
+        registry.makeGauge(descriptor: descriptor("jobs_unpublished", help: "Finished jobs that done/ did not take (full, failing): in running/, retried by their runner."))
+            .set(Double(snapshot.running.filter { $0.unpublished != nil }.count))
         let oldest = snapshot.queued.map { snapshot.taken.timeIntervalSince($0.queued) }.max() ?? 0
         registry.makeGauge(descriptor: descriptor("queue_oldest", unit: "seconds", help: "Age of the oldest job waiting in the queue (0 when empty)."))
             .set(max(0, oldest))

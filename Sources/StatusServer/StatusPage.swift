@@ -31,6 +31,9 @@ public enum StatusPage {
             for job in snapshot.running {
                 let runner = [job.runner, job.host, job.pid.map { "pid \($0)" }].compactMap { $0 }.joined(separator: " ")
                 html += "<tr><td>\(escape(job.file))</td><td>\(job.image)</td><td>\(job.slot.map(String.init) ?? "–")</td><td>\(escape(formatDuration(job.elapsed)))</td><td>\(escape(runner))</td></tr>\n"
+                if let unpublished = job.unpublished {
+                    html += "<tr class=\"unpublished\"><td colspan=\"5\">finished, not in done/ yet (attempts failed: \(unpublished.failures), next \(escape(timestamp(unpublished.nextAttempt)))): \(escape(unpublished.error))</td></tr>\n"
+                }
             }
             html += "</table>\n"
         }

@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import Testing
 @testable import ConstruirCLI
-import Runner
+@testable import Runner
 
 /// Collects what a log handler writes.
 final class LineSink: @unchecked Sendable {
@@ -84,5 +84,23 @@ final class LineSink: @unchecked Sendable {
         let guest = Array("ok\r\n\u{1B}]0;owned\u{07}\u{1B}[2Jtab\there \u{9B}31m é\n".utf8)
         let shown = String(decoding: TerminalText.sanitize(ArraySlice(guest)), as: UTF8.self)
         #expect(shown == "ok\n?]0;owned??[2Jtab\there ?31m é\n")
+    }
+}
+
+@Suite struct StatusTextTests {
+    @Test func statusShowsFinishedJobsDoneDidNotTake() {
+        let now = Date(timeIntervalSince1970: 1_800_000_100)
+        func running(_ id: String, unpublished: PublishFailure?) -> QueueSnapshot.Running {
+            QueueSnapshot.Running(id: id, file: "\(id).tar.xz", name: id, image: 0, slot: 1, runner: "h.1", host: "h", pid: 1,
+                                  attempt: 1, claimed: now - 60, elapsed: 60, fromClaimRecord: true, unpublished: unpublished)
+        }
+        let failure = PublishFailure(error: "done/ (/d) has 256.0 KiB (262144 bytes) free; the job needs 2.1 MiB (2248704 bytes)",
+                                     failures: 2, firstFailure: now - 5, nextAttempt: Date(timeIntervalSince1970: 1_800_000_110))
+        let snapshot = QueueSnapshot(taken: now, queueDirectory: "/q", doneDirectory: "/d", queued: [],
+                                     running: [running("a", unpublished: failure), running("b", unpublished: nil)], done: [], doneTotal: 0)
+        let text = StatusText.render(snapshot)
+        #expect(text.contains("running: 2, 1 finished but not in done/ yet (retried)\n"), "\(text)")
+        #expect(text.contains("unpublished (attempts failed: 2, next 2027-01-15T08:01:50Z): done/ (/d) has 256.0 KiB"), "\(text)")
+        #expect(text.components(separatedBy: "unpublished (").count == 2)
     }
 }

@@ -93,6 +93,24 @@ func sampleResult(job: String, status: JobResult.Status, exitCode: Int? = nil, f
         }
     }
 
+    @Test func aFinishedJobDoneDidNotTakeShowsAsUnpublished() async throws {
+        try await withTemporaryDirectory { dir in
+            let observer = try makeTree(dir)
+            let record = PublishFailure(error: "done/ is out of space", failures: 2, firstFailure: Date(timeIntervalSince1970: 1_800_000_000),
+                                        nextAttempt: Date(timeIntervalSince1970: 1_800_000_015))
+            try record.encoded().write(to: URL(fileURLWithPath: "\(dir)/queue/.construir/running/100-1-1-new/\(DoneStore.failureRecord)"))
+            let snapshot = observer.snapshot(now: Date(timeIntervalSince1970: 1_800_000_000))
+            #expect(snapshot.running.map { $0.unpublished } == [nil, record])
+            let object = try #require(try JSONSerialization.jsonObject(with: snapshot.encoded()) as? [String: Any])
+            let running = try #require(object["running"] as? [[String: Any]])
+            #expect(running.first?["unpublished"] == nil)
+            let shown = try #require(running.last?["unpublished"] as? [String: Any])
+            #expect(shown["failures"] as? Int == 2)
+            #expect(shown["next_attempt"] as? String == "2027-01-15T08:00:15.000Z")
+            #expect(shown["error"] as? String == "done/ is out of space")
+        }
+    }
+
     @Test func locateFindsDoneRunningAndQueuedJobs() async throws {
         try await withTemporaryDirectory { dir in
             let observer = try makeTree(dir)

@@ -96,6 +96,27 @@ struct ParseError: Error, CustomStringConvertible {
         #expect(value("construir_job_duration_seconds_bucket", ["le": "600.0"]) == 2)
         #expect(value("construir_job_duration_seconds_bucket", ["le": "+Inf"]) == 3)
     }
+
+    @Test func unpublishedJobsAreAGauge() throws {
+        let now = Date(timeIntervalSince1970: 1_800_000_100)
+        func running(_ id: String, unpublished: Bool) -> QueueSnapshot.Running {
+            QueueSnapshot.Running(
+                id: id, file: "\(id).tar.xz", name: id, image: 0, slot: 1, runner: "h.1", host: "h", pid: 1, attempt: 1,
+                claimed: now - 60, elapsed: 60, fromClaimRecord: true,
+                unpublished: unpublished ? PublishFailure(error: "full", failures: 1, firstFailure: now - 5, nextAttempt: now + 5) : nil)
+        }
+        let snapshot = QueueSnapshot(
+            taken: now, queueDirectory: "/q", doneDirectory: "/d", queued: [],
+            running: [running("a", unpublished: true), running("b", unpublished: false), running("c", unpublished: true)],
+            done: [], doneTotal: 0)
+        let (types, samples) = try parsePrometheus(StatusMetrics.render(snapshot))
+        #expect(types["construir_jobs_unpublished"] == "gauge")
+        #expect(samples.first { $0.name == "construir_jobs_unpublished" }?.value == 2)
+        #expect(samples.first { $0.name == "construir_jobs_running" }?.value == 3)
+
+        let page = StatusPage.overview(snapshot)
+        #expect(page.contains("finished, not in done/ yet (attempts failed: 1, next "))
+    }
 }
 
 @Suite struct StatusPageTests {

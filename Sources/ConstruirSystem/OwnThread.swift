@@ -1,0 +1,14 @@
+import Foundation
+
+/// Runs blocking work (copying trees, fsync, statvfs) on a thread of its own, so it never holds
+/// one of the few threads of Swift's cooperative pool (one per core) that the runner's other
+/// tasks, and an in-process status server, need.
+public enum OwnThread {
+    public static func run<T: Sendable>(_ name: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread { continuation.resume(with: Result { try body() }) }
+            thread.name = name
+            thread.start()
+        }
+    }
+}

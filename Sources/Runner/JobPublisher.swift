@@ -1,0 +1,103 @@
+import ConstruirSystem
+import Foundation
+
+/// Moves a finished job from running/ to done/, and decides what happens when done/ cannot
+/// hold it (done/ is often a disk of its own, smaller than the queue's):
+/// - it fits in done/'s free space: it is published as it is;
+/// - it would fit a done/ with more free space: nothing is copied (a copy would fail halfway
+///   and fill the disk for every other job) and `.noSpace` is thrown; the runner retries later;
+/// - it can never fit (it is larger than done/'s whole filesystem): the extracted `output/`,
+///   then `output.tar.xz`, then `console.log` are left out until it fits, and it is published
+///   as `error` naming what was left out and the space it needed, so the job ends and the
+///   queue goes on. `output.tar.xz`, when kept, still holds the whole output.
+///
+/// A publish within one filesystem is a rename and needs no space. Blocking (it copies and
+/// flushes whole trees): call it on a thread of its own.
+public struct JobPublisher: Sendable {
+    public let done: DoneStore
+
+    /// What is left out, in order, of a job larger than done/'s filesystem.
+    static let optionalParts = ["output", "output.tar.xz", "console.log"]
+    /// Starts the note in `error`; a publish retried after a crash does not add it twice.
+    static let leftOutNote = "not published for lack of space in done/"
+
+    public init(done: DoneStore) {
+        self.done = done
+    }
+
+    public struct Published: Sendable {
+        /// Its directory in done/.
+        public let directory: String
+        /// The result as published (changed when parts were left out); nil if unreadable.
+        public let result: JobResult?
+    }
+
+    /// `result` is what the job's result.json holds; nil to read it from there.
+    public func publish(_ job: ClaimedJob, result: JobResult?) throws(ConstruirError) -> Published {
+        var result = result
+        do {
+            if !done.isOnSameFilesystem(job.directory) {
+                let space = try done.space()
+                if DoneStore.copyBytes(job.directory) > space.capacity {
+                    result = try leaveOutWhatCannotFit(job, result: result, space: space)
+                }
+                let needed = DoneStore.copyBytes(job.directory)
+                let now = try done.space()
+                guard needed <= now.available else {
+                    throw ConstruirError(.noSpace, "done/ (\(done.directory)) has \(Units.formatBytes(now.available)) free; the job needs \(Units.formatBytes(needed))")
+                }
+            }
+            let target = try done.publish(job.directory, name: job.name.safeName)
+            return Published(directory: target, result: result ?? Self.readResult("\(target)/result.json"))
+        } catch let error as ConstruirError {
+            throw error
+        } catch {
+            throw done.classify(error, publishing: job.directory)
+        }
+    }
+
+    /// Removes the parts of a job too large for done/'s filesystem and rewrites its result.json
+    /// (first, durably) as `error` saying so. Returns the new result.
+    private func leaveOutWhatCannotFit(_ job: ClaimedJob, result: JobResult?, space: DoneStore.Space) throws -> JobResult? {
+        var needed = DoneStore.copyBytes(job.directory)
+        var leftOut: [(part: String, bytes: Int64)] = []
+        for part in Self.optionalParts where needed > space.capacity {
+            let path = "\(job.directory)/\(part)"
+            guard FileSystem.exists(path) else { continue }
+            let bytes = DoneStore.copyBytes(path)
+            leftOut.append((part, bytes))
+            needed -= bytes
+        }
+        guard !leftOut.isEmpty else { return result }
+        guard var result = result ?? Self.readResult(job.resultPath) else {
+            throw ConstruirError(.notFound, "cannot read \(job.resultPath)")
+        }
+        if !(result.error ?? "").contains(Self.leftOutNote) {
+            let parts = leftOut.map { "\($0.part) needs \(Units.formatBytes($0.bytes))" }.joined(separator: ", ")
+            var note = "\(Self.leftOutNote): \(parts); done/ (\(done.directory)) holds \(Units.formatBytes(space.capacity)) in all, \(Units.formatBytes(space.available)) free"
+            if !leftOut.contains(where: { $0.part == "output.tar.xz" }), FileSystem.exists("\(job.directory)/output.tar.xz") {
+                note += "; output.tar.xz has the whole output (construir extract unpacks it)"
+            }
+            result.status = .error
+            result.error = [result.error, note].compactMap { $0 }.joined(separator: "; ")
+            try FileSystem.writeDurably(try result.encoded(), to: job.resultPath)
+        }
+        for part in leftOut {
+            try FileManager.default.removeItem(atPath: "\(job.directory)/\(part.part)")
+        }
+        return result
+    }
+
+    static func readResult(_ path: String) -> JobResult? {
+        (try? Data(contentsOf: URL(fileURLWithPath: path))).flatMap { try? JobResult.decode($0) }
+    }
+
+    /// Writes (or updates) the job's `unpublished.json` after a failed attempt.
+    public static func recordFailure(_ entry: PendingPublishes.Entry) {
+        let record = PublishFailure(error: entry.lastError, failures: entry.failures, firstFailure: entry.firstFailure,
+                                    nextAttempt: entry.nextAttemptDate)
+        if let data = try? record.encoded() {
+            try? FileSystem.writeDurably(data, to: "\(entry.job.directory)/\(DoneStore.failureRecord)")
+        }
+    }
+}

@@ -202,11 +202,11 @@ public struct Doctor: Sendable {
             return Check(level: .failure, subject: role, detail: "\(path) is not writable by \(Self.userName)",
                          fix: "chown \(Self.userName) \(path) (or chmod u+rwx it)")
         }
-        // The state directory and the libvirt root live in the queue: whoever may rename entries
-        // there could swap them, so the runner refuses a queue others can write unless sticky.
+        // The state directory (and often the libvirt root) lives in the queue: whoever may rename
+        // entries there could swap it, or remove other submitters' jobs.
         if role == "queue", st.st_mode & 0o022 != 0, st.st_mode & S_ISVTX == 0 {
-            return Check(level: .failure, subject: role,
-                         detail: "\(path) is writable by group or others without the sticky bit (mode \(String(st.st_mode & 0o7777, radix: 8))): the runner refuses it",
+            return Check(level: .warning, subject: role,
+                         detail: "\(path) is writable by group or others without the sticky bit (mode \(String(st.st_mode & 0o7777, radix: 8))): they can rename or remove other submitters' jobs and the runner's state directory",
                          fix: "chmod +t \(path), so submitters can add jobs but cannot rename or remove what is not theirs")
         }
         return Check(level: .ok, subject: role, detail: "\(path) is writable", fix: nil)

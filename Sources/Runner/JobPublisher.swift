@@ -6,10 +6,13 @@ import Foundation
 /// - it fits in done/'s free space: it is published as it is;
 /// - it would fit a done/ with more free space: nothing is copied (a copy would fail halfway
 ///   and fill the disk for every other job) and `.noSpace` is thrown; the runner retries later;
-/// - it can never fit (it is larger than done/'s whole filesystem): the extracted `output/`,
-///   then `output.tar.xz`, then `console.log` are left out until it fits, and it is published
-///   as `error` naming what was left out and the space it needed, so the job ends and the
-///   queue goes on. `output.tar.xz`, when kept, still holds the whole output.
+/// - it can never fit (it is larger than done/'s whole filesystem): a part larger than that
+///   filesystem on its own is left out first, then the extracted `output/`, `output.tar.xz`,
+///   `console.log` and last the job file, until it fits; it is published as `error` naming what
+///   was left out and the space it needed, so the job ends and the queue goes on. (The job file
+///   too: its submitter has it, and waiting for room that never comes would stop the runner for
+///   good, as it claims nothing while a job waits for done/.)
+///   `output.tar.xz`, when kept, still holds the whole output.
 ///
 /// A publish within one filesystem is a rename and needs no space. Blocking (it copies and
 /// flushes whole trees): call it on a thread of its own.
@@ -17,7 +20,7 @@ public struct JobPublisher: Sendable {
     public let done: DoneStore
 
     /// What is left out, in order, of a job larger than done/'s filesystem.
-    static let optionalParts = ["output", "output.tar.xz", "console.log"]
+    static let optionalParts = ["output", "output.tar.xz", "console.log", "job.tar.xz"]
     /// Starts the note in `error`; a publish retried after a crash does not add it twice.
     static let leftOutNote = "not published for lack of space in done/"
 
@@ -61,12 +64,12 @@ public struct JobPublisher: Sendable {
     private func leaveOutWhatCannotFit(_ job: ClaimedJob, result: JobResult?, space: DoneStore.Space) throws -> JobResult? {
         var needed = DoneStore.copyBytes(job.directory)
         var leftOut: [(part: String, bytes: Int64)] = []
-        for part in Self.optionalParts where needed > space.capacity {
-            let path = "\(job.directory)/\(part)"
-            guard FileSystem.exists(path) else { continue }
-            let bytes = DoneStore.copyBytes(path)
-            leftOut.append((part, bytes))
-            needed -= bytes
+        let parts = Self.optionalParts.filter { FileSystem.exists("\(job.directory)/\($0)") }
+            .map { (part: $0, bytes: DoneStore.copyBytes("\(job.directory)/\($0)")) }
+        let hopeless = parts.filter { $0.bytes > space.capacity }
+        for part in hopeless + parts.filter({ $0.bytes <= space.capacity }) where needed > space.capacity {
+            leftOut.append(part)
+            needed -= part.bytes
         }
         guard !leftOut.isEmpty else { return result }
         guard var result = result ?? Self.readResult(job.resultPath) else {

@@ -18,11 +18,12 @@ struct DoneSpaceTests {
     }
 
     /// A job as the runner leaves it in running/ once its result is committed.
-    private func finishedJob(in running: String, file: String, outputBytes: Int, archiveBytes: Int = 64 << 10) throws -> ClaimedJob {
+    private func finishedJob(in running: String, file: String, outputBytes: Int, archiveBytes: Int = 64 << 10,
+                             jobBytes: Int = 64 << 10) throws -> ClaimedJob {
         let name = try #require(JobName(fileName: file))
         let directory = "\(running)/1-\(name.safeName)"
         try FileManager.default.createDirectory(atPath: "\(directory)/output", withIntermediateDirectories: true)
-        try Data(count: 64 << 10).write(to: URL(fileURLWithPath: "\(directory)/job.tar.xz"))
+        try Data(count: jobBytes).write(to: URL(fileURLWithPath: "\(directory)/job.tar.xz"))
         try Data(count: archiveBytes).write(to: URL(fileURLWithPath: "\(directory)/output.tar.xz"))
         try Data(count: outputBytes).write(to: URL(fileURLWithPath: "\(directory)/output/data.bin"))
         try Data("booted\n".utf8).write(to: URL(fileURLWithPath: "\(directory)/console.log"))
@@ -92,6 +93,26 @@ struct DoneSpaceTests {
                 #expect(next.directory == "\(dir)/done/hello")
                 #expect(next.result?.status == .passed)
                 #expect(FileSystem.exists("\(next.directory)/output/data.bin"))
+            }
+        }
+    }
+
+    /// A job file larger than done/'s whole filesystem: waiting would stop the runner for good
+    /// (it claims nothing while a job waits for done/), so it is published without it, and
+    /// without losing its output, which fits.
+    @Test func aJobFileTooBigForDoneIsLeftOutAndTheJobEnds() async throws {
+        try await withTemporaryDirectory { dir in
+            try await withTmpfs(at: "\(dir)/done", megabytes: 20) {
+                let publisher = JobPublisher(done: try DoneStore(directory: "\(dir)/done"))
+                let huge = try finishedJob(in: "\(dir)/running", file: "huge_i0.tar.xz", outputBytes: 4096, jobBytes: 25 << 20)
+                let published = try publisher.publish(huge, result: nil)
+                let result = try #require(published.result)
+                #expect(result.status == .error)
+                #expect((result.error ?? "").contains("job.tar.xz needs 25.0 MiB (26214400 bytes)"), "\(result.error ?? "")")
+                let files = try FileManager.default.contentsOfDirectory(atPath: published.directory).sorted()
+                #expect(files == ["claim.json", "console.log", "output", "output.tar.xz", "result.json"])
+                #expect(!(result.error ?? "").contains("output needs"), "\(result.error ?? "")")
+                #expect(!FileSystem.exists(huge.directory))
             }
         }
     }

@@ -16,8 +16,27 @@ enum SharedHypervisor {
 /// The parent of every suite that boots VMs: `.serialized` is recursive, so the suites nested in
 /// it (`extension VMSuites { @Suite struct ... }`) never run at the same time. Their VMs then do
 /// not compete for the CPUs, and a test that checks that no domain is left running sees only its
-/// own.
-@Suite(.serialized) enum VMSuites {}
+/// own. Tagged `vm`; each test is limited in time, so a hung VM ends that test rather than the
+/// run; skipped with a reason when image 0 is not built (`scripts/test` builds it and sets
+/// CONSTRUIR_REQUIRE_IMAGES=1, so there a missing image fails instead).
+@Suite(.serialized, .tags(.vm), .timeLimit(.minutes(10)),
+       .enabled(if: BuiltImages.available(0), "build image 0 is not built: construir image build 0 (scripts/test builds it)"))
+enum VMSuites {}
+
+extension Tag {
+    /// Tests that boot real VMs (QEMU through libvirt) from the built images.
+    @Tag static var vm: Self
+}
+
+/// Which build images the integration tests can boot.
+enum BuiltImages {
+    /// Whether image `index` is built, or the run requires the images (CONSTRUIR_REQUIRE_IMAGES=1,
+    /// set by scripts/test): a test then fails on a missing image rather than being skipped.
+    static func available(_ index: Int) -> Bool {
+        ProcessInfo.processInfo.environment["CONSTRUIR_REQUIRE_IMAGES"] == "1"
+            || FileManager.default.fileExists(atPath: "\(VMSuites.RunnerIntegrationTests.repository)/images/\(index)/image.json")
+    }
+}
 
 /// A runner over `DIR/queue` → `DIR/done` on the shared hypervisor, as `construir run` builds it.
 func makeTestRunner(in dir: String, images: String, timeout: Duration, memoryMiB: Int = 512,

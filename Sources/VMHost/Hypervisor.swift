@@ -223,57 +223,6 @@ enum EventLoop {
     static func startOnce() { _ = started }
 }
 
-/// What ended a VM.
-public enum StopReason: Sendable, Equatable, CustomStringConvertible {
-    /// The guest powered itself off (ACPI shutdown).
-    case guestPoweredOff
-    /// The domain stopped for another reason (crash, reset, destroyed from outside, QEMU died).
-    case stopped(detail: String)
-    /// The runner's timeout fired and the domain was destroyed.
-    case timedOut
-    /// A watchdog (e.g. the console log cap) found the guest over a limit; the domain was destroyed.
-    case limitExceeded(String)
-
-    public var description: String {
-        switch self {
-        case .guestPoweredOff: return "guest powered off"
-        case .stopped(let detail): return "stopped (\(detail))"
-        case .timedOut: return "timed out"
-        case .limitExceeded(let reason): return "destroyed: \(reason)"
-        }
-    }
-}
-
-/// The first stop event of one domain, delivered from libvirt's event thread to one waiter.
-final class StopSignal: @unchecked Sendable {
-    private let lock = NSLock()
-    private var reason: StopReason?
-    private var continuation: CheckedContinuation<StopReason, Never>?
-
-    func fire(_ value: StopReason) {
-        lock.lock()
-        guard reason == nil else { lock.unlock(); return }
-        reason = value
-        let waiting = continuation
-        continuation = nil
-        lock.unlock()
-        waiting?.resume(returning: value)
-    }
-
-    func wait() async -> StopReason {
-        await withCheckedContinuation { continuation in
-            lock.lock()
-            if let reason {
-                lock.unlock()
-                continuation.resume(returning: reason)
-            } else {
-                self.continuation = continuation
-                lock.unlock()
-            }
-        }
-    }
-}
-
 /// Routes libvirt lifecycle events to the stop signal of the domain they concern.
 final class LifecycleRouter: @unchecked Sendable {
     private let lock = NSLock()

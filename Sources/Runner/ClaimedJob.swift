@@ -1,0 +1,23 @@
+import ConstruirSystem
+import Foundation
+
+/// A job taken from the queue: its file now lives in its own running directory.
+public struct ClaimedJob: Sendable {
+    public let name: JobName
+    /// `STATE/running/ID/`: everything about this job until it is published to done/.
+    public let directory: String
+    /// When the job file was written into the queue (its mtime).
+    public let queuedAt: Date
+    /// 1 for a fresh claim; n when this is the n-th runner to take the job after earlier ones
+    /// died while running it.
+    public var attempt: Int = 1
+    /// Which of the runner's slots runs it (1-based).
+    public var slot: Int = 1
+
+    /// The submitted job image, kept unchanged.
+    public var jobPath: String { "\(directory)/job.tar.xz" }
+    public var resultPath: String { "\(directory)/result.json" }
+    public var id: String { (directory as NSString).lastPathComponent }
+    /// Whether a result was committed before the runner died: then only publishing is left.
+    public var hasResult: Bool { FileSystem.exists(resultPath) }
+}

@@ -1,0 +1,40 @@
+import ConstruirSystem
+import Foundation
+import Logging
+import ServiceLifecycle
+import VMHost
+
+/// How the runner schedules and keeps jobs.
+public struct RunnerConfiguration: Sendable {
+    /// VMs at once.
+    public var slots: Int
+    /// On SIGTERM/SIGINT, how long running jobs may go on before they are destroyed and
+    /// returned to the queue.
+    public var gracePeriod: Duration
+    /// A job whose runner died this many times while running it ends in `error` instead of
+    /// being run again (it may be what kills the runner).
+    public var maxAttempts: Int
+    /// `--keep-done`: oldest unpinned job directories are removed beyond this many bytes.
+    public var keepDoneBytes: Int64?
+    public var exitWhenIdle: Bool
+    /// How often to look for jobs orphaned by a runner that died on another host (the queue's
+    /// own changes wake the runner at once; this is only for that case).
+    public var orphanScanInterval: Duration
+    /// A finished job done/ did not take is tried again after this, doubled after each failure
+    /// up to `publishRetryMaxDelay`.
+    public var publishRetryDelay: Duration
+    public var publishRetryMaxDelay: Duration
+
+    public init(slots: Int = 1, gracePeriod: Duration = .seconds(30), maxAttempts: Int = 3, keepDoneBytes: Int64? = nil,
+                exitWhenIdle: Bool = false, orphanScanInterval: Duration = .seconds(60),
+                publishRetryDelay: Duration = .seconds(5), publishRetryMaxDelay: Duration = .seconds(300)) {
+        self.slots = slots
+        self.gracePeriod = gracePeriod
+        self.maxAttempts = maxAttempts
+        self.keepDoneBytes = keepDoneBytes
+        self.exitWhenIdle = exitWhenIdle
+        self.orphanScanInterval = orphanScanInterval
+        self.publishRetryDelay = publishRetryDelay
+        self.publishRetryMaxDelay = publishRetryMaxDelay
+    }
+}

@@ -1,0 +1,54 @@
+import ConstruirSystem
+import Foundation
+
+/// Who this runner process is among all runners sharing a queue: `HOST.N`, held by a lock on
+/// `STATE/runners/HOST.N.lock` for the life of the process. The lock is the liveness test for
+/// the jobs it claims; N is the smallest free number, so a runner restarted after a crash takes
+/// the identity (and the embedded libvirt root) of the one that died.
+public final class RunnerIdentity: Sendable {
+    public let id: String
+    public let host: String
+    public let directory: String
+    private let lock: FileLock
+
+    private init(id: String, host: String, directory: String, lock: FileLock) {
+        self.id = id
+        self.host = host
+        self.directory = directory
+        self.lock = lock
+    }
+
+    public static func acquire(stateDirectory: String) throws -> RunnerIdentity {
+        let directory = "\(stateDirectory)/runners"
+        try FileSystem.makeDirectory(directory, mode: 0o755)
+        let host = hostName()
+        for n in 1...256 {
+            let id = "\(host).\(n)"
+            if let lock = try FileLock.tryLock("\(directory)/\(id).lock") {
+                return RunnerIdentity(id: id, host: host, directory: directory, lock: lock)
+            }
+        }
+        throw ConstruirError(.limitExceeded, "256 runners already use the state directory \(stateDirectory)")
+    }
+
+    /// Whether the runner that wrote `claim` is alive: this process, or another runner whose
+    /// lock is held. A claim with this identity but another pid was made by the process that
+    /// held the identity before this one (it died, or this one could not have taken the lock).
+    public func isAlive(_ claim: ClaimRecord) -> Bool {
+        if claim.runner == id { return claim.pid == getpid() }
+        return FileLock.isHeld("\(directory)/\(claim.runner).lock")
+    }
+
+    /// Whether the runner `id` is alive: this one, or one whose lock is held by someone.
+    public func isAlive(_ id: String) -> Bool {
+        id == self.id || FileLock.isHeld("\(directory)/\(id).lock")
+    }
+
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let safe = String(name.unicodeScalars.map { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-") ? Character($0) : "_" })
+        return safe.isEmpty ? "localhost" : String(safe.prefix(64))
+    }
+}

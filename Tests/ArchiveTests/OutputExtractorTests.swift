@@ -112,7 +112,7 @@ private func expectRejected(_ entries: [TarEntry], limits: ExtractionLimits = Ex
             try FileManager.default.createSymbolicLink(atPath: "\(src)/a/b/c/up", withDestinationPath: "../../../README")
             #expect(link("\(src)/README", "\(src)/a/README.hard") == 0)
             let archive = "\(top)/orig.tar.xz"
-            #expect(try runTool(["tar", "-cJf", archive, "-C", src, "."]).status == 0)
+            #expect(try await runTool(["tar", "-cJf", archive, "-C", src, "."]).status == 0)
             let stream = try layout.makeDisk(from: archive)
 
             let summary = try layout.extract()
@@ -128,7 +128,7 @@ private func expectRejected(_ entries: [TarEntry], limits: ExtractionLimits = Ex
             #expect(try bytes(at: "\(out)/a/b/link") == random)
             #expect(try bytes(at: "\(out)/a/b/c/up") == Array("readme\n".utf8))
             #expect(inode("\(out)/a/README.hard") == inode("\(out)/README"))
-            #expect(try runTool(["./bin/tool"], in: out).output == "hi\n")
+            #expect(try await runTool(["./bin/tool"], in: out).output == "hi\n")
 
             // Entries: a, a/b, a/b/c, data.bin, link, up, README.hard, bin, tool, README (not ./).
             #expect(summary.entries == 10)
@@ -475,7 +475,7 @@ private func expectRejected(_ entries: [TarEntry], limits: ExtractionLimits = Ex
         try await withTemporaryDirectory { top in
             let layout = try Layout(top)
             // What `tar -cJf out.tar.xz -T /dev/null` in the guest produces.
-            #expect(try runTool(["tar", "-cJf", "\(top)/empty.tar.xz", "-T", "/dev/null"]).status == 0)
+            #expect(try await runTool(["tar", "-cJf", "\(top)/empty.tar.xz", "-T", "/dev/null"]).status == 0)
             let stream = try layout.makeDisk(from: "\(top)/empty.tar.xz")
             let summary = try layout.extract()
             #expect(summary == ExtractionSummary(entries: 0, bytesWritten: 0, compressedLength: Int64(stream.count),

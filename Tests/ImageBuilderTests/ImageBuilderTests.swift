@@ -106,18 +106,18 @@ import Runner
             try FileManager.default.copyItem(atPath: "\(Repository.root)/.gitignore", toPath: "\(checkout)/.gitignore")
             let environment = ["GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_AUTHOR_NAME": "t",
                                "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"]
-            let (initialized, _) = try await runToolAsync(["git", "init", "-q"], in: checkout, environment: environment)
+            let (initialized, _) = try await runTool(["git", "init", "-q"], in: checkout, environment: environment)
             #expect(initialized == 0)
             // The fake script's run counter is the test's, not the build's.
             try "/images/runs\n".write(toFile: "\(checkout)/.git/info/exclude", atomically: true, encoding: .utf8)
             for command in [["add", "-A"], ["commit", "-q", "-m", "recipes"]] {
-                let (status, output) = try await runToolAsync(["git"] + command, in: checkout, environment: environment)
+                let (status, output) = try await runTool(["git"] + command, in: checkout, environment: environment)
                 #expect(status == 0, "git \(command): \(output)")
             }
 
             guard case .built = try builder(dir, Transcript()).build(5) else { throw TestFailure("expected a build") }
             #expect(FileManager.default.fileExists(atPath: "\(dir)/5/image.json"))
-            let (status, changes) = try await runToolAsync(["git", "status", "--porcelain", "--untracked-files=all"],
+            let (status, changes) = try await runTool(["git", "status", "--porcelain", "--untracked-files=all"],
                                                           in: checkout, environment: environment)
             #expect(status == 0)
             #expect(changes == "", "a build changed or added files git sees:\n\(changes)")
@@ -129,7 +129,7 @@ import Runner
     /// newer Debian packages would otherwise modify it), and images/README.md holds no section
     /// that a build rewrites.
     @Test func theProjectTracksNoBuiltImageFile() async throws {
-        let (status, tracked) = try await runToolAsync(["git", "ls-files", "images"], in: Repository.root)
+        let (status, tracked) = try await runTool(["git", "ls-files", "images"], in: Repository.root)
         guard status == 0 else { return }  // not a git checkout (a source tarball): nothing to check
         let built = tracked.split(separator: "\n").filter { path in
             let parts = path.split(separator: "/")
@@ -137,7 +137,7 @@ import Runner
         }
         #expect(built.isEmpty, "tracked files of built images: \(built)")
         #expect(tracked.contains("images/recipes/1.yml"))
-        let (_, ignored) = try await runToolAsync(["git", "check-ignore", "images/1/packages.txt", "images/0/image.json"],
+        let (_, ignored) = try await runTool(["git", "check-ignore", "images/1/packages.txt", "images/0/image.json"],
                                                   in: Repository.root)
         #expect(ignored == "images/1/packages.txt\nimages/0/image.json\n", "images/N/ must be ignored")
         let readme = try String(contentsOfFile: "\(Repository.images)/README.md", encoding: .utf8)

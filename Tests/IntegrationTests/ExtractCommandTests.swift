@@ -15,12 +15,12 @@ import TestSupport
         try await withTemporaryDirectory { dir in
             try FileManager.default.createDirectory(atPath: "\(dir)/src/sub", withIntermediateDirectories: true)
             try "data".write(toFile: "\(dir)/src/sub/file.txt", atomically: true, encoding: .utf8)
-            #expect(try runTool(["tar", "-C", "\(dir)/src", "-cJf", "\(dir)/good.tar.xz", "."]).status == 0)
+            #expect(try await runTool(["tar", "-C", "\(dir)/src", "-cJf", "\(dir)/good.tar.xz", "."]).status == 0)
             try run(["\(dir)/good.tar.xz", "\(dir)/out"])
             #expect(try String(contentsOfFile: "\(dir)/out/sub/file.txt", encoding: .utf8) == "data")
 
             try "secret".write(toFile: "\(dir)/victim.txt", atomically: true, encoding: .utf8)
-            #expect(try runTool(["tar", "-P", "-cJf", "\(dir)/bad.tar.xz", "\(dir)/victim.txt"]).status == 0)
+            #expect(try await runTool(["tar", "-P", "-cJf", "\(dir)/bad.tar.xz", "\(dir)/victim.txt"]).status == 0)
             #expect(throws: (any Error).self) { try run(["\(dir)/bad.tar.xz", "\(dir)/bad-out"]) }
             #expect(!FileManager.default.fileExists(atPath: "\(dir)/bad-out"))
             #expect(try String(contentsOfFile: "\(dir)/victim.txt", encoding: .utf8) == "secret")

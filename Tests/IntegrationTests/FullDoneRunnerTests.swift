@@ -15,8 +15,8 @@ struct FullDoneRunnerTests {
         try await withTemporaryDirectory { dir in
             let done = "\(dir)/done"
             try FileManager.default.createDirectory(atPath: done, withIntermediateDirectories: true)
-            try #require(try runTool(["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", done]).status == 0)
-            defer { _ = try? runTool(["umount", done]) }
+            try #require(try await runTool(["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", done]).status == 0)
+            defer { umount(done) }  // umount(2): a defer cannot wait for a tool
 
             // A job whose runner died after writing its result: only publishing is left.
             let running = "\(dir)/queue/.construir/running/1-hello"

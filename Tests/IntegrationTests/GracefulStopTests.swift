@@ -13,7 +13,7 @@ extension VMSuites {
         try requireImage0()
         try await withTemporaryDirectory { dir in
             try FileManager.default.createDirectory(atPath: "\(dir)/queue", withIntermediateDirectories: true)
-            let (status, _) = try runTool(["\(repository)/jobs/make-job.sh", "\(repository)/jobs/forever", "\(dir)/queue/forever_i0.tar.xz"])
+            let (status, _) = try await runTool(["\(repository)/jobs/make-job.sh", "\(repository)/jobs/forever", "\(dir)/queue/forever_i0.tar.xz"])
             try #require(status == 0)
             let submitted = try BuildImage.sha256(ofFile: "\(dir)/queue/forever_i0.tar.xz")
             let hypervisor = try SharedHypervisor.instance.get()

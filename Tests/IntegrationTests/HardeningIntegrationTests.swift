@@ -40,7 +40,7 @@ extension VMSuites {
         let image = try requireImage()
         try await withTemporaryDirectory { dir in
             chmod(dir, 0o755)
-            let (status, _) = try runTool(["\(Self.repository)/jobs/make-job.sh", "\(Self.repository)/jobs/forever", "\(dir)/job.tar.xz"])
+            let (status, _) = try await runTool(["\(Self.repository)/jobs/make-job.sh", "\(Self.repository)/jobs/forever", "\(dir)/job.tar.xz"])
             #expect(status == 0)
             for disk in ["out.img", "status.img"] {
                 try FileSystem.createSparseFile("\(dir)/\(disk)", size: 1 << 20)
@@ -139,7 +139,7 @@ extension VMSuites {
                 .appending("\n").write(toFile: "\(dir)/probe/job/targets", atomically: true, encoding: .utf8)
             try Self.probeScript.write(toFile: "\(dir)/probe/job/construir", atomically: true, encoding: .utf8)
             chmod("\(dir)/probe/job/construir", 0o755)
-            let (status, _) = try runTool(["\(Self.repository)/jobs/make-job.sh", "\(dir)/probe", "\(dir)/queue/probe_i0.tar.xz"])
+            let (status, _) = try await runTool(["\(Self.repository)/jobs/make-job.sh", "\(dir)/probe", "\(dir)/queue/probe_i0.tar.xz"])
             #expect(status == 0)
 
             try await makeTestRunner(in: dir, images: Self.imagesDirectory, timeout: .seconds(240)).run()
@@ -179,7 +179,7 @@ extension VMSuites {
 
             """.write(toFile: "\(dir)/evil/job/construir", atomically: true, encoding: .utf8)
             chmod("\(dir)/evil/job/construir", 0o755)
-            let (status, _) = try runTool(["\(Self.repository)/jobs/make-job.sh", "\(dir)/evil", "\(dir)/queue/evil_i0.tar.xz"])
+            let (status, _) = try await runTool(["\(Self.repository)/jobs/make-job.sh", "\(dir)/evil", "\(dir)/queue/evil_i0.tar.xz"])
             #expect(status == 0)
             let before = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
 

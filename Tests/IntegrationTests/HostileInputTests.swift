@@ -12,7 +12,7 @@ struct JobFactory {
     /// `extra` are further tar arguments appended after `job` (e.g. `-C / dev/null`).
     @discardableResult
     func make(_ output: String, script: String, files: [String: String] = [:], extra: [String] = [],
-              absoluteNames: Bool = false, padTo: Int = 1 << 20) throws -> String {
+              absoluteNames: Bool = false, padTo: Int = 1 << 20) async throws -> String {
         let source = "\(directory)/src-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: "\(source)/job", withIntermediateDirectories: true)
         try script.write(toFile: "\(source)/job/construir", atomically: true, encoding: .utf8)
@@ -25,7 +25,7 @@ struct JobFactory {
         var arguments = ["tar", "--owner=0", "--group=0", "--numeric-owner", "-cJf", temporary]
         if absoluteNames { arguments.append("-P") }
         arguments += ["-C", source, "job"] + files.keys.filter { !$0.hasPrefix("job/") }.map { String($0.split(separator: "/")[0]) } + extra
-        let (status, log) = try runTool(arguments)
+        let (status, log) = try await runTool(arguments)
         guard status == 0 else { throw ConstruirTestError("tar failed: \(log)") }
         if padTo > 0, try FileSystemSize.of(temporary) < padTo {
             try FileHandle(forWritingAtPath: temporary).map { try $0.truncate(atOffset: UInt64(padTo)); try $0.close() }
@@ -67,45 +67,45 @@ extension VMSuites {
             expected["empty"] = .init(status: .rejected, error: "the job file is empty", booted: false)
             try Data(String(repeating: "plain text, not xz\n", count: 100).utf8).write(to: URL(fileURLWithPath: "\(queue)/text_i0.tar.xz"))
             expected["text"] = .init(status: .rejected, error: "does not start with an xz stream", booted: false)
-            let whole = try jobs.make("\(dir)/whole.tar.xz", script: ok, files: ["job/data": String(repeating: "x7", count: 300_000)], padTo: 0)
+            let whole = try await jobs.make("\(dir)/whole.tar.xz", script: ok, files: ["job/data": String(repeating: "x7", count: 300_000)], padTo: 0)
             let bytes = try Data(contentsOf: URL(fileURLWithPath: whole))
             try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: "\(queue)/truncated_i0.tar.xz"))
             expected["truncated"] = .init(status: .rejected, error: "truncated", booted: false)
-            try jobs.make("\(queue)/huge_i0.tar.xz", script: ok, padTo: 3 << 20)
+            try await jobs.make("\(queue)/huge_i0.tar.xz", script: ok, padTo: 3 << 20)
             expected["huge"] = .init(status: .rejected, error: "--max-job-size", booted: false)
             try "outside".write(toFile: "\(dir)/outside.txt", atomically: true, encoding: .utf8)
-            try jobs.make("\(queue)/absolute_i0.tar.xz", script: ok, extra: ["\(dir)/outside.txt"], absoluteNames: true)
+            try await jobs.make("\(queue)/absolute_i0.tar.xz", script: ok, extra: ["\(dir)/outside.txt"], absoluteNames: true)
             expected["absolute"] = .init(status: .rejected, error: "absolute path", booted: false)
-            try jobs.make("\(queue)/dotdot_i0.tar.xz", script: ok, extra: ["../outside.txt"], absoluteNames: true)
+            try await jobs.make("\(queue)/dotdot_i0.tar.xz", script: ok, extra: ["../outside.txt"], absoluteNames: true)
             expected["dotdot"] = .init(status: .rejected, error: "'..' component", booted: false)
-            try jobs.make("\(queue)/device_i0.tar.xz", script: ok, extra: ["-C", "/", "dev/null"])
+            try await jobs.make("\(queue)/device_i0.tar.xz", script: ok, extra: ["-C", "/", "dev/null"])
             expected["device"] = .init(status: .rejected, error: "device, FIFO or socket", booted: false)
-            try runTool(["sh", "-c", "mkdir -p \(dir)/ns/other && echo x > \(dir)/ns/other/f && tar -cJf \(queue)/noscript_i0.tar.xz -C \(dir)/ns other"])
+            try await runTool(["sh", "-c", "mkdir -p \(dir)/ns/other && echo x > \(dir)/ns/other/f && tar -cJf \(queue)/noscript_i0.tar.xz -C \(dir)/ns other"])
             expected["noscript"] = .init(status: .rejected, error: "has no job/construir", booted: false)
-            try jobs.make("\(queue)/evil\nname\u{1b}[31m_i0.tar.xz", script: ok)
+            try await jobs.make("\(queue)/evil\nname\u{1b}[31m_i0.tar.xz", script: ok)
             expected["evil_name__31m"] = .init(status: .rejected, error: "control characters", booted: false)
             let long = String(repeating: "l", count: 210)
-            try jobs.make("\(queue)/\(long).tar.xz", script: ok)
+            try await jobs.make("\(queue)/\(long).tar.xz", script: ok)
             expected[String(repeating: "l", count: 100)] = .init(status: .rejected, error: "longer than 200 bytes", booted: false)
-            try jobs.make("\(queue)/greedy_i0.tar.xz", script: ok, files: ["job/construir.yml": "memory: 64G\n"])
+            try await jobs.make("\(queue)/greedy_i0.tar.xz", script: ok, files: ["job/construir.yml": "memory: 64G\n"])
             expected["greedy"] = .init(status: .rejected, error: "--max-memory", booted: false)
-            try jobs.make("\(queue)/typo_i0.tar.xz", script: ok, files: ["job/construir.yml": "timeuot: 5m\n"])
+            try await jobs.make("\(queue)/typo_i0.tar.xz", script: ok, files: ["job/construir.yml": "timeuot: 5m\n"])
             expected["typo"] = .init(status: .rejected, error: "unknown field 'timeuot'", booted: false)
 
             // Booted, and the guest misbehaves.
-            try jobs.make("\(queue)/qcow_i0.tar.xz", script: "printf 'QFI\\373\\0\\0\\0\\3' > /dev/sdb; sync\n")
+            try await jobs.make("\(queue)/qcow_i0.tar.xz", script: "printf 'QFI\\373\\0\\0\\0\\3' > /dev/sdb; sync\n")
             expected["qcow"] = .init(status: .error, error: "does not start with an xz stream", booted: true)
-            try jobs.make("\(queue)/fill_i0.tar.xz", script: "head -c 3000000 /dev/urandom > big; tar -cJf /dev/sdb big; echo $?\n")
+            try await jobs.make("\(queue)/fill_i0.tar.xz", script: "head -c 3000000 /dev/urandom > big; tar -cJf /dev/sdb big; echo $?\n")
             expected["fill"] = .init(status: .error, error: "truncated", booted: true)
-            try jobs.make("\(queue)/flood_i0.tar.xz", script: "while :; do echo 'flooding the console flooding the console'; done\n")
+            try await jobs.make("\(queue)/flood_i0.tar.xz", script: "while :; do echo 'flooding the console flooding the console'; done\n")
             expected["flood"] = .init(status: .error, error: "console log went over", booted: true)
-            try jobs.make("\(queue)/hog_i0.tar.xz", script: "tail /dev/zero\n")
+            try await jobs.make("\(queue)/hog_i0.tar.xz", script: "tail /dev/zero\n")
             expected["hog"] = .init(status: .failed, error: nil, booted: true, exitCode: 137)
-            try jobs.make("\(queue)/forkbomb_i0.tar.xz", script: "bomb() { bomb | bomb & }; bomb; sleep 1000\n",
+            try await jobs.make("\(queue)/forkbomb_i0.tar.xz", script: "bomb() { bomb | bomb & }; bomb; sleep 1000\n",
                           files: ["job/construir.yml": "timeout: 15s\n"])
             expected["forkbomb"] = .init(status: .timedOut, error: "timed out after 15s", booted: true)
             // A well-behaved job with a manifest: its environment and limits apply.
-            try jobs.make("\(queue)/manifest_i0.tar.xz",
+            try await jobs.make("\(queue)/manifest_i0.tar.xz",
                           script: "printf '%s|%s' \"$GREETING\" \"$(cat /proc/meminfo | head -1)\" > /job/env.txt; tar -C /job -cJf /dev/sdb env.txt\n",
                           files: ["job/construir.yml": "memory: 384M\nenvironment:\n  GREETING: \"it's $HOME `date`\"\n"])
             expected["manifest"] = .init(status: .passed, error: nil, booted: true, exitCode: 0)

@@ -66,7 +66,7 @@ extension VMSuites {
             tar -cJf /dev/sdb greet
             """.write(toFile: "\(project)/construir", atomically: true, encoding: .utf8)
             try FileManager.default.createDirectory(atPath: "\(dir)/queue", withIntermediateDirectories: true)
-            let (status, _) = try runTool(["\(RunnerIntegrationTests.repository)/jobs/make-job.sh", "\(dir)/project",
+            let (status, _) = try await runTool(["\(RunnerIntegrationTests.repository)/jobs/make-job.sh", "\(dir)/project",
                                            "\(dir)/queue/cproject_i1.tar.xz"])
             try #require(status == 0)
 
@@ -89,7 +89,7 @@ extension VMSuites {
             // The binary came back and runs here.
             let binary = "\(done)/output/greet"
             #expect(FileManager.default.isExecutableFile(atPath: binary))
-            let (exit, output) = try runTool([binary])
+            let (exit, output) = try await runTool([binary])
             #expect(exit == 0)
             #expect(output == "hello from construir image 1, 42\n")
         }
@@ -112,7 +112,7 @@ extension VMSuites {
             try #require(truncate(initrd, off_t(size - 1)) == 0)
 
             try FileManager.default.createDirectory(atPath: "\(dir)/queue", withIntermediateDirectories: true)
-            let (status, _) = try runTool(["\(RunnerIntegrationTests.repository)/jobs/make-job.sh",
+            let (status, _) = try await runTool(["\(RunnerIntegrationTests.repository)/jobs/make-job.sh",
                                            "\(RunnerIntegrationTests.repository)/jobs/hello", "\(dir)/queue/hello_i0.tar.xz"])
             try #require(status == 0)
             try await runQueue(in: dir, images: images, timeout: .seconds(120), memoryMiB: 256)

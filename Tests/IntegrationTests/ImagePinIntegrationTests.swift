@@ -19,8 +19,8 @@ extension VMSuites {
             try FileManager.default.createDirectory(atPath: queue, withIntermediateDirectories: true)
             let jobs = JobFactory(directory: dir)
             let script = "echo pinned > /job/pinned.txt; tar -C /job -cJf /dev/sdb pinned.txt\n"
-            try jobs.make("\(queue)/elsewhere_i0.tar.xz", script: script, files: ["job/construir.yml": "image_digest: \(other)\n"])
-            try jobs.make("\(queue)/here_i0.tar.xz", script: script, files: ["job/construir.yml": "image_digest: \(actual)\n"])
+            try await jobs.make("\(queue)/elsewhere_i0.tar.xz", script: script, files: ["job/construir.yml": "image_digest: \(other)\n"])
+            try await jobs.make("\(queue)/here_i0.tar.xz", script: script, files: ["job/construir.yml": "image_digest: \(actual)\n"])
 
             try await makeTestRunner(in: dir, images: images, timeout: .seconds(120)).run()
 

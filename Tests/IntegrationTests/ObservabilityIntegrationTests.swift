@@ -18,7 +18,7 @@ func construirExecutable() throws -> String {
 
 /// Runs the construir executable; returns its exit status and standard output.
 func construir(_ arguments: [String]) async throws -> (status: Int32, output: String) {
-    try await runToolAsync([try construirExecutable()] + arguments)
+    try await runTool([try construirExecutable()] + arguments)
 }
 
 /// Debian's Chromium, when installed (scripts/install-deps installs it).
@@ -35,8 +35,8 @@ extension VMSuites {
         try requireImage0()
     }
 
-    private func pack(_ job: String, to destination: String) throws {
-        let (status, _) = try runTool(["\(Self.repository)/jobs/make-job.sh", "\(Self.repository)/jobs/\(job)", destination])
+    private func pack(_ job: String, to destination: String) async throws {
+        let (status, _) = try await runTool(["\(Self.repository)/jobs/make-job.sh", "\(Self.repository)/jobs/\(job)", destination])
         guard status == 0 else { throw ConstruirTestError("make-job.sh failed for \(job)") }
     }
 
@@ -44,8 +44,8 @@ extension VMSuites {
         try requireImage()
         try await withTemporaryDirectory { dir in
             try FileManager.default.createDirectory(atPath: "\(dir)/queue", withIntermediateDirectories: true)
-            try pack("hello", to: "\(dir)/queue/hello_i0.tar.xz")
-            try pack("fail", to: "\(dir)/queue/fail_i0.tar.xz")
+            try await pack("hello", to: "\(dir)/queue/hello_i0.tar.xz")
+            try await pack("fail", to: "\(dir)/queue/fail_i0.tar.xz")
             let logger = Logger(label: "test")
             // A hook that fails and one that records: the failure must change nothing.
             let failing = OnDoneHook(command: "echo hook failing >&2; exit 9", logger: logger)
@@ -134,7 +134,7 @@ extension VMSuites {
     @Test func runOnceRunsAJobLikeTheRunnerAndLeavesTheFileAlone() async throws {
         try requireImage()
         try await withTemporaryDirectory { dir in
-            try pack("hello", to: "\(dir)/hello_i0.tar.xz")
+            try await pack("hello", to: "\(dir)/hello_i0.tar.xz")
             try Data("not a job".utf8).write(to: URL(fileURLWithPath: "\(dir)/junk_i0.tar.xz"))
             let before = try BuildImage.sha256(ofFile: "\(dir)/hello_i0.tar.xz")
             let modified = try FileManager.default.attributesOfItem(atPath: "\(dir)/hello_i0.tar.xz")[.modificationDate] as? Date
@@ -169,11 +169,11 @@ extension VMSuites {
         let chromium = try #require(chromiumPath)
         try await withTemporaryDirectory { dir in
             try FileManager.default.createDirectory(atPath: "\(dir)/queue", withIntermediateDirectories: true)
-            try pack("hello", to: "\(dir)/queue/hello_i0.tar.xz")
+            try await pack("hello", to: "\(dir)/queue/hello_i0.tar.xz")
             // Rejected without booting: no console log or output, so the page must not link them.
             try Data("not a job".utf8).write(to: URL(fileURLWithPath: "\(dir)/queue/junk_i0.tar.xz"))
             try await makeTestRunner(in: dir, images: Self.images, timeout: .seconds(180)).run()
-            try pack("hello", to: "\(dir)/queue/waiting_i0.tar.xz")  // queued, for the page's queue table
+            try await pack("hello", to: "\(dir)/queue/waiting_i0.tar.xz")  // queued, for the page's queue table
 
             try await withStatusServer(queue: "\(dir)/queue", done: "\(dir)/done") { base in
                 let started = ContinuousClock.now
@@ -196,7 +196,7 @@ extension VMSuites {
                 let console = try String(contentsOfFile: "\(dir)/done/hello/console.log", encoding: .utf8)
                 #expect(try await curl("\(base)/done/hello/console.log").body == console)
                 let archive = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/done/hello/output.tar.xz"))
-                let (status, downloaded) = try await runToolAsync(["sh", "-c", "curl -sS '\(base)/done/hello/output.tar.xz' | sha256sum"])
+                let (status, downloaded) = try await runTool(["sh", "-c", "curl -sS '\(base)/done/hello/output.tar.xz' | sha256sum"])
                 #expect(status == 0)
                 #expect(downloaded.hasPrefix(try BuildImage.sha256(ofFile: "\(dir)/done/hello/output.tar.xz")), "\(archive.count) bytes")
 
@@ -216,7 +216,7 @@ extension VMSuites {
 /// `chromium --headless --dump-dom URL`: the DOM after the page loaded.
 func dumpDOM(_ chromium: String, _ url: String, profile: String) async throws -> String {
     // Chromium complains on stderr about the missing D-Bus; keep that out of the test log.
-    let (status, dom) = try await runToolAsync(["sh", "-c", "exec \"$0\" \"$@\" 2>\"$CHROMIUM_LOG\"", chromium, "--headless", "--no-sandbox",
+    let (status, dom) = try await runTool(["sh", "-c", "exec \"$0\" \"$@\" 2>\"$CHROMIUM_LOG\"", chromium, "--headless", "--no-sandbox",
                                      "--disable-gpu", "--no-first-run", "--user-data-dir=\(profile)", "--dump-dom", url],
                                     environment: ["CHROMIUM_LOG": "\(profile).log"])
     guard status == 0 else {
@@ -235,7 +235,7 @@ func hrefs(in html: String) -> [String] {
 
 /// `curl -sS -D -`: status, lower-cased headers and body of a GET.
 func curl(_ url: String) async throws -> (status: Int, headers: String, body: String) {
-    let (exit, output) = try await runToolAsync(["curl", "-sS", "-D", "-", "--max-time", "20", url])
+    let (exit, output) = try await runTool(["curl", "-sS", "-D", "-", "--max-time", "20", url])
     guard exit == 0, let split = output.range(of: "\r\n\r\n") else { throw ConstruirTestError("curl \(url) failed with \(exit)") }
     let headers = String(output[..<split.lowerBound])
     return (Int(headers.split(separator: " ").dropFirst().first ?? "") ?? 0, headers.lowercased(), String(output[split.upperBound...]))

@@ -13,24 +13,24 @@ extension VMSuites {
 @Suite(.serialized) struct PackageIntegrationTests {
     static let imagesDirectory = "\(RunnerIntegrationTests.repository)/images"
 
-    private func git(_ arguments: [String], in directory: String) throws -> String {
+    private func git(_ arguments: [String], in directory: String) async throws -> String {
         let environment = [
             "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
             "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com",
             "GIT_AUTHOR_DATE": "1700000000 +0000", "GIT_COMMITTER_DATE": "1700000000 +0000",
             "GIT_CONFIG_GLOBAL": "/dev/null",
         ]
-        let (status, output) = try runTool(["git", "-c", "init.defaultBranch=main"] + arguments, in: directory, environment: environment)
+        let (status, output) = try await runTool(["git", "-c", "init.defaultBranch=main"] + arguments, in: directory, environment: environment)
         guard status == 0 else { throw ConstruirTestError("git \(arguments.joined(separator: " ")) failed") }
         return output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    private func commitScript(_ script: String, in repo: String, message: String) throws -> String {
+    private func commitScript(_ script: String, in repo: String, message: String) async throws -> String {
         try Data(script.utf8).write(to: URL(fileURLWithPath: "\(repo)/construir"))
         chmod("\(repo)/construir", 0o755)
-        _ = try git(["add", "-A"], in: repo)
-        _ = try git(["commit", "-q", "-m", message], in: repo)
-        return try git(["rev-parse", "--short=12", "HEAD"], in: repo)
+        _ = try await git(["add", "-A"], in: repo)
+        _ = try await git(["commit", "-q", "-m", message], in: repo)
+        return try await git(["rev-parse", "--short=12", "HEAD"], in: repo)
     }
 
     @Test func aPackagedRepositoryRunsInAVMAndItsArtifactsComeBack() async throws {
@@ -38,10 +38,10 @@ extension VMSuites {
         try await withTemporaryDirectory { dir in
             let repo = "\(dir)/hello-repo"
             try FileManager.default.createDirectory(atPath: "\(repo)/src", withIntermediateDirectories: true)
-            _ = try git(["init", "-q"], in: repo)
-            _ = try git(["remote", "add", "origin", "https://example.com/hello-repo.git"], in: repo)
+            _ = try await git(["init", "-q"], in: repo)
+            _ = try await git(["remote", "add", "origin", "https://example.com/hello-repo.git"], in: repo)
             try Data("made from the repository\n".utf8).write(to: URL(fileURLWithPath: "\(repo)/src/input.txt"))
-            let passing = try commitScript("""
+            let passing = try await commitScript("""
                 #!/bin/bash
                 echo "building $COMMIT_HASH"
                 {
@@ -52,7 +52,7 @@ extension VMSuites {
                     cat src/input.txt
                 } > artifacts/result.txt
                 """, in: repo, message: "passing")
-            let failing = try commitScript("""
+            let failing = try await commitScript("""
                 #!/bin/bash
                 echo partial > artifacts/result.txt
                 exit 5

@@ -11,7 +11,7 @@ extension VMSuites {
 
     /// run-once with `TMPDIR=dir` and no XDG_RUNTIME_DIR; standard output and error together.
     private func runOnce(_ job: String, tmp: String, done: String) async throws -> (status: Int32, output: String) {
-        try await runToolAsync(["/bin/sh", "-c", #"exec "$0" "$@" 2>&1"#, try construirExecutable(), "run-once", job,
+        try await runTool(["/bin/sh", "-c", #"exec "$0" "$@" 2>&1"#, try construirExecutable(), "run-once", job,
                                 "--done", done, "--images", Self.images, "--memory", "512M", "--timeout", "180s", "--quiet"],
                                environment: ["TMPDIR": tmp, "XDG_RUNTIME_DIR": ""])
     }
@@ -26,8 +26,8 @@ extension VMSuites {
         return try await body(path)
     }
 
-    private func pack(_ job: String, to destination: String) throws {
-        let (status, _) = try runTool(["\(Self.repository)/jobs/make-job.sh", "\(Self.repository)/jobs/\(job)", destination])
+    private func pack(_ job: String, to destination: String) async throws {
+        let (status, _) = try await runTool(["\(Self.repository)/jobs/make-job.sh", "\(Self.repository)/jobs/\(job)", destination])
         guard status == 0 else { throw ConstruirTestError("make-job.sh failed for \(job)") }
     }
 
@@ -37,7 +37,7 @@ extension VMSuites {
     @Test func theFirstRunOnAFreshRootDoesNotWaitForTheProbe() async throws {
         try requireImage0()
         try await withTemporaryDirectory { dir in try await withShortTMPDIR { tmp in
-            try pack("hello", to: "\(dir)/hello_i0.tar.xz")
+            try await pack("hello", to: "\(dir)/hello_i0.tar.xz")
             let started = ContinuousClock.now
             let run = try await runOnce("\(dir)/hello_i0.tar.xz", tmp: tmp, done: "\(dir)/done")
             let elapsed = ContinuousClock.now - started
@@ -59,7 +59,7 @@ extension VMSuites {
         try requireImage0()
         try await withTemporaryDirectory { dir in try await withShortTMPDIR { tmp in
             chmod(tmp, 0o1777)
-            try pack("hello", to: "\(dir)/hello_i0.tar.xz")
+            try await pack("hello", to: "\(dir)/hello_i0.tar.xz")
             // Where run-once keeps its roots now, and where it kept them before.
             let planted = ["\(tmp)/construir-0", "\(tmp)/construir-0-once-1"]
             for path in planted {

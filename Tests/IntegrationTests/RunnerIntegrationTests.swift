@@ -18,8 +18,8 @@ extension VMSuites {
     }
 
     /// Packs `jobs/NAME` with the project's own script into `destination`.
-    private func pack(_ job: String, to destination: String) throws {
-        let (status, _) = try runTool(["\(Self.repository)/jobs/make-job.sh", "\(Self.repository)/jobs/\(job)", destination])
+    private func pack(_ job: String, to destination: String) async throws {
+        let (status, _) = try await runTool(["\(Self.repository)/jobs/make-job.sh", "\(Self.repository)/jobs/\(job)", destination])
         guard status == 0 else { throw ConstruirTestError("make-job.sh failed for \(job)") }
     }
 
@@ -42,9 +42,9 @@ extension VMSuites {
         try requireImage()
         try await withTemporaryDirectory { dir in
             try FileManager.default.createDirectory(atPath: "\(dir)/queue", withIntermediateDirectories: true)
-            try pack("hello", to: "\(dir)/queue/hello_i0.tar.xz")
-            try pack("fail", to: "\(dir)/queue/fail_i0.tar.xz")
-            try pack("hello", to: "\(dir)/queue/ghost_i9.tar.xz")
+            try await pack("hello", to: "\(dir)/queue/hello_i0.tar.xz")
+            try await pack("fail", to: "\(dir)/queue/fail_i0.tar.xz")
+            try await pack("hello", to: "\(dir)/queue/ghost_i9.tar.xz")
             try Data("not a job".utf8).write(to: URL(fileURLWithPath: "\(dir)/queue/junk_i0.tar.xz"))
             let submitted = try BuildImage.sha256(ofFile: "\(dir)/queue/hello_i0.tar.xz")
             let imageBefore = try imageHashes()
@@ -104,7 +104,7 @@ extension VMSuites {
         try requireImage()
         try await withTemporaryDirectory { dir in
             try FileManager.default.createDirectory(atPath: "\(dir)/queue", withIntermediateDirectories: true)
-            try pack("forever", to: "\(dir)/queue/forever_i0.tar.xz")
+            try await pack("forever", to: "\(dir)/queue/forever_i0.tar.xz")
             let started = ContinuousClock.now
             try await runQueue(in: dir, timeout: .seconds(20))
             let elapsed = ContinuousClock.now - started

@@ -104,12 +104,12 @@ extension VMSuites {
     }
 
     /// Packs `jobs/NAME` once and copies it into the queue under `names`.
-    private func submit(_ job: String, as names: [String], into queue: String, scratch: String) throws {
+    private func submit(_ job: String, as names: [String], into queue: String, scratch: String) async throws {
         try FileManager.default.createDirectory(atPath: queue, withIntermediateDirectories: true)
         let packed = "\(scratch)/\(job).packed"
         if !FileManager.default.fileExists(atPath: packed) {
             let repository = RunnerIntegrationTests.repository
-            let (status, log) = try runTool(["\(repository)/jobs/make-job.sh", "\(repository)/jobs/\(job)", packed])
+            let (status, log) = try await runTool(["\(repository)/jobs/make-job.sh", "\(repository)/jobs/\(job)", packed])
             guard status == 0 else { throw ConstruirTestError("make-job.sh: \(log)") }
         }
         for name in names { try FileManager.default.copyItem(atPath: packed, toPath: "\(queue)/\(name)") }
@@ -120,7 +120,7 @@ extension VMSuites {
         try await withTemporaryDirectory { dir in
             let tree = QueueTree(dir: dir)
             let names = (1...10).map { String(format: "shared%02d_i0.tar.xz", $0) }
-            try submit("hello", as: names, into: tree.queue, scratch: dir)
+            try await submit("hello", as: names, into: tree.queue, scratch: dir)
             let runners = try (1...2).map {
                 try RunnerProcess(tree.arguments(["--exit-when-idle", "--slots", "1"]), log: "\(dir)/runner\($0).log")
             }
@@ -148,7 +148,7 @@ extension VMSuites {
         try await withTemporaryDirectory { dir in
             let tree = QueueTree(dir: dir)
             let names = (1...3).map { "crash\($0)_i0.tar.xz" }
-            try submit("hello", as: names, into: tree.queue, scratch: dir)
+            try await submit("hello", as: names, into: tree.queue, scratch: dir)
             let arguments = tree.arguments(["--exit-when-idle", "--slots", "1", "--max-attempts", "20"])
 
             func checkInvariants(_ when: String) {
@@ -205,7 +205,7 @@ extension VMSuites {
         try requireImage()
         try await withTemporaryDirectory { dir in
             let tree = QueueTree(dir: dir)
-            try submit("hello", as: ["doomed_i0.tar.xz"], into: tree.queue, scratch: dir)
+            try await submit("hello", as: ["doomed_i0.tar.xz"], into: tree.queue, scratch: dir)
             let arguments = tree.arguments(["--exit-when-idle", "--max-attempts", "2"])
             for run in 1...3 {
                 let runner = try RunnerProcess(arguments, environment: ["CONSTRUIR_CRASH_AT": "vm-started"], log: "\(dir)/run\(run).log")
@@ -229,7 +229,7 @@ extension VMSuites {
             try FileManager.default.createDirectory(atPath: "\(tree.done)/precious", withIntermediateDirectories: true)
             try Data(repeating: 1, count: 100_000).write(to: URL(fileURLWithPath: "\(tree.done)/precious/result.json"))
             _ = FileManager.default.createFile(atPath: "\(tree.done)/precious/\(DoneStore.pinFile)", contents: nil)
-            try submit("hello", as: ["keep1_i0.tar.xz", "keep2_i0.tar.xz", "keep3_i0.tar.xz"], into: tree.queue, scratch: dir)
+            try await submit("hello", as: ["keep1_i0.tar.xz", "keep2_i0.tar.xz", "keep3_i0.tar.xz"], into: tree.queue, scratch: dir)
             let runner = try RunnerProcess(tree.arguments(["--exit-when-idle", "--slots", "1", "--keep-done", "1K"]), log: "\(dir)/runner.log")
             let exit = await runner.wait(timeout: .seconds(300))
             #expect(exit?.reason == .exit && exit?.status == 0, "\(runner.log.suffix(2000))")
@@ -259,8 +259,8 @@ extension VMSuites {
         try await withTemporaryDirectory { dir in
             let tree = QueueTree(dir: dir)
             try FileManager.default.createDirectory(atPath: tree.queue, withIntermediateDirectories: true)
-            try JobFactory(directory: dir).make("\(tree.queue)/patient_i0.tar.xz", script: "sleep 6; echo finished\n")
-            try JobFactory(directory: dir).make("\(dir)/second.tar.xz", script: "echo never\n")
+            try await JobFactory(directory: dir).make("\(tree.queue)/patient_i0.tar.xz", script: "sleep 6; echo finished\n")
+            try await JobFactory(directory: dir).make("\(dir)/second.tar.xz", script: "echo never\n")
             let runner = try RunnerProcess(tree.arguments(["--grace", "120s", "--slots", "2"]), log: "\(dir)/runner.log")
             #expect(await waitForJobStart(in: tree), "\(runner.log.suffix(2000))")
             runner.signal(SIGTERM)
@@ -281,7 +281,7 @@ extension VMSuites {
         try requireImage()
         try await withTemporaryDirectory { dir in
             let tree = QueueTree(dir: dir)
-            try submit("forever", as: ["forever_i0.tar.xz"], into: tree.queue, scratch: dir)
+            try await submit("forever", as: ["forever_i0.tar.xz"], into: tree.queue, scratch: dir)
             let submitted = try BuildImage.sha256(ofFile: "\(tree.queue)/forever_i0.tar.xz")
             let runner = try RunnerProcess(tree.arguments(["--grace", "2s"]), log: "\(dir)/runner.log")
             #expect(await waitForJobStart(in: tree), "\(runner.log.suffix(2000))")

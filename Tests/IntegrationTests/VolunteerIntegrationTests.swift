@@ -12,33 +12,33 @@ struct TemporaryUser {
     let uid: uid_t
     let gid: gid_t
 
-    init() throws {
+    init() async throws {
         name = "construir-t\(getpid())"
-        _ = try runTool(["userdel", name])  // a leftover of an earlier, killed run
-        let (status, _) = try runTool(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+        _ = try await runTool(["userdel", name])  // a leftover of an earlier, killed run
+        let (status, _) = try await runTool(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
                                        "--shell", "/usr/sbin/nologin", "--user-group", name])
         guard status == 0, let entry = getpwnam(name) else { throw ConstruirTestError("useradd \(name) failed") }
         uid = entry.pointee.pw_uid
         gid = entry.pointee.pw_gid
     }
 
-    func remove() { _ = try? runTool(["userdel", name]) }
+    func remove() { _ = try? runToolBlocking(["userdel", name]) }  // from a defer
 
     /// Runs `arguments` as this user (no supplementary groups beyond its own), with HOME set.
-    func run(_ arguments: [String], home: String) throws -> (status: Int32, output: String) {
-        try runTool(["setpriv", "--reuid=\(uid)", "--regid=\(gid)", "--init-groups", "--reset-env", "--",
+    func run(_ arguments: [String], home: String) async throws -> (status: Int32, output: String) {
+        try await runTool(["setpriv", "--reuid=\(uid)", "--regid=\(gid)", "--init-groups", "--reset-env", "--",
                      "/usr/bin/env", "HOME=\(home)", "PATH=/usr/bin:/bin"] + arguments)
     }
 }
 
 /// The construir binary of this build (the test bundle sits beside it), built if missing.
-func construirBinary(repository: String) throws -> String {
+func construirBinary(repository: String) async throws -> String {
     let bundleDirectory = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent().path
     for candidate in ["\(bundleDirectory)/construir", "\(repository)/.build/debug/construir"]
     where FileManager.default.isExecutableFile(atPath: candidate) {
         return candidate
     }
-    let (status, _) = try runTool(["swift", "build", "--product", "construir"], in: repository)
+    let (status, _) = try await runTool(["swift", "build", "--product", "construir"], in: repository)
     guard status == 0 else { throw ConstruirTestError("swift build --product construir failed") }
     return "\(repository)/.build/debug/construir"
 }
@@ -55,18 +55,18 @@ extension VMSuites {
     }
 
     /// A copy of image 0 that anyone can read, under `dir/images/0`.
-    private func copyImage0(to dir: String) throws {
+    private func copyImage0(to dir: String) async throws {
         try FileManager.default.createDirectory(atPath: "\(dir)/images", withIntermediateDirectories: true)
-        let (status, _) = try runTool(["cp", "-r", "\(Self.imagesDirectory)/0", "\(dir)/images/0"])
+        let (status, _) = try await runTool(["cp", "-r", "\(Self.imagesDirectory)/0", "\(dir)/images/0"])
         guard status == 0 else { throw ConstruirTestError("copying image 0 failed") }
-        _ = try runTool(["chmod", "-R", "u=rwX,go=rX", "\(dir)/images"])
+        _ = try await runTool(["chmod", "-R", "u=rwX,go=rX", "\(dir)/images"])
     }
 
     @Test(.enabled(if: getuid() == 0, "skipped: creating the unprivileged test user needs root (useradd); run the tests as root"))
     func runsAJobAsAnUnprivilegedUser() async throws {
         try requireImage()
-        let binary = try construirBinary(repository: Self.repository)
-        let user = try TemporaryUser()
+        let binary = try await construirBinary(repository: Self.repository)
+        let user = try await TemporaryUser()
         defer { user.remove() }
         try await withTemporaryDirectory { dir in
             chmod(dir, 0o755)
@@ -74,26 +74,26 @@ extension VMSuites {
             try FileManager.default.copyItem(atPath: binary, toPath: "\(dir)/bin/construir")
             chmod("\(dir)/bin", 0o755)
             chmod("\(dir)/bin/construir", 0o755)
-            try copyImage0(to: dir)
+            try await copyImage0(to: dir)
             for sub in ["queue", "done", "home"] {
                 try FileManager.default.createDirectory(atPath: "\(dir)/\(sub)", withIntermediateDirectories: true)
                 #expect(chown("\(dir)/\(sub)", user.uid, user.gid) == 0)
             }
-            let (packed, _) = try runTool(["\(Self.repository)/jobs/make-job.sh", "\(Self.repository)/jobs/hello", "\(dir)/queue/hello_i0.tar.xz"])
+            let (packed, _) = try await runTool(["\(Self.repository)/jobs/make-job.sh", "\(Self.repository)/jobs/hello", "\(dir)/queue/hello_i0.tar.xz"])
             #expect(packed == 0)
             #expect(chown("\(dir)/queue/hello_i0.tar.xz", user.uid, user.gid) == 0)
             let common = ["--queue", "\(dir)/queue", "--done", "\(dir)/done", "--images", "\(dir)/images"]
 
             // The user is really unprivileged: it cannot read root's files.
-            let (peek, _) = try user.run(["cat", "/etc/shadow"], home: "\(dir)/home")
+            let (peek, _) = try await user.run(["cat", "/etc/shadow"], home: "\(dir)/home")
             #expect(peek != 0)
 
             // doctor is content (TCG without /dev/kvm access is only a warning).
-            let doctor = try user.run(["\(dir)/bin/construir", "doctor"] + common, home: "\(dir)/home")
+            let doctor = try await user.run(["\(dir)/bin/construir", "doctor"] + common, home: "\(dir)/home")
             #expect(doctor.status == 0, "\(doctor.output)")
             #expect(doctor.output.contains("ok   user"), "\(doctor.output)")
 
-            let run = try user.run(["\(dir)/bin/construir", "run", "--exit-when-idle", "--memory", "512M", "--timeout", "4m"] + common,
+            let run = try await user.run(["\(dir)/bin/construir", "run", "--exit-when-idle", "--memory", "512M", "--timeout", "4m"] + common,
                                    home: "\(dir)/home")
             #expect(run.status == 0)
             let result = try readResult("\(dir)/done/hello")
@@ -108,7 +108,7 @@ extension VMSuites {
             // A queue the user cannot write: doctor fails and names the fix.
             #expect(chown("\(dir)/queue", 0, 0) == 0)
             chmod("\(dir)/queue", 0o755)
-            let broken = try user.run(["\(dir)/bin/construir", "doctor"] + common, home: "\(dir)/home")
+            let broken = try await user.run(["\(dir)/bin/construir", "doctor"] + common, home: "\(dir)/home")
             #expect(broken.status != 0)
             #expect(broken.output.contains("FAIL queue"), "\(broken.output)")
             #expect(broken.output.contains("fix: chown \(user.name) \(dir)/queue"), "\(broken.output)")
@@ -143,7 +143,7 @@ extension VMSuites {
     @Test func doctorFailsOnATamperedImage() async throws {
         try requireImage()
         try await withTemporaryDirectory { dir in
-            try copyImage0(to: dir)
+            try await copyImage0(to: dir)
             // One byte of the initramfs changed, size and everything else the same.
             let handle = try #require(FileHandle(forUpdatingAtPath: "\(dir)/images/0/initrd.img"))
             try handle.seek(toOffset: 4096)

@@ -14,10 +14,10 @@ import TestSupport
     }
 
     /// Runs the environment part with bash in `directory` and returns the values of `names`.
-    private func evaluate(_ part: String, names: [String], in directory: String) throws -> [String] {
+    private func evaluate(_ part: String, names: [String], in directory: String) async throws -> [String] {
         let printing = names.map { "printf '%s\\0' \"$\($0)\"" }.joined(separator: "\n")
         try writeFile("\(directory)/env.sh", part + printing + "\n")
-        let (status, output) = try runTool(["bash", "env.sh"], in: directory)
+        let (status, output) = try await runTool(["bash", "env.sh"], in: directory)
         #expect(status == 0)
         return output.split(separator: "\0", omittingEmptySubsequences: false).dropLast().map(String.init)
     }
@@ -25,30 +25,30 @@ import TestSupport
     @Test func builtInVariablesDescribeTheCommit() async throws {
         try await withTemporaryDirectory { dir in
             let repo = "\(dir)/project"
-            try makeRepository(at: repo)
-            try git(["tag", "v1.0"], in: repo)
+            try await makeRepository(at: repo)
+            try await git(["tag", "v1.0"], in: repo)
             try writeFile("\(repo)/more.txt", "more")
-            try git(["add", "more.txt"], in: repo)
-            try git(["commit", "-q", "-m", "second"], in: repo)
-            try git(["remote", "add", "origin", "https://user:secret-token@example.com/team/project.git"], in: repo)
-            let short = try git(["rev-parse", "--short=12", "HEAD"], in: repo)
+            try await git(["add", "more.txt"], in: repo)
+            try await git(["commit", "-q", "-m", "second"], in: repo)
+            try await git(["remote", "add", "origin", "https://user:secret-token@example.com/team/project.git"], in: repo)
+            let short = try await git(["rev-parse", "--short=12", "HEAD"], in: repo)
 
             let result = try package(repo, into: "\(dir)/queue")
             #expect(result.environment.map(\.description) == [
                 "REPO_URL=https://example.com/team/project.git", "COMMIT_HASH=\(short)", "BRANCH=main", "TAG=v1.0",
             ])
-            let values = try evaluate(environmentPart(of: wrapper(result.files[0])),
+            let values = try await evaluate(environmentPart(of: wrapper(result.files[0])),
                                       names: ["REPO_URL", "COMMIT_HASH", "BRANCH", "TAG"], in: dir)
             #expect(values == ["https://example.com/team/project.git", short, "main", "v1.0"])
-            #expect(!(try wrapper(result.files[0])).contains("secret-token"))
+            #expect(!(try await wrapper(result.files[0])).contains("secret-token"))
         }
     }
 
     @Test func detachedHeadsTagsAndRepositoriesWithoutOrigin() async throws {
         try await withTemporaryDirectory { dir in
             let repo = "\(dir)/project"
-            try makeRepository(at: repo)
-            try git(["checkout", "-q", "--detach"], in: repo)
+            try await makeRepository(at: repo)
+            try await git(["checkout", "-q", "--detach"], in: repo)
             let detached = try package(repo, into: "\(dir)/a")
             let variables = Dictionary(uniqueKeysWithValues: detached.environment.map { ($0.name, $0.value) })
             #expect(variables["BRANCH"] == "")
@@ -64,12 +64,12 @@ import TestSupport
         let hostile = ["$(touch pwned)", "'\"", "`touch pwned`", "a'b'c", "line1\nline2", "\\", "$HOME ${PATH}", "!x !!", "", " spaced ", "; touch pwned #"]
         try await withTemporaryDirectory { dir in
             let repo = "\(dir)/project"
-            try makeRepository(at: repo)
+            try await makeRepository(at: repo)
             let variables = try hostile.enumerated().map { try EnvironmentVariable(name: "V\($0.offset)", value: $0.element) }
             let result = try package(repo, into: "\(dir)/queue", environment: variables)
-            let part = try environmentPart(of: wrapper(result.files[0]))
+            let part = try await environmentPart(of: wrapper(result.files[0]))
             try FileManager.default.createDirectory(atPath: "\(dir)/run", withIntermediateDirectories: true)
-            let values = try evaluate(part, names: variables.map(\.name), in: "\(dir)/run")
+            let values = try await evaluate(part, names: variables.map(\.name), in: "\(dir)/run")
             #expect(values == hostile)
             #expect(!FileManager.default.fileExists(atPath: "\(dir)/run/pwned"))
             #expect(try FileManager.default.contentsOfDirectory(atPath: "\(dir)/run") == ["env.sh"])
@@ -79,7 +79,7 @@ import TestSupport
     @Test func extraVariablesOverrideBuiltInOnes() async throws {
         try await withTemporaryDirectory { dir in
             let repo = "\(dir)/project"
-            try makeRepository(at: repo)
+            try await makeRepository(at: repo)
             let result = try package(repo, into: "\(dir)/queue", environment: [
                 try EnvironmentVariable(parsing: "TAG=custom"), try EnvironmentVariable(parsing: "OPTS=a=b=c"),
             ])
@@ -107,14 +107,14 @@ import TestSupport
     @Test func credentialsAreRemovedFromURLs() async throws {
         try await withTemporaryDirectory { dir in
             let repo = "\(dir)/project"
-            try makeRepository(at: repo)
+            try await makeRepository(at: repo)
             for (url, expected) in [
                 ("https://tok@github.com/a/b.git", "https://github.com/a/b.git"),
                 ("ssh://git@host:22/a/b", "ssh://host:22/a/b"),
                 ("git@github.com:a/b.git", "git@github.com:a/b.git"),
                 ("https://github.com/a/b@v1", "https://github.com/a/b@v1"),
             ] {
-                try git(["config", "remote.origin.url", url], in: repo)
+                try await git(["config", "remote.origin.url", url], in: repo)
                 let result = try package(repo, into: "\(dir)/queue")
                 #expect(result.environment[0].value == expected)
             }

@@ -28,7 +28,7 @@ import TestSupport
 
     @Test func unknownRevision() async throws {
         try await withTemporaryDirectory { dir in
-            try makeRepository(at: "\(dir)/project")
+            try await makeRepository(at: "\(dir)/project")
             for revision in ["no-such-branch", "HEAD~5", "-x", "0123456789abcdef0123456789abcdef01234567"] {
                 let message = expectFailure(revision == "-x" ? .invalidArgument : .notFound) {
                     try JobPackager().package(request("\(dir)/project", queue: dir, revision: revision))
@@ -36,7 +36,7 @@ import TestSupport
                 #expect(message.contains("'\(revision)'"))
             }
             // A tree is not a commit.
-            let tree = try git(["rev-parse", "HEAD^{tree}"], in: "\(dir)/project")
+            let tree = try await git(["rev-parse", "HEAD^{tree}"], in: "\(dir)/project")
             expectFailure(.notFound) { try JobPackager().package(request("\(dir)/project", queue: dir, revision: tree)) }
         }
     }
@@ -44,12 +44,12 @@ import TestSupport
     @Test func repositoryWithoutAConstruirScript() async throws {
         try await withTemporaryDirectory { dir in
             let repo = "\(dir)/project"
-            try makeRepository(at: repo)
-            try git(["mv", "construir", "build.sh"], in: repo)
+            try await makeRepository(at: repo)
+            try await git(["mv", "construir", "build.sh"], in: repo)
             try FileManager.default.createDirectory(atPath: "\(repo)/sub", withIntermediateDirectories: true)
             try writeFile("\(repo)/sub/construir", "echo nested")
-            try git(["add", "-A"], in: repo)
-            try git(["commit", "-q", "-m", "no script"], in: repo)
+            try await git(["add", "-A"], in: repo)
+            try await git(["commit", "-q", "-m", "no script"], in: repo)
             let message = expectFailure(.invalidArgument) { try JobPackager().package(request(repo, queue: dir)) }
             #expect(message.contains("has no 'construir' script at its root"))
             #expect(message.contains("looked for the file 'construir' in the top-level tree"))
@@ -60,7 +60,7 @@ import TestSupport
     @Test func unknownImageIndex() async throws {
         try await withTemporaryDirectory { dir in
             let repo = "\(dir)/project"
-            try makeRepository(at: repo)
+            try await makeRepository(at: repo)
             for index in [0, 2] {
                 try writeFile("\(dir)/images/\(index)/image.json", "{}")
             }
@@ -94,7 +94,7 @@ import TestSupport
     @Test func outputSizeSmallerThanTheArchive() async throws {
         try await withTemporaryDirectory { dir in
             let repo = "\(dir)/project"
-            try makeRepository(at: repo)
+            try await makeRepository(at: repo)
             try FileManager.default.createDirectory(atPath: "\(dir)/queue", withIntermediateDirectories: true)
             let message = expectFailure(.invalidArgument) {
                 try JobPackager().package(request(repo, queue: "\(dir)/queue", outputSize: 100))
@@ -107,7 +107,7 @@ import TestSupport
     @Test func unwritableDestinations() async throws {
         try await withTemporaryDirectory { dir in
             let repo = "\(dir)/project"
-            try makeRepository(at: repo)
+            try await makeRepository(at: repo)
             let missing = expectFailure(.notFound) { try JobPackager().package(request(repo, queue: "\(dir)/no-queue")) }
             #expect(missing.contains("cannot write to \(dir)/no-queue: no such directory"))
             try writeFile("\(dir)/file", "x")
@@ -133,13 +133,13 @@ import TestSupport
     @Test func outputFileIsWrittenAtomically() async throws {
         try await withTemporaryDirectory { dir in
             let repo = "\(dir)/project"
-            try makeRepository(at: repo)
+            try await makeRepository(at: repo)
             try FileManager.default.createDirectory(atPath: "\(dir)/out", withIntermediateDirectories: true)
             try writeFile("\(dir)/out/job.tar.xz", "old contents")
             let result = try JobPackager().package(request(repo, queue: dir, destination: .file("\(dir)/out/job.tar.xz")))
             #expect(result.files == ["\(dir)/out/job.tar.xz"])
             #expect(try FileManager.default.contentsOfDirectory(atPath: "\(dir)/out") == ["job.tar.xz"])
-            #expect(try names("\(dir)/out/job.tar.xz").contains("job/construir"))
+            #expect(try await names("\(dir)/out/job.tar.xz").contains("job/construir"))
         }
     }
 }

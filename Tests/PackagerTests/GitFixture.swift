@@ -15,14 +15,14 @@ struct FixtureError: Error, CustomStringConvertible {
 
 /// Runs git with a fixed identity and fixed dates, failing the test if git fails.
 @discardableResult
-func git(_ arguments: [String], in directory: String) throws -> String {
+func git(_ arguments: [String], in directory: String) async throws -> String {
     let environment = [
         "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
         "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com",
         "GIT_AUTHOR_DATE": "\(commitTime) +0000", "GIT_COMMITTER_DATE": "\(commitTime) +0000",
         "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
     ]
-    let (status, output) = try runTool(["git", "-c", "init.defaultBranch=main", "-c", "protocol.file.allow=always"] + arguments,
+    let (status, output) = try await runTool(["git", "-c", "init.defaultBranch=main", "-c", "protocol.file.allow=always"] + arguments,
                                        in: directory, environment: environment)
     guard status == 0 else { throw FixtureError("git \(arguments.joined(separator: " ")) failed in \(directory) (\(status))") }
     return output.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -37,15 +37,15 @@ func writeFile(_ path: String, _ text: String, executable: Bool = false) throws 
 
 /// A repository at `path` with a `construir` script, the given files and one commit.
 func makeRepository(at path: String, files: [String: String] = [:], executables: Set<String> = [],
-                    script: String = "#!/bin/bash\necho building\n") throws {
+                    script: String = "#!/bin/bash\necho building\n") async throws {
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    try git(["init", "-q"], in: path)
+    try await git(["init", "-q"], in: path)
     try writeFile("\(path)/construir", script, executable: true)
     for (name, text) in files {
         try writeFile("\(path)/\(name)", text, executable: executables.contains(name))
     }
-    try git(["add", "-A"], in: path)
-    try git(["commit", "-q", "-m", "first"], in: path)
+    try await git(["add", "-A"], in: path)
+    try await git(["commit", "-q", "-m", "first"], in: path)
 }
 
 /// Packages with the defaults tests want: into `queue`, no images directory check noise.
@@ -62,29 +62,29 @@ func package(_ repository: String, into queue: String, revision: String = "HEAD"
 }
 
 /// `tar -tv` of a job file (decompressing only its first xz stream, as the guest does).
-func listing(_ job: String) throws -> [String] {
-    let (status, output) = try runTool(["bash", "-c", "xz -dc --single-stream < \"$1\" | tar --numeric-owner --full-time -tvf -", "list", job])
+func listing(_ job: String) async throws -> [String] {
+    let (status, output) = try await runTool(["bash", "-c", "xz -dc --single-stream < \"$1\" | tar --numeric-owner --full-time -tvf -", "list", job])
     guard status == 0 else { throw FixtureError("cannot list \(job)") }
     return output.split(separator: "\n").map(String.init)
 }
 
 /// The names in a job file, in archive order.
-func names(_ job: String) throws -> [String] {
-    let (status, output) = try runTool(["bash", "-c", "xz -dc --single-stream < \"$1\" | tar -tf -", "list", job])
+func names(_ job: String) async throws -> [String] {
+    let (status, output) = try await runTool(["bash", "-c", "xz -dc --single-stream < \"$1\" | tar -tf -", "list", job])
     guard status == 0 else { throw FixtureError("cannot list \(job)") }
     return output.split(separator: "\n").map(String.init)
 }
 
 /// Extracts a job file with GNU tar into `directory`.
-func extract(_ job: String, to directory: String) throws {
+func extract(_ job: String, to directory: String) async throws {
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    let (status, _) = try runTool(["bash", "-c", "xz -dc --single-stream < \"$1\" | tar -xpf - -C \"$2\"", "extract", job, directory])
+    let (status, _) = try await runTool(["bash", "-c", "xz -dc --single-stream < \"$1\" | tar -xpf - -C \"$2\"", "extract", job, directory])
     guard status == 0 else { throw FixtureError("cannot extract \(job)") }
 }
 
 /// The wrapper script of a job file.
-func wrapper(_ job: String) throws -> String {
-    let (status, output) = try runTool(["bash", "-c", "xz -dc --single-stream < \"$1\" | tar -xOf - job/construir", "wrapper", job])
+func wrapper(_ job: String) async throws -> String {
+    let (status, output) = try await runTool(["bash", "-c", "xz -dc --single-stream < \"$1\" | tar -xOf - job/construir", "wrapper", job])
     guard status == 0 else { throw FixtureError("cannot read the wrapper of \(job)") }
     return output
 }

@@ -8,18 +8,18 @@ import TestSupport
     @Test func jobHoldsTheTrackedFilesUnderRepoAndAnExecutableWrapper() async throws {
         try await withTemporaryDirectory { dir in
             let repo = "\(dir)/project"
-            try makeRepository(at: repo, files: ["README.md": "hello\n", "src/main.c": "int main(void) { return 0; }\n",
+            try await makeRepository(at: repo, files: ["README.md": "hello\n", "src/main.c": "int main(void) { return 0; }\n",
                                                  "tools/gen.sh": "#!/bin/sh\necho gen\n"],
                                executables: ["tools/gen.sh"])
             try FileManager.default.createSymbolicLink(atPath: "\(repo)/link", withDestinationPath: "src/main.c")
-            try git(["add", "link"], in: repo)
-            try git(["commit", "-q", "-m", "link"], in: repo)
+            try await git(["add", "link"], in: repo)
+            try await git(["commit", "-q", "-m", "link"], in: repo)
             // Untracked and ignored files are not part of the commit.
             try writeFile("\(repo)/untracked.txt", "not committed")
 
             let result = try package(repo, into: "\(dir)/queue")
             let job = try #require(result.files.first)
-            let lines = try listing(job)
+            let lines = try await listing(job)
             let entries = Dictionary(uniqueKeysWithValues: lines.map { line -> (String, String) in
                 let name = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst(5).joined(separator: " ")
                 return (name.components(separatedBy: " -> ")[0], line)
@@ -38,7 +38,7 @@ import TestSupport
             // Every entry carries the commit's time (2023-11-14 22:13:20 UTC).
             #expect(lines.allSatisfy { $0.contains("2023-11-14 22:13:20") })
 
-            try extract(job, to: "\(dir)/x")
+            try await extract(job, to: "\(dir)/x")
             #expect(try String(contentsOfFile: "\(dir)/x/repo/src/main.c", encoding: .utf8) == "int main(void) { return 0; }\n")
             #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "\(dir)/x/repo/link") == "src/main.c")
             #expect(FileManager.default.isExecutableFile(atPath: "\(dir)/x/job/construir"))
@@ -49,7 +49,7 @@ import TestSupport
     @Test func anImageDigestLandsInTheJobsManifest() async throws {
         try await withTemporaryDirectory { dir in
             let repo = "\(dir)/project"
-            try makeRepository(at: repo)
+            try await makeRepository(at: repo)
             let digest = String(repeating: "0123456789abcdef", count: 4)
             func pinned(_ queue: String, images: [Int] = [1], digest: String = digest) throws -> PackageResult {
                 try FileManager.default.createDirectory(atPath: queue, withIntermediateDirectories: true)
@@ -57,16 +57,16 @@ import TestSupport
                                                                 destination: .directory(queue), imageDigest: digest))
             }
             let job = try #require(try pinned("\(dir)/a").files.first)
-            #expect(try names(job).contains("job/construir.yml"))
-            try extract(job, to: "\(dir)/x")
+            #expect(try await names(job).contains("job/construir.yml"))
+            try await extract(job, to: "\(dir)/x")
             let manifest = try String(contentsOfFile: "\(dir)/x/job/construir.yml", encoding: .utf8)
             #expect(manifest.hasSuffix("\nimage_digest: \(digest)\n"), "\(manifest)")
-            #expect(try listing(job).contains { $0.hasPrefix("-rw-r--r-- 0/0") && $0.hasSuffix(" job/construir.yml") })
+            #expect(try await listing(job).contains { $0.hasPrefix("-rw-r--r-- 0/0") && $0.hasSuffix(" job/construir.yml") })
             // Still reproducible: the same request gives the same bytes.
             let again = try #require(try pinned("\(dir)/b").files.first)
             #expect(try bytes(at: again) == bytes(at: job))
             // Without a digest there is no manifest, as before.
-            #expect(!(try names(try #require(try package(repo, into: "\(dir)/c").files.first)).contains("job/construir.yml")))
+            #expect(!(try await names(try #require(try package(repo, into: "\(dir)/c").files.first)).contains("job/construir.yml")))
             // A digest names one image, and must look like one.
             let two = expectFailure(.invalidArgument) { _ = try pinned("\(dir)/d", images: [0, 1]) }
             #expect(two.contains("give exactly one image"))
@@ -79,9 +79,9 @@ import TestSupport
     @Test func directoriesComeFirstAndSameNamedFilesStayTogether() async throws {
         try await withTemporaryDirectory { dir in
             let repo = "\(dir)/project"
-            try makeRepository(at: repo, files: ["a/util.swift": "1", "b/other.swift": "2", "z/util.swift": "3", "b/c/d.txt": "4"])
+            try await makeRepository(at: repo, files: ["a/util.swift": "1", "b/other.swift": "2", "z/util.swift": "3", "b/c/d.txt": "4"])
             let job = try #require(try package(repo, into: "\(dir)/queue").files.first)
-            #expect(try names(job) == [
+            #expect(try await names(job) == [
                 "job/", "repo/", "repo/a/", "repo/b/", "repo/b/c/", "repo/z/",
                 // path order, except that z/util.swift joins a/util.swift, and repo/construir
                 // joins job/construir
@@ -95,16 +95,16 @@ import TestSupport
     @Test func wrapperRunsTheScriptAndWritesTheArtifacts() async throws {
         try await withTemporaryDirectory { dir in
             let repo = "\(dir)/project"
-            try makeRepository(at: repo)
+            try await makeRepository(at: repo)
             let job = try #require(try package(repo, into: "\(dir)/queue").files.first)
-            let script = try wrapper(job)
+            let script = try await wrapper(job)
             #expect(script.hasPrefix("#!/bin/bash\n"))
             #expect(script.contains("mkdir -p /repo/artifacts\n"))
             #expect(script.contains("cd /repo || exit 1\n"))
             #expect(script.contains("if [ -x ./construir ]; then\n    ./construir\nelse\n    bash ./construir\nfi\nstatus=$?\n"))
             #expect(script.contains("tar -C /repo/artifacts -cJf /dev/sdb . -C / job_output.txt\n"))
             #expect(script.hasSuffix("exit \"$status\"\n"))
-            #expect(try runTool(["bash", "-n", "-c", script]).status == 0)
+            #expect(try await runTool(["bash", "-n", "-c", script]).status == 0)
         }
     }
 
@@ -114,21 +114,21 @@ import TestSupport
     func wrapperKeepsTheExitCodeAndCollectsArtifacts(executable: Bool) async throws {
         try await withTemporaryDirectory { dir in
             let repo = "\(dir)/project"
-            try makeRepository(at: repo, script: "echo built > artifacts/result.txt\nexit 7\n")
+            try await makeRepository(at: repo, script: "echo built > artifacts/result.txt\nexit 7\n")
             if !executable {
-                try git(["update-index", "--chmod=-x", "construir"], in: repo)
-                try git(["commit", "-q", "-m", "not executable"], in: repo)
+                try await git(["update-index", "--chmod=-x", "construir"], in: repo)
+                try await git(["commit", "-q", "-m", "not executable"], in: repo)
             }
             let job = try #require(try package(repo, into: "\(dir)/queue").files.first)
-            try extract(job, to: "\(dir)/root")
+            try await extract(job, to: "\(dir)/root")
             try writeFile("\(dir)/root/job_output.txt", "console so far\n")
-            let script = try wrapper(job)
+            let script = try await wrapper(job)
                 .replacingOccurrences(of: "/repo", with: "\(dir)/root/repo")
                 .replacingOccurrences(of: "/dev/sdb", with: "\(dir)/out.tar.xz")
                 .replacingOccurrences(of: "-C / job_output.txt", with: "-C \(dir)/root job_output.txt")
             try writeFile("\(dir)/wrapper", script)
-            #expect(try runTool(["bash", "\(dir)/wrapper"], in: dir).status == 7)
-            let (status, output) = try runTool(["bash", "-c", "xz -dc < \"$1\" | tar -xOf - ./result.txt job_output.txt", "x", "\(dir)/out.tar.xz"])
+            #expect(try await runTool(["bash", "\(dir)/wrapper"], in: dir).status == 7)
+            let (status, output) = try await runTool(["bash", "-c", "xz -dc < \"$1\" | tar -xOf - ./result.txt job_output.txt", "x", "\(dir)/out.tar.xz"])
             #expect(status == 0)
             #expect(output == "built\nconsole so far\n")
         }
@@ -137,8 +137,8 @@ import TestSupport
     @Test func namesAreRepoShortCommitImage() async throws {
         try await withTemporaryDirectory { dir in
             let repo = "\(dir)/My Project!"
-            try makeRepository(at: repo)
-            let short = try git(["rev-parse", "--short=12", "HEAD"], in: repo)
+            try await makeRepository(at: repo)
+            let short = try await git(["rev-parse", "--short=12", "HEAD"], in: repo)
             let result = try package(repo, into: "\(dir)/queue", images: [0, 1])
             #expect(result.shortCommit == short)
             #expect(result.jobName == "My-Project-_\(short)")
@@ -161,14 +161,14 @@ import TestSupport
     @Test func bareRepositoriesAndSubdirectoriesWork() async throws {
         try await withTemporaryDirectory { dir in
             let repo = "\(dir)/project"
-            try makeRepository(at: repo, files: ["sub/file.txt": "x"])
-            try git(["clone", "-q", "--bare", repo, "\(dir)/project.git"], in: dir)
+            try await makeRepository(at: repo, files: ["sub/file.txt": "x"])
+            try await git(["clone", "-q", "--bare", repo, "\(dir)/project.git"], in: dir)
             let bare = try package("\(dir)/project.git", into: "\(dir)/bare")
             #expect(bare.jobName.hasPrefix("project_"))
             // A directory inside the work tree means the whole repository.
             let inner = try package("\(repo)/sub", into: "\(dir)/inner")
             #expect(inner.jobName == bare.jobName)
-            #expect(try names(inner.files[0]).contains("repo/sub/file.txt"))
+            #expect(try await names(inner.files[0]).contains("repo/sub/file.txt"))
         }
     }
 
@@ -181,7 +181,7 @@ import TestSupport
         }
         try await withTemporaryDirectory { dir in
             let repo = "\(dir)/project"
-            try makeRepository(at: repo, files: ["a": "1", "b/c": "2"])
+            try await makeRepository(at: repo, files: ["a": "1", "b/c": "2"])
             try FileManager.default.createDirectory(atPath: "\(dir)/queue", withIntermediateDirectories: true)
             let recorder = Recorder()
             let result = try JobPackager().package(PackageRequest(repository: repo, imagesDirectory: "\(dir)/none",

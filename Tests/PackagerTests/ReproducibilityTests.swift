@@ -25,8 +25,8 @@ import XZ
     }
 
     /// (number of streams, number of blocks) of an xz file, from `xz --robot -lv`.
-    private func blocks(of path: String) throws -> Int {
-        let (status, output) = try runTool(["xz", "--robot", "-lv", path])
+    private func blocks(of path: String) async throws -> Int {
+        let (status, output) = try await runTool(["xz", "--robot", "-lv", path])
         #expect(status == 0)
         let totals = try #require(output.split(separator: "\n").first { $0.hasPrefix("totals") })
         return Int(totals.split(separator: "\t")[2]) ?? 0
@@ -35,13 +35,13 @@ import XZ
     @Test func sameCommitSameBytesWhateverTheThreadsTimeAndClone() async throws {
         try await withTemporaryDirectory { dir in
             let repo = "\(dir)/one/project"
-            try makeRepository(at: repo, files: largeFiles().merging(["run.sh": "#!/bin/sh\n"]) { $1 }, executables: ["run.sh"])
-            try git(["remote", "add", "origin", "https://example.com/project.git"], in: repo)
+            try await makeRepository(at: repo, files: largeFiles().merging(["run.sh": "#!/bin/sh\n"]) { $1 }, executables: ["run.sh"])
+            try await git(["remote", "add", "origin", "https://example.com/project.git"], in: repo)
 
             let first = try package(repo, into: "\(dir)/q1", threads: 2)
             let reference = try bytes(at: first.files[0])
             #expect(first.tarSize > 3_000_000)
-            #expect(try blocks(of: first.files[0]) >= 2)
+            #expect(try await blocks(of: first.files[0]) >= 2)
 
             // Again, later, with other thread counts: the same bytes.
             try await Task.sleep(for: .milliseconds(1100))
@@ -53,8 +53,8 @@ import XZ
 
             // A second clone (same directory name, same origin) gives the same bytes too.
             try FileManager.default.createDirectory(atPath: "\(dir)/two", withIntermediateDirectories: true)
-            try git(["clone", "-q", repo, "\(dir)/two/project"], in: dir)
-            try git(["remote", "set-url", "origin", "https://example.com/project.git"], in: "\(dir)/two/project")
+            try await git(["clone", "-q", repo, "\(dir)/two/project"], in: dir)
+            try await git(["remote", "set-url", "origin", "https://example.com/project.git"], in: "\(dir)/two/project")
             let clone = try package("\(dir)/two/project", into: "\(dir)/q-clone")
             #expect(try bytes(at: clone.files[0]) == reference)
         }
@@ -63,10 +63,10 @@ import XZ
     @Test func theRevisionChosenIsWhatIsPackaged() async throws {
         try await withTemporaryDirectory { dir in
             let repo = "\(dir)/project"
-            try makeRepository(at: repo, files: ["v.txt": "one"])
-            let firstCommit = try git(["rev-parse", "HEAD"], in: repo)
+            try await makeRepository(at: repo, files: ["v.txt": "one"])
+            let firstCommit = try await git(["rev-parse", "HEAD"], in: repo)
             try writeFile("\(repo)/v.txt", "two")
-            try git(["commit", "-q", "-am", "two"], in: repo)
+            try await git(["commit", "-q", "-am", "two"], in: repo)
             // Uncommitted changes are not packaged either.
             try writeFile("\(repo)/v.txt", "dirty")
 
@@ -74,8 +74,8 @@ import XZ
             let new = try package(repo, into: "\(dir)/new")
             #expect(old.commit == firstCommit)
             #expect(new.commit != firstCommit)
-            try extract(old.files[0], to: "\(dir)/x-old")
-            try extract(new.files[0], to: "\(dir)/x-new")
+            try await extract(old.files[0], to: "\(dir)/x-old")
+            try await extract(new.files[0], to: "\(dir)/x-new")
             #expect(try String(contentsOfFile: "\(dir)/x-old/repo/v.txt", encoding: .utf8) == "one")
             #expect(try String(contentsOfFile: "\(dir)/x-new/repo/v.txt", encoding: .utf8) == "two")
         }
@@ -95,7 +95,7 @@ import XZ
     @Test func defaultIsAtLeastOneMebibyteOfZeroPaddedXZ() async throws {
         try await withTemporaryDirectory { dir in
             let repo = "\(dir)/project"
-            try makeRepository(at: repo)
+            try await makeRepository(at: repo)
             let result = try package(repo, into: "\(dir)/queue")
             let job = result.files[0]
             #expect(try FileSystem.size(of: job) == 1 << 20)
@@ -104,8 +104,8 @@ import XZ
             #expect(length == result.archiveSize)
             #expect(tail.count > 0 && tail.allSatisfy { $0 == 0 })
             // GNU xz without --single-stream accepts the padding (a multiple of 4) too.
-            #expect(try runTool(["xz", "-t", job]).status == 0)
-            #expect(try runTool(["bash", "-c", "xz -dc < \"$1\" | tar -tf - >/dev/null", "t", job]).status == 0)
+            #expect(try await runTool(["xz", "-t", job]).status == 0)
+            #expect(try await runTool(["bash", "-c", "xz -dc < \"$1\" | tar -tf - >/dev/null", "t", job]).status == 0)
         }
     }
 
@@ -113,7 +113,7 @@ import XZ
     func requestedSizesAreRoundedUpTo512(requested: Int64, expected: Int64) async throws {
         try await withTemporaryDirectory { dir in
             let repo = "\(dir)/project"
-            try makeRepository(at: repo)
+            try await makeRepository(at: repo)
             let result = try package(repo, into: "\(dir)/queue", outputSize: requested)
             #expect(try FileSystem.size(of: result.files[0]) == expected)
             #expect(expected % 512 == 0)

@@ -34,7 +34,7 @@ import XZ
         #expect(archive.count % 10240 == 0)
         try await withTemporaryDirectory { dir in
             try Data(archive).write(to: URL(fileURLWithPath: "\(dir)/t.tar"))
-            let (status, output) = try runTool(["bash", "-c", "tar --numeric-owner --full-time -tvf t.tar 2>&1", "t"], in: dir)
+            let (status, output) = try await runTool(["bash", "-c", "tar --numeric-owner --full-time -tvf t.tar 2>&1", "t"], in: dir)
             #expect(status == 0)
             let lines = output.split(separator: "\n").map(String.init)
             #expect(lines.count == 4, "no warnings: \(output)")
@@ -42,7 +42,7 @@ import XZ
             #expect(lines[1].hasPrefix("-rw-r--r-- 0/0") && lines[1].hasSuffix(" dir/a.txt"))
             #expect(lines[2].hasPrefix("-rwxr-xr-x 0/0") && lines[2].hasSuffix(" " + longName))
             #expect(lines[3].hasSuffix(" dir/link -> a.txt"))
-            #expect(try runTool(["tar", "-xf", "t.tar"], in: dir).status == 0)
+            #expect(try await runTool(["tar", "-xf", "t.tar"], in: dir).status == 0)
             #expect(try String(contentsOfFile: "\(dir)/\(longName)", encoding: .utf8) == "A")
             #expect(try String(contentsOfFile: "\(dir)/dir/link", encoding: .utf8) == "hello")
         }
@@ -112,7 +112,7 @@ import XZ
                 files.append(try bytes(at: path))
             }
             #expect(files[0] == files[1])
-            #expect(try runTool(["bash", "-c", "xz -dc t1.tar.xz | tar -tf - | wc -l"], in: dir).output.trimmingCharacters(in: .whitespacesAndNewlines) == "8")
+            #expect(try await runTool(["bash", "-c", "xz -dc t1.tar.xz | tar -tf - | wc -l"], in: dir).output.trimmingCharacters(in: .whitespacesAndNewlines) == "8")
         }
     }
 }

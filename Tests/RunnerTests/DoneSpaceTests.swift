@@ -11,9 +11,9 @@ struct DoneSpaceTests {
     /// Mounts a tmpfs of `megabytes` at `path` for `body`, and unmounts it afterwards.
     private func withTmpfs<T>(at path: String, megabytes: Int, _ body: () async throws -> T) async throws -> T {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        let mounted = try runTool(["mount", "-t", "tmpfs", "-o", "size=\(megabytes)m", "tmpfs", path])
+        let mounted = try await runTool(["mount", "-t", "tmpfs", "-o", "size=\(megabytes)m", "tmpfs", path])
         try #require(mounted.status == 0, "mount -t tmpfs failed")
-        defer { _ = try? runTool(["umount", path]) }
+        defer { umount(path) }  // umount(2): a defer cannot wait for a tool
         return try await body()
     }
 

@@ -25,7 +25,7 @@ func withStatusServer<T: Sendable>(queue: String, done: String, _ body: @Sendabl
 
 /// `curl` with `--path-as-is`, so `..` reaches the server as written. Returns status, headers, body.
 func curl(_ url: String) async throws -> (status: Int, headers: String, body: String) {
-    let (exit, output) = try await runToolAsync(["curl", "-sS", "--path-as-is", "-D", "-", "--max-time", "10", url])
+    let (exit, output) = try await runTool(["curl", "-sS", "--path-as-is", "-D", "-", "--max-time", "10", url])
     guard exit == 0 else { throw ParseError("curl \(url) failed with \(exit)") }
     guard let split = output.range(of: "\r\n\r\n") else { throw ParseError("no headers from \(url)") }
     let headers = String(output[..<split.lowerBound])

@@ -11,9 +11,24 @@ public func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async 
     return try await body(path)
 }
 
-/// Runs a command and returns its exit status and standard output; for tests that use real tools.
+/// Runs a command and returns its exit status and standard output; for tests that use real
+/// tools. The wait is on a Dispatch thread: a child process must not hold one of the few threads
+/// of Swift's cooperative pool, which the other tests running meanwhile (and an in-process
+/// server or runner that the child may talk to) need.
 @discardableResult
-public func runTool(_ arguments: [String], in directory: String? = nil, environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
+public func runTool(_ arguments: [String], in directory: String? = nil,
+                    environment: [String: String]? = nil) async throws -> (status: Int32, output: String) {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async {
+            continuation.resume(with: Result { try runToolBlocking(arguments, in: directory, environment: environment) })
+        }
+    }
+}
+
+/// `runTool` waiting on the calling thread: only where nothing can wait, as in a `defer`.
+@discardableResult
+public func runToolBlocking(_ arguments: [String], in directory: String? = nil,
+                            environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = arguments

@@ -43,17 +43,17 @@ private func drain(_ reader: XZStreamReader, chunk: Int = 64 << 10) throws -> [U
 }
 
 /// Builds a small tree and a real `tar -cJf` archive of it; returns (tar.xz path, plain tar bytes).
-private func makeTarXZ(in dir: String) throws -> (xz: String, tar: [UInt8]) {
+private func makeTarXZ(in dir: String) async throws -> (xz: String, tar: [UInt8]) {
     let src = "\(dir)/src"
     try FileManager.default.createDirectory(atPath: "\(src)/nested/deeper", withIntermediateDirectories: true)
     try write(Array("hello\n".utf8), to: "\(src)/a.txt")
     try write(randomBytes(200_000), to: "\(src)/nested/random.bin")
     try write(Array(repeating: 0x41, count: 300_000), to: "\(src)/nested/deeper/aaa.txt")
     let xz = "\(dir)/orig.tar.xz"
-    #expect(try runTool(["tar", "-cJf", xz, "-C", src, "."]).status == 0)
+    #expect(try await runTool(["tar", "-cJf", xz, "-C", src, "."]).status == 0)
     // Decompress a copy with the real xz tool to know the expected tar bytes.
-    #expect(try runTool(["cp", xz, "\(dir)/expected.tar.xz"]).status == 0)
-    #expect(try runTool(["xz", "-d", "\(dir)/expected.tar.xz"]).status == 0)
+    #expect(try await runTool(["cp", xz, "\(dir)/expected.tar.xz"]).status == 0)
+    #expect(try await runTool(["xz", "-d", "\(dir)/expected.tar.xz"]).status == 0)
     return (xz, try bytes(at: "\(dir)/expected.tar"))
 }
 
@@ -76,7 +76,7 @@ private func expectXZError(_ code: ConstruirError.Code, containing text: String,
 @Suite struct XZStreamReaderTests {
     @Test func decodesTarXZPaddedWithZerosAndKeepsExactCopy() async throws {
         try await withTemporaryDirectory { dir in
-            let (xz, tar) = try makeTarXZ(in: dir)
+            let (xz, tar) = try await makeTarXZ(in: dir)
             let original = try bytes(at: xz)
             let disk = "\(dir)/disk.img"
             try write(original, to: disk)
@@ -96,13 +96,13 @@ private func expectXZError(_ code: ConstruirError.Code, containing text: String,
             #expect(try bytes(at: kept) == original)
             #expect(!FileManager.default.fileExists(atPath: kept + ".partial"))
             // The kept copy is a valid xz file for the real tool.
-            #expect(try runTool(["xz", "-t", kept]).status == 0)
+            #expect(try await runTool(["xz", "-t", kept]).status == 0)
         }
     }
 
     @Test func finishDrainsWhatTheConsumerDidNotRead() async throws {
         try await withTemporaryDirectory { dir in
-            let (xz, tar) = try makeTarXZ(in: dir)
+            let (xz, tar) = try await makeTarXZ(in: dir)
             let original = try bytes(at: xz)
             let disk = "\(dir)/disk.img"
             try write(original, to: disk)
@@ -321,7 +321,7 @@ private func expectXZError(_ code: ConstruirError.Code, containing text: String,
             let size = try writer.finish()
             #expect(size == (try FileSystem.size(of: path)))
             #expect(writer.uncompressedLength == Int64(expected.count))
-            #expect(try runTool(["xz", "-t", path]).status == 0)
+            #expect(try await runTool(["xz", "-t", path]).status == 0)
 
             let reader = try XZStreamReader(path: path, maxDecompressedBytes: 1 << 30)
             #expect(try drain(reader) == expected)
@@ -345,7 +345,7 @@ private func expectXZError(_ code: ConstruirError.Code, containing text: String,
         try await withTemporaryDirectory { dir in
             let payload = randomBytes(50_000) + [UInt8](repeating: 7, count: 50_000)
             try write(try XZ.compress(payload, preset: 3, extreme: true), to: "\(dir)/p.xz")
-            #expect(try runTool(["xz", "-d", "\(dir)/p.xz"]).status == 0)
+            #expect(try await runTool(["xz", "-d", "\(dir)/p.xz"]).status == 0)
             #expect(try bytes(at: "\(dir)/p") == payload)
             #expect(throws: ConstruirError.self) { _ = try XZ.compress([], preset: 10) }
         }

@@ -61,9 +61,15 @@ public struct JobExecutor: Sendable {
         let limits: EffectiveLimits
         let manifest: JobManifest?
         do {
-            let inspection = try JobImageInspector.inspect(job.jobPath, limits: options.jobLimits)
-            manifest = try inspection.manifest.map { bytes throws(ConstruirError) in try JobManifest.parse(bytes) }
-            limits = try EffectiveLimits.resolve(options: options, manifest: manifest, jobSize: jobSize)
+            // Blocking work (decompressing the whole job, hashing, starting a VM, extracting) runs
+            // on threads of its own: the cooperative pool has one thread per core, and the other
+            // slots' timers and the status server need them meanwhile.
+            let options = self.options
+            (manifest, limits) = try await OwnThread.run("construir-inspect") {
+                let inspection = try JobImageInspector.inspect(job.jobPath, limits: options.jobLimits)
+                let manifest = try inspection.manifest.map { bytes throws(ConstruirError) in try JobManifest.parse(bytes) }
+                return (manifest, try EffectiveLimits.resolve(options: options, manifest: manifest, jobSize: jobSize))
+            }
         } catch {
             return finish(.rejected, error: "\(error)")
         }
@@ -75,7 +81,8 @@ public struct JobExecutor: Sendable {
         let digest: String
         do {
             image = try images.image(job.name.image(default: options.defaultImage))
-            digest = try digests.digest(of: image)
+            let digests = self.digests
+            digest = try await OwnThread.run("construir-digest") { try digests.digest(of: image) }
             result.image?.sha256 = digest
         } catch {
             return finish(.error, error: "\(error)")
@@ -126,11 +133,14 @@ public struct JobExecutor: Sendable {
             consoleLog: consoleLog)
         configuration.relabelConsole = relabel
 
-        // Boot and wait.
+        // Boot and wait; a runner that began stopping meanwhile boots nothing.
+        if Task.isCancelled { return .interrupted }
         let createStart = ContinuousClock.now
         let machine: VirtualMachine
         do {
-            machine = try hypervisor.start(configuration)
+            let hypervisor = self.hypervisor
+            let domain = configuration
+            machine = try await OwnThread.run("construir-start") { try hypervisor.start(domain) }
         } catch {
             return finish(.error, error: "\(error)")
         }
@@ -175,9 +185,11 @@ public struct JobExecutor: Sendable {
         }
         let collectStart = ContinuousClock.now
         do {
-            let summary = try OutputExtractor.extract(
-                disk: outputDisk, to: "\(job.directory)/output",
-                keepingArchiveAt: "\(job.directory)/output.tar.xz", limits: options.extractionLimits)
+            let extractionLimits = options.extractionLimits
+            let summary = try await OwnThread.run("construir-extract") {
+                try OutputExtractor.extract(disk: outputDisk, to: "\(job.directory)/output",
+                                            keepingArchiveAt: "\(job.directory)/output.tar.xz", limits: extractionLimits)
+            }
             result.sizes.outputArchive = summary.compressedLength
             result.sizes.outputFiles = summary.bytesWritten
             result.sizes.outputEntries = summary.entries

@@ -73,9 +73,9 @@ public final class VirtualMachine: @unchecked Sendable {
         if reason == .guestPoweredOff, backgroundTeardown {
             // The guest is halted (QEMU paused on its power-off, block I/O drained), so its
             // disks are final; libvirt's destroy takes ~1.4 s more, which need not delay the result.
-            teardown = Task.detached { [self] in destroy() }
+            teardown = Task.detached { [self] in await destroyOffPool() }
         } else {
-            destroy()
+            await destroyOffPool()
         }
         return reason
     }
@@ -85,7 +85,13 @@ public final class VirtualMachine: @unchecked Sendable {
     /// Waits until QEMU is gone. After `waitUntilStopped` returned `.guestPoweredOff`, QEMU
     /// may still be exiting; call this before starting work that must not overlap it.
     public func waitForTeardown() async {
-        if let teardown { await teardown.value } else { destroy() }
+        if let teardown { await teardown.value } else { await destroyOffPool() }
+    }
+
+    /// `destroy()` on a thread of its own: libvirt's destroy blocks for ~1.4 s, which on the
+    /// cooperative pool (one thread per core) would stall every timer and the status server.
+    private func destroyOffPool() async {
+        _ = try? await OwnThread.run("construir-destroy") { [self] in destroy() }
     }
 
     /// The live I/O throttle of the disk at `target` (e.g. "vda") as QEMU reports it:

@@ -117,19 +117,8 @@ public struct DoneStore: Sendable {
     /// What copying `path` writes: every regular file's length and one 4 KiB block per
     /// directory, rounded up to 4 KiB (sparse files are written out in full by the copy).
     static func copyBytes(_ path: String) -> Int64 {
-        var st = stat()
-        guard lstat(path, &st) == 0 else { return 0 }
-        switch st.st_mode & S_IFMT {
-        case S_IFDIR:
-            var total: Int64 = 4096
-            for entry in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] {
-                total += copyBytes("\(path)/\(entry)")
-            }
-            return total
-        case S_IFREG:
-            return (Int64(st.st_size) + 4095) / 4096 * 4096
-        default:
-            return 4096
+        treeBytes(path) { st in
+            (st.st_mode & S_IFMT) == S_IFREG ? (Int64(st.st_size) + 4095) / 4096 * 4096 : 4096
         }
     }
 
@@ -203,16 +192,19 @@ public struct DoneStore: Sendable {
         return removed
     }
 
-    /// Disk space used below `path` (st_blocks, so sparse files count what they occupy);
-    /// symlinks are not followed.
+    /// Disk space used below `path` (st_blocks, so sparse files count what they occupy).
     static func allocatedBytes(_ path: String) -> Int64 {
-        var total: Int64 = 0
+        treeBytes(path) { Int64($0.st_blocks) * 512 }
+    }
+
+    /// The sum of `measure` over `path` and everything below it; symlinks are not followed.
+    private static func treeBytes(_ path: String, _ measure: (stat) -> Int64) -> Int64 {
         var st = stat()
         guard lstat(path, &st) == 0 else { return 0 }
-        total += Int64(st.st_blocks) * 512
+        var total = measure(st)
         if (st.st_mode & S_IFMT) == S_IFDIR {
             for entry in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] {
-                total += allocatedBytes("\(path)/\(entry)")
+                total += treeBytes("\(path)/\(entry)", measure)
             }
         }
         return total

@@ -41,13 +41,12 @@ public struct JobPublisher: Sendable {
         do {
             if !done.isOnSameFilesystem(job.directory) {
                 let space = try done.space()
-                if DoneStore.copyBytes(job.directory) > space.capacity {
-                    result = try leaveOutWhatCannotFit(job, result: result, space: space)
+                var needed = DoneStore.copyBytes(job.directory)
+                if needed > space.capacity {
+                    result = try leaveOutWhatCannotFit(job, result: result, space: space, needed: &needed)
                 }
-                let needed = DoneStore.copyBytes(job.directory)
-                let now = try done.space()
-                guard needed <= now.available else {
-                    throw ConstruirError(.noSpace, "done/ (\(done.directory)) has \(Units.formatBytes(now.available)) free; the job needs \(Units.formatBytes(needed))")
+                guard needed <= space.available else {
+                    throw ConstruirError(.noSpace, "done/ (\(done.directory)) has \(Units.formatBytes(space.available)) free; the job needs \(Units.formatBytes(needed))")
                 }
             }
             let target = try done.publish(job.directory, name: job.name.safeName)
@@ -60,9 +59,10 @@ public struct JobPublisher: Sendable {
     }
 
     /// Removes the parts of a job too large for done/'s filesystem and rewrites its result.json
-    /// (first, durably) as `error` saying so. Returns the new result.
-    private func leaveOutWhatCannotFit(_ job: ClaimedJob, result: JobResult?, space: DoneStore.Space) throws -> JobResult? {
-        var needed = DoneStore.copyBytes(job.directory)
+    /// (first, durably) as `error` saying so. Returns the new result; `needed` (what copying the
+    /// job writes) is lowered by what was left out.
+    private func leaveOutWhatCannotFit(_ job: ClaimedJob, result: JobResult?, space: DoneStore.Space,
+                                       needed: inout Int64) throws -> JobResult? {
         var leftOut: [(part: String, bytes: Int64)] = []
         let parts = Self.optionalParts.filter { FileSystem.exists("\(job.directory)/\($0)") }
             .map { (part: $0, bytes: DoneStore.copyBytes("\(job.directory)/\($0)")) }

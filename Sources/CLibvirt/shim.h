@@ -2,12 +2,14 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
-/* VIR_DOMAIN_EVENT_CALLBACK is a function-pointer cast macro that Swift cannot import. */
+/* VIR_DOMAIN_EVENT_CALLBACK is a function-pointer cast macro that Swift cannot import.
+   Returns the callback id for virConnectDomainEventDeregisterAny, or -1; libvirt calls
+   `freecb(opaque)` once the callback is deregistered. */
 static inline int construir_register_lifecycle_callback(virConnectPtr conn,
                                                         virConnectDomainEventCallback callback,
-                                                        void *opaque) {
+                                                        void *opaque, virFreeCallback freecb) {
     return virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-                                            VIR_DOMAIN_EVENT_CALLBACK(callback), opaque, NULL);
+                                            VIR_DOMAIN_EVENT_CALLBACK(callback), opaque, freecb);
 }
 
 /* Silences libvirt's default error printer: construir reports errors itself. */

@@ -74,8 +74,9 @@ public struct RunCommand: AsyncParsableCommand {
             .init(service: runner, successTerminationBehavior: .gracefullyShutdownGroup),
         ]
         if let http {
-            let observer = QueueObserver(queueDirectory: runner.queue.queueDirectory, doneDirectory: runner.done.directory,
-                                         stateDirectory: runner.queue.stateDirectory, defaultImage: defaultImage)
+            let (queue, done) = (runner.source.queue, runner.source.done)
+            let observer = QueueObserver(queueDirectory: queue.queueDirectory, doneDirectory: done.directory,
+                                         stateDirectory: queue.stateDirectory, defaultImage: defaultImage)
             services.append(.init(service: ServeCommand.makeServer(observer: observer, listen: try ListenAddress(parsing: http), logger: logger)))
         }
         let group = ServiceGroup(configuration: .init(
@@ -85,7 +86,7 @@ public struct RunCommand: AsyncParsableCommand {
 
     /// Builds the runner from the options (separate from `run` so tests can use it).
     /// `onPublished` runs after each published job, after the `--on-done` hook.
-    public func makeRunner(logger: Logger, onPublished: (@Sendable (PublishedJob) async -> Void)? = nil) throws -> Runner {
+    public func makeRunner(logger: Logger, onPublished: (@Sendable (PublishedJob) async -> Void)? = nil) throws -> Runner<QueueDirectorySource> {
         let timeout = try Units.duration(self.timeout)
         let memoryMiB = Int(try Units.byteSize(memory) >> 20)
         guard memoryMiB >= 64 else { throw ValidationError("--memory must be at least 64M") }
@@ -136,8 +137,10 @@ public struct RunCommand: AsyncParsableCommand {
                 await onPublished?(job)
             }
         }
-        return Runner(queue: jobQueue, done: try DoneStore(directory: doneDirectory), executor: executor,
-                      identity: identity, configuration: configuration, logger: logger, onPublished: afterPublish)
+        let source = QueueDirectorySource(queue: jobQueue, done: try DoneStore(directory: doneDirectory), identity: identity,
+                                          keepDoneBytes: configuration.keepDoneBytes, logger: logger)
+        return Runner(source: source, executor: executor, identity: identity, configuration: configuration,
+                      logger: logger, onPublished: afterPublish)
     }
 
     /// One VM per core, as long as each can have its memory with a quarter of the host's left

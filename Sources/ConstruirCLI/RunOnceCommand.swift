@@ -91,7 +91,7 @@ public struct RunOnceCommand: AsyncParsableCommand {
         // root is used, so run-once keeps its roots in this user's private runtime directory:
         // RUNTIME/once-N, held by a lock while in use (one process per root), the lowest free N.
         let published = PublishedBox()
-        let runner: Runner
+        let runner: Runner<QueueDirectorySource>
         let cache: (root: String, lock: FileLock)?
         do {
             cache = connect == nil ? try Self.embeddedRootCache(base: PrivateDirectory.runtimeBase()) : nil
@@ -109,7 +109,7 @@ public struct RunOnceCommand: AsyncParsableCommand {
         }
 
         let quiet = self.quiet
-        let runningDirectory = runner.queue.runningDirectory
+        let runningDirectory = runner.source.queue.runningDirectory
         let console = Task {
             guard !quiet else { return }
             let toTerminal = isatty(STDOUT_FILENO) == 1

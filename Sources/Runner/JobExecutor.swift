@@ -14,14 +14,24 @@ public struct JobExecutor: Sendable {
         case interrupted
     }
 
+    public struct Execution: Sendable {
+        public let outcome: Outcome
+        /// The VM, when its guest powered off and QEMU may still be exiting (embedded driver):
+        /// the caller destroys it (`destroyOffPool`) when it suits, before it returns.
+        public let exiting: (any JobMachine)?
+    }
+
+    /// Job VMs are named `construir-ID`, ID being the job's running directory.
+    public static let domainPrefix = "construir-"
+    public static func domainName(jobID: String) -> String { domainPrefix + jobID }
+
     public let images: ImageStore
-    public let hypervisor: Hypervisor
+    public let hypervisor: any VirtualMachineManager
     public let options: RunnerOptions
     public let logger: Logger
     private let digests: ImageDigestCache
-    private let exiting = ExitingMachines()
 
-    public init(images: ImageStore, hypervisor: Hypervisor, options: RunnerOptions, logger: Logger) {
+    public init(images: ImageStore, hypervisor: any VirtualMachineManager, options: RunnerOptions, logger: Logger) {
         self.images = images
         self.hypervisor = hypervisor
         self.options = options
@@ -29,7 +39,14 @@ public struct JobExecutor: Sendable {
         self.digests = ImageDigestCache(persistingTo: options.imageDigestStore)
     }
 
-    public func execute(_ job: ClaimedJob) async -> Outcome {
+    /// Runs the job; a runner that began stopping (its task cancelled) boots nothing more.
+    public func execute(_ job: ClaimedJob) async -> Execution {
+        var exiting: (any JobMachine)?
+        let outcome = await run(job, exiting: &exiting)
+        return Execution(outcome: outcome, exiting: exiting)
+    }
+
+    private func run(_ job: ClaimedJob, exiting: inout (any JobMachine)?) async -> Outcome {
         var logger = self.logger
         logger[metadataKey: "job"] = "\(job.name.fileName)"
         let started = Date()
@@ -73,6 +90,7 @@ public struct JobExecutor: Sendable {
         } catch {
             return finish(.rejected, error: "\(error)")
         }
+        if Task.isCancelled { return .interrupted }
         result.durations.inspect = (ContinuousClock.now - inspectStart).seconds
         result.limits = .init(timeout: limits.timeout.seconds, memoryMiB: limits.memoryMiB, cpus: limits.cpus,
                               acceleration: options.acceleration.rawValue, outputSize: limits.outputSize,
@@ -87,6 +105,7 @@ public struct JobExecutor: Sendable {
         } catch {
             return finish(.error, error: "\(error)")
         }
+        if Task.isCancelled { return .interrupted }
         if let pinned = manifest?.imageDigest, let refusal = Self.imageMismatch(pinned: pinned, actual: digest, index: image.index) {
             return finish(.rejected, error: refusal)
         }
@@ -126,7 +145,7 @@ public struct JobExecutor: Sendable {
             disks.append(.init(path: rootfs, serial: "construir-root", readOnly: true, relabel: false))
         }
         var configuration = DomainConfiguration(
-            name: "construir-\(job.id)", acceleration: options.acceleration,
+            name: Self.domainName(jobID: job.id), acceleration: options.acceleration,
             memoryMiB: limits.memoryMiB, cpus: limits.cpus,
             kernel: image.kernelPath, initrd: image.initrdPath, commandLine: image.manifest.cmdline,
             disks: disks,
@@ -136,11 +155,11 @@ public struct JobExecutor: Sendable {
         // Boot and wait; a runner that began stopping meanwhile boots nothing.
         if Task.isCancelled { return .interrupted }
         let createStart = ContinuousClock.now
-        let machine: VirtualMachine
+        let machine: any JobMachine
         do {
             let hypervisor = self.hypervisor
             let domain = configuration
-            machine = try await OwnThread.run("construir-start") { try hypervisor.start(domain) }
+            machine = try await OwnThread.run("construir-start") { try hypervisor.start(domain) as any JobMachine }
         } catch {
             return finish(.error, error: "\(error)")
         }
@@ -153,7 +172,9 @@ public struct JobExecutor: Sendable {
             guard let size = try? FileSystem.size(of: consoleLog), size > consoleCap else { return nil }
             return "the console log went over \(consoleCap) bytes"
         })
-        exiting.add(machine, for: job.id)
+        if stop == .guestPoweredOff {
+            if hypervisor.isEmbedded { exiting = machine } else { await machine.destroyOffPool() }
+        }
         CrashPoint.reach("vm-stopped")
         let stopped = ContinuousClock.now
         result.durations.vm = (stopped - created).seconds
@@ -243,12 +264,6 @@ public struct JobExecutor: Sendable {
         try? handle.write(contentsOf: Data("\n[construir: console log cut at \(cap) bytes; the guest wrote at least \(size)]\n".utf8))
     }
 
-    /// Waits until the QEMU process of the VM of job `id` is gone. `execute` returns as soon
-    /// as the guest has halted; the runner calls this before the slot boots another VM.
-    public func settle(jobID id: String) async {
-        await exiting.take(id)?.waitForTeardown()
-    }
-
     static func readPrefix(of path: String, count: Int) throws -> [UInt8] {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw ConstruirError(.notFound, "cannot open \(path)")
@@ -275,20 +290,5 @@ extension Duration {
     public var seconds: Double {
         let (s, attoseconds) = components
         return Double(s) + Double(attoseconds) / 1e18
-    }
-}
-
-/// VMs whose guest halted and whose QEMU may still be exiting, by job id.
-final class ExitingMachines: @unchecked Sendable {
-    private let lock = NSLock()
-    private var machines: [String: VirtualMachine] = [:]
-
-    func add(_ machine: VirtualMachine, for id: String) {
-        lock.lock(); machines[id] = machine; lock.unlock()
-    }
-
-    func take(_ id: String) -> VirtualMachine? {
-        lock.lock(); defer { lock.unlock() }
-        return machines.removeValue(forKey: id)
     }
 }

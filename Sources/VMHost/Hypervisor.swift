@@ -8,10 +8,13 @@ import Logging
 /// The default is libvirt's embedded QEMU driver (`qemu:///embed?root=DIR`), which needs no
 /// daemon. Stops are learned from lifecycle events delivered by libvirt's event loop, which
 /// runs on its own thread; nothing polls.
-public final class Hypervisor: @unchecked Sendable {
+// @unchecked: it holds libvirt's connection handle, which libvirt allows from any thread.
+public final class Hypervisor: VirtualMachineManager, @unchecked Sendable {
     public let uri: String
     private let connection: virConnectPtr
     private let router: LifecycleRouter
+    /// The lifecycle callback's registration, ended in `deinit` (which releases `router`).
+    private let callbackID: Int32
     private let logger: Logger
 
     /// The URI of the embedded driver rooted at `root`.
@@ -55,15 +58,19 @@ public final class Hypervisor: @unchecked Sendable {
         self.logger = logger
         self.router = LifecycleRouter()
         self.hasDACSecurityDriver = Self.capabilities(connection).contains("<model>dac</model>")
+        // libvirt holds the router until the callback is deregistered, then releases it.
         let opaque = Unmanaged.passRetained(router).toOpaque()
-        if construir_register_lifecycle_callback(connection, lifecycleCallback, opaque) < 0 {
+        let callbackID = construir_register_lifecycle_callback(connection, lifecycleCallback, opaque, releaseRouter)
+        if callbackID < 0 {
             Unmanaged<LifecycleRouter>.fromOpaque(opaque).release()
             virConnectClose(connection)
             throw Self.lastError("cannot register for libvirt lifecycle events")
         }
+        self.callbackID = callbackID
     }
 
     deinit {
+        virConnectDomainEventDeregisterAny(connection, callbackID)
         virConnectClose(connection)
     }
 
@@ -111,25 +118,22 @@ public final class Hypervisor: @unchecked Sendable {
             throw Self.lastError("cannot start VM \(configuration.name)")
         }
         let created = clock.now
-        let machine = VirtualMachine(name: configuration.name, domain: domain, signal: signal, router: router,
-                                     backgroundTeardown: embedded)
-        if Subreaper.isEnabled {
-            // Found while QEMU runs: an exited one (a zombie) has no command line to match.
-            machine.adoptedPID = StaleProcesses.qemuDomains(matching: { $0 == configuration.name })[configuration.name]
-        }
+        // Found while QEMU runs: an exited one (a zombie) has no command line to match.
+        let adoptedPID = Subreaper.isEnabled
+            ? StaleProcesses.qemuDomains(matching: { $0 == configuration.name })[configuration.name] : nil
         let adopted = clock.now
-        if let limit = configuration.memoryHardLimitMiB {
-            machine.memoryHardLimitApplied = applyMemoryHardLimit(domain, mebibytes: limit)
-        }
+        let limited = configuration.memoryHardLimitMiB.map { applyMemoryHardLimit(domain, mebibytes: $0) } ?? false
+        let machine = VirtualMachine(name: configuration.name, domain: domain, signal: signal, router: router,
+                                     adoptedPID: adoptedPID, memoryHardLimitApplied: limited)
+        let limitedAt = clock.now
         guard virDomainResume(domain) == 0 else {
             let error = Self.lastError("cannot resume VM \(configuration.name)")
             machine.destroy()
             throw error
         }
-        let limited = clock.now
         logger.debug("domain started", metadata: [
             "domain": "\(configuration.name)", "create": "\(created - began)", "adopt": "\(adopted - created)",
-            "limit": "\(limited - adopted)", "resume": "\(clock.now - limited)"])
+            "limit": "\(limitedAt - adopted)", "resume": "\(clock.now - limitedAt)"])
         return machine
     }
 
@@ -169,6 +173,13 @@ public final class Hypervisor: @unchecked Sendable {
         return names
     }
 
+    /// Destroys the domain through libvirt, then kills any QEMU process of that name libvirt
+    /// cannot see (one of a dead runner whose embedded driver had another root).
+    public func destroyLeftover(name: String) {
+        destroy(name: name)
+        StaleProcesses.kill(domains: [name])
+    }
+
     /// Destroys a running domain by name; false when there was none.
     @discardableResult
     public func destroy(name: String) -> Bool {
@@ -193,82 +204,16 @@ public final class Hypervisor: @unchecked Sendable {
     }
 }
 
-/// Runs a closure the first time only; for warnings that would otherwise repeat for every job.
-final class Once: @unchecked Sendable {
-    private let lock = NSLock()
-    private var done = false
-
-    func once(_ body: () -> Void) {
-        lock.lock()
-        let first = !done
-        done = true
-        lock.unlock()
-        if first { body() }
-    }
-}
-
-/// libvirt's default event loop implementation, driven by one dedicated thread for the process.
-enum EventLoop {
-    private static let started: Bool = {
-        construir_silence_libvirt_errors()
-        virEventRegisterDefaultImpl()
-        let thread = Thread {
-            while true { _ = virEventRunDefaultImpl() }
-        }
-        thread.name = "libvirt-events"
-        thread.start()
-        return true
-    }()
-
-    static func startOnce() { _ = started }
-}
-
-/// Routes libvirt lifecycle events to the stop signal of the domain they concern.
-final class LifecycleRouter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var signals: [String: StopSignal] = [:]
-
-    func arm(name: String) -> StopSignal {
-        let signal = StopSignal()
-        lock.lock(); signals[name] = signal; lock.unlock()
-        return signal
-    }
-
-    func disarm(name: String) {
-        lock.lock(); signals[name] = nil; lock.unlock()
-    }
-
-    func deliver(name: String, event: Int32, detail: Int32) {
-        let reason: StopReason
-        switch event {
-        case Int32(VIR_DOMAIN_EVENT_SHUTDOWN.rawValue):
-            reason = .guestPoweredOff
-        case Int32(VIR_DOMAIN_EVENT_STOPPED.rawValue):
-            reason = Self.stoppedReason(detail: detail)
-        case Int32(VIR_DOMAIN_EVENT_CRASHED.rawValue):
-            reason = .stopped(detail: "guest crashed")
-        default:
-            return
-        }
-        lock.lock(); let signal = signals[name]; lock.unlock()
-        signal?.fire(reason)
-    }
-
-    static func stoppedReason(detail: Int32) -> StopReason {
-        switch detail {
-        case Int32(VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN.rawValue): return .guestPoweredOff
-        case Int32(VIR_DOMAIN_EVENT_STOPPED_DESTROYED.rawValue): return .stopped(detail: "destroyed")
-        case Int32(VIR_DOMAIN_EVENT_STOPPED_CRASHED.rawValue): return .stopped(detail: "crashed")
-        case Int32(VIR_DOMAIN_EVENT_STOPPED_FAILED.rawValue): return .stopped(detail: "QEMU failed")
-        default: return .stopped(detail: "stopped, detail \(detail)")
-        }
-    }
-}
-
 private func lifecycleCallback(_ connection: virConnectPtr?, _ domain: virDomainPtr?, _ event: Int32,
                                _ detail: Int32, _ opaque: UnsafeMutableRawPointer?) -> Int32 {
     guard let opaque, let domain, let cName = virDomainGetName(domain) else { return 0 }
     let router = Unmanaged<LifecycleRouter>.fromOpaque(opaque).takeUnretainedValue()
     router.deliver(name: String(cString: cName), event: event, detail: detail)
     return 0
+}
+
+/// libvirt's free callback for the router passed to the lifecycle registration.
+private func releaseRouter(_ opaque: UnsafeMutableRawPointer?) {
+    guard let opaque else { return }
+    Unmanaged<LifecycleRouter>.fromOpaque(opaque).release()
 }

@@ -1,34 +1,44 @@
-import CLibvirt
-import ConstruirSystem
-import Foundation
-import Logging
+import Synchronization
 
 /// The first stop event of one domain, delivered from libvirt's event thread to one waiter.
-final class StopSignal: @unchecked Sendable {
-    private let lock = NSLock()
-    private var reason: StopReason?
-    private var continuation: CheckedContinuation<StopReason, Never>?
-
-    func fire(_ value: StopReason) {
-        lock.lock()
-        guard reason == nil else { lock.unlock(); return }
-        reason = value
-        let waiting = continuation
-        continuation = nil
-        lock.unlock()
-        waiting?.resume(returning: value)
+final class StopSignal: Sendable {
+    private struct State {
+        var reason: StopReason?
+        var waiter: CheckedContinuation<StopReason?, Never>?
+        var cancelled = false
     }
 
-    func wait() async -> StopReason {
-        await withCheckedContinuation { continuation in
-            lock.lock()
-            if let reason {
-                lock.unlock()
-                continuation.resume(returning: reason)
-            } else {
-                self.continuation = continuation
-                lock.unlock()
+    private let state = Mutex(State())
+
+    func fire(_ value: StopReason) {
+        let waiter = state.withLock { state -> CheckedContinuation<StopReason?, Never>? in
+            guard state.reason == nil else { return nil }
+            state.reason = value
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: value)
+    }
+
+    /// The stop once it happened; nil when the task is cancelled before.
+    func wait() async -> StopReason? {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let ready = state.withLock { state -> StopReason?? in
+                    if let reason = state.reason { return .some(reason) }
+                    if state.cancelled { return .some(nil) }
+                    state.waiter = continuation
+                    return .none
+                }
+                if let ready { continuation.resume(returning: ready) }
             }
+        } onCancel: {
+            let waiter = state.withLock { state -> CheckedContinuation<StopReason?, Never>? in
+                state.cancelled = true
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume(returning: nil)
         }
     }
 }

@@ -41,7 +41,7 @@ enum BuiltImages {
 /// A runner over `DIR/queue` → `DIR/done` on the shared hypervisor, as `construir run` builds it.
 func makeTestRunner(in dir: String, images: String, timeout: Duration, memoryMiB: Int = 512,
                     exitWhenIdle: Bool = true, configure: (inout RunnerOptions, inout RunnerConfiguration) -> Void = { _, _ in },
-                    onPublished: (@Sendable (PublishedJob) async -> Void)? = nil) throws -> Runner {
+                    onPublished: (@Sendable (PublishedJob) async -> Void)? = nil) throws -> Runner<QueueDirectorySource> {
     let logger = Logger(label: "construir-test")
     var options = RunnerOptions(timeout: timeout, memoryMiB: memoryMiB, cpus: 1,
                                 acceleration: Acceleration.auto.resolved().0)
@@ -50,9 +50,11 @@ func makeTestRunner(in dir: String, images: String, timeout: Duration, memoryMiB
     let executor = JobExecutor(images: ImageStore(root: images), hypervisor: try SharedHypervisor.instance.get(),
                                options: options, logger: logger)
     let state = "\(dir)/queue/.construir"
-    return Runner(queue: try JobQueue(queueDirectory: "\(dir)/queue", stateDirectory: state),
-                  done: try DoneStore(directory: "\(dir)/done"), executor: executor,
-                  identity: try RunnerIdentity.acquire(stateDirectory: state),
+    let identity = try RunnerIdentity.acquire(stateDirectory: state)
+    let source = QueueDirectorySource(queue: try JobQueue(queueDirectory: "\(dir)/queue", stateDirectory: state),
+                                      done: try DoneStore(directory: "\(dir)/done"), identity: identity,
+                                      keepDoneBytes: configuration.keepDoneBytes, logger: logger)
+    return Runner(source: source, executor: executor, identity: identity,
                   configuration: configuration, logger: logger, onPublished: onPublished)
 }
 

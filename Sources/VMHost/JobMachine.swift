@@ -1,0 +1,63 @@
+import ConstruirSystem
+
+/// One started job VM. It ends in exactly one way: the guest powers off, the domain stops for
+/// another reason, or the runner destroys it (timeout, a limit, a stopping runner).
+public protocol JobMachine: Sendable {
+    var name: String { get }
+
+    /// The first stop of the domain on its own (guest power-off, crash, QEMU gone); nil when the
+    /// waiting task is cancelled first. One waiter per machine.
+    func stopped() async -> StopReason?
+
+    /// Kills the VM now; harmless when it already stopped. Blocks (libvirt's destroy takes ~1.4 s).
+    func destroy()
+}
+
+extension JobMachine {
+    /// Waits for the VM to stop, destroying it at `timeout`, when `watchdog` (called every
+    /// `interval`) names a limit the guest went over, or when the task is cancelled.
+    ///
+    /// On return the guest can no longer run, so its disks can be read. A guest that powered
+    /// off is halted but not yet destroyed (QEMU paused on its power-off with its I/O drained;
+    /// destroying it takes ~1.4 s that need not delay the result): the caller calls
+    /// `destroyOffPool()` when it suits. Any other stop was destroyed before returning.
+    public func waitUntilStopped(timeout: Duration, watchdog: (@Sendable () -> String?)? = nil,
+                                 interval: Duration = .milliseconds(500)) async -> StopReason {
+        let reason = await withTaskGroup(of: StopReason?.self) { group in
+            group.addTask { await self.stopped() }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return Task.isCancelled ? nil : .timedOut
+            }
+            if let watchdog {
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: interval)
+                        if Task.isCancelled { return nil }
+                        if let reason = watchdog() { return .limitExceeded(reason) }
+                    }
+                    return nil
+                }
+            }
+            var outcome: StopReason = .stopped(detail: "cancelled")
+            for await value in group {
+                if let value {
+                    outcome = value
+                    break
+                }
+                if Task.isCancelled { break }
+            }
+            group.cancelAll()
+            return outcome
+        }
+        if reason != .guestPoweredOff { await destroyOffPool() }
+        return reason
+    }
+
+    /// `destroy()` on a thread of its own: on the cooperative pool (one thread per core) its
+    /// ~1.4 s would stall every timer and the status server. Runs to the end even when the
+    /// calling task is cancelled: a teardown is never left half done.
+    public func destroyOffPool() async {
+        _ = try? await OwnThread.run("construir-destroy") { self.destroy() }
+    }
+}

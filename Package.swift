@@ -69,7 +69,11 @@ let package = Package(
         .testTarget(name: "XZTests", dependencies: ["XZ", "TestSupport"]),
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "XZ", "TestSupport"]),
         .testTarget(name: "VMHostTests", dependencies: ["VMHost", "TestSupport"]),
-        .testTarget(name: "RunnerTests", dependencies: ["Runner", "TestSupport"]),
+        .testTarget(name: "RunnerTests", dependencies: [
+            "Runner", "VMHost", "Archive", "XZ", "ConstruirSystem", "TestSupport",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         .testTarget(name: "PackagerTests", dependencies: ["Packager", "Archive", "XZ", "TestSupport"]),
         .testTarget(name: "ImageBuilderTests", dependencies: ["ImageBuilder", "Runner", "TestSupport"]),
         .testTarget(name: "StatusServerTests", dependencies: [

@@ -1,0 +1,227 @@
+import Archive
+import ConstruirSystem
+import Foundation
+import Logging
+import ServiceLifecycle
+import Testing
+import TestSupport
+import VMHost
+import XZ
+@testable import Runner
+
+/// The runner's scheduling with real files and a fake hypervisor: slots, the grace period,
+/// take-over, how a VM's end is classified, and max attempts. Milliseconds, no QEMU, no images.
+@Suite struct SchedulerTests {
+    /// A queue, done/ and build image 0 (tiny files with true sha256 values) under `dir`.
+    struct Fixture {
+        let dir: String
+        var queue: String { "\(dir)/queue" }
+        var done: String { "\(dir)/done" }
+        var state: String { "\(dir)/queue/.construir" }
+
+        init(_ dir: String) throws {
+            self.dir = dir
+            for directory in ["\(dir)/queue", "\(dir)/done", "\(dir)/images/0"] {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            }
+            var files: [String: String] = [:]
+            for (name, text) in ["vmlinux": "kernel", "initrd.img": "initramfs"] {
+                try text.write(toFile: "\(dir)/images/0/\(name)", atomically: true, encoding: .utf8)
+                files[name] = try BuildImage.sha256(ofFile: "\(dir)/images/0/\(name)")
+            }
+            let manifest = BuildImage.Manifest(index: 0, description: "fake", protocol: 1, kernel: "vmlinux",
+                                               initrd: "initrd.img", rootfs: nil, cmdline: "console=ttyS0", files: files)
+            try JSONEncoder().encode(manifest).write(to: URL(fileURLWithPath: "\(dir)/images/0/image.json"))
+        }
+
+        /// Puts a job into the queue (`NAME_i0.tar.xz`, a valid job image).
+        func submit(_ name: String) throws {
+            let staging = "\(dir)/\(name).part"
+            let writer = try JobImageWriter(path: staging, xz: XZWriter.Options(preset: 0))
+            try writer.appendFile(path: Array("job/construir".utf8), contents: Array("echo \(name)\n".utf8), mode: 0o755, modificationTime: 0)
+            try writer.finish()
+            try FileSystem.renameNoReplace(staging, "\(queue)/\(name)_i0.tar.xz")
+        }
+
+        func runner(_ hypervisor: FakeHypervisor, slots: Int = 1, timeout: Duration = .seconds(30),
+                    grace: Duration = .zero, maxAttempts: Int = 3, exitWhenIdle: Bool = true,
+                    maxConsoleBytes: Int64 = 16 << 20) throws -> Runner<QueueDirectorySource> {
+            let logger = Logger(label: "scheduler-test")
+            let options = RunnerOptions(timeout: timeout, memoryMiB: 64, cpus: 1, acceleration: .tcg, maxConsoleBytes: maxConsoleBytes)
+            let executor = JobExecutor(images: ImageStore(root: "\(dir)/images"), hypervisor: hypervisor, options: options, logger: logger)
+            let identity = try RunnerIdentity.acquire(stateDirectory: state)
+            let source = QueueDirectorySource(queue: try JobQueue(queueDirectory: queue, stateDirectory: state),
+                                              done: try DoneStore(directory: done), identity: identity, logger: logger)
+            let configuration = RunnerConfiguration(slots: slots, gracePeriod: grace, maxAttempts: maxAttempts, exitWhenIdle: exitWhenIdle)
+            return Runner(source: source, executor: executor, identity: identity, configuration: configuration, logger: logger)
+        }
+
+        /// done/'s results by job name.
+        func results() throws -> [String: JobResult] {
+            var results: [String: JobResult] = [:]
+            for entry in try FileManager.default.contentsOfDirectory(atPath: done) {
+                let result = try JobResult.decode(Data(contentsOf: URL(fileURLWithPath: "\(done)/\(entry)/result.json")))
+                results[result.name] = result
+            }
+            return results
+        }
+
+        func queued() throws -> [String] {
+            try FileManager.default.contentsOfDirectory(atPath: queue).filter { !$0.hasPrefix(".") }.sorted()
+        }
+    }
+
+    /// The job name a domain runs, from its job disk's running directory (`ID` ends in the name).
+    static func jobName(_ configuration: DomainConfiguration) -> String {
+        let path = configuration.disks.first { $0.serial == "construir-job" }?.path ?? ""
+        let id = ((path as NSString).deletingLastPathComponent as NSString).lastPathComponent
+        return String(id.split(separator: "-").last ?? "")
+    }
+
+    @Test func slotsBoundHowManyVMsRunAtOnce() async throws {
+        try await withTemporaryDirectory { dir in
+            let fixture = try Fixture(dir)
+            for n in 1...5 { try fixture.submit("job\(n)") }
+            let hypervisor = FakeHypervisor { _ in .finishes(exitCode: 0, files: ["out.txt": "hello"], after: .milliseconds(100)) }
+            try await fixture.runner(hypervisor, slots: 2).run()
+
+            let results = try fixture.results()
+            #expect(results.count == 5)
+            #expect(results.values.allSatisfy { $0.status == .passed }, "\(results.mapValues(\.status))")
+            #expect(hypervisor.started.count == 5)
+            #expect(hypervisor.mostRunning == 2)
+            #expect(hypervisor.running.isEmpty, "every VM is torn down before run() returns")
+            let output = try String(contentsOfFile: "\(fixture.done)/job1/output/out.txt", encoding: .utf8)
+            #expect(output == "hello")
+            #expect(try fixture.queued().isEmpty)
+        }
+    }
+
+    @Test func howAVMEndsDecidesTheStatus() async throws {
+        try await withTemporaryDirectory { dir in
+            let fixture = try Fixture(dir)
+            for name in ["passes", "fails", "hangs", "floods", "crashes"] { try fixture.submit(name) }
+            let hypervisor = FakeHypervisor { configuration in
+                switch SchedulerTests.jobName(configuration) {
+                case "passes": return .finishes(exitCode: 0)
+                case "fails": return .finishes(exitCode: 3)
+                case "hangs": return .hangs
+                case "floods": return .floodsConsole(bytes: 8192)
+                default: return .crashes()
+                }
+            }
+            try await fixture.runner(hypervisor, slots: 5, timeout: .seconds(1), maxConsoleBytes: 4096).run()
+
+            let results = try fixture.results()
+            #expect(results["passes"]?.status == .passed)
+            #expect(results["passes"]?.exitCode == 0)
+            #expect(results["fails"]?.status == .failed)
+            #expect(results["fails"]?.exitCode == 3)
+            #expect(results["hangs"]?.status == .timedOut)
+            #expect(results["hangs"]?.error?.hasPrefix("timed out after 1s") == true, "\(results["hangs"]?.error ?? "")")
+            #expect(results["floods"]?.status == .error)
+            #expect(results["floods"]?.error?.contains("the console log went over 4096 bytes") == true, "\(results["floods"]?.error ?? "")")
+            #expect(results["crashes"]?.status == .error)
+            #expect(results["crashes"]?.error?.contains("stopped (crashed) without reporting a result") == true, "\(results["crashes"]?.error ?? "")")
+            // The console log is cut at the cap.
+            let console = try FileSystem.size(of: "\(fixture.done)/floods/console.log")
+            #expect(console < 4096 + 200)
+            #expect(hypervisor.running.isEmpty)
+        }
+    }
+
+    @Test func aStoppingRunnerGivesRunningJobsTheGracePeriodThenReturnsThemToTheQueue() async throws {
+        try await withTemporaryDirectory { dir in
+            let fixture = try Fixture(dir)
+            try fixture.submit("quick")
+            try fixture.submit("slow")
+            let hypervisor = FakeHypervisor { configuration in
+                SchedulerTests.jobName(configuration) == "quick" ? .finishes(exitCode: 0, after: .milliseconds(300)) : .hangs
+            }
+            let runner = try fixture.runner(hypervisor, slots: 2, grace: .seconds(1), exitWhenIdle: false)
+            let group = ServiceGroup(configuration: .init(services: [runner], logger: Logger(label: "scheduler-test")))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                while hypervisor.started.count < 2 { try await Task.sleep(for: .milliseconds(10)) }
+                let stopAsked = ContinuousClock.now
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+                // The grace period passed before the hanging job was interrupted.
+                #expect(ContinuousClock.now - stopAsked >= .seconds(1))
+            }
+            let results = try fixture.results()
+            #expect(results.keys.sorted() == ["quick"], "the job that finished within the grace period is done")
+            #expect(results["quick"]?.status == .passed)
+            #expect(try fixture.queued() == ["slow_i0.tar.xz"], "the interrupted job is back in the queue")
+            #expect(hypervisor.running.isEmpty)
+            let running = try FileManager.default.contentsOfDirectory(atPath: "\(fixture.state)/running")
+            #expect(running.isEmpty, "\(running)")
+        }
+    }
+
+    @Test func aJobWhoseRunnerDiedIsTakenOverAfterItsVMIsKilled() async throws {
+        try await withTemporaryDirectory { dir in
+            let fixture = try Fixture(dir)
+            try fixture.submit("orphan")
+            let hypervisor = FakeHypervisor { _ in .finishes(exitCode: 0) }
+            let runner = try fixture.runner(hypervisor)  // identity 1; the dead runner was 2
+            let queue = try JobQueue(queueDirectory: fixture.queue, stateDirectory: fixture.state)
+            let orphanID: String
+            do {
+                let dead = try RunnerIdentity.acquire(stateDirectory: fixture.state)
+                let name = try #require(JobName(fileName: "orphan_i0.tar.xz"))
+                orphanID = try #require(try queue.claim(name, by: dead)).id
+            }  // the dead runner's lock is released here
+            try await runner.run()
+
+            #expect(hypervisor.leftoversDestroyed == ["construir-\(orphanID)"])
+            let result = try #require(try fixture.results()["orphan"])
+            #expect(result.status == .passed)
+            #expect(result.attempt == 2)
+        }
+    }
+
+    @Test func aJobThatKilledItsRunnerTooOftenIsNotRunAgain() async throws {
+        try await withTemporaryDirectory { dir in
+            let fixture = try Fixture(dir)
+            try fixture.submit("deadly")
+            let hypervisor = FakeHypervisor { _ in .finishes(exitCode: 0) }
+            let runner = try fixture.runner(hypervisor, maxAttempts: 2)
+            let queue = try JobQueue(queueDirectory: fixture.queue, stateDirectory: fixture.state)
+            do {
+                let dead = try RunnerIdentity.acquire(stateDirectory: fixture.state)
+                let name = try #require(JobName(fileName: "deadly_i0.tar.xz"))
+                let claimed = try #require(try queue.claim(name, by: dead))
+                var record = try ClaimRecord.decode(Data(contentsOf: URL(fileURLWithPath: "\(claimed.directory)/claim.json")))
+                record.attempt = 2
+                try record.encoded().write(to: URL(fileURLWithPath: "\(claimed.directory)/claim.json"))
+            }
+            try await runner.run()
+
+            #expect(hypervisor.started.isEmpty, "no VM is booted for it")
+            let result = try #require(try fixture.results()["deadly"])
+            #expect(result.status == .error)
+            #expect(result.attempt == 3)
+            #expect(result.error?.contains("the runner died 2 times while running this job; not run again (--max-attempts 2)") == true,
+                    "\(result.error ?? "")")
+        }
+    }
+
+    @Test func aCancelledRunnerReturnsItsJobAndBootsNothingMore() async throws {
+        try await withTemporaryDirectory { dir in
+            let fixture = try Fixture(dir)
+            try fixture.submit("first")
+            try fixture.submit("second")
+            let hypervisor = FakeHypervisor { _ in .hangs }
+            let runner = try fixture.runner(hypervisor, slots: 1, exitWhenIdle: false)
+            let task = Task { try await runner.run() }
+            while hypervisor.started.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+            task.cancel()
+            try await task.value
+            #expect(hypervisor.started.count == 1)
+            #expect(hypervisor.running.isEmpty)
+            #expect(try fixture.queued() == ["first_i0.tar.xz", "second_i0.tar.xz"])
+            #expect(try fixture.results().isEmpty)
+        }
+    }
+}

@@ -1,5 +1,6 @@
 import ConstruirSystem
 import Foundation
+import Synchronization
 
 /// The queue directory and the runner state directory beside it.
 ///
@@ -166,21 +167,12 @@ public struct JobQueue: Sendable {
         return Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
     }
 
-    private static let counter = Counter()
+    /// Claims made by this process, so two in one millisecond get different ids.
+    private static let counter = Atomic<Int>(0)
 
     static func newID(for job: JobName) -> String {
         let stamp = Int(Date().timeIntervalSince1970 * 1000)
         let salt = String(UInt16.random(in: 0...UInt16.max), radix: 16)
-        return "\(stamp)-\(getpid())-\(counter.next())-\(salt)-\(job.safeName.prefix(40))"
-    }
-}
-
-final class Counter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = 0
-    func next() -> Int {
-        lock.lock(); defer { lock.unlock() }
-        value += 1
-        return value
+        return "\(stamp)-\(getpid())-\(counter.wrappingAdd(1, ordering: .relaxed).newValue)-\(salt)-\(job.safeName.prefix(40))"
     }
 }

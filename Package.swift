@@ -1,9 +1,14 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
+// construir runs on Linux only: it drives QEMU through libvirt, and uses inotify, prctl and
+// Linux's /proc. No other platform is built or tested, so none is claimed.
+#if !os(Linux)
+#error("construir builds on Linux only")
+#endif
+
 let package = Package(
     name: "construir",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "construir", targets: ["construir"]),
     ],

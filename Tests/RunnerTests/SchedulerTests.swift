@@ -47,13 +47,18 @@ import XZ
                     grace: Duration = .zero, maxAttempts: Int = 3, exitWhenIdle: Bool = true,
                     maxConsoleBytes: Int64 = 16 << 20) throws -> Runner<QueueDirectorySource> {
             let logger = Logger(label: "scheduler-test")
-            let options = RunnerOptions(timeout: timeout, memoryMiB: 64, cpus: 1, acceleration: .tcg, maxConsoleBytes: maxConsoleBytes)
-            let executor = JobExecutor(images: ImageStore(root: "\(dir)/images"), hypervisor: hypervisor, options: options, logger: logger)
+            let executor = executor(hypervisor, timeout: timeout, maxConsoleBytes: maxConsoleBytes)
             let identity = try RunnerIdentity.acquire(stateDirectory: state)
             let source = QueueDirectorySource(queue: try JobQueue(queueDirectory: queue, stateDirectory: state),
                                               done: try DoneStore(directory: done), identity: identity, logger: logger)
             let configuration = RunnerConfiguration(slots: slots, gracePeriod: grace, maxAttempts: maxAttempts, exitWhenIdle: exitWhenIdle)
             return Runner(source: source, executor: executor, identity: identity, configuration: configuration, logger: logger)
+        }
+
+        func executor(_ hypervisor: FakeHypervisor, timeout: Duration = .seconds(30), maxConsoleBytes: Int64 = 16 << 20) -> JobExecutor {
+            let options = RunnerOptions(timeout: timeout, memoryMiB: 64, cpus: 1, acceleration: .tcg, maxConsoleBytes: maxConsoleBytes)
+            return JobExecutor(images: ImageStore(root: "\(dir)/images"), hypervisor: hypervisor, options: options,
+                               logger: Logger(label: "scheduler-test"))
         }
 
         /// done/'s results by job name.
@@ -222,6 +227,29 @@ import XZ
             #expect(hypervisor.running.isEmpty)
             #expect(try fixture.queued() == ["first_i0.tar.xz", "second_i0.tar.xz"])
             #expect(try fixture.results().isEmpty)
+        }
+    }
+
+    @Test func aJobCancelledBeforeItsVMStartsIsInterruptedAndNeverBoots() async throws {
+        try await withTemporaryDirectory { dir in
+            let fixture = try Fixture(dir)
+            try fixture.submit("early")
+            let hypervisor = FakeHypervisor { _ in .finishes(exitCode: 0) }
+            let executor = fixture.executor(hypervisor)
+            let queue = try JobQueue(queueDirectory: fixture.queue, stateDirectory: fixture.state)
+            let identity = try RunnerIdentity.acquire(stateDirectory: fixture.state)
+            let name = try #require(JobName(fileName: "early_i0.tar.xz"))
+            let job = try #require(try queue.claim(name, by: identity))
+            let execution = await Task {
+                withUnsafeCurrentTask { $0?.cancel() }
+                return await executor.execute(job)
+            }.value
+            guard case .interrupted = execution.outcome else {
+                Issue.record("expected the job to be interrupted, got \(execution.outcome)")
+                return
+            }
+            #expect(execution.exiting == nil)
+            #expect(hypervisor.started.isEmpty)
         }
     }
 }

@@ -5,6 +5,7 @@ import Musl
 #endif
 import ConstruirSystem
 import Foundation
+import JobModel
 
 /// Verified image digests. An image's files are hashed and checked against its image.json once,
 /// and again only when a file's identity changes: its inode, size, mtime or ctime, or image.json.

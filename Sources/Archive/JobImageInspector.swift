@@ -5,6 +5,7 @@ import Musl
 #endif
 import CArchive
 import ConstruirSystem
+import JobModel
 import XZ
 
 /// Bounds on a submitted job image, checked on the host before any VM boots.
@@ -46,7 +47,7 @@ public struct JobImageInspection: Sendable, Equatable {
 /// `lib -> /usr/lib`), device nodes are refused.
 public enum JobImageInspector {
     public static let scriptPath = "job/construir"
-    public static let manifestPath = "job/construir.yml"
+    public static let manifestPath = JobManifest.path
 
     public static func inspect(_ path: String, limits: JobImageLimits = JobImageLimits()) throws(ConstruirError) -> JobImageInspection {
         let size: Int64

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ConstruirSystem
 import Foundation
+import JobModel
 import Runner
 import VMHost
 

@@ -1,6 +1,7 @@
 import Archive
 import ArgumentParser
 import ConstruirSystem
+import JobModel
 import Runner
 import Foundation
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import ConstruirSystem
 import Foundation
 import ImageBuilder
+import JobModel
 import Runner
 
 /// `construir image`: build, list and verify build images.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ConstruirSystem
+import JobModel
 import Logging
 import Packager
 import Runner

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ConstruirSystem
 import Foundation
+import JobModel
 import Logging
 import Runner
 import ServiceLifecycle

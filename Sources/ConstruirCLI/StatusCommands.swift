@@ -1,6 +1,7 @@
 import ArgumentParser
 import ConstruirSystem
 import Foundation
+import JobModel
 import Runner
 
 /// The directories `status`, `result`, `logs` and `serve` read (the same defaults as `run`).

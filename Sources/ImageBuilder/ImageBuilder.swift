@@ -1,7 +1,7 @@
 import ConstruirSystem
 import Crypto
 import Foundation
-import Runner
+import JobModel
 
 /// Builds build image N from its recipe, `images/recipes/N.yml` (`construir image build N`).
 ///
@@ -245,10 +245,10 @@ public struct ImageBuilder: Sendable {
         // actually used copied back out afterwards (mmdebstrap still empties the chroot's cache).
         arguments += [
             "--skip=essential/unlink",
-            "--setup-hook=mkdir -p \(Self.shellQuote(cache)) \"$1\"/var/cache/apt/archives/",
-            "--setup-hook=sync-in \(Self.shellQuote(cache)) /var/cache/apt/archives/",
-            "--customize-hook=find \(Self.shellQuote(cache)) -maxdepth 1 -name '*.deb' -delete",
-            "--customize-hook=sync-out /var/cache/apt/archives \(Self.shellQuote(cache))",
+            "--setup-hook=mkdir -p \(ShellQuote.quote(cache)) \"$1\"/var/cache/apt/archives/",
+            "--setup-hook=sync-in \(ShellQuote.quote(cache)) /var/cache/apt/archives/",
+            "--customize-hook=find \(ShellQuote.quote(cache)) -maxdepth 1 -name '*.deb' -delete",
+            "--customize-hook=sync-out /var/cache/apt/archives \(ShellQuote.quote(cache))",
         ]
         arguments += [recipe.suite, target] + recipe.mirrors
         return arguments
@@ -324,10 +324,6 @@ public struct ImageBuilder: Sendable {
             let point = String(fields[1]).replacingOccurrences(of: "\\040", with: " ")
             return point == path || point.hasPrefix(path + "/") ? point : nil
         }
-    }
-
-    static func shellQuote(_ text: String) -> String {
-        "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 }
 

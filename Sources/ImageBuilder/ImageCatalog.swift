@@ -1,6 +1,6 @@
 import ConstruirSystem
 import Foundation
-import Runner
+import JobModel
 
 /// The images of an images directory, for `construir image list` and `construir image verify`.
 public struct ImageCatalog: Sendable {
@@ -37,8 +37,7 @@ public struct ImageCatalog: Sendable {
     public func indexes() -> [Int] {
         var indexes = Set(ImageStore(root: root).availableIndexes())
         for name in (try? FileManager.default.contentsOfDirectory(atPath: "\(root)/recipes")) ?? [] where name.hasSuffix(".yml") {
-            let stem = String(name.dropLast(4))
-            if let index = Int(stem), String(index) == stem { indexes.insert(index) }
+            if let index = ImageStore.index(named: String(name.dropLast(4))) { indexes.insert(index) }
         }
         return indexes.sorted()
     }

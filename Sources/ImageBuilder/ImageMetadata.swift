@@ -1,13 +1,13 @@
 import ConstruirSystem
 import Foundation
-import Runner
+import JobModel
 
 /// Reading and writing the files that describe an image: `image.json` (`BuildImage.Manifest`)
 /// and the root filesystem's package list. Both are generated into `images/N/` beside the files
 /// they describe and are never committed: a rebuild against newer Debian packages must not
 /// change a tracked file (which machine's record would be right?).
 public enum ImageMetadata {
-    public static let manifestName = "image.json"
+    public static let manifestName = BuildImage.manifestName
     public static let rootfsPackagesName = "packages.txt"
 
     public static func read(directory: String) throws -> BuildImage.Manifest {

@@ -6,6 +6,7 @@ import Musl
 import Archive
 import ConstruirSystem
 import Foundation
+import JobModel
 import Logging
 import XZ
 
@@ -147,7 +148,7 @@ public struct JobPackager: Sendable {
         let wrapper = Array(JobLayout.wrapperScript(environment: environment, commit: commit).utf8)
         plan.addGenerated(path: JobLayout.wrapperPath, contents: wrapper, mode: 0o755)
         if let digest = request.imageDigest {
-            plan.addGenerated(path: JobImageInspector.manifestPath, contents: Array(JobLayout.manifest(imageDigest: digest).utf8), mode: 0o644)
+            plan.addGenerated(path: JobManifest.path, contents: Array(JobLayout.manifest(imageDigest: digest).utf8), mode: 0o644)
         }
         let entries = plan.sortedEntries()
 
@@ -219,20 +220,15 @@ public struct JobPackager: Sendable {
         "\(sanitize(repositoryName))_\(shortCommit)"
     }
 
-    /// `NAME_iN.tar.xz`: the runner runs it on build image N.
+    /// `NAME_iN.tar.xz`: the runner runs it on build image N (`JobName.fileName`).
     public static func fileName(jobName: String, image: Int) -> String {
-        "\(jobName)_i\(image).tar.xz"
+        JobName.fileName(name: jobName, image: image)
     }
 
     /// Keeps `[A-Za-z0-9._-]`, turns anything else into `-`, drops leading dots (dotfiles are
-    /// ignored by the runner) and gives `repo` for nothing left.
+    /// ignored by the runner) and gives `repo` for nothing left (`JobName.sanitize`).
     public static func sanitize(_ name: String) -> String {
-        var out = String(name.unicodeScalars.map { scalar -> Character in
-            let ok = scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "._-".unicodeScalars.contains(scalar))
-            return ok ? Character(scalar) : "-"
-        })
-        while out.hasPrefix(".") { out.removeFirst() }
-        return out.isEmpty ? "repo" : out
+        JobName.sanitize(name)
     }
 
     // MARK: - Environment

@@ -1,5 +1,6 @@
 import ConstruirSystem
 import Foundation
+import JobModel
 
 /// The done/ directory: one directory per finished job, never overwriting an earlier one.
 public struct DoneStore: Sendable {
@@ -42,7 +43,7 @@ public struct DoneStore: Sendable {
     static let publishingMarker = "publishing"
     /// The runner's record of failed publishes in a job's running directory (`PublishFailure`);
     /// it describes the job's stay in running/, so it never goes to done/.
-    public static let failureRecord = "unpublished.json"
+    public static let failureRecord = PublishFailure.fileName
 
     private func publishAcrossFilesystems(_ source: String, name: String) throws -> String {
         let staging = "\(directory)/\(Self.stagingPrefix)\((source as NSString).lastPathComponent)"

@@ -1,7 +1,7 @@
 import Archive
 import ConstruirSystem
 import Foundation
-import Yams
+import JobModel
 
 /// The limits one job runs under: the runner's defaults, overridden by the job's manifest.
 public struct EffectiveLimits: Sendable, Equatable {

@@ -1,5 +1,6 @@
 import ConstruirSystem
 import Foundation
+import JobModel
 import Synchronization
 
 /// Verified image digests. An image's files are hashed and checked against its image.json once,

@@ -1,6 +1,7 @@
 import Archive
 import ConstruirSystem
 import Foundation
+import JobModel
 import Logging
 import VMHost
 import XZ

@@ -1,5 +1,6 @@
 import ConstruirSystem
 import Foundation
+import JobModel
 
 /// Moves a finished job from running/ to done/, and decides what happens when done/ cannot
 /// hold it (done/ is often a disk of its own, smaller than the queue's):

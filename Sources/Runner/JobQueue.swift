@@ -1,5 +1,6 @@
 import ConstruirSystem
 import Foundation
+import JobModel
 import Synchronization
 
 /// The queue directory and the runner state directory beside it.
@@ -33,15 +34,7 @@ public struct JobQueue: Sendable {
 
     /// The jobs waiting in the queue, oldest first (by mtime, then name).
     public func pending() -> [JobName] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: queueDirectory)) ?? []
-        var jobs: [(JobName, Double)] = []
-        for fileName in names {
-            guard let job = JobName(fileName: fileName) else { continue }
-            var st = stat()
-            guard lstat("\(queueDirectory)/\(fileName)", &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
-            jobs.append((job, Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9))
-        }
-        return jobs.sorted { $0.1 != $1.1 ? $0.1 < $1.1 : $0.0.fileName < $1.0.fileName }.map(\.0)
+        QueueListing.pending(in: queueDirectory)
     }
 
     /// Claims `job` for `runner`; nil when it is no longer in the queue (another runner took it).

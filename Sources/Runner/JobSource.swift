@@ -1,3 +1,5 @@
+import JobModel
+
 /// Where a runner's jobs come from and where finished ones go. The queue directory and done/
 /// (`QueueDirectorySource`) today; a hub that hands out jobs over the network is another.
 ///

@@ -1,4 +1,5 @@
 import Foundation
+import JobModel
 import Synchronization
 
 /// Finished jobs done/ did not take (full, or failing), left in running/ and retried with

@@ -1,3 +1,5 @@
+import JobModel
+
 /// A job that has just been published to done/, as handed to `Runner`'s `onPublished` (the
 /// `--on-done` hook, and how `run-once` learns where its job went).
 public struct PublishedJob: Sendable {

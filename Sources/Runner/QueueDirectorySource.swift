@@ -1,3 +1,4 @@
+import JobModel
 import ConstruirSystem
 import Foundation
 import Logging

@@ -1,5 +1,6 @@
 import ConstruirSystem
 import Foundation
+import JobModel
 import Logging
 import ServiceLifecycle
 import VMHost

@@ -1,5 +1,6 @@
 import ConstruirSystem
 import Foundation
+import JobModel
 
 /// Who this runner process is among all runners sharing a queue: `HOST.N`, held by a lock on
 /// `STATE/runners/HOST.N.lock` for the life of the process. The lock is the liveness test for

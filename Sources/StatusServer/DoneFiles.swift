@@ -3,7 +3,7 @@ import Glibc
 #endif
 import ConstruirSystem
 import Foundation
-import Runner
+import JobModel
 
 /// Reads files below done/ for the web server without ever leaving it: a request names a job
 /// directory and a relative path, every component is checked (no `..`, `.`, empty, or NUL), and
@@ -17,7 +17,7 @@ public struct DoneFiles: Sendable {
     }
 
     /// An open regular file; closed when the last reference goes.
-    public final class OpenFile: @unchecked Sendable {
+    public final class OpenFile: Sendable {
         public let fd: Int32
         public let size: Int64
         init(fd: Int32, size: Int64) {

@@ -1,5 +1,5 @@
+import JobModel
 import Prometheus
-import Runner
 
 /// The `/metrics` text (Prometheus exposition format), computed from a snapshot of the
 /// directories at each scrape: done/ is the record of what happened, so the numbers are the same

@@ -1,5 +1,5 @@
 import Foundation
-import Runner
+import JobModel
 
 /// The HTML of the status pages. Every value that comes from a job (names, errors, file names)
 /// goes through `escape`, and every path segment in a link through `pathSegment`, because job

@@ -1,7 +1,7 @@
 import Foundation
 import Hummingbird
+import JobModel
 import Logging
-import Runner
 import ServiceLifecycle
 
 /// The read-only web view of a queue (`construir serve`, `construir run --http`): an HTML page,

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Testing
 @testable import ConstruirCLI
+@testable import JobModel
 @testable import Runner
 
 /// Collects what a log handler writes.

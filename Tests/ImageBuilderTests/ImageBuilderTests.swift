@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import ImageBuilder
-import Runner
+import JobModel
 
 @Suite struct ImageBuilderTests {
     /// A fake images directory: an agent, an initramfs-only recipe for image 5 and a script that

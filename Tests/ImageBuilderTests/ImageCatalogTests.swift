@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import ImageBuilder
-import Runner
+import JobModel
 
 @Suite struct ImageCatalogTests {
     @Test func anIntactImageVerifies() async throws {

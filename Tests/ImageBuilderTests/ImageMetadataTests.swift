@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import ImageBuilder
-import Runner
+import JobModel
 
 @Suite struct ImageMetadataTests {
     @Test func aManifestSurvivesWritingAndReading() async throws {

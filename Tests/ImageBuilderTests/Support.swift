@@ -1,6 +1,6 @@
 import Foundation
 @testable import ImageBuilder
-import Runner
+import JobModel
 
 enum Repository {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()

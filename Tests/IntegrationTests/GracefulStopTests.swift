@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Testing
 import TestSupport
+@testable import JobModel
 @testable import Runner
 import VMHost
 

@@ -3,6 +3,7 @@ import Logging
 import ServiceLifecycle
 import Testing
 import TestSupport
+@testable import JobModel
 @testable import Runner
 import StatusServer
 

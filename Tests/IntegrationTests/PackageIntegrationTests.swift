@@ -4,6 +4,7 @@ import Logging
 import Packager
 import Testing
 import TestSupport
+@testable import JobModel
 @testable import Runner
 import VMHost
 

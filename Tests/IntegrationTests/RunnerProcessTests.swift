@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
+@testable import JobModel
 @testable import Runner
 import VMHost
 

@@ -1,4 +1,5 @@
 import Foundation
+import JobModel
 import Logging
 import Testing
 import Runner

@@ -1,5 +1,6 @@
 import ConstruirSystem
 import Foundation
+import JobModel
 import Packager
 import Testing
 import TestSupport
@@ -86,22 +87,6 @@ import TestSupport
             #expect(result.environment.map(\.name) == ["REPO_URL", "COMMIT_HASH", "BRANCH", "TAG", "OPTS"])
             #expect(result.environment.map(\.value).suffix(2) == ["custom", "a=b=c"])
         }
-    }
-
-    @Test func variableNamesMustBeShellIdentifiers() throws {
-        for bad in ["1X", "A-B", "", "A B", "Ä", "X$", "=v"] {
-            expectFailure(.invalidArgument) { _ = try EnvironmentVariable(parsing: "\(bad)=v") }
-        }
-        expectFailure(.invalidArgument) { _ = try EnvironmentVariable(parsing: "NOEQUALS") }
-        expectFailure(.invalidArgument) { _ = try EnvironmentVariable(name: "X", value: "a\0b") }
-        #expect(try EnvironmentVariable(parsing: "_x9=").value == "")
-        #expect(try EnvironmentVariable(parsing: "Path_2=/a=b").value == "/a=b")
-    }
-
-    @Test func quoting() {
-        #expect(ShellQuote.quote("plain") == "'plain'")
-        #expect(ShellQuote.quote("") == "''")
-        #expect(ShellQuote.quote("it's") == #"'it'\''s'"#)
     }
 
     @Test func credentialsAreRemovedFromURLs() async throws {

@@ -1,5 +1,6 @@
 import ConstruirSystem
 import Foundation
+import JobModel
 import Packager
 import Testing
 import TestSupport

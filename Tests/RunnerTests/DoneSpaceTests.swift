@@ -2,6 +2,7 @@ import ConstruirSystem
 import Foundation
 import Testing
 import TestSupport
+@testable import JobModel
 @testable import Runner
 
 /// done/ on a 20 MiB tmpfs of its own, as on a host where done/ is a separate, small disk:

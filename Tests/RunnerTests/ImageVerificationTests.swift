@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
+@testable import JobModel
 @testable import Runner
 
 /// The runner boots only images whose files match the sha256 values in their image.json.

@@ -2,6 +2,7 @@ import ConstruirSystem
 import Foundation
 import Testing
 import TestSupport
+@testable import JobModel
 @testable import Runner
 
 @Suite struct PendingPublishesTests {

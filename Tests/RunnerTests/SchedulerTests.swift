@@ -1,3 +1,4 @@
+import JobModel
 import Archive
 import ConstruirSystem
 import Foundation

@@ -3,7 +3,7 @@ import Logging
 import ServiceLifecycle
 import Testing
 import TestSupport
-@testable import Runner
+@testable import JobModel
 @testable import StatusServer
 
 /// Runs a `StatusServer` on a free loopback port for `body`, then shuts it down.

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
-@testable import Runner
+@testable import JobModel
 @testable import StatusServer
 
 /// A result.json as the runner writes it, for trees built by hand.

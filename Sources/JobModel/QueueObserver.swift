@@ -1,91 +1,6 @@
 import ConstruirSystem
 import Foundation
 
-/// Everything a person asks "what is the runner doing?" about, read from the queue, running/
-/// and done/ directories alone: it needs no runner process and changes nothing on disk.
-public struct QueueSnapshot: Codable, Sendable, Equatable {
-    /// A job file waiting in the queue.
-    public struct Queued: Codable, Sendable, Equatable {
-        /// Its place in pickup order, from 1.
-        public var position: Int
-        public var file: String
-        public var name: String
-        public var image: Int
-        public var queued: Date
-        public var size: Int64
-    }
-
-    /// A claimed job whose VM may be running now.
-    public struct Running: Codable, Sendable, Equatable {
-        /// The running directory's name.
-        public var id: String
-        public var file: String
-        public var name: String
-        public var image: Int
-        public var slot: Int?
-        public var runner: String?
-        public var host: String?
-        public var pid: Int?
-        public var attempt: Int?
-        public var claimed: Date
-        /// Seconds since `claimed` when the snapshot was taken.
-        public var elapsed: Double
-        /// False when the claim is known only from `source-name` and the directory's mtime.
-        public var fromClaimRecord: Bool
-        /// Set when the job has finished but done/ did not take it (`running/ID/unpublished.json`):
-        /// why, and when its runner tries again.
-        public var unpublished: PublishFailure?
-
-        enum CodingKeys: String, CodingKey {
-            case id, file, name, image, slot, runner, host, pid, attempt, claimed, elapsed, unpublished
-            case fromClaimRecord = "from_claim_record"
-        }
-    }
-
-    /// A job in done/: its directory name there and its result.
-    public struct Done: Codable, Sendable, Equatable {
-        /// The directory's name in done/ (`NAME` or `NAME.2`, ...).
-        public var directory: String
-        public var result: JobResult
-
-        public init(directory: String, result: JobResult) {
-            self.directory = directory
-            self.result = result
-        }
-    }
-
-    public var taken: Date
-    public var queueDirectory: String
-    public var doneDirectory: String
-    public var queued: [Queued]
-    public var running: [Running]
-    /// Most recently finished first.
-    public var done: [Done]
-    /// How many jobs done/ holds in all (`done` may be only the most recent).
-    public var doneTotal: Int
-
-    enum CodingKeys: String, CodingKey {
-        case taken, queued, running, done
-        case queueDirectory = "queue_directory"
-        case doneDirectory = "done_directory"
-        case doneTotal = "done_total"
-    }
-
-    /// A duration for people: `12.3s`, `4m05s`, `2h03m`.
-    public static func formatDuration(_ seconds: Double) -> String {
-        guard seconds.isFinite, seconds >= 0 else { return "-" }
-        if seconds < 60 { return String(format: "%.1fs", seconds) }
-        let whole = Int(seconds)
-        if whole < 3600 { return "\(whole / 60)m\(String(format: "%02d", whole % 60))s" }
-        return "\(whole / 3600)h\(String(format: "%02d", whole % 3600 / 60))m"
-    }
-
-    /// JSON in the same conventions as result.json (snake_case keys, ISO 8601 dates).
-    public func encoded() throws -> Data {
-        try JobResult.jsonEncoder().encode(self)
-    }
-}
-
 /// Reads queue/, running/ and done/ into a `QueueSnapshot`. A result.json never changes once it
 /// is in done/, so decoded results are kept (keyed by directory, inode and mtime) and a page or
 /// metrics scrape does not re-read thousands of files.
@@ -114,11 +29,10 @@ public final class QueueObserver: @unchecked Sendable {
             done: doneLimit.map { Array(done.prefix(max(0, $0))) } ?? done, doneTotal: done.count)
     }
 
-    /// The waiting jobs in the order a runner picks them up (`JobQueue.pending()`).
+    /// The waiting jobs in the order a runner picks them up (`QueueListing.pending(in:)`).
     public func queued() -> [QueueSnapshot.Queued] {
         guard FileSystem.isDirectory(queueDirectory) else { return [] }
-        let queue = JobQueue(observing: queueDirectory, runningDirectory: runningDirectory)
-        return queue.pending().enumerated().compactMap { index, job in
+        return QueueListing.pending(in: queueDirectory).enumerated().compactMap { index, job in
             var st = stat()
             guard lstat("\(queueDirectory)/\(job.fileName)", &st) == 0 else { return nil }
             return QueueSnapshot.Queued(
@@ -219,18 +133,6 @@ public final class QueueObserver: @unchecked Sendable {
     /// with `.N`; never empty, `.`/`..`, hidden (staging directories) or holding a slash.
     public static func isDoneName(_ name: String) -> Bool {
         guard !name.isEmpty, !name.hasPrefix("."), name.utf8.count <= 255 else { return false }
-        return name.unicodeScalars.allSatisfy { scalar in
-            scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "._-".unicodeScalars.contains(scalar))
-        }
-    }
-}
-
-extension JobQueue {
-    /// A view of an existing queue for reading (`pending()`), which unlike `init(queueDirectory:
-    /// stateDirectory:)` creates no directory.
-    init(observing queueDirectory: String, runningDirectory: String) {
-        self.queueDirectory = queueDirectory
-        self.stateDirectory = (runningDirectory as NSString).deletingLastPathComponent
-        self.runningDirectory = runningDirectory
+        return SafeName.isSafe(name)
     }
 }

@@ -1,17 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
-@testable import Runner
-
-/// A result.json as the runner writes it, for trees built by hand.
-func sampleResult(job: String, status: JobResult.Status, exitCode: Int? = nil, finished: Date, total: Double) -> JobResult {
-    let name = JobName(fileName: job)!
-    return JobResult(
-        job: job, name: name.name, status: status, exitCode: exitCode, error: status == .error ? "boom <b>" : nil,
-        image: .init(index: name.image(default: 0), sha256: nil),
-        timestamps: .init(queued: finished.addingTimeInterval(-total - 1), started: finished.addingTimeInterval(-total), finished: finished),
-        durations: .init(wait: 1, total: total), sizes: .init(job: 100), limits: nil, runner: "construir test")
-}
+@testable import JobModel
 
 @Suite struct QueueSnapshotTests {
     private func touch(_ path: String, mtime: Double) throws {
@@ -98,7 +88,7 @@ func sampleResult(job: String, status: JobResult.Status, exitCode: Int? = nil, f
             let observer = try makeTree(dir)
             let record = PublishFailure(error: "done/ is out of space", failures: 2, firstFailure: Date(timeIntervalSince1970: 1_800_000_000),
                                         nextAttempt: Date(timeIntervalSince1970: 1_800_000_015))
-            try record.encoded().write(to: URL(fileURLWithPath: "\(dir)/queue/.construir/running/100-1-1-new/\(DoneStore.failureRecord)"))
+            try record.encoded().write(to: URL(fileURLWithPath: "\(dir)/queue/.construir/running/100-1-1-new/\(PublishFailure.fileName)"))
             let snapshot = observer.snapshot(now: Date(timeIntervalSince1970: 1_800_000_000))
             #expect(snapshot.running.map { $0.unpublished } == [nil, record])
             let object = try #require(try JSONSerialization.jsonObject(with: snapshot.encoded()) as? [String: Any])

@@ -4,6 +4,9 @@ import Foundation
 /// `running/ID/unpublished.json`: why a finished job is still in running/ and when its runner
 /// tries again. `status` and `/metrics` read only directories, so this is how they know.
 public struct PublishFailure: Codable, Sendable, Equatable {
+    /// The record's name in a running directory; `DoneStore` keeps it out of done/.
+    public static let fileName = "unpublished.json"
+
     /// The last failure, e.g. done/ out of space with the bytes needed and free.
     public var error: String
     /// Failed attempts so far.
@@ -34,6 +37,6 @@ public struct PublishFailure: Codable, Sendable, Equatable {
 
     /// The record in a running directory, nil when there is none (or it is unreadable).
     public static func read(in directory: String) -> PublishFailure? {
-        (try? Data(contentsOf: URL(fileURLWithPath: "\(directory)/\(DoneStore.failureRecord)"))).flatMap { try? decode($0) }
+        (try? Data(contentsOf: URL(fileURLWithPath: "\(directory)/\(fileName)"))).flatMap { try? decode($0) }
     }
 }

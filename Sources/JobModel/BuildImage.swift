@@ -62,12 +62,24 @@ public struct BuildImage: Sendable, Equatable {
             public var actual: String?
             public var size: Int64?
             public var matches: Bool { expected != nil && expected == actual }
+
+            public init(name: String, expected: String?, actual: String?, size: Int64?) {
+                self.name = name
+                self.expected = expected
+                self.actual = actual
+                self.size = size
+            }
         }
 
         public var files: [File]
         /// The image digest (see `BuildImage.digest()`), when every boot file could be read.
         public var digest: String?
         public var isValid: Bool { !files.isEmpty && files.allSatisfy(\.matches) }
+
+        public init(files: [File], digest: String?) {
+            self.files = files
+            self.digest = digest
+        }
         public var size: Int64 { files.reduce(0) { $0 + ($1.size ?? 0) } }
 
         /// One line per file that does not match, for errors.
@@ -81,6 +93,9 @@ public struct BuildImage: Sendable, Equatable {
             }
         }
     }
+
+    /// The manifest's name in the image's directory.
+    public static let manifestName = "image.json"
 
     public let index: Int
     public let directory: String
@@ -101,7 +116,7 @@ public struct BuildImage: Sendable, Equatable {
     }
 
     public init(index: Int, directory: String) throws {
-        let manifestPath = "\(directory)/image.json"
+        let manifestPath = "\(directory)/\(Self.manifestName)"
         guard let data = FileManager.default.contents(atPath: manifestPath) else {
             throw ConstruirError(.notFound, "build image \(index) has no \(manifestPath)")
         }
@@ -178,33 +193,5 @@ public struct BuildImage: Sendable, Equatable {
 
     static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
         digest.map { String(format: "%02x", $0) }.joined()
-    }
-}
-
-/// The `images/` directory: build images by index.
-public struct ImageStore: Sendable {
-    public let root: String
-
-    public init(root: String) { self.root = root }
-
-    /// Indexes of the images present (directories `N/` with an image.json), sorted.
-    public func availableIndexes() -> [Int] {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
-        return entries.compactMap { name in
-            guard let index = Int(name), String(index) == name,
-                  FileManager.default.fileExists(atPath: "\(root)/\(name)/image.json") else { return nil }
-            return index
-        }.sorted()
-    }
-
-    /// Image `index`, or an error naming the images that do exist.
-    public func image(_ index: Int) throws -> BuildImage {
-        let directory = "\(root)/\(index)"
-        guard FileManager.default.fileExists(atPath: "\(directory)/image.json") else {
-            let present = availableIndexes()
-            let list = present.isEmpty ? "none (build one with images/build-image0.sh)" : present.map(String.init).joined(separator: ", ")
-            throw ConstruirError(.notFound, "build image \(index) does not exist in \(root); available images: \(list)")
-        }
-        return try BuildImage(index: index, directory: directory)
     }
 }

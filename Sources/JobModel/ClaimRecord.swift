@@ -19,6 +19,19 @@ public struct ClaimRecord: Codable, Sendable, Equatable {
     public var queued: Date
     public var attempt: Int
 
+    public init(id: String, job: String, runner: String, host: String, pid: Int32, slot: Int, claimed: Date, queued: Date,
+                attempt: Int) {
+        self.id = id
+        self.job = job
+        self.runner = runner
+        self.host = host
+        self.pid = pid
+        self.slot = slot
+        self.claimed = claimed
+        self.queued = queued
+        self.attempt = attempt
+    }
+
     /// JSON in result.json's conventions (`JobResult.jsonEncoder`).
     public func encoded() throws -> Data {
         try JobResult.jsonEncoder().encode(self)

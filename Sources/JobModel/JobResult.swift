@@ -20,12 +20,23 @@ public struct JobResult: Codable, Sendable, Equatable {
     public struct Image: Codable, Sendable, Equatable {
         public var index: Int
         public var sha256: String?
+
+        public init(index: Int, sha256: String?) {
+            self.index = index
+            self.sha256 = sha256
+        }
     }
 
     public struct Timestamps: Codable, Sendable, Equatable {
         public var queued: Date
         public var started: Date
         public var finished: Date
+
+        public init(queued: Date, started: Date, finished: Date) {
+            self.queued = queued
+            self.started = started
+            self.finished = finished
+        }
     }
 
     /// Seconds. `boot` and `run` are measured by the guest (uptime at job start, and script
@@ -41,6 +52,18 @@ public struct JobResult: Codable, Sendable, Equatable {
         public var collect: Double?
         public var total: Double
 
+        public init(wait: Double, inspect: Double? = nil, vmStart: Double? = nil, boot: Double? = nil, run: Double? = nil,
+                    vm: Double? = nil, collect: Double? = nil, total: Double) {
+            self.wait = wait
+            self.inspect = inspect
+            self.vmStart = vmStart
+            self.boot = boot
+            self.run = run
+            self.vm = vm
+            self.collect = collect
+            self.total = total
+        }
+
         enum CodingKeys: String, CodingKey {
             case wait, inspect, boot, run, vm, collect, total
             case vmStart = "vm_start"
@@ -55,6 +78,16 @@ public struct JobResult: Codable, Sendable, Equatable {
         public var outputFiles: Int64?
         public var outputEntries: Int?
         public var consoleLog: Int64?
+
+        public init(job: Int64, outputDisk: Int64? = nil, outputArchive: Int64? = nil, outputFiles: Int64? = nil,
+                    outputEntries: Int? = nil, consoleLog: Int64? = nil) {
+            self.job = job
+            self.outputDisk = outputDisk
+            self.outputArchive = outputArchive
+            self.outputFiles = outputFiles
+            self.outputEntries = outputEntries
+            self.consoleLog = consoleLog
+        }
 
         enum CodingKeys: String, CodingKey {
             case job
@@ -109,24 +142,28 @@ public struct JobResult: Codable, Sendable, Equatable {
     /// The identity (`HOST.N`) of the runner that ran the job.
     public var runnerID: String?
 
+    public init(job: String, name: String, status: Status, exitCode: Int?, error: String?, image: Image?,
+                timestamps: Timestamps, durations: Durations, sizes: Sizes, limits: Limits?, runner: String,
+                attempt: Int? = nil, runnerID: String? = nil) {
+        self.job = job
+        self.name = name
+        self.status = status
+        self.exitCode = exitCode
+        self.error = error
+        self.image = image
+        self.timestamps = timestamps
+        self.durations = durations
+        self.sizes = sizes
+        self.limits = limits
+        self.runner = runner
+        self.attempt = attempt
+        self.runnerID = runnerID
+    }
+
     enum CodingKeys: String, CodingKey {
         case job, name, status, error, image, timestamps, durations, sizes, limits, runner, attempt
         case exitCode = "exit_code"
         case runnerID = "runner_id"
-    }
-
-    /// The result of a job that was not run at all (e.g. too many attempts).
-    static func notRun(_ job: ClaimedJob, status: Status, defaultImage: Int, error: String) -> JobResult {
-        let now = Date()
-        var result = JobResult(
-            job: job.name.fileName, name: job.name.name, status: status, exitCode: nil, error: error,
-            image: Image(index: job.name.image(default: defaultImage), sha256: nil),
-            timestamps: Timestamps(queued: job.queuedAt, started: now, finished: now),
-            durations: Durations(wait: now.timeIntervalSince(job.queuedAt), total: 0),
-            sizes: Sizes(job: (try? FileSystem.size(of: job.jobPath)) ?? 0), limits: nil,
-            runner: "construir \(construirVersion)")
-        result.attempt = job.attempt
-        return result
     }
 
     /// The JSON written to result.json (stable key order, ISO 8601 dates, explicit nulls).

@@ -1,4 +1,3 @@
-import Archive
 import ConstruirSystem
 import Foundation
 import Yams
@@ -44,6 +43,9 @@ public struct JobManifest: Sendable, Equatable {
             && a.environment.elementsEqual(b.environment, by: { $0 == $1 }) && a.imageDigest == b.imageDigest
     }
 
+    /// Where the manifest is in a job image.
+    public static let path = "job/construir.yml"
+
     static let fields: Set<String> = ["timeout", "memory", "cpus", "output_size", "environment", "image_digest"]
     /// Upper bound on the environment, as written to the guest's config disk.
     public static let maxEnvironmentBytes = 60 << 10
@@ -79,7 +81,7 @@ public struct JobManifest: Sendable, Equatable {
                 guard let variables = value.mapping else { throw invalid("environment must be a mapping of NAME: value") }
                 var size = 0
                 for (nameNode, valueNode) in variables {
-                    guard let name = nameNode.string, isVariableName(name) else {
+                    guard let name = nameNode.string, EnvironmentVariable.isIdentifier(name) else {
                         throw invalid("environment: \(nameNode.string.map { "'\($0)'" } ?? "a key") is not a variable name ([A-Za-z_][A-Za-z0-9_]*)")
                     }
                     let value = try scalar(valueNode, "environment.\(name)")
@@ -99,18 +101,13 @@ public struct JobManifest: Sendable, Equatable {
     }
 
     /// The environment as a bash file the guest agent hands to the job through `BASH_ENV`:
-    /// one `export NAME='value'` line each, single-quoted, so no value is ever interpreted.
+    /// one `export NAME='value'` line each, quoted by `ShellQuote`, so no value is ever interpreted.
     public var environmentScript: String {
         var script = ""
         for (name, value) in environment {
-            script += "export \(name)='\(value.replacingOccurrences(of: "'", with: "'\\''"))'\n"
+            script += "export \(name)=\(ShellQuote.quote(value))\n"
         }
         return script + "unset BASH_ENV\n"
-    }
-
-    static func isVariableName(_ name: String) -> Bool {
-        guard let first = name.unicodeScalars.first, first == "_" || (first.isASCII && first.properties.isAlphabetic) else { return false }
-        return name.unicodeScalars.allSatisfy { $0 == "_" || ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) }
     }
 
     private static func scalar(_ node: Node, _ key: String) throws(ConstruirError) -> String {
@@ -119,6 +116,6 @@ public struct JobManifest: Sendable, Equatable {
     }
 
     private static func invalid(_ reason: String) -> ConstruirError {
-        ConstruirError(.invalidArgument, "\(JobImageInspector.manifestPath) \(reason)")
+        ConstruirError(.invalidArgument, "\(path) \(reason)")
     }
 }

@@ -1,8 +1,3 @@
-import Archive
-import ConstruirSystem
-import Foundation
-import Yams
-
 /// The most a job may ask for through its manifest on this runner (`--max-timeout`,
 /// `--max-memory`, `--max-cpus`, `--max-output-size`). A request above a cap rejects the job:
 /// clamping would run it under limits it did not ask for and fail it in a confusing way.

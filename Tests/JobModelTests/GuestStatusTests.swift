@@ -1,5 +1,5 @@
 import Testing
-@testable import Runner
+@testable import JobModel
 
 @Suite struct GuestStatusTests {
     private func disk(_ text: String) -> [UInt8] {

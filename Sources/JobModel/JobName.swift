@@ -14,6 +14,21 @@ public struct JobName: Sendable, Equatable, CustomStringConvertible {
     /// The image the name asks for, nil when it names none.
     public let requestedImage: Int?
 
+    /// The file name that `init(fileName:)` parses back to `name` and `image`: `NAME_iN.tar.xz`,
+    /// or `NAME.tar.xz` for the runner's default image. `construir package` names its jobs so.
+    public static func fileName(name: String, image: Int?) -> String {
+        image.map { "\(name)_i\($0)\(suffix)" } ?? "\(name)\(suffix)"
+    }
+
+    /// A job name made from free text (a repository's directory name): safe characters
+    /// (`SafeName`), others turned into `-`, no leading dot (the runner ignores dotfiles), and
+    /// `fallback` when nothing is left.
+    public static func sanitize(_ text: String, fallback: String = "repo") -> String {
+        var out = SafeName.replacingUnsafe(text, with: "-")
+        while out.hasPrefix(".") { out.removeFirst() }
+        return out.isEmpty ? fallback : out
+    }
+
     /// Parses a queue file name; nil for files that are not jobs (dotfiles, other suffixes).
     /// A name that is a job but a bad one (see `problem`) still parses, so that the runner can
     /// claim it and reject it with a reason instead of leaving it in the queue forever.
@@ -51,10 +66,7 @@ public struct JobName: Sendable, Equatable, CustomStringConvertible {
 
     /// The name made safe for a directory in done/: only `[A-Za-z0-9._-]`, no leading dot.
     public var safeName: String {
-        var out = String(name.unicodeScalars.map { scalar -> Character in
-            let ok = scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "._-".unicodeScalars.contains(scalar))
-            return ok ? Character(scalar) : "_"
-        })
+        var out = SafeName.replacingUnsafe(name, with: "_")
         if out.hasPrefix(".") { out = "_" + out.dropFirst() }
         if out.count > 100 { out = String(out.prefix(100)) }
         return out.isEmpty ? "job" : out

@@ -1,0 +1,124 @@
+import ConstruirSystem
+import Foundation
+
+/// Everything a person asks "what is the runner doing?" about, read from the queue, running/
+/// and done/ directories alone: it needs no runner process and changes nothing on disk.
+public struct QueueSnapshot: Codable, Sendable, Equatable {
+    /// A job file waiting in the queue.
+    public struct Queued: Codable, Sendable, Equatable {
+        /// Its place in pickup order, from 1.
+        public var position: Int
+        public var file: String
+        public var name: String
+        public var image: Int
+        public var queued: Date
+        public var size: Int64
+
+        public init(position: Int, file: String, name: String, image: Int, queued: Date, size: Int64) {
+            self.position = position
+            self.file = file
+            self.name = name
+            self.image = image
+            self.queued = queued
+            self.size = size
+        }
+    }
+
+    /// A claimed job whose VM may be running now.
+    public struct Running: Codable, Sendable, Equatable {
+        /// The running directory's name.
+        public var id: String
+        public var file: String
+        public var name: String
+        public var image: Int
+        public var slot: Int?
+        public var runner: String?
+        public var host: String?
+        public var pid: Int?
+        public var attempt: Int?
+        public var claimed: Date
+        /// Seconds since `claimed` when the snapshot was taken.
+        public var elapsed: Double
+        /// False when the claim is known only from `source-name` and the directory's mtime.
+        public var fromClaimRecord: Bool
+        /// Set when the job has finished but done/ did not take it (`running/ID/unpublished.json`):
+        /// why, and when its runner tries again.
+        public var unpublished: PublishFailure?
+
+        public init(id: String, file: String, name: String, image: Int, slot: Int?, runner: String?, host: String?, pid: Int?,
+                    attempt: Int?, claimed: Date, elapsed: Double, fromClaimRecord: Bool, unpublished: PublishFailure? = nil) {
+            self.id = id
+            self.file = file
+            self.name = name
+            self.image = image
+            self.slot = slot
+            self.runner = runner
+            self.host = host
+            self.pid = pid
+            self.attempt = attempt
+            self.claimed = claimed
+            self.elapsed = elapsed
+            self.fromClaimRecord = fromClaimRecord
+            self.unpublished = unpublished
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case id, file, name, image, slot, runner, host, pid, attempt, claimed, elapsed, unpublished
+            case fromClaimRecord = "from_claim_record"
+        }
+    }
+
+    /// A job in done/: its directory name there and its result.
+    public struct Done: Codable, Sendable, Equatable {
+        /// The directory's name in done/ (`NAME` or `NAME.2`, ...).
+        public var directory: String
+        public var result: JobResult
+
+        public init(directory: String, result: JobResult) {
+            self.directory = directory
+            self.result = result
+        }
+    }
+
+    public var taken: Date
+    public var queueDirectory: String
+    public var doneDirectory: String
+    public var queued: [Queued]
+    public var running: [Running]
+    /// Most recently finished first.
+    public var done: [Done]
+    /// How many jobs done/ holds in all (`done` may be only the most recent).
+    public var doneTotal: Int
+
+    public init(taken: Date, queueDirectory: String, doneDirectory: String, queued: [Queued], running: [Running], done: [Done],
+                doneTotal: Int) {
+        self.taken = taken
+        self.queueDirectory = queueDirectory
+        self.doneDirectory = doneDirectory
+        self.queued = queued
+        self.running = running
+        self.done = done
+        self.doneTotal = doneTotal
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case taken, queued, running, done
+        case queueDirectory = "queue_directory"
+        case doneDirectory = "done_directory"
+        case doneTotal = "done_total"
+    }
+
+    /// A duration for people: `12.3s`, `4m05s`, `2h03m`.
+    public static func formatDuration(_ seconds: Double) -> String {
+        guard seconds.isFinite, seconds >= 0 else { return "-" }
+        if seconds < 60 { return String(format: "%.1fs", seconds) }
+        let whole = Int(seconds)
+        if whole < 3600 { return "\(whole / 60)m\(String(format: "%02d", whole % 60))s" }
+        return "\(whole / 3600)h\(String(format: "%02d", whole % 3600 / 60))m"
+    }
+
+    /// JSON in the same conventions as result.json (snake_case keys, ISO 8601 dates).
+    public func encoded() throws -> Data {
+        try JobResult.jsonEncoder().encode(self)
+    }
+}

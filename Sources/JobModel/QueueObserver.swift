@@ -1,16 +1,17 @@
 import ConstruirSystem
 import Foundation
+import Synchronization
 
 /// Reads queue/, running/ and done/ into a `QueueSnapshot`. A result.json never changes once it
 /// is in done/, so decoded results are kept (keyed by directory, inode and mtime) and a page or
 /// metrics scrape does not re-read thousands of files.
-public final class QueueObserver: @unchecked Sendable {
+public final class QueueObserver: Sendable {
     public let queueDirectory: String
     public let runningDirectory: String
     public let doneDirectory: String
     public let defaultImage: Int
-    private let lock = NSLock()
-    private var results: [String: (key: String, result: JobResult)] = [:]
+    /// Decoded results by done/ directory, with the identity of the result.json they came from.
+    private let results = Mutex<[String: (key: String, result: JobResult)]>([:])
 
     /// `stateDirectory` nil means `QUEUE/.construir`, as `construir run` uses.
     public init(queueDirectory: String, doneDirectory: String, stateDirectory: String? = nil, defaultImage: Int = 0) {
@@ -78,9 +79,7 @@ public final class QueueObserver: @unchecked Sendable {
             seen.insert(name)
             jobs.append(.init(directory: name, result: result))
         }
-        lock.lock()
-        results = results.filter { seen.contains($0.key) }
-        lock.unlock()
+        results.withLock { $0 = $0.filter { seen.contains($0.key) } }
         return jobs.sorted {
             $0.result.timestamps.finished != $1.result.timestamps.finished
                 ? $0.result.timestamps.finished > $1.result.timestamps.finished : $0.directory < $1.directory
@@ -94,15 +93,11 @@ public final class QueueObserver: @unchecked Sendable {
         var st = stat()
         guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
         let key = "\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
-        lock.lock()
-        let cached = results[name]
-        lock.unlock()
+        let cached = results.withLock { $0[name] }
         if let cached, cached.key == key { return cached.result }
         guard let data = try? Data(contentsOf: URL(fileURLWithPath: path)),
               let result = try? JobResult.decode(data) else { return nil }
-        lock.lock()
-        results[name] = (key, result)
-        lock.unlock()
+        results.withLock { $0[name] = (key, result) }
         return result
     }
 

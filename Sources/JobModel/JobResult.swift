@@ -49,6 +49,9 @@ public struct JobResult: Codable, Sendable, Equatable {
         public var boot: Double?
         public var run: Double?
         public var vm: Double?
+        /// The part of `vm` spent destroying a VM the runner stopped (timeout, a limit): the
+        /// rest is how long the guest ran, so `vm - destroy` shows how late a timeout fired.
+        public var destroy: Double?
         public var collect: Double?
         public var total: Double
 
@@ -65,7 +68,7 @@ public struct JobResult: Codable, Sendable, Equatable {
         }
 
         enum CodingKeys: String, CodingKey {
-            case wait, inspect, boot, run, vm, collect, total
+            case wait, inspect, boot, run, vm, destroy, collect, total
             case vmStart = "vm_start"
         }
     }

@@ -169,10 +169,15 @@ public struct JobExecutor: Sendable {
         logger.info("VM started", metadata: ["image": "\(image.index)", "accel": "\(options.acceleration.rawValue)"])
         CrashPoint.reach("vm-started")
         let consoleCap = options.maxConsoleBytes
-        let stop = await machine.waitUntilStopped(timeout: limits.timeout, watchdog: {
+        let stop = await machine.waitForStop(timeout: limits.timeout, watchdog: {
             guard let size = try? FileSystem.size(of: consoleLog), size > consoleCap else { return nil }
             return "the console log went over \(consoleCap) bytes"
         })
+        if stop != .guestPoweredOff {
+            let destroyStart = ContinuousClock.now
+            await machine.destroyOffPool()
+            result.durations.destroy = (ContinuousClock.now - destroyStart).seconds
+        }
         if stop == .guestPoweredOff {
             if hypervisor.isEmbedded { exiting = machine } else { await machine.destroyOffPool() }
         }

@@ -14,16 +14,16 @@ public protocol JobMachine: Sendable {
 }
 
 extension JobMachine {
-    /// Waits for the VM to stop, destroying it at `timeout`, when `watchdog` (called every
-    /// `interval`) names a limit the guest went over, or when the task is cancelled.
+    /// Waits for the VM to stop, or for a reason to stop it: `timeout`, a limit `watchdog`
+    /// (called every `interval`) names, or the task's cancellation.
     ///
-    /// On return the guest can no longer run, so its disks can be read. A guest that powered
-    /// off is halted but not yet destroyed (QEMU paused on its power-off with its I/O drained;
-    /// destroying it takes ~1.4 s that need not delay the result): the caller calls
-    /// `destroyOffPool()` when it suits. Any other stop was destroyed before returning.
-    public func waitUntilStopped(timeout: Duration, watchdog: (@Sendable () -> String?)? = nil,
-                                 interval: Duration = .milliseconds(500)) async -> StopReason {
-        let reason = await withTaskGroup(of: StopReason?.self) { group in
+    /// Unless the reason is `.guestPoweredOff`, the guest may still run: call `destroyOffPool()`
+    /// before reading its disks. A guest that powered off is halted (QEMU paused on its
+    /// power-off with its I/O drained), so its disks are final; destroying it takes ~1.4 s that
+    /// need not delay the result, so the caller does it when it suits.
+    public func waitForStop(timeout: Duration, watchdog: (@Sendable () -> String?)? = nil,
+                            interval: Duration = .milliseconds(500)) async -> StopReason {
+        await withTaskGroup(of: StopReason?.self) { group in
             group.addTask { await self.stopped() }
             group.addTask {
                 try? await Task.sleep(for: timeout)
@@ -50,8 +50,6 @@ extension JobMachine {
             group.cancelAll()
             return outcome
         }
-        if reason != .guestPoweredOff { await destroyOffPool() }
-        return reason
     }
 
     /// `destroy()` on a thread of its own: on the cooperative pool (one thread per core) its

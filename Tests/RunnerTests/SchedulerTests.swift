@@ -125,6 +125,8 @@ import XZ
             #expect(results["fails"]?.exitCode == 3)
             #expect(results["hangs"]?.status == .timedOut)
             #expect(results["hangs"]?.error?.hasPrefix("timed out after 1s") == true, "\(results["hangs"]?.error ?? "")")
+            #expect(results["hangs"]?.durations.destroy != nil, "the runner destroyed it")
+            #expect(results["passes"]?.durations.destroy == nil, "a guest that powered off is torn down later")
             #expect(results["floods"]?.status == .error)
             #expect(results["floods"]?.error?.contains("the console log went over 4096 bytes") == true, "\(results["floods"]?.error ?? "")")
             #expect(results["crashes"]?.status == .error)

@@ -15,7 +15,7 @@ public struct DoneFiles: Sendable {
     }
 
     /// An open regular file; closed when the last reference goes.
-    public final class OpenFile: @unchecked Sendable {
+    public final class OpenFile: Sendable {
         public let fd: Int32
         public let size: Int64
         init(fd: Int32, size: Int64) {

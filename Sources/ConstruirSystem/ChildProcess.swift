@@ -256,8 +256,8 @@ public final class ChildProcess {
     public func exit(timeout: Duration? = nil, grace: Duration = .seconds(2)) async -> Termination {
         if let termination { return termination }
         let (watch, helpers) = (watch, helpers)
-        // The body does not throw.
-        let result = try! await OwnThread.run("wait for \(arguments[0])") {
+        // The body does not throw. (A short name: Linux keeps 15 bytes of a thread name.)
+        let result = try! await OwnThread.run("child-wait") {
             let result = watch.wait(timeout: timeout, grace: grace)
             helpers.wait()
             return result

@@ -22,6 +22,22 @@ int construir_spawn_close_from(posix_spawn_file_actions_t *actions, int lowest) 
     return posix_spawn_file_actions_addclosefrom_np(actions, lowest);
 }
 
+int construir_spawn_chdir(posix_spawn_file_actions_t *actions, const char *path) {
+    return posix_spawn_file_actions_addchdir_np(actions, path);
+}
+
+int construir_pipe_cloexec(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC);
+}
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+int construir_pidfd_open(int pid) {
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
 int construir_gettid(void) {
     return (int)syscall(SYS_gettid);
 }

@@ -256,15 +256,9 @@ public struct Doctor: Sendable {
     }
 
     private static func output(of arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: arguments[0])
-        process.arguments = Array(arguments.dropFirst())
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let child = try ChildProcess(arguments, input: .null, output: .pipe, error: .null)
+        let data = try child.readAll()
+        child.wait()
         return String(decoding: data, as: UTF8.self)
     }
 }

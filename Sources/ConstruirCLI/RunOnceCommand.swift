@@ -185,15 +185,3 @@ public struct RunOnceCommand: AsyncParsableCommand {
         }
     }
 }
-
-/// The job `run-once`'s runner published, handed over from the runner's task.
-final class PublishedBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var job: PublishedJob?
-    private var ended = false
-    func set(_ job: PublishedJob) { lock.lock(); self.job = job; lock.unlock() }
-    func get() -> PublishedJob? { lock.lock(); defer { lock.unlock() }; return job }
-    /// The runner has returned: a job not claimed by now never will be.
-    func markRunnerEnded() { lock.lock(); ended = true; lock.unlock() }
-    var runnerEnded: Bool { lock.lock(); defer { lock.unlock() }; return ended }
-}

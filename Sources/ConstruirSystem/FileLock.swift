@@ -1,15 +1,11 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// An exclusive advisory lock on a file, held for as long as the value lives.
 ///
 /// Why a lock and not a pid file: the kernel (or the NFS server's lock manager) releases it when
 /// the holder dies, however it dies, so "can I take this lock?" is a liveness test that never
 /// mistakes a reused pid for a live runner.
-public final class FileLock: @unchecked Sendable {
+public final class FileLock: Sendable {
     public let path: String
     private let fd: Int32
 

@@ -1,11 +1,5 @@
 import CConstruir
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// A failed system call: the call's name, errno, and what it was working on.
 public struct SystemError: Error, Sendable, CustomStringConvertible, Equatable {

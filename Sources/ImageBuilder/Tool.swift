@@ -3,6 +3,7 @@ import Foundation
 
 /// Runs the programs an image build is made of (mmdebstrap, mksquashfs, the initramfs script, ...),
 /// passing each line they print to a callback. Standard output and standard error are merged.
+/// They run through `ChildProcess`, which starts every program construir runs.
 enum Tool {
     /// Runs `arguments` (the program is looked up in PATH); throws when it cannot be started or
     /// exits non-zero, with the last lines it printed.
@@ -13,24 +14,14 @@ enum Tool {
         guard let executable = which(program) else {
             throw ConstruirError(.notFound, "\(program) not found in PATH (scripts/install-deps installs the tools image builds need)")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = Array(arguments.dropFirst())
-        if !environment.isEmpty {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        }
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
+        let child: ChildProcess
         do {
-            try process.run()
+            child = try ChildProcess([executable] + arguments.dropFirst(),
+                                     environment: environment.isEmpty ? nil : ProcessInfo.processInfo.environment.merging(environment) { $1 },
+                                     directory: directory, input: .null, output: .pipe, error: .standardOutput)
         } catch {
             throw ConstruirError(.system, "cannot start \(program)", cause: error)
         }
-        // Close our copy of the write end, so that reading ends when the child exits.
-        try? pipe.fileHandleForWriting.close()
         var lines: [String] = []
         var tail: [String] = []
         var pending = Data()
@@ -41,21 +32,27 @@ enum Tool {
             if tail.count > 40 { tail.removeFirst() }
             output(line)
         }
-        let reader = pipe.fileHandleForReading
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+        defer { chunk.deallocate() }
         while true {
-            let chunk = reader.availableData
-            if chunk.isEmpty { break }
-            pending.append(chunk)
+            let count: Int
+            do {
+                count = try child.read(into: chunk)
+            } catch {
+                child.terminate()
+                throw error
+            }
+            if count == 0 { break }
+            pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[..<count]))
             while let end = pending.firstIndex(where: { $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }) {
                 emit(pending[pending.startIndex..<end])
                 pending.removeSubrange(pending.startIndex...end)
             }
         }
         if !pending.isEmpty { emit(pending) }
-        process.waitUntilExit()
-        guard process.terminationReason == .exit, process.terminationStatus == 0 else {
-            let how = process.terminationReason == .exit ? "exited with status \(process.terminationStatus)"
-                                                         : "was killed by signal \(process.terminationStatus)"
+        let termination = child.wait()
+        guard termination == .exited(0) else {
+            let how = termination.description
             let shown = tail.filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.suffix(15)
             throw ConstruirError(.system, "\(arguments.prefix(2).joined(separator: " ")) \(how)"
                 + (shown.isEmpty ? "" : "; its last output:\n" + shown.joined(separator: "\n")))

@@ -23,8 +23,8 @@ final class GitObjectStream {
         var requests = Data()
         requests.reserveCapacity(objects.count * 41)
         for object in objects { requests.append(contentsOf: Array(object.utf8) + [UInt8(ascii: "\n")]) }
-        child = try ChildProcess(git: ["--git-dir=\(repository.gitDirectory)", "cat-file", "--batch", "--buffer"],
-                                 in: repository.gitDirectory, input: requests)
+        child = try Git.start(["--git-dir=\(repository.gitDirectory)", "cat-file", "--batch", "--buffer"],
+                              in: repository.gitDirectory, input: requests)
         buffer = .allocate(byteCount: 1 << 20, alignment: 16)
     }
 
@@ -73,9 +73,8 @@ final class GitObjectStream {
         guard start == end, try child.read(into: buffer) == 0 else {
             throw ConstruirError(.internalError, "git cat-file wrote more than was asked for")
         }
-        let (status, stderr) = child.wait()
-        guard status == 0 else {
-            throw ConstruirError(.system, "git cat-file failed in \(repository.location): \(ChildProcess.summary(stderr))")
+        guard child.wait() == .exited(0) else {
+            throw ConstruirError(.system, "git cat-file failed in \(repository.location): \(Git.summary(child.errorOutput))")
         }
     }
 
@@ -106,8 +105,7 @@ final class GitObjectStream {
         start = 0
         end = try child.read(into: buffer)
         if end == 0 {
-            let (status, stderr) = child.wait()
-            let detail = status == 0 ? "its output ended early" : ChildProcess.summary(stderr)
+            let detail = child.wait() == .exited(0) ? "its output ended early" : Git.summary(child.errorOutput)
             throw ConstruirError(.system, "git cat-file failed in \(repository.location): \(detail)")
         }
     }

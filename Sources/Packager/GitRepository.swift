@@ -32,8 +32,8 @@ public struct GitRepository: Sendable, Equatable {
         guard FileSystem.isDirectory(absolute) else {
             throw ConstruirError(.notFound, "\(path) is not a directory")
         }
-        let lines = try ChildProcess.run(
-            git: ["-C", absolute, "rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir", "--is-bare-repository"]
+        let lines = try Git.run(
+            ["-C", absolute, "rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir", "--is-bare-repository"]
         ) { ConstruirError(.invalidArgument, "\(path) is not a git repository (\($0))") }.trimmedLine
             .split(separator: "\n").map(String.init)
         guard lines.count == 3 else {
@@ -41,7 +41,7 @@ public struct GitRepository: Sendable, Equatable {
         }
         var workTree: String?
         if lines[2] != "true" {
-            let top = try ChildProcess.output(git: ["-C", absolute, "rev-parse", "--show-toplevel"])?.trimmedLine
+            let top = try Git.output(["-C", absolute, "rev-parse", "--show-toplevel"])?.trimmedLine
             if let top, !top.isEmpty { workTree = top }
         }
         self.init(gitDirectory: lines[0], commonDirectory: lines[1], workTree: workTree)
@@ -56,14 +56,14 @@ public struct GitRepository: Sendable, Equatable {
     /// Runs `git --git-dir=GITDIR ARGUMENTS` and returns its output; a failure becomes an error
     /// saying `what` failed, with git's message.
     func git(_ arguments: [String], _ what: @autoclosure () -> String, code: ConstruirError.Code = .system) throws(ConstruirError) -> [UInt8] {
-        try ChildProcess.run(git: ["--git-dir=\(gitDirectory)"] + arguments, in: gitDirectory) { message in
+        try Git.run(["--git-dir=\(gitDirectory)"] + arguments, in: gitDirectory) { message in
             ConstruirError(code, "\(what()) in \(location): \(message)")
         }
     }
 
     /// Like `git`, but nil when git exits non-zero.
     func gitAnswer(_ arguments: [String]) throws(ConstruirError) -> [UInt8]? {
-        try ChildProcess.output(git: ["--git-dir=\(gitDirectory)"] + arguments, in: gitDirectory)
+        try Git.output(["--git-dir=\(gitDirectory)"] + arguments, in: gitDirectory)
     }
 
     /// The full hash of the commit `revision` names.

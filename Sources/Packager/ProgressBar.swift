@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// Receives how far packaging is: `completed` of `total` archive entries written.
 public protocol PackageProgress: AnyObject {

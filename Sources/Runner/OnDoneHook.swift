@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 import ConstruirSystem
 import Foundation
 import Logging
@@ -55,8 +53,8 @@ public struct OnDoneHook: Sendable {
         return outcome
     }
 
-    /// Spawns `arguments` in a process group of its own, with stdout and stderr in a temporary
-    /// file, and waits; returns how it ended and the last 4 KiB of its output.
+    /// Starts `arguments` in a process group of its own (`ChildProcess`), with stdout and stderr
+    /// in a temporary file, and waits; returns how it ended and the last 4 KiB of its output.
     static func execute(_ arguments: [String], extraEnvironment: [String: String], timeout: Duration) async -> (Outcome, String) {
         var template = Array("\(NSTemporaryDirectory())/construir-hook-XXXXXX".utf8CString)
         let outputFD = mkstemp(&template)
@@ -66,85 +64,19 @@ public struct OnDoneHook: Sendable {
 
         var environment = ProcessInfo.processInfo.environment
         environment.merge(extraEnvironment) { $1 }
-        let pid: pid_t
-        switch spawn(arguments, environment: environment.map { "\($0.key)=\($0.value)" }, outputFD: outputFD) {
-        case .success(let spawned): pid = spawned
-        case .failure(let message): return (.couldNotStart(message), "")
+        let child: ChildProcess
+        do {
+            child = try ChildProcess(arguments, environment: environment, input: .null, output: .file(outputFD),
+                                     error: .standardOutput, ownProcessGroup: true)
+        } catch {
+            return (.couldNotStart(error.description), "")
         }
-
-        let outcome = await wait(for: pid, timeout: timeout)
+        let outcome: Outcome = switch await child.exit(timeout: timeout) {
+        case .exited(let code): .exited(code)
+        case .signalled(let signal): .signalled(signal)
+        case .timedOut: .timedOut
+        }
         return (outcome, Self.tail(of: outputFD, limit: 4096))
-    }
-
-    private enum Spawned { case success(pid_t), failure(String) }
-
-    private static func spawn(_ arguments: [String], environment: [String], outputFD: Int32) -> Spawned {
-        var attributes = posix_spawnattr_t()
-        var actions = posix_spawn_file_actions_t()
-        posix_spawnattr_init(&attributes)
-        posix_spawn_file_actions_init(&actions)
-        defer {
-            posix_spawnattr_destroy(&attributes)
-            posix_spawn_file_actions_destroy(&actions)
-        }
-        // Its own process group (so a timeout kills what it started too), no blocked signals, and
-        // default handling of the signals the runner ignores or catches (ignoring is inherited).
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        posix_spawnattr_setpgroup(&attributes, 0)
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signal in [SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT] { sigaddset(&defaults, signal) }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, outputFD, 1)
-        posix_spawn_file_actions_adddup2(&actions, outputFD, 2)
-        // Nothing else of ours: not the runner's locks, sockets or libvirt connections, and not
-        // another thread's pipe, whose reader would otherwise wait for the hook to end.
-        let closing = spawnClosesDescriptors(from: 3, &actions)
-        guard closing == 0 else { return .failure("cannot set up its descriptors: \(String(cString: strerror(closing)))") }
-
-        let argv = arguments.map { strdup($0) } + [nil]
-        let envp = environment.map { strdup($0) } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
-        var pid: pid_t = 0
-        let status = posix_spawn(&pid, arguments[0], &actions, &attributes, argv, envp)
-        guard status == 0 else { return .failure("\(arguments[0]): \(String(cString: strerror(status)))") }
-        return .success(pid)
-    }
-
-    private static func wait(for pid: pid_t, timeout: Duration) async -> Outcome {
-        let clock = ContinuousClock()
-        let deadline = clock.now + timeout
-        var status: Int32 = 0
-        var pause = Duration.milliseconds(5)
-        while true {
-            let reaped = waitpid(pid, &status, WNOHANG)
-            if reaped == pid { return outcome(status) }
-            if reaped < 0, errno != EINTR { return .couldNotStart("waitpid: errno \(errno)") }
-            if clock.now >= deadline { break }
-            try? await Task.sleep(for: pause)
-            pause = min(pause * 2, .milliseconds(100))
-        }
-        kill(-pid, SIGTERM)
-        let grace = clock.now + .seconds(2)
-        while clock.now < grace {
-            if waitpid(pid, &status, WNOHANG) == pid { return .timedOut }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        kill(-pid, SIGKILL)
-        while waitpid(pid, &status, 0) < 0, errno == EINTR {}
-        return .timedOut
-    }
-
-    private static func outcome(_ status: Int32) -> Outcome {
-        let signal = status & 0x7f
-        return signal == 0 ? .exited((status >> 8) & 0xff) : .signalled(signal)
     }
 
     private static func tail(of fd: Int32, limit: Int) -> String {

@@ -15,6 +15,17 @@ int construir_set_child_subreaper(int on);
 /* posix_spawn_file_actions_addclosefrom_np: glibc declares it for _GNU_SOURCE only. */
 int construir_spawn_close_from(posix_spawn_file_actions_t *actions, int lowest);
 
+/* posix_spawn_file_actions_addchdir_np: glibc declares it for _GNU_SOURCE only. */
+int construir_spawn_chdir(posix_spawn_file_actions_t *actions, const char *path);
+
+/* pipe2(fds, O_CLOEXEC): glibc declares pipe2 for _GNU_SOURCE only. Returns -1 and sets errno
+   on failure. */
+int construir_pipe_cloexec(int fds[2]);
+
+/* pidfd_open(2): a descriptor that becomes readable when the process ends, so a wait can have a
+   time limit without polling. Returns -1 and sets errno on failure. */
+int construir_pidfd_open(int pid);
+
 /* gettid(2): the kernel's id of the calling thread (/proc/self/task/TID). */
 int construir_gettid(void);
 #endif

@@ -1,13 +1,5 @@
 import ConstruirSystem
 
-/// A validated path relative to the extraction root: no empty, `.` or `..` components.
-struct RelativePath: Equatable, Sendable {
-    var components: [[UInt8]]
-
-    /// The path as bytes, components joined by `/`; empty for the root itself.
-    var bytes: [UInt8] { Array(components.joined(separator: [UInt8(ascii: "/")])) }
-}
-
 /// The rules every archive entry must pass before anything is written.
 ///
 /// Why in Swift and not only libarchive's SECURE flags: the flags are defence in depth, but they

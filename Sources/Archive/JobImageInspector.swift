@@ -4,35 +4,6 @@ import ConstruirSystem
 import JobModel
 import XZ
 
-/// Bounds on a submitted job image, checked on the host before any VM boots.
-public struct JobImageLimits: Sendable, Equatable {
-    /// Size of the submitted file (the tar.xz and its zero padding).
-    public var maxFileBytes: Int64
-    /// Sum of the sizes of the files the job unpacks to inside the guest.
-    public var maxUnpackedBytes: Int64
-    public var maxEntries: Int
-    /// Largest `job/construir.yml` read.
-    public var maxManifestBytes: Int
-
-    public init(maxFileBytes: Int64 = 4 << 30, maxUnpackedBytes: Int64 = 16 << 30,
-                maxEntries: Int = 1_000_000, maxManifestBytes: Int = 64 << 10) {
-        self.maxFileBytes = maxFileBytes
-        self.maxUnpackedBytes = maxUnpackedBytes
-        self.maxEntries = maxEntries
-        self.maxManifestBytes = maxManifestBytes
-    }
-}
-
-/// What the host learned from reading a job image to its end.
-public struct JobImageInspection: Sendable, Equatable {
-    public var entries: Int
-    public var unpackedBytes: Int64
-    /// Length of the xz stream; the rest of the file is zero padding.
-    public var compressedLength: Int64
-    /// The bytes of `job/construir.yml`, when the job has one.
-    public var manifest: [UInt8]?
-}
-
 /// Reads a submitted job image completely before it is run, so that a file that is not a job
 /// (not xz, truncated, corrupt, a bomb, no `job/construir`, unsafe entry names) is rejected
 /// with a reason instead of costing a VM boot and surfacing as a guest-side failure.

@@ -6,76 +6,6 @@ import JobModel
 import Logging
 import XZ
 
-/// What `construir package` should make.
-public struct PackageRequest: Sendable, Equatable {
-    /// Where the job files go.
-    public enum Destination: Sendable, Equatable {
-        /// Into this directory (a queue, or the current directory), named `REPO_SHORTREV_iN.tar.xz`.
-        case directory(String)
-        /// Exactly this file (one image only).
-        case file(String)
-    }
-
-    /// The repository: a work tree (or any directory in one), or a bare repository.
-    public var repository: String
-    /// The commit to package (anything `git rev-parse` understands).
-    public var revision: String
-    /// Build images to make a job for; one file per image, identical bytes.
-    public var images: [Int]
-    /// Where build images live (`N/image.json`), to check the indices against.
-    public var imagesDirectory: String
-    /// The job file's size (the runner gives the job's output disk this size); nil for
-    /// the archive's size, at least `JobPackager.minimumFileSize`. Rounded up to 512 bytes.
-    public var outputSize: Int64?
-    public var destination: Destination
-    /// Extra variables for the guest (`-e KEY=VALUE`); they may override the built-in ones.
-    public var environment: [EnvironmentVariable]
-    /// Include submodules' files (from their git directories) instead of skipping them.
-    public var recurseSubmodules: Bool
-    /// xz encoder threads, 0 for one per CPU. The output does not depend on it.
-    public var threads: Int
-    /// Pins the job to the build image with this digest (`image_digest` in `job/construir.yml`):
-    /// a runner whose image has other bytes rejects the job. Needs exactly one image.
-    public var imageDigest: String?
-
-    public init(repository: String = ".", revision: String = "HEAD", images: [Int] = [0], imagesDirectory: String = "images",
-                outputSize: Int64? = nil, destination: Destination = .directory("."), environment: [EnvironmentVariable] = [],
-                recurseSubmodules: Bool = false, threads: Int = 0, imageDigest: String? = nil) {
-        self.repository = repository
-        self.revision = revision
-        self.images = images
-        self.imagesDirectory = imagesDirectory
-        self.outputSize = outputSize
-        self.destination = destination
-        self.environment = environment
-        self.recurseSubmodules = recurseSubmodules
-        self.threads = threads
-        self.imageDigest = imageDigest
-    }
-}
-
-/// What was written.
-public struct PackageResult: Sendable, Equatable {
-    /// The job files, one per requested image, absolute paths.
-    public var files: [String]
-    /// `REPO_SHORTREV`, the job's name in `done/`.
-    public var jobName: String
-    public var commit: String
-    public var shortCommit: String
-    /// The variables the wrapper exports, in order.
-    public var environment: [EnvironmentVariable]
-    /// Archive entries (directories, files, symlinks, the wrapper).
-    public var entries: Int
-    /// Length of the uncompressed tar stream.
-    public var tarSize: Int64
-    /// Length of the xz stream.
-    public var archiveSize: Int64
-    /// Size of each job file (the xz stream plus zero padding).
-    public var fileSize: Int64
-    /// Submodule paths that were left out (no `--recurse-submodules`).
-    public var skippedSubmodules: [String]
-}
-
 /// Turns a git commit into job files: see `JobLayout` for what is inside.
 ///
 /// The result is byte-reproducible: the same commit and request give the same bytes, whatever
@@ -462,8 +392,4 @@ public struct JobPackager: Sendable {
         for stream in streams { try stream?.finish() }
         streams = []
     }
-}
-
-enum TarPath {
-    static func printable(_ path: [UInt8]) -> String { "'\(String(decoding: path, as: UTF8.self))'" }
 }

@@ -1,0 +1,59 @@
+import Foundation
+import JobModel
+
+/// The plain-text forms of `status` and `result`.
+enum StatusText {
+    static func render(_ snapshot: QueueSnapshot) -> String {
+        var out = "queue \(snapshot.queueDirectory): \(snapshot.queued.count) waiting\n"
+        out += table(snapshot.queued.map {
+            ["\($0.position)", $0.file, "image \($0.image)", "waiting \(duration(snapshot.taken.timeIntervalSince($0.queued)))"]
+        })
+        let unpublished = snapshot.running.filter { $0.unpublished != nil }.count
+        out += "running: \(snapshot.running.count)" + (unpublished == 0 ? "" : ", \(unpublished) finished but not in done/ yet (retried)") + "\n"
+        out += table(snapshot.running.map {
+            [$0.file, "image \($0.image)", $0.slot.map { "slot \($0)" } ?? "slot -", "elapsed \(duration($0.elapsed))",
+             [$0.runner, $0.host, $0.pid.map { "pid \($0)" }].compactMap { $0 }.joined(separator: " ")]
+                + ($0.unpublished.map { ["unpublished (attempts failed: \($0.failures), next \(timestamp($0.nextAttempt))): \($0.error)"] } ?? [])
+        })
+        let shown = snapshot.done.count < snapshot.doneTotal ? ", the \(snapshot.done.count) most recent" : ""
+        out += "done \(snapshot.doneDirectory): \(snapshot.doneTotal)\(shown)\n"
+        out += table(snapshot.done.map {
+            [$0.directory, $0.result.status.rawValue, $0.result.exitCode.map { "exit \($0)" } ?? "exit -",
+             duration($0.result.durations.total), timestamp($0.result.timestamps.finished)]
+        })
+        return out
+    }
+
+    static func result(_ done: QueueSnapshot.Done, directory: String) -> String {
+        let result = done.result
+        var rows: [(String, String)] = [
+            ("job", "\(result.job) (\(directory))"),
+            ("status", result.status.rawValue),
+            ("exit code", result.exitCode.map(String.init) ?? "-"),
+        ]
+        if let error = result.error { rows.append(("error", error)) }
+        rows.append(("image", result.image.map { "\($0.index)" } ?? "-"))
+        rows.append(("finished", timestamp(result.timestamps.finished)))
+        rows.append(("duration", duration(result.durations.total)))
+        let width = rows.map(\.0.count).max() ?? 0
+        return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n") + "\n"
+    }
+
+    static func table(_ rows: [[String]]) -> String {
+        guard let columns = rows.map(\.count).max() else { return "" }
+        let widths = (0..<columns).map { column in rows.map { column < $0.count ? $0[column].count : 0 }.max() ?? 0 }
+        return rows.map { row in
+            "  " + row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }.joined(separator: "\n") + "\n"
+    }
+
+    static func duration(_ seconds: Double) -> String { QueueSnapshot.formatDuration(seconds) }
+
+    static func timestamp(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: date)
+    }
+}

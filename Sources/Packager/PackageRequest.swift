@@ -1,0 +1,49 @@
+import JobModel
+
+/// What `construir package` should make.
+public struct PackageRequest: Sendable, Equatable {
+    /// Where the job files go.
+    public enum Destination: Sendable, Equatable {
+        /// Into this directory (a queue, or the current directory), named `REPO_SHORTREV_iN.tar.xz`.
+        case directory(String)
+        /// Exactly this file (one image only).
+        case file(String)
+    }
+
+    /// The repository: a work tree (or any directory in one), or a bare repository.
+    public var repository: String
+    /// The commit to package (anything `git rev-parse` understands).
+    public var revision: String
+    /// Build images to make a job for; one file per image, identical bytes.
+    public var images: [Int]
+    /// Where build images live (`N/image.json`), to check the indices against.
+    public var imagesDirectory: String
+    /// The job file's size (the runner gives the job's output disk this size); nil for
+    /// the archive's size, at least `JobPackager.minimumFileSize`. Rounded up to 512 bytes.
+    public var outputSize: Int64?
+    public var destination: Destination
+    /// Extra variables for the guest (`-e KEY=VALUE`); they may override the built-in ones.
+    public var environment: [EnvironmentVariable]
+    /// Include submodules' files (from their git directories) instead of skipping them.
+    public var recurseSubmodules: Bool
+    /// xz encoder threads, 0 for one per CPU. The output does not depend on it.
+    public var threads: Int
+    /// Pins the job to the build image with this digest (`image_digest` in `job/construir.yml`):
+    /// a runner whose image has other bytes rejects the job. Needs exactly one image.
+    public var imageDigest: String?
+
+    public init(repository: String = ".", revision: String = "HEAD", images: [Int] = [0], imagesDirectory: String = "images",
+                outputSize: Int64? = nil, destination: Destination = .directory("."), environment: [EnvironmentVariable] = [],
+                recurseSubmodules: Bool = false, threads: Int = 0, imageDigest: String? = nil) {
+        self.repository = repository
+        self.revision = revision
+        self.images = images
+        self.imagesDirectory = imagesDirectory
+        self.outputSize = outputSize
+        self.destination = destination
+        self.environment = environment
+        self.recurseSubmodules = recurseSubmodules
+        self.threads = threads
+        self.imageDigest = imageDigest
+    }
+}

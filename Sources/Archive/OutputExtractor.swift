@@ -63,6 +63,7 @@ public struct OutputExtractor: Sendable {
         let root = try Self.createDestination(destination)
         do {
             let (entries, bytes) = try Self.extractEntries(from: reader, into: root, limits: limits)
+            try Self.tightenDirectoryModes(below: root)
             let compressedLength = try reader.finish()
             return ExtractionSummary(entries: entries, bytesWritten: bytes,
                                      compressedLength: compressedLength, tarStreamLength: reader.decompressedLength)
@@ -83,6 +84,45 @@ public struct OutputExtractor: Sendable {
         let extraction = try TarExtraction(context: StreamContext(readAhead: readAhead), root: root, limits: limits)
         try extraction.run()
         return (extraction.entriesWritten, extraction.bytesWritten)
+    }
+
+    /// Gives every directory below `root` the modes entries get: no group/other write, no
+    /// special bits, owner rwx. Directories the archive names are already so; this is for those
+    /// libarchive creates on its own as parents (`a/b` for an entry `a/b/c`): it makes them
+    /// 0775 less the umask it read when its writer was made, and it reads the umask by setting
+    /// it to 0 for a moment, so two extractions at once (two slots) can each see the other's 0.
+    /// Seen: a parent made 0775 in a parallel test run.
+    /// Walks with lstat/d_type, never through a symlink; nothing else writes here meanwhile.
+    static func tightenDirectoryModes(below root: String) throws(ConstruirError) {
+        var pending = [root]
+        while let directory = pending.popLast() {
+            guard let stream = opendir(directory) else {
+                throw ConstruirError(.system, "cannot read the extracted directory \(directory)",
+                                     cause: SystemError(call: "opendir", errno: errno, path: directory))
+            }
+            defer { closedir(stream) }
+            while let entry = readdir(stream) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+                guard name != ".", name != ".." else { continue }
+                let path = "\(directory)/\(name)"
+                var type = entry.pointee.d_type
+                var st = stat()
+                if type == UInt8(DT_UNKNOWN) || type == UInt8(DT_DIR) {
+                    guard lstat(path, &st) == 0 else { continue }
+                    type = (st.st_mode & S_IFMT) == S_IFDIR ? UInt8(DT_DIR) : UInt8(DT_REG)
+                }
+                guard type == UInt8(DT_DIR) else { continue }
+                let mode = st.st_mode & 0o7777
+                let wanted = (mode & 0o755) | 0o700
+                if mode != wanted {
+                    guard chmod(path, wanted) == 0 else {
+                        throw ConstruirError(.system, "cannot set the mode of the extracted directory \(path)",
+                                             cause: SystemError(call: "chmod", errno: errno, path: path))
+                    }
+                }
+                pending.append(path)
+            }
+        }
     }
 
     /// Creates the destination and returns its canonical absolute path (no symlinks, which

@@ -52,6 +52,11 @@ let package = Package(
             "Archive", "XZ", "ConstruirSystem", "JobModel",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The hub volunteers' runners pull jobs from (docs/hub.md).
+        .target(name: "Hub", dependencies: [
+            "JobModel", "ConstruirSystem",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .target(name: "ImageBuilder", dependencies: [
             "JobModel", "ConstruirSystem",
             .product(name: "Logging", package: "swift-log"),
@@ -67,7 +72,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "ConstruirCLI", dependencies: [
-            "Runner", "JobModel", "Archive", "VMHost", "ConstruirSystem", "Packager", "ImageBuilder", "StatusServer",
+            "Runner", "JobModel", "Archive", "VMHost", "ConstruirSystem", "Packager", "ImageBuilder", "StatusServer", "Hub",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -87,6 +92,7 @@ let package = Package(
         ]),
         .testTarget(name: "PackagerTests", dependencies: ["Packager", "JobModel", "Archive", "XZ", "TestSupport"]),
         .testTarget(name: "ImageBuilderTests", dependencies: ["ImageBuilder", "JobModel", "TestSupport"]),
+        .testTarget(name: "HubTests", dependencies: ["Hub", "ConstruirSystem", "TestSupport"]),
         .testTarget(name: "StatusServerTests", dependencies: [
             "StatusServer", "JobModel", "TestSupport",
             .product(name: "Logging", package: "swift-log"),

@@ -10,6 +10,7 @@ public struct Construir: AsyncParsableCommand {
         subcommands: [
             RunCommand.self, RunOnceCommand.self, StatusCommand.self, ResultCommand.self, LogsCommand.self,
             ServeCommand.self, PackageCommand.self, ImageCommand.self, DoctorCommand.self, ExtractCommand.self,
+            HubCommand.self,
         ])
 
     public init() {}

@@ -18,9 +18,10 @@ public final class FileLock: Sendable {
 
     /// Takes the lock without waiting; nil when another process (or another open of the file in
     /// this process) holds it. The file is created if missing; a symlink is refused (ELOOP), so a
-    /// lock planted as a link cannot make construir create or lock a file elsewhere.
-    public static func tryLock(_ path: String) throws(SystemError) -> FileLock? {
-        let fd = try systemCall("open", path: path) { open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644) }
+    /// lock planted as a link cannot make construir create or lock a file elsewhere. `mode` is
+    /// that of a new lock file (runners sharing a queue open each other's locks).
+    public static func tryLock(_ path: String, mode: mode_t = 0o644) throws(SystemError) -> FileLock? {
+        let fd = try systemCall("open", path: path) { open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode) }
         do {
             try systemCall("flock", path: path) { flock(fd, LOCK_EX | LOCK_NB) }
         } catch {

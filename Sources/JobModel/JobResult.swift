@@ -180,7 +180,7 @@ public struct JobResult: Codable, Sendable, Equatable {
 
     /// The conventions of every JSON file construir writes (result.json, claim.json, status):
     /// pretty, stable key order, ISO 8601 dates with fractional seconds.
-    static func jsonEncoder() -> JSONEncoder {
+    public static func jsonEncoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .custom { date, encoder in
@@ -191,7 +191,7 @@ public struct JobResult: Codable, Sendable, Equatable {
     }
 
     /// Reads what `jsonEncoder` writes.
-    static func jsonDecoder() -> JSONDecoder {
+    public static func jsonDecoder() -> JSONDecoder {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { decoder in
             let text = try decoder.singleValueContainer().decode(String.self)

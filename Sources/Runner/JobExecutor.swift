@@ -290,11 +290,3 @@ public struct JobExecutor: Sendable {
 
 /// The version construir reports in results and logs.
 public let construirVersion = "0.1.0"
-
-extension Duration {
-    /// The duration in seconds as a Double.
-    public var seconds: Double {
-        let (s, attoseconds) = components
-        return Double(s) + Double(attoseconds) / 1e18
-    }
-}

@@ -1,0 +1,119 @@
+import ConstruirSystem
+import Foundation
+import Testing
+import TestSupport
+@testable import Hub
+
+/// The hub's leases: a job taken from the queue by one rename, held while heartbeats come,
+/// back for the next runner when they stop, refused to a runner that lost it, and kept across
+/// a restart. Times are passed in, so no test waits.
+@Suite struct HubLeasesTests {
+    private func queue(_ dir: String, _ names: [String]) throws -> String {
+        let queue = "\(dir)/queue"
+        try FileManager.default.createDirectory(atPath: queue, withIntermediateDirectories: true)
+        for (index, name) in names.enumerated() {
+            try "job \(name)".write(toFile: "\(queue)/\(name)", atomically: false, encoding: .utf8)
+            let when = Date(timeIntervalSince1970: 1_700_000_000 + Double(index))
+            try FileManager.default.setAttributes([.modificationDate: when], ofItemAtPath: "\(queue)/\(name)")
+        }
+        return queue
+    }
+
+    private let start = Date(timeIntervalSince1970: 1_800_000_000)
+
+    @Test func jobsAreHandedOutOldestFirstOnceEach() async throws {
+        try await withTemporaryDirectory { dir in
+            let queue = try queue(dir, ["a_i0.tar.xz", "b_i1.tar.xz"])
+            let leases = try HubLeases(queueDirectory: queue, directory: "\(dir)/leases", duration: .seconds(60))
+            let first = try #require(try leases.claim(for: "r1", now: start))
+            #expect(first.job == "a_i0.tar.xz")
+            #expect(first.holder == "r1")
+            #expect(first.attempt == 1)
+            #expect(first.expires == start.addingTimeInterval(60))
+            #expect(first.sha256 == HubTokenStore.sha256("job a_i0.tar.xz"), "the sha256 of the job file")
+            #expect(first.size == Int64("job a_i0.tar.xz".utf8.count))
+            let second = try #require(try leases.claim(for: "r2", now: start))
+            #expect(second.job == "b_i1.tar.xz")
+            #expect(try leases.claim(for: "r3", now: start) == nil)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: queue).isEmpty, "both left the queue")
+            #expect(FileSystem.exists("\(leases.path(first.id))/job.tar.xz"))
+        }
+    }
+
+    @Test func heartbeatsKeepALeaseAndItRunsOutWithoutThem() async throws {
+        try await withTemporaryDirectory { dir in
+            let queue = try queue(dir, ["a_i0.tar.xz"])
+            let leases = try HubLeases(queueDirectory: queue, directory: "\(dir)/leases", duration: .seconds(30))
+            let lease = try #require(try leases.claim(for: "r1", now: start))
+            let later = start.addingTimeInterval(20)
+            #expect(try leases.heartbeat(id: lease.id, holder: "r1", now: later).expires == later.addingTimeInterval(30))
+            #expect(throws: HubLeases.NotHeld.self) { try leases.heartbeat(id: lease.id, holder: "r2", now: later) }
+            // Not expired at 45 s (the heartbeat moved it to 50 s).
+            #expect(try leases.expire(now: start.addingTimeInterval(45)).expired.isEmpty)
+            let (expired, exhausted) = try leases.expire(now: start.addingTimeInterval(50))
+            #expect(expired.map(\.id) == [lease.id])
+            #expect(exhausted.isEmpty)
+            // The old holder's heartbeat and upload are refused; the next runner gets it, counted.
+            #expect(throws: HubLeases.NotHeld.self) { try leases.heartbeat(id: lease.id, holder: "r1", now: start.addingTimeInterval(51)) }
+            #expect(throws: HubLeases.NotHeld.self) { try leases.directory(ofLease: lease.id, heldBy: "r1", now: start.addingTimeInterval(51)) }
+            let again = try #require(try leases.claim(for: "r2", now: start.addingTimeInterval(52)))
+            #expect(again.id == lease.id)
+            #expect(again.attempt == 2)
+            #expect(try leases.directory(ofLease: lease.id, heldBy: "r2", now: start.addingTimeInterval(53)) == leases.path(lease.id))
+        }
+    }
+
+    @Test func aJobWhoseLeaseRanOutMaxAttemptsTimesIsExhausted() async throws {
+        try await withTemporaryDirectory { dir in
+            let queue = try queue(dir, ["a_i0.tar.xz"])
+            let leases = try HubLeases(queueDirectory: queue, directory: "\(dir)/leases", duration: .seconds(10), maxAttempts: 2)
+            var now = start
+            _ = try #require(try leases.claim(for: "r1", now: now))
+            now += 11
+            #expect(try leases.expire(now: now).exhausted.isEmpty)
+            _ = try #require(try leases.claim(for: "r2", now: now))
+            now += 11
+            let (expired, exhausted) = try leases.expire(now: now)
+            #expect(expired.count == 1)
+            #expect(exhausted.map(\.attempt) == [2])
+        }
+    }
+
+    @Test func aReleasedJobIsNoAttemptAndARestartKeepsEveryLease() async throws {
+        try await withTemporaryDirectory { dir in
+            let queue = try queue(dir, ["a_i0.tar.xz", "b_i0.tar.xz"])
+            let id: String
+            do {
+                let leases = try HubLeases(queueDirectory: queue, directory: "\(dir)/leases", duration: .seconds(60))
+                let a = try #require(try leases.claim(for: "r1", now: start))
+                _ = try #require(try leases.claim(for: "r2", now: start))
+                try leases.release(id: a.id, holder: "r1", now: start)
+                #expect(throws: HubLeases.NotHeld.self) { try leases.release(id: a.id, holder: "r1", now: start) }
+                id = a.id
+                // A second hub on the same directory is refused while this one lives.
+                #expect(throws: ConstruirError.self) { try HubLeases(queueDirectory: queue, directory: "\(dir)/leases", duration: .seconds(60)) }
+            }
+            let restarted = try HubLeases(queueDirectory: queue, directory: "\(dir)/leases", duration: .seconds(60))
+            let all = restarted.leases()
+            #expect(all.count == 2)
+            #expect(all.first { $0.holder == "r2" }?.expires == start.addingTimeInterval(60), "the live lease survived")
+            let again = try #require(try restarted.claim(for: "r3", now: start))
+            #expect(again.id == id)
+            #expect(again.attempt == 1, "the release was no attempt")
+        }
+    }
+
+    @Test func leaseFilesAndDirectoriesArePrivate() async throws {
+        try await withTemporaryDirectory { dir in
+            let queue = try queue(dir, ["a_i0.tar.xz"])
+            let leases = try HubLeases(queueDirectory: queue, directory: "\(dir)/leases", duration: .seconds(60))
+            let lease = try #require(try leases.claim(for: "r1", now: start))
+            for (path, mode) in [("\(dir)/leases", 0o700), (leases.path(lease.id), 0o700), ("\(leases.path(lease.id))/lease.json", 0o600)] {
+                var st = stat()
+                #expect(stat(path, &st) == 0)
+                #expect(Int(st.st_mode & 0o777) == mode, "\(path)")
+            }
+            #expect(throws: HubLeases.NotHeld.self) { try leases.heartbeat(id: "../../etc", holder: "r1", now: start) }
+        }
+    }
+}

@@ -55,7 +55,8 @@ public final class HubLeases: Sendable {
     /// queued one. Nil when there is none.
     public func claim(for holder: String, now: Date = Date()) throws -> HubLease? {
         try changes.withLock { _ in
-            if var lease = leases().first(where: { $0.holder == nil }) {
+            // A lease that reached maxAttempts waits for the hub to finish it as an error.
+            if var lease = leases().first(where: { $0.holder == nil && $0.attempt < maxAttempts }) {
                 lease.holder = holder
                 lease.attempt += 1
                 lease.claimed = now

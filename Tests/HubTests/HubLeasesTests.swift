@@ -76,6 +76,7 @@ import TestSupport
             let (expired, exhausted) = try leases.expire(now: now)
             #expect(expired.count == 1)
             #expect(exhausted.map(\.attempt) == [2])
+            #expect(try leases.claim(for: "r3", now: now) == nil, "an exhausted job is not handed out again")
         }
     }
 

@@ -38,39 +38,16 @@ public enum StaleProcesses {
     /// Sends SIGKILL to the QEMU processes of the named domains and waits (up to 5 s) until they
     /// are gone. Returns the names of those it killed.
     ///
-    /// The wait blocks this thread: call it from a thread of its own (`OwnThread`) or from code
-    /// that is not async; async code on Swift's cooperative pool uses the async `kill(domains:)`.
+    /// The wait blocks this thread: call it from a thread of its own (`OwnThread`, as
+    /// `Hypervisor.destroyLeftover`'s callers do) or from code that is not async.
     @discardableResult
     public static func kill(domains names: Set<String>) -> [String] {
-        let targets = signalKill(domains: names)
-        for _ in 0..<pollCount where anyRunning(targets.values) {
-            usleep(UInt32(pollInterval / .microseconds(1)))
-        }
-        return targets.keys.sorted()
-    }
-
-    /// Like the blocking `kill(domains:)`, but waits with `Task.sleep`, holding no thread.
-    @discardableResult
-    public static func kill(domains names: Set<String>) async -> [String] {
-        let targets = signalKill(domains: names)
-        for _ in 0..<pollCount where anyRunning(targets.values) {
-            try? await Task.sleep(for: pollInterval)
-        }
-        return targets.keys.sorted()
-    }
-
-    /// How often, and how many times, a kill looks whether its processes are gone: 5 s in all.
-    private static let pollInterval = Duration.milliseconds(50)
-    private static let pollCount = 100
-
-    private static func signalKill(domains names: Set<String>) -> [String: pid_t] {
         let targets = qemuDomains(matching: names.contains)
         for pid in targets.values { _ = Glibc.kill(pid, SIGKILL) }
-        return targets
-    }
-
-    private static func anyRunning(_ pids: some Collection<pid_t>) -> Bool {
-        pids.contains { Glibc.kill($0, 0) == 0 && !isZombie($0) }
+        for _ in 0..<100 where targets.values.contains(where: { Glibc.kill($0, 0) == 0 && !isZombie($0) }) {
+            usleep(50_000)
+        }
+        return targets.keys.sorted()
     }
 
     private static func isZombie(_ pid: pid_t) -> Bool {

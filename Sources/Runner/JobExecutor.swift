@@ -177,9 +177,10 @@ public struct JobExecutor: Sendable {
             let destroyStart = ContinuousClock.now
             await machine.destroyOffPool()
             result.durations.destroy = (ContinuousClock.now - destroyStart).seconds
-        }
-        if stop == .guestPoweredOff {
-            if hypervisor.isEmbedded { exiting = machine } else { await machine.destroyOffPool() }
+        } else if hypervisor.isEmbedded {
+            exiting = machine
+        } else {
+            await machine.destroyOffPool()
         }
         CrashPoint.reach("vm-stopped")
         let stopped = ContinuousClock.now

@@ -53,15 +53,11 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The hub volunteers' runners pull jobs from (docs/hub.md).
-        .target(name: "Hub", dependencies: [
-            "JobModel", "ConstruirSystem",
-            .product(name: "Crypto", package: "swift-crypto"),
-        ]),
+        .target(name: "Hub", dependencies: ["JobModel", "ConstruirSystem"]),
         .target(name: "ImageBuilder", dependencies: [
             "JobModel", "ConstruirSystem",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
-            .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // The only module that depends on Hummingbird: the read-only status page, JSON API and metrics.
         .target(name: "StatusServer", dependencies: [
@@ -92,7 +88,7 @@ let package = Package(
         ]),
         .testTarget(name: "PackagerTests", dependencies: ["Packager", "JobModel", "Archive", "XZ", "TestSupport"]),
         .testTarget(name: "ImageBuilderTests", dependencies: ["ImageBuilder", "JobModel", "TestSupport"]),
-        .testTarget(name: "HubTests", dependencies: ["Hub", "ConstruirSystem", "TestSupport"]),
+        .testTarget(name: "HubTests", dependencies: ["Hub", "JobModel", "ConstruirSystem", "TestSupport"]),
         .testTarget(name: "StatusServerTests", dependencies: [
             "StatusServer", "JobModel", "TestSupport",
             .product(name: "Logging", package: "swift-log"),

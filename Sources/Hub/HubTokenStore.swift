@@ -1,7 +1,7 @@
 import ConstruirSystem
-import Crypto
 import Foundation
 import Glibc
+import JobModel
 
 /// A hub's tokens file: who may call the hub's API, and as what.
 ///
@@ -41,7 +41,7 @@ public struct HubTokenStore: Sendable {
                 throw ConstruirError(.invalidArgument, "a token named \(name) already exists in \(path) (revoked tokens keep their name)")
             }
             let secret = Self.newSecret()
-            tokens.append(HubToken(name: name, role: role, sha256: Self.sha256(secret), created: now))
+            tokens.append(HubToken(name: name, role: role, sha256: Hex.sha256(secret), created: now))
             return secret
         }
     }
@@ -58,19 +58,15 @@ public struct HubTokenStore: Sendable {
 
     /// The live token whose secret is `secret`, or nil.
     public static func authenticate(_ secret: String, among tokens: [HubToken]) -> HubToken? {
-        let digest = sha256(secret)
+        let digest = Hex.sha256(secret)
         return tokens.first { $0.revoked == nil && $0.sha256 == digest }
-    }
-
-    static func sha256(_ secret: String) -> String {
-        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
     /// 32 bytes from the system's secure generator (getrandom), as hex after the prefix.
     static func newSecret() -> String {
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-        return secretPrefix + bytes.map { String(format: "%02x", $0) }.joined()
+        return secretPrefix + Hex.string(bytes)
     }
 
     /// Runs `change` on the tokens under the lock and writes them back.

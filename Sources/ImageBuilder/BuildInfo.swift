@@ -1,5 +1,4 @@
 import ConstruirSystem
-import Crypto
 import Foundation
 
 /// What the initramfs script reports in CONSTRUIR_INITRAMFS_ONLY mode (`build-info`).

@@ -1,6 +1,5 @@
 import Glibc
 import ConstruirSystem
-import Crypto
 
 /// An exclusive lock on a file, so that two builds of one image do not share a staging directory.
 final class BuildLock {

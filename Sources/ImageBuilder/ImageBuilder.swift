@@ -1,5 +1,4 @@
 import ConstruirSystem
-import Crypto
 import Foundation
 import JobModel
 
@@ -71,7 +70,7 @@ public struct ImageBuilder: Sendable {
             }
             text += "\(try BuildImage.sha256(ofFile: path))  \(input)\n"
         }
-        return SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        return Hex.sha256(text)
     }
 
     /// Whether `images/N/` was built from this recipe hash and still matches its image.json.

@@ -146,7 +146,7 @@ public struct BuildImage: Sendable, Equatable {
     func digest(bootFileSums sums: [String: String]) -> String {
         var lines = ""
         for file in bootFiles.sorted() { lines += "\(sums[file] ?? "")  \(file)\n" }
-        return Self.hex(SHA256.hash(data: Data(lines.utf8)))
+        return Hex.sha256(lines)
     }
 
     /// Hashes every file in `verifiedFiles` and compares it with image.json. An image.json
@@ -188,10 +188,7 @@ public struct BuildImage: Sendable, Equatable {
         while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
             hasher.update(data: chunk)
         }
-        return hex(hasher.finalize())
+        return Hex.string(hasher.finalize())
     }
 
-    static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
-        digest.map { String(format: "%02x", $0) }.joined()
-    }
 }

@@ -1,5 +1,6 @@
 import ConstruirSystem
 import Foundation
+import JobModel
 import Testing
 import TestSupport
 @testable import Hub
@@ -30,7 +31,7 @@ import TestSupport
             #expect(first.holder == "r1")
             #expect(first.attempt == 1)
             #expect(first.expires == start.addingTimeInterval(60))
-            #expect(first.sha256 == HubTokenStore.sha256("job a_i0.tar.xz"), "the sha256 of the job file")
+            #expect(first.sha256 == Hex.sha256("job a_i0.tar.xz"), "the sha256 of the job file")
             #expect(first.size == Int64("job a_i0.tar.xz".utf8.count))
             let second = try #require(try leases.claim(for: "r2", now: start))
             #expect(second.job == "b_i1.tar.xz")

@@ -1,5 +1,6 @@
 import ConstruirSystem
 import Foundation
+import JobModel
 import Glibc
 import Testing
 import TestSupport
@@ -16,7 +17,7 @@ import TestSupport
             #expect(secret.utf8.count == HubTokenStore.secretPrefix.utf8.count + 64)
             let file = try String(contentsOfFile: "\(dir)/tokens.json", encoding: .utf8)
             #expect(!file.contains(secret.dropFirst(HubTokenStore.secretPrefix.count)), "the secret is not stored")
-            #expect(file.contains(HubTokenStore.sha256(secret)))
+            #expect(file.contains(Hex.sha256(secret)))
             var st = stat()
             #expect(stat("\(dir)/tokens.json", &st) == 0)
             #expect(st.st_mode & 0o777 == 0o600)

@@ -129,7 +129,7 @@ public struct RunCommand: AsyncParsableCommand {
                                    options: options, logger: logger)
         let configuration = RunnerConfiguration(
             slots: slots, gracePeriod: try Units.duration(grace, allowZero: true), maxAttempts: maxAttempts,
-            keepDoneBytes: try keepDone.map { try Units.byteSize($0) }, exitWhenIdle: exitWhenIdle)
+            exitWhenIdle: exitWhenIdle)
         var afterPublish = onPublished
         if let onDone {
             let hook = OnDoneHook(command: onDone, timeout: try Units.duration(onDoneTimeout), logger: logger)
@@ -139,7 +139,7 @@ public struct RunCommand: AsyncParsableCommand {
             }
         }
         let source = QueueDirectorySource(queue: jobQueue, done: try DoneStore(directory: doneDirectory), identity: identity,
-                                          keepDoneBytes: configuration.keepDoneBytes, logger: logger)
+                                          keepDoneBytes: try keepDone.map { try Units.byteSize($0) }, logger: logger)
         return Runner(source: source, executor: executor, identity: identity, configuration: configuration,
                       logger: logger, onPublished: afterPublish)
     }

@@ -14,8 +14,6 @@ public struct RunnerConfiguration: Sendable {
     /// A job whose runner died this many times while running it ends in `error` instead of
     /// being run again (it may be what kills the runner).
     public var maxAttempts: Int
-    /// `--keep-done`: oldest unpinned job directories are removed beyond this many bytes.
-    public var keepDoneBytes: Int64?
     public var exitWhenIdle: Bool
     /// How often to look for jobs orphaned by a runner that died on another host (the queue's
     /// own changes wake the runner at once; this is only for that case).
@@ -25,13 +23,12 @@ public struct RunnerConfiguration: Sendable {
     public var publishRetryDelay: Duration
     public var publishRetryMaxDelay: Duration
 
-    public init(slots: Int = 1, gracePeriod: Duration = .seconds(30), maxAttempts: Int = 3, keepDoneBytes: Int64? = nil,
+    public init(slots: Int = 1, gracePeriod: Duration = .seconds(30), maxAttempts: Int = 3,
                 exitWhenIdle: Bool = false, orphanScanInterval: Duration = .seconds(60),
                 publishRetryDelay: Duration = .seconds(5), publishRetryMaxDelay: Duration = .seconds(300)) {
         self.slots = slots
         self.gracePeriod = gracePeriod
         self.maxAttempts = maxAttempts
-        self.keepDoneBytes = keepDoneBytes
         self.exitWhenIdle = exitWhenIdle
         self.orphanScanInterval = orphanScanInterval
         self.publishRetryDelay = publishRetryDelay

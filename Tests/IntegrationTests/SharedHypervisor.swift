@@ -53,8 +53,7 @@ func makeTestRunner(in dir: String, images: String, timeout: Duration, memoryMiB
     let state = "\(dir)/queue/.construir"
     let identity = try RunnerIdentity.acquire(stateDirectory: state)
     let source = QueueDirectorySource(queue: try JobQueue(queueDirectory: "\(dir)/queue", stateDirectory: state),
-                                      done: try DoneStore(directory: "\(dir)/done"), identity: identity,
-                                      keepDoneBytes: configuration.keepDoneBytes, logger: logger)
+                                      done: try DoneStore(directory: "\(dir)/done"), identity: identity, logger: logger)
     return Runner(source: source, executor: executor, identity: identity,
                   configuration: configuration, logger: logger, onPublished: onPublished)
 }

@@ -13,6 +13,11 @@ public enum FileSystem {
         }
     }
 
+    /// Renames `from` to `to`, replacing `to` if it exists (rename(2): atomic within a filesystem).
+    public static func renameReplacing(_ from: String, _ to: String) throws(SystemError) {
+        try systemCall("rename", path: "\(from) -> \(to)") { Glibc.rename(from, to) }
+    }
+
     /// Flushes a file or directory to stable storage.
     public static func fsync(path: String) throws(SystemError) {
         let fd = try systemCall("open", path: path) { open(path, O_RDONLY | O_CLOEXEC) }

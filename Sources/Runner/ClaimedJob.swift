@@ -15,6 +15,14 @@ public struct ClaimedJob: Sendable {
     /// Which of the runner's slots runs it (1-based).
     public var slot: Int = 1
 
+    public init(name: JobName, directory: String, queuedAt: Date, attempt: Int = 1, slot: Int = 1) {
+        self.name = name
+        self.directory = directory
+        self.queuedAt = queuedAt
+        self.attempt = attempt
+        self.slot = slot
+    }
+
     /// The submitted job image, kept unchanged.
     public var jobPath: String { "\(directory)/job.tar.xz" }
     public var resultPath: String { "\(directory)/result.json" }

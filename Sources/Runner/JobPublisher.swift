@@ -92,7 +92,7 @@ public struct JobPublisher: Sendable {
         return result
     }
 
-    static func readResult(_ path: String) -> JobResult? {
+    public static func readResult(_ path: String) -> JobResult? {
         (try? Data(contentsOf: URL(fileURLWithPath: path))).flatMap { try? JobResult.decode($0) }
     }
 

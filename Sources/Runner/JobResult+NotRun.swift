@@ -5,7 +5,7 @@ import JobModel
 /// Lives in Runner, not JobModel: it needs a claimed job and the runner's version.
 extension JobResult {
     /// The result of a job that was not run at all (e.g. too many attempts).
-    static func notRun(_ job: ClaimedJob, status: Status, defaultImage: Int, error: String) -> JobResult {
+    public static func notRun(_ job: ClaimedJob, status: Status, defaultImage: Int, error: String) -> JobResult {
         let now = Date()
         var result = JobResult(
             job: job.name.fileName, name: job.name.name, status: status, exitCode: nil, error: error,

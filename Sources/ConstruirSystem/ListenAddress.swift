@@ -1,4 +1,3 @@
-import ConstruirSystem
 
 /// `HOST:PORT` as given to `--listen` and `--http`: `127.0.0.1:8080`, `[::1]:8080`, `localhost:0`
 /// (port 0: any free port, reported once listening).

@@ -20,6 +20,9 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // C libraries: each is imported by exactly one Swift module.
@@ -52,8 +55,31 @@ let package = Package(
             "Archive", "XZ", "ConstruirSystem", "JobModel",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The hub's API as both sides see it: routes and JSON documents.
+        .target(name: "HubAPI", dependencies: ["JobModel"]),
         // The hub volunteers' runners pull jobs from (docs/hub.md).
-        .target(name: "Hub", dependencies: ["JobModel", "ConstruirSystem"]),
+        .target(name: "Hub", dependencies: [
+            "HubAPI", "JobModel", "ConstruirSystem", "Archive", "Runner",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // The pull runner's side: the hub's API over HTTP(S), and the job source it feeds the runner.
+        .target(name: "HubClient", dependencies: [
+            "HubAPI", "JobModel", "ConstruirSystem", "Runner",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "ImageBuilder", dependencies: [
             "JobModel", "ConstruirSystem",
             .product(name: "Logging", package: "swift-log"),
@@ -68,7 +94,8 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "ConstruirCLI", dependencies: [
-            "Runner", "JobModel", "Archive", "VMHost", "ConstruirSystem", "Packager", "ImageBuilder", "StatusServer", "Hub",
+            "Runner", "JobModel", "Archive", "VMHost", "ConstruirSystem", "Packager", "ImageBuilder", "StatusServer",
+            "Hub", "HubAPI", "HubClient",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -88,7 +115,11 @@ let package = Package(
         ]),
         .testTarget(name: "PackagerTests", dependencies: ["Packager", "JobModel", "Archive", "XZ", "TestSupport"]),
         .testTarget(name: "ImageBuilderTests", dependencies: ["ImageBuilder", "JobModel", "TestSupport"]),
-        .testTarget(name: "HubTests", dependencies: ["Hub", "JobModel", "ConstruirSystem", "TestSupport"]),
+        .testTarget(name: "HubTests", dependencies: [
+            "Hub", "HubAPI", "HubClient", "Runner", "Archive", "JobModel", "ConstruirSystem", "TestSupport",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         .testTarget(name: "StatusServerTests", dependencies: [
             "StatusServer", "JobModel", "TestSupport",
             .product(name: "Logging", package: "swift-log"),
@@ -100,7 +131,10 @@ let package = Package(
         ]),
         .testTarget(name: "IntegrationTests", dependencies: [
             "Runner", "JobModel", "VMHost", "ConstruirCLI", "Packager", "ImageBuilder", "StatusServer", "TestSupport",
+            "Hub", "HubAPI", "HubClient", "Archive",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
     ],
     swiftLanguageModes: [.v6]

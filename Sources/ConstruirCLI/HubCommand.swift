@@ -1,16 +1,98 @@
 import ArgumentParser
+import ConstruirSystem
 import Foundation
 import Hub
+import JobModel
+import HubClient
+import Logging
+import Runner
+import ServiceLifecycle
 
-/// `construir hub`: the hub that will hand jobs to volunteers' runners over HTTPS (issue 15).
-/// Its tokens come first: every API call will carry one. `hub serve` is not there yet.
-public struct HubCommand: ParsableCommand {
+/// `construir hub`: the hub that hands jobs to volunteers' runners over HTTPS, and its tokens
+/// (docs/hub.md).
+public struct HubCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "hub",
-        abstract: "The hub volunteers' runners will pull jobs from (in progress: its API tokens).",
-        subcommands: [Token.self])
+        abstract: "Serve a queue to runners that pull jobs over HTTPS (construir run --hub), and manage its tokens.",
+        subcommands: [Serve.self, Token.self])
 
     public init() {}
+
+    /// `construir hub serve --listen ADDR --queue DIR --done DIR --tokens FILE`
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Hand the queue's jobs to runners that pull them, and write their results into done/.",
+            discussion: """
+            Jobs dropped into the queue directory are served as they are; a local runner may work \
+            the same queue beside the hub. Results land in done/ in a local runner's layout. The \
+            API is under /api/v1/ and every call needs a token (construir hub token add); GET / \
+            and /metrics show runners and leases without one. Plain HTTP is served only on \
+            loopback, unless --insecure-http says otherwise.
+            """)
+
+        @Option(help: ArgumentHelp("Address to listen on; port 0 picks a free one.", valueName: "HOST:PORT"))
+        var listen = "127.0.0.1:8443"
+        @Option(help: "Directory of jobs to serve.") var queue = "queue"
+        @Option(help: "Directory that receives finished jobs.") var done = "done"
+        @Option(help: "The tokens file (construir hub token add).") var tokens: String
+        @Option(help: "Where leased jobs wait, mode 0700; must be on the queue's filesystem. Default: QUEUE/.construir-hub")
+        var leases: String?
+        @Option(help: "How long a lease lasts without a heartbeat, e.g. 60s.") var lease = "60s"
+        @Option(help: "Leases of a job that may run out before it ends in error.") var maxAttempts = 3
+        @Option(help: "Largest console log a runner may send.") var maxConsole = "16M"
+        @Option(help: "Largest output any job may send (a job's own limit is its output size).") var maxOutputSize = "4G"
+        @Option(help: "Largest job a submitter may send.") var maxJobSize = "4G"
+        @Option(help: "TLS certificate chain (PEM); with --tls-key, the hub serves HTTPS.") var tlsCert: String?
+        @Option(help: "TLS private key (PEM).") var tlsKey: String?
+        @Flag(help: "Serve plain HTTP on an address other than loopback: tokens then cross the network in clear text.")
+        var insecureHTTP = false
+        @Flag(help: "Log debug details.") var verbose = false
+        @Option(help: "Log format on standard error: text or json.") var logFormat: LogFormat = .text
+
+        func validate() throws {
+            let address = try RunCommand.validated { try ListenAddress(parsing: listen) }
+            guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+            if tlsCert == nil, !insecureHTTP, !HubClient.isLoopback(address.host) {
+                throw ValidationError("plain HTTP on \(address) would send tokens in clear text: give --tls-cert and --tls-key, or --insecure-http")
+            }
+            guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
+        }
+
+        func run() async throws {
+            let logger = RunCommand.makeLogger(verbose: verbose, format: logFormat)
+            let service: any Service
+            do {
+                let address = try ListenAddress(parsing: listen)
+                let queueDirectory = FileSystem.absolute(queue)
+                try FileSystem.makeDirectory(queueDirectory)
+                let leases = try HubLeases(queueDirectory: queueDirectory,
+                                           directory: FileSystem.absolute(self.leases ?? "\(queueDirectory)/.construir-hub"),
+                                           duration: try Units.duration(lease), maxAttempts: maxAttempts)
+                let intake = HubResultIntake(leases: leases, done: try DoneStore(directory: FileSystem.absolute(done)),
+                                             maxOutputSize: try Units.byteSize(maxOutputSize))
+                let authenticator = try HubAuthenticator(store: HubTokenStore(path: FileSystem.absolute(tokens)))
+                let tls = tlsCert.map { HubServer.TLSFiles(certificateChain: $0, privateKey: tlsKey ?? "") }
+                let server = HubServer(
+                    configuration: .init(address: address, tls: tls, maxConsoleBytes: try Units.byteSize(maxConsole),
+                                         maxJobBytes: try Units.byteSize(maxJobSize)),
+                    leases: leases, intake: intake, authenticator: authenticator)
+                let scheme = tls == nil ? "http" : "https"
+                service = try server.makeService(logger: logger) { port in
+                    logger.notice("hub listening at \(scheme)://\(ListenAddress(host: address.host, port: port))/", metadata: [
+                        "queue": "\(queueDirectory)", "done": "\(intake.publisher.done.directory)", "lease": "\(lease)"])
+                }
+            } catch {
+                throw fail("hub serve", "\(error)")
+            }
+            let group = ServiceGroup(configuration: .init(
+                services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            do {
+                try await group.run()
+            } catch {
+                throw fail("hub serve", "\(error)")
+            }
+        }
+    }
 
     /// `construir hub token add|list|revoke`
     struct Token: ParsableCommand {

@@ -1,12 +1,14 @@
 import ArgumentParser
 import ConstruirSystem
+import Foundation
+import HubClient
 import JobModel
 import Logging
 import Packager
 import Runner
 
 /// `construir package`: make job files from a git commit.
-public struct PackageCommand: ParsableCommand {
+public struct PackageCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "package",
         abstract: "Turn a git commit into job files for the queue.",
@@ -15,7 +17,8 @@ public struct PackageCommand: ParsableCommand {
         repo/construir in /repo with REPO_URL, COMMIT_HASH, BRANCH, TAG (and -e variables) set, then \
         writes /repo/artifacts as the output. With --image-digest it also holds job/construir.yml \
         pinning the job to that image. Files are named REPO_SHORTREV_iN.tar.xz, written \
-        atomically, and byte-reproducible. See docs/package.md.
+        atomically, and byte-reproducible. With --hub the jobs go to a hub's queue instead, with a \
+        submitter token. See docs/package.md and docs/hub.md.
         """)
 
     @Argument(help: "The git repository (a work tree or a bare repository).") var repo = "."
@@ -34,6 +37,8 @@ public struct PackageCommand: ParsableCommand {
     var imageDigest: String?
     @Flag(help: "Include submodules' files (from .git/modules or their checkouts).") var recurseSubmodules = false
     @Option(help: "xz threads, 0 for one per CPU (the output does not depend on it).") var threads = 0
+    /// `--hub`: submit the jobs to a hub instead of writing them here.
+    @OptionGroup var hubConnection: HubConnection
     @Flag(help: "Log debug details.") var verbose = false
     @Option(help: "Log format on standard error: text or json.") var logFormat: LogFormat = .text
 
@@ -41,6 +46,7 @@ public struct PackageCommand: ParsableCommand {
 
     public func validate() throws {
         if queue != nil && output != nil { throw ValidationError("give --queue or --output, not both") }
+        if hubConnection.hub != nil && (queue != nil || output != nil) { throw ValidationError("give --hub, or --queue or --output, not both") }
         guard threads >= 0 else { throw ValidationError("--threads must not be negative") }
         do {
             _ = try makeRequest()
@@ -49,8 +55,19 @@ public struct PackageCommand: ParsableCommand {
         }
     }
 
-    public func run() throws {
+    public func run() async throws {
         let logger = RunCommand.makeLogger(verbose: verbose, format: logFormat)
+        if let client = try hubConnection.makeClient() {
+            do {
+                try await submit(to: client, logger: logger)
+            } catch {
+                logger.error("\(error)")
+                await client.shutdown()
+                throw ExitCode.failure
+            }
+            await client.shutdown()
+            return
+        }
         do {
             let request = try makeRequest()
             let result = try JobPackager(logger: logger).package(request, progress: TerminalProgressBar())
@@ -62,6 +79,25 @@ public struct PackageCommand: ParsableCommand {
         } catch {
             logger.error("\(error)")
             throw ExitCode.failure
+        }
+    }
+
+    /// Packages into a private temporary directory, sends each job to the hub, and prints the
+    /// name each got in the hub's queue.
+    private func submit(to client: HubClient, logger: Logger) async throws {
+        let scratch = "\(PrivateDirectory.runtimeBase())/package-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try PrivateDirectory.make(scratch)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        var made = try makeRequest()
+        made.destination = .directory(scratch)
+        let request = made
+        let files = try await OwnThread.run("construir-package") {
+            try JobPackager(logger: logger).package(request, progress: TerminalProgressBar()).files
+        }
+        for file in files {
+            let receipt = try await client.submit(file: file, as: (file as NSString).lastPathComponent)
+            logger.info("submitted to the hub", metadata: ["hub": "\(client.baseURL)", "job": "\(receipt.job)"])
+            print(receipt.job)
         }
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ConstruirSystem
 import Foundation
+import HubClient
 import JobModel
 import Logging
 import Runner
@@ -21,8 +22,10 @@ public struct RunCommand: AsyncParsableCommand {
     @Option(help: "Directory watched for jobs.") var queue = "queue"
     @Option(help: "Directory that receives finished jobs.") var done = "done"
     @Option(help: "Directory holding the build images (images/N/image.json).") var images = "images"
-    @Option(help: "Runner state directory; must be on the queue's filesystem. Default: QUEUE/.construir")
+    @Option(help: "Runner state directory; must be on the queue's filesystem. Default: QUEUE/.construir, or with --hub $XDG_STATE_HOME/construir/runner")
     var state: String?
+    /// `--hub`: pull jobs from a hub instead of a queue directory.
+    @OptionGroup var hubConnection: HubConnection
     @Option(help: "VMs at once. Default: from the host's cores and memory.") var slots: Int?
     @Option(help: "Longest a job may run, e.g. 90s, 30m, 2h (a job's manifest may ask for up to --max-timeout).")
     var timeout = "30m"
@@ -60,6 +63,9 @@ public struct RunCommand: AsyncParsableCommand {
 
     public func validate() throws {
         if let http { _ = try Self.validated { try ListenAddress(parsing: http) } }
+        if hubConnection.hub != nil, http != nil || keepDone != nil {
+            throw ValidationError("--http and --keep-done are for a queue directory; a hub runner has neither")
+        }
         _ = try Self.validated { try Units.duration(onDoneTimeout) }
         if onDone?.trimmingCharacters(in: .whitespaces).isEmpty == true {
             throw ValidationError("--on-done needs a command")
@@ -70,6 +76,20 @@ public struct RunCommand: AsyncParsableCommand {
         signal(SIGPIPE, SIG_IGN)  // a closed pipe is an error to handle, not a reason to die
         let logger = Self.makeLogger(verbose: verbose, format: logFormat)
         if let warning = Self.rootWarning(euid: geteuid(), allowRoot: allowRoot) { logger.warning("\(warning)") }
+        if hubConnection.hub != nil {
+            let runner = try makeHubRunner(logger: logger)
+            let group = ServiceGroup(configuration: .init(
+                services: [.init(service: runner, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            do {
+                try await group.run()
+            } catch {
+                await runner.source.client.shutdown()
+                throw error
+            }
+            await runner.source.client.shutdown()
+            return
+        }
         let runner = try makeRunner(logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: runner, successTerminationBehavior: .gracefullyShutdownGroup),
@@ -88,6 +108,38 @@ public struct RunCommand: AsyncParsableCommand {
     /// Builds the runner from the options (separate from `run` so tests can use it).
     /// `onPublished` runs after each published job, after the `--on-done` hook.
     public func makeRunner(logger: Logger, onPublished: (@Sendable (PublishedJob) async -> Void)? = nil) throws -> Runner<QueueDirectorySource> {
+        let queueDirectory = FileSystem.absolute(queue)
+        let doneDirectory = FileSystem.absolute(done)
+        let stateDirectory = FileSystem.absolute(state ?? "\(queueDirectory)/.construir")
+        try FileSystem.makeDirectory(queueDirectory)
+        let jobQueue = try JobQueue(queueDirectory: queueDirectory, stateDirectory: stateDirectory)
+        let identity = try RunnerIdentity.acquire(stateDirectory: stateDirectory)
+        let source = QueueDirectorySource(queue: jobQueue, done: try DoneStore(directory: doneDirectory), identity: identity,
+                                          keepDoneBytes: try keepDone.map { try Units.byteSize($0) }, logger: logger)
+        return try makeRunner(source: source, stateDirectory: stateDirectory, identity: identity, logger: logger, onPublished: onPublished)
+    }
+
+    /// The runner of `--hub`: jobs from the hub, its files in a private state directory.
+    public func makeHubRunner(logger: Logger, onPublished: (@Sendable (PublishedJob) async -> Void)? = nil) throws -> Runner<HubJobSource> {
+        guard let client = try hubConnection.makeClient() else { throw ValidationError("no --hub given") }
+        let stateDirectory = FileSystem.absolute(state ?? Self.defaultHubState())
+        try PrivateDirectory.make(stateDirectory)
+        let identity = try RunnerIdentity.acquire(stateDirectory: stateDirectory)
+        let source = try HubJobSource(client: client, stateDirectory: stateDirectory, logger: logger)
+        // The hub counts a job's attempts (its leases) and ends it after its own --max-attempts.
+        return try makeRunner(source: source, stateDirectory: stateDirectory, identity: identity, logger: logger,
+                              maxAttempts: .max, onPublished: onPublished)
+    }
+
+    /// `$XDG_STATE_HOME/construir/runner`, else `~/.local/state/construir/runner`.
+    static func defaultHubState(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let base = environment["XDG_STATE_HOME"], base.hasPrefix("/") { return "\(base)/construir/runner" }
+        return "\(environment["HOME"] ?? NSHomeDirectory())/.local/state/construir/runner"
+    }
+
+    private func makeRunner<Source: JobSource>(source: Source, stateDirectory: String, identity: RunnerIdentity, logger: Logger,
+                                               maxAttempts: Int? = nil,
+                                               onPublished: (@Sendable (PublishedJob) async -> Void)?) throws -> Runner<Source> {
         let timeout = try Units.duration(self.timeout)
         let memoryMiB = Int(try Units.byteSize(memory) >> 20)
         guard memoryMiB >= 64 else { throw ValidationError("--memory must be at least 64M") }
@@ -100,15 +152,9 @@ public struct RunCommand: AsyncParsableCommand {
         guard timeout <= policy.maxTimeout, memoryMiB <= policy.maxMemoryMiB, cpus <= policy.maxCpus else {
             throw ValidationError("--timeout, --memory and --cpus must not exceed --max-timeout, --max-memory and --max-cpus")
         }
-        guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
+        guard self.maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
         let slots = self.slots ?? Self.defaultSlots(memoryMiB: memoryMiB, cores: hostCores)
         guard (1...256).contains(slots) else { throw ValidationError("--slots must be between 1 and 256") }
-        let queueDirectory = FileSystem.absolute(queue)
-        let doneDirectory = FileSystem.absolute(done)
-        let stateDirectory = FileSystem.absolute(state ?? "\(queueDirectory)/.construir")
-        try FileSystem.makeDirectory(queueDirectory)
-        let jobQueue = try JobQueue(queueDirectory: queueDirectory, stateDirectory: stateDirectory)
-        let identity = try RunnerIdentity.acquire(stateDirectory: stateDirectory)
 
         let (acceleration, reason) = accel.resolved()
         if acceleration == .tcg {
@@ -128,7 +174,7 @@ public struct RunCommand: AsyncParsableCommand {
         let executor = JobExecutor(images: ImageStore(root: FileSystem.absolute(images)), hypervisor: hypervisor,
                                    options: options, logger: logger)
         let configuration = RunnerConfiguration(
-            slots: slots, gracePeriod: try Units.duration(grace, allowZero: true), maxAttempts: maxAttempts,
+            slots: slots, gracePeriod: try Units.duration(grace, allowZero: true), maxAttempts: maxAttempts ?? self.maxAttempts,
             exitWhenIdle: exitWhenIdle)
         var afterPublish = onPublished
         if let onDone {
@@ -138,8 +184,6 @@ public struct RunCommand: AsyncParsableCommand {
                 await onPublished?(job)
             }
         }
-        let source = QueueDirectorySource(queue: jobQueue, done: try DoneStore(directory: doneDirectory), identity: identity,
-                                          keepDoneBytes: try keepDone.map { try Units.byteSize($0) }, logger: logger)
         return Runner(source: source, executor: executor, identity: identity, configuration: configuration,
                       logger: logger, onPublished: afterPublish)
     }

@@ -1,14 +1,22 @@
 import ArgumentParser
 import ConstruirSystem
+import Foundation
+import HubAPI
+import HubClient
 
 /// `construir status`
-public struct StatusCommand: ParsableCommand {
+public struct StatusCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Show queued jobs in pickup order, running jobs, and recently finished jobs.",
-        discussion: "Reads the queue, running/ and done/ directories only: it works whether or not a runner is up.")
+        discussion: """
+        Reads the queue, running/ and done/ directories only: it works whether or not a runner is up. \
+        With --hub it shows a hub's runners and leases instead.
+        """)
 
     @OptionGroup var location: QueueLocation
+    /// `--hub`: a hub's runners and leases instead of a local queue.
+    @OptionGroup var hubConnection: HubConnection
     @Option(help: "How many finished jobs to show (most recent first).") var limit = 20
     @Flag(help: "Print the snapshot as JSON (the same document as the web server's /api/status).") var json = false
 
@@ -18,7 +26,19 @@ public struct StatusCommand: ParsableCommand {
         guard limit >= 0 else { throw ValidationError("--limit must not be negative") }
     }
 
-    public func run() throws {
+    public func run() async throws {
+        if let client = try hubConnection.makeClient() {
+            let status: HubStatus
+            do {
+                status = try await client.status()
+            } catch {
+                await client.shutdown()
+                throw fail("status", "\(error)")
+            }
+            await client.shutdown()
+            print(json ? String(decoding: try HubJSON.encode(status), as: UTF8.self) : Self.render(status), terminator: json ? "\n" : "")
+            return
+        }
         let observer = location.observer()
         guard FileSystem.isDirectory(observer.queueDirectory) || FileSystem.isDirectory(observer.doneDirectory) else {
             throw fail("status", "neither \(observer.queueDirectory) nor \(observer.doneDirectory) exists (see --queue, --done)")
@@ -33,5 +53,20 @@ public struct StatusCommand: ParsableCommand {
         } else {
             print(StatusText.render(snapshot), terminator: "")
         }
+    }
+
+    /// A hub's status as text: the queue, each runner, each lease.
+    static func render(_ status: HubStatus, now: Date = Date()) -> String {
+        var text = "hub: \(status.queued) queued, \(status.leases.count) leased, \(status.finished) finished since it started\n\nRUNNERS\n"
+        for runner in status.runners {
+            let seen = runner.lastSeen.map { "\(Int(now.timeIntervalSince($0).rounded())) s ago" } ?? "never"
+            text += "  \(runner.name)  last seen \(seen)  running \(runner.running.isEmpty ? "-" : runner.running.joined(separator: ","))  done \(runner.jobsDone)\n"
+        }
+        text += "\nLEASES\n"
+        for lease in status.leases {
+            let expires = lease.expires.map { "expires in \(Int($0.timeIntervalSince(now).rounded())) s" } ?? "waiting for a runner"
+            text += "  \(lease.job)  \(lease.holder ?? "-")  attempt \(lease.attempt)  \(expires)\n"
+        }
+        return text
     }
 }

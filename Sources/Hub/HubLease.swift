@@ -22,6 +22,9 @@ public struct HubLease: Codable, Sendable, Equatable {
     /// The job file's sha256 and size, which a runner checks its download against.
     public var sha256: String
     public var size: Int64
+    /// Set once its holder's result is being taken in: from then on it is neither handed out
+    /// nor expired. A hub that stops halfway finds it set at start (`HubLeases.recover`).
+    public var finishing: Bool?
 
     public init(id: String, job: String, holder: String?, attempt: Int, queued: Date, claimed: Date?, expires: Date?,
                 sha256: String, size: Int64) {
@@ -38,7 +41,12 @@ public struct HubLease: Codable, Sendable, Equatable {
 
     /// Whether `holder` holds it at `now`.
     public func isHeld(by holder: String, at now: Date) -> Bool {
-        self.holder == holder && (expires.map { $0 > now } ?? false)
+        self.holder == holder && finishing != true && (expires.map { $0 > now } ?? false)
+    }
+
+    /// Whether it waits for the next runner.
+    func isWaiting(maxAttempts: Int) -> Bool {
+        holder == nil && finishing != true && attempt < maxAttempts
     }
 
     public func encoded() throws -> Data {

@@ -56,7 +56,8 @@ public final class HubLeases: Sendable {
     public func claim(for holder: String, now: Date = Date()) throws -> HubLease? {
         try changes.withLock { _ in
             // A lease that reached maxAttempts waits for the hub to finish it as an error.
-            if var lease = leases().first(where: { $0.holder == nil && $0.attempt < maxAttempts }) {
+            if var lease = leases().first(where: { $0.isWaiting(maxAttempts: maxAttempts) }) {
+                clearAttempt(in: path(lease.id))
                 lease.holder = holder
                 lease.attempt += 1
                 lease.claimed = now
@@ -81,8 +82,8 @@ public final class HubLeases: Sendable {
         }
     }
 
-    /// Gives a job back unfinished (its runner is stopping): it is queued again as it came, and
-    /// this lease counts as no attempt.
+    /// Gives a job back unfinished (its runner is stopping): it waits in its lease directory for
+    /// the next runner, ahead of the queue, and this lease counts as no attempt.
     public func release(id: String, holder: String, now: Date = Date()) throws {
         try changes.withLock { _ in
             guard var lease = read(id), lease.isHeld(by: holder, at: now) else { throw NotHeld(id: id) }
@@ -94,14 +95,14 @@ public final class HubLeases: Sendable {
         }
     }
 
-    /// Ends every lease that ran out by `now`: each waits for the next runner with its attempt
-    /// counted. Returns the leases that ran out, and, separately, those that reached
+    /// Ends every lease that ran out by `now`: each waits in its directory for the next runner
+    /// (ahead of the queue) with its attempt counted. Returns the leases that ran out, and, separately, those that reached
     /// `maxAttempts` and must be finished as errors (still in their directories).
     public func expire(now: Date = Date()) throws -> (expired: [HubLease], exhausted: [HubLease]) {
         try changes.withLock { _ in
             var expired: [HubLease] = []
             var exhausted: [HubLease] = []
-            for var lease in leases() where lease.holder != nil && (lease.expires ?? now) <= now {
+            for var lease in leases() where lease.holder != nil && lease.finishing != true && (lease.expires ?? now) <= now {
                 expired.append(lease)
                 lease.holder = nil
                 lease.claimed = nil
@@ -113,12 +114,100 @@ public final class HubLeases: Sendable {
         }
     }
 
-    /// The directory of `holder`'s live lease `id`, for its result; throws `NotHeld` otherwise
-    /// (a late upload from a runner whose lease ran out changes nothing).
-    public func directory(ofLease id: String, heldBy holder: String, now: Date = Date()) throws -> String {
+    /// `holder`'s live lease `id`, for its uploads; throws `NotHeld` otherwise (a late upload
+    /// from a runner whose lease ran out changes nothing).
+    public func lease(_ id: String, heldBy holder: String, now: Date = Date()) throws -> HubLease {
         try changes.withLock { _ in
             guard let lease = read(id), lease.isHeld(by: holder, at: now) else { throw NotHeld(id: id) }
-            return path(lease.id)
+            return lease
+        }
+    }
+
+    /// Removes what an earlier attempt left in a lease directory (uploads, a half-taken-in
+    /// output), keeping the job and the lease: the next runner starts clean.
+    private func clearAttempt(in directory: String) {
+        let keep: Set<String> = ["job.tar.xz", "lease.json"]
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where !keep.contains(name) {
+            try? FileManager.default.removeItem(atPath: "\(directory)/\(name)")
+        }
+    }
+
+    /// Whether a runner asking now would get a job: a lease waiting for its next runner, or a
+    /// queued job file.
+    public func hasWork() -> Bool {
+        leases().contains { $0.isWaiting(maxAttempts: maxAttempts) } || !QueueListing.pending(in: queueDirectory).isEmpty
+    }
+
+    /// Leases no runner will get again: they ran out `maxAttempts` times. The hub finishes them
+    /// as errors.
+    public func exhausted() -> [HubLease] {
+        leases().filter { $0.holder == nil && $0.finishing != true && $0.attempt >= maxAttempts }
+    }
+
+    /// Takes `holder`'s live lease `id` out of circulation while its result is taken in: it is
+    /// no longer handed out, expired, or accepted from anyone. Throws `NotHeld` otherwise.
+    public func beginFinishing(id: String, holder: String, now: Date = Date()) throws -> HubLease {
+        try changes.withLock { _ in
+            guard var lease = read(id), lease.isHeld(by: holder, at: now) else { throw NotHeld(id: id) }
+            lease.finishing = true
+            try write(lease)
+            return lease
+        }
+    }
+
+    /// Takes `id` out of circulation whoever holds it (the hub finishes it itself).
+    public func beginFinishing(id: String) throws -> HubLease {
+        try changes.withLock { _ in
+            guard var lease = read(id) else { throw NotHeld(id: id) }
+            lease.finishing = true
+            try write(lease)
+            return lease
+        }
+    }
+
+    /// Ends a lease whose job is finished: its directory now holds the job as done/ wants it,
+    /// result.json included, and is no lease any more.
+    public func endLease(id: String) throws {
+        try changes.withLock { _ in
+            try FileManager.default.removeItem(atPath: "\(path(id))/lease.json")
+        }
+    }
+
+    /// At start: every held lease gets at least one lease length from `now`, so runners that
+    /// kept working while the hub was away can send their heartbeats again. A lease whose
+    /// result was being taken in when the hub stopped, and has no result.json yet, waits for
+    /// the next runner with its attempt counted. Returns the directories of finished jobs not
+    /// yet moved to done/ (they have result.json, no lease).
+    public func recover(now: Date = Date()) throws -> [String] {
+        try changes.withLock { _ in
+            for var lease in leases() where lease.holder != nil && lease.finishing != true {
+                let renewed = now.addingTimeInterval(duration.seconds)
+                if (lease.expires ?? now) < renewed {
+                    lease.expires = renewed
+                    try write(lease)
+                }
+            }
+            for var lease in leases() where lease.finishing == true {
+                if FileSystem.exists("\(path(lease.id))/result.json") {
+                    try FileManager.default.removeItem(atPath: "\(path(lease.id))/lease.json")
+                    continue
+                }
+                lease.finishing = nil
+                lease.holder = nil
+                lease.claimed = nil
+                lease.expires = nil
+                try write(lease)
+            }
+            return finishedDirectories()
+        }
+    }
+
+    /// Lease directories holding a finished job (result.json, no lease.json): the job waits to be
+    /// moved to done/ (done/ was full, or the hub stopped first).
+    public func finishedDirectories() -> [String] {
+        let ids = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return ids.filter { !$0.hasPrefix(".") }.map { path($0) }.filter {
+            FileSystem.exists("\($0)/result.json") && !FileSystem.exists("\($0)/lease.json")
         }
     }
 

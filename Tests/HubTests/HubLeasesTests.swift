@@ -56,11 +56,11 @@ import TestSupport
             #expect(exhausted.isEmpty)
             // The old holder's heartbeat and upload are refused; the next runner gets it, counted.
             #expect(throws: HubLeases.NotHeld.self) { try leases.heartbeat(id: lease.id, holder: "r1", now: start.addingTimeInterval(51)) }
-            #expect(throws: HubLeases.NotHeld.self) { try leases.directory(ofLease: lease.id, heldBy: "r1", now: start.addingTimeInterval(51)) }
+            #expect(throws: HubLeases.NotHeld.self) { try leases.lease(lease.id, heldBy: "r1", now: start.addingTimeInterval(51)) }
             let again = try #require(try leases.claim(for: "r2", now: start.addingTimeInterval(52)))
             #expect(again.id == lease.id)
             #expect(again.attempt == 2)
-            #expect(try leases.directory(ofLease: lease.id, heldBy: "r2", now: start.addingTimeInterval(53)) == leases.path(lease.id))
+            #expect(try leases.lease(lease.id, heldBy: "r2", now: start.addingTimeInterval(53)).holder == "r2")
         }
     }
 

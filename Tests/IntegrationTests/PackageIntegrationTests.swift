@@ -65,7 +65,7 @@ extension VMSuites {
             for (revision, environment) in [("HEAD~1", "GREETING=hello 'world' $(id)"), ("HEAD", "GREETING=unused")] {
                 let command = try PackageCommand.parse([repo, "--rev", revision, "--queue", queue,
                                                         "--images", Self.imagesDirectory, "-e", environment])
-                try command.run()
+                try await command.run()
             }
             #expect(Set(try FileManager.default.contentsOfDirectory(atPath: queue)) == [
                 "hello-repo_\(passing)_i0.tar.xz", "hello-repo_\(failing)_i0.tar.xz",

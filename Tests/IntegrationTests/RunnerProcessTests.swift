@@ -16,7 +16,8 @@ final class RunnerProcess: @unchecked Sendable {
     let process = Process()
     let logPath: String
 
-    init(_ arguments: [String], environment: [String: String] = [:], log: String) throws {
+    /// `construir COMMAND ARGUMENTS...` (`run` unless told otherwise).
+    init(_ arguments: [String], command: [String] = ["run"], environment: [String: String] = [:], log: String) throws {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
             throw ConstruirTestError("the construir binary is missing at \(Self.binary): run swift build first")
         }
@@ -25,7 +26,7 @@ final class RunnerProcess: @unchecked Sendable {
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         _ = try handle.seekToEnd()
         process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["run"] + arguments
+        process.arguments = command + arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = handle
         process.standardError = handle

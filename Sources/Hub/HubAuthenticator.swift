@@ -1,0 +1,69 @@
+import ConstruirSystem
+import Foundation
+import Synchronization
+
+/// Who is calling: the tokens file's live tokens, held in memory so that no request reads a
+/// file. The hub reloads them when the file changes (`reloadIfChanged`, from its maintenance
+/// loop), so a revoked token stops working within a second.
+public final class HubAuthenticator: Sendable {
+    public let store: HubTokenStore
+    private struct Loaded {
+        var tokens: [HubToken] = []
+        var fileStamp: FileStamp?
+    }
+    private let loaded = Mutex(Loaded())
+
+    /// What a request's `Authorization` header proves.
+    public enum Outcome: Sendable, Equatable {
+        case token(HubToken)
+        /// No `Authorization: Bearer` header.
+        case missing
+        /// A secret no live token has: unknown, or revoked.
+        case refused
+    }
+
+    /// Reads the tokens file now: a file that is not a valid private tokens file is an error.
+    public init(store: HubTokenStore) throws(ConstruirError) {
+        self.store = store
+        try reloadIfChanged()
+    }
+
+    /// Reads the tokens file again if it changed since the last read. Blocking (a stat, and a
+    /// read when it changed): call it from a thread of its own. On error the tokens stay as
+    /// they were, except that a file now unsafe to trust authenticates nobody.
+    public func reloadIfChanged() throws(ConstruirError) {
+        let stamp = FileStamp(path: store.path)
+        if let stamp, stamp == loaded.withLock({ $0.fileStamp }) { return }
+        do {
+            let tokens = try store.tokens()
+            loaded.withLock { $0 = Loaded(tokens: tokens, fileStamp: stamp) }
+        } catch {
+            if error.code == .untrustedPath { loaded.withLock { $0 = Loaded() } }
+            throw error
+        }
+    }
+
+    public func authenticate(authorization: String?) -> Outcome {
+        guard let authorization, authorization.lowercased().hasPrefix("bearer ") else { return .missing }
+        let secret = authorization.dropFirst("bearer ".count).trimmingCharacters(in: .whitespaces)
+        let tokens = loaded.withLock { $0.tokens }
+        return HubTokenStore.authenticate(secret, among: tokens).map { .token($0) } ?? .refused
+    }
+
+    /// What tells a changed file from the one read: any rewrite (atomic rename) changes the inode.
+    private struct FileStamp: Equatable {
+        var device: UInt64
+        var inode: UInt64
+        var size: Int64
+        var modified: Int64
+
+        init?(path: String) {
+            var st = stat()
+            guard lstat(path, &st) == 0 else { return nil }
+            device = UInt64(st.st_dev)
+            inode = UInt64(st.st_ino)
+            size = Int64(st.st_size)
+            modified = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+        }
+    }
+}

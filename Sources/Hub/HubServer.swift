@@ -1,0 +1,325 @@
+import Archive
+import ConstruirSystem
+import Foundation
+import Hummingbird
+import HummingbirdTLS
+import HubAPI
+import JobModel
+import Logging
+import NIOCore
+import NIOFoundationCompat
+import NIOPosix
+import NIOSSL
+import ServiceLifecycle
+
+/// `construir hub serve`: hands the jobs of a queue directory to runners that pull them over
+/// HTTP(S), and writes what they send back into done/ (docs/hub.md).
+///
+/// Every `/api/v1/` call carries a token (`HubTokenStore`); a runner token may claim, download,
+/// heartbeat, release and upload its leased jobs, a submitter token may add jobs. The web page
+/// and `/metrics` are read-only and show no secrets. File and lease work runs on NIO's thread
+/// pool, never on the cooperative pool.
+public struct HubServer: Sendable {
+    public struct Configuration: Sendable {
+        public var address: ListenAddress
+        /// Serve HTTPS with this certificate chain and key (PEM); nil serves plain HTTP.
+        public var tls: TLSFiles?
+        /// The largest console log a runner may send (`--max-console`).
+        public var maxConsoleBytes: Int64
+        /// The largest job a submitter may send (`--max-job-size`).
+        public var maxJobBytes: Int64
+        /// The longest a long poll waits before answering 204.
+        public var longPollLimit: Duration
+
+        public init(address: ListenAddress, tls: TLSFiles? = nil, maxConsoleBytes: Int64 = 16 << 20,
+                    maxJobBytes: Int64 = 4 << 30, longPollLimit: Duration = .seconds(60)) {
+            self.address = address
+            self.tls = tls
+            self.maxConsoleBytes = maxConsoleBytes
+            self.maxJobBytes = maxJobBytes
+            self.longPollLimit = longPollLimit
+        }
+    }
+
+    public struct TLSFiles: Sendable {
+        public var certificateChain: String
+        public var privateKey: String
+
+        public init(certificateChain: String, privateKey: String) {
+            self.certificateChain = certificateChain
+            self.privateKey = privateKey
+        }
+    }
+
+    public let configuration: Configuration
+    public let leases: HubLeases
+    public let intake: HubResultIntake
+    public let authenticator: HubAuthenticator
+    public let waiters = HubWaiters()
+    public let runners = HubRunners()
+    private let fileIO = FileIO()
+
+    public init(configuration: Configuration, leases: HubLeases, intake: HubResultIntake, authenticator: HubAuthenticator) {
+        self.configuration = configuration
+        self.leases = leases
+        self.intake = intake
+        self.authenticator = authenticator
+    }
+
+    /// The hub as one service: the HTTP server, and beside it the maintenance loop that
+    /// watches the queue and expires leases. `onListening` gets the bound port.
+    public func makeService(logger: Logger, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> any Service {
+        let maintenance = HubMaintenance(server: self, logger: logger)
+        let address = configuration.address
+        let router = makeRouter(logger: logger)
+        let applicationConfiguration = ApplicationConfiguration(address: .hostname(address.host, port: address.port), serverName: "construir-hub")
+        let onRunning: @Sendable (any Channel) async -> Void = { channel in await onListening(channel.localAddress?.port ?? address.port) }
+        guard let tls = configuration.tls else {
+            return Application(router: router, server: .http1(), configuration: applicationConfiguration, services: [maintenance],
+                               onServerRunning: onRunning, logger: logger)
+        }
+        let chain = try NIOSSLCertificate.fromPEMFile(tls.certificateChain).map { NIOSSLCertificateSource.certificate($0) }
+        let key = try NIOSSLPrivateKey(file: tls.privateKey, format: .pem)
+        let tlsConfiguration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+        return Application(router: router, server: try .tls(.http1(), tlsConfiguration: tlsConfiguration), configuration: applicationConfiguration,
+                           services: [maintenance], onServerRunning: onRunning, logger: logger)
+    }
+
+    func makeRouter(logger: Logger) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/") { _, _ -> Response in
+            Self.text(HubPage.html(try await self.status()), type: "text/html; charset=utf-8")
+        }
+        router.get("/metrics") { _, _ -> Response in
+            Self.text(HubPage.metrics(try await self.status(), waiting: self.waiters.count),
+                      type: "text/plain; version=0.0.4; charset=utf-8")
+        }
+        router.get(RouterPath(HubPaths.status)) { request, _ -> Response in
+            _ = try authorize(request, as: nil)
+            return try Self.json(try await self.status())
+        }
+        router.get(RouterPath(HubPaths.work)) { request, _ -> Response in
+            _ = try authorize(request, as: .runner)
+            let asked = request.uri.queryParameters.get("wait", as: Double.self) ?? 30
+            let limit = min(max(asked, 0), configuration.longPollLimit.seconds)
+            let deadline = ContinuousClock.now + .milliseconds(Int64(limit * 1000))
+            while true {
+                let seen = waiters.generation
+                if try await blocking({ self.leases.hasWork() }) { return Response(status: .ok) }
+                if ContinuousClock.now >= deadline || Task.isCancelled { return Response(status: .noContent) }
+                await waiters.wait(after: seen, timeout: deadline - ContinuousClock.now)
+            }
+        }
+        router.post(RouterPath(HubPaths.claim)) { request, _ -> Response in
+            let runner = try authorize(request, as: .runner)
+            guard let lease = try await blocking({ try self.leases.claim(for: runner.name) }) else {
+                return Response(status: .noContent)
+            }
+            runners.started(lease.id, by: runner.name)
+            logger.info("leased job", metadata: ["job": "\(lease.job)", "lease": "\(lease.id)", "runner": "\(runner.name)",
+                                                 "attempt": "\(lease.attempt)"])
+            return try Self.json(HubClaim(id: lease.id, job: lease.job, attempt: lease.attempt, sha256: lease.sha256,
+                                          size: lease.size, queued: lease.queued, leaseSeconds: leases.duration.seconds))
+        }
+        router.get(RouterPath("\(HubPaths.prefix)/jobs/{id}/job")) { request, context -> Response in
+            let (runner, id) = try authorizeLease(request, context)
+            let path = "\(leases.path(try await held(id, by: runner).id))/job.tar.xz"
+            let size = try await blocking { try FileSystem.size(of: path) }
+            var headers = HTTPFields()
+            headers[.contentType] = "application/x-xz"
+            headers[.acceptRanges] = "bytes"
+            guard let range = ByteRange(header: request.headers[.range]) else {
+                return Response(status: .ok, headers: headers, body: try await fileIO.loadFile(path: path, context: context))
+            }
+            guard range.first < size else {
+                headers[.contentRange] = "bytes */\(size)"
+                return Response(status: .rangeNotSatisfiable, headers: headers)
+            }
+            let last = min(range.last ?? size - 1, size - 1)
+            headers[.contentRange] = "bytes \(range.first)-\(last)/\(size)"
+            let body = try await fileIO.loadFile(path: path, range: Int(range.first)...Int(last), context: context)
+            return Response(status: .partialContent, headers: headers, body: body)
+        }
+        router.post(RouterPath("\(HubPaths.prefix)/jobs/{id}/heartbeat")) { request, context -> Response in
+            let (runner, id) = try authorizeLease(request, context)
+            let lease = try await leaseCall { try self.leases.heartbeat(id: id, holder: runner.name) }
+            runners.started(id, by: runner.name)  // after a hub restart, this is how it learns who runs what
+            return try Self.json(HubHeartbeatReply(expires: lease.expires ?? Date(), leaseSeconds: leases.duration.seconds))
+        }
+        router.post(RouterPath("\(HubPaths.prefix)/jobs/{id}/release")) { request, context -> Response in
+            let (runner, id) = try authorizeLease(request, context)
+            try await leaseCall { try self.leases.release(id: id, holder: runner.name) }
+            runners.ended(id, by: runner.name, delivered: false)
+            waiters.notify()
+            logger.info("runner gave a job back", metadata: ["lease": "\(id)", "runner": "\(runner.name)"])
+            return Response(status: .noContent)
+        }
+        router.put(RouterPath("\(HubPaths.prefix)/jobs/{id}/console")) { request, context -> Response in
+            let (runner, id) = try authorizeLease(request, context)
+            let lease = try await held(id, by: runner)
+            try await receiveUpload(request, context, lease: lease, runner: runner, logger: logger,
+                                    file: HubResultIntake.consoleUpload(attempt: lease.attempt), limit: configuration.maxConsoleBytes,
+                                    what: "the console log")
+            return Response(status: .noContent)
+        }
+        router.put(RouterPath("\(HubPaths.prefix)/jobs/{id}/output")) { request, context -> Response in
+            let (runner, id) = try authorizeLease(request, context)
+            let lease = try await held(id, by: runner)
+            let cap: Int64
+            do {
+                cap = try await blocking { try self.intake.outputCap(ofLease: id) }
+            } catch {
+                throw HubHTTPError(.unprocessableContent, "the hub cannot read this job's image to size its output: \(error)")
+            }
+            try await receiveUpload(request, context, lease: lease, runner: runner, logger: logger,
+                                    file: HubResultIntake.outputUpload(attempt: lease.attempt), limit: cap, what: "the output archive")
+            return Response(status: .noContent)
+        }
+        router.post(RouterPath("\(HubPaths.prefix)/jobs/{id}/result")) { request, context -> Response in
+            let (runner, id) = try authorizeLease(request, context)
+            let body = try await request.body.collect(upTo: 256 * 1024)
+            guard let reported = try? JobResult.decode(Data(buffer: body)) else {
+                throw HubHTTPError(.badRequest, "the body is not a result.json")
+            }
+            let outcome = try await leaseCall { try self.intake.finish(id: id, holder: runner.name, reported: reported) }
+            runners.ended(id, by: runner.name, delivered: true)
+            runners.finished()
+            logger.info("job done", metadata: ["job": "\(outcome.receipt.job)", "runner": "\(runner.name)",
+                                               "status": "\(outcome.receipt.status ?? "?")", "done": "\(outcome.receipt.location)"])
+            if let refusal = outcome.refusal { throw HubHTTPError(.unprocessableContent, refusal) }
+            return try Self.json(outcome.receipt)
+        }
+        router.post(RouterPath(HubPaths.jobs)) { request, context -> Response in
+            let submitter = try authorize(request, as: .submitter)
+            let fileName = request.uri.queryParameters.get("name") ?? ""
+            guard let name = JobName(fileName: fileName) else {
+                throw HubHTTPError(.badRequest, "?name= must be a job file name, NAME_iN.tar.xz")
+            }
+            if let problem = name.problem { throw HubHTTPError(.badRequest, problem) }
+            let queue = leases.queueDirectory
+            let part = "\(queue)/.upload-\(String(UInt64.random(in: 0...UInt64.max), radix: 16)).part"
+            do {
+                try await receive(request, context, into: part, limit: configuration.maxJobBytes, what: "the job")
+                try await blocking {
+                    do {
+                        _ = try JobImageInspector.inspect(part)
+                    } catch {
+                        throw HubHTTPError(.unprocessableContent, "not a valid job image: \(error)")
+                    }
+                    do {
+                        try FileSystem.renameNoReplace(part, "\(queue)/\(name.fileName)")
+                    } catch let error as SystemError where error.errno == EEXIST {
+                        throw HubHTTPError(.conflict, "a job named \(name.fileName) is already queued")
+                    }
+                    try? FileSystem.fsync(path: queue)
+                }
+            } catch {
+                try? await blocking { try? FileManager.default.removeItem(atPath: part) }
+                throw error
+            }
+            logger.info("job submitted", metadata: ["job": "\(name.fileName)", "submitter": "\(submitter.name)"])
+            return try Self.json(HubReceipt(job: name.fileName, location: name.fileName), status: .created)
+        }
+        return router
+    }
+
+    /// The caller's token, which must have `role` (any role when nil).
+    private func authorize(_ request: Request, as role: HubRole?) throws -> HubToken {
+        switch authenticator.authenticate(authorization: request.headers[.authorization]) {
+        case .missing:
+            throw HubHTTPError(.unauthorized, "this call needs a token: Authorization: Bearer TOKEN")
+        case .refused:
+            throw HubHTTPError(.unauthorized, "the token is unknown or was revoked")
+        case .token(let token):
+            if let role, token.role != role {
+                throw HubHTTPError(.forbidden, "a \(token.role.rawValue) token may not do this; it needs a \(role.rawValue) token")
+            }
+            if token.role == .runner { runners.saw(token.name) }
+            return token
+        }
+    }
+
+    private func authorizeLease(_ request: Request, _ context: BasicRequestContext) throws -> (HubToken, String) {
+        let runner = try authorize(request, as: .runner)
+        let id = try context.parameters.require("id")
+        guard SafeName.isSafe(id), !id.hasPrefix(".") else { throw HubHTTPError(.notFound, "no such job") }
+        return (runner, id)
+    }
+
+    /// `runner`'s live lease `id`, or 409.
+    private func held(_ id: String, by runner: HubToken) async throws -> HubLease {
+        try await leaseCall { try self.leases.lease(id, heldBy: runner.name) }
+    }
+
+    /// Receives one of a lease's uploads. A runner that sends more than allowed is not trusted
+    /// with the job any further: it ends in error, and the runner gets 413.
+    private func receiveUpload(_ request: Request, _ context: BasicRequestContext, lease: HubLease, runner: HubToken, logger: Logger,
+                               file: String, limit: Int64, what: String) async throws {
+        do {
+            try await receive(request, context, into: "\(leases.path(lease.id))/\(file)", limit: limit, what: what)
+        } catch let error as HubHTTPError where error.status == .contentTooLarge {
+            let message = "the runner \(runner.name) sent more than the job allows: \(error.message)"
+            do {
+                let receipt = try await blocking { try self.intake.finishAsError(id: lease.id, error: message) }
+                runners.ended(lease.id, by: runner.name, delivered: false)
+                runners.finished()
+                logger.warning("refused an upload; the job ended in error", metadata: [
+                    "lease": "\(lease.id)", "runner": "\(runner.name)", "done": "\(receipt.location)"])
+            } catch {
+                logger.error("refused an upload, and cannot end its job: \(error)", metadata: ["lease": "\(lease.id)"])
+            }
+            throw error
+        }
+    }
+
+    /// A lease operation: `NotHeld` becomes 409, which tells a runner the job is no longer its.
+    private func leaseCall<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        do {
+            return try await blocking(body)
+        } catch let error as HubLeases.NotHeld {
+            throw HubHTTPError(.conflict, error.description)
+        }
+    }
+
+    /// Streams the request body into `path` (replacing it), refusing more than `limit` bytes
+    /// both by its Content-Length and as it arrives. Nothing is left at `path` on failure.
+    private func receive(_ request: Request, _ context: BasicRequestContext, into path: String, limit: Int64, what: String) async throws {
+        if let length = request.headers[.contentLength].flatMap({ Int64($0) }), length > limit {
+            throw HubHTTPError(.contentTooLarge, "\(what) is \(length) bytes, more than the \(limit) bytes allowed")
+        }
+        do {
+            try await fileIO.writeFile(contents: CappedBody(base: request.body, limit: limit, what: what), path: path, context: context)
+        } catch {
+            try? await blocking { try? FileManager.default.removeItem(atPath: path) }
+            throw error
+        }
+    }
+
+    func status() async throws -> HubStatus {
+        let (leases, queued) = try await blocking { (self.leases.leases(), QueueListing.pending(in: self.leases.queueDirectory).count) }
+        return HubStatus(queued: queued, runners: runners.snapshot(),
+                         leases: leases.map { .init(id: $0.id, job: $0.job, holder: $0.holder, attempt: $0.attempt, expires: $0.expires) },
+                         finished: runners.finishedJobs)
+    }
+
+    /// Blocking file work on NIO's thread pool: a bounded set of threads, however many requests.
+    func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await NIOThreadPool.singleton.runIfActive(body)
+    }
+
+    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json; charset=utf-8"
+        headers[.cacheControl] = "no-store"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try HubJSON.encode(value))))
+    }
+
+    static func text(_ text: String, type: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = type
+        headers[.cacheControl] = "no-store"
+        headers[.xContentTypeOptions] = "nosniff"
+        headers[.contentSecurityPolicy] = "default-src 'none'; style-src 'unsafe-inline'"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}

@@ -1,0 +1,30 @@
+/// Why a call to the hub failed.
+public struct HubClientError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// No answer: the hub is down or the network is (worth trying again later).
+        case unreachable
+        /// 401 or 403: the token is wrong, revoked, or of the wrong role.
+        case unauthorized
+        /// 409: the lease is not (or no longer) this runner's.
+        case leaseLost
+        /// 413 or 422: the hub refused what was sent, and will not take it later either.
+        case refused
+        /// Any other answer.
+        case failed
+    }
+
+    public let kind: Kind
+    /// The HTTP status, when there was an answer.
+    public let status: Int?
+    public let message: String
+
+    public init(_ kind: Kind, status: Int? = nil, _ message: String) {
+        self.kind = kind
+        self.status = status
+        self.message = message
+    }
+
+    public var description: String {
+        status.map { "the hub answered \($0): \(message)" } ?? message
+    }
+}

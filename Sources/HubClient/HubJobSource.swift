@@ -1,0 +1,242 @@
+import ConstruirSystem
+import Foundation
+import HubAPI
+import JobModel
+import Logging
+import Runner
+import Synchronization
+
+/// Jobs from a hub, results back to it: `construir run --hub URL`.
+///
+/// The runner asks for a job only when a slot is free. When the hub has none, this source
+/// holds one long poll open (`GET /api/v1/work`) until it has, and wakes the runner: an idle
+/// runner sends one request a half minute and no more. A claimed job is downloaded into
+/// `STATE/running/ID/` (the lease id) and run there like any other. While the runner holds a
+/// lease, heartbeats go out every third of the lease's length. A finished job's console log,
+/// output archive and result.json are uploaded; while the hub cannot be reached the job stays
+/// on disk and the runner tries again with backoff. A job the runner gives back (it is
+/// stopping) is released to the hub.
+public final class HubJobSource: JobSource {
+    public let client: HubClient
+    /// `STATE/running`: one directory per leased job.
+    public let runningDirectory: String
+    private let logger: Logger
+    /// How long one long poll waits before asking again.
+    private let pollSeconds: Int
+
+    private struct State {
+        /// Whether the hub may have work: false after a claim found none, until the long poll says so.
+        var workMayExist = true
+        /// Held leases and their lengths, for the heartbeats.
+        var held: [String: Double] = [:]
+        /// Jobs with a committed result that a runner before this one left undelivered.
+        var leftovers: [ClaimedJob] = []
+    }
+    private let state = Mutex(State())
+    /// Wakes the long poll (a claim found nothing) and the heartbeat loop (a lease was taken).
+    private let wantWork = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    private let heldChanged = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+
+    /// The lease file in each running directory: the claim as the hub sent it.
+    static let claimFile = "hub-claim.json"
+
+    public init(client: HubClient, stateDirectory: String, pollSeconds: Int = 30, logger: Logger) throws {
+        self.client = client
+        self.runningDirectory = "\(stateDirectory)/running"
+        self.pollSeconds = pollSeconds
+        self.logger = logger
+        try PrivateDirectory.make(stateDirectory)
+        try PrivateDirectory.make(runningDirectory)
+    }
+
+    public func watch(onChange: @escaping @Sendable () -> Void) async throws {
+        logger.info("pulling jobs from the hub", metadata: ["hub": "\(client.baseURL)"])
+        onChange()
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await self.pollForWork(onChange: onChange) }
+            group.addTask { await self.sendHeartbeats() }
+        }
+    }
+
+    /// Holds the long poll open while a claim found nothing; backs off while the hub is away.
+    private func pollForWork(onChange: @escaping @Sendable () -> Void) async {
+        var wanted = wantWork.stream.makeAsyncIterator()
+        var backoff = Duration.seconds(1)
+        while !Task.isCancelled {
+            if state.withLock({ $0.workMayExist }) {
+                guard await wanted.next() != nil else { return }
+                continue
+            }
+            do {
+                if try await client.waitForWork(seconds: pollSeconds) {
+                    state.withLock { $0.workMayExist = true }
+                    onChange()
+                }
+                backoff = .seconds(1)
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.warning("cannot reach the hub; trying again in \(backoff): \(error)")
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(60))
+            }
+        }
+    }
+
+    /// A heartbeat for every held lease, every third of its length.
+    private func sendHeartbeats() async {
+        var changes = heldChanged.stream.makeAsyncIterator()
+        while !Task.isCancelled {
+            let held = state.withLock { $0.held }
+            guard let shortest = held.values.min() else {
+                guard await changes.next() != nil else { return }
+                continue
+            }
+            try? await Task.sleep(for: .milliseconds(Int64(shortest * 1000 / 3)))
+            for id in held.keys where !Task.isCancelled {
+                guard state.withLock({ $0.held[id] != nil }) else { continue }
+                do {
+                    _ = try await client.heartbeat(id)
+                } catch let error as HubClientError where error.kind == .leaseLost {
+                    state.withLock { _ = $0.held.removeValue(forKey: id) }
+                    logger.error("the hub no longer leases this job to us (its lease ran out); its result will be refused", metadata: ["lease": "\(id)"])
+                } catch {
+                    logger.warning("heartbeat failed: \(error)", metadata: ["lease": "\(id)"])
+                }
+            }
+        }
+    }
+
+    /// A job with a committed result is delivered again; one without is given back to the hub
+    /// (the runner that held it died; its lease may already have run out).
+    public func recover() async {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: runningDirectory)) ?? []
+        for id in entries where !id.hasPrefix(".") {
+            let directory = "\(runningDirectory)/\(id)"
+            let claim = (try? Data(contentsOf: URL(fileURLWithPath: "\(directory)/\(Self.claimFile)")))
+                .flatMap { try? HubJSON.decode(HubClaim.self, from: $0) }
+            if let claim, let job = Self.claimedJob(claim, directory: directory, slot: 1), job.hasResult {
+                state.withLock {
+                    $0.leftovers.append(job)
+                    $0.held[claim.id] = claim.leaseSeconds
+                }
+                heldChanged.continuation.yield()
+                continue
+            }
+            if let claim { try? await client.release(claim.id) }
+            try? await removeDirectory(directory)
+            logger.notice("gave back a job a previous runner left unfinished", metadata: ["lease": "\(id)"])
+        }
+    }
+
+    public func claim(slot: Int, prepareTakeOver: @escaping @Sendable (String) async -> Void) async -> ClaimedJob? {
+        if let leftover = state.withLock({ $0.leftovers.popLast() }) { return leftover }
+        guard state.withLock({ $0.workMayExist }) else { return nil }
+        let claim: HubClaim
+        do {
+            guard let claimed = try await client.claim() else {
+                noWork()
+                return nil
+            }
+            claim = claimed
+        } catch {
+            logger.warning("cannot claim a job from the hub: \(error)")
+            noWork()
+            return nil
+        }
+        let directory = "\(runningDirectory)/\(claim.id)"
+        guard let job = Self.claimedJob(claim, directory: directory, slot: slot) else {
+            logger.error("the hub leased a job with an invalid name; giving it back", metadata: ["job": "\(claim.job)"])
+            try? await client.release(claim.id)
+            return nil
+        }
+        state.withLock { $0.held[claim.id] = claim.leaseSeconds }
+        heldChanged.continuation.yield()
+        do {
+            try await OwnThread.run("construir-hub-claim") {
+                try PrivateDirectory.make(directory)
+                try FileSystem.writeDurably(try HubJSON.encode(claim), to: "\(directory)/\(Self.claimFile)", mode: 0o600)
+            }
+            try await downloadWithRetries(claim, to: job.jobPath)
+        } catch {
+            logger.error("cannot download the job; giving it back to the hub: \(error)", metadata: ["job": "\(claim.job)"])
+            await forget(claim.id, directory: directory)
+            try? await client.release(claim.id)
+            return nil
+        }
+        logger.info("claimed job from the hub", metadata: ["job": "\(claim.job)", "lease": "\(claim.id)", "slot": "\(slot)",
+                                                         "attempt": "\(claim.attempt)"])
+        return job
+    }
+
+    public func hasWaitingJobs() async -> Bool {
+        (try? await client.waitForWork(seconds: 0)) ?? false
+    }
+
+    public func release(_ job: ClaimedJob) async throws {
+        do {
+            try await client.release(job.id)
+        } catch {
+            logger.warning("cannot give the job back to the hub; its lease runs out there instead: \(error)", metadata: ["job": "\(job.name.fileName)"])
+        }
+        await forget(job.id, directory: job.directory)
+    }
+
+    public func deliver(_ job: ClaimedJob, result: JobResult?) async throws -> (location: String, result: JobResult?) {
+        let directory = job.directory
+        let (resultData, consoleExists, outputExists) = try await OwnThread.run("construir-hub-deliver") {
+            (try Data(contentsOf: URL(fileURLWithPath: job.resultPath)),
+             FileSystem.exists("\(directory)/console.log"), FileSystem.exists("\(directory)/output.tar.xz"))
+        }
+        let result = result ?? (try? JobResult.decode(resultData))
+        let location: String
+        do {
+            if consoleExists { try await client.upload(file: "\(directory)/console.log", to: HubPaths.console(job.id)) }
+            if outputExists { try await client.upload(file: "\(directory)/output.tar.xz", to: HubPaths.output(job.id)) }
+            let receipt = try await client.sendResult(job.id, result: resultData)
+            location = "\(client.baseURL) done/\(receipt.location)"
+        } catch let error as HubClientError where error.kind == .leaseLost || error.kind == .refused {
+            // The hub has decided: the job is someone else's now, or ended in error there.
+            logger.error("the hub refused this job's result: \(error)", metadata: ["job": "\(job.name.fileName)"])
+            location = "\(client.baseURL) (refused: \(error.message))"
+        }
+        await forget(job.id, directory: directory)
+        return (location, result)
+    }
+
+    private func noWork() {
+        state.withLock { $0.workMayExist = false }
+        wantWork.continuation.yield()
+    }
+
+    private func forget(_ id: String, directory: String) async {
+        state.withLock { _ = $0.held.removeValue(forKey: id) }
+        try? await removeDirectory(directory)
+    }
+
+    private func removeDirectory(_ directory: String) async throws {
+        try await OwnThread.run("construir-hub-cleanup") { try FileManager.default.removeItem(atPath: directory) }
+    }
+
+    /// Up to five tries, each resuming where the last stopped.
+    private func downloadWithRetries(_ claim: HubClaim, to path: String) async throws {
+        var delay = Duration.milliseconds(500)
+        for attempt in 1...5 {
+            do {
+                try await client.download(claim, to: path)
+                return
+            } catch let error as HubClientError where error.kind == .unreachable && attempt < 5 {
+                logger.warning("download interrupted; resuming in \(delay): \(error)", metadata: ["job": "\(claim.job)"])
+                try await Task.sleep(for: delay)
+                delay *= 2
+            }
+        }
+    }
+
+    static func claimedJob(_ claim: HubClaim, directory: String, slot: Int) -> ClaimedJob? {
+        guard let name = JobName(fileName: claim.job), SafeName.isSafe(claim.id), !claim.id.hasPrefix("."), !claim.id.isEmpty else {
+            return nil
+        }
+        return ClaimedJob(name: name, directory: directory, queuedAt: claim.queued, attempt: claim.attempt, slot: slot)
+    }
+}

@@ -1,0 +1,92 @@
+import ConstruirSystem
+import Glibc
+import NIOCore
+import NIOPosix
+
+/// A file read or written in chunks on NIO's thread pool, so streaming a job or an output to
+/// or from the hub never blocks the cooperative pool.
+final class PooledFile: Sendable {
+    let path: String
+    private let fd: Int32
+
+    /// Opens `path` for reading, or for writing (created with mode 0600 if missing).
+    init(path: String, writing: Bool) async throws {
+        self.path = path
+        let flags = writing ? (O_WRONLY | O_CREAT | O_CLOEXEC) : (O_RDONLY | O_CLOEXEC)
+        fd = try await NIOThreadPool.singleton.runIfActive {
+            try systemCall("open", path: path) { open(path, flags, 0o600) }
+        }
+    }
+
+    deinit { close(fd) }
+
+    func size() async throws -> Int64 {
+        let fd = self.fd
+        return try await NIOThreadPool.singleton.runIfActive {
+            var st = stat()
+            try systemCall("fstat") { fstat(fd, &st) }
+            return Int64(st.st_size)
+        }
+    }
+
+    /// Cuts the file to `length` bytes.
+    func truncate(to length: Int64) async throws {
+        let fd = self.fd
+        _ = try await NIOThreadPool.singleton.runIfActive { try systemCall("ftruncate") { ftruncate(fd, off_t(length)) } }
+    }
+
+    func write(_ buffer: ByteBuffer, at offset: Int64) async throws {
+        let (fd, path) = (self.fd, self.path)
+        try await NIOThreadPool.singleton.runIfActive {
+            try buffer.withUnsafeReadableBytes { bytes in
+                var done = 0
+                while done < bytes.count {
+                    let written = try systemCall("pwrite", path: path) {
+                        pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
+                    }
+                    done += written
+                }
+            }
+        }
+    }
+
+    func sync() async throws {
+        let fd = self.fd
+        _ = try await NIOThreadPool.singleton.runIfActive { try systemCall("fsync") { fsync(fd) } }
+    }
+
+    /// The file's bytes from `offset` on, in chunks of `chunkSize`, each read when asked for.
+    func chunks(chunkSize: Int = 256 * 1024) -> Chunks {
+        Chunks(file: self, chunkSize: chunkSize)
+    }
+
+    struct Chunks: AsyncSequence, Sendable {
+        typealias Element = ByteBuffer
+        let file: PooledFile
+        let chunkSize: Int
+
+        struct AsyncIterator: AsyncIteratorProtocol {
+            let file: PooledFile
+            let chunkSize: Int
+            var offset: Int64 = 0
+
+            mutating func next() async throws -> ByteBuffer? {
+                let (fd, path, size, at) = (file.fd, file.path, chunkSize, offset)
+                let buffer = try await NIOThreadPool.singleton.runIfActive { () -> ByteBuffer in
+                    var buffer = ByteBufferAllocator().buffer(capacity: size)
+                    _ = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { bytes in
+                        try systemCall("pread", path: path) { pread(fd, bytes.baseAddress!, size, off_t(at)) }
+                    }
+                    return buffer
+                }
+                guard buffer.readableBytes > 0 else { return nil }
+                offset += Int64(buffer.readableBytes)
+                return buffer
+            }
+        }
+
+        func makeAsyncIterator() -> AsyncIterator {
+            AsyncIterator(file: file, chunkSize: chunkSize)
+        }
+    }
+}

@@ -1,0 +1,251 @@
+import AsyncHTTPClient
+import Foundation
+import Hub
+import HubAPI
+import HubClient
+import JobModel
+import Testing
+import TestSupport
+
+/// A hub's directories and tokens for process tests: `DIR/queue`, `DIR/done`, `DIR/tokens.json`,
+/// one token file per name, one state directory per runner.
+struct HubTree {
+    let dir: String
+    var queue: String { "\(dir)/queue" }
+    var done: String { "\(dir)/done" }
+    var tokens: String { "\(dir)/tokens.json" }
+    var leases: String { "\(dir)/queue/.construir-hub" }
+
+    /// Makes a token and writes its secret to `DIR/NAME.token` (mode 0600); returns that path.
+    @discardableResult
+    func addToken(_ name: String, role: HubRole) throws -> String {
+        let secret = try HubTokenStore(path: tokens).add(name: name, role: role)
+        let path = tokenFile(name)
+        #expect(FileManager.default.createFile(atPath: path, contents: Data((secret + "\n").utf8), attributes: [.posixPermissions: 0o600]))
+        return path
+    }
+
+    func tokenFile(_ name: String) -> String { "\(dir)/\(name).token" }
+
+    func secret(_ name: String) throws -> String { try HubClient.readToken(file: tokenFile(name)) }
+
+    /// Runs `body` with a client holding `name`'s token, and shuts the client down after.
+    func withClient<T>(_ name: String, url: String, _ body: (HubClient) async throws -> T) async throws -> T {
+        let client = try HubClient(url: url, token: try secret(name))
+        do {
+            let value = try await body(client)
+            await client.shutdown()
+            return value
+        } catch {
+            await client.shutdown()
+            throw error
+        }
+    }
+
+    /// `construir hub serve` on a free loopback port (or `port`), once it listens.
+    func startHub(lease: String, port: Int = 0, log: String) async throws -> (process: RunnerProcess, url: String) {
+        try FileManager.default.createDirectory(atPath: queue, withIntermediateDirectories: true)
+        let hub = try RunnerProcess(["--listen", "127.0.0.1:\(port)", "--queue", queue, "--done", done, "--tokens", tokens,
+                                     "--lease", lease], command: ["hub", "serve"], log: log)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if let range = hub.log.range(of: #"hub listening at http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression) {
+                let url = String(hub.log[range].dropFirst("hub listening at ".count))
+                return (hub, url)
+            }
+            guard hub.process.isRunning else { throw ConstruirTestError("the hub exited: \(hub.log)") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        hub.signal(SIGKILL)
+        throw ConstruirTestError("the hub did not start listening: \(hub.log)")
+    }
+
+    /// `construir run --hub URL` with its own state directory.
+    func startRunner(_ name: String, url: String, log: String, extra: [String] = []) throws -> RunnerProcess {
+        try RunnerProcess(["--hub", url, "--token-file", tokenFile(name), "--state", "\(dir)/state-\(name)",
+                           "--images", "\(VMSuites.RunnerIntegrationTests.repository)/images", "--memory", "256M",
+                           "--timeout", "120s", "--slots", "1", "--grace", "5s"] + extra, log: log)
+    }
+
+    /// The done/ directories holding a result.json.
+    func results() -> [String: JobResult] {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: done)) ?? []).filter { !$0.hasPrefix(".") }
+        var results: [String: JobResult] = [:]
+        for name in names {
+            if let result = try? readResult("\(done)/\(name)") { results[name] = result }
+        }
+        return results
+    }
+
+    func waitForResults(_ count: Int, timeout: Duration, logs: [RunnerProcess]) async throws -> [String: JobResult] {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let results = results()
+            if results.count >= count { return results }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw ConstruirTestError("expected \(count) results in done/, found \(results().count)\n" + logs.map(\.log).joined(separator: "\n-----\n"))
+    }
+
+    /// Packs the job in `DIR/JOB/job/construir` (a bash script) into `path`.
+    static func makeJob(script: String, in scratch: String, name: String, to path: String) async throws {
+        let jobDirectory = "\(scratch)/src-\(name)/job"
+        try FileManager.default.createDirectory(atPath: jobDirectory, withIntermediateDirectories: true)
+        try script.write(toFile: "\(jobDirectory)/construir", atomically: true, encoding: .utf8)
+        let repository = VMSuites.RunnerIntegrationTests.repository
+        let (status, log) = try await runTool(["\(repository)/jobs/make-job.sh", "\(scratch)/src-\(name)", path])
+        guard status == 0 else { throw ConstruirTestError("make-job.sh: \(log)") }
+    }
+
+    /// A job that sleeps `seconds` in the guest, then writes `slept.txt` as its output.
+    static func sleeperScript(_ seconds: Int) -> String {
+        """
+        #!/bin/bash
+        set -euo pipefail
+        echo "sleeping"
+        sleep \(seconds)
+        mkdir -p /tmp/out && echo slept > /tmp/out/slept.txt
+        tar -C /tmp/out -cJf /dev/sdb .
+        """
+    }
+
+    func stop(_ processes: [RunnerProcess]) async {
+        for process in processes where process.process.isRunning { process.signal(SIGTERM) }
+        for process in processes { _ = await process.wait(timeout: .seconds(30)) }
+    }
+}
+
+extension VMSuites {
+/// Issue 15 on the real binaries: a hub and pull runners as separate processes on loopback,
+/// running real VMs.
+@Suite(.serialized) struct HubIntegrationTests {
+    @Test func twoPullRunnersRunJobsDroppedInTheQueueAndSubmittedWithPackage() async throws {
+        try requireImage0()
+        try await withTemporaryDirectory { dir in
+            let tree = HubTree(dir: dir)
+            try tree.addToken("runner-a", role: .runner)
+            try tree.addToken("runner-b", role: .runner)
+            try tree.addToken("submitter", role: .submitter)
+            let (hub, url) = try await tree.startHub(lease: "20s", log: "\(dir)/hub.log")
+            let runnerA = try tree.startRunner("runner-a", url: url, log: "\(dir)/a.log")
+            let runnerB = try tree.startRunner("runner-b", url: url, log: "\(dir)/b.log")
+            let processes = [runnerA, runnerB, hub]
+
+            // Two jobs dropped into the hub's queue, as into any queue.
+            let repository = RunnerIntegrationTests.repository
+            let packed = "\(dir)/hello.packed"
+            let (status, log) = try await runTool(["\(repository)/jobs/make-job.sh", "\(repository)/jobs/hello", packed])
+            #expect(status == 0, "\(log)")
+            for name in ["drop1_i0.tar.xz", "drop2_i0.tar.xz"] {
+                try FileManager.default.copyItem(atPath: packed, toPath: "\(tree.queue)/.\(name)")
+                try FileManager.default.moveItem(atPath: "\(tree.queue)/.\(name)", toPath: "\(tree.queue)/\(name)")
+            }
+            // One made from a git commit and sent with `package --hub`.
+            let repo = "\(dir)/project"
+            try FileManager.default.createDirectory(atPath: repo, withIntermediateDirectories: true)
+            try "#!/bin/bash\nset -e\nmkdir -p artifacts\necho packaged > artifacts/made.txt\n".write(toFile: "\(repo)/construir", atomically: true, encoding: .utf8)
+            for command in [["git", "init", "-q"], ["chmod", "+x", "construir"], ["git", "add", "construir"],
+                            ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "job"]] {
+                let (status, log) = try await runTool(command, in: repo)
+                #expect(status == 0, "\(command): \(log)")
+            }
+            let package = try RunnerProcess([repo, "--images", "\(repository)/images", "--hub", url, "--token-file", tree.tokenFile("submitter")],
+                                             command: ["package"], log: "\(dir)/package.log")
+            let packaged = await package.wait(timeout: .seconds(120))
+            #expect(packaged?.status == 0, "\(package.log)")
+
+            let results = try await tree.waitForResults(3, timeout: .seconds(300), logs: processes)
+            for (name, result) in results {
+                #expect(result.status == .passed, "\(name): \(result.error ?? "")")
+                #expect(["runner-a", "runner-b"].contains(result.runnerID ?? ""), "\(name): runner_id \(result.runnerID ?? "nil")")
+                #expect(result.attempt == 1)
+                #expect(FileManager.default.fileExists(atPath: "\(tree.done)/\(name)/console.log"))
+                #expect(FileManager.default.fileExists(atPath: "\(tree.done)/\(name)/output.tar.xz"))
+                #expect(FileManager.default.fileExists(atPath: "\(tree.done)/\(name)/job.tar.xz"))
+            }
+            #expect(try String(contentsOfFile: "\(tree.done)/drop1/output/hello.txt", encoding: .utf8).contains("hello from construir"))
+            let packagedName = try #require(results.keys.first { !$0.hasPrefix("drop") })
+            #expect(try String(contentsOfFile: "\(tree.done)/\(packagedName)/output/made.txt", encoding: .utf8) == "packaged\n")
+
+            // What `status --hub` and /metrics say about it.
+            let hubStatus = try await tree.withClient("submitter", url: url) { try await $0.status() }
+            #expect(hubStatus.finished == 3)
+            #expect(hubStatus.leases.isEmpty)
+            #expect(hubStatus.runners.map(\.jobsDone).reduce(0, +) == 3)
+            let statusText = try RunnerProcess(["--hub", url, "--token-file", tree.tokenFile("runner-a")], command: ["status"], log: "\(dir)/status.log")
+            #expect(await statusText.wait(timeout: .seconds(30))?.status == 0)
+            #expect(statusText.log.contains("runner-a") && statusText.log.contains("finished"), "\(statusText.log)")
+
+            await tree.stop(processes)
+            #expect(!runnerA.process.isRunning && !runnerB.process.isRunning && !hub.process.isRunning)
+            #expect(FileManager.default.contentsOfDirectory(atPath: "\(dir)/state-runner-a/running", default: []).isEmpty)
+        }
+    }
+
+    @Test func aRunnerKilledMidJobLosesItsLeaseAndAnotherRunsTheJobAgain() async throws {
+        try requireImage0()
+        try await withTemporaryDirectory { dir in
+            let tree = HubTree(dir: dir)
+            try tree.addToken("runner-a", role: .runner)
+            try tree.addToken("runner-b", role: .runner)
+            let (hub, url) = try await tree.startHub(lease: "4s", log: "\(dir)/hub.log")
+            try await HubTree.makeJob(script: HubTree.sleeperScript(10), in: dir, name: "sleeper", to: "\(tree.queue)/sleeper_i0.tar.xz")
+            let runnerA = try tree.startRunner("runner-a", url: url, log: "\(dir)/a.log")
+            // Runner A holds the lease once its VM runs the job.
+            try await waitFor("runner-a to run the job", timeout: .seconds(120), log: runnerA) {
+                runnerA.log.contains("claimed job from the hub")
+            }
+            runnerA.signal(SIGKILL)
+            _ = await runnerA.wait(timeout: .seconds(10))
+            let runnerB = try tree.startRunner("runner-b", url: url, log: "\(dir)/b.log")
+            let results = try await tree.waitForResults(1, timeout: .seconds(300), logs: [runnerB, hub])
+            let result = try #require(results["sleeper"])
+            #expect(result.status == .passed, "\(result.error ?? "")")
+            #expect(result.attempt == 2)
+            #expect(result.runnerID == "runner-b")
+            #expect(hub.log.contains("lease ran out"))
+            await tree.stop([runnerB, hub])
+        }
+    }
+
+    @Test func aHubRestartedMidJobLosesNothing() async throws {
+        try requireImage0()
+        try await withTemporaryDirectory { dir in
+            let tree = HubTree(dir: dir)
+            try tree.addToken("runner-a", role: .runner)
+            let (hub, url) = try await tree.startHub(lease: "30s", log: "\(dir)/hub.log")
+            try await HubTree.makeJob(script: HubTree.sleeperScript(6), in: dir, name: "sleeper", to: "\(tree.queue)/sleeper_i0.tar.xz")
+            let runner = try tree.startRunner("runner-a", url: url, log: "\(dir)/a.log")
+            try await waitFor("the runner to claim the job", timeout: .seconds(120), log: runner) {
+                runner.log.contains("claimed job from the hub")
+            }
+            hub.signal(SIGKILL)
+            _ = await hub.wait(timeout: .seconds(10))
+            try await Task.sleep(for: .seconds(2))
+            let port = Int(url.split(separator: ":").last!)!
+            let (restarted, _) = try await tree.startHub(lease: "30s", port: port, log: "\(dir)/hub2.log")
+            let results = try await tree.waitForResults(1, timeout: .seconds(300), logs: [runner, restarted])
+            let result = try #require(results["sleeper"])
+            #expect(result.status == .passed, "\(result.error ?? "")")
+            #expect(result.attempt == 1)
+            #expect(result.runnerID == "runner-a")
+            #expect(try String(contentsOfFile: "\(tree.done)/sleeper/output/slept.txt", encoding: .utf8) == "slept\n")
+            await tree.stop([runner, restarted])
+        }
+    }
+
+    private func waitFor(_ what: String, timeout: Duration, log: RunnerProcess, _ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !condition() {
+            guard ContinuousClock.now < deadline else { throw ConstruirTestError("timed out waiting for \(what):\n\(log.log)") }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+}
+}
+
+extension FileManager {
+    func contentsOfDirectory(atPath path: String, default: [String]) -> [String] {
+        (try? contentsOfDirectory(atPath: path)) ?? `default`
+    }
+}

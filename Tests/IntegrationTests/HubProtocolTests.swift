@@ -1,0 +1,175 @@
+import AsyncHTTPClient
+import Foundation
+import Hub
+import HubAPI
+import HubClient
+import JobModel
+import NIOHTTP1
+import Testing
+import TestSupport
+
+/// The hub's API against a real `construir hub serve` process, with the test as the client:
+/// who is refused, and what a lying or late runner can do (nothing).
+@Suite(.serialized, .timeLimit(.minutes(5))) struct HubProtocolTests {
+    /// A hub with a runner, a second runner and a submitter token, and one job queued.
+    private func withHub(lease: String = "20s", _ body: (HubTree, String) async throws -> Void) async throws {
+        try await withTemporaryDirectory { dir in
+            let tree = HubTree(dir: dir)
+            try tree.addToken("runner-a", role: .runner)
+            try tree.addToken("runner-b", role: .runner)
+            try tree.addToken("submitter", role: .submitter)
+            let (hub, url) = try await tree.startHub(lease: lease, log: "\(dir)/hub.log")
+            do {
+                try await body(tree, url)
+            } catch {
+                await tree.stop([hub])
+                throw ConstruirTestError("\(error)\nhub log:\n\(hub.log)")
+            }
+            await tree.stop([hub])
+        }
+    }
+
+    private func queueJob(_ tree: HubTree, name: String) async throws {
+        let repository = VMSuites.RunnerIntegrationTests.repository
+        let (status, log) = try await runTool(["\(repository)/jobs/make-job.sh", "\(repository)/jobs/hello", "\(tree.dir)/\(name).packed"])
+        guard status == 0 else { throw ConstruirTestError("make-job.sh: \(log)") }
+        try FileManager.default.moveItem(atPath: "\(tree.dir)/\(name).packed", toPath: "\(tree.queue)/\(name)")
+    }
+
+    /// The status of `METHOD url` with `authorization` as given (none when nil).
+    private func statusCode(_ method: HTTPMethod, _ url: String, authorization: String?) async throws -> UInt {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        if let authorization { request.headers.add(name: "Authorization", value: authorization) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        return response.status.code
+    }
+
+    @Test func callsWithoutAValidTokenOrWithTheWrongRoleAreRefused() async throws {
+        try await withHub { tree, url in
+            let runner = "Bearer \(try tree.secret("runner-a"))"
+            let submitter = "Bearer \(try tree.secret("submitter"))"
+            #expect(try await statusCode(.POST, url + HubPaths.claim, authorization: nil) == 401)
+            #expect(try await statusCode(.POST, url + HubPaths.claim, authorization: "Bearer construir_0000") == 401)
+            #expect(try await statusCode(.POST, url + HubPaths.claim, authorization: submitter) == 403)
+            #expect(try await statusCode(.GET, url + HubPaths.work + "?wait=0", authorization: submitter) == 403)
+            #expect(try await statusCode(.POST, url + HubPaths.jobs + "?name=x_i0.tar.xz", authorization: runner) == 403)
+            #expect(try await statusCode(.POST, url + HubPaths.claim, authorization: runner) == 204)
+
+            // Revoked: refused within the hub's reload interval (about a second).
+            try HubTokenStore(path: tree.tokens).revoke(name: "runner-a")
+            var code: UInt = 0
+            for _ in 0..<50 {
+                code = try await statusCode(.POST, url + HubPaths.claim, authorization: runner)
+                if code == 401 { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(code == 401)
+            #expect(try await statusCode(.POST, url + HubPaths.claim, authorization: "Bearer \(try tree.secret("runner-b"))") == 204)
+        }
+    }
+
+    @Test func aHostileOutputArchiveEndsTheJobInErrorAndWritesNothingOutside() async throws {
+        try await withHub { tree, url in
+            try await queueJob(tree, name: "hostile_i0.tar.xz")
+            try await tree.withClient("runner-a", url: url) { runner in
+            let claim = try #require(try await runner.claim())
+            try await runner.download(claim, to: "\(tree.dir)/job.download")
+            // An archive whose entry climbs out of the output directory.
+            let hostile = "\(tree.dir)/hostile.tar.xz"
+            let (status, log) = try await runTool(["python3", "-c", """
+                import io, lzma, tarfile, sys
+                buffer = io.BytesIO()
+                with tarfile.open(fileobj=buffer, mode="w") as tar:
+                    data = b"owned\\n"
+                    info = tarfile.TarInfo("../../escape.txt"); info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+                open(sys.argv[1], "wb").write(lzma.compress(buffer.getvalue()))
+                """, hostile])
+            #expect(status == 0, "\(log)")
+            try await runner.upload(file: hostile, to: HubPaths.output(claim.id))
+            let result = sampleResult(job: claim.job, status: .passed, exitCode: 0, finished: Date(), total: 1)
+            await #expect(throws: HubClientError.self) { _ = try await runner.sendResult(claim.id, result: try result.encoded()) }
+            let done = try readResult("\(tree.done)/hostile")
+            #expect(done.status == .error)
+            #expect(done.error?.contains("output was refused") == true, "\(done.error ?? "")")
+            #expect(done.runnerID == "runner-a")
+            for path in ["\(tree.dir)/escape.txt", "\(tree.done)/escape.txt", "\(tree.queue)/escape.txt", "\(tree.done)/hostile/escape.txt"] {
+                #expect(!FileManager.default.fileExists(atPath: path), "\(path)")
+            }
+            // The lease is over: the same runner cannot send another result.
+            await #expect(throws: HubClientError.self) { _ = try await runner.sendResult(claim.id, result: try result.encoded()) }
+            }
+        }
+    }
+
+    @Test func outputLargerThanTheJobAllowsIsRefused() async throws {
+        try await withHub { tree, url in
+            try await queueJob(tree, name: "large_i0.tar.xz")
+            try await tree.withClient("runner-a", url: url) { runner in
+            let claim = try #require(try await runner.claim())
+            // The hello job is 1 MiB, so its output may be 1 MiB: send 3.
+            let large = "\(tree.dir)/large.bin"
+            try Data(mixedBytes(3 << 20)).write(to: URL(fileURLWithPath: large))
+            do {
+                try await runner.upload(file: large, to: HubPaths.output(claim.id))
+                Issue.record("a 3 MiB output was accepted")
+            } catch let error as HubClientError {
+                #expect(error.kind == .refused || error.kind == .unreachable, "\(error)")
+            }
+            let done = try readResult("\(tree.done)/large")
+            #expect(done.status == .error)
+            #expect(done.error?.contains("sent more than the job allows") == true, "\(done.error ?? "")")
+            #expect(!FileManager.default.fileExists(atPath: "\(tree.done)/large/output"))
+            }
+        }
+    }
+
+    @Test func aLateUploadAfterTheLeaseRanOutIsRefusedAndTheJobGoesToTheNextRunner() async throws {
+        try await withHub(lease: "2s") { tree, url in
+            try await queueJob(tree, name: "late_i0.tar.xz")
+            try await tree.withClient("runner-a", url: url) { first in
+            try await tree.withClient("runner-b", url: url) { second in
+            let claim = try #require(try await first.claim())
+            #expect(claim.attempt == 1)
+            #expect(claim.leaseSeconds == 2)
+            try await Task.sleep(for: .seconds(3))
+            let result = sampleResult(job: claim.job, status: .passed, exitCode: 0, finished: Date(), total: 1)
+            do {
+                _ = try await first.sendResult(claim.id, result: try result.encoded())
+                Issue.record("a late result was accepted")
+            } catch let error as HubClientError {
+                #expect(error.kind == .leaseLost, "\(error)")
+            }
+            #expect(tree.results().isEmpty)
+            // The long poll says there is work again, and the next runner gets attempt 2.
+            #expect(try await second.waitForWork(seconds: 5))
+            let again = try #require(try await second.claim())
+            #expect(again.id == claim.id)
+            #expect(again.attempt == 2)
+            await #expect(throws: HubClientError.self) { _ = try await first.heartbeat(claim.id) }
+            _ = try await second.heartbeat(again.id)
+            }
+            }
+        }
+    }
+
+    @Test func aSubmittedJobIsQueuedOnlyWhenWholeAndValid() async throws {
+        try await withHub { tree, url in
+            try await tree.withClient("submitter", url: url) { submitter in
+            let garbage = "\(tree.dir)/garbage.tar.xz"
+            try Data(mixedBytes(4096)).write(to: URL(fileURLWithPath: garbage))
+            await #expect(throws: HubClientError.self) { _ = try await submitter.submit(file: garbage, as: "garbage_i0.tar.xz") }
+            await #expect(throws: HubClientError.self) { _ = try await submitter.submit(file: garbage, as: "../evil_i0.tar.xz") }
+            #expect(FileManager.default.contentsOfDirectory(atPath: tree.queue, default: []).filter { !$0.hasPrefix(".construir-hub") }.isEmpty)
+            let repository = VMSuites.RunnerIntegrationTests.repository
+            let (status, log) = try await runTool(["\(repository)/jobs/make-job.sh", "\(repository)/jobs/hello", "\(tree.dir)/ok.packed"])
+            #expect(status == 0, "\(log)")
+            let receipt = try await submitter.submit(file: "\(tree.dir)/ok.packed", as: "ok_i0.tar.xz")
+            #expect(receipt.job == "ok_i0.tar.xz")
+            #expect(FileManager.default.fileExists(atPath: "\(tree.queue)/ok_i0.tar.xz"))
+            await #expect(throws: HubClientError.self) { _ = try await submitter.submit(file: "\(tree.dir)/ok.packed", as: "ok_i0.tar.xz") }
+            }
+        }
+    }
+}

@@ -30,8 +30,8 @@ struct HubTree {
     func secret(_ name: String) throws -> String { try HubClient.readToken(file: tokenFile(name)) }
 
     /// Runs `body` with a client holding `name`'s token, and shuts the client down after.
-    func withClient<T>(_ name: String, url: String, _ body: (HubClient) async throws -> T) async throws -> T {
-        let client = try HubClient(url: url, token: try secret(name))
+    func withClient<T>(_ name: String, url: String, caFile: String? = nil, _ body: (HubClient) async throws -> T) async throws -> T {
+        let client = try HubClient(url: url, token: try secret(name), caFile: caFile)
         do {
             let value = try await body(client)
             await client.shutdown()
@@ -43,13 +43,13 @@ struct HubTree {
     }
 
     /// `construir hub serve` on a free loopback port (or `port`), once it listens.
-    func startHub(lease: String, port: Int = 0, log: String) async throws -> (process: RunnerProcess, url: String) {
+    func startHub(lease: String, port: Int = 0, extra: [String] = [], log: String) async throws -> (process: RunnerProcess, url: String) {
         try FileManager.default.createDirectory(atPath: queue, withIntermediateDirectories: true)
         let hub = try RunnerProcess(["--listen", "127.0.0.1:\(port)", "--queue", queue, "--done", done, "--tokens", tokens,
-                                     "--lease", lease], command: ["hub", "serve"], log: log)
+                                     "--lease", lease] + extra, command: ["hub", "serve"], log: log)
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
-            if let range = hub.log.range(of: #"hub listening at http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression) {
+            if let range = hub.log.range(of: #"hub listening at https?://127\.0\.0\.1:[0-9]+"#, options: .regularExpression) {
                 let url = String(hub.log[range].dropFirst("hub listening at ".count))
                 return (hub, url)
             }
@@ -64,7 +64,7 @@ struct HubTree {
     func startRunner(_ name: String, url: String, log: String, extra: [String] = []) throws -> RunnerProcess {
         try RunnerProcess(["--hub", url, "--token-file", tokenFile(name), "--state", "\(dir)/state-\(name)",
                            "--images", "\(VMSuites.RunnerIntegrationTests.repository)/images", "--memory", "256M",
-                           "--timeout", "120s", "--slots", "1", "--grace", "5s"] + extra, log: log)
+                           "--timeout", "120s", "--slots", "1"] + (extra.contains("--grace") ? [] : ["--grace", "5s"]) + extra, log: log)
     }
 
     /// The done/ directories holding a result.json.
@@ -231,6 +231,33 @@ extension VMSuites {
             #expect(result.runnerID == "runner-a")
             #expect(try String(contentsOfFile: "\(tree.done)/sleeper/output/slept.txt", encoding: .utf8) == "slept\n")
             await tree.stop([runner, restarted])
+        }
+    }
+
+    @Test func aRunnerStoppedWithSIGTERMGivesTheJobBackWithoutCountingAnAttempt() async throws {
+        try requireImage0()
+        try await withTemporaryDirectory { dir in
+            let tree = HubTree(dir: dir)
+            try tree.addToken("runner-a", role: .runner)
+            try tree.addToken("runner-b", role: .runner)
+            let (hub, url) = try await tree.startHub(lease: "30s", log: "\(dir)/hub.log")
+            try await HubTree.makeJob(script: HubTree.sleeperScript(8), in: dir, name: "sleeper", to: "\(tree.queue)/sleeper_i0.tar.xz")
+            let runnerA = try tree.startRunner("runner-a", url: url, log: "\(dir)/a.log", extra: ["--grace", "0s"])
+            try await waitFor("runner-a to claim the job", timeout: .seconds(120), log: runnerA) {
+                runnerA.log.contains("claimed job from the hub")
+            }
+            runnerA.signal(SIGTERM)
+            let exit = await runnerA.wait(timeout: .seconds(60))
+            #expect(exit?.status == 0, "\(runnerA.log)")
+            #expect(hub.log.contains("runner gave a job back"), "\(hub.log)")
+            #expect(FileManager.default.contentsOfDirectory(atPath: "\(dir)/state-runner-a/running", default: []).isEmpty)
+            let runnerB = try tree.startRunner("runner-b", url: url, log: "\(dir)/b.log")
+            let results = try await tree.waitForResults(1, timeout: .seconds(300), logs: [runnerB, hub])
+            let result = try #require(results["sleeper"])
+            #expect(result.status == .passed, "\(result.error ?? "")")
+            #expect(result.attempt == 1)
+            #expect(result.runnerID == "runner-b")
+            await tree.stop([runnerB, hub])
         }
     }
 

@@ -172,4 +172,55 @@ import TestSupport
             }
         }
     }
+
+    @Test func theHubServesHTTPSThatRunnersVerifyAgainstTheirCA() async throws {
+        try await withTemporaryDirectory { dir in
+            let tree = HubTree(dir: dir)
+            try tree.addToken("submitter", role: .submitter)
+            // A CA, and a certificate for 127.0.0.1 signed by it.
+            for command in [
+                ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+                 "-subj", "/CN=construir test CA"],
+                ["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "hub.key", "-out", "hub.csr", "-subj", "/CN=127.0.0.1"],
+            ] {
+                let (status, log) = try await runTool(command, in: dir)
+                #expect(status == 0, "\(log)")
+            }
+            try "subjectAltName=IP:127.0.0.1\n".write(toFile: "\(dir)/san.ext", atomically: true, encoding: .utf8)
+            let (status, log) = try await runTool(["openssl", "x509", "-req", "-in", "hub.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                                                   "-CAcreateserial", "-out", "hub.pem", "-days", "2", "-extfile", "san.ext"], in: dir)
+            #expect(status == 0, "\(log)")
+            let (hub, url) = try await tree.startHub(lease: "20s", extra: ["--tls-cert", "\(dir)/hub.pem", "--tls-key", "\(dir)/hub.key"],
+                                                    log: "\(dir)/hub.log")
+            #expect(url.hasPrefix("https://"))
+            let status200 = try await tree.withClient("submitter", url: url, caFile: "\(dir)/ca.pem") { try await $0.status() }
+            #expect(status200.queued == 0)
+            // Without the CA, the system's trust store does not know the hub's certificate.
+            do {
+                _ = try await tree.withClient("submitter", url: url) { try await $0.status() }
+                Issue.record("a certificate from an unknown CA was accepted")
+            } catch let error as HubClientError {
+                #expect(error.kind == .unreachable, "\(error)")
+            }
+            // Plain HTTP to the TLS port gets no answer a client would take.
+            let plain = url.replacingOccurrences(of: "https://", with: "http://")
+            await #expect(throws: HubClientError.self) { _ = try await tree.withClient("submitter", url: plain) { try await $0.status() } }
+            await tree.stop([hub])
+        }
+    }
+
+    @Test func plainHTTPIsRefusedAwayFromLoopbackUnlessAsked() async throws {
+        try await withTemporaryDirectory { dir in
+            let tree = HubTree(dir: dir)
+            try FileManager.default.createDirectory(atPath: tree.queue, withIntermediateDirectories: true)
+            let hub = try RunnerProcess(["--listen", "0.0.0.0:0", "--queue", tree.queue, "--done", tree.done, "--tokens", tree.tokens],
+                                        command: ["hub", "serve"], log: "\(dir)/hub.log")
+            let exit = await hub.wait(timeout: .seconds(30))
+            #expect(exit != nil && exit?.status != 0)
+            #expect(hub.log.contains("clear text"), "\(hub.log)")
+            #expect(throws: (any Error).self) { try HubClient(url: "http://192.0.2.1:8443", token: "construir_x") }
+            let insecure = try HubClient(url: "http://192.0.2.1:8443", token: "construir_x", allowInsecureHTTP: true)
+            await insecure.shutdown()
+        }
+    }
 }

@@ -1,0 +1,94 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import Hub
+import HubAPI
+
+/// The hub's small parts, without a server: long-poll wake-ups, Range headers, the token cache.
+@Suite struct HubServerPartsTests {
+    @Test func aWaiterWakesOnNotifyAndNotBefore() async throws {
+        let waiters = HubWaiters()
+        let seen = waiters.generation
+        let start = ContinuousClock.now
+        async let waited: Void = waiters.wait(after: seen, timeout: .seconds(30))
+        while waiters.count == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(waiters.count == 1)
+        waiters.notify()
+        await waited
+        #expect(ContinuousClock.now - start < .seconds(10))
+        #expect(waiters.count == 0)
+    }
+
+    @Test func aNotifyBetweenLookingAndWaitingIsNotLost() async {
+        let waiters = HubWaiters()
+        let seen = waiters.generation
+        waiters.notify()  // work arrived after the waiter looked, before it waited
+        let start = ContinuousClock.now
+        await waiters.wait(after: seen, timeout: .seconds(30))
+        #expect(ContinuousClock.now - start < .seconds(5))
+        #expect(waiters.count == 0)
+    }
+
+    @Test func aWaiterEndsAtItsTimeoutOrWhenCancelled() async {
+        let waiters = HubWaiters()
+        let start = ContinuousClock.now
+        await waiters.wait(after: waiters.generation, timeout: .milliseconds(200))
+        #expect(ContinuousClock.now - start >= .milliseconds(200))
+        #expect(waiters.count == 0)
+        let task = Task { await waiters.wait(after: waiters.generation, timeout: .seconds(60)) }
+        while waiters.count == 0 { try? await Task.sleep(for: .milliseconds(5)) }
+        task.cancel()
+        await task.value
+        #expect(waiters.count == 0)
+    }
+
+    @Test func rangeHeaders() {
+        #expect(ByteRange(header: "bytes=100-").map { [$0.first, $0.last] } == [100, nil])
+        #expect(ByteRange(header: "bytes=0-99").map { [$0.first, $0.last] } == [0, 99])
+        for refused in [nil, "", "bytes=-5", "bytes=9-3", "bytes=1-2,4-5", "items=1-", "bytes=x-"] {
+            #expect(ByteRange(header: refused) == nil, "\(refused ?? "nil")")
+        }
+    }
+
+    @Test func theAuthenticatorSeesAddedAndRevokedTokensAfterAReload() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = HubTokenStore(path: "\(dir)/tokens.json")
+            let secret = try store.add(name: "a", role: .runner)
+            let authenticator = try HubAuthenticator(store: store)
+            #expect(authenticator.authenticate(authorization: nil) == .missing)
+            #expect(authenticator.authenticate(authorization: "Basic eDp5") == .missing)
+            #expect(authenticator.authenticate(authorization: "Bearer nope") == .refused)
+            guard case .token(let token) = authenticator.authenticate(authorization: "Bearer \(secret)") else {
+                Issue.record("the token was not accepted")
+                return
+            }
+            #expect(token.name == "a" && token.role == .runner)
+            let second = try store.add(name: "b", role: .submitter)
+            #expect(authenticator.authenticate(authorization: "Bearer \(second)") == .refused)
+            try authenticator.reloadIfChanged()
+            #expect(authenticator.authenticate(authorization: "bearer \(second)") != .refused)
+            try store.revoke(name: "a")
+            try authenticator.reloadIfChanged()
+            #expect(authenticator.authenticate(authorization: "Bearer \(secret)") == .refused)
+        }
+    }
+
+    @Test func metricsNameEachRunnerAndEscapeTheirNames() {
+        let now = Date()
+        let status = HubStatus(queued: 2, runners: [.init(name: "x\"y", lastSeen: now.addingTimeInterval(-3), running: ["l1"], jobsDone: 4)],
+                               leases: [.init(id: "l1", job: "j_i0.tar.xz", holder: "x\"y", attempt: 1, expires: now),
+                                        .init(id: "l2", job: "k_i0.tar.xz", holder: nil, attempt: 1, expires: nil)],
+                               finished: 5)
+        let text = HubPage.metrics(status, waiting: 7, now: now)
+        #expect(text.contains("construir_hub_queued_jobs 2\n"))
+        #expect(text.contains("construir_hub_leases{state=\"held\"} 1\n"))
+        #expect(text.contains("construir_hub_leases{state=\"waiting\"} 1\n"))
+        #expect(text.contains("construir_hub_finished_jobs_total 5\n"))
+        #expect(text.contains("construir_hub_waiting_polls 7\n"))
+        #expect(text.contains("construir_hub_runner_jobs_done_total{runner=\"x\\\"y\"} 4\n"))
+        #expect(text.contains("construir_hub_runner_last_seen_seconds{runner=\"x\\\"y\"} 3.000\n"))
+        let page = HubPage.html(status, now: now)
+        #expect(page.contains("x&quot;y") && !page.contains("x\"y"))
+    }
+}

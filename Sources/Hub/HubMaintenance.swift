@@ -34,6 +34,7 @@ struct HubMaintenance: Service {
                 }
             }
             try await gracefulShutdown()
+            server.waiters.close()
             group.cancelAll()
         }
     }

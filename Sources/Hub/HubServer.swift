@@ -106,7 +106,7 @@ public struct HubServer: Sendable {
             while true {
                 let seen = waiters.generation
                 if try await blocking({ self.leases.hasWork() }) { return Response(status: .ok) }
-                if ContinuousClock.now >= deadline || Task.isCancelled { return Response(status: .noContent) }
+                if ContinuousClock.now >= deadline || Task.isCancelled || waiters.isClosed { return Response(status: .noContent) }
                 await waiters.wait(after: seen, timeout: deadline - ContinuousClock.now)
             }
         }

@@ -13,6 +13,7 @@ public final class HubWaiters: Sendable {
         case cancelled
     }
     private struct State {
+        var closed = false
         var generation: UInt64 = 0
         var nextID: UInt64 = 0
         var waiters: [UInt64: Waiter] = [:]
@@ -25,6 +26,16 @@ public final class HubWaiters: Sendable {
 
     /// How many requests are waiting now (the page and /metrics show it).
     public var count: Int { state.withLock { $0.waiters.count } }
+
+    /// Whether the hub is stopping: then no request waits any more.
+    public var isClosed: Bool { state.withLock { $0.closed } }
+
+    /// The hub is stopping: every waiter returns now, and later ones do not wait, so that
+    /// open long polls do not hold the shutdown up for their whole length.
+    public func close() {
+        state.withLock { $0.closed = true }
+        notify()
+    }
 
     /// Wakes every waiter.
     public func notify() {
@@ -66,7 +77,7 @@ public final class HubWaiters: Sendable {
                         state.waiters[id] = nil
                         return true
                     }
-                    if state.generation != seen {
+                    if state.generation != seen || state.closed {
                         state.waiters[id] = nil
                         return true
                     }

@@ -43,6 +43,18 @@ import HubAPI
         #expect(waiters.count == 0)
     }
 
+    @Test func closingReleasesEveryWaiterAndLaterOnesDoNotWait() async throws {
+        let waiters = HubWaiters()
+        let start = ContinuousClock.now
+        async let waited: Void = waiters.wait(after: waiters.generation, timeout: .seconds(60))
+        while waiters.count == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        waiters.close()
+        await waited
+        await waiters.wait(after: waiters.generation, timeout: .seconds(60))
+        #expect(ContinuousClock.now - start < .seconds(10))
+        #expect(waiters.isClosed)
+    }
+
     @Test func rangeHeaders() {
         #expect(ByteRange(header: "bytes=100-").map { [$0.first, $0.last] } == [100, nil])
         #expect(ByteRange(header: "bytes=0-99").map { [$0.first, $0.last] } == [0, 99])

@@ -174,8 +174,11 @@ public final class HubJobSource: JobSource {
     }
 
     public func release(_ job: ClaimedJob) async throws {
+        // The runner gives a job back when it is stopping, often from a cancelled task, which
+        // would cancel the request too: the release runs in a task of its own, awaited here.
+        let client = self.client
         do {
-            try await client.release(job.id)
+            try await Task { try await client.release(job.id) }.value
         } catch {
             logger.warning("cannot give the job back to the hub; its lease runs out there instead: \(error)", metadata: ["job": "\(job.name.fileName)"])
         }

@@ -5,18 +5,18 @@ import TestSupport
 import HubAPI
 
 /// The hub's small parts, without a server: long-poll wake-ups, Range headers, the token cache.
-@Suite struct HubServerPartsTests {
+/// A waiter that should wake waits an hour otherwise: the time limit fails it instead of a
+/// timed expectation, which the full suite's load would make flaky.
+@Suite(.timeLimit(.minutes(1))) struct HubServerPartsTests {
     @Test func aWaiterWakesOnNotifyAndNotBefore() async throws {
         let waiters = HubWaiters()
         let seen = waiters.generation
-        let start = ContinuousClock.now
-        async let waited: Void = waiters.wait(after: seen, timeout: .seconds(30))
+        async let waited: Void = waiters.wait(after: seen, timeout: .seconds(3600))
         while waiters.count == 0 { try await Task.sleep(for: .milliseconds(5)) }
         try await Task.sleep(for: .milliseconds(100))
         #expect(waiters.count == 1)
         waiters.notify()
         await waited
-        #expect(ContinuousClock.now - start < .seconds(10))
         #expect(waiters.count == 0)
     }
 
@@ -24,9 +24,7 @@ import HubAPI
         let waiters = HubWaiters()
         let seen = waiters.generation
         waiters.notify()  // work arrived after the waiter looked, before it waited
-        let start = ContinuousClock.now
-        await waiters.wait(after: seen, timeout: .seconds(30))
-        #expect(ContinuousClock.now - start < .seconds(5))
+        await waiters.wait(after: seen, timeout: .seconds(3600))
         #expect(waiters.count == 0)
     }
 
@@ -36,7 +34,7 @@ import HubAPI
         await waiters.wait(after: waiters.generation, timeout: .milliseconds(200))
         #expect(ContinuousClock.now - start >= .milliseconds(200))
         #expect(waiters.count == 0)
-        let task = Task { await waiters.wait(after: waiters.generation, timeout: .seconds(60)) }
+        let task = Task { await waiters.wait(after: waiters.generation, timeout: .seconds(3600)) }
         while waiters.count == 0 { try? await Task.sleep(for: .milliseconds(5)) }
         task.cancel()
         await task.value
@@ -45,13 +43,11 @@ import HubAPI
 
     @Test func closingReleasesEveryWaiterAndLaterOnesDoNotWait() async throws {
         let waiters = HubWaiters()
-        let start = ContinuousClock.now
-        async let waited: Void = waiters.wait(after: waiters.generation, timeout: .seconds(60))
+        async let waited: Void = waiters.wait(after: waiters.generation, timeout: .seconds(3600))
         while waiters.count == 0 { try await Task.sleep(for: .milliseconds(5)) }
         waiters.close()
         await waited
-        await waiters.wait(after: waiters.generation, timeout: .seconds(60))
-        #expect(ContinuousClock.now - start < .seconds(10))
+        await waiters.wait(after: waiters.generation, timeout: .seconds(3600))
         #expect(waiters.isClosed)
     }
 

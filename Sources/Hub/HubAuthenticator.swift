@@ -9,7 +9,7 @@ public final class HubAuthenticator: Sendable {
     public let store: HubTokenStore
     private struct Loaded {
         var tokens: [HubToken] = []
-        var fileStamp: FileStamp?
+        var file: FileIdentity?
     }
     private let loaded = Mutex(Loaded())
 
@@ -32,11 +32,12 @@ public final class HubAuthenticator: Sendable {
     /// read when it changed): call it from a thread of its own. On error the tokens stay as
     /// they were, except that a file now unsafe to trust authenticates nobody.
     public func reloadIfChanged() throws(ConstruirError) {
-        let stamp = FileStamp(path: store.path)
-        if let stamp, stamp == loaded.withLock({ $0.fileStamp }) { return }
+        // Any rewrite of the file (an atomic rename) changes its inode and ctime.
+        let identity = FileIdentity(path: store.path)
+        if let identity, identity == loaded.withLock({ $0.file }) { return }
         do {
             let tokens = try store.tokens()
-            loaded.withLock { $0 = Loaded(tokens: tokens, fileStamp: stamp) }
+            loaded.withLock { $0 = Loaded(tokens: tokens, file: identity) }
         } catch {
             if error.code == .untrustedPath { loaded.withLock { $0 = Loaded() } }
             throw error
@@ -48,22 +49,5 @@ public final class HubAuthenticator: Sendable {
         let secret = authorization.dropFirst("bearer ".count).trimmingCharacters(in: .whitespaces)
         let tokens = loaded.withLock { $0.tokens }
         return HubTokenStore.authenticate(secret, among: tokens).map { .token($0) } ?? .refused
-    }
-
-    /// What tells a changed file from the one read: any rewrite (atomic rename) changes the inode.
-    private struct FileStamp: Equatable {
-        var device: UInt64
-        var inode: UInt64
-        var size: Int64
-        var modified: Int64
-
-        init?(path: String) {
-            var st = stat()
-            guard lstat(path, &st) == 0 else { return nil }
-            device = UInt64(st.st_dev)
-            inode = UInt64(st.st_ino)
-            size = Int64(st.st_size)
-            modified = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
-        }
     }
 }

@@ -109,6 +109,32 @@ struct HubTree {
         """
     }
 
+    /// Tokens for runner-a and runner-b, a hub with `lease`, and a job that sleeps `seconds`
+    /// queued as sleeper_i0.tar.xz.
+    func startSleeperHub(lease: String, seconds: Int) async throws -> (process: RunnerProcess, url: String) {
+        try addToken("runner-a", role: .runner)
+        try addToken("runner-b", role: .runner)
+        let started = try await startHub(lease: lease, log: "\(dir)/hub.log")
+        try await Self.makeJob(script: Self.sleeperScript(seconds), in: dir, name: "sleeper", to: "\(queue)/sleeper_i0.tar.xz")
+        return started
+    }
+
+    /// Waits until `runner` has claimed and downloaded a job.
+    func waitForClaim(_ runner: RunnerProcess) async throws {
+        let deadline = ContinuousClock.now + .seconds(120)
+        while !runner.log.contains("claimed job from the hub") {
+            guard ContinuousClock.now < deadline else { throw ConstruirTestError("the runner claimed no job:\n\(runner.log)") }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    /// The one result in done/, sleeper's, which must have passed.
+    func sleeperResult(logs: [RunnerProcess]) async throws -> JobResult {
+        let result = try #require(try await waitForResults(1, timeout: .seconds(300), logs: logs)["sleeper"])
+        #expect(result.status == .passed, "\(result.error ?? "")")
+        return result
+    }
+
     func stop(_ processes: [RunnerProcess]) async {
         for process in processes where process.process.isRunning { process.signal(SIGTERM) }
         for process in processes { _ = await process.wait(timeout: .seconds(30)) }
@@ -186,21 +212,13 @@ extension VMSuites {
         try requireImage0()
         try await withTemporaryDirectory { dir in
             let tree = HubTree(dir: dir)
-            try tree.addToken("runner-a", role: .runner)
-            try tree.addToken("runner-b", role: .runner)
-            let (hub, url) = try await tree.startHub(lease: "4s", log: "\(dir)/hub.log")
-            try await HubTree.makeJob(script: HubTree.sleeperScript(10), in: dir, name: "sleeper", to: "\(tree.queue)/sleeper_i0.tar.xz")
+            let (hub, url) = try await tree.startSleeperHub(lease: "4s", seconds: 10)
             let runnerA = try tree.startRunner("runner-a", url: url, log: "\(dir)/a.log")
-            // Runner A holds the lease once its VM runs the job.
-            try await waitFor("runner-a to run the job", timeout: .seconds(120), log: runnerA) {
-                runnerA.log.contains("claimed job from the hub")
-            }
+            try await tree.waitForClaim(runnerA)
             runnerA.signal(SIGKILL)
             _ = await runnerA.wait(timeout: .seconds(10))
             let runnerB = try tree.startRunner("runner-b", url: url, log: "\(dir)/b.log")
-            let results = try await tree.waitForResults(1, timeout: .seconds(300), logs: [runnerB, hub])
-            let result = try #require(results["sleeper"])
-            #expect(result.status == .passed, "\(result.error ?? "")")
+            let result = try await tree.sleeperResult(logs: [runnerB, hub])
             #expect(result.attempt == 2)
             #expect(result.runnerID == "runner-b")
             #expect(hub.log.contains("lease ran out"))
@@ -212,21 +230,15 @@ extension VMSuites {
         try requireImage0()
         try await withTemporaryDirectory { dir in
             let tree = HubTree(dir: dir)
-            try tree.addToken("runner-a", role: .runner)
-            let (hub, url) = try await tree.startHub(lease: "30s", log: "\(dir)/hub.log")
-            try await HubTree.makeJob(script: HubTree.sleeperScript(6), in: dir, name: "sleeper", to: "\(tree.queue)/sleeper_i0.tar.xz")
+            let (hub, url) = try await tree.startSleeperHub(lease: "30s", seconds: 6)
             let runner = try tree.startRunner("runner-a", url: url, log: "\(dir)/a.log")
-            try await waitFor("the runner to claim the job", timeout: .seconds(120), log: runner) {
-                runner.log.contains("claimed job from the hub")
-            }
+            try await tree.waitForClaim(runner)
             hub.signal(SIGKILL)
             _ = await hub.wait(timeout: .seconds(10))
             try await Task.sleep(for: .seconds(2))
             let port = Int(url.split(separator: ":").last!)!
             let (restarted, _) = try await tree.startHub(lease: "30s", port: port, log: "\(dir)/hub2.log")
-            let results = try await tree.waitForResults(1, timeout: .seconds(300), logs: [runner, restarted])
-            let result = try #require(results["sleeper"])
-            #expect(result.status == .passed, "\(result.error ?? "")")
+            let result = try await tree.sleeperResult(logs: [runner, restarted])
             #expect(result.attempt == 1)
             #expect(result.runnerID == "runner-a")
             #expect(try String(contentsOfFile: "\(tree.done)/sleeper/output/slept.txt", encoding: .utf8) == "slept\n")
@@ -238,34 +250,19 @@ extension VMSuites {
         try requireImage0()
         try await withTemporaryDirectory { dir in
             let tree = HubTree(dir: dir)
-            try tree.addToken("runner-a", role: .runner)
-            try tree.addToken("runner-b", role: .runner)
-            let (hub, url) = try await tree.startHub(lease: "30s", log: "\(dir)/hub.log")
-            try await HubTree.makeJob(script: HubTree.sleeperScript(8), in: dir, name: "sleeper", to: "\(tree.queue)/sleeper_i0.tar.xz")
+            let (hub, url) = try await tree.startSleeperHub(lease: "30s", seconds: 8)
             let runnerA = try tree.startRunner("runner-a", url: url, log: "\(dir)/a.log", extra: ["--grace", "0s"])
-            try await waitFor("runner-a to claim the job", timeout: .seconds(120), log: runnerA) {
-                runnerA.log.contains("claimed job from the hub")
-            }
+            try await tree.waitForClaim(runnerA)
             runnerA.signal(SIGTERM)
             let exit = await runnerA.wait(timeout: .seconds(60))
             #expect(exit?.status == 0, "\(runnerA.log)")
             #expect(hub.log.contains("runner gave a job back"), "\(hub.log)")
             #expect(FileManager.default.contentsOfDirectory(atPath: "\(dir)/state-runner-a/running", default: []).isEmpty)
             let runnerB = try tree.startRunner("runner-b", url: url, log: "\(dir)/b.log")
-            let results = try await tree.waitForResults(1, timeout: .seconds(300), logs: [runnerB, hub])
-            let result = try #require(results["sleeper"])
-            #expect(result.status == .passed, "\(result.error ?? "")")
+            let result = try await tree.sleeperResult(logs: [runnerB, hub])
             #expect(result.attempt == 1)
             #expect(result.runnerID == "runner-b")
             await tree.stop([runnerB, hub])
-        }
-    }
-
-    private func waitFor(_ what: String, timeout: Duration, log: RunnerProcess, _ condition: () -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while !condition() {
-            guard ContinuousClock.now < deadline else { throw ConstruirTestError("timed out waiting for \(what):\n\(log.log)") }
-            try await Task.sleep(for: .milliseconds(100))
         }
     }
 }

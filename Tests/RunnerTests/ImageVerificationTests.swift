@@ -1,3 +1,4 @@
+import ConstruirSystem
 import Foundation
 import Testing
 import TestSupport

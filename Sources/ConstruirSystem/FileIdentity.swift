@@ -2,20 +2,20 @@ import Glibc
 
 /// What identifies a file's content without reading it: device, inode, size, mtime and ctime
 /// (nanoseconds). Any write changes the ctime, which no user can set back.
-struct FileIdentity: Codable, Equatable, CustomStringConvertible {
-    var device: UInt64
-    var inode: UInt64
-    var size: Int64
-    var mtime: Int64
-    var ctime: Int64
+public struct FileIdentity: Codable, Sendable, Equatable, CustomStringConvertible {
+    public var device: UInt64
+    public var inode: UInt64
+    public var size: Int64
+    public var mtime: Int64
+    public var ctime: Int64
 
-    init?(path: String) {
+    public init?(path: String) {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }
         self.init(st)
     }
 
-    init(_ st: stat) {
+    public init(_ st: stat) {
         device = UInt64(st.st_dev)
         inode = UInt64(st.st_ino)
         size = Int64(st.st_size)
@@ -23,5 +23,5 @@ struct FileIdentity: Codable, Equatable, CustomStringConvertible {
         ctime = Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec)
     }
 
-    var description: String { "\(device):\(inode):\(size):\(mtime):\(ctime)" }
+    public var description: String { "\(device):\(inode):\(size):\(mtime):\(ctime)" }
 }

@@ -241,7 +241,7 @@ public final class Runner<Source: JobSource>: Service, Sendable {
             let entry = pending.failed(job, result: result, error: "\(error)", at: .now)
             try? await OwnThread.run("construir-publish-record") { JobPublisher.recordFailure(entry) }
             pendingChanged.continuation.yield()
-            logger.error("cannot publish job to done/: it stays in \(job.directory), is tried again in \(JobExecutor.format(pending.delay(afterFailures: entry.failures))), and no new job is claimed meanwhile: \(error)",
+            logger.error("cannot deliver job (to done/ or the hub): it stays in \(job.directory), is tried again in \(JobExecutor.format(pending.delay(afterFailures: entry.failures))), and no new job is claimed meanwhile: \(error)",
                          metadata: ["job": "\(job.name.fileName)", "failures": "\(entry.failures)"])
             return
         }

@@ -235,7 +235,13 @@ extension VMSuites {
             try await tree.waitForClaim(runner)
             hub.signal(SIGKILL)
             _ = await hub.wait(timeout: .seconds(10))
-            try await Task.sleep(for: .seconds(2))
+            // The hub stays away until the runner has tried to deliver and failed: the result
+            // waits on the runner's disk and is sent once the hub is back.
+            let deadline = ContinuousClock.now + .seconds(120)
+            while !runner.log.contains("cannot deliver job") {
+                guard ContinuousClock.now < deadline else { throw ConstruirTestError("the runner never tried to deliver:\n\(runner.log)") }
+                try await Task.sleep(for: .milliseconds(100))
+            }
             let port = Int(url.split(separator: ":").last!)!
             let (restarted, _) = try await tree.startHub(lease: "30s", port: port, log: "\(dir)/hub2.log")
             let result = try await tree.sleeperResult(logs: [runner, restarted])

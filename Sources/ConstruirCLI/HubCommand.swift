@@ -39,6 +39,7 @@ public struct HubCommand: AsyncParsableCommand {
         var leases: String?
         @Option(help: "How long a lease lasts without a heartbeat, e.g. 60s.") var lease = "60s"
         @Option(help: "Leases of a job that may run out before it ends in error.") var maxAttempts = 3
+        @Option(help: "Most jobs one runner token may hold at once.") var maxLeases = 32
         @Option(help: "Largest console log a runner may send.") var maxConsole = "16M"
         @Option(help: "Largest output any job may send (a job's own limit is its output size).") var maxOutputSize = "4G"
         @Option(help: "Largest job a submitter may send.") var maxJobSize = "4G"
@@ -56,6 +57,7 @@ public struct HubCommand: AsyncParsableCommand {
                 throw ValidationError("plain HTTP on \(address) would send tokens in clear text: give --tls-cert and --tls-key, or --insecure-http")
             }
             guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
+            guard maxLeases >= 1 else { throw ValidationError("--max-leases must be at least 1") }
         }
 
         func run() async throws {
@@ -67,7 +69,8 @@ public struct HubCommand: AsyncParsableCommand {
                 try FileSystem.makeDirectory(queueDirectory)
                 let leases = try HubLeases(queueDirectory: queueDirectory,
                                            directory: FileSystem.absolute(self.leases ?? "\(queueDirectory)/.construir-hub"),
-                                           duration: try Units.duration(lease), maxAttempts: maxAttempts)
+                                           duration: try Units.duration(lease), maxAttempts: maxAttempts,
+                                           maxLeasesPerRunner: maxLeases)
                 let intake = HubResultIntake(leases: leases, done: try DoneStore(directory: FileSystem.absolute(done)),
                                              maxOutputSize: try Units.byteSize(maxOutputSize))
                 let authenticator = try HubAuthenticator(store: HubTokenStore(path: FileSystem.absolute(tokens)))

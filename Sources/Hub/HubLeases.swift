@@ -19,6 +19,9 @@ public final class HubLeases: Sendable {
     public let duration: Duration
     /// A job whose lease ran out this many times ends in error instead of being handed out again.
     public let maxAttempts: Int
+    /// The most leases one runner token may hold at once (`hub serve --max-leases`): a runner
+    /// that claims without running cannot take the whole queue.
+    public let maxLeasesPerRunner: Int
     private let lock: FileLock
     /// Serialises changes within the process; the lock keeps other processes out.
     private let changes = Mutex(())
@@ -29,7 +32,8 @@ public final class HubLeases: Sendable {
         public var description: String { "job \(id) is not leased to this runner (its lease expired, or it never was)" }
     }
 
-    public init(queueDirectory: String, directory: String, duration: Duration, maxAttempts: Int = 3) throws {
+    public init(queueDirectory: String, directory: String, duration: Duration, maxAttempts: Int = 3,
+                maxLeasesPerRunner: Int = 32) throws {
         guard FileSystem.isDirectory(queueDirectory) else {
             throw ConstruirError(.notFound, "queue directory \(queueDirectory) does not exist")
         }
@@ -41,6 +45,7 @@ public final class HubLeases: Sendable {
         self.directory = directory
         self.duration = duration
         self.maxAttempts = maxAttempts
+        self.maxLeasesPerRunner = maxLeasesPerRunner
         self.lock = lock
     }
 
@@ -52,11 +57,13 @@ public final class HubLeases: Sendable {
     }
 
     /// Hands the next job to `holder`: a job whose earlier lease ran out first, then the oldest
-    /// queued one. Nil when there is none.
+    /// queued one. Nil when there is none, or when `holder` already holds `maxLeasesPerRunner`.
     public func claim(for holder: String, now: Date = Date()) throws -> HubLease? {
         try changes.withLock { _ in
+            let all = leases()
+            guard all.filter({ $0.isHeld(by: holder, at: now) }).count < maxLeasesPerRunner else { return nil }
             // A lease that reached maxAttempts waits for the hub to finish it as an error.
-            if var lease = leases().first(where: { $0.isWaiting(maxAttempts: maxAttempts) }) {
+            if var lease = all.first(where: { $0.isWaiting(maxAttempts: maxAttempts) }) {
                 clearAttempt(in: path(lease.id))
                 lease.holder = holder
                 lease.attempt += 1

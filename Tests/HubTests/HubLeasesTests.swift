@@ -105,6 +105,40 @@ import TestSupport
         }
     }
 
+    @Test func oneRunnerHoldsAtMostMaxLeasesAndAnotherGetsTheRest() async throws {
+        try await withTemporaryDirectory { dir in
+            let queue = try queue(dir, ["a_i0.tar.xz", "b_i0.tar.xz", "c_i0.tar.xz"])
+            let leases = try HubLeases(queueDirectory: queue, directory: "\(dir)/leases", duration: .seconds(60), maxLeasesPerRunner: 2)
+            #expect(try leases.claim(for: "greedy", now: start)?.job == "a_i0.tar.xz")
+            #expect(try leases.claim(for: "greedy", now: start)?.job == "b_i0.tar.xz")
+            #expect(try leases.claim(for: "greedy", now: start) == nil)
+            #expect(leases.hasWork(), "c still waits for another runner")
+            #expect(try leases.claim(for: "other", now: start)?.job == "c_i0.tar.xz")
+            // Once one of its leases runs out, the greedy runner may claim again.
+            _ = try leases.expire(now: start.addingTimeInterval(61))
+            #expect(try leases.claim(for: "greedy", now: start.addingTimeInterval(62)) != nil)
+        }
+    }
+
+    @Test func aRestartedHubGivesHeldLeasesOneMoreLeaseAndRecoversHalfFinishedOnes() async throws {
+        try await withTemporaryDirectory { dir in
+            let queue = try queue(dir, ["a_i0.tar.xz", "b_i0.tar.xz"])
+            var leases: HubLeases? = try HubLeases(queueDirectory: queue, directory: "\(dir)/leases", duration: .seconds(60))
+            let held = try #require(try leases?.claim(for: "r1", now: start))
+            let finishing = try #require(try leases?.claim(for: "r2", now: start))
+            _ = try leases?.beginFinishing(id: finishing.id, holder: "r2", now: start)
+            leases = nil  // the hub stops: its lock goes with it
+            let restarted = try HubLeases(queueDirectory: queue, directory: "\(dir)/leases", duration: .seconds(60))
+            let later = start.addingTimeInterval(300)  // down longer than a lease
+            #expect(try restarted.recover(now: later).isEmpty)
+            #expect(try restarted.heartbeat(id: held.id, holder: "r1", now: later.addingTimeInterval(59)).holder == "r1")
+            // The result being taken in was lost with the hub: its job goes to the next runner, attempt counted.
+            let again = try #require(try restarted.claim(for: "r3", now: later))
+            #expect(again.id == finishing.id)
+            #expect(again.attempt == 2)
+        }
+    }
+
     @Test func leaseFilesAndDirectoriesArePrivate() async throws {
         try await withTemporaryDirectory { dir in
             let queue = try queue(dir, ["a_i0.tar.xz"])

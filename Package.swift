@@ -131,7 +131,8 @@ let package = Package(
         ]),
         .testTarget(name: "IntegrationTests", dependencies: [
             "Runner", "JobModel", "VMHost", "ConstruirCLI", "Packager", "ImageBuilder", "StatusServer", "TestSupport",
-            "Hub", "HubAPI", "HubClient", "Archive",
+            "Hub", "HubAPI", "HubClient", "Archive", "ConstruirSystem",
+            .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -23,6 +23,9 @@ public final class HubJobSource: JobSource {
     private let logger: Logger
     /// How long one long poll waits before asking again.
     private let pollSeconds: Int
+    /// Held for the life of the source: a second runner on the same state directory would take
+    /// this one's jobs for leftovers of a dead runner and give them back.
+    private let lock: FileLock
 
     private struct State {
         /// Whether the hub may have work: false after a claim found none, until the long poll says so.
@@ -47,6 +50,10 @@ public final class HubJobSource: JobSource {
         self.logger = logger
         try PrivateDirectory.make(stateDirectory)
         try PrivateDirectory.make(runningDirectory)
+        guard let lock = try FileLock.tryLock("\(stateDirectory)/hub-runner.lock", mode: 0o600) else {
+            throw ConstruirError(.invalidArgument, "another pull runner uses the state directory \(stateDirectory): give each its own --state")
+        }
+        self.lock = lock
     }
 
     public func watch(onChange: @escaping @Sendable () -> Void) async throws {

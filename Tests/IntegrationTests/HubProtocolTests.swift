@@ -3,7 +3,9 @@ import Foundation
 import Hub
 import HubAPI
 import HubClient
+import ConstruirSystem
 import JobModel
+import Logging
 import NIOHTTP1
 import Testing
 import TestSupport
@@ -221,6 +223,20 @@ import TestSupport
             #expect(throws: (any Error).self) { try HubClient(url: "http://192.0.2.1:8443", token: "construir_x") }
             let insecure = try HubClient(url: "http://192.0.2.1:8443", token: "construir_x", allowInsecureHTTP: true)
             await insecure.shutdown()
+        }
+    }
+
+    @Test func twoPullRunnersCannotShareAStateDirectory() async throws {
+        try await withTemporaryDirectory { dir in
+            // The second would take the first's running jobs for a dead runner's and give them back.
+            let client = try HubClient(url: "http://127.0.0.1:9", token: "construir_x")
+            let logger = Logger(label: "test")
+            let first = try HubJobSource(client: client, stateDirectory: "\(dir)/state", logger: logger)
+            #expect(throws: ConstruirError.self) { try HubJobSource(client: client, stateDirectory: "\(dir)/state", logger: logger) }
+            #expect(first.runningDirectory == "\(dir)/state/running")
+            let other = try HubJobSource(client: client, stateDirectory: "\(dir)/state-2", logger: logger)
+            #expect(other.runningDirectory == "\(dir)/state-2/running")
+            await client.shutdown()
         }
     }
 }

@@ -117,11 +117,16 @@ public final class HubJobSource: JobSource {
     /// A job with a committed result is delivered again; one without is given back to the hub
     /// (the runner that held it died; its lease may already have run out).
     public func recover() async {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: runningDirectory)) ?? []
-        for id in entries where !id.hasPrefix(".") {
+        let running = runningDirectory
+        let found = (try? await OwnThread.run("construir-hub-recover") { () -> [(id: String, claim: HubClaim?)] in
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: running)) ?? []
+            return entries.filter { !$0.hasPrefix(".") }.map { id in
+                (id, (try? Data(contentsOf: URL(fileURLWithPath: "\(running)/\(id)/\(Self.claimFile)")))
+                    .flatMap { try? HubJSON.decode(HubClaim.self, from: $0) })
+            }
+        }) ?? []
+        for (id, claim) in found {
             let directory = "\(runningDirectory)/\(id)"
-            let claim = (try? Data(contentsOf: URL(fileURLWithPath: "\(directory)/\(Self.claimFile)")))
-                .flatMap { try? HubJSON.decode(HubClaim.self, from: $0) }
             if let claim, let job = Self.claimedJob(claim, directory: directory, slot: 1), job.hasResult {
                 state.withLock {
                     $0.leftovers.append(job)

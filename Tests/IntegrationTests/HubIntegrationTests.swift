@@ -61,10 +61,12 @@ struct HubTree {
     }
 
     /// `construir run --hub URL` with its own state directory.
-    func startRunner(_ name: String, url: String, log: String, extra: [String] = []) throws -> RunnerProcess {
+    func startRunner(_ name: String, url: String, log: String, extra: [String] = [],
+                     environment: [String: String] = [:]) throws -> RunnerProcess {
         try RunnerProcess(["--hub", url, "--token-file", tokenFile(name), "--state", "\(dir)/state-\(name)",
                            "--images", "\(VMSuites.RunnerIntegrationTests.repository)/images", "--memory", "256M",
-                           "--timeout", "120s", "--slots", "1"] + (extra.contains("--grace") ? [] : ["--grace", "5s"]) + extra, log: log)
+                           "--timeout", "120s", "--slots", "1"] + (extra.contains("--grace") ? [] : ["--grace", "5s"]) + extra,
+                          environment: environment, log: log)
     }
 
     /// The done/ directories holding a result.json.
@@ -249,6 +251,25 @@ extension VMSuites {
             #expect(result.runnerID == "runner-a")
             #expect(try String(contentsOfFile: "\(tree.done)/sleeper/output/slept.txt", encoding: .utf8) == "slept\n")
             await tree.stop([runner, restarted])
+        }
+    }
+
+    @Test func aRunnerThatDiedWithAResultNotYetSentSendsItWhenStartedAgain() async throws {
+        try requireImage0()
+        try await withTemporaryDirectory { dir in
+            let tree = HubTree(dir: dir)
+            let (hub, url) = try await tree.startSleeperHub(lease: "60s", seconds: 1)
+            // Killed right after result.json is committed, before anything is uploaded.
+            let first = try tree.startRunner("runner-a", url: url, log: "\(dir)/a.log", environment: ["CONSTRUIR_CRASH_AT": "result-written"])
+            let exit = await first.wait(timeout: .seconds(180))
+            #expect(exit?.reason == .uncaughtSignal, "\(first.log)")
+            #expect(tree.results().isEmpty)
+            let again = try tree.startRunner("runner-a", url: url, log: "\(dir)/a2.log")
+            let result = try await tree.sleeperResult(logs: [again, hub])
+            #expect(result.attempt == 1)
+            #expect(result.runnerID == "runner-a")
+            #expect(try String(contentsOfFile: "\(tree.done)/sleeper/output/slept.txt", encoding: .utf8) == "slept\n")
+            await tree.stop([again, hub])
         }
     }
 

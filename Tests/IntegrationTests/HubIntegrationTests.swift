@@ -123,9 +123,17 @@ struct HubTree {
 
     /// Waits until `runner` has claimed and downloaded a job.
     func waitForClaim(_ runner: RunnerProcess) async throws {
+        _ = try await waitForFirstClaim([runner])
+    }
+
+    /// Waits until one of `runners` has claimed and downloaded a job; returns its index.
+    func waitForFirstClaim(_ runners: [RunnerProcess]) async throws -> Int {
         let deadline = ContinuousClock.now + .seconds(120)
-        while !runner.log.contains("claimed job from the hub") {
-            guard ContinuousClock.now < deadline else { throw ConstruirTestError("the runner claimed no job:\n\(runner.log)") }
+        while true {
+            if let index = runners.firstIndex(where: { $0.log.contains("claimed job from the hub") }) { return index }
+            guard ContinuousClock.now < deadline else {
+                throw ConstruirTestError("no runner claimed a job:\n" + runners.map(\.log).joined(separator: "\n-----\n"))
+            }
             try await Task.sleep(for: .milliseconds(100))
         }
     }
@@ -215,16 +223,18 @@ extension VMSuites {
         try await withTemporaryDirectory { dir in
             let tree = HubTree(dir: dir)
             let (hub, url) = try await tree.startSleeperHub(lease: "4s", seconds: 10)
-            let runnerA = try tree.startRunner("runner-a", url: url, log: "\(dir)/a.log")
-            try await tree.waitForClaim(runnerA)
-            runnerA.signal(SIGKILL)
-            _ = await runnerA.wait(timeout: .seconds(10))
-            let runnerB = try tree.startRunner("runner-b", url: url, log: "\(dir)/b.log")
-            let result = try await tree.sleeperResult(logs: [runnerB, hub])
+            // Both wait for work; whichever gets the job is killed, and the other must run it.
+            let runners = [try tree.startRunner("runner-a", url: url, log: "\(dir)/a.log"),
+                           try tree.startRunner("runner-b", url: url, log: "\(dir)/b.log")]
+            let first = try await tree.waitForFirstClaim(runners)
+            runners[first].signal(SIGKILL)
+            _ = await runners[first].wait(timeout: .seconds(10))
+            let other = runners[1 - first]
+            let result = try await tree.sleeperResult(logs: [other, hub])
             #expect(result.attempt == 2)
-            #expect(result.runnerID == "runner-b")
+            #expect(result.runnerID == ["runner-a", "runner-b"][1 - first])
             #expect(hub.log.contains("lease ran out"))
-            await tree.stop([runnerB, hub])
+            await tree.stop([other, hub])
         }
     }
 
@@ -278,18 +288,19 @@ extension VMSuites {
         try await withTemporaryDirectory { dir in
             let tree = HubTree(dir: dir)
             let (hub, url) = try await tree.startSleeperHub(lease: "30s", seconds: 8)
-            let runnerA = try tree.startRunner("runner-a", url: url, log: "\(dir)/a.log", extra: ["--grace", "0s"])
-            try await tree.waitForClaim(runnerA)
-            runnerA.signal(SIGTERM)
-            let exit = await runnerA.wait(timeout: .seconds(60))
-            #expect(exit?.status == 0, "\(runnerA.log)")
+            let names = ["runner-a", "runner-b"]
+            let runners = try names.map { try tree.startRunner($0, url: url, log: "\(dir)/\($0).log", extra: ["--grace", "0s"]) }
+            let first = try await tree.waitForFirstClaim(runners)
+            runners[first].signal(SIGTERM)
+            let exit = await runners[first].wait(timeout: .seconds(60))
+            #expect(exit?.status == 0, "\(runners[first].log)")
             #expect(hub.log.contains("runner gave a job back"), "\(hub.log)")
-            #expect(FileManager.default.contentsOfDirectory(atPath: "\(dir)/state-runner-a/running", default: []).isEmpty)
-            let runnerB = try tree.startRunner("runner-b", url: url, log: "\(dir)/b.log")
-            let result = try await tree.sleeperResult(logs: [runnerB, hub])
+            #expect(FileManager.default.contentsOfDirectory(atPath: "\(dir)/state-\(names[first])/running", default: []).isEmpty)
+            let other = runners[1 - first]
+            let result = try await tree.sleeperResult(logs: [other, hub])
             #expect(result.attempt == 1)
-            #expect(result.runnerID == "runner-b")
-            await tree.stop([runnerB, hub])
+            #expect(result.runnerID == names[1 - first])
+            await tree.stop([other, hub])
         }
     }
 }

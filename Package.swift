@@ -59,7 +59,7 @@ let package = Package(
         .target(name: "HubAPI", dependencies: ["JobModel"]),
         // The hub volunteers' runners pull jobs from (docs/hub.md).
         .target(name: "Hub", dependencies: [
-            "HubAPI", "JobModel", "ConstruirSystem", "Archive", "Runner",
+            "HubAPI", "JobModel", "ConstruirSystem", "Archive", "Runner", "StatusServer",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),

@@ -103,21 +103,19 @@ public final class HubLeases: Sendable {
     }
 
     /// Ends every lease that ran out by `now`: each waits in its directory for the next runner
-    /// (ahead of the queue) with its attempt counted. Returns the leases that ran out, and, separately, those that reached
-    /// `maxAttempts` and must be finished as errors (still in their directories).
-    public func expire(now: Date = Date()) throws -> (expired: [HubLease], exhausted: [HubLease]) {
+    /// (ahead of the queue) with its attempt counted. Returns the leases that ran out; those
+    /// that reached `maxAttempts` are then among `exhausted()`.
+    public func expire(now: Date = Date()) throws -> [HubLease] {
         try changes.withLock { _ in
             var expired: [HubLease] = []
-            var exhausted: [HubLease] = []
             for var lease in leases() where lease.holder != nil && lease.finishing != true && (lease.expires ?? now) <= now {
                 expired.append(lease)
                 lease.holder = nil
                 lease.claimed = nil
                 lease.expires = nil
                 try write(lease)
-                if lease.attempt >= maxAttempts { exhausted.append(lease) }
             }
-            return (expired, exhausted)
+            return expired
         }
     }
 
@@ -151,21 +149,12 @@ public final class HubLeases: Sendable {
         leases().filter { $0.holder == nil && $0.finishing != true && $0.attempt >= maxAttempts }
     }
 
-    /// Takes `holder`'s live lease `id` out of circulation while its result is taken in: it is
-    /// no longer handed out, expired, or accepted from anyone. Throws `NotHeld` otherwise.
-    public func beginFinishing(id: String, holder: String, now: Date = Date()) throws -> HubLease {
+    /// Takes lease `id` out of circulation while its result is taken in: it is no longer handed
+    /// out, expired, or accepted from anyone. With `holder`, only while that runner holds it
+    /// (else `NotHeld`); without, whoever holds it (the hub finishes the job itself).
+    public func beginFinishing(id: String, holder: String? = nil, now: Date = Date()) throws -> HubLease {
         try changes.withLock { _ in
-            guard var lease = read(id), lease.isHeld(by: holder, at: now) else { throw NotHeld(id: id) }
-            lease.finishing = true
-            try write(lease)
-            return lease
-        }
-    }
-
-    /// Takes `id` out of circulation whoever holds it (the hub finishes it itself).
-    public func beginFinishing(id: String) throws -> HubLease {
-        try changes.withLock { _ in
-            guard var lease = read(id) else { throw NotHeld(id: id) }
+            guard var lease = read(id), holder.map({ lease.isHeld(by: $0, at: now) }) ?? true else { throw NotHeld(id: id) }
             lease.finishing = true
             try write(lease)
             return lease

@@ -58,7 +58,7 @@ struct HubMaintenance: Service {
     private func expireLeases() async {
         let (leases, intake) = (server.leases, server.intake)
         do {
-            let (expired, _) = try await server.blocking { try leases.expire() }
+            let expired = try await server.blocking { try leases.expire() }
             for lease in expired {
                 server.runners.ended(lease.id, by: lease.holder, delivered: false)
                 logger.notice("lease ran out: the job goes to the next runner", metadata: [

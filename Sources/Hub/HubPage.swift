@@ -1,13 +1,11 @@
 import Foundation
 import HubAPI
+import StatusServer
 
 /// The hub's read-only web page and Prometheus metrics: runners, leases, the queue.
 enum HubPage {
     static func html(_ status: HubStatus, now: Date = Date()) -> String {
-        func escape(_ text: String) -> String {
-            text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-                .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
-        }
+        let escape = StatusPage.escape
         func ago(_ date: Date?) -> String {
             guard let date else { return "never" }
             return "\(Int(now.timeIntervalSince(date).rounded())) s ago"

@@ -279,7 +279,7 @@ public struct JobExecutor: Sendable {
         return [UInt8](try handle.read(upToCount: count) ?? Data())
     }
 
-    static func roundUp(_ value: Int64, to multiple: Int64) -> Int64 {
+    public static func roundUp(_ value: Int64, to multiple: Int64) -> Int64 {
         (value + multiple - 1) / multiple * multiple
     }
 

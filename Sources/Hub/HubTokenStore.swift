@@ -71,11 +71,16 @@ public struct HubTokenStore: Sendable {
 
     /// Runs `change` on the tokens under the lock and writes them back.
     private func changing<T>(_ change: (inout [HubToken]) throws(ConstruirError) -> T) throws(ConstruirError) -> T {
-        let lock: FileLock?
-        do {
-            lock = try FileLock.tryLock("\(path).lock", mode: 0o600)
-        } catch {
-            throw ConstruirError(.system, "cannot lock \(path).lock: \(error)")
+        var lock: FileLock?
+        // Waits up to a second: another change holds the lock only for a moment, and so may a
+        // child process forked by this one before its exec closes the inherited descriptor.
+        for attempt in 0..<50 where lock == nil {
+            if attempt > 0 { usleep(20_000) }
+            do {
+                lock = try FileLock.tryLock("\(path).lock", mode: 0o600)
+            } catch {
+                throw ConstruirError(.system, "cannot lock \(path).lock: \(error)")
+            }
         }
         guard let lock else {
             throw ConstruirError(.system, "another `construir hub token` is changing \(path); try again")

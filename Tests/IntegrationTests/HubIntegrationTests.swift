@@ -44,7 +44,9 @@ struct HubTree {
 
     /// `construir hub serve` on a free loopback port (or `port`), once it listens.
     func startHub(lease: String, port: Int = 0, extra: [String] = [], log: String) async throws -> (process: RunnerProcess, url: String) {
-        try FileManager.default.createDirectory(atPath: queue, withIntermediateDirectories: true)
+        // An explicit mode: libarchive, extracting in another test of this process, sets the
+        // umask to 0 for a moment, and the hub refuses a queue others could write.
+        try FileManager.default.createDirectory(atPath: queue, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         let hub = try RunnerProcess(["--listen", "127.0.0.1:\(port)", "--queue", queue, "--done", done, "--tokens", tokens,
                                      "--lease", lease] + extra, command: ["hub", "serve"], log: log)
         let deadline = ContinuousClock.now + .seconds(30)

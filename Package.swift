@@ -41,7 +41,10 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        .target(name: "Archive", dependencies: ["CArchive", "XZ", "ConstruirSystem", "JobModel"]),
+        .target(name: "Archive", dependencies: [
+            "CArchive", "XZ", "ConstruirSystem", "JobModel",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .target(name: "VMHost", dependencies: [
             "CLibvirt", "ConstruirSystem",
             .product(name: "Logging", package: "swift-log"),

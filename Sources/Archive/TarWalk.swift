@@ -10,6 +10,8 @@ final class TarWalk {
     struct Entry {
         let name: [UInt8]
         let type: UInt32
+        /// Permission bits (`archive_entry_perm`).
+        let mode: UInt32
         let size: Int64
         let hardlink: [UInt8]?
         let symlink: [UInt8]?
@@ -27,6 +29,18 @@ final class TarWalk {
                 if data.count > limit {
                     throw ConstruirError(.limitExceeded, "\(EntryPolicy.quoted(name)) is larger than \(limit) bytes")
                 }
+            }
+        }
+
+        /// Hands the entry's data to `body` in chunks, without keeping it.
+        func streamData(_ body: (UnsafeRawBufferPointer) -> Void) throws(ConstruirError) {
+            let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
+            defer { chunk.deallocate() }
+            while true {
+                let n = archive_read_data(walk.input, chunk.baseAddress, chunk.count)
+                if n == 0 { return }
+                if n < 0 { throw walk.failure("cannot read the data of \(EntryPolicy.quoted(name))") }
+                body(UnsafeRawBufferPointer(rebasing: chunk[..<n]))
             }
         }
     }
@@ -59,7 +73,7 @@ final class TarWalk {
                 throw ConstruirError(.unsafeEntry, "an archive entry has no name")
             }
             let size = archive_entry_size_is_set(entry) != 0 ? archive_entry_size(entry) : 0
-            try body(Entry(name: name, type: UInt32(archive_entry_filetype(entry)), size: size,
+            try body(Entry(name: name, type: UInt32(archive_entry_filetype(entry)), mode: UInt32(archive_entry_perm(entry)), size: size,
                            hardlink: Self.bytes(archive_entry_hardlink(entry)),
                            symlink: Self.bytes(archive_entry_symlink(entry)), walk: self))
         }

@@ -38,7 +38,10 @@ public struct HubCommand: AsyncParsableCommand {
         @Option(help: "Where leased jobs wait, mode 0700; must be on the queue's filesystem. Default: QUEUE/.construir-hub")
         var leases: String?
         @Option(help: "How long a lease lasts without a heartbeat, e.g. 60s.") var lease = "60s"
-        @Option(help: "Leases of a job that may run out before it ends in error.") var maxAttempts = 3
+        @Option(help: "Runners that may fail a job (lease ran out, error, refused output) before it ends in error.") var maxAttempts = 3
+        @Option(help: "Run each job on this many different runners and accept its result only when all agree.") var replicas = 1
+        @Option(help: "Most replicas a job may ask for with `replicas:` in job/construir.yml. Default: --replicas.")
+        var maxReplicas: Int?
         @Option(help: "Most jobs one runner token may hold at once.") var maxLeases = 32
         @Option(help: "Largest console log a runner may send.") var maxConsole = "16M"
         @Option(help: "Largest output any job may send (a job's own limit is its output size).") var maxOutputSize = "4G"
@@ -58,6 +61,12 @@ public struct HubCommand: AsyncParsableCommand {
             }
             guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
             guard maxLeases >= 1 else { throw ValidationError("--max-leases must be at least 1") }
+            guard (1...JobManifest.maxReplicas).contains(replicas) else {
+                throw ValidationError("--replicas must be from 1 to \(JobManifest.maxReplicas)")
+            }
+            if let maxReplicas, !(replicas...JobManifest.maxReplicas).contains(maxReplicas) {
+                throw ValidationError("--max-replicas must be from --replicas (\(replicas)) to \(JobManifest.maxReplicas)")
+            }
         }
 
         func run() async throws {
@@ -70,9 +79,11 @@ public struct HubCommand: AsyncParsableCommand {
                 let leases = try HubLeases(queueDirectory: queueDirectory,
                                            directory: FileSystem.absolute(self.leases ?? "\(queueDirectory)/.construir-hub"),
                                            duration: try Units.duration(lease), maxAttempts: maxAttempts,
-                                           maxLeasesPerRunner: maxLeases)
+                                           maxLeasesPerRunner: maxLeases,
+                                           replication: HubReplication(replicas: replicas, maxReplicas: maxReplicas))
+                let reputation = try HubReputation(path: "\(leases.directory)/.reputation.json")
                 let intake = HubResultIntake(leases: leases, done: try DoneStore(directory: FileSystem.absolute(done)),
-                                             maxOutputSize: try Units.byteSize(maxOutputSize))
+                                             reputation: reputation, maxOutputSize: try Units.byteSize(maxOutputSize))
                 let authenticator = try HubAuthenticator(store: HubTokenStore(path: FileSystem.absolute(tokens)))
                 let tls = tlsCert.map { HubServer.TLSFiles(certificateChain: $0, privateKey: tlsKey ?? "") }
                 let server = HubServer(
@@ -82,7 +93,8 @@ public struct HubCommand: AsyncParsableCommand {
                 let scheme = tls == nil ? "http" : "https"
                 service = try server.makeService(logger: logger) { port in
                     logger.notice("hub listening at \(scheme)://\(ListenAddress(host: address.host, port: port))/", metadata: [
-                        "queue": "\(queueDirectory)", "done": "\(intake.publisher.done.directory)", "lease": "\(lease)"])
+                        "queue": "\(queueDirectory)", "done": "\(intake.publisher.done.directory)", "lease": "\(lease)",
+                        "replicas": "\(replicas)"])
                 }
             } catch {
                 throw fail("hub serve", "\(error)")

@@ -13,6 +13,7 @@ public enum JobExitCode {
         case .timedOut: 2
         case .error: 3
         case .rejected: 4
+        case .disputed: 6
         }
     }
 

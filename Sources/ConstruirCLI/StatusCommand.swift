@@ -60,12 +60,14 @@ public struct StatusCommand: AsyncParsableCommand {
         var text = "hub: \(status.queued) queued, \(status.leases.count) leased, \(status.finished) finished since it started\n\nRUNNERS\n"
         for runner in status.runners {
             let seen = runner.lastSeen.map { "\(Int(now.timeIntervalSince($0).rounded())) s ago" } ?? "never"
-            text += "  \(runner.name)  last seen \(seen)  running \(runner.running.isEmpty ? "-" : runner.running.joined(separator: ","))  done \(runner.jobsDone)\n"
+            text += "  \(runner.name)  last seen \(seen)  running \(runner.running.isEmpty ? "-" : runner.running.joined(separator: ","))  done \(runner.jobsDone)"
+                + "  agreed \(runner.reputation.agreed) disputed \(runner.reputation.disputed) errors \(runner.reputation.errors)\n"
         }
         text += "\nLEASES\n"
         for lease in status.leases {
             let expires = lease.expires.map { "expires in \(Int($0.timeIntervalSince(now).rounded())) s" } ?? "waiting for a runner"
-            text += "  \(lease.job)  \(lease.holder ?? "-")  attempt \(lease.attempt)  \(expires)\n"
+            let replicas = lease.replicas > 1 ? "  replicas \(lease.results)/\(lease.replicas) in" : ""
+            text += "  \(lease.job)  \(lease.holder ?? "-")  attempt \(lease.attempt)\(replicas)  \(expires)\n"
         }
         return text
     }

@@ -3,7 +3,8 @@ import Foundation
 import JobModel
 import Synchronization
 
-/// The jobs a hub handed out, each in `LEASES/ID/` (`job.tar.xz` and `lease.json`).
+/// The jobs a hub handed out, each in `LEASES/ID/` (`job.tar.xz` and `lease.json`, and what
+/// each replica's runner sent under `replicas/RUNNER/`).
 ///
 /// A job moves from the queue into its lease directory by one rename, as a local runner's claim
 /// does, so the queue directory stays the only inbox: files dropped there are served, and a
@@ -22,6 +23,8 @@ public final class HubLeases: Sendable {
     /// The most leases one runner token may hold at once (`hub serve --max-leases`): a runner
     /// that claims without running cannot take the whole queue.
     public let maxLeasesPerRunner: Int
+    /// How many runners each job goes to (`hub serve --replicas`, a manifest's `replicas:`).
+    public let replication: HubReplication
     private let lock: FileLock
     /// Serialises changes within the process; the lock keeps other processes out.
     private let changes = Mutex(())
@@ -33,7 +36,7 @@ public final class HubLeases: Sendable {
     }
 
     public init(queueDirectory: String, directory: String, duration: Duration, maxAttempts: Int = 3,
-                maxLeasesPerRunner: Int = 32) throws {
+                maxLeasesPerRunner: Int = 32, replication: HubReplication = HubReplication()) throws {
         guard FileSystem.isDirectory(queueDirectory) else {
             throw ConstruirError(.notFound, "queue directory \(queueDirectory) does not exist")
         }
@@ -46,6 +49,7 @@ public final class HubLeases: Sendable {
         self.duration = duration
         self.maxAttempts = maxAttempts
         self.maxLeasesPerRunner = maxLeasesPerRunner
+        self.replication = replication
         self.lock = lock
     }
 
@@ -56,105 +60,142 @@ public final class HubLeases: Sendable {
             .sorted { $0.queued != $1.queued ? $0.queued < $1.queued : $0.id < $1.id }
     }
 
-    /// Hands the next job to `holder`: a job whose earlier lease ran out first, then the oldest
-    /// queued one. Nil when there is none, or when `holder` already holds `maxLeasesPerRunner`.
-    public func claim(for holder: String, now: Date = Date()) throws -> HubLease? {
+    /// Hands the next job to `holder`: a job that wants another runner first (a hold ran out,
+    /// or it needs more replicas), then the oldest queued one. Nil when there is none,
+    /// when `holder` already holds `maxLeasesPerRunner`, or when `accepting` refuses every job
+    /// (the runner's image differs from the hub's).
+    public func claim(for holder: String, now: Date = Date(), accepting: (JobName) -> Bool = { _ in true }) throws -> HubHold? {
         try changes.withLock { _ in
             let all = leases()
-            guard all.filter({ $0.isHeld(by: holder, at: now) }).count < maxLeasesPerRunner else { return nil }
-            // A lease that reached maxAttempts waits for the hub to finish it as an error.
-            if var lease = all.first(where: { $0.isWaiting(maxAttempts: maxAttempts) }) {
-                clearAttempt(in: path(lease.id))
-                lease.holder = holder
-                lease.attempt += 1
-                lease.claimed = now
-                lease.expires = now.addingTimeInterval(duration.seconds)
-                try write(lease)
-                return lease
+            guard all.filter({ $0.hold(of: holder, at: now) != nil }).count < maxLeasesPerRunner else { return nil }
+            if var lease = all.first(where: { $0.wantsRunner(holder, maxAttempts: maxAttempts) && accepts($0.job, accepting) }) {
+                return try hand(&lease, to: holder, now: now)
             }
-            for name in QueueListing.pending(in: queueDirectory) {
-                if let lease = try take(name, for: holder, now: now) { return lease }
+            for name in QueueListing.pending(in: queueDirectory) where accepting(name) {
+                if var lease = try take(name, now: now) { return try hand(&lease, to: holder, now: now) }
             }
             return nil
         }
     }
 
-    /// Moves `holder`'s lease on by `duration` from `now`.
-    public func heartbeat(id: String, holder: String, now: Date = Date()) throws -> HubLease {
+    private func accepts(_ job: String, _ accepting: (JobName) -> Bool) -> Bool {
+        JobName(fileName: job).map(accepting) ?? true
+    }
+
+    /// Gives `holder` a new hold on `lease` and writes it.
+    private func hand(_ lease: inout HubLease, to holder: String, now: Date) throws -> HubHold {
+        if lease.holds.isEmpty && lease.results.isEmpty { clearAttempts(in: path(lease.id)) }
+        lease.handedOut += 1
+        let hold = HubLease.Hold(holder: holder, serial: lease.handedOut, attempt: lease.failures + 1, claimed: now,
+                                 expires: now.addingTimeInterval(duration.seconds))
+        lease.holds.append(hold)
+        try write(lease)
+        return HubHold(lease: lease, hold: hold)
+    }
+
+    /// Moves `holder`'s hold on by `duration` from `now`.
+    public func heartbeat(id: String, holder: String, now: Date = Date()) throws -> HubHold {
         try changes.withLock { _ in
-            guard var lease = read(id), lease.isHeld(by: holder, at: now) else { throw NotHeld(id: id) }
-            lease.expires = now.addingTimeInterval(duration.seconds)
-            try write(lease)
-            return lease
+            try update(id, holder: holder, now: now) { hold in hold.expires = now.addingTimeInterval(duration.seconds) }
         }
     }
 
-    /// Gives a job back unfinished (its runner is stopping): it waits in its lease directory for
-    /// the next runner, ahead of the queue, and this lease counts as no attempt.
+    /// Gives a job back unfinished (its runner is stopping): its place waits for the next runner,
+    /// ahead of the queue, and counts as no failure.
     public func release(id: String, holder: String, now: Date = Date()) throws {
         try changes.withLock { _ in
-            guard var lease = read(id), lease.isHeld(by: holder, at: now) else { throw NotHeld(id: id) }
-            lease.attempt -= 1
-            lease.holder = nil
-            lease.claimed = nil
-            lease.expires = nil
+            guard var lease = read(id), lease.hold(of: holder, at: now) != nil else { throw NotHeld(id: id) }
+            lease.holds.removeAll { $0.holder == holder }
             try write(lease)
         }
     }
 
-    /// Ends every lease that ran out by `now`: each waits in its directory for the next runner
-    /// (ahead of the queue) with its attempt counted. Returns the leases that ran out; those
-    /// that reached `maxAttempts` are then among `exhausted()`.
-    public func expire(now: Date = Date()) throws -> [HubLease] {
+    /// Ends every hold that ran out by `now`, each counted as a failure; its place waits for
+    /// the next runner (ahead of the queue). Returns the holds that ran out; jobs that reached
+    /// `maxAttempts` failures are then among `exhausted()`.
+    public func expire(now: Date = Date()) throws -> [HubHold] {
         try changes.withLock { _ in
-            var expired: [HubLease] = []
-            for var lease in leases() where lease.holder != nil && lease.finishing != true && (lease.expires ?? now) <= now {
-                expired.append(lease)
-                lease.holder = nil
-                lease.claimed = nil
-                lease.expires = nil
+            var expired: [HubHold] = []
+            for var lease in leases() where lease.finishing != true {
+                let ended = lease.holds.filter { $0.finishing != true && $0.expires <= now }
+                guard !ended.isEmpty else { continue }
+                for hold in ended {
+                    expired.append(HubHold(lease: lease, hold: hold))
+                    lease.failures += 1
+                    lease.lastFailure = "the lease of runner \(hold.holder) ran out (it stopped sending heartbeats)"
+                }
+                lease.holds.removeAll { hold in ended.contains { $0.serial == hold.serial } }
                 try write(lease)
             }
             return expired
         }
     }
 
-    /// `holder`'s live lease `id`, for its uploads; throws `NotHeld` otherwise (a late upload
-    /// from a runner whose lease ran out changes nothing).
-    public func lease(_ id: String, heldBy holder: String, now: Date = Date()) throws -> HubLease {
+    /// `holder`'s live hold on job `id`, for its uploads; throws `NotHeld` otherwise (a late
+    /// upload from a runner whose hold ran out changes nothing).
+    public func lease(_ id: String, heldBy holder: String, now: Date = Date()) throws -> HubHold {
         try changes.withLock { _ in
-            guard let lease = read(id), lease.isHeld(by: holder, at: now) else { throw NotHeld(id: id) }
-            return lease
+            guard let lease = read(id), let hold = lease.hold(of: holder, at: now) else { throw NotHeld(id: id) }
+            return HubHold(lease: lease, hold: hold)
         }
     }
 
-    /// Removes what an earlier attempt left in a lease directory (uploads, a half-taken-in
-    /// output), keeping the job and the lease: the next runner starts clean.
-    private func clearAttempt(in directory: String) {
+    /// Removes what earlier holds left in a lease directory (uploads, half-taken-in outputs),
+    /// keeping the job and the lease: a job that starts over starts clean.
+    private func clearAttempts(in directory: String) {
         let keep: Set<String> = ["job.tar.xz", "lease.json"]
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where !keep.contains(name) {
             try? FileManager.default.removeItem(atPath: "\(directory)/\(name)")
         }
     }
 
-    /// Whether a runner asking now would get a job: a lease waiting for its next runner, or a
-    /// queued job file.
-    public func hasWork() -> Bool {
-        leases().contains { $0.isWaiting(maxAttempts: maxAttempts) } || !QueueListing.pending(in: queueDirectory).isEmpty
+    /// Whether `holder` asking now would get a job: a lease that wants another runner, or a
+    /// queued job file it accepts.
+    public func hasWork(for holder: String, accepting: (JobName) -> Bool = { _ in true }) -> Bool {
+        leases().contains { $0.wantsRunner(holder, maxAttempts: maxAttempts) && accepts($0.job, accepting) }
+            || QueueListing.pending(in: queueDirectory).contains(where: accepting)
     }
 
-    /// Leases no runner will get again: they ran out `maxAttempts` times. The hub finishes them
-    /// as errors.
+    /// Jobs no runner will get again: their holds failed `maxAttempts` times and none is left.
+    /// The hub ends them as errors.
     public func exhausted() -> [HubLease] {
-        leases().filter { $0.holder == nil && $0.finishing != true && $0.attempt >= maxAttempts }
+        leases().filter { $0.finishing != true && $0.holds.isEmpty && $0.failures >= maxAttempts && !$0.isComplete }
     }
 
-    /// Takes lease `id` out of circulation while its result is taken in: it is no longer handed
-    /// out, expired, or accepted from anyone. With `holder`, only while that runner holds it
-    /// (else `NotHeld`); without, whoever holds it (the hub finishes the job itself).
-    public func beginFinishing(id: String, holder: String? = nil, now: Date = Date()) throws -> HubLease {
+    /// Takes `holder`'s hold on job `id` out of circulation while its result is taken in: it no
+    /// longer expires or takes another result. Throws `NotHeld` unless `holder` holds it now.
+    public func beginFinishing(id: String, holder: String, now: Date = Date()) throws -> HubHold {
         try changes.withLock { _ in
-            guard var lease = read(id), holder.map({ lease.isHeld(by: $0, at: now) }) ?? true else { throw NotHeld(id: id) }
+            try update(id, holder: holder, now: now) { hold in hold.finishing = true }
+        }
+    }
+
+    /// Records what `holder` reported, ending its hold: a result (`replica`), or a failure
+    /// (`failure` says why: it sent an error, or an output the hub refused). Once every
+    /// replica's result is in, the lease is marked finishing in the same write, and the caller
+    /// finishes the job. Returns the lease as written.
+    public func record(id: String, holder: String, replica: HubLease.Replica?, failure: String?) throws -> HubLease {
+        try changes.withLock { _ in
+            guard var lease = read(id), lease.holds.contains(where: { $0.holder == holder && $0.finishing == true }) else {
+                throw NotHeld(id: id)
+            }
+            lease.holds.removeAll { $0.holder == holder }
+            if let replica {
+                lease.results.append(replica)
+            } else {
+                lease.failures += 1
+                lease.lastFailure = failure
+            }
+            if lease.isComplete { lease.finishing = true }
+            try write(lease)
+            return lease
+        }
+    }
+
+    /// Takes job `id` out of circulation so the hub can end it itself (as an error).
+    public func beginFinishingJob(id: String) throws -> HubLease {
+        try changes.withLock { _ in
+            guard var lease = read(id) else { throw NotHeld(id: id) }
             lease.finishing = true
             try write(lease)
             return lease
@@ -170,32 +211,47 @@ public final class HubLeases: Sendable {
     }
 
     /// At start: every held lease gets at least one lease length from `now`, so runners that
-    /// kept working while the hub was away can send their heartbeats again. A lease whose
-    /// result was being taken in when the hub stopped, and has no result.json yet, waits for
-    /// the next runner with its attempt counted. Returns the directories of finished jobs not
-    /// yet moved to done/ (they have result.json, no lease).
-    public func recover(now: Date = Date()) throws -> [String] {
+    /// kept working while the hub was away can send their heartbeats again. A hold whose result
+    /// was being taken in when the hub stopped becomes that result if the hub had kept it
+    /// (`replicaResult` reads it back), else a failure. A job being ended in error starts over
+    /// unless its result.json was written. Returns the directories of finished jobs not yet
+    /// moved to done/ (they have result.json, no lease).
+    public func recover(now: Date = Date(), replicaResult: (HubHold) -> HubLease.Replica?) throws -> [String] {
         try changes.withLock { _ in
-            for var lease in leases() where lease.holder != nil && lease.finishing != true {
-                let renewed = now.addingTimeInterval(duration.seconds)
-                if (lease.expires ?? now) < renewed {
-                    lease.expires = renewed
-                    try write(lease)
-                }
-            }
-            for var lease in leases() where lease.finishing == true {
-                if FileSystem.exists("\(path(lease.id))/result.json") {
-                    try FileManager.default.removeItem(atPath: "\(path(lease.id))/lease.json")
+            for var lease in leases() {
+                if lease.finishing == true {
+                    if FileSystem.exists("\(path(lease.id))/result.json") {
+                        try FileManager.default.removeItem(atPath: "\(path(lease.id))/lease.json")
+                    } else if !lease.isComplete {
+                        lease.finishing = nil
+                        try write(lease)
+                    }
                     continue
                 }
-                lease.finishing = nil
-                lease.holder = nil
-                lease.claimed = nil
-                lease.expires = nil
+                let renewed = now.addingTimeInterval(duration.seconds)
+                for (index, hold) in lease.holds.enumerated() where hold.finishing != true && hold.expires < renewed {
+                    lease.holds[index].expires = renewed
+                }
+                for hold in lease.holds where hold.finishing == true {
+                    lease.holds.removeAll { $0.serial == hold.serial }
+                    if let replica = replicaResult(HubHold(lease: lease, hold: hold)) {
+                        lease.results.append(replica)
+                    } else {
+                        lease.failures += 1
+                        lease.lastFailure = "the hub stopped while it took in the result of runner \(hold.holder)"
+                    }
+                }
+                if lease.isComplete { lease.finishing = true }
                 try write(lease)
             }
             return finishedDirectories()
         }
+    }
+
+    /// Leases whose every replica reported but whose job was not finished yet (the hub stopped
+    /// between the last result and result.json).
+    public func complete() -> [HubLease] {
+        leases().filter { $0.finishing == true && $0.isComplete && !FileSystem.exists("\(path($0.id))/result.json") }
     }
 
     /// Lease directories holding a finished job (result.json, no lease.json): the job waits to be
@@ -207,11 +263,20 @@ public final class HubLeases: Sendable {
         }
     }
 
+    /// Changes `holder`'s live hold on job `id` and writes it.
+    private func update(_ id: String, holder: String, now: Date, _ change: (inout HubLease.Hold) -> Void) throws -> HubHold {
+        guard var lease = read(id), let index = lease.holds.firstIndex(where: { $0.holder == holder }),
+              lease.hold(of: holder, at: now) != nil else { throw NotHeld(id: id) }
+        change(&lease.holds[index])
+        try write(lease)
+        return HubHold(lease: lease, hold: lease.holds[index])
+    }
+
     public func path(_ id: String) -> String { "\(directory)/\(id)" }
 
-    /// Moves the queued job `name` into a new lease for `holder`; nil when another runner took
-    /// it from the queue first.
-    private func take(_ name: JobName, for holder: String, now: Date) throws -> HubLease? {
+    /// Moves the queued job `name` into a new lease, not yet held; nil when another runner
+    /// took it from the queue first.
+    private func take(_ name: JobName, now: Date) throws -> HubLease? {
         let source = "\(queueDirectory)/\(name.fileName)"
         var st = stat()
         guard lstat(source, &st) == 0 else { return nil }
@@ -228,9 +293,8 @@ public final class HubLeases: Sendable {
         }
         try? FileSystem.fsync(path: queueDirectory)
         let job = "\(leaseDirectory)/job.tar.xz"
-        let lease = HubLease(id: id, job: name.fileName, holder: holder, attempt: 1, queued: queued, claimed: now,
-                             expires: now.addingTimeInterval(duration.seconds),
-                             sha256: try BuildImage.sha256(ofFile: job), size: try FileSystem.size(of: job))
+        let lease = HubLease(id: id, job: name.fileName, queued: queued, sha256: try BuildImage.sha256(ofFile: job),
+                             size: try FileSystem.size(of: job), replicas: replication.replicas(forJob: job))
         try write(lease)
         try? FileSystem.fsync(path: directory)
         return lease

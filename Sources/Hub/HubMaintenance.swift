@@ -4,8 +4,8 @@ import Logging
 import ServiceLifecycle
 
 /// What the hub does between requests: wakes long polls when a job file lands in the queue,
-/// returns leases that ran out to the queue (their attempt counted), finishes as errors the
-/// jobs whose leases ran out `--max-attempts` times, moves finished jobs done/ could not take
+/// ends holds that ran out (a failure, counted against their runner), finishes as errors the
+/// jobs that failed `--max-attempts` times, moves finished jobs done/ could not take
 /// yet, and reloads the tokens file when it changes. One task tree; file work on a thread pool.
 struct HubMaintenance: Service {
     let server: HubServer
@@ -41,8 +41,17 @@ struct HubMaintenance: Service {
 
     private func recover() async throws {
         let leases = server.leases
-        let finished = try await server.blocking { try leases.recover() }
+        let intake = server.intake
+        let finished = try await server.blocking { try leases.recover(replicaResult: intake.keptReplica) }
         if !finished.isEmpty { logger.notice("moving \(finished.count) finished job(s) a stopped hub left to done/") }
+        for lease in try await server.blocking({ leases.complete() }) {
+            do {
+                let receipt = try await server.blocking { try intake.complete(lease) }
+                logger.notice("finished a job whose replicas were all in when the hub stopped", metadata: ["done": "\(receipt.location)"])
+            } catch {
+                logger.error("cannot finish a job whose replicas are all in: \(error)", metadata: ["lease": "\(lease.id)"])
+            }
+        }
         await publishFinished()
     }
 
@@ -59,14 +68,18 @@ struct HubMaintenance: Service {
         let (leases, intake) = (server.leases, server.intake)
         do {
             let expired = try await server.blocking { try leases.expire() }
-            for lease in expired {
-                server.runners.ended(lease.id, by: lease.holder, delivered: false)
+            for held in expired {
+                server.runners.ended(held.id, by: held.holder, delivered: false)
                 logger.notice("lease ran out: the job goes to the next runner", metadata: [
-                    "job": "\(lease.job)", "lease": "\(lease.id)", "runner": "\(lease.holder ?? "?")", "attempt": "\(lease.attempt)"])
+                    "job": "\(held.job)", "lease": "\(held.id)", "runner": "\(held.holder)", "attempt": "\(held.attempt)"])
             }
-            if !expired.isEmpty { server.waiters.notify() }
+            if !expired.isEmpty {
+                let reputation = intake.reputation
+                try await server.blocking { try reputation.count(.error, for: expired.map(\.holder)) }
+                server.waiters.notify()
+            }
             for lease in try await server.blocking({ leases.exhausted() }) {
-                let error = "its lease ran out \(lease.attempt) times (the runners stopped sending heartbeats); not handed out again (--max-attempts \(leases.maxAttempts))"
+                let error = "\(lease.failures) runner(s) failed it (last: \(lease.lastFailure ?? "unknown")); not handed out again (--max-attempts \(leases.maxAttempts))"
                 let receipt = try await server.blocking { try intake.finishAsError(id: lease.id, error: error) }
                 server.runners.finished()
                 logger.error("job ended in error: \(error)", metadata: ["job": "\(lease.job)", "done": "\(receipt.location)"])

@@ -3,7 +3,8 @@ import HubAPI
 import Synchronization
 
 /// What the hub saw of each runner since it started: last call, leases held, results
-/// delivered. In memory only: the leases themselves are on disk, this is for people.
+/// delivered. In memory only: the leases themselves are on disk, this is for people
+/// (`HubReputation` keeps the record that matters across restarts).
 public final class HubRunners: Sendable {
     private struct Seen {
         var lastSeen: Date
@@ -43,11 +44,14 @@ public final class HubRunners: Sendable {
 
     public var finishedJobs: Int { finishedCount.load(ordering: .relaxed) }
 
-    public func snapshot() -> [HubStatus.Runner] {
+    /// Every runner seen since the start or with a `reputation` (kept across restarts).
+    public func snapshot(reputation: [String: HubStatus.Reputation] = [:]) -> [HubStatus.Runner] {
         seen.withLock { all in
-            all.map { HubStatus.Runner(name: $0.key, lastSeen: $0.value.lastSeen, running: $0.value.running.sorted(),
-                                       jobsDone: $0.value.jobsDone) }
-                .sorted { $0.name < $1.name }
+            Set(all.keys).union(reputation.keys).map { name in
+                HubStatus.Runner(name: name, lastSeen: all[name]?.lastSeen, running: all[name]?.running.sorted() ?? [],
+                                 jobsDone: all[name]?.jobsDone ?? 0, reputation: reputation[name] ?? .init())
+            }
+            .sorted { $0.name < $1.name }
         }
     }
 }

@@ -99,13 +99,13 @@ public struct HubServer: Sendable {
             return try Self.json(try await self.status())
         }
         router.get(RouterPath(HubPaths.work)) { request, _ -> Response in
-            _ = try authorize(request, as: .runner)
+            let runner = try authorize(request, as: .runner)
             let asked = request.uri.queryParameters.get("wait", as: Double.self) ?? 30
             let limit = min(max(asked, 0), configuration.longPollLimit.seconds)
             let deadline = ContinuousClock.now + .milliseconds(Int64(limit * 1000))
             while true {
                 let seen = waiters.generation
-                if try await blocking({ self.leases.hasWork() }) { return Response(status: .ok) }
+                if try await blocking({ self.leases.hasWork(for: runner.name) }) { return Response(status: .ok) }
                 if ContinuousClock.now >= deadline || Task.isCancelled || waiters.isClosed { return Response(status: .noContent) }
                 await waiters.wait(after: seen, timeout: deadline - ContinuousClock.now)
             }
@@ -117,7 +117,7 @@ public struct HubServer: Sendable {
             }
             runners.started(lease.id, by: runner.name)
             logger.info("leased job", metadata: ["job": "\(lease.job)", "lease": "\(lease.id)", "runner": "\(runner.name)",
-                                                 "attempt": "\(lease.attempt)"])
+                                                 "attempt": "\(lease.attempt)", "replica": "\(lease.lease.holds.count + lease.lease.results.count) of \(lease.lease.replicas)"])
             return try Self.json(HubClaim(id: lease.id, job: lease.job, attempt: lease.attempt, sha256: lease.sha256,
                                           size: lease.size, queued: lease.queued, leaseSeconds: leases.duration.seconds))
         }
@@ -144,7 +144,7 @@ public struct HubServer: Sendable {
             let (runner, id) = try authorizeLease(request, context)
             let lease = try await leaseCall { try self.leases.heartbeat(id: id, holder: runner.name) }
             runners.started(id, by: runner.name)  // after a hub restart, this is how it learns who runs what
-            return try Self.json(HubHeartbeatReply(expires: lease.expires ?? Date(), leaseSeconds: leases.duration.seconds))
+            return try Self.json(HubHeartbeatReply(expires: lease.expires, leaseSeconds: leases.duration.seconds))
         }
         router.post(RouterPath("\(HubPaths.prefix)/jobs/{id}/release")) { request, context -> Response in
             let (runner, id) = try authorizeLease(request, context)
@@ -158,7 +158,7 @@ public struct HubServer: Sendable {
             let (runner, id) = try authorizeLease(request, context)
             let lease = try await held(id, by: runner)
             try await receiveUpload(request, context, lease: lease, runner: runner, logger: logger,
-                                    file: HubResultIntake.consoleUpload(attempt: lease.attempt), limit: configuration.maxConsoleBytes,
+                                    file: HubResultIntake.consoleUpload(serial: lease.serial), limit: configuration.maxConsoleBytes,
                                     what: "the console log")
             return Response(status: .noContent)
         }
@@ -172,7 +172,7 @@ public struct HubServer: Sendable {
                 throw HubHTTPError(.unprocessableContent, "the hub cannot read this job's image to size its output: \(error)")
             }
             try await receiveUpload(request, context, lease: lease, runner: runner, logger: logger,
-                                    file: HubResultIntake.outputUpload(attempt: lease.attempt), limit: cap, what: "the output archive")
+                                    file: HubResultIntake.outputUpload(serial: lease.serial), limit: cap, what: "the output archive")
             return Response(status: .noContent)
         }
         router.post(RouterPath("\(HubPaths.prefix)/jobs/{id}/result")) { request, context -> Response in
@@ -182,10 +182,11 @@ public struct HubServer: Sendable {
                 throw HubHTTPError(.badRequest, "the body is not a result.json")
             }
             let outcome = try await leaseCall { try self.intake.finish(id: id, holder: runner.name, reported: reported) }
-            runners.ended(id, by: runner.name, delivered: true)
-            runners.finished()
-            logger.info("job done", metadata: ["job": "\(outcome.receipt.job)", "runner": "\(runner.name)",
-                                               "status": "\(outcome.receipt.status ?? "?")", "done": "\(outcome.receipt.location)"])
+            runners.ended(id, by: runner.name, delivered: outcome.refusal == nil)
+            if !outcome.receipt.location.hasPrefix("(") { runners.finished() }
+            waiters.notify()  // a failed replica, or one more wanted, is work for another runner
+            logger.info("result taken in", metadata: ["job": "\(outcome.receipt.job)", "runner": "\(runner.name)",
+                                                      "status": "\(outcome.receipt.status ?? "?")", "done": "\(outcome.receipt.location)"])
             if let refusal = outcome.refusal { throw HubHTTPError(.unprocessableContent, refusal) }
             return try Self.json(outcome.receipt)
         }
@@ -247,24 +248,28 @@ public struct HubServer: Sendable {
     }
 
     /// `runner`'s live lease `id`, or 409.
-    private func held(_ id: String, by runner: HubToken) async throws -> HubLease {
+    private func held(_ id: String, by runner: HubToken) async throws -> HubHold {
         try await leaseCall { try self.leases.lease(id, heldBy: runner.name) }
     }
 
-    /// Receives one of a lease's uploads. A runner that sends more than allowed is not trusted
-    /// with the job any further: it ends in error, and the runner gets 413.
-    private func receiveUpload(_ request: Request, _ context: BasicRequestContext, lease: HubLease, runner: HubToken, logger: Logger,
+    /// Receives one of a hold's uploads. A runner that sends more than allowed is not trusted
+    /// with the job any further: its hold fails (the job goes to another runner, or ends in
+    /// error after `--max-attempts` failures), and the runner gets 413.
+    private func receiveUpload(_ request: Request, _ context: BasicRequestContext, lease: HubHold, runner: HubToken, logger: Logger,
                                file: String, limit: Int64, what: String) async throws {
         do {
             try await receive(request, context, into: "\(leases.path(lease.id))/\(file)", limit: limit, what: what)
         } catch let error as HubHTTPError where error.status == .contentTooLarge {
             let message = "the runner \(runner.name) sent more than the job allows: \(error.message)"
             do {
-                let receipt = try await blocking { try self.intake.finishAsError(id: lease.id, error: message) }
+                try await blocking {
+                    let held = try self.leases.beginFinishing(id: lease.id, holder: runner.name)
+                    try self.intake.fail(held, error: message)
+                }
                 runners.ended(lease.id, by: runner.name, delivered: false)
-                runners.finished()
-                logger.warning("refused an upload; the job ended in error", metadata: [
-                    "lease": "\(lease.id)", "runner": "\(runner.name)", "done": "\(receipt.location)"])
+                waiters.notify()
+                logger.warning("refused an upload; the runner's hold on the job failed", metadata: [
+                    "lease": "\(lease.id)", "runner": "\(runner.name)"])
             } catch {
                 logger.error("refused an upload, and cannot end its job: \(error)", metadata: ["lease": "\(lease.id)"])
             }
@@ -297,8 +302,16 @@ public struct HubServer: Sendable {
 
     func status() async throws -> HubStatus {
         let (leases, queued) = try await blocking { (self.leases.leases(), QueueListing.pending(in: self.leases.queueDirectory).count) }
-        return HubStatus(queued: queued, runners: runners.snapshot(),
-                         leases: leases.map { .init(id: $0.id, job: $0.job, holder: $0.holder, attempt: $0.attempt, expires: $0.expires) },
+        let rows: [HubStatus.Lease] = leases.flatMap { lease in
+            let held = lease.holds.map {
+                HubStatus.Lease(id: lease.id, job: lease.job, holder: $0.holder, attempt: $0.attempt, expires: $0.expires,
+                                replicas: lease.replicas, results: lease.results.count)
+            }
+            let open = lease.finishing == true ? 0 : max(0, lease.replicas - lease.holds.count - lease.results.count)
+            return held + Array(repeating: HubStatus.Lease(id: lease.id, job: lease.job, holder: nil, attempt: lease.failures + 1, expires: nil,
+                                                           replicas: lease.replicas, results: lease.results.count), count: open)
+        }
+        return HubStatus(queued: queued, runners: runners.snapshot(reputation: intake.reputation.snapshot()), leases: rows,
                          finished: runners.finishedJobs)
     }
 

@@ -12,6 +12,7 @@ import Yams
 /// environment:          # variables the job script sees
 ///   MODE: release
 /// image_digest: 3f5c…   # run only on the build image with this digest (64 hex digits)
+/// replicas: 3           # on a hub: how many runners must agree (up to its --max-replicas)
 /// ```
 ///
 /// Every field is optional; an unknown field is an error (a typo must not silently do nothing).
@@ -27,28 +28,35 @@ public struct JobManifest: Sendable, Equatable {
     /// both have an "image 1" built from different Debian package versions, and a job that
     /// pins one is rejected by a runner whose image differs instead of running on other bytes.
     public var imageDigest: String?
+    /// How many different runners a hub should run the job on and compare; a local runner
+    /// ignores it.
+    public var replicas: Int?
 
     public init(timeout: Duration? = nil, memoryBytes: Int64? = nil, cpus: Int? = nil, outputSize: Int64? = nil,
-                environment: [(String, String)] = [], imageDigest: String? = nil) {
+                environment: [(String, String)] = [], imageDigest: String? = nil, replicas: Int? = nil) {
         self.timeout = timeout
         self.memoryBytes = memoryBytes
         self.cpus = cpus
         self.outputSize = outputSize
         self.environment = environment
         self.imageDigest = imageDigest
+        self.replicas = replicas
     }
 
     public static func == (a: JobManifest, b: JobManifest) -> Bool {
         a.timeout == b.timeout && a.memoryBytes == b.memoryBytes && a.cpus == b.cpus && a.outputSize == b.outputSize
             && a.environment.elementsEqual(b.environment, by: { $0 == $1 }) && a.imageDigest == b.imageDigest
+            && a.replicas == b.replicas
     }
 
     /// Where the manifest is in a job image.
     public static let path = "job/construir.yml"
 
-    static let fields: Set<String> = ["timeout", "memory", "cpus", "output_size", "environment", "image_digest"]
+    static let fields: Set<String> = ["timeout", "memory", "cpus", "output_size", "environment", "image_digest", "replicas"]
     /// Upper bound on the environment, as written to the guest's config disk.
     public static let maxEnvironmentBytes = 60 << 10
+    /// More replicas than this are no check but a waste of volunteers.
+    public static let maxReplicas = 16
 
     /// Parses `job/construir.yml`; throws `.invalidArgument` with what is wrong.
     public static func parse(_ bytes: [UInt8]) throws(ConstruirError) -> JobManifest {
@@ -93,6 +101,11 @@ public struct JobManifest: Sendable, Equatable {
             case "image_digest":
                 let text = try scalar(value, key)
                 do { manifest.imageDigest = try ImageDigest.validated(text, what: "image_digest") } catch { throw invalid("\(error)") }
+            case "replicas":
+                guard let replicas = Int(try scalar(value, key)), (1...maxReplicas).contains(replicas) else {
+                    throw invalid("replicas must be a whole number from 1 to \(maxReplicas)")
+                }
+                manifest.replicas = replicas
             default:
                 throw invalid("has an unknown field '\(key)' (known: \(fields.sorted().joined(separator: ", ")))")
             }

@@ -15,6 +15,50 @@ public struct JobResult: Codable, Sendable, Equatable {
         case error
         /// The submitted file was refused before booting anything.
         case rejected
+        /// A hub ran the job on several runners and their results differ: nothing in it can be
+        /// trusted, and every runner's output is kept under `replicas/RUNNER/`.
+        case disputed
+    }
+
+    /// How a hub's replicas of the job compared (`hub serve --replicas`).
+    public struct Quorum: Codable, Sendable, Equatable {
+        public enum State: String, Codable, Sendable {
+            /// Every runner reported the same status, exit code and output digest.
+            case agreed
+            case disputed
+        }
+
+        /// What one runner reported.
+        public struct Replica: Codable, Sendable, Equatable {
+            public var runnerID: String
+            public var status: Status
+            public var exitCode: Int?
+            public var outputDigest: String?
+            public var attempt: Int
+
+            enum CodingKeys: String, CodingKey {
+                case status, attempt
+                case runnerID = "runner_id"
+                case exitCode = "exit_code"
+                case outputDigest = "output_digest"
+            }
+
+            public init(runnerID: String, status: Status, exitCode: Int?, outputDigest: String?, attempt: Int) {
+                self.runnerID = runnerID
+                self.status = status
+                self.exitCode = exitCode
+                self.outputDigest = outputDigest
+                self.attempt = attempt
+            }
+        }
+
+        public var state: State
+        public var replicas: [Replica]
+
+        public init(state: State, replicas: [Replica]) {
+            self.state = state
+            self.replicas = replicas
+        }
     }
 
     public struct Image: Codable, Sendable, Equatable {
@@ -144,6 +188,10 @@ public struct JobResult: Codable, Sendable, Equatable {
     public var attempt: Int?
     /// The identity (`HOST.N`) of the runner that ran the job.
     public var runnerID: String?
+    /// The output's canonical digest (see `OutputDigest`), where a hub took the output in.
+    public var outputDigest: String?
+    /// Where a hub ran the job on several runners: whether they agreed, and what each reported.
+    public var quorum: Quorum?
 
     public init(job: String, name: String, status: Status, exitCode: Int?, error: String?, image: Image?,
                 timestamps: Timestamps, durations: Durations, sizes: Sizes, limits: Limits?, runner: String,
@@ -167,6 +215,8 @@ public struct JobResult: Codable, Sendable, Equatable {
         case job, name, status, error, image, timestamps, durations, sizes, limits, runner, attempt
         case exitCode = "exit_code"
         case runnerID = "runner_id"
+        case outputDigest = "output_digest"
+        case quorum
     }
 
     /// The JSON written to result.json (stable key order, ISO 8601 dates, explicit nulls).

@@ -14,13 +14,13 @@ import TestSupport
 /// who is refused, and what a lying or late runner can do (nothing).
 @Suite(.serialized, .timeLimit(.minutes(5))) struct HubProtocolTests {
     /// A hub with a runner, a second runner and a submitter token, and one job queued.
-    private func withHub(lease: String = "20s", _ body: (HubTree, String) async throws -> Void) async throws {
+    private func withHub(lease: String = "20s", extra: [String] = [], _ body: (HubTree, String) async throws -> Void) async throws {
         try await withTemporaryDirectory { dir in
             let tree = HubTree(dir: dir)
             try tree.addToken("runner-a", role: .runner)
             try tree.addToken("runner-b", role: .runner)
             try tree.addToken("submitter", role: .submitter)
-            let (hub, url) = try await tree.startHub(lease: lease, log: "\(dir)/hub.log")
+            let (hub, url) = try await tree.startHub(lease: lease, extra: extra, log: "\(dir)/hub.log")
             do {
                 try await body(tree, url)
             } catch {
@@ -36,6 +36,17 @@ import TestSupport
         let (status, log) = try await runTool(["\(repository)/jobs/make-job.sh", "\(repository)/jobs/hello", "\(tree.dir)/\(name).packed"])
         guard status == 0 else { throw ConstruirTestError("make-job.sh: \(log)") }
         try FileManager.default.moveItem(atPath: "\(tree.dir)/\(name).packed", toPath: "\(tree.queue)/\(name)")
+    }
+
+    /// The result.json of done/NAME, once the hub wrote it (its maintenance ends failed jobs
+    /// within a second).
+    private func waitForResult(_ tree: HubTree, _ name: String) async throws -> JobResult {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            if let result = try? readResult("\(tree.done)/\(name)") { return result }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return try readResult("\(tree.done)/\(name)")
     }
 
     /// The status of `METHOD url` with `authorization` as given (none when nil).
@@ -71,12 +82,9 @@ import TestSupport
         }
     }
 
-    @Test func aHostileOutputArchiveEndsTheJobInErrorAndWritesNothingOutside() async throws {
-        try await withHub { tree, url in
+    @Test func aHostileOutputArchiveFailsItsRunnerAndWritesNothingOutside() async throws {
+        try await withHub(extra: ["--max-attempts", "2"]) { tree, url in
             try await queueJob(tree, name: "hostile_i0.tar.xz")
-            try await tree.withClient("runner-a", url: url) { runner in
-            let claim = try #require(try await runner.claim())
-            try await runner.download(claim, to: "\(tree.dir)/job.download")
             // An archive whose entry climbs out of the output directory.
             let hostile = "\(tree.dir)/hostile.tar.xz"
             let (status, log) = try await runTool(["python3", "-c", """
@@ -89,24 +97,100 @@ import TestSupport
                 open(sys.argv[1], "wb").write(lzma.compress(buffer.getvalue()))
                 """, hostile])
             #expect(status == 0, "\(log)")
-            try await runner.upload(file: hostile, to: HubPaths.output(claim.id))
-            let result = sampleResult(job: claim.job, status: .passed, exitCode: 0, finished: Date(), total: 1)
-            await #expect(throws: HubClientError.self) { _ = try await runner.sendResult(claim.id, result: try result.encoded()) }
-            let done = try readResult("\(tree.done)/hostile")
+            // Each runner sends it; each is refused (422), counted against it, and the job goes on
+            // to the next runner until --max-attempts runners failed it.
+            for (name, attempt) in [("runner-a", 1), ("runner-b", 2)] {
+                try await tree.withClient(name, url: url) { runner in
+                    let claim = try #require(try await runner.claim())
+                    #expect(claim.attempt == attempt)
+                    try await runner.upload(file: hostile, to: HubPaths.output(claim.id))
+                    let result = sampleResult(job: claim.job, status: .passed, exitCode: 0, finished: Date(), total: 1)
+                    await #expect(throws: HubClientError.self) { _ = try await runner.sendResult(claim.id, result: try result.encoded()) }
+                    // The hold is over: the same runner cannot send another result.
+                    await #expect(throws: HubClientError.self) { _ = try await runner.sendResult(claim.id, result: try result.encoded()) }
+                }
+            }
+            let done = try await waitForResult(tree, "hostile")
             #expect(done.status == .error)
-            #expect(done.error?.contains("output was refused") == true, "\(done.error ?? "")")
-            #expect(done.runnerID == "runner-a")
+            #expect(done.error?.contains("output of runner runner-b was refused") == true, "\(done.error ?? "")")
+            #expect(done.error?.contains("2 runner(s) failed it") == true, "\(done.error ?? "")")
             for path in ["\(tree.dir)/escape.txt", "\(tree.done)/escape.txt", "\(tree.queue)/escape.txt", "\(tree.done)/hostile/escape.txt"] {
                 #expect(!FileManager.default.fileExists(atPath: path), "\(path)")
             }
-            // The lease is over: the same runner cannot send another result.
-            await #expect(throws: HubClientError.self) { _ = try await runner.sendResult(claim.id, result: try result.encoded()) }
-            }
+            let runners = try await tree.withClient("runner-a", url: url) { try await $0.status() }.runners
+            #expect(runners.first { $0.name == "runner-a" }?.reputation.errors == 1)
+            #expect(runners.first { $0.name == "runner-b" }?.reputation.errors == 1)
+        }
+    }
+
+    /// An output archive of `files` (name → contents), made with the host's tar in `order`.
+    private func outputArchive(_ tree: HubTree, _ name: String, _ files: [(String, String)]) async throws -> String {
+        let root = "\(tree.dir)/out-\(name)"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        for (file, contents) in files { try contents.write(toFile: "\(root)/\(file)", atomically: false, encoding: .utf8) }
+        let (status, log) = try await runTool(["tar", "-cJf", "\(root).tar.xz", "--sort=none", "-C", root] + files.map(\.0))
+        guard status == 0 else { throw ConstruirTestError("tar: \(log)") }
+        return "\(root).tar.xz"
+    }
+
+    /// Claims a job as `runner`, sends `archive` as its output and a passed result.
+    private func deliver(_ tree: HubTree, url: String, as runner: String, archive: String) async throws -> HubReceipt {
+        try await tree.withClient(runner, url: url) { client in
+            let claim = try #require(try await client.claim())
+            try await client.upload(file: archive, to: HubPaths.output(claim.id))
+            let result = sampleResult(job: claim.job, status: .passed, exitCode: 0, finished: Date(), total: 1)
+            return try await client.sendResult(claim.id, result: try result.encoded())
+        }
+    }
+
+    @Test func replicasThatAgreeFinishTheJobAndOnesThatDoNotDisputeIt() async throws {
+        try await withHub(extra: ["--replicas", "2"]) { tree, url in
+            try await tree.addToken("runner-c", role: .runner)
+            // Agreement: the same files, written in another order and at other times.
+            try await queueJob(tree, name: "same_i0.tar.xz")
+            let first = try await outputArchive(tree, "a", [("x.txt", "x"), ("y.txt", "y")])
+            try await Task.sleep(for: .seconds(1.1))
+            let second = try await outputArchive(tree, "b", [("y.txt", "y"), ("x.txt", "x")])
+            #expect(try await deliver(tree, url: url, as: "runner-a", archive: first).location.contains("waiting for 1 more runner"))
+            // runner-a never gets the second replica of its own job.
+            #expect(try await tree.withClient("runner-a", url: url) { try await $0.claim() } == nil)
+            #expect(try await deliver(tree, url: url, as: "runner-b", archive: second).status == "passed")
+            let agreed = try readResult("\(tree.done)/same")
+            #expect(agreed.status == .passed)
+            #expect(agreed.quorum?.state == .agreed)
+            #expect(agreed.quorum?.replicas.map(\.runnerID).sorted() == ["runner-a", "runner-b"])
+            #expect(agreed.outputDigest?.count == 64)
+            #expect(Set(agreed.quorum?.replicas.map(\.outputDigest) ?? []) == [agreed.outputDigest])
+            #expect(try String(contentsOfFile: "\(tree.done)/same/output/x.txt", encoding: .utf8) == "x")
+            #expect(!FileManager.default.fileExists(atPath: "\(tree.done)/same/replicas"))
+
+            // Disagreement: runner-c forges its output. Both outputs are kept; all are suspects.
+            try await queueJob(tree, name: "forged_i0.tar.xz")
+            let honest = try await outputArchive(tree, "c", [("x.txt", "x")])
+            let forged = try await outputArchive(tree, "d", [("x.txt", "forged")])
+            _ = try await deliver(tree, url: url, as: "runner-b", archive: honest)
+            #expect(try await deliver(tree, url: url, as: "runner-c", archive: forged).status == "disputed")
+            let disputed = try readResult("\(tree.done)/forged")
+            #expect(disputed.status == .disputed)
+            #expect(disputed.quorum?.state == .disputed)
+            #expect(disputed.error?.contains("disagree") == true)
+            #expect(try String(contentsOfFile: "\(tree.done)/forged/replicas/runner-b/output/x.txt", encoding: .utf8) == "x")
+            #expect(try String(contentsOfFile: "\(tree.done)/forged/replicas/runner-c/output/x.txt", encoding: .utf8) == "forged")
+            #expect(try readResult("\(tree.done)/forged/replicas/runner-c").runnerID == "runner-c")
+            #expect(!FileManager.default.fileExists(atPath: "\(tree.done)/forged/output"))
+
+            let runners = try await tree.withClient("runner-a", url: url) { try await $0.status() }.runners
+            let reputation = Dictionary(uniqueKeysWithValues: runners.map { ($0.name, $0.reputation) })
+            #expect(reputation["runner-a"] == .init(agreed: 1, disputed: 0, errors: 0))
+            #expect(reputation["runner-b"] == .init(agreed: 1, disputed: 1, errors: 0))
+            #expect(reputation["runner-c"] == .init(agreed: 0, disputed: 1, errors: 0))
+            let (_, metrics) = try await runTool(["curl", "-sf", url + "/metrics"])
+            #expect(metrics.contains("construir_hub_runner_results_total{runner=\"runner-c\",outcome=\"disputed\"} 1"), "\(metrics)")
         }
     }
 
     @Test func outputLargerThanTheJobAllowsIsRefused() async throws {
-        try await withHub { tree, url in
+        try await withHub(extra: ["--max-attempts", "1"]) { tree, url in
             try await queueJob(tree, name: "large_i0.tar.xz")
             try await tree.withClient("runner-a", url: url) { runner in
             let claim = try #require(try await runner.claim())
@@ -119,7 +203,7 @@ import TestSupport
             } catch let error as HubClientError {
                 #expect(error.kind == .refused || error.kind == .unreachable, "\(error)")
             }
-            let done = try readResult("\(tree.done)/large")
+            let done = try await waitForResult(tree, "large")
             #expect(done.status == .error)
             #expect(done.error?.contains("sent more than the job allows") == true, "\(done.error ?? "")")
             #expect(!FileManager.default.fileExists(atPath: "\(tree.done)/large/output"))

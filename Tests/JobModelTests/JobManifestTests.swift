@@ -11,6 +11,7 @@ import Testing
             memory: 2G
             cpus: 2
             output_size: 500M
+            replicas: 3
             environment:
               MODE: release
               QUOTE: "it's $HOME `x`"
@@ -19,6 +20,7 @@ import Testing
         #expect(manifest.memoryBytes == 2 << 30)
         #expect(manifest.cpus == 2)
         #expect(manifest.outputSize == 500 << 20)
+        #expect(manifest.replicas == 3)
         #expect(manifest.environment.map(\.0) == ["MODE", "QUOTE"])
         #expect(manifest.environmentScript == "export MODE='release'\nexport QUOTE='it'\\''s $HOME `x`'\nunset BASH_ENV\n")
         #expect(try parse("") == JobManifest())
@@ -30,6 +32,8 @@ import Testing
         ("- a\n- b", "must be a mapping"),
         ("timeout: soon", "timeout"),
         ("cpus: 0", "cpus"),
+        ("replicas: 0", "replicas must be a whole number from 1 to 16"),
+        ("replicas: 17", "replicas must be"),
         ("cpus: [1, 2]", "single value"),
         ("environment:\n  1BAD: x", "not a variable name"),
         ("environment: [a]", "mapping of NAME"),

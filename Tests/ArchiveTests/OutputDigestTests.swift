@@ -1,0 +1,56 @@
+import ConstruirSystem
+import Foundation
+import Testing
+import TestSupport
+@testable import Archive
+
+/// The canonical output digest replicas are compared by: the same files give the same digest
+/// whatever tar's order, timestamps or owners; any change a reader could see changes it.
+@Suite struct OutputDigestTests {
+    /// Writes `files` (path → contents) under a fresh directory and archives it with GNU tar's
+    /// `options`; returns the archive's digest.
+    private func digest(_ dir: String, _ files: [(String, String)], mode: String = "644", options: [String] = [],
+                        extra: String = "") async throws -> String {
+        let root = "\(dir)/\(UUID().uuidString)"
+        for (path, contents) in files {
+            let full = "\(root)/\(path)"
+            try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try contents.write(toFile: full, atomically: false, encoding: .utf8)
+            _ = try await runTool(["chmod", mode, full])
+        }
+        _ = try await runTool(["bash", "-c", "cd \(root) && \(extra.isEmpty ? "true" : extra)"])
+        _ = try await runTool(["tar", "-cJf", "\(root).tar.xz"] + options + ["-C", root, "."])
+        return try OutputDigest.of(archive: "\(root).tar.xz")
+    }
+
+    @Test func orderTimesAndOwnersDoNotCountContentNamesModesAndLinksDo() async throws {
+        try await withTemporaryDirectory { dir in
+            let files = [("a.txt", "alpha"), ("sub/b.bin", "beta"), ("sub/deeper/c", "gamma")]
+            let base = try await digest(dir, files)
+            #expect(base.count == 64)
+            #expect(try await digest(dir, files.reversed(), options: ["--sort=none"]) == base, "creation order")
+            #expect(try await digest(dir, files, options: ["--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner"]) == base,
+                    "times and owners")
+            #expect(try await digest(dir, [("a.txt", "alphA")] + files.dropFirst()) != base, "a changed byte")
+            #expect(try await digest(dir, [("A.txt", "alpha")] + files.dropFirst()) != base, "a renamed file")
+            #expect(try await digest(dir, files, mode: "755") != base, "a changed mode")
+            #expect(try await digest(dir, files, extra: "ln -s a.txt link") != base, "an added symlink")
+            #expect(try await digest(dir, files, extra: "ln -s a.txt link") == (try await digest(dir, files, extra: "ln -s a.txt link")))
+            #expect(try await digest(dir, files, extra: "ln -s sub/b.bin link") != (try await digest(dir, files, extra: "ln -s a.txt link")),
+                    "a link's target")
+        }
+    }
+
+    @Test func leadingDotSlashAndTrailingSlashesAreOneName() {
+        #expect(OutputDigest.normalised(Array("./a/b/".utf8)) == Array("a/b".utf8))
+        #expect(OutputDigest.normalised(Array("./".utf8)) == Array(".".utf8))
+        #expect(OutputDigest.normalised(Array("a".utf8)) == Array("a".utf8))
+    }
+
+    @Test func aCorruptArchiveIsAnErrorNotADigest() async throws {
+        try await withTemporaryDirectory { dir in
+            try Data("not xz at all".utf8).write(to: URL(fileURLWithPath: "\(dir)/bad.tar.xz"))
+            #expect(throws: ConstruirError.self) { try OutputDigest.of(archive: "\(dir)/bad.tar.xz") }
+        }
+    }
+}

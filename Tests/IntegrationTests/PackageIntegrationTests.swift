@@ -100,6 +100,12 @@ extension VMSuites {
             let archive = try Data(contentsOf: URL(fileURLWithPath: "\(done)/output.tar.xz"))
             #expect(!archive.isEmpty)
             #expect(try Data(contentsOf: URL(fileURLWithPath: "\(replica)/output.tar.xz")) == archive)
+            let (listed, listing) = try await runTool(["bash", "-c", "xz -dc < \"$1\" | tar --numeric-owner --full-time -tvf -", "list",
+                                                       "\(done)/output.tar.xz"], environment: ["TZ": "UTC"])
+            #expect(listed == 0)
+            let entries = listing.split(separator: "\n")
+            #expect(entries.count == 3, "\(listing)")  // ./, ./result.txt, job_output.txt
+            #expect(entries.allSatisfy { $0.contains(" 0/0 ") && $0.contains(" 2023-11-14 22:13:20 ") }, "\(listing)")
 
             // The script's exit code survives the wrapper, and the artifacts are still collected.
             let failed = "\(dir)/done/hello-repo_\(failing)"

@@ -70,7 +70,7 @@ public struct JobPackager: Sendable {
         }
 
         let environment = try Self.environment(repository: repository, revision: request.revision, commit: commit,
-                                               shortCommit: shortCommit, extra: request.environment)
+                                               shortCommit: shortCommit, commitTime: time, extra: request.environment)
         let wrapper = Array(JobLayout.wrapperScript(environment: environment, commit: commit).utf8)
         plan.addGenerated(path: JobLayout.wrapperPath, contents: wrapper, mode: 0o755)
         if let digest = request.imageDigest {
@@ -159,17 +159,32 @@ public struct JobPackager: Sendable {
 
     // MARK: - Environment
 
-    /// REPO_URL, COMMIT_HASH, BRANCH, TAG, then `extra` (a later variable of the same name
-    /// replaces the earlier one in place).
+    /// The variable reproducible build tools read their timestamps from (reproducible-builds.org).
+    public static let sourceDateEpoch = "SOURCE_DATE_EPOCH"
+
+    /// REPO_URL, COMMIT_HASH, BRANCH, TAG, SOURCE_DATE_EPOCH, then `extra` (a later variable of
+    /// the same name replaces the earlier one in place).
+    ///
+    /// SOURCE_DATE_EPOCH is the commit's committer time: the one time every replica of the build
+    /// agrees on (reproducible-builds.org), which build tools use instead of the clock; the
+    /// wrapper also stamps the output archive with it. An `extra` one must be decimal seconds.
     static func environment(repository: GitRepository, revision: String, commit: String, shortCommit: String,
-                            extra: [EnvironmentVariable]) throws(ConstruirError) -> [EnvironmentVariable] {
+                            commitTime: Int64, extra: [EnvironmentVariable]) throws(ConstruirError) -> [EnvironmentVariable] {
         let url = try repository.originURL().map(Self.withoutCredentials) ?? repository.location
         var variables = [
             try EnvironmentVariable(name: "REPO_URL", value: url),
             try EnvironmentVariable(name: "COMMIT_HASH", value: shortCommit),
             try EnvironmentVariable(name: "BRANCH", value: repository.branch(of: revision)),
             try EnvironmentVariable(name: "TAG", value: repository.nearestTag(commit)),
+            try EnvironmentVariable(name: sourceDateEpoch, value: String(commitTime)),
         ]
+        for variable in extra where variable.name == sourceDateEpoch {
+            // The wrapper passes it to `tar --mtime=@VALUE`: anything but seconds would fail there.
+            guard !variable.value.isEmpty, variable.value.utf8.count <= 18,
+                  variable.value.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else {
+                throw ConstruirError(.invalidArgument, "\(sourceDateEpoch) must be seconds since the epoch (decimal digits), not '\(variable.value)'")
+            }
+        }
         for variable in extra {
             if let index = variables.firstIndex(where: { $0.name == variable.name }) {
                 variables[index] = variable

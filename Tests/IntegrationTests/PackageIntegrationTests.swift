@@ -50,6 +50,7 @@ extension VMSuites {
                     echo "url=$REPO_URL"
                     echo "branch=$BRANCH"
                     echo "greeting=$GREETING"
+                    echo "epoch=$SOURCE_DATE_EPOCH"
                     cat src/input.txt
                 } > artifacts/result.txt
                 """, in: repo, message: "passing")
@@ -70,6 +71,9 @@ extension VMSuites {
             #expect(Set(try FileManager.default.contentsOfDirectory(atPath: queue)) == [
                 "hello-repo_\(passing)_i0.tar.xz", "hello-repo_\(failing)_i0.tar.xz",
             ])
+            // The passing job once more, under another name: an honest replica.
+            try FileManager.default.copyItem(atPath: "\(queue)/hello-repo_\(passing)_i0.tar.xz",
+                                             toPath: "\(queue)/hello-repo_\(passing)-again_i0.tar.xz")
 
             try await makeTestRunner(in: dir, images: Self.imagesDirectory, timeout: .seconds(180)).run()
 
@@ -83,11 +87,25 @@ extension VMSuites {
                 url=https://example.com/hello-repo.git
                 branch=
                 greeting=hello 'world' $(id)
+                epoch=1700000000
                 made from the repository
 
                 """)
             let log = try String(contentsOfFile: "\(done)/output/job_output.txt", encoding: .utf8)
             #expect(log.contains("building \(passing)"))
+            // The replica's output has the same bytes: the wrapper archives in a fixed order, with
+            // the commit's time and owner 0/0, though its files were made at another time.
+            let replica = "\(dir)/done/hello-repo_\(passing)-again"
+            #expect(try JobResult.decode(Data(contentsOf: URL(fileURLWithPath: "\(replica)/result.json"))).status == .passed)
+            let archive = try Data(contentsOf: URL(fileURLWithPath: "\(done)/output.tar.xz"))
+            #expect(!archive.isEmpty)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: "\(replica)/output.tar.xz")) == archive)
+            let (listed, listing) = try await runTool(["bash", "-c", "xz -dc < \"$1\" | tar --numeric-owner --full-time -tvf -", "list",
+                                                       "\(done)/output.tar.xz"], environment: ["TZ": "UTC"])
+            #expect(listed == 0)
+            let entries = listing.split(separator: "\n")
+            #expect(entries.count == 3, "\(listing)")  // ./, ./result.txt, job_output.txt
+            #expect(entries.allSatisfy { $0.contains(" 0/0 ") && $0.contains(" 2023-11-14 22:13:20 ") }, "\(listing)")
 
             // The script's exit code survives the wrapper, and the artifacts are still collected.
             let failed = "\(dir)/done/hello-repo_\(failing)"

@@ -37,10 +37,11 @@ import TestSupport
             let result = try package(repo, into: "\(dir)/queue")
             #expect(result.environment.map(\.description) == [
                 "REPO_URL=https://example.com/team/project.git", "COMMIT_HASH=\(short)", "BRANCH=main", "TAG=v1.0",
+                "SOURCE_DATE_EPOCH=\(commitTime)",
             ])
             let values = try await evaluate(environmentPart(of: wrapper(result.files[0])),
-                                      names: ["REPO_URL", "COMMIT_HASH", "BRANCH", "TAG"], in: dir)
-            #expect(values == ["https://example.com/team/project.git", short, "main", "v1.0"])
+                                      names: ["REPO_URL", "COMMIT_HASH", "BRANCH", "TAG", "SOURCE_DATE_EPOCH"], in: dir)
+            #expect(values == ["https://example.com/team/project.git", short, "main", "v1.0", "\(commitTime)"])
             #expect(!(try await wrapper(result.files[0])).contains("secret-token"))
         }
     }
@@ -84,8 +85,55 @@ import TestSupport
             let result = try package(repo, into: "\(dir)/queue", environment: [
                 try EnvironmentVariable(parsing: "TAG=custom"), try EnvironmentVariable(parsing: "OPTS=a=b=c"),
             ])
-            #expect(result.environment.map(\.name) == ["REPO_URL", "COMMIT_HASH", "BRANCH", "TAG", "OPTS"])
-            #expect(result.environment.map(\.value).suffix(2) == ["custom", "a=b=c"])
+            #expect(result.environment.map(\.name) == ["REPO_URL", "COMMIT_HASH", "BRANCH", "TAG", "SOURCE_DATE_EPOCH", "OPTS"])
+            #expect(result.environment.map(\.value)[3] == "custom")
+            #expect(result.environment.map(\.value).last == "a=b=c")
+        }
+    }
+
+    /// SOURCE_DATE_EPOCH is the committer time of the packaged commit (not the author time, not
+    /// another commit's), and the same commit still gives the same bytes.
+    @Test func sourceDateEpochIsTheCommittersTime() async throws {
+        try await withTemporaryDirectory { dir in
+            let repo = "\(dir)/project"
+            try await makeRepository(at: repo)
+            try writeFile("\(repo)/later.txt", "later")
+            try await git(["add", "later.txt"], in: repo)
+            let committed: Int64 = 1_712_345_678
+            let (status, _) = try await runTool(["git", "commit", "-q", "-m", "later"], in: repo, environment: [
+                "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com", "GIT_AUTHOR_DATE": "1600000000 +0200",
+                "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com",
+                "GIT_COMMITTER_DATE": "\(committed) -0700", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
+            ])
+            #expect(status == 0)
+
+            let latest = try package(repo, into: "\(dir)/a")
+            let values = try await evaluate(environmentPart(of: wrapper(latest.files[0])), names: ["SOURCE_DATE_EPOCH"], in: dir)
+            #expect(values == ["\(committed)"])
+            let first = try package(repo, into: "\(dir)/b", revision: "HEAD~1")
+            #expect(first.environment.first { $0.name == "SOURCE_DATE_EPOCH" }?.value == "\(commitTime)")
+
+            let again = try package(repo, into: "\(dir)/c")
+            #expect(try bytes(at: again.files[0]) == (try bytes(at: latest.files[0])))
+        }
+    }
+
+    @Test func aGivenSourceDateEpochWinsButMustBeSeconds() async throws {
+        try await withTemporaryDirectory { dir in
+            let repo = "\(dir)/project"
+            try await makeRepository(at: repo)
+            let given = try package(repo, into: "\(dir)/a", environment: [try EnvironmentVariable(parsing: "SOURCE_DATE_EPOCH=42")])
+            #expect(given.environment.filter { $0.name == "SOURCE_DATE_EPOCH" }.map(\.value) == ["42"])
+            let values = try await evaluate(environmentPart(of: wrapper(given.files[0])), names: ["SOURCE_DATE_EPOCH"], in: dir)
+            #expect(values == ["42"])
+
+            for bad in ["", "yesterday", "-1", "1e9", "12 ", "$(date +%s)", String(repeating: "9", count: 19)] {
+                let message = expectFailure(.invalidArgument) {
+                    _ = try package(repo, into: "\(dir)/bad", environment: [try EnvironmentVariable(name: "SOURCE_DATE_EPOCH", value: bad)])
+                }
+                #expect(message.contains("SOURCE_DATE_EPOCH must be seconds since the epoch"), "\(message)")
+            }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: "\(dir)/bad").isEmpty)
         }
     }
 

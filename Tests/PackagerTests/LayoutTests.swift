@@ -102,7 +102,12 @@ import TestSupport
             #expect(script.contains("mkdir -p /repo/artifacts\n"))
             #expect(script.contains("cd /repo || exit 1\n"))
             #expect(script.contains("if [ -x ./construir ]; then\n    ./construir\nelse\n    bash ./construir\nfi\nstatus=$?\n"))
-            #expect(script.contains("tar -C /repo/artifacts -cJf /dev/sdb . -C / job_output.txt\n"))
+            #expect(script.contains("\nwrite_output /repo/artifacts /job_output.txt /dev/sdb\n"))
+            // Reproducible with GNU tar; the plain command otherwise.
+            #expect(script.contains("tar --sort=name --format=gnu --mtime=\"@$SOURCE_DATE_EPOCH\" --owner=0 --group=0 --numeric-owner "))
+            #expect(script.contains("| xz -T1 -6 --check=crc64 -c > \"$device\"\n"))
+            #expect(script.contains("tar -C \"$artifacts\" -cJf \"$device\" . -C \"$snapshot\" job_output.txt\n"))
+            #expect(script.contains("\nexport SOURCE_DATE_EPOCH='\(commitTime)'\n"))
             #expect(script.hasSuffix("exit \"$status\"\n"))
             #expect(try await runTool(["bash", "-n", "-c", script]).status == 0)
         }
@@ -125,7 +130,7 @@ import TestSupport
             let script = try await wrapper(job)
                 .replacingOccurrences(of: "/repo", with: "\(dir)/root/repo")
                 .replacingOccurrences(of: "/dev/sdb", with: "\(dir)/out.tar.xz")
-                .replacingOccurrences(of: "-C / job_output.txt", with: "-C \(dir)/root job_output.txt")
+                .replacingOccurrences(of: " /job_output.txt ", with: " \(dir)/root/job_output.txt ")
             try writeFile("\(dir)/wrapper", script)
             #expect(try await runTool(["bash", "\(dir)/wrapper"], in: dir).status == 7)
             let (status, output) = try await runTool(["bash", "-c", "xz -dc < \"$1\" | tar -xOf - ./result.txt job_output.txt", "x", "\(dir)/out.tar.xz"])

@@ -58,12 +58,13 @@ public final class HubLeases: Sendable {
 
     /// Hands the next job to `holder`: a job whose earlier lease ran out first, then the oldest
     /// queued one. Nil when there is none, or when `holder` already holds `maxLeasesPerRunner`.
-    public func claim(for holder: String, now: Date = Date()) throws -> HubLease? {
+    /// Jobs `accepting` refuses are skipped (a runner whose build image differs from the hub's).
+    public func claim(for holder: String, now: Date = Date(), accepting: (JobName) -> Bool = { _ in true }) throws -> HubLease? {
         try changes.withLock { _ in
             let all = leases()
             guard all.filter({ $0.isHeld(by: holder, at: now) }).count < maxLeasesPerRunner else { return nil }
             // A lease that reached maxAttempts waits for the hub to finish it as an error.
-            if var lease = all.first(where: { $0.isWaiting(maxAttempts: maxAttempts) }) {
+            if var lease = all.first(where: { $0.isWaiting(maxAttempts: maxAttempts) && (JobName(fileName: $0.job).map(accepting) ?? true) }) {
                 clearAttempt(in: path(lease.id))
                 lease.holder = holder
                 lease.attempt += 1
@@ -72,7 +73,7 @@ public final class HubLeases: Sendable {
                 try write(lease)
                 return lease
             }
-            for name in QueueListing.pending(in: queueDirectory) {
+            for name in QueueListing.pending(in: queueDirectory) where accepting(name) {
                 if let lease = try take(name, for: holder, now: now) { return lease }
             }
             return nil

@@ -36,12 +36,14 @@ struct ImagePullTests {
         _ = try BuildImage(index: 0, directory: directory).verifiedDigest()
     }
 
-    /// A hub serving a copy of image 0 (`DIR/hub-images/0`) to the runner tokens runner-a and runner-b.
+    /// A hub serving a copy of image 0 (`DIR/hub-images/0`), with the runner tokens runner-a
+    /// and runner-b and a submitter token.
     private func withImageHub(_ body: (HubTree, String, HubImage) async throws -> Void) async throws {
         try await withTemporaryDirectory { dir in
             let tree = HubTree(dir: dir)
             try tree.addToken("runner-a", role: .runner)
             try tree.addToken("runner-b", role: .runner)
+            try tree.addToken("submitter", role: .submitter)
             try copyImage0(to: "\(dir)/hub-images/0")
             let (hub, url) = try await tree.startHub(lease: "20s", extra: ["--images", "\(dir)/hub-images"], log: "\(dir)/hub.log")
             do {
@@ -149,6 +151,55 @@ struct ImagePullTests {
             #expect(try BuildImage(index: 0, directory: "\(root)/0").verifiedDigest() == image.digest)
             #expect(pullLeftovers(root).isEmpty)
             await tree.stop([runner])
+        }
+    }
+
+    @Test func theImageRoutesServeOnlyListedFilesToRunnerTokens() async throws {
+        try await withImageHub { tree, url, image in
+            let runner = "Bearer \(try tree.secret("runner-a"))"
+            /// The status and the body's length.
+            func get(_ path: String, _ authorization: String?, range: String? = nil) async throws -> (UInt, Int) {
+                var request = HTTPClientRequest(url: url + path)
+                if let authorization { request.headers.add(name: "Authorization", value: authorization) }
+                if let range { request.headers.add(name: "Range", value: range) }
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+                return (response.status.code, try await response.body.collect(upTo: 1 << 30).readableBytes)
+            }
+            let listed = try #require(image.files.first)
+            #expect(try await get(HubPaths.imageFile(0, listed.name), runner).1 == Int(listed.size))
+            let (partial, length) = try await get(HubPaths.imageFile(0, listed.name), runner, range: "bytes=10-19")
+            #expect(partial == 206 && length == 10)
+            #expect(try await get(HubPaths.imageManifest(0), runner).0 == 200)
+            #expect(try await get(HubPaths.images, nil).0 == 401)
+            #expect(try await get(HubPaths.images, "Bearer \(try tree.secret("submitter"))").0 == 403)
+            // Not listed, hidden, a path, another spelling of the index, an image not served.
+            for path in ["\(HubPaths.images)/0/files/image.json", "\(HubPaths.images)/0/files/.hidden", "\(HubPaths.images)/0/files/..",
+                         "\(HubPaths.images)/0/files/..%2Fimage.json", "\(HubPaths.images)/0/files/%2Fetc%2Fpasswd",
+                         "\(HubPaths.images)/00/image.json", "\(HubPaths.images)/+0/image.json", "\(HubPaths.images)/1/image.json",
+                         "\(HubPaths.images)/0/files/\(listed.name)x"] {
+                #expect(try await get(path, runner).0 == 404, "\(path)")
+            }
+        }
+    }
+
+    @Test func aHubWithoutImagesAnswers404AndFiltersNoClaim() async throws {
+        try await withTemporaryDirectory { dir in
+            let tree = HubTree(dir: dir)
+            try tree.addToken("runner-a", role: .runner)
+            let (hub, url) = try await tree.startHub(lease: "20s", log: "\(dir)/hub.log")
+            try await HubTree.makeJob(script: "#!/bin/bash\necho hello\n", in: dir, name: "hello", to: "\(tree.queue)/hello_i0.tar.xz")
+            try await tree.withClient("runner-a", url: url) { client in
+                do {
+                    _ = try await client.images()
+                    Issue.record("a hub without --images listed images")
+                } catch let error as HubClientError {
+                    #expect(error.status == 404, "\(error)")
+                }
+                let claim = try await client.claim(HubClaimRequest(imageDigests: [0: String(repeating: "0", count: 64)]))
+                #expect(claim?.job == "hello_i0.tar.xz")
+                #expect(claim?.imageDigest == nil)
+            }
+            await tree.stop([hub])
         }
     }
 

@@ -9,12 +9,12 @@ trap '[ -z "$runner" ] || kill "$runner" 2>/dev/null || true; [ -z "$hub_pid" ] 
       [ -z "$pull_pid" ] || kill "$pull_pid" 2>/dev/null || true; [ -z "${local_runner:-}" ] || kill "$local_runner" 2>/dev/null || true;
       wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
-# Starts the hub with lease LEASE and sets $hub_url once it listens.
+# Starts the hub with lease LEASE (and any further hub serve options) and sets $hub_url once it listens.
 start_hub() {
     "$bin" hub serve --listen 127.0.0.1:0 --queue "$work/hub/queue" --done "$work/hub/done" --tokens "$work/hub/tokens.json" \
-        --lease "$1" >"$work/hub.log" 2>&1 &
+        --lease "$1" "${@:2}" >"$work/hub.log" 2>&1 &
     hub_pid=$!
-    for _ in $(seq 300); do
+    for _ in $(seq 1200); do   # up to 2 min: a hub with --images hashes them first
         hub_url=$(grep -o 'hub listening at http://127.0.0.1:[0-9]*' "$work/hub.log" | head -1 | sed 's/hub listening at //') || true
         [ -n "$hub_url" ] && return 0
         sleep 0.1

@@ -1,6 +1,6 @@
 # Shared by the bench scripts: run from the repository root, need the release binary (and image 0).
 cd "$(dirname "$0")/.."
-bin=.build/release/construir
+bin=${CONSTRUIR_BIN:-.build/release/construir}   # CONSTRUIR_BIN: another build (say, the debug one)
 [ -x "$bin" ] || { echo "build first: swift build -c release" >&2; exit 1; }
 require_image0() {
     [ -f images/0/image.json ] || { echo "build image 0 first: construir image build 0" >&2; exit 1; }

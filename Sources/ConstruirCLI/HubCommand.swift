@@ -46,6 +46,8 @@ public struct HubCommand: AsyncParsableCommand {
         @Option(help: "Largest console log a runner may send.") var maxConsole = "16M"
         @Option(help: "Largest output any job may send (a job's own limit is its output size).") var maxOutputSize = "4G"
         @Option(help: "Largest job a submitter may send.") var maxJobSize = "4G"
+        @Option(help: "Serve the build images in this directory (N/image.json) to runners, and give a runner a job for image N only when its image N has the same digest. Default: none.")
+        var images: String?
         @Option(help: "TLS certificate chain (PEM); with --tls-key, the hub serves HTTPS.") var tlsCert: String?
         @Option(help: "TLS private key (PEM).") var tlsKey: String?
         @Flag(help: "Serve plain HTTP on an address other than loopback: tokens then cross the network in clear text.")
@@ -86,10 +88,12 @@ public struct HubCommand: AsyncParsableCommand {
                                              reputation: reputation, maxOutputSize: try Units.byteSize(maxOutputSize))
                 let authenticator = try HubAuthenticator(store: HubTokenStore(path: FileSystem.absolute(tokens)))
                 let tls = tlsCert.map { HubServer.TLSFiles(certificateChain: $0, privateKey: tlsKey ?? "") }
+                var served = HubImages.none
+                if let images { served = try await HubImages.load(directory: FileSystem.absolute(images), logger: logger) }
                 let server = HubServer(
                     configuration: .init(address: address, tls: tls, maxConsoleBytes: try Units.byteSize(maxConsole),
                                          maxJobBytes: try Units.byteSize(maxJobSize)),
-                    leases: leases, intake: intake, authenticator: authenticator)
+                    leases: leases, intake: intake, authenticator: authenticator, images: served)
                 let scheme = tls == nil ? "http" : "https"
                 service = try server.makeService(logger: logger) { port in
                     logger.notice("hub listening at \(scheme)://\(ListenAddress(host: address.host, port: port))/", metadata: [

@@ -1,6 +1,8 @@
 import ArgumentParser
 import ConstruirSystem
 import Foundation
+import HubAPI
+import HubClient
 import ImageBuilder
 import JobModel
 import Runner
@@ -9,12 +11,12 @@ import Runner
 public struct ImageCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "image",
-        abstract: "Build, list and verify build images.",
+        abstract: "Build, list, verify and pull build images.",
         discussion: """
         Image N lives in IMAGES/N/ (image.json and the files it lists) and is made from the recipe \
-        IMAGES/recipes/N.yml. See images/README.md.
+        IMAGES/recipes/N.yml, or fetched from a hub (image pull). See images/README.md.
         """,
-        subcommands: [Build.self, List.self, Verify.self])
+        subcommands: [Build.self, List.self, Verify.self, Pull.self])
 
     public init() {}
 
@@ -99,6 +101,51 @@ public struct ImageCommand: ParsableCommand {
                 if entry.state != .verified { failed = true }
             }
             if failed { throw ExitCode.failure }
+        }
+    }
+
+    /// `construir image pull N --hub URL --token-file FILE`
+    struct Pull: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Fetch build image N from a hub (hub serve --images), check it, and install it as IMAGES/N.",
+            discussion: """
+            Every file is checked against the sha256 in the hub's image.json and the size the hub \
+            lists, and the image against the hub's digest, before it replaces IMAGES/N in one step. \
+            On any failure IMAGES/N stays as it was. A runner with the hub's image N gets the hub's \
+            jobs for image N (docs/hub.md); run --hub ... --pull-images does this by itself.
+            """)
+
+        @Argument(help: "The image index.") var index: Int
+        @OptionGroup var location: Location
+        @OptionGroup var hubConnection: HubConnection
+
+        func validate() throws {
+            guard hubConnection.hub != nil else { throw ValidationError("image pull needs --hub URL and --token-file FILE") }
+            guard index >= 0 else { throw ValidationError("the image index must not be negative") }
+        }
+
+        func run() async throws {
+            let command = "image pull \(index)"
+            let client: HubClient
+            do {
+                guard let made = try hubConnection.makeClient() else { throw ValidationError("no --hub given") }
+                client = made
+            } catch {
+                throw fail(command, "\(error)")
+            }
+            let root = FileSystem.absolute(location.images)
+            let started = ContinuousClock.now
+            let image: HubImage
+            do {
+                image = try await client.pullImage(index, into: root)
+            } catch {
+                await client.shutdown()
+                throw fail(command, "\(error)")
+            }
+            await client.shutdown()
+            let bytes = image.files.reduce(Int64(0)) { $0 + $1.size }
+            print("image \(index) pulled into \(root)/\(index): \(image.files.count) files, \(Units.formatBytes(bytes)), "
+                  + "digest \(image.digest), in \(String(format: "%.1f", (ContinuousClock.now - started).seconds)) s")
         }
     }
 }

@@ -26,6 +26,8 @@ public struct RunCommand: AsyncParsableCommand {
     var state: String?
     /// `--hub`: pull jobs from a hub instead of a queue directory.
     @OptionGroup var hubConnection: HubConnection
+    @Flag(help: "With --hub: fetch the hub's build images that differ from ours (or that we lack) at start, and again while idle, at most once a minute.")
+    var pullImages = false
     @Option(help: "VMs at once. Default: from the host's cores and memory.") var slots: Int?
     @Option(help: "Longest a job may run, e.g. 90s, 30m, 2h (a job's manifest may ask for up to --max-timeout).")
     var timeout = "30m"
@@ -66,6 +68,7 @@ public struct RunCommand: AsyncParsableCommand {
         if hubConnection.hub != nil, http != nil || keepDone != nil {
             throw ValidationError("--http and --keep-done are for a queue directory; a hub runner has neither")
         }
+        if pullImages, hubConnection.hub == nil { throw ValidationError("--pull-images goes with --hub") }
         _ = try Self.validated { try Units.duration(onDoneTimeout) }
         if onDone?.trimmingCharacters(in: .whitespaces).isEmpty == true {
             throw ValidationError("--on-done needs a command")
@@ -125,10 +128,14 @@ public struct RunCommand: AsyncParsableCommand {
         let stateDirectory = FileSystem.absolute(state ?? Self.defaultHubState())
         try PrivateDirectory.make(stateDirectory)
         let identity = try RunnerIdentity.acquire(stateDirectory: stateDirectory)
-        let source = try HubJobSource(client: client, stateDirectory: stateDirectory, logger: logger)
+        // One digest cache for the claims (which name our images' digests) and the executor.
+        let digests = ImageDigestCache(persistingTo: imageDigestStore(stateDirectory: stateDirectory))
+        let source = try HubJobSource(client: client, stateDirectory: stateDirectory, logger: logger,
+                                      images: ImageStore(root: FileSystem.absolute(images)), digests: digests,
+                                      defaultImage: defaultImage, pullImages: pullImages)
         // The hub counts a job's attempts (its leases) and ends it after its own --max-attempts.
         return try makeRunner(source: source, stateDirectory: stateDirectory, identity: identity, logger: logger,
-                              maxAttempts: .max, onPublished: onPublished)
+                              maxAttempts: .max, digests: digests, onPublished: onPublished)
     }
 
     /// `$XDG_STATE_HOME/construir/runner`, else `~/.local/state/construir/runner`.
@@ -138,7 +145,7 @@ public struct RunCommand: AsyncParsableCommand {
     }
 
     private func makeRunner<Source: JobSource>(source: Source, stateDirectory: String, identity: RunnerIdentity, logger: Logger,
-                                               maxAttempts: Int? = nil,
+                                               maxAttempts: Int? = nil, digests: ImageDigestCache? = nil,
                                                onPublished: (@Sendable (PublishedJob) async -> Void)?) throws -> Runner<Source> {
         let timeout = try Units.duration(self.timeout)
         let memoryMiB = Int(try Units.byteSize(memory) >> 20)
@@ -169,10 +176,10 @@ public struct RunCommand: AsyncParsableCommand {
         var options = RunnerOptions(timeout: timeout, memoryMiB: memoryMiB, cpus: cpus,
                                     acceleration: acceleration, defaultImage: defaultImage, policy: policy,
                                     maxConsoleBytes: try Units.byteSize(maxConsole),
-                                    imageDigestStore: FileSystem.absolute(imageDigests ?? "\(stateDirectory)/image-digests.json"))
+                                    imageDigestStore: imageDigestStore(stateDirectory: stateDirectory))
         options.jobLimits.maxFileBytes = try Units.byteSize(maxJobSize)
         let executor = JobExecutor(images: ImageStore(root: FileSystem.absolute(images)), hypervisor: hypervisor,
-                                   options: options, logger: logger)
+                                   options: options, logger: logger, digests: digests)
         let configuration = RunnerConfiguration(
             slots: slots, gracePeriod: try Units.duration(grace, allowZero: true), maxAttempts: maxAttempts ?? self.maxAttempts,
             exitWhenIdle: exitWhenIdle)
@@ -186,6 +193,11 @@ public struct RunCommand: AsyncParsableCommand {
         }
         return Runner(source: source, executor: executor, identity: identity, configuration: configuration,
                       logger: logger, onPublished: afterPublish)
+    }
+
+    /// Where image file hashes are remembered between runs.
+    private func imageDigestStore(stateDirectory: String) -> String {
+        FileSystem.absolute(imageDigests ?? "\(stateDirectory)/image-digests.json")
     }
 
     /// One VM per core, as long as each can have its memory with a quarter of the host's left

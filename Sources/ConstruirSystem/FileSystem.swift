@@ -13,6 +13,15 @@ public enum FileSystem {
         }
     }
 
+    /// Swaps `a` and `b`, both of which must exist (renameat2 RENAME_EXCHANGE): one step, so a
+    /// reader of either path sees the old entry or the new one, never neither. This is how a
+    /// pulled image replaces a directory that is already there.
+    public static func exchange(_ a: String, _ b: String) throws(SystemError) {
+        try systemCall("renameat2", path: "\(a) <-> \(b)") {
+            construir_rename_exchange(a, b)
+        }
+    }
+
     /// Renames `from` to `to`, replacing `to` if it exists (rename(2): atomic within a filesystem).
     public static func renameReplacing(_ from: String, _ to: String) throws(SystemError) {
         try systemCall("rename", path: "\(from) -> \(to)") { Glibc.rename(from, to) }

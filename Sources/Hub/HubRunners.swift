@@ -13,6 +13,9 @@ public final class HubRunners: Sendable {
     }
     private let seen = Mutex([String: Seen]())
     private let finishedCount = Atomic<Int>(0)
+    /// Each runner's last claim: what it can run, so that its long polls wake only for jobs a
+    /// claim would give it (a runner whose images differ from the hub's would otherwise spin).
+    private let claims = Mutex([String: HubClaimRequest]())
 
     public init() {}
 
@@ -35,6 +38,15 @@ public final class HubRunners: Sendable {
             }
             if delivered, let runner { all[runner]?.jobsDone += 1 }
         }
+    }
+
+    public func claimed(_ request: HubClaimRequest, by runner: String) {
+        claims.withLock { $0[runner] = request }
+    }
+
+    /// What `runner` sent with its last claim since the hub started; nil before its first.
+    public func lastClaim(of runner: String) -> HubClaimRequest? {
+        claims.withLock { $0[runner] }
     }
 
     /// A job reached done/ (delivered, or finished by the hub as an error).

@@ -55,12 +55,16 @@ public struct HubServer: Sendable {
     public let leases: HubLeases
     public let intake: HubResultIntake
     public let authenticator: HubAuthenticator
+    /// The build images served to runners, and checked at each claim (`--images`).
+    public let images: HubImages
     public let waiters = HubWaiters()
     public let runners = HubRunners()
     private let fileIO = FileIO()
 
-    public init(configuration: Configuration, leases: HubLeases, intake: HubResultIntake, authenticator: HubAuthenticator) {
+    public init(configuration: Configuration, leases: HubLeases, intake: HubResultIntake, authenticator: HubAuthenticator,
+                images: HubImages = .none) {
         self.configuration = configuration
+        self.images = images
         self.leases = leases
         self.intake = intake
         self.authenticator = authenticator
@@ -103,42 +107,60 @@ public struct HubServer: Sendable {
             let asked = request.uri.queryParameters.get("wait", as: Double.self) ?? 30
             let limit = min(max(asked, 0), configuration.longPollLimit.seconds)
             let deadline = ContinuousClock.now + .milliseconds(Int64(limit * 1000))
+            let claim = images.isServing ? runners.lastClaim(of: runner.name) : nil
             while true {
                 let seen = waiters.generation
-                if try await blocking({ self.leases.hasWork(for: runner.name) }) { return Response(status: .ok) }
+                let accepting: @Sendable (JobName) -> Bool = { job in claim.map { images.accepts(job, from: $0) } ?? true }
+                if try await blocking({ self.leases.hasWork(for: runner.name, accepting: accepting) }) { return Response(status: .ok) }
                 if ContinuousClock.now >= deadline || Task.isCancelled || waiters.isClosed { return Response(status: .noContent) }
                 await waiters.wait(after: seen, timeout: deadline - ContinuousClock.now)
             }
         }
         router.post(RouterPath(HubPaths.claim)) { request, _ -> Response in
             let runner = try authorize(request, as: .runner)
-            guard let lease = try await blocking({ try self.leases.claim(for: runner.name) }) else {
+            let body = try await request.body.collect(upTo: 64 * 1024)
+            let asked: HubClaimRequest
+            if body.readableBytes == 0 {
+                asked = HubClaimRequest()  // a runner that names no images gets no job for an image the hub serves
+            } else {
+                guard let decoded = try? HubJSON.decode(HubClaimRequest.self, from: Data(buffer: body)) else {
+                    throw HubHTTPError(.badRequest, "the body is not a claim request")
+                }
+                asked = decoded
+            }
+            runners.claimed(asked, by: runner.name)
+            let images = self.images
+            guard let lease = try await blocking({ try self.leases.claim(for: runner.name, accepting: { images.accepts($0, from: asked) }) }) else {
                 return Response(status: .noContent)
             }
             runners.started(lease.id, by: runner.name)
             logger.info("leased job", metadata: ["job": "\(lease.job)", "lease": "\(lease.id)", "runner": "\(runner.name)",
                                                  "attempt": "\(lease.attempt)", "replica": "\(lease.lease.holds.count + lease.lease.results.count) of \(lease.lease.replicas)"])
+            let imageDigest = JobName(fileName: lease.job).flatMap { images.digest(ofImage: $0.image(default: asked.defaultImage)) }
             return try Self.json(HubClaim(id: lease.id, job: lease.job, attempt: lease.attempt, sha256: lease.sha256,
-                                          size: lease.size, queued: lease.queued, leaseSeconds: leases.duration.seconds))
+                                          size: lease.size, queued: lease.queued, leaseSeconds: leases.duration.seconds,
+                                          imageDigest: imageDigest))
         }
         router.get(RouterPath("\(HubPaths.prefix)/jobs/{id}/job")) { request, context -> Response in
             let (runner, id) = try authorizeLease(request, context)
             let path = "\(leases.path(try await held(id, by: runner).id))/job.tar.xz"
-            let size = try await blocking { try FileSystem.size(of: path) }
-            var headers = HTTPFields()
-            headers[.contentType] = "application/x-xz"
-            headers[.acceptRanges] = "bytes"
-            guard let range = ByteRange(header: request.headers[.range]) else {
-                return Response(status: .ok, headers: headers, body: try await fileIO.loadFile(path: path, context: context))
-            }
-            guard range.first < size else {
-                headers[.contentRange] = "bytes */\(size)"
-                return Response(status: .rangeNotSatisfiable, headers: headers)
-            }
-            let last = min(range.last ?? size - 1, size - 1)
-            headers[.contentRange] = "bytes \(range.first)-\(last)/\(size)"
-            let body = try await fileIO.loadFile(path: path, range: Int(range.first)...Int(last), context: context)
-            return Response(status: .partialContent, headers: headers, body: body)
+            return try await serveFile(path, type: "application/x-xz", request, context)
+        }
+        router.get(RouterPath(HubPaths.images)) { request, _ -> Response in
+            _ = try authorize(request, as: .runner)
+            guard images.isServing else { throw Self.noImages }
+            return try Self.json(images.list)
+        }
+        router.get(RouterPath("\(HubPaths.images)/{index}/image.json")) { request, context -> Response in
+            _ = try authorize(request, as: .runner)
+            guard let path = imageIndex(context).flatMap({ images.manifestPath($0) }) else { throw Self.noImages }
+            return try await serveFile(path, type: "application/json", request, context)
+        }
+        router.get(RouterPath("\(HubPaths.images)/{index}/files/{name}")) { request, context -> Response in
+            _ = try authorize(request, as: .runner)
+            guard let index = imageIndex(context), let name = context.parameters.get("name"),
+                  let path = images.filePath(index, name) else { throw Self.noImages }
+            return try await serveFile(path, type: "application/octet-stream", request, context)
         }
         router.post(RouterPath("\(HubPaths.prefix)/jobs/{id}/heartbeat")) { request, context -> Response in
             let (runner, id) = try authorizeLease(request, context)
@@ -224,6 +246,34 @@ public struct HubServer: Sendable {
         return router
     }
 
+    static let noImages = HubHTTPError(.notFound, "no such build image or file on this hub")
+
+    /// The `{index}` of an image route, as `ImageStore` spells an index (`0`, never `00` or `+0`).
+    private func imageIndex(_ context: BasicRequestContext) -> Int? {
+        context.parameters.get("index").flatMap { ImageStore.index(named: $0) }
+    }
+
+    /// Streams a file from disk; `Range: bytes=FIRST-[LAST]` gets 206, or 416 past the end.
+    private func serveFile(_ path: String, type: String, _ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let size = try await blocking { try FileSystem.size(of: path) }
+        var headers = HTTPFields()
+        headers[.contentType] = type
+        headers[.acceptRanges] = "bytes"
+        guard let range = ByteRange(header: request.headers[.range]) else {
+            return Response(status: .ok, headers: headers, body: try await fileIO.loadFile(path: path, context: context))
+        }
+        guard range.first < size else {
+            headers[.contentRange] = "bytes */\(size)"
+            return Response(status: .rangeNotSatisfiable, headers: headers)
+        }
+        let last = min(range.last ?? size - 1, size - 1)
+        headers[.contentRange] = "bytes \(range.first)-\(last)/\(size)"
+        let body = try await fileIO.loadFile(path: path, range: Int(range.first)...Int(last), context: context)
+        return Response(status: .partialContent, headers: headers, body: body)
+    }
+
+    /// Whether a claim like `request` would get a job now: the long poll of a hub that serves
+    /// images, which should not wake a runner for jobs it would not be given.
     /// The caller's token, which must have `role` (any role when nil).
     private func authorize(_ request: Request, as role: HubRole?) throws -> HubToken {
         switch authenticator.authenticate(authorization: request.headers[.authorization]) {

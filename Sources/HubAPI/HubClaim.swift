@@ -15,8 +15,12 @@ public struct HubClaim: Codable, Sendable, Equatable {
     public var queued: Date
     /// How long the lease lasts without a heartbeat; send one well within it.
     public var leaseSeconds: Double
+    /// The digest of the hub's build image the job runs on, when the hub serves that image:
+    /// the runner runs the job only on an image with this digest.
+    public var imageDigest: String?
 
-    public init(id: String, job: String, attempt: Int, sha256: String, size: Int64, queued: Date, leaseSeconds: Double) {
+    public init(id: String, job: String, attempt: Int, sha256: String, size: Int64, queued: Date, leaseSeconds: Double,
+                imageDigest: String? = nil) {
         self.id = id
         self.job = job
         self.attempt = attempt
@@ -24,5 +28,6 @@ public struct HubClaim: Codable, Sendable, Equatable {
         self.size = size
         self.queued = queued
         self.leaseSeconds = leaseSeconds
+        self.imageDigest = imageDigest
     }
 }

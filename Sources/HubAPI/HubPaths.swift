@@ -9,6 +9,8 @@ public enum HubPaths {
     public static let jobs = "\(prefix)/jobs"
     /// GET, any token: runners, leases and the queue.
     public static let status = "\(prefix)/status"
+    /// GET, runner: the build images the hub serves (`[HubImage]`); 404 when it serves none.
+    public static let images = "\(prefix)/images"
 
     /// GET, runner holding the lease: the job image (Range supported).
     public static func job(_ id: String) -> String { "\(prefix)/jobs/\(id)/job" }
@@ -20,4 +22,7 @@ public enum HubPaths {
     public static func console(_ id: String) -> String { "\(prefix)/jobs/\(id)/console" }
     public static func output(_ id: String) -> String { "\(prefix)/jobs/\(id)/output" }
     public static func result(_ id: String) -> String { "\(prefix)/jobs/\(id)/result" }
+    /// GET, runner: image N's image.json, and each file it lists (Range supported).
+    public static func imageManifest(_ index: Int) -> String { "\(prefix)/images/\(index)/image.json" }
+    public static func imageFile(_ index: Int, _ name: String) -> String { "\(prefix)/images/\(index)/files/\(name)" }
 }

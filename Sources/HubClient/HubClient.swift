@@ -77,9 +77,11 @@ public final class HubClient: Sendable {
         return try await expect(response, [.ok, .noContent]) == .ok
     }
 
-    /// Claims the next job; nil when there is none.
-    public func claim() async throws -> HubClaim? {
-        let response = try await send(.POST, HubPaths.claim)
+    /// Claims the next job this runner can run (`request`: its images); nil when there is none.
+    public func claim(_ request: HubClaimRequest = HubClaimRequest()) async throws -> HubClaim? {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/json")
+        let response = try await send(.POST, HubPaths.claim, headers: headers, body: .bytes(ByteBuffer(bytes: try HubJSON.encode(request))))
         guard try await expect(response, [.ok, .noContent]) == .ok else { return nil }
         return try await decode(HubClaim.self, response)
     }
@@ -139,6 +141,64 @@ public final class HubClient: Sendable {
         let response = try await send(.POST, HubPaths.result(id), body: .bytes(ByteBuffer(bytes: result)), timeout: .hours(1))
         _ = try await expect(response, [.ok])
         return try await decode(HubReceipt.self, response)
+    }
+
+    // MARK: Build images
+
+    /// The build images the hub serves (404, `failed`, when it serves none).
+    public func images() async throws -> [HubImage] {
+        let response = try await send(.GET, HubPaths.images)
+        _ = try await expect(response, [.ok])
+        return try await decode([HubImage].self, response)
+    }
+
+    /// Image `index`'s image.json as the hub has it now.
+    public func imageManifest(_ index: Int) async throws -> Data {
+        let response = try await send(.GET, HubPaths.imageManifest(index))
+        _ = try await expect(response, [.ok])
+        return Data(buffer: try await response.body.collect(upTo: 1 << 20))
+    }
+
+    /// Downloads file `file` of image `index` into `path` (created 0600, replaced), hashing
+    /// each chunk on the pool thread that writes it. Returns the sha256 of what arrived; throws
+    /// when the hub sends more or fewer bytes than the listing's size.
+    public func downloadImageFile(_ index: Int, _ file: HubImage.File, to path: String) async throws -> String {
+        let output = try await PooledFile(path: path, writing: true)
+        try await output.truncate(to: 0)
+        let response = try await send(.GET, HubPaths.imageFile(index, file.name), timeout: .hours(1))
+        _ = try await expect(response, [.ok])
+        let hash = SHA256Stream()
+        var offset: Int64 = 0
+        for try await buffer in response.body {
+            guard offset + Int64(buffer.readableBytes) <= file.size else {
+                throw HubClientError(.failed, "image \(index): the hub sent more of \(file.name) than its \(file.size) bytes")
+            }
+            try await output.write(buffer, at: offset, hashingInto: hash)
+            offset += Int64(buffer.readableBytes)
+        }
+        guard offset == file.size else {
+            throw HubClientError(.failed, "image \(index): \(file.name) is truncated: \(offset) of its \(file.size) bytes arrived")
+        }
+        try await output.sync()
+        return hash.hex()
+    }
+
+    /// Fetches the hub's image `index` into `root/index`, every file checked, installed in one
+    /// step (`ImageInstaller`); `root/index` is left as it was on any failure. `listing` is the
+    /// hub's image list when the caller already has it. Returns the hub's entry.
+    @discardableResult
+    public func pullImage(_ index: Int, into root: String, listing: [HubImage]? = nil) async throws -> HubImage {
+        let listed: [HubImage]
+        if let listing { listed = listing } else { listed = try await images() }
+        guard let image = listed.first(where: { $0.index == index }) else {
+            let served = listed.map { String($0.index) }.joined(separator: ", ")
+            throw HubClientError(.failed, "the hub serves no build image \(index) (it serves: \(served.isEmpty ? "none" : served))")
+        }
+        let manifest = try await imageManifest(index)
+        try await ImageInstaller(root: root).install(image, manifest: manifest) { file, path in
+            try await self.downloadImageFile(index, file, to: path)
+        }
+        return image
     }
 
     // MARK: Submitter and status calls

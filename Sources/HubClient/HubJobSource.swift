@@ -26,6 +26,16 @@ public final class HubJobSource: JobSource {
     /// Held for the life of the source: a second runner on the same state directory would take
     /// this one's jobs for leftovers of a dead runner and give them back.
     private let lock: FileLock
+    /// The runner's build images: their digests go with each claim, so that a hub serving
+    /// images hands out only jobs whose image here is the hub's. Nil: none are named.
+    private let images: ImageStore?
+    /// The executor's digests, so a claim hashes nothing the executor already hashed.
+    private let digests: ImageDigestCache
+    private let defaultImage: Int
+    /// `run --pull-images`: fetch the hub's images that differ from ours at start, and again
+    /// while idle, at most once per `imageCheckInterval`.
+    private let pullImages: Bool
+    static let imageCheckInterval = Duration.seconds(60)
 
     private struct State {
         /// Whether the hub may have work: false after a claim found none, until the long poll says so.
@@ -34,6 +44,8 @@ public final class HubJobSource: JobSource {
         var held: [String: Double] = [:]
         /// Jobs with a committed result that a runner before this one left undelivered.
         var leftovers: [ClaimedJob] = []
+        /// When the hub's image list was last compared with ours (`pullImages`).
+        var imagesChecked: ContinuousClock.Instant?
     }
     private let state = Mutex(State())
     /// Wakes the long poll (a claim found nothing) and the heartbeat loop (a lease was taken).
@@ -43,8 +55,13 @@ public final class HubJobSource: JobSource {
     /// The lease file in each running directory: the claim as the hub sent it.
     static let claimFile = "hub-claim.json"
 
-    public init(client: HubClient, stateDirectory: String, pollSeconds: Int = 30, logger: Logger) throws {
+    public init(client: HubClient, stateDirectory: String, pollSeconds: Int = 30, logger: Logger, images: ImageStore? = nil,
+                digests: ImageDigestCache = ImageDigestCache(), defaultImage: Int = 0, pullImages: Bool = false) throws {
         self.client = client
+        self.images = images
+        self.digests = digests
+        self.defaultImage = defaultImage
+        self.pullImages = pullImages && images != nil
         self.runningDirectory = "\(stateDirectory)/running"
         self.pollSeconds = pollSeconds
         self.logger = logger
@@ -78,6 +95,8 @@ public final class HubJobSource: JobSource {
                 if try await client.waitForWork(seconds: pollSeconds) {
                     state.withLock { $0.workMayExist = true }
                     onChange()
+                } else if pullImages, state.withLock({ $0.imagesChecked.map { ContinuousClock.now - $0 >= Self.imageCheckInterval } ?? true }) {
+                    await pullChangedImages()
                 }
                 backoff = .seconds(1)
             } catch is CancellationError {
@@ -117,6 +136,7 @@ public final class HubJobSource: JobSource {
     /// A job with a committed result is delivered again; one without is given back to the hub
     /// (the runner that held it died; its lease may already have run out).
     public func recover() async {
+        if pullImages { await pullChangedImages() }
         let running = runningDirectory
         let found = (try? await OwnThread.run("construir-hub-recover") { () -> [(id: String, claim: HubClaim?)] in
             let entries = (try? FileManager.default.contentsOfDirectory(atPath: running)) ?? []
@@ -146,7 +166,8 @@ public final class HubJobSource: JobSource {
         guard state.withLock({ $0.workMayExist }) else { return nil }
         let claim: HubClaim
         do {
-            guard let claimed = try await client.claim() else {
+            let request = HubClaimRequest(imageDigests: await localImageDigests(), defaultImage: defaultImage)
+            guard let claimed = try await client.claim(request) else {
                 noWork()
                 return nil
             }
@@ -219,6 +240,45 @@ public final class HubJobSource: JobSource {
         return (location, result)
     }
 
+    /// The digests of this runner's images that verify against their image.json, by index.
+    public func localImageDigests() async -> [Int: String] {
+        guard let images else { return [:] }
+        let digests = self.digests
+        return (try? await OwnThread.run("construir-image-digests") { () -> [Int: String] in
+            var found: [Int: String] = [:]
+            for index in images.availableIndexes() {
+                if let image = try? images.image(index), let digest = try? digests.digest(of: image) { found[index] = digest }
+            }
+            return found
+        }) ?? [:]
+    }
+
+    /// Fetches every image the hub serves whose digest differs from ours, or that we lack. A
+    /// job for such an image would not be handed to us; a failed pull leaves ours as it was.
+    private func pullChangedImages() async {
+        guard let images else { return }
+        state.withLock { $0.imagesChecked = .now }
+        let listing: [HubImage]
+        do {
+            listing = try await client.images()
+        } catch {
+            logger.warning("cannot list the hub's build images: \(error)")
+            return
+        }
+        let local = await localImageDigests()
+        for image in listing where local[image.index] != image.digest {
+            let started = ContinuousClock.now
+            do {
+                try await client.pullImage(image.index, into: images.root, listing: listing)
+                logger.notice("pulled build image from the hub", metadata: [
+                    "image": "\(image.index)", "digest": "\(image.digest)", "replaced": "\(local[image.index] ?? "none")",
+                    "seconds": "\(String(format: "%.1f", (ContinuousClock.now - started).seconds))"])
+            } catch {
+                logger.error("cannot pull build image \(image.index) from the hub: \(error)")
+            }
+        }
+    }
+
     private func noWork() {
         state.withLock { $0.workMayExist = false }
         wantWork.continuation.yield()
@@ -252,6 +312,8 @@ public final class HubJobSource: JobSource {
         guard let name = JobName(fileName: claim.job), SafeName.isSafe(claim.id), !claim.id.hasPrefix("."), !claim.id.isEmpty else {
             return nil
         }
-        return ClaimedJob(name: name, directory: directory, queuedAt: claim.queued, attempt: claim.attempt, slot: slot)
+        var job = ClaimedJob(name: name, directory: directory, queuedAt: claim.queued, attempt: claim.attempt, slot: slot)
+        job.requiredImageDigest = claim.imageDigest
+        return job
     }
 }

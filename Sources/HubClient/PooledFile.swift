@@ -1,5 +1,6 @@
 import ConstruirSystem
 import Glibc
+import JobModel
 import NIOCore
 import NIOPosix
 
@@ -35,10 +36,12 @@ final class PooledFile: Sendable {
         _ = try await NIOThreadPool.singleton.runIfActive { try systemCall("ftruncate") { ftruncate(fd, off_t(length)) } }
     }
 
-    func write(_ buffer: ByteBuffer, at offset: Int64) async throws {
+    /// Writes `buffer` at `offset`; with `hash`, feeds it the bytes on the same pool thread.
+    func write(_ buffer: ByteBuffer, at offset: Int64, hashingInto hash: SHA256Stream? = nil) async throws {
         let (fd, path) = (self.fd, self.path)
         try await NIOThreadPool.singleton.runIfActive {
             try buffer.withUnsafeReadableBytes { bytes in
+                hash?.update(bytes)
                 var done = 0
                 while done < bytes.count {
                     let written = try systemCall("pwrite", path: path) {

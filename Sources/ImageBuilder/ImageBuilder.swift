@@ -86,8 +86,7 @@ public struct ImageBuilder: Sendable {
     public func build(_ index: Int, force: Bool = false) throws -> Outcome {
         let recipe = try recipe(index)
         let hash = try recipeHash(recipe)
-        try FileSystem.makeDirectory("\(root)/.cache")
-        let lock = try BuildLock(path: "\(root)/.cache/build-\(index).lock", index: index)
+        let lock = try BuildLock(root: root, index: index)
         defer { lock.release() }
         if !force, isUpToDate(index, recipeHash: hash) {
             let manifest = try ImageMetadata.read(directory: "\(root)/\(index)")

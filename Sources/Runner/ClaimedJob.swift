@@ -14,6 +14,9 @@ public struct ClaimedJob: Sendable {
     public var attempt: Int = 1
     /// Which of the runner's slots runs it (1-based).
     public var slot: Int = 1
+    /// The digest the job's build image must have (a hub's, `HubClaim.imageDigest`): on any
+    /// other image, or none, the job ends in `error` without booting.
+    public var requiredImageDigest: String?
 
     public init(name: JobName, directory: String, queuedAt: Date, attempt: Int = 1, slot: Int = 1) {
         self.name = name

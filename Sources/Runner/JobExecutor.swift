@@ -32,12 +32,15 @@ public struct JobExecutor: Sendable {
     public let logger: Logger
     private let digests: ImageDigestCache
 
-    public init(images: ImageStore, hypervisor: any VirtualMachineManager, options: RunnerOptions, logger: Logger) {
+    /// - Parameter digests: the image digests, when shared with another user of the images (the
+    ///   pull runner's claims); by default the executor's own.
+    public init(images: ImageStore, hypervisor: any VirtualMachineManager, options: RunnerOptions, logger: Logger,
+                digests: ImageDigestCache? = nil) {
         self.images = images
         self.hypervisor = hypervisor
         self.options = options
         self.logger = logger
-        self.digests = ImageDigestCache(persistingTo: options.imageDigestStore)
+        self.digests = digests ?? ImageDigestCache(persistingTo: options.imageDigestStore)
     }
 
     /// Runs the job; a runner that began stopping (its task cancelled) boots nothing more.
@@ -104,9 +107,18 @@ public struct JobExecutor: Sendable {
             digest = try await OwnThread.run("construir-digest") { try digests.digest(of: image) }
             result.image?.sha256 = digest
         } catch {
+            if let required = job.requiredImageDigest {
+                let index = job.name.image(default: options.defaultImage)
+                return finish(.error, error: "the hub's build image \(index) is \(required), this runner has no image \(index) that verifies "
+                              + "(construir image pull \(index) fetches it): \(error)")
+            }
             return finish(.error, error: "\(error)")
         }
         if Task.isCancelled { return .interrupted }
+        if let required = job.requiredImageDigest, required != digest {
+            return finish(.error, error: "build image \(image.index) differs from the hub's: the hub's is \(required), this runner's is \(digest) "
+                          + "(construir image pull \(image.index) fetches the hub's)")
+        }
         if let pinned = manifest?.imageDigest, let refusal = Self.imageMismatch(pinned: pinned, actual: digest, index: image.index) {
             return finish(.rejected, error: refusal)
         }

@@ -41,6 +41,22 @@ import TestSupport
         }
     }
 
+    @Test func aClaimSkipsJobsItsFilterRefusesWaitingOrQueued() async throws {
+        try await withTemporaryDirectory { dir in
+            let queue = try queue(dir, ["a_i1.tar.xz", "b_i0.tar.xz"])
+            let leases = try HubLeases(queueDirectory: queue, directory: "\(dir)/leases", duration: .seconds(30))
+            let onlyImage0: (JobName) -> Bool = { $0.image(default: 0) == 0 }
+            let first = try #require(try leases.claim(for: "r1", now: start, accepting: onlyImage0))
+            #expect(first.job == "b_i0.tar.xz", "the older a_i1 is skipped, and stays queued")
+            #expect(try leases.claim(for: "r1", now: start, accepting: onlyImage0) == nil)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: queue) == ["a_i1.tar.xz"])
+            // A waiting lease is skipped the same way.
+            try leases.release(id: first.id, holder: "r1", now: start)
+            #expect(try leases.claim(for: "r2", now: start, accepting: { _ in false }) == nil)
+            #expect(try leases.claim(for: "r2", now: start, accepting: onlyImage0)?.id == first.id)
+        }
+    }
+
     @Test func heartbeatsKeepALeaseAndItRunsOutWithoutThem() async throws {
         try await withTemporaryDirectory { dir in
             let queue = try queue(dir, ["a_i0.tar.xz"])

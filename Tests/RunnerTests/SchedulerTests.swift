@@ -255,4 +255,40 @@ import XZ
             #expect(hypervisor.started.isEmpty)
         }
     }
+
+    @Test func aJobNeedingTheHubsImageDigestRunsOnlyOnThatImage() async throws {
+        try await withTemporaryDirectory { dir in
+            let fixture = try Fixture(dir)
+            for name in ["other", "same"] { try fixture.submit(name) }
+            let hypervisor = FakeHypervisor { _ in .finishes(exitCode: 0) }
+            let executor = fixture.executor(hypervisor)
+            let queue = try JobQueue(queueDirectory: fixture.queue, stateDirectory: fixture.state)
+            let identity = try RunnerIdentity.acquire(stateDirectory: fixture.state)
+            let local = try BuildImage(index: 0, directory: "\(dir)/images/0").digest()
+            let hubs = String(repeating: "ab", count: 32)
+
+            let otherName = try #require(JobName(fileName: "other_i0.tar.xz"))
+            var other = try #require(try queue.claim(otherName, by: identity))
+            other.requiredImageDigest = hubs
+            guard case .finished(let refused) = await executor.execute(other).outcome else {
+                Issue.record("the job was not finished")
+                return
+            }
+            #expect(refused.status == .error)
+            #expect(refused.error?.contains(hubs) == true && refused.error?.contains(local) == true, "\(refused.error ?? "")")
+            #expect(hypervisor.started.isEmpty, "never booted")
+
+            let sameName = try #require(JobName(fileName: "same_i0.tar.xz"))
+            var same = try #require(try queue.claim(sameName, by: identity))
+            same.requiredImageDigest = local
+            let execution = await executor.execute(same)
+            guard case .finished(let passed) = execution.outcome else {
+                Issue.record("the job was not finished")
+                return
+            }
+            #expect(passed.status == .passed, "\(passed.error ?? "")")
+            #expect(hypervisor.started.count == 1)
+            if let machine = execution.exiting { await machine.destroyOffPool() }
+        }
+    }
 }

@@ -8,6 +8,10 @@
    variadic, so neither reaches Swift directly. Returns -1 and sets errno on failure. */
 int construir_rename_noreplace(const char *from, const char *to);
 
+/* renameat2(2) with RENAME_EXCHANGE: swaps two existing paths in one step. Returns -1 and sets
+   errno on failure. */
+int construir_rename_exchange(const char *from, const char *to);
+
 /* prctl(PR_SET_CHILD_SUBREAPER, on): prctl is variadic, so it does not reach Swift directly.
    Returns -1 and sets errno on failure. */
 int construir_set_child_subreaper(int on);

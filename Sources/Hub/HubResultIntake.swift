@@ -63,6 +63,8 @@ public struct HubResultIntake: Sendable {
         public var receipt: HubReceipt
         /// Why the runner's upload was refused (its hold then failed); nil if accepted.
         public var refusal: String?
+        /// Whether this result finished the job (the last replica came in).
+        public var finishedJob = false
     }
 
     /// Takes in the result `holder` reported for job `id`. Throws `HubLeases.NotHeld` when the
@@ -106,7 +108,8 @@ public struct HubResultIntake: Sendable {
         if result.status == .error {
             try? FileManager.default.removeItem(atPath: staging)
             let lease = try fail(held, error: result.error ?? "runner \(holder) reported an error")
-            return Outcome(receipt: HubReceipt(job: lease.job, location: "(handed to another runner)", status: result.status.rawValue),
+            let next = lease.failures < leases.maxAttempts ? "(handed to another runner)" : "(ends in error: \(lease.failures) runner(s) failed it)"
+            return Outcome(receipt: HubReceipt(job: lease.job, location: next, status: result.status.rawValue),
                            refusal: refusal)
         }
         fill(&result, lease: held.lease, attempt: held.attempt, runner: holder)
@@ -125,7 +128,7 @@ public struct HubResultIntake: Sendable {
             return Outcome(receipt: HubReceipt(job: lease.job, location: "(waiting for \(waiting) more runner(s) to agree)",
                                                status: result.status.rawValue), refusal: nil)
         }
-        return Outcome(receipt: try complete(lease), refusal: nil)
+        return Outcome(receipt: try complete(lease), refusal: nil, finishedJob: true)
     }
 
     /// Ends `held` as a failure (its runner sent more than allowed, or an error): the job goes

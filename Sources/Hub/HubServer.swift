@@ -205,7 +205,7 @@ public struct HubServer: Sendable {
             }
             let outcome = try await leaseCall { try self.intake.finish(id: id, holder: runner.name, reported: reported) }
             runners.ended(id, by: runner.name, delivered: outcome.refusal == nil)
-            if !outcome.receipt.location.hasPrefix("(") { runners.finished() }
+            if outcome.finishedJob { runners.finished() }
             waiters.notify()  // a failed replica, or one more wanted, is work for another runner
             logger.info("result taken in", metadata: ["job": "\(outcome.receipt.job)", "runner": "\(runner.name)",
                                                       "status": "\(outcome.receipt.status ?? "?")", "done": "\(outcome.receipt.location)"])

@@ -108,12 +108,19 @@ public struct HubServer: Sendable {
             let limit = min(max(asked, 0), configuration.longPollLimit.seconds)
             let deadline = ContinuousClock.now + .milliseconds(Int64(limit * 1000))
             let claim = images.isServing ? runners.lastClaim(of: runner.name) : nil
-            while true {
-                let seen = waiters.generation
-                let accepting: @Sendable (JobName) -> Bool = { job in claim.map { images.accepts(job, from: $0) } ?? true }
-                if try await blocking({ self.leases.hasWork(for: runner.name, accepting: accepting) }) { return Response(status: .ok) }
-                if ContinuousClock.now >= deadline || Task.isCancelled || waiters.isClosed { return Response(status: .noContent) }
-                await waiters.wait(after: seen, timeout: deadline - ContinuousClock.now)
+            let accepting: @Sendable (JobName) -> Bool = { job in claim.map { images.accepts(job, from: $0) } ?? true }
+            // A stopping server waits for its open requests before the maintenance service hears
+            // of the shutdown: the poll must end on the server's own signal, or a hub takes the
+            // rest of every open poll to stop.
+            return try await withGracefulShutdownHandler {
+                while true {
+                    let seen = waiters.generation
+                    if try await blocking({ self.leases.hasWork(for: runner.name, accepting: accepting) }) { return Response(status: .ok) }
+                    if ContinuousClock.now >= deadline || Task.isCancelled || waiters.isClosed { return Response(status: .noContent) }
+                    await waiters.wait(after: seen, timeout: deadline - ContinuousClock.now)
+                }
+            } onGracefulShutdown: {
+                waiters.close()
             }
         }
         router.post(RouterPath(HubPaths.claim)) { request, _ -> Response in

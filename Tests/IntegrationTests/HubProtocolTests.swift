@@ -145,7 +145,7 @@ import TestSupport
 
     @Test func replicasThatAgreeFinishTheJobAndOnesThatDoNotDisputeIt() async throws {
         try await withHub(extra: ["--replicas", "2"]) { tree, url in
-            try await tree.addToken("runner-c", role: .runner)
+            try tree.addToken("runner-c", role: .runner)
             // Agreement: the same files, written in another order and at other times.
             try await queueJob(tree, name: "same_i0.tar.xz")
             let first = try await outputArchive(tree, "a", [("x.txt", "x"), ("y.txt", "y")])
@@ -292,6 +292,30 @@ import TestSupport
             let plain = url.replacingOccurrences(of: "https://", with: "http://")
             await #expect(throws: HubClientError.self) { _ = try await tree.withClient("submitter", url: plain) { try await $0.status() } }
             await tree.stop([hub])
+        }
+    }
+
+    @Test func aStoppingHubEndsItsOpenLongPollsAndExitsWithoutWaitingForThem() async throws {
+        try await withTemporaryDirectory { dir in
+            let tree = HubTree(dir: dir)
+            try tree.addToken("runner-a", role: .runner)
+            let (hub, url) = try await tree.startHub(lease: "20s", log: "\(dir)/hub.log")
+            try await tree.withClient("runner-a", url: url) { runner in
+                // A poll that would wait a minute for work that never comes.
+                let poll = Task { try await runner.waitForWork(seconds: 60) }
+                var waiting = ""
+                for _ in 0..<100 {
+                    waiting = try await runTool(["curl", "-sf", url + "/metrics"]).output
+                    if waiting.contains("construir_hub_waiting_polls 1") { break }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                #expect(waiting.contains("construir_hub_waiting_polls 1"), "\(waiting)")
+                hub.signal(SIGTERM)
+                // Well inside the poll's minute: the hub ends the poll (no work) and exits.
+                let exit = await hub.wait(timeout: .seconds(20))
+                #expect(exit?.status == 0, "\(hub.log)")
+                #expect(try await poll.value == false)
+            }
         }
     }
 

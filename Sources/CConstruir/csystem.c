@@ -48,3 +48,18 @@ int construir_pidfd_open(int pid) {
 int construir_gettid(void) {
     return (int)syscall(SYS_gettid);
 }
+
+#include <sched.h>
+
+int construir_sched_idle(int tid) {
+    struct sched_param param = { .sched_priority = 0 };
+    return sched_setscheduler(tid, SCHED_IDLE, &param);
+}
+
+int construir_sched_policy(int tid) {
+    return sched_getscheduler(tid);
+}
+
+int construir_sched_idle_value(void) {
+    return SCHED_IDLE;
+}

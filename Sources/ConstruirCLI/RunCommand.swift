@@ -45,6 +45,8 @@ public struct RunCommand: AsyncParsableCommand {
     @Option(help: "Largest job file accepted; larger ones are rejected.") var maxJobSize = "4G"
     @Option(help: "Console log cap; a guest printing more is destroyed.") var maxConsole = "16M"
     @Option(help: "Image for jobs whose name has no _iN.") var defaultImage = 0
+    @Option(help: "idle: QEMU and the runner's heavy work run at idle CPU and I/O priority, so the machine's own programs come first; normal: as any program. Default: idle with --hub (a volunteer's machine), else normal.")
+    var priority: RunPriority?
     @Option(help: "libvirt URI. Default: the embedded QEMU driver (no daemon), qemu:///embed?root=STATE/libvirt")
     var connect: String?
     @Option(help: "auto, kvm or tcg. auto uses KVM only when it is usable.") var accel: Acceleration = .auto
@@ -178,6 +180,9 @@ public struct RunCommand: AsyncParsableCommand {
                                     maxConsoleBytes: try Units.byteSize(maxConsole),
                                     imageDigestStore: imageDigestStore(stateDirectory: stateDirectory))
         options.jobLimits.maxFileBytes = try Units.byteSize(maxJobSize)
+        options.idlePriority = (priority ?? (hubConnection.hub != nil ? .idle : .normal)) == .idle
+        IdlePriority.isEnabled = options.idlePriority
+        if options.idlePriority { logger.info("running VMs and heavy work at idle priority (--priority normal turns it off)") }
         let executor = JobExecutor(images: ImageStore(root: FileSystem.absolute(images)), hypervisor: hypervisor,
                                    options: options, logger: logger, digests: digests)
         let configuration = RunnerConfiguration(

@@ -7,11 +7,16 @@ import Foundation
 /// A thread per call rather than a bounded pool: the calls block for up to seconds (a libvirt
 /// destroy, extracting a large output), and a pool would queue a slot's short libvirt call
 /// behind another slot's long extraction. Their number is bounded by the runner's slots; a
-/// thread costs microseconds beside that work.
+/// thread costs microseconds beside that work. With `IdlePriority` on, the thread runs at idle
+/// priority (and so do threads it starts, such as the xz read-ahead).
 public enum OwnThread {
     public static func run<T: Sendable>(_ name: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread { continuation.resume(with: Result { try body() }) }
+            let idle = IdlePriority.isEnabled
+            let thread = Thread {
+                if idle { IdlePriority.lowerCurrentThread() }
+                continuation.resume(with: Result { try body() })
+            }
             thread.name = name
             thread.start()
         }

@@ -164,6 +164,7 @@ public struct JobExecutor: Sendable {
             disks: disks,
             consoleLog: consoleLog)
         configuration.relabelConsole = relabel
+        configuration.idlePriority = options.idlePriority
 
         // Boot and wait; a runner that began stopping meanwhile boots nothing.
         if Task.isCancelled { return .interrupted }

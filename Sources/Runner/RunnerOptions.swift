@@ -29,6 +29,8 @@ public struct RunnerOptions: Sendable {
     /// Where the sha256 of image files is remembered across processes (see `FileDigestStore`);
     /// nil: only for the life of this process.
     public var imageDigestStore: String?
+    /// Run every VM at idle priority (`run --priority idle`, see `IdlePriority`).
+    public var idlePriority = false
 
     public init(timeout: Duration = .seconds(30 * 60), memoryMiB: Int = 1024, cpus: Int = 1,
                 acceleration: Acceleration, defaultImage: Int = 0,

@@ -60,6 +60,9 @@ public struct DomainConfiguration: Sendable, Equatable {
     /// rlimit, which needs CAP_SYS_RESOURCE. `Hypervisor.start` sets it on the live domain
     /// instead, through the memory cgroup, where that is available (see docs/security.md).
     public var memoryHardLimitMiB: Int?
+    /// Run QEMU's vCPU and emulator threads under SCHED_IDLE (`run --priority idle`): the host's
+    /// own programs come first, and the guest gets the CPU time nobody else wants.
+    public var idlePriority = false
     /// The firmware QEMU runs before the kernel (libvirt `<loader type='rom'>`); nil for QEMU's
     /// default, SeaBIOS. Defaults to `qbootPath` when installed: qboot does nothing but hand over
     /// to the kernel, which under TCG saves about 0.15 s per boot (docs/performance.md).
@@ -108,6 +111,12 @@ public struct DomainConfiguration: Sendable, Equatable {
         lines.append("  <name>\(escape(name))</name>")
         lines.append("  <memory unit='MiB'>\(memoryMiB)</memory>")
         lines.append("  <vcpu placement='static'>\(cappedCPUs)</vcpu>")
+        if idlePriority {
+            lines.append("  <cputune>")
+            lines.append("    <vcpusched vcpus='0-\(cappedCPUs - 1)' scheduler='idle'/>")
+            lines.append("    <emulatorsched scheduler='idle'/>")
+            lines.append("  </cputune>")
+        }
         lines.append("  <os>")
         lines.append("    <type arch='x86_64' machine='pc'>hvm</type>")
         if let firmware { lines.append("    <loader type='rom' readonly='yes'>\(escape(firmware))</loader>") }

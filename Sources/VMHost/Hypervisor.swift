@@ -122,6 +122,14 @@ public final class Hypervisor: VirtualMachineManager, @unchecked Sendable {
         let adoptedPID = Subreaper.isEnabled
             ? StaleProcesses.qemuDomains(matching: { $0 == configuration.name })[configuration.name] : nil
         let adopted = clock.now
+        if configuration.idlePriority {
+            // libvirt lowers the vCPU and emulator threads (the XML's cputune); QEMU's other
+            // threads (RCU, I/O workers) would still compete with the owner's programs.
+            let pid = adoptedPID ?? StaleProcesses.qemuDomains(matching: { $0 == configuration.name })[configuration.name]
+            if !(pid.map { IdlePriority.lowerProcess($0) } ?? false) {
+                logger.notice("cannot lower every QEMU thread to idle priority", metadata: ["domain": "\(configuration.name)"])
+            }
+        }
         let limited = configuration.memoryHardLimitMiB.map { applyMemoryHardLimit(domain, mebibytes: $0) } ?? false
         let machine = VirtualMachine(name: configuration.name, domain: domain, signal: signal, router: router,
                                      adoptedPID: adoptedPID, memoryHardLimitApplied: limited)

@@ -84,3 +84,18 @@ import TestSupport
         #expect(throws: SystemError.self) { try DirectoryWatcher(directory: "/nonexistent/construir-queue") }
     }
 }
+
+/// `IdlePriority`: threads `OwnThread` starts run under SCHED_IDLE while it is on.
+@Suite(.serialized) struct IdlePriorityTests {
+    @Test func ownThreadsRunAtIdlePriorityOnlyWhileItIsOn() async throws {
+        #expect(IdlePriority.policy != 0)
+        let before = try await OwnThread.run("priority-off") { IdlePriority.currentPolicy() }
+        IdlePriority.isEnabled = true
+        let during = try await OwnThread.run("priority-on") { IdlePriority.currentPolicy() }
+        IdlePriority.isEnabled = false
+        let after = try await OwnThread.run("priority-off-again") { IdlePriority.currentPolicy() }
+        #expect(before == 0)
+        #expect(during == IdlePriority.policy)
+        #expect(after == 0)
+    }
+}

@@ -117,6 +117,50 @@ extension VMSuites {
         }
     }
 
+    /// The scheduling policy of each thread of process `pid` (field 41 of /proc/PID/task/TID/stat).
+    private func threadPolicies(_ pid: Int32) -> [Int] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return tasks.compactMap { tid in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return nil }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 38 ? Int(fields[38]) : nil
+        }
+    }
+
+    @Test func withIdlePriorityEveryQEMUThreadRunsUnderSchedIdle() async throws {
+        let image = try requireImage()
+        try await withTemporaryDirectory { dir in
+            chmod(dir, 0o755)
+            let (status, _) = try await runTool(["\(Self.repository)/jobs/make-job.sh", "\(Self.repository)/jobs/forever", "\(dir)/job.tar.xz"])
+            #expect(status == 0)
+            let hypervisor = try SharedHypervisor.instance.get()
+            var policies: [Bool: [Int]] = [:]
+            for idle in [true, false] {
+                for disk in ["out.img", "status.img"] {
+                    try FileSystem.createSparseFile("\(dir)/\(idle)-\(disk)", size: 1 << 20)
+                }
+                let name = "construir-priority-\(idle)-\(getpid())"
+                var configuration = DomainConfiguration(
+                    name: name, acceleration: .tcg, memoryMiB: 256, cpus: 2,
+                    kernel: image.kernelPath, initrd: image.initrdPath, commandLine: image.manifest.cmdline,
+                    disks: [.init(path: "\(dir)/job.tar.xz", serial: "construir-job", readOnly: true, relabel: false),
+                            .init(path: "\(dir)/\(idle)-out.img", serial: "construir-output", readOnly: false, relabel: false),
+                            .init(path: "\(dir)/\(idle)-status.img", serial: "construir-status", readOnly: false, relabel: false)],
+                    consoleLog: "\(dir)/\(idle)-console.log")
+                configuration.idlePriority = idle
+                let machine = try hypervisor.start(configuration)
+                defer { machine.destroy() }
+                let (pid, _) = try #require(qemuProcess(named: name), "no QEMU process for \(name)")
+                policies[idle] = threadPolicies(pid)
+            }
+            let idle = try #require(policies[true])
+            #expect(idle.count >= 3, "QEMU's main thread and its vCPU threads: \(idle)")
+            #expect(idle.allSatisfy { $0 == IdlePriority.policy }, "\(idle)")
+            #expect(try #require(policies[false]).allSatisfy { $0 == 0 }, "SCHED_OTHER without it: \(policies)")
+        }
+    }
+
     /// A guest that tries every address of the host: it has no interface but `lo`, every
     /// connection fails, and the host's listener never sees one.
     @Test func theGuestHasNoNetwork() async throws {

@@ -52,6 +52,16 @@ import TestSupport
         #expect(try values(doc, "/domain/devices/serial[@type='file']/source/@path") == ["/run/console.log"])
     }
 
+    @Test func idlePriorityPutsEveryVCPUAndTheEmulatorUnderSchedIdle() throws {
+        #expect(try document(configuration()).nodes(forXPath: "/domain/cputune").isEmpty, "normal priority by default")
+        var config = configuration()
+        config.idlePriority = true
+        let doc = try document(config)
+        #expect(try values(doc, "/domain/cputune/vcpusched/@vcpus") == ["0-1"])
+        #expect(try values(doc, "/domain/cputune/vcpusched/@scheduler") == ["idle"])
+        #expect(try values(doc, "/domain/cputune/emulatorsched/@scheduler") == ["idle"])
+    }
+
     @Test func firmwareIsALoaderRomOrQemusDefault() throws {
         var config = configuration()
         config.firmware = "/fw/qboot & co.rom"

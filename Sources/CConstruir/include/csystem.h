@@ -32,4 +32,14 @@ int construir_pidfd_open(int pid);
 
 /* gettid(2): the kernel's id of the calling thread (/proc/self/task/TID). */
 int construir_gettid(void);
+
+/* sched_setscheduler(2) SCHED_IDLE for thread `tid` (0: the caller): it runs only when no other
+   thread wants the CPU, and its I/O gets the idle class unless set otherwise. No privilege needed. */
+int construir_sched_idle(int tid);
+
+/* sched_getscheduler(2) of thread `tid` (0: the caller), or -1. */
+int construir_sched_policy(int tid);
+
+/* SCHED_IDLE's value (Glibc's Swift module does not export it). */
+int construir_sched_idle_value(void);
 #endif

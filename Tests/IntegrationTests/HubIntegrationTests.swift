@@ -62,12 +62,15 @@ struct HubTree {
         throw ConstruirTestError("the hub did not start listening: \(hub.log)")
     }
 
-    /// `construir run --hub URL` with its own state directory.
+    /// `construir run --hub URL` with its own state directory, at normal priority unless `extra` says.
     func startRunner(_ name: String, url: String, log: String, extra: [String] = [],
                      environment: [String: String] = [:]) throws -> RunnerProcess {
         try RunnerProcess(["--hub", url, "--token-file", tokenFile(name), "--state", "\(dir)/state-\(name)",
                            "--images", "\(VMSuites.RunnerIntegrationTests.repository)/images", "--memory", "256M",
-                           "--timeout", "120s", "--slots", "1"] + (extra.contains("--grace") ? [] : ["--grace", "5s"]) + extra,
+                           "--timeout", "120s", "--slots", "1"] + (extra.contains("--grace") ? [] : ["--grace", "5s"])
+                          // Normal priority: under SCHED_IDLE a VM would wait for every other test of the
+                          // run and could reach its timeout (idle priority is tested on its own).
+                          + (extra.contains("--priority") ? [] : ["--priority", "normal"]) + extra,
                           environment: environment, log: log)
     }
 

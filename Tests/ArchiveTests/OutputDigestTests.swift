@@ -18,7 +18,9 @@ import TestSupport
             try contents.write(toFile: full, atomically: false, encoding: .utf8)
             _ = try await runTool(["chmod", mode, full])
         }
-        _ = try await runTool(["bash", "-c", "cd \(root) && \(extra.isEmpty ? "true" : extra)"])
+        // Directory modes set explicitly: libarchive, extracting in another test of this process,
+        // sets the umask to 0 for a moment, and a mode is part of the digest.
+        _ = try await runTool(["bash", "-c", "cd \(root) && find . -type d -exec chmod 755 {} + && \(extra.isEmpty ? "true" : extra)"])
         _ = try await runTool(["tar", "-cJf", "\(root).tar.xz"] + options + ["-C", root, "."])
         return try OutputDigest.of(archive: "\(root).tar.xz")
     }

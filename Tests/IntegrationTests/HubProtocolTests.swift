@@ -127,7 +127,12 @@ import TestSupport
     private func outputArchive(_ tree: HubTree, _ name: String, _ files: [(String, String)]) async throws -> String {
         let root = "\(tree.dir)/out-\(name)"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        for (file, contents) in files { try contents.write(toFile: "\(root)/\(file)", atomically: false, encoding: .utf8) }
+        for (file, contents) in files {
+            try contents.write(toFile: "\(root)/\(file)", atomically: false, encoding: .utf8)
+            // An explicit mode: libarchive, extracting in another test of this process, sets the
+            // umask to 0 for a moment, and a mode is part of the digest replicas are compared by.
+            chmod("\(root)/\(file)", 0o644)
+        }
         let (status, log) = try await runTool(["tar", "-cJf", "\(root).tar.xz", "--sort=none", "-C", root] + files.map(\.0))
         guard status == 0 else { throw ConstruirTestError("tar: \(log)") }
         return "\(root).tar.xz"

@@ -37,23 +37,29 @@ extension VMSuites {
         zip(arguments, arguments.dropFirst()).filter { $0.0 == option }.map(\.1)
     }
 
+    /// A domain running `DIR/job.tar.xz` (jobs/forever) with fresh output and status disks named
+    /// after it.
+    private func foreverDomain(_ name: String, image: BuildImage, in dir: String, cpus: Int) throws -> DomainConfiguration {
+        for disk in ["out", "status"] {
+            try FileSystem.createSparseFile("\(dir)/\(name)-\(disk).img", size: 1 << 20)
+        }
+        return DomainConfiguration(
+            name: name, acceleration: .tcg, memoryMiB: 256, cpus: cpus,
+            kernel: image.kernelPath, initrd: image.initrdPath, commandLine: image.manifest.cmdline,
+            disks: [.init(path: "\(dir)/job.tar.xz", serial: "construir-job", readOnly: true, relabel: false),
+                    .init(path: "\(dir)/\(name)-out.img", serial: "construir-output", readOnly: false, relabel: false),
+                    .init(path: "\(dir)/\(name)-status.img", serial: "construir-status", readOnly: false, relabel: false)],
+            consoleLog: "\(dir)/\(name)-console.log")
+    }
+
     @Test func qemuRunsSandboxedWithOnlyTheNeededDevicesAndLimits() async throws {
         let image = try requireImage()
         try await withTemporaryDirectory { dir in
             chmod(dir, 0o755)
             let (status, _) = try await runTool(["\(Self.repository)/jobs/make-job.sh", "\(Self.repository)/jobs/forever", "\(dir)/job.tar.xz"])
             #expect(status == 0)
-            for disk in ["out.img", "status.img"] {
-                try FileSystem.createSparseFile("\(dir)/\(disk)", size: 1 << 20)
-            }
             let name = "construir-hardening-\(getpid())"
-            let configuration = DomainConfiguration(
-                name: name, acceleration: .tcg, memoryMiB: 256, cpus: 64,
-                kernel: image.kernelPath, initrd: image.initrdPath, commandLine: image.manifest.cmdline,
-                disks: [.init(path: "\(dir)/job.tar.xz", serial: "construir-job", readOnly: true, relabel: false),
-                        .init(path: "\(dir)/out.img", serial: "construir-output", readOnly: false, relabel: false),
-                        .init(path: "\(dir)/status.img", serial: "construir-status", readOnly: false, relabel: false)],
-                consoleLog: "\(dir)/console.log")
+            let configuration = try foreverDomain(name, image: image, in: dir, cpus: 64)
             let hypervisor = try SharedHypervisor.instance.get()
             let machine = try hypervisor.start(configuration)
             defer { machine.destroy() }
@@ -137,17 +143,8 @@ extension VMSuites {
             let hypervisor = try SharedHypervisor.instance.get()
             var policies: [Bool: [Int]] = [:]
             for idle in [true, false] {
-                for disk in ["out.img", "status.img"] {
-                    try FileSystem.createSparseFile("\(dir)/\(idle)-\(disk)", size: 1 << 20)
-                }
                 let name = "construir-priority-\(idle)-\(getpid())"
-                var configuration = DomainConfiguration(
-                    name: name, acceleration: .tcg, memoryMiB: 256, cpus: 2,
-                    kernel: image.kernelPath, initrd: image.initrdPath, commandLine: image.manifest.cmdline,
-                    disks: [.init(path: "\(dir)/job.tar.xz", serial: "construir-job", readOnly: true, relabel: false),
-                            .init(path: "\(dir)/\(idle)-out.img", serial: "construir-output", readOnly: false, relabel: false),
-                            .init(path: "\(dir)/\(idle)-status.img", serial: "construir-status", readOnly: false, relabel: false)],
-                    consoleLog: "\(dir)/\(idle)-console.log")
+                var configuration = try foreverDomain(name, image: image, in: dir, cpus: 2)
                 configuration.idlePriority = idle
                 let machine = try hypervisor.start(configuration)
                 defer { machine.destroy() }

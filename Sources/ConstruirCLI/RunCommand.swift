@@ -47,6 +47,8 @@ public struct RunCommand: AsyncParsableCommand {
     @Option(help: "Image for jobs whose name has no _iN.") var defaultImage = 0
     @Option(help: "idle: QEMU and the runner's heavy work run at idle CPU and I/O priority, so the machine's own programs come first; normal: as any program. Default: idle with --hub (a volunteer's machine), else normal.")
     var priority: RunPriority?
+    @Option(help: ArgumentHelp("Claim jobs only in these hours, local time (repeatable, or comma-separated); running jobs finish.", valueName: "HH:MM-HH:MM"))
+    var hours: [String] = []
     @Option(help: "libvirt URI. Default: the embedded QEMU driver (no daemon), qemu:///embed?root=STATE/libvirt")
     var connect: String?
     @Option(help: "auto, kvm or tcg. auto uses KVM only when it is usable.") var accel: Acceleration = .auto
@@ -65,6 +67,11 @@ public struct RunCommand: AsyncParsableCommand {
 
     public init() {}
 
+    /// `--hours`, each comma-separated window on its own.
+    private var computeWindows: [String] {
+        hours.flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+    }
+
     public func validate() throws {
         if let http { _ = try Self.validated { try ListenAddress(parsing: http) } }
         if hubConnection.hub != nil, http != nil || keepDone != nil {
@@ -72,6 +79,7 @@ public struct RunCommand: AsyncParsableCommand {
         }
         if pullImages, hubConnection.hub == nil { throw ValidationError("--pull-images goes with --hub") }
         _ = try Self.validated { try Units.duration(onDoneTimeout) }
+        _ = try Self.validated { try ComputeHours(parsing: computeWindows) }
         if onDone?.trimmingCharacters(in: .whitespaces).isEmpty == true {
             throw ValidationError("--on-done needs a command")
         }
@@ -185,9 +193,13 @@ public struct RunCommand: AsyncParsableCommand {
         if options.idlePriority { logger.info("running VMs and heavy work at idle priority (--priority normal turns it off)") }
         let executor = JobExecutor(images: ImageStore(root: FileSystem.absolute(images)), hypervisor: hypervisor,
                                    options: options, logger: logger, digests: digests)
-        let configuration = RunnerConfiguration(
+        var configuration = RunnerConfiguration(
             slots: slots, gracePeriod: try Units.duration(grace, allowZero: true), maxAttempts: maxAttempts ?? self.maxAttempts,
             exitWhenIdle: exitWhenIdle)
+        if !computeWindows.isEmpty {
+            configuration.computeHours = try ComputeHours(parsing: computeWindows)
+            logger.info("claiming jobs only in the compute hours", metadata: ["hours": "\(configuration.computeHours!)"])
+        }
         var afterPublish = onPublished
         if let onDone {
             let hook = OnDoneHook(command: onDone, timeout: try Units.duration(onDoneTimeout), logger: logger)

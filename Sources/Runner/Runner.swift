@@ -63,6 +63,15 @@ public final class Runner<Source: JobSource>: Service, Sendable {
                 }
             }
             helpers.addTask { await self.retryTimer(wake: wake) }
+            if configuration.computeHours != nil {
+                // The edge of a window is an event no file system reports: look at the clock.
+                helpers.addTask { [interval = configuration.computeHoursCheck] in
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: interval)
+                        wake.yield(.workMayExist)
+                    }
+                }
+            }
             await withDiscardingTaskGroup { jobs in
                 await withTaskCancellationHandler {
                     await withGracefulShutdownHandler {
@@ -88,9 +97,15 @@ public final class Runner<Source: JobSource>: Service, Sendable {
         var stopping = false
         var retrying = false
         var events = wakes.makeAsyncIterator()
+        var inHours = true
         while true {
+            if let hours = configuration.computeHours, hours.contains(configuration.now()) != inHours {
+                inHours.toggle()
+                logger.notice(inHours ? "compute hours began: claiming jobs" : "outside the compute hours: no new jobs until they begin (running jobs finish)",
+                              metadata: ["hours": "\(hours)"])
+            }
             // While the source refuses finished jobs, claiming more would only pile them up in running/.
-            if !stopping, !Task.isCancelled, pending.isEmpty {
+            if !stopping, !Task.isCancelled, pending.isEmpty, inHours {
                 while let slot = freeSlots.last, let job = await source.claim(slot: slot, prepareTakeOver: killLeftoverVM) {
                     freeSlots.removeLast()
                     jobs.addTask {

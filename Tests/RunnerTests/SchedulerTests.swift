@@ -4,6 +4,7 @@ import ConstruirSystem
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 import Testing
 import TestSupport
 import VMHost
@@ -46,13 +47,15 @@ import XZ
 
         func runner(_ hypervisor: FakeHypervisor, slots: Int = 1, timeout: Duration = .seconds(30),
                     grace: Duration = .zero, maxAttempts: Int = 3, exitWhenIdle: Bool = true,
-                    maxConsoleBytes: Int64 = 16 << 20) throws -> Runner<QueueDirectorySource> {
+                    maxConsoleBytes: Int64 = 16 << 20,
+                    configure: (inout RunnerConfiguration) -> Void = { _ in }) throws -> Runner<QueueDirectorySource> {
             let logger = Logger(label: "scheduler-test")
             let executor = executor(hypervisor, timeout: timeout, maxConsoleBytes: maxConsoleBytes)
             let identity = try RunnerIdentity.acquire(stateDirectory: state)
             let source = QueueDirectorySource(queue: try JobQueue(queueDirectory: queue, stateDirectory: state),
                                               done: try DoneStore(directory: done), identity: identity, logger: logger)
-            let configuration = RunnerConfiguration(slots: slots, gracePeriod: grace, maxAttempts: maxAttempts, exitWhenIdle: exitWhenIdle)
+            var configuration = RunnerConfiguration(slots: slots, gracePeriod: grace, maxAttempts: maxAttempts, exitWhenIdle: exitWhenIdle)
+            configure(&configuration)
             return Runner(source: source, executor: executor, identity: identity, configuration: configuration, logger: logger)
         }
 
@@ -289,6 +292,55 @@ import XZ
             #expect(passed.status == .passed, "\(passed.error ?? "")")
             #expect(hypervisor.started.count == 1)
             if let machine = execution.exiting { await machine.destroyOffPool() }
+        }
+    }
+}
+
+/// `run --hours`: which times fall in a compute window, and a runner that claims nothing
+/// outside one. The clock is the test's own, so no test waits for real hours.
+@Suite struct ComputeHoursTests {
+    private let utc = TimeZone(identifier: "UTC")!
+
+    private func at(_ hour: Int, _ minute: Int) -> Date {
+        Date(timeIntervalSince1970: Double(1_800_000_000 / 86_400 * 86_400 + hour * 3600 + minute * 60))
+    }
+
+    @Test func windowsMayCrossMidnightAndSeveralMayBeGiven() throws {
+        let night = try ComputeHours(parsing: ["22:00-07:00"], timeZone: utc)
+        #expect(night.contains(at(22, 0)) && night.contains(at(23, 59)) && night.contains(at(0, 0)) && night.contains(at(6, 59)))
+        #expect(!night.contains(at(7, 0)) && !night.contains(at(12, 0)) && !night.contains(at(21, 59)))
+        let two = try ComputeHours(parsing: ["09:00-12:00", "13:30-24:00"], timeZone: utc)
+        #expect(two.contains(at(9, 0)) && !two.contains(at(12, 0)) && two.contains(at(13, 30)) && two.contains(at(23, 59)))
+        #expect(!two.contains(at(0, 30)))
+        #expect(two.description == "09:00-12:00,13:30-24:00")
+        for bad in ["22-07", "25:00-01:00", "10:00-10:00", "10:60-11:00", "24:00-01:00", "9:00-10:00", "10:00"] {
+            #expect(throws: ConstruirError.self, "\(bad)") { try ComputeHours(parsing: [bad], timeZone: utc) }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func outsideTheWindowAQueuedJobStaysQueuedAndRunsOnceItBegins() async throws {
+        try await withTemporaryDirectory { dir in
+            let fixture = try SchedulerTests.Fixture(dir)
+            try fixture.submit("night")
+            let clock = Mutex(at(12, 0))
+            let hypervisor = FakeHypervisor { _ in .finishes(exitCode: 0) }
+            let hours = try ComputeHours(parsing: ["22:00-07:00"], timeZone: utc)
+            let runner = try fixture.runner(hypervisor) { configuration in
+                configuration.computeHours = hours
+                configuration.computeHoursCheck = .milliseconds(20)
+                configuration.now = { clock.withLock { $0 } }
+            }
+            // With --exit-when-idle the runner keeps waiting: a job is queued.
+            async let finished: Void = runner.run()
+            // Noon: the runner looks at the clock many times (every 20 ms) and claims nothing.
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try fixture.queued() == ["night_i0.tar.xz"])
+            #expect(hypervisor.started.isEmpty)
+            clock.withLock { $0 = at(22, 30) }
+            try await finished
+            #expect(try fixture.results()["night"]?.status == .passed)
+            #expect(hypervisor.started.count == 1)
         }
     }
 }

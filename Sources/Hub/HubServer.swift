@@ -279,8 +279,6 @@ public struct HubServer: Sendable {
         return Response(status: .partialContent, headers: headers, body: body)
     }
 
-    /// Whether a claim like `request` would get a job now: the long poll of a hub that serves
-    /// images, which should not wake a runner for jobs it would not be given.
     /// The caller's token, which must have `role` (any role when nil).
     private func authorize(_ request: Request, as role: HubRole?) throws -> HubToken {
         switch authenticator.authenticate(authorization: request.headers[.authorization]) {

@@ -219,30 +219,31 @@ public final class HubLeases: Sendable {
     public func recover(now: Date = Date(), replicaResult: (HubHold) -> HubLease.Replica?) throws -> [String] {
         try changes.withLock { _ in
             for var lease in leases() {
+                let before = lease
                 if lease.finishing == true {
                     if FileSystem.exists("\(path(lease.id))/result.json") {
                         try FileManager.default.removeItem(atPath: "\(path(lease.id))/lease.json")
-                    } else if !lease.isComplete {
-                        lease.finishing = nil
-                        try write(lease)
+                        continue
                     }
-                    continue
-                }
-                let renewed = now.addingTimeInterval(duration.seconds)
-                for (index, hold) in lease.holds.enumerated() where hold.finishing != true && hold.expires < renewed {
-                    lease.holds[index].expires = renewed
-                }
-                for hold in lease.holds where hold.finishing == true {
-                    lease.holds.removeAll { $0.serial == hold.serial }
-                    if let replica = replicaResult(HubHold(lease: lease, hold: hold)) {
-                        lease.results.append(replica)
-                    } else {
-                        lease.failures += 1
-                        lease.lastFailure = "the hub stopped while it took in the result of runner \(hold.holder)"
+                    if !lease.isComplete { lease.finishing = nil }
+                } else {
+                    let renewed = now.addingTimeInterval(duration.seconds)
+                    for (index, hold) in lease.holds.enumerated() where hold.finishing != true && hold.expires < renewed {
+                        lease.holds[index].expires = renewed
                     }
+                    for hold in lease.holds where hold.finishing == true {
+                        lease.holds.removeAll { $0.serial == hold.serial }
+                        if let replica = replicaResult(HubHold(lease: lease, hold: hold)) {
+                            lease.results.append(replica)
+                        } else {
+                            lease.failures += 1
+                            lease.lastFailure = "the hub stopped while it took in the result of runner \(hold.holder)"
+                        }
+                    }
+                    if lease.isComplete { lease.finishing = true }
                 }
-                if lease.isComplete { lease.finishing = true }
-                try write(lease)
+                // Only what changed is written: a hub with many leases starts without an fsync each.
+                if lease != before { try write(lease) }
             }
             return finishedDirectories()
         }
@@ -250,7 +251,7 @@ public final class HubLeases: Sendable {
 
     /// Leases whose every replica reported but whose job was not finished yet (the hub stopped
     /// between the last result and result.json).
-    public func complete() -> [HubLease] {
+    public func awaitingCompletion() -> [HubLease] {
         leases().filter { $0.finishing == true && $0.isComplete && !FileSystem.exists("\(path($0.id))/result.json") }
     }
 

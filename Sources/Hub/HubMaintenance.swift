@@ -44,7 +44,7 @@ struct HubMaintenance: Service {
         let intake = server.intake
         let finished = try await server.blocking { try leases.recover(replicaResult: intake.keptReplica) }
         if !finished.isEmpty { logger.notice("moving \(finished.count) finished job(s) a stopped hub left to done/") }
-        for lease in try await server.blocking({ leases.complete() }) {
+        for lease in try await server.blocking({ leases.awaitingCompletion() }) {
             do {
                 let receipt = try await server.blocking { try intake.complete(lease) }
                 logger.notice("finished a job whose replicas were all in when the hub stopped", metadata: ["done": "\(receipt.location)"])

@@ -145,7 +145,7 @@ public struct HubResultIntake: Sendable {
 
     /// Finishes a job whose every replica is in: compares them, lays out the directory as done/
     /// wants it, writes result.json, ends the lease and publishes. Safe to run again on a job a
-    /// stopped hub left halfway (`HubLeases.complete()`).
+    /// stopped hub left halfway (`HubLeases.awaitingCompletion()`).
     public func complete(_ lease: HubLease) throws -> HubReceipt {
         let directory = leases.path(lease.id)
         let replicasPath = "\(directory)/\(Self.replicasDirectory)"

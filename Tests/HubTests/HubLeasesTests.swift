@@ -186,7 +186,7 @@ import TestSupport
             let whole = try leases.record(id: a1.id, holder: "r2", replica: replica("r2"), failure: nil)
             #expect(whole.isComplete)
             #expect(whole.finishing == true)
-            #expect(leases.complete().map(\.id) == [a1.id], "a stopped hub would finish it at start")
+            #expect(leases.awaitingCompletion().map(\.id) == [a1.id], "a stopped hub would finish it at start")
             #expect(try leases.claim(for: "r3", now: start)?.job == "b_i0.tar.xz", "only b still wants a runner")
         }
     }

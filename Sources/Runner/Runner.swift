@@ -56,21 +56,11 @@ public final class Runner<Source: JobSource>: Service, Sendable {
         try await withThrowingDiscardingTaskGroup { helpers in
             helpers.addTask { try await self.source.watch { wake.yield(.workMayExist) } }
             // A runner that died on another host leaves no event behind: look again now and then.
-            helpers.addTask { [interval = configuration.orphanScanInterval] in
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: interval)
-                    wake.yield(.workMayExist)
-                }
-            }
+            helpers.addTask { await Self.wakeEvery(self.configuration.orphanScanInterval, wake) }
             helpers.addTask { await self.retryTimer(wake: wake) }
             if configuration.computeHours != nil {
                 // The edge of a window is an event no file system reports: look at the clock.
-                helpers.addTask { [interval = configuration.computeHoursCheck] in
-                    while !Task.isCancelled {
-                        try? await Task.sleep(for: interval)
-                        wake.yield(.workMayExist)
-                    }
-                }
+                helpers.addTask { await Self.wakeEvery(self.configuration.computeHoursCheck, wake) }
             }
             await withDiscardingTaskGroup { jobs in
                 await withTaskCancellationHandler {
@@ -88,6 +78,14 @@ public final class Runner<Source: JobSource>: Service, Sendable {
             helpers.cancelAll()
         }
         logger.info("runner stopped")
+    }
+
+    /// Wakes the scheduling loop every `interval` until cancelled, for changes no event reports.
+    private static func wakeEvery(_ interval: Duration, _ wake: AsyncStream<Wake>.Continuation) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            wake.yield(.workMayExist)
+        }
     }
 
     /// The scheduling loop: fills free slots, starts delivery retries, and returns once the

@@ -110,15 +110,9 @@ public final class HubClient: Sendable {
             if have > 0 { headers.add(name: "Range", value: "bytes=\(have)-") }
             let response = try await send(.GET, HubPaths.job(claim.id), headers: headers, timeout: .hours(1))
             let status = try await expect(response, [.ok, .partialContent])
-            var offset: Int64 = status == .partialContent ? have : 0
             if status == .ok { try await file.truncate(to: 0) }
-            for try await buffer in response.body {
-                guard offset + Int64(buffer.readableBytes) <= claim.size else {
-                    throw HubClientError(.failed, "the hub sent more than the job's \(claim.size) bytes")
-                }
-                try await file.write(buffer, at: offset)
-                offset += Int64(buffer.readableBytes)
-            }
+            _ = try await write(response, into: file, from: status == .partialContent ? have : 0, size: claim.size,
+                                tooMuch: "the hub sent more than the job's \(claim.size) bytes")
             try await file.sync()
         }
         let digest = try await OwnThread.run("construir-hash-job") { try BuildImage.sha256(ofFile: path) }
@@ -126,6 +120,19 @@ public final class HubClient: Sendable {
             try? FileManager.default.removeItem(atPath: path)
             throw HubClientError(.failed, "the downloaded job's sha256 is \(digest), not the \(claim.sha256) the hub announced")
         }
+    }
+
+    /// Writes `response`'s body into `file` from `offset` on, refusing more than `size` bytes in
+    /// all (`tooMuch` says so); returns the offset reached.
+    private func write(_ response: HTTPClientResponse, into file: PooledFile, from offset: Int64, size: Int64,
+                       hashingInto hash: SHA256Stream? = nil, tooMuch: String) async throws -> Int64 {
+        var offset = offset
+        for try await buffer in response.body {
+            guard offset + Int64(buffer.readableBytes) <= size else { throw HubClientError(.failed, tooMuch) }
+            try await file.write(buffer, at: offset, hashingInto: hash)
+            offset += Int64(buffer.readableBytes)
+        }
+        return offset
     }
 
     /// Sends a file of a finished job (console log or output archive).
@@ -168,14 +175,8 @@ public final class HubClient: Sendable {
         let response = try await send(.GET, HubPaths.imageFile(index, file.name), timeout: .hours(1))
         _ = try await expect(response, [.ok])
         let hash = SHA256Stream()
-        var offset: Int64 = 0
-        for try await buffer in response.body {
-            guard offset + Int64(buffer.readableBytes) <= file.size else {
-                throw HubClientError(.failed, "image \(index): the hub sent more of \(file.name) than its \(file.size) bytes")
-            }
-            try await output.write(buffer, at: offset, hashingInto: hash)
-            offset += Int64(buffer.readableBytes)
-        }
+        let offset = try await write(response, into: output, from: 0, size: file.size, hashingInto: hash,
+                                     tooMuch: "image \(index): the hub sent more of \(file.name) than its \(file.size) bytes")
         guard offset == file.size else {
             throw HubClientError(.failed, "image \(index): \(file.name) is truncated: \(offset) of its \(file.size) bytes arrived")
         }

@@ -82,9 +82,12 @@ public struct RunOnceCommand: AsyncParsableCommand {
         // A private queue: a short path, so the embedded libvirt driver's root (STATE/libvirt,
         // which holds sockets) fits inside it and goes with it.
         let base = ProcessInfo.processInfo.environment["TMPDIR"].map { $0.isEmpty ? "/tmp" : $0 } ?? "/tmp"
-        var template = Array("\(base)/construir-once-XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw fail("run-once", "cannot create a directory in \(base): errno \(errno)") }
-        let privateDirectory = String(cString: made)
+        let privateDirectory: String
+        do {
+            privateDirectory = try PrivateDirectory.makeUnique(in: base, prefix: "construir-once-")
+        } catch {
+            throw fail("run-once", "\(error)")
+        }
         defer { try? FileManager.default.removeItem(atPath: privateDirectory) }
         let queue = "\(privateDirectory)/queue"
         let state = "\(privateDirectory)/state"

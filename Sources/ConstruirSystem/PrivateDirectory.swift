@@ -14,6 +14,16 @@ public enum PrivateDirectory {
     /// group or others. Every directory above it must belong to root or this user and be
     /// writable only by its owner, unless it is sticky (as /tmp is: nobody can rename or remove
     /// another's entries there). Throws an `untrustedPath` error naming the path and its owner.
+    /// A new directory `DIR/PREFIXxxxxxx` with a name nobody had (mkdtemp), mode 0700.
+    public static func makeUnique(in directory: String, prefix: String) throws -> String {
+        var template = Array("\(directory)/\(prefix)XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { buffer in mkdtemp(buffer.baseAddress!).map { String(cString: $0) } }
+        guard let made else {
+            throw ConstruirError(.system, "cannot create a temporary directory in \(directory): \(String(cString: strerror(errno)))")
+        }
+        return made
+    }
+
     public static func make(_ path: String) throws {
         let target = FileSystem.absolute(path)
         guard target != "/" else { throw untrusted("/", "is the root directory") }

@@ -33,7 +33,7 @@ public struct ImageInstaller: Sendable {
         let (root, index) = (self.root, image.index)
         let (lock, staging) = try await OwnThread.run("construir-pull-stage") { () -> (BuildLock, String) in
             let lock = try BuildLock(root: root, index: index)
-            return (lock, try Self.makeTemporaryDirectory(in: root, prefix: Self.temporaryPrefix(index)))
+            return (lock, try PrivateDirectory.makeUnique(in: root, prefix: Self.temporaryPrefix(index)))
         }
         defer { lock.release() }
         do {
@@ -126,15 +126,5 @@ public struct ImageInstaller: Sendable {
             try FileSystem.renameNoReplace(staging, target)
             try? FileSystem.fsyncParent(of: target)
         }
-    }
-
-    /// A new directory `DIR/PREFIXxxxxxx`, mode 0700 (mkdtemp).
-    static func makeTemporaryDirectory(in directory: String, prefix: String) throws -> String {
-        var template = Array("\(directory)/\(prefix)XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { buffer in mkdtemp(buffer.baseAddress!).map { String(cString: $0) } }
-        guard let made else {
-            throw ConstruirError(.system, "cannot create a temporary directory in \(directory): \(String(cString: strerror(errno)))")
-        }
-        return made
     }
 }

@@ -100,6 +100,7 @@ let package = Package(
             "Runner", "JobModel", "Archive", "VMHost", "ConstruirSystem", "Packager", "ImageBuilder", "StatusServer",
             "Hub", "HubAPI", "HubClient",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),

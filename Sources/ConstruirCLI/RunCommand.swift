@@ -47,8 +47,16 @@ public struct RunCommand: AsyncParsableCommand {
     @Option(help: "Image for jobs whose name has no _iN.") var defaultImage = 0
     @Option(help: "idle: QEMU and the runner's heavy work run at idle CPU and I/O priority, so the machine's own programs come first; normal: as any program. Default: idle with --hub (a volunteer's machine), else normal.")
     var priority: RunPriority?
-    @Option(help: ArgumentHelp("Claim jobs only in these hours, local time (repeatable, or comma-separated); running jobs finish.", valueName: "HH:MM-HH:MM"))
+    @Option(help: ArgumentHelp("Claim jobs only in these hours, local time (repeatable, or comma-separated).", valueName: "HH:MM-HH:MM"))
     var hours: [String] = []
+    @Option(help: "With --hours: at a window's end a running job finishes, or its VM pauses until the next window. Default: finish.")
+    var windowEnd: HoursCondition.WindowEnd?
+    @Option(help: ArgumentHelp("Pause running VMs, and claim nothing, while other programs use more than PCT % of the CPUs (averaged over 10 s; resumes once they use 15 points less, or half as much for a low PCT).", valueName: "PCT"))
+    var pauseWhenBusy: Int?
+    @Flag(help: "Pause running VMs, and claim nothing, while the machine runs on battery.")
+    var pauseOnBattery = false
+    @Option(help: ArgumentHelp("Read options from this YAML file, each named as here with _ for - (docs/volunteer.md); the command line wins.", valueName: "FILE"))
+    var config: String?
     @Option(help: "libvirt URI. Default: the embedded QEMU driver (no daemon), qemu:///embed?root=STATE/libvirt")
     var connect: String?
     @Option(help: "auto, kvm or tcg. auto uses KVM only when it is usable.") var accel: Acceleration = .auto
@@ -80,12 +88,21 @@ public struct RunCommand: AsyncParsableCommand {
         if pullImages, hubConnection.hub == nil { throw ValidationError("--pull-images goes with --hub") }
         _ = try Self.validated { try Units.duration(onDoneTimeout) }
         _ = try Self.validated { try ComputeHours(parsing: computeWindows) }
+        if windowEnd != nil, computeWindows.isEmpty { throw ValidationError("--window-end goes with --hours") }
+        if let pauseWhenBusy, !(1...100).contains(pauseWhenBusy) { throw ValidationError("--pause-when-busy takes a percentage from 1 to 100") }
         if onDone?.trimmingCharacters(in: .whitespaces).isEmpty == true {
             throw ValidationError("--on-done needs a command")
         }
     }
 
     public func run() async throws {
+        if config != nil {
+            var command = try applyingConfig(commandLine: Self.commandLineArguments())
+            command.config = nil
+            try command.validate()
+            try await command.run()
+            return
+        }
         signal(SIGPIPE, SIG_IGN)  // a closed pipe is an error to handle, not a reason to die
         let logger = Self.makeLogger(verbose: verbose, format: logFormat)
         if let warning = Self.rootWarning(euid: geteuid(), allowRoot: allowRoot) { logger.warning("\(warning)") }
@@ -196,9 +213,9 @@ public struct RunCommand: AsyncParsableCommand {
         var configuration = RunnerConfiguration(
             slots: slots, gracePeriod: try Units.duration(grace, allowZero: true), maxAttempts: maxAttempts ?? self.maxAttempts,
             exitWhenIdle: exitWhenIdle)
-        if !computeWindows.isEmpty {
-            configuration.computeHours = try ComputeHours(parsing: computeWindows)
-            logger.info("claiming jobs only in the compute hours", metadata: ["hours": "\(configuration.computeHours!)"])
+        configuration.pauseConditions = try pauseConditions()
+        for condition in configuration.pauseConditions {
+            logger.info("volunteer preference", metadata: ["holds back with": "\(condition)"])
         }
         var afterPublish = onPublished
         if let onDone {
@@ -210,6 +227,17 @@ public struct RunCommand: AsyncParsableCommand {
         }
         return Runner(source: source, executor: executor, identity: identity, configuration: configuration,
                       logger: logger, onPublished: afterPublish)
+    }
+
+    /// What makes this runner hold back: `--hours`, `--pause-when-busy`, `--pause-on-battery`.
+    func pauseConditions() throws -> [any PauseCondition] {
+        var conditions: [any PauseCondition] = []
+        if !computeWindows.isEmpty {
+            conditions.append(HoursCondition(hours: try ComputeHours(parsing: computeWindows), windowEnd: windowEnd ?? .finish))
+        }
+        if let pauseWhenBusy { conditions.append(BusyCondition(percent: Double(pauseWhenBusy))) }
+        if pauseOnBattery { conditions.append(BatteryCondition()) }
+        return conditions
     }
 
     /// Where image file hashes are remembered between runs.
@@ -261,6 +289,7 @@ public struct RunCommand: AsyncParsableCommand {
 }
 
 extension Acceleration: ExpressibleByArgument {}
+extension HoursCondition.WindowEnd: ExpressibleByArgument {}
 
 extension RunCommand {
     /// Runs `body`, turning its error into the command line's usage error.

@@ -8,12 +8,16 @@ enum StatusText {
         out += table(snapshot.queued.map {
             ["\($0.position)", $0.file, "image \($0.image)", "waiting \(duration(snapshot.taken.timeIntervalSince($0.queued)))"]
         })
+        for pause in snapshot.pausedRunners {
+            out += "runner \(pause.runner) \(pause.suspendsVMs ? "paused" : "claims no new job") since \(timestamp(pause.since)): \(pause.summary)\n"
+        }
         let unpublished = snapshot.running.filter { $0.unpublished != nil }.count
         out += "running: \(snapshot.running.count)" + (unpublished == 0 ? "" : ", \(unpublished) finished but not in done/ yet (retried)") + "\n"
         out += table(snapshot.running.map {
             [$0.file, "image \($0.image)", $0.slot.map { "slot \($0)" } ?? "slot -", "elapsed \(duration($0.elapsed))",
              [$0.runner, $0.host, $0.pid.map { "pid \($0)" }].compactMap { $0 }.joined(separator: " ")]
                 + ($0.unpublished.map { ["unpublished (attempts failed: \($0.failures), next \(timestamp($0.nextAttempt))): \($0.error)"] } ?? [])
+                + ($0.paused.map { ["paused: \($0)"] } ?? [])
         })
         let shown = snapshot.done.count < snapshot.doneTotal ? ", the \(snapshot.done.count) most recent" : ""
         out += "done \(snapshot.doneDirectory): \(snapshot.doneTotal)\(shown)\n"

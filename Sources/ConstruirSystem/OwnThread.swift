@@ -8,11 +8,13 @@ import Foundation
 /// destroy, extracting a large output), and a pool would queue a slot's short libvirt call
 /// behind another slot's long extraction. Their number is bounded by the runner's slots; a
 /// thread costs microseconds beside that work. With `IdlePriority` on, the thread runs at idle
-/// priority (and so do threads it starts, such as the xz read-ahead).
+/// priority (and so do threads it starts, such as the xz read-ahead), unless `urgent`: work
+/// done for the machine's owner (pausing VMs when the owner needs the CPUs) must not wait
+/// behind the owner's own programs.
 public enum OwnThread {
-    public static func run<T: Sendable>(_ name: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+    public static func run<T: Sendable>(_ name: String, urgent: Bool = false, _ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            let idle = IdlePriority.isEnabled
+            let idle = IdlePriority.isEnabled && !urgent
             let thread = Thread {
                 if idle { IdlePriority.lowerCurrentThread() }
                 continuation.resume(with: Result { try body() })

@@ -97,6 +97,9 @@ public struct JobResult: Codable, Sendable, Equatable {
         /// rest is how long the guest ran, so `vm - destroy` shows how late a timeout fired.
         public var destroy: Double?
         public var collect: Double?
+        /// The part of `vm` the VM spent paused by the runner (a busy machine, on battery,
+        /// outside the compute hours); it does not count towards the timeout.
+        public var paused: Double?
         public var total: Double
 
         public init(wait: Double, inspect: Double? = nil, vmStart: Double? = nil, boot: Double? = nil, run: Double? = nil,
@@ -112,7 +115,7 @@ public struct JobResult: Codable, Sendable, Equatable {
         }
 
         enum CodingKeys: String, CodingKey {
-            case wait, inspect, boot, run, vm, destroy, collect, total
+            case wait, inspect, boot, run, vm, destroy, collect, paused, total
             case vmStart = "vm_start"
         }
     }

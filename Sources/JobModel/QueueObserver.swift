@@ -8,6 +8,8 @@ import Synchronization
 public final class QueueObserver: Sendable {
     public let queueDirectory: String
     public let runningDirectory: String
+    /// Where runners keep their locks and `RunnerPause` records.
+    public let runnersDirectory: String
     public let doneDirectory: String
     public let defaultImage: Int
     /// Decoded results by done/ directory, with the identity of the result.json they came from.
@@ -17,17 +19,22 @@ public final class QueueObserver: Sendable {
     public init(queueDirectory: String, doneDirectory: String, stateDirectory: String? = nil, defaultImage: Int = 0) {
         self.queueDirectory = FileSystem.absolute(queueDirectory)
         self.doneDirectory = FileSystem.absolute(doneDirectory)
-        self.runningDirectory = FileSystem.absolute(stateDirectory ?? "\(queueDirectory)/.construir") + "/running"
+        let state = FileSystem.absolute(stateDirectory ?? "\(queueDirectory)/.construir")
+        self.runningDirectory = "\(state)/running"
+        self.runnersDirectory = "\(state)/runners"
         self.defaultImage = defaultImage
     }
 
     /// The state now. `doneLimit` keeps only the most recently finished jobs (nil: all).
     public func snapshot(now: Date = Date(), doneLimit: Int? = nil) -> QueueSnapshot {
         let done = doneJobs()
-        return QueueSnapshot(
+        let pauses = RunnerPause.readAll(in: runnersDirectory)
+        var snapshot = QueueSnapshot(
             taken: now, queueDirectory: queueDirectory, doneDirectory: doneDirectory,
-            queued: queued(), running: running(now: now),
+            queued: queued(), running: running(now: now, pauses: pauses),
             done: doneLimit.map { Array(done.prefix(max(0, $0))) } ?? done, doneTotal: done.count)
+        snapshot.pausedRunners = pauses.values.sorted { $0.runner < $1.runner }
+        return snapshot
     }
 
     /// The waiting jobs in the order a runner picks them up (`QueueListing.pending(in:)`).
@@ -46,6 +53,10 @@ public final class QueueObserver: Sendable {
     /// The claimed jobs, oldest claim first. Uses `claim.json` when a runner wrote one, else
     /// `source-name` and the running directory's mtime (the moment of the claim).
     public func running(now: Date = Date()) -> [QueueSnapshot.Running] {
+        running(now: now, pauses: RunnerPause.readAll(in: runnersDirectory))
+    }
+
+    private func running(now: Date, pauses: [String: RunnerPause]) -> [QueueSnapshot.Running] {
         let ids = (try? FileManager.default.contentsOfDirectory(atPath: runningDirectory)) ?? []
         var jobs: [QueueSnapshot.Running] = []
         for id in ids where !id.hasPrefix(".") {
@@ -64,7 +75,8 @@ public final class QueueObserver: Sendable {
                 id: id, file: file, name: name.name, image: name.image(default: defaultImage),
                 slot: claim?.slot, runner: claim?.runner, host: claim?.host, pid: claim.map { Int($0.pid) }, attempt: claim?.attempt,
                 claimed: claimed, elapsed: max(0, now.timeIntervalSince(claimed)), fromClaimRecord: claim != nil,
-                unpublished: PublishFailure.read(in: directory)))
+                unpublished: PublishFailure.read(in: directory),
+                paused: claim.flatMap { pauses[$0.runner] }.flatMap { $0.suspendsVMs ? $0.summary : nil }))
         }
         return jobs.sorted { $0.claimed != $1.claimed ? $0.claimed < $1.claimed : $0.id < $1.id }
     }

@@ -44,9 +44,12 @@ public struct QueueSnapshot: Codable, Sendable, Equatable {
         /// Set when the job has finished but done/ did not take it (`running/ID/unpublished.json`):
         /// why, and when its runner tries again.
         public var unpublished: PublishFailure?
+        /// Why its VM is paused now (its runner's `RunnerPause`), nil while it runs.
+        public var paused: String?
 
         public init(id: String, file: String, name: String, image: Int, slot: Int?, runner: String?, host: String?, pid: Int?,
-                    attempt: Int?, claimed: Date, elapsed: Double, fromClaimRecord: Bool, unpublished: PublishFailure? = nil) {
+                    attempt: Int?, claimed: Date, elapsed: Double, fromClaimRecord: Bool, unpublished: PublishFailure? = nil,
+                    paused: String? = nil) {
             self.id = id
             self.file = file
             self.name = name
@@ -60,10 +63,11 @@ public struct QueueSnapshot: Codable, Sendable, Equatable {
             self.elapsed = elapsed
             self.fromClaimRecord = fromClaimRecord
             self.unpublished = unpublished
+            self.paused = paused
         }
 
         enum CodingKeys: String, CodingKey {
-            case id, file, name, image, slot, runner, host, pid, attempt, claimed, elapsed, unpublished
+            case id, file, name, image, slot, runner, host, pid, attempt, claimed, elapsed, unpublished, paused
             case fromClaimRecord = "from_claim_record"
         }
     }
@@ -85,6 +89,8 @@ public struct QueueSnapshot: Codable, Sendable, Equatable {
     public var doneDirectory: String
     public var queued: [Queued]
     public var running: [Running]
+    /// The live runners holding back now (a busy machine, on battery, outside their hours), and why.
+    public var pausedRunners: [RunnerPause] = []
     /// Most recently finished first.
     public var done: [Done]
     /// How many jobs done/ holds in all (`done` may be only the most recent).
@@ -103,6 +109,7 @@ public struct QueueSnapshot: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case taken, queued, running, done
+        case pausedRunners = "paused_runners"
         case queueDirectory = "queue_directory"
         case doneDirectory = "done_directory"
         case doneTotal = "done_total"

@@ -44,13 +44,15 @@ public struct JobExecutor: Sendable {
     }
 
     /// Runs the job; a runner that began stopping (its task cancelled) boots nothing more.
-    public func execute(_ job: ClaimedJob) async -> Execution {
+    /// While `pauses` says so, the job's VM is paused, and that time does not count towards
+    /// its timeout.
+    public func execute(_ job: ClaimedJob, pauses: PauseSwitch? = nil) async -> Execution {
         var exiting: (any JobMachine)?
-        let outcome = await run(job, exiting: &exiting)
+        let outcome = await run(job, pauses: pauses, exiting: &exiting)
         return Execution(outcome: outcome, exiting: exiting)
     }
 
-    private func run(_ job: ClaimedJob, exiting: inout (any JobMachine)?) async -> Outcome {
+    private func run(_ job: ClaimedJob, pauses: PauseSwitch?, exiting: inout (any JobMachine)?) async -> Outcome {
         var logger = self.logger
         logger[metadataKey: "job"] = "\(job.name.fileName)"
         let started = Date()
@@ -182,10 +184,31 @@ public struct JobExecutor: Sendable {
         logger.info("VM started", metadata: ["image": "\(image.index)", "accel": "\(options.acceleration.rawValue)"])
         CrashPoint.reach("vm-started")
         let consoleCap = options.maxConsoleBytes
-        let stop = await machine.waitForStop(timeout: limits.timeout, watchdog: {
-            guard let size = try? FileSystem.size(of: consoleLog), size > consoleCap else { return nil }
-            return "the console log went over \(consoleCap) bytes"
-        })
+        let pauseClock = PauseClock()
+        let stop = await withTaskGroup(of: StopReason?.self) { group in
+            if let pauses {
+                group.addTask { [logger] in
+                    await Self.follow(pauses, machine: machine, clock: pauseClock, logger: logger)
+                    return nil
+                }
+            }
+            group.addTask {
+                await machine.waitForStop(timeout: limits.timeout, pauses: pauseClock, watchdog: {
+                    guard let size = try? FileSystem.size(of: consoleLog), size > consoleCap else { return nil }
+                    return "the console log went over \(consoleCap) bytes"
+                })
+            }
+            var stop = StopReason.stopped(detail: "cancelled")
+            for await case let reason? in group {
+                stop = reason
+                break
+            }
+            group.cancelAll()
+            return stop
+        }
+        pauseClock.resume()
+        let paused = pauseClock.paused()
+        if paused > .zero { result.durations.paused = paused.seconds }
         if stop != .guestPoweredOff {
             let destroyStart = ContinuousClock.now
             await machine.destroyOffPool()
@@ -255,6 +278,25 @@ public struct JobExecutor: Sendable {
             return finish(.error, error: "the VM \(stop) while the job was running" + (problem.map { "; \($0)" } ?? ""))
         case (_, nil):
             return finish(.error, error: "the VM \(stop) without reporting a result" + (problem.map { "; \($0)" } ?? ""))
+        }
+    }
+
+    /// Pauses and resumes `machine` as `pauses` says until cancelled, and keeps `clock` (the
+    /// paused time the timeout leaves out). A VM that cannot be paused (it is powering off) runs on.
+    static func follow(_ pauses: PauseSwitch, machine: any JobMachine, clock: PauseClock, logger: Logger) async {
+        for await suspend in pauses.suspensions() where suspend != clock.isPaused {
+            do {
+                // Not at idle priority: the owner wants the CPUs now.
+                try await OwnThread.run(suspend ? "construir-pause" : "construir-resume", urgent: true) {
+                    try suspend ? machine.suspend() : machine.resume()
+                }
+                if suspend { clock.pause() } else { clock.resume() }
+                logger.info(suspend ? "VM paused" : "VM resumed", metadata: ["paused": "\(Self.format(clock.paused()))"])
+            } catch {
+                // A VM that did not resume is charged from now on, so its timeout still ends it.
+                if !suspend { clock.resume() }
+                logger.warning("cannot \(suspend ? "pause" : "resume") the VM: \(error)")
+            }
         }
     }
 

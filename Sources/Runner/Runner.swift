@@ -27,6 +27,8 @@ public final class Runner<Source: JobSource>: Service, Sendable {
     private let logger: Logger
     /// Finished jobs the source did not take yet.
     public let pending: PendingPublishes
+    /// Whether the runner holds back now (`configuration.pauseConditions`), and why.
+    public let pauses = PauseSwitch()
     /// Tells the retry timer that `pending` gained a job.
     private let pendingChanged = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
 
@@ -50,6 +52,9 @@ public final class Runner<Source: JobSource>: Service, Sendable {
 
     public func run() async throws {
         await recoverAtStart()
+        // Looked at before the first claim: a runner started in the owner's busy hour claims nothing.
+        for condition in configuration.pauseConditions { noteChange(condition.kind, pauses.set(condition.kind, condition.check())) }
+        defer { removePauseRecord() }
         logger.info("runner started", metadata: ["slots": "\(configuration.slots)"])
         let (wakes, wake) = AsyncStream<Wake>.makeStream()
         defer { wake.finish() }
@@ -58,9 +63,8 @@ public final class Runner<Source: JobSource>: Service, Sendable {
             // A runner that died on another host leaves no event behind: look again now and then.
             helpers.addTask { await Self.wakeEvery(self.configuration.orphanScanInterval, wake) }
             helpers.addTask { await self.retryTimer(wake: wake) }
-            if configuration.computeHours != nil {
-                // The edge of a window is an event no file system reports: look at the clock.
-                helpers.addTask { await Self.wakeEvery(self.configuration.computeHoursCheck, wake) }
+            for condition in configuration.pauseConditions {
+                helpers.addTask { await self.watch(condition, wake: wake) }
             }
             await withDiscardingTaskGroup { jobs in
                 await withTaskCancellationHandler {
@@ -88,6 +92,45 @@ public final class Runner<Source: JobSource>: Service, Sendable {
         }
     }
 
+    /// Looks at `condition` every `interval` until cancelled (a busy machine, a battery and the
+    /// clock are changes no file system reports), and wakes the loop when the runner may claim
+    /// again. Running jobs follow `pauses` themselves.
+    private func watch(_ condition: any PauseCondition, wake: AsyncStream<Wake>.Continuation) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: condition.interval)
+            if Task.isCancelled { return }
+            let changed = pauses.set(condition.kind, condition.check())
+            noteChange(condition.kind, changed)
+            if changed { wake.yield(.workMayExist) }
+        }
+    }
+
+    /// Logs a change of `pauses` for `kind` and shows it in `STATE/runners/ID.pause.json`.
+    private func noteChange(_ kind: PauseReason.Kind, _ changed: Bool) {
+        guard changed else { return }
+        if let reason = pauses.reasons.first(where: { $0.kind == kind }) {
+            logger.notice(reason.suspendsVMs ? "pausing: running VMs are paused and no new job is claimed" : "holding back: no new job is claimed (running jobs finish)",
+                          metadata: ["why": "\(reason.detail)"])
+        } else {
+            logger.notice(pauses.holdsClaims ? "one reason to hold back is over" : "resuming: VMs run and jobs are claimed again",
+                          metadata: ["over": "\(kind.rawValue)", "still": "\(pauses.reasons.map(\.detail).joined(separator: "; "))"])
+        }
+        let path = "\(identity.directory)/\(RunnerPause.fileName(runner: identity.id))"
+        do {
+            if let record = pauses.record(runner: identity.id) {
+                try record.encoded().write(to: URL(fileURLWithPath: path), options: .atomic)
+            } else {
+                removePauseRecord()
+            }
+        } catch {
+            logger.warning("cannot write \(path): \(error)")
+        }
+    }
+
+    private func removePauseRecord() {
+        unlink("\(identity.directory)/\(RunnerPause.fileName(runner: identity.id))")
+    }
+
     /// The scheduling loop: fills free slots, starts delivery retries, and returns once the
     /// runner is stopping (or idle with `exitWhenIdle`) and no job runs.
     private func schedule(in jobs: inout DiscardingTaskGroup, wakes: AsyncStream<Wake>, wake: AsyncStream<Wake>.Continuation) async {
@@ -95,15 +138,10 @@ public final class Runner<Source: JobSource>: Service, Sendable {
         var stopping = false
         var retrying = false
         var events = wakes.makeAsyncIterator()
-        var inHours = true
         while true {
-            if let hours = configuration.computeHours, hours.contains(configuration.now()) != inHours {
-                inHours.toggle()
-                logger.notice(inHours ? "compute hours began: claiming jobs" : "outside the compute hours: no new jobs until they begin (running jobs finish)",
-                              metadata: ["hours": "\(hours)"])
-            }
-            // While the source refuses finished jobs, claiming more would only pile them up in running/.
-            if !stopping, !Task.isCancelled, pending.isEmpty, inHours {
+            // While the source refuses finished jobs, claiming more would only pile them up in
+            // running/; while the runner holds back, a paused job keeps its slot.
+            if !stopping, !Task.isCancelled, pending.isEmpty, !pauses.holdsClaims {
                 while let slot = freeSlots.last, let job = await source.claim(slot: slot, prepareTakeOver: killLeftoverVM) {
                     freeSlots.removeLast()
                     jobs.addTask {
@@ -190,7 +228,7 @@ public final class Runner<Source: JobSource>: Service, Sendable {
             await commit(result, for: job)
             return nil
         }
-        let execution = await executor.execute(job)
+        let execution = await executor.execute(job, pauses: pauses)
         switch execution.outcome {
         case .interrupted:
             do {

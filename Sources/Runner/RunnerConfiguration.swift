@@ -22,13 +22,9 @@ public struct RunnerConfiguration: Sendable {
     /// up to `publishRetryMaxDelay`.
     public var publishRetryDelay: Duration
     public var publishRetryMaxDelay: Duration
-    /// When jobs may be claimed (`run --hours`); nil: always.
-    public var computeHours: ComputeHours?
-    /// How often the runner looks at the clock for `computeHours` (a window's edge is noticed
-    /// within this).
-    public var computeHoursCheck: Duration = .seconds(20)
-    /// The time `computeHours` is checked against; a test gives its own.
-    public var now: @Sendable () -> Date = { Date() }
+    /// What makes the runner hold back: no claims while any holds, and running VMs paused
+    /// while one that `suspendsVMs` does (`run --hours`, `--pause-when-busy`, `--pause-on-battery`).
+    public var pauseConditions: [any PauseCondition] = []
 
     public init(slots: Int = 1, gracePeriod: Duration = .seconds(30), maxAttempts: Int = 3,
                 exitWhenIdle: Bool = false, orphanScanInterval: Duration = .seconds(60),

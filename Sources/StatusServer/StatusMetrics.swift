@@ -32,6 +32,13 @@ public enum StatusMetrics {
             .set(Double(snapshot.running.count))
         registry.makeGauge(descriptor: descriptor("jobs_unpublished", help: "Finished jobs that done/ did not take (full, failing): in running/, retried by their runner."))
             .set(Double(snapshot.running.filter { $0.unpublished != nil }.count))
+        registry.makeGauge(descriptor: descriptor("jobs_paused", help: "Running jobs whose VM is paused by its runner (a busy machine, on battery, outside its hours)."))
+            .set(Double(snapshot.running.filter { $0.paused != nil }.count))
+        for kind in PauseReason.Kind.allCases {
+            registry.makeGauge(descriptor: descriptor("runners_paused", help: "Live runners holding back now, by reason (busy, battery, hours)."),
+                               labels: [("reason", kind.rawValue)])
+                .set(Double(snapshot.pausedRunners.filter { $0.reasons.contains { $0.kind == kind } }.count))
+        }
         let oldest = snapshot.queued.map { snapshot.taken.timeIntervalSince($0.queued) }.max() ?? 0
         registry.makeGauge(descriptor: descriptor("queue_oldest", unit: "seconds", help: "Age of the oldest job waiting in the queue (0 when empty)."))
             .set(max(0, oldest))

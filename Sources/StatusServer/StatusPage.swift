@@ -24,6 +24,11 @@ public enum StatusPage {
         }
 
         html += "<h2>Running (<span id=\"running-count\">\(snapshot.running.count)</span>)</h2>\n"
+        for pause in snapshot.pausedRunners {
+            html += "<p class=\"paused\" data-runner=\"\(escape(pause.runner))\">Runner \(escape(pause.runner)) "
+                + (pause.suspendsVMs ? "has paused its VMs" : "claims no new job")
+                + " since \(escape(timestamp(pause.since))): \(escape(pause.summary))</p>\n"
+        }
         if snapshot.running.isEmpty {
             html += "<p class=\"empty\">No job is running.</p>\n"
         } else {
@@ -31,6 +36,9 @@ public enum StatusPage {
             for job in snapshot.running {
                 let runner = [job.runner, job.host, job.pid.map { "pid \($0)" }].compactMap { $0 }.joined(separator: " ")
                 html += "<tr><td>\(escape(job.file))</td><td>\(job.image)</td><td>\(job.slot.map(String.init) ?? "–")</td><td>\(escape(formatDuration(job.elapsed)))</td><td>\(escape(runner))</td></tr>\n"
+                if let paused = job.paused {
+                    html += "<tr class=\"paused\"><td colspan=\"5\">paused: \(escape(paused))</td></tr>\n"
+                }
                 if let unpublished = job.unpublished {
                     html += "<tr class=\"unpublished\"><td colspan=\"5\">finished, not in done/ yet (attempts failed: \(unpublished.failures), next \(escape(timestamp(unpublished.nextAttempt)))): \(escape(unpublished.error))</td></tr>\n"
                 }

@@ -181,6 +181,17 @@ public final class Hypervisor: VirtualMachineManager, @unchecked Sendable {
         return names
     }
 
+    /// Whether the running domain `name` is paused (suspended, or halted on its power-off);
+    /// nil when there is no such running domain.
+    public func isPaused(name: String) -> Bool? {
+        guard let domain = virDomainLookupByName(connection, name) else { return nil }
+        defer { virDomainFree(domain) }
+        var state: Int32 = 0
+        var reason: Int32 = 0
+        guard virDomainGetState(domain, &state, &reason, 0) == 0 else { return nil }
+        return state == Int32(VIR_DOMAIN_PAUSED.rawValue)
+    }
+
     /// Destroys the domain through libvirt, then kills any QEMU process of that name libvirt
     /// cannot see (one of a dead runner whose embedded driver had another root).
     public func destroyLeftover(name: String) {

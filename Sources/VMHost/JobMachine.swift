@@ -11,23 +11,39 @@ public protocol JobMachine: Sendable {
 
     /// Kills the VM now; harmless when it already stopped. Blocks (libvirt's destroy takes ~1.4 s).
     func destroy()
+
+    /// Stops the guest's CPUs where they are (libvirt's suspend): it keeps its memory and
+    /// resumes where it left off. Blocks.
+    func suspend() throws
+
+    /// Lets a suspended guest go on. Blocks.
+    func resume() throws
 }
 
 extension JobMachine {
     /// Waits for the VM to stop, or for a reason to stop it: `timeout`, a limit `watchdog`
-    /// (called every `interval`) names, or the task's cancellation.
+    /// (called every `interval`) names, or the task's cancellation. Time `pauses` counts as
+    /// paused does not count towards `timeout`, and a timeout never fires while paused.
     ///
     /// Unless the reason is `.guestPoweredOff`, the guest may still run: call `destroyOffPool()`
     /// before reading its disks. A guest that powered off is halted (QEMU paused on its
     /// power-off with its I/O drained), so its disks are final; destroying it takes ~1.4 s that
     /// need not delay the result, so the caller does it when it suits.
-    public func waitForStop(timeout: Duration, watchdog: (@Sendable () -> String?)? = nil,
+    public func waitForStop(timeout: Duration, pauses: PauseClock? = nil, watchdog: (@Sendable () -> String?)? = nil,
                             interval: Duration = .milliseconds(500)) async -> StopReason {
-        await withTaskGroup(of: StopReason?.self) { group in
+        let start = ContinuousClock.now
+        return await withTaskGroup(of: StopReason?.self) { group in
             group.addTask { await self.stopped() }
             group.addTask {
-                try? await Task.sleep(for: timeout)
-                return Task.isCancelled ? nil : .timedOut
+                while !Task.isCancelled {
+                    let now = ContinuousClock.now
+                    let paused = pauses?.isPaused ?? false
+                    let due = start + timeout + (pauses?.paused(at: now) ?? .zero)
+                    if !paused, now >= due { return .timedOut }
+                    // While paused the deadline moves with the clock: look again each second.
+                    try? await Task.sleep(until: paused ? now + .seconds(1) : due)
+                }
+                return nil
             }
             if let watchdog {
                 group.addTask {

@@ -24,7 +24,7 @@ public enum StaleProcesses {
     }
 
     /// The domain name in a QEMU command line (NUL-separated arguments), or nil.
-    static func domainName(commandLine data: Data) -> String? {
+    public static func domainName(commandLine data: Data) -> String? {
         let arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
         guard let first = arguments.first, first.contains("qemu") else { return nil }
         guard let index = arguments.firstIndex(of: "-name"), index + 1 < arguments.count else { return nil }

@@ -55,6 +55,14 @@ public final class VirtualMachine: JobMachine, @unchecked Sendable {
         return (bytes, operations)
     }
 
+    public func suspend() throws {
+        guard virDomainSuspend(domain) == 0 else { throw Hypervisor.lastError("cannot pause VM \(name)") }
+    }
+
+    public func resume() throws {
+        guard virDomainResume(domain) == 0 else { throw Hypervisor.lastError("cannot resume VM \(name)") }
+    }
+
     /// Kills QEMU now; harmless when it already stopped.
     ///
     /// libvirt's destroy sends SIGTERM and then polls every 200 ms until QEMU's process is gone.

@@ -18,6 +18,8 @@ enum FakeGuest: Sendable {
     case crashes(after: Duration = .milliseconds(50))
     /// Prints `bytes` to its console, then hangs.
     case floodsConsole(bytes: Int)
+    /// Needs `work` of running (not suspended) time, then finishes as `.finishes` does.
+    case computes(work: Duration, exitCode: Int = 0)
 }
 
 /// A `VirtualMachineManager` whose guests are played by `FakeGuest`s, chosen per domain.
@@ -31,6 +33,7 @@ final class FakeHypervisor: VirtualMachineManager {
         var running: Set<String> = []
         var mostRunning = 0
         var leftoversDestroyed: [String] = []
+        var suspended: [FakeMachine] = []
     }
 
     init(guest: @escaping @Sendable (DomainConfiguration) -> FakeGuest) {
@@ -59,6 +62,15 @@ final class FakeHypervisor: VirtualMachineManager {
 
     func runningDomainNames() -> [String] { Array(running) }
 
+    /// The machines the runner suspended at least once.
+    var suspendedMachines: [FakeMachine] { state.withLock { $0.suspended } }
+
+    fileprivate func machineSuspended(_ machine: FakeMachine) {
+        state.withLock { state in
+            if !state.suspended.contains(where: { $0 === machine }) { state.suspended.append(machine) }
+        }
+    }
+
     fileprivate func ended(_ name: String) {
         _ = state.withLock { $0.running.remove(name) }
     }
@@ -70,6 +82,11 @@ final class FakeMachine: JobMachine {
     let guest: FakeGuest
     private let hypervisor: FakeHypervisor
     var name: String { configuration.name }
+    private let suspendedState = Mutex((now: false, times: 0))
+    /// Whether the runner has the VM suspended now.
+    var isSuspended: Bool { suspendedState.withLock { $0.now } }
+    /// How many times the runner suspended it.
+    var suspensions: Int { suspendedState.withLock { $0.times } }
 
     init(configuration: DomainConfiguration, guest: FakeGuest, hypervisor: FakeHypervisor) {
         self.configuration = configuration
@@ -94,6 +111,20 @@ final class FakeMachine: JobMachine {
         case .crashes(let after):
             guard await Self.sleep(after) else { return nil }
             return .stopped(detail: "crashed")
+        case .computes(let work, let exitCode):
+            var done = Duration.zero
+            let step = Duration.milliseconds(10)
+            while done < work {
+                guard await Self.sleep(step) else { return nil }
+                if !isSuspended { done += step }
+            }
+            do {
+                try writeOutput([:])
+                try writeStatus("construir-status=1\nstate=finished\nexit_code=\(exitCode)\n")
+            } catch {
+                return .stopped(detail: "fake guest failed: \(error)")
+            }
+            return .guestPoweredOff
         case .floodsConsole(let bytes):
             _ = FileManager.default.createFile(atPath: configuration.consoleLog, contents: Data(repeating: UInt8(ascii: "x"), count: bytes))
             _ = await Self.sleep(.seconds(3600))
@@ -103,6 +134,18 @@ final class FakeMachine: JobMachine {
 
     func destroy() {
         hypervisor.ended(name)
+    }
+
+    func suspend() throws {
+        suspendedState.withLock { state in
+            state.now = true
+            state.times += 1
+        }
+        hypervisor.machineSuspended(self)
+    }
+
+    func resume() throws {
+        suspendedState.withLock { $0.now = false }
     }
 
     /// False when cancelled first.

@@ -327,9 +327,7 @@ import XZ
             let hypervisor = FakeHypervisor { _ in .finishes(exitCode: 0) }
             let hours = try ComputeHours(parsing: ["22:00-07:00"], timeZone: utc)
             let runner = try fixture.runner(hypervisor) { configuration in
-                configuration.computeHours = hours
-                configuration.computeHoursCheck = .milliseconds(20)
-                configuration.now = { clock.withLock { $0 } }
+                configuration.pauseConditions = [HoursCondition(hours: hours, interval: .milliseconds(20), now: { clock.withLock { $0 } })]
             }
             // With --exit-when-idle the runner keeps waiting: a job is queued.
             async let finished: Void = runner.run()

@@ -1,0 +1,17 @@
+/// CPU time used by programs other than construir's, since the last sample: what
+/// `run --pause-when-busy` compares with its threshold.
+public protocol CPULoadSource: Sendable {
+    /// Since the previous call: CPU seconds others used, and the CPU seconds there were (wall
+    /// time × CPUs). nil on the first call, or when it cannot tell.
+    func sample() -> CPUUsage?
+}
+
+public struct CPUUsage: Sendable, Equatable {
+    public var other: Double
+    public var capacity: Double
+
+    public init(other: Double, capacity: Double) {
+        self.other = other
+        self.capacity = capacity
+    }
+}

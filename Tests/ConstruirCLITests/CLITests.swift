@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Testing
+import TestSupport
 @testable import ConstruirCLI
 @testable import JobModel
 @testable import Runner
@@ -72,6 +73,62 @@ final class LineSink: @unchecked Sendable {
         }
     }
 
+    @Test func volunteerPreferencesParseAndAreChecked() throws {
+        let run = try #require(try Construir.parseAsRoot(["run", "--hub", "https://h", "--token-file", "t", "--hours", "22:00-07:00",
+                                                          "--window-end", "pause", "--pause-when-busy", "50", "--pause-on-battery"]) as? RunCommand)
+        let conditions = try run.pauseConditions()
+        #expect(conditions.map(\.kind) == [.hours, .busy, .battery])
+        #expect((conditions[0] as? HoursCondition)?.windowEnd == .pause)
+        #expect((conditions[1] as? BusyCondition)?.percent == 50)
+        for bad in [["run", "--pause-when-busy", "0"], ["run", "--pause-when-busy", "101"], ["run", "--window-end", "pause"],
+                    ["run", "--hours", "22:00-07:00", "--window-end", "later"]] {
+            #expect(throws: (any Error).self, "\(bad)") { try Construir.parseAsRoot(bad) }
+        }
+    }
+
+    @Test func aConfigFileSetsRunOptionsAndTheCommandLineWins() async throws {
+        try await withTemporaryDirectory { dir in
+            let file = "\(dir)/runner.yml"
+            try """
+            # A volunteer's runner
+            hub: https://hub.example.org
+            token_file: /etc/construir/token
+            hours: [22:00-07:00, "12:00-13:00"]
+            window_end: pause
+            pause_when_busy: 40
+            pause_on_battery: true
+            pull_images: false
+            slots: 2
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+            let commandLine = ["--config", file, "--slots", "1", "--pause-when-busy=70"]
+            let run = try RunCommand.parse(commandLine).applyingConfig(commandLine: commandLine)
+            #expect(run.hubConnection.hub == "https://hub.example.org")
+            #expect(run.hubConnection.tokenFile == "/etc/construir/token")
+            #expect(run.hours == ["22:00-07:00", "12:00-13:00"])
+            #expect(run.windowEnd == .pause)
+            #expect(run.pauseOnBattery)
+            #expect(!run.pullImages)
+            #expect(run.slots == 1, "the command line wins")
+            #expect(run.pauseWhenBusy == 70, "the command line wins, also as --option=value")
+            #expect(try run.pauseConditions().map(\.kind) == [.hours, .busy, .battery])
+
+            for (text, problem) in [("pause_when_busy: 0", "--pause-when-busy takes a percentage"),
+                                    ("pause_when_bussy: 50", "pause-when-bussy"),
+                                    ("config: other.yml", "config cannot be set in a file"),
+                                    ("- just a list", "must be a mapping"),
+                                    ("hours: {a: b}", "hours must be a value or a list"),
+                                    ("hours: [25:00-07:00]", "--hours 25:00-07:00")] {
+                try text.write(toFile: file, atomically: true, encoding: .utf8)
+                let error = #expect(throws: (any Error).self, "\(text)") {
+                    try RunCommand.parse(["--config", file]).applyingConfig(commandLine: ["--config", file])
+                }
+                let message = error.map { RunCommand.message(for: $0) } ?? ""
+                #expect(message.contains(problem), "\(text): \(message)")
+            }
+            #expect(throws: (any Error).self) { try RunCommand.parse(["--config", "\(dir)/missing.yml"]).applyingConfig(commandLine: []) }
+        }
+    }
+
     @Test func exitCodesFollowTheStatus() {
         #expect(JobExitCode.code(for: .passed) == 0)
         #expect(JobExitCode.code(for: .failed) == 1)
@@ -103,5 +160,20 @@ final class LineSink: @unchecked Sendable {
         #expect(text.contains("running: 2, 1 finished but not in done/ yet (retried)\n"), "\(text)")
         #expect(text.contains("unpublished (attempts failed: 2, next 2027-01-15T08:01:50Z): done/ (/d) has 256.0 KiB"), "\(text)")
         #expect(text.components(separatedBy: "unpublished (").count == 2)
+    }
+
+    @Test func statusShowsAPausedRunnerAndItsJobs() {
+        let now = Date(timeIntervalSince1970: 1_800_000_100)
+        let why = "other programs use 87% of the CPUs (--pause-when-busy 50)"
+        var snapshot = QueueSnapshot(
+            taken: now, queueDirectory: "/q", doneDirectory: "/d", queued: [],
+            running: [QueueSnapshot.Running(id: "a", file: "a.tar.xz", name: "a", image: 0, slot: 1, runner: "h.1", host: "h", pid: 1,
+                                            attempt: 1, claimed: now - 60, elapsed: 60, fromClaimRecord: true, paused: why)],
+            done: [], doneTotal: 0)
+        snapshot.pausedRunners = [RunnerPause(runner: "h.1", since: Date(timeIntervalSince1970: 1_800_000_000),
+                                              reasons: [PauseReason(kind: .busy, detail: why, suspendsVMs: true)])]
+        let text = StatusText.render(snapshot)
+        #expect(text.contains("runner h.1 paused since 2027-01-15T08:00:00Z: \(why)\n"), "\(text)")
+        #expect(text.contains("paused: \(why)"), "\(text)")
     }
 }

@@ -117,6 +117,34 @@ struct ParseError: Error, CustomStringConvertible {
 
         let page = StatusPage.overview(snapshot)
         #expect(page.contains("finished, not in done/ yet (attempts failed: 1, next "))
+    
+    }
+
+    @Test func pausedRunnersAndJobsAreShownWithWhy() throws {
+        let now = Date(timeIntervalSince1970: 1_800_000_100)
+        func running(_ id: String, runner: String, paused: String?) -> QueueSnapshot.Running {
+            QueueSnapshot.Running(id: id, file: "\(id).tar.xz", name: id, image: 0, slot: 1, runner: runner, host: "h", pid: 1, attempt: 1,
+                                  claimed: now - 60, elapsed: 60, fromClaimRecord: true, paused: paused)
+        }
+        let busy = PauseReason(kind: .busy, detail: "other programs use 87% of the CPUs <b>", suspendsVMs: true)
+        let hours = PauseReason(kind: .hours, detail: "outside the compute hours 22:00-07:00", suspendsVMs: false)
+        var snapshot = QueueSnapshot(taken: now, queueDirectory: "/q", doneDirectory: "/d", queued: [],
+                                     running: [running("a", runner: "h.1", paused: busy.detail), running("b", runner: "h.2", paused: nil)],
+                                     done: [], doneTotal: 0)
+        snapshot.pausedRunners = [RunnerPause(runner: "h.1", since: now - 30, reasons: [busy]),
+                                  RunnerPause(runner: "h.2", since: now - 10, reasons: [hours])]
+        let (_, samples) = try parsePrometheus(StatusMetrics.render(snapshot))
+        #expect(samples.first { $0.name == "construir_jobs_paused" }?.value == 1)
+        func runners(_ reason: String) -> Double? { samples.first { $0.name == "construir_runners_paused" && $0.labels["reason"] == reason }?.value }
+        #expect(runners("busy") == 1 && runners("hours") == 1 && runners("battery") == 0)
+
+        let page = StatusPage.overview(snapshot)
+        #expect(page.contains("Runner h.1 has paused its VMs since "))
+        #expect(page.contains("Runner h.2 claims no new job since "))
+        #expect(page.contains("paused: other programs use 87% of the CPUs &lt;b&gt;"))
+        #expect(!page.contains("<b>"))
+        let json = String(decoding: try snapshot.encoded(), as: UTF8.self)
+        #expect(json.contains("\"paused_runners\"") && json.contains("\"suspends_vms\""), "\(json)")
     }
 }
 

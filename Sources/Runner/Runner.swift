@@ -112,8 +112,9 @@ public final class Runner<Source: JobSource>: Service, Sendable {
             logger.notice(reason.suspendsVMs ? "pausing: running VMs are paused and no new job is claimed" : "holding back: no new job is claimed (running jobs finish)",
                           metadata: ["why": "\(reason.detail)"])
         } else {
-            logger.notice(pauses.holdsClaims ? "one reason to hold back is over" : "resuming: VMs run and jobs are claimed again",
-                          metadata: ["over": "\(kind.rawValue)", "still": "\(pauses.reasons.map(\.detail).joined(separator: "; "))"])
+            var metadata: Logger.Metadata = ["over": "\(kind.rawValue)"]
+            if pauses.holdsClaims { metadata["still"] = "\(pauses.reasons.map(\.detail).joined(separator: "; "))" }
+            logger.notice(pauses.holdsClaims ? "one reason to hold back is over" : "resuming: VMs run and jobs are claimed again", metadata: metadata)
         }
         let path = "\(identity.directory)/\(RunnerPause.fileName(runner: identity.id))"
         do {

@@ -3,12 +3,17 @@
 # The runner sleeps on inotify and libvirt's event loop; the only timer is the 60 s scan for
 # jobs orphaned by runners on other hosts.
 #
-# Usage: bench/idle-cost.sh [SECONDS=60]     (after `swift build -c release`)
+# Further arguments go to `construir run`: `--pause-when-busy 50 --pause-on-battery` measures the
+# volunteer's pause conditions, which look at /proc/stat every second and the power supplies
+# every 10 s.
+#
+# Usage: bench/idle-cost.sh [SECONDS=60] [RUN OPTIONS...]     (after `swift build -c release`)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 seconds=${1:-60}
+shift || true
 mkdir -p "$work/queue" "$work/done"
-"$bin" run --queue "$work/queue" --done "$work/done" >"$work/runner.log" 2>&1 &
+"$bin" run --queue "$work/queue" --done "$work/done" "$@" >"$work/runner.log" 2>&1 &
 runner=$!
 sleep 5   # start-up: libvirt connection, first scan
 ticks=$(getconf CLK_TCK)

@@ -47,10 +47,11 @@ final class ScriptedLoad: CPULoadSource {
         try await withTemporaryDirectory { dir in
             let fixture = try SchedulerTests.Fixture(dir)
             try fixture.submit("first")
-            let hypervisor = FakeHypervisor { _ in .computes(work: .milliseconds(300)) }
+            // Each job needs 1 s of running time (the pause comes well before its end, even on a
+            // loaded machine), and gets a 3 s timeout.
+            let hypervisor = FakeHypervisor { _ in .computes(work: .seconds(1)) }
             let condition = SwitchedCondition()
-            // A 600 ms timeout, and a job that needs 300 ms of running time.
-            let runner = try fixture.runner(hypervisor, slots: 2, timeout: .milliseconds(600)) { configuration in
+            let runner = try fixture.runner(hypervisor, slots: 2, timeout: .seconds(3)) { configuration in
                 configuration.pauseConditions = [condition]
             }
             async let finished: Void = runner.run()
@@ -60,8 +61,8 @@ final class ScriptedLoad: CPULoadSource {
             try fixture.submit("second")
             let observer = QueueObserver(queueDirectory: fixture.queue, doneDirectory: fixture.done)
             try await wait("the pause record") { !observer.snapshot().pausedRunners.isEmpty }
-            // Paused for 1 s: longer than the whole timeout.
-            try await Task.sleep(for: .seconds(1))
+            // Paused for 3.5 s: longer than the whole timeout.
+            try await Task.sleep(for: .milliseconds(3500))
             let snapshot = observer.snapshot()
             #expect(snapshot.pausedRunners.first?.runner == runner.identity.id)
             #expect(snapshot.pausedRunners.first?.reasons.map(\.kind) == [.busy])
@@ -73,8 +74,8 @@ final class ScriptedLoad: CPULoadSource {
             try await finished
             let results = try fixture.results()
             #expect(results["first"]?.status == .passed, "\(String(describing: results["first"]?.error))")
-            #expect((results["first"]?.durations.paused ?? 0) >= 1)
-            #expect((results["first"]?.durations.vm ?? 0) > 1.3, "the job ran past its timeout, as it was paused")
+            #expect((results["first"]?.durations.paused ?? 0) >= 3.5)
+            #expect((results["first"]?.durations.vm ?? 0) > 4.5, "the job ran past its timeout, as it was paused")
             #expect(results["second"]?.status == .passed)
             #expect(results["second"]?.durations.paused == nil)
             #expect(observer.snapshot().pausedRunners.isEmpty, "the record is gone once the runner resumes")
@@ -111,7 +112,7 @@ final class ScriptedLoad: CPULoadSource {
         try await withTemporaryDirectory { dir in
             let fixture = try SchedulerTests.Fixture(dir)
             try fixture.submit("paused")
-            let hypervisor = FakeHypervisor { _ in .computes(work: .milliseconds(200)) }
+            let hypervisor = FakeHypervisor { _ in .computes(work: .seconds(5)) }
             let condition = SwitchedCondition()
             let runner = try fixture.runner(hypervisor, grace: .milliseconds(300), exitWhenIdle: false) { configuration in
                 configuration.pauseConditions = [condition]
@@ -143,7 +144,7 @@ final class ScriptedLoad: CPULoadSource {
             let day = Double(1_800_000_000 / 86_400 * 86_400)
             let clock = Mutex(Date(timeIntervalSince1970: day + 6 * 3600 + 59 * 60))  // 06:59
             let hours = try ComputeHours(parsing: ["22:00-07:00"], timeZone: utc)
-            let hypervisor = FakeHypervisor { _ in .computes(work: .milliseconds(300)) }
+            let hypervisor = FakeHypervisor { _ in .computes(work: .seconds(1)) }
             let runner = try fixture.runner(hypervisor) { configuration in
                 configuration.pauseConditions = [HoursCondition(hours: hours, windowEnd: .pause, interval: .milliseconds(10),
                                                                 now: { clock.withLock { $0 } })]
@@ -172,7 +173,7 @@ final class ScriptedLoad: CPULoadSource {
             let day = Double(1_800_000_000 / 86_400 * 86_400)
             let clock = Mutex(Date(timeIntervalSince1970: day + 6 * 3600 + 59 * 60))
             let hours = try ComputeHours(parsing: ["22:00-07:00"], timeZone: utc)
-            let hypervisor = FakeHypervisor { _ in .computes(work: .milliseconds(400)) }
+            let hypervisor = FakeHypervisor { _ in .computes(work: .seconds(1)) }
             let runner = try fixture.runner(hypervisor) { configuration in
                 configuration.pauseConditions = [HoursCondition(hours: hours, interval: .milliseconds(10), now: { clock.withLock { $0 } })]
             }

@@ -159,7 +159,7 @@ public struct RunCommand: AsyncParsableCommand {
         let digests = ImageDigestCache(persistingTo: imageDigestStore(stateDirectory: stateDirectory))
         let source = try HubJobSource(client: client, stateDirectory: stateDirectory, logger: logger,
                                       images: ImageStore(root: FileSystem.absolute(images)), digests: digests,
-                                      defaultImage: defaultImage, pullImages: pullImages)
+                                      defaultImage: defaultImage, pullImages: pullImages, identity: identity)
         // The hub counts a job's attempts (its leases) and ends it after its own --max-attempts.
         return try makeRunner(source: source, stateDirectory: stateDirectory, identity: identity, logger: logger,
                               maxAttempts: .max, digests: digests, onPublished: onPublished)

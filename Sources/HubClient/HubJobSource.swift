@@ -20,6 +20,7 @@ public final class HubJobSource: JobSource {
     public let client: HubClient
     /// `STATE/running`: one directory per leased job.
     public let runningDirectory: String
+    private let identity: RunnerIdentity?
     private let logger: Logger
     /// How long one long poll waits before asking again.
     private let pollSeconds: Int
@@ -55,9 +56,13 @@ public final class HubJobSource: JobSource {
     /// The lease file in each running directory: the claim as the hub sent it.
     static let claimFile = "hub-claim.json"
 
+    /// - Parameter identity: the runner's, when it should name itself in each running job's
+    ///   `claim.json` (what `construir status --state` reads).
     public init(client: HubClient, stateDirectory: String, pollSeconds: Int = 30, logger: Logger, images: ImageStore? = nil,
-                digests: ImageDigestCache = ImageDigestCache(), defaultImage: Int = 0, pullImages: Bool = false) throws {
+                digests: ImageDigestCache = ImageDigestCache(), defaultImage: Int = 0, pullImages: Bool = false,
+                identity: RunnerIdentity? = nil) throws {
         self.client = client
+        self.identity = identity
         self.images = images
         self.digests = digests
         self.defaultImage = defaultImage
@@ -186,9 +191,14 @@ public final class HubJobSource: JobSource {
         state.withLock { $0.held[claim.id] = claim.leaseSeconds }
         heldChanged.continuation.yield()
         do {
-            try await OwnThread.run("construir-hub-claim") {
+            try await OwnThread.run("construir-hub-claim") { [identity] in
                 try PrivateDirectory.make(directory)
                 try FileSystem.writeDurably(try HubJSON.encode(claim), to: "\(directory)/\(Self.claimFile)", mode: 0o600)
+                if let identity {
+                    let record = ClaimRecord(id: claim.id, job: claim.job, runner: identity.id, host: identity.host, pid: getpid(),
+                                             slot: slot, claimed: Date(), queued: claim.queued, attempt: claim.attempt)
+                    try FileSystem.writeDurably(try record.encoded(), to: "\(directory)/claim.json", mode: 0o600)
+                }
             }
             try await downloadWithRetries(claim, to: job.jobPath)
         } catch {

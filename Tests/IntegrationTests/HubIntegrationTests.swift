@@ -232,6 +232,11 @@ extension VMSuites {
             let runners = [try tree.startRunner("runner-a", url: url, log: "\(dir)/a.log"),
                            try tree.startRunner("runner-b", url: url, log: "\(dir)/b.log")]
             let first = try await tree.waitForFirstClaim(runners)
+            // The volunteer's own view: `status --state` shows the pull runner's running job.
+            let local = try RunnerProcess(["--state", "\(dir)/state-\(["runner-a", "runner-b"][first])", "--queue", "\(dir)/none"],
+                                          command: ["status"], log: "\(dir)/local-status.log")
+            #expect(await local.wait(timeout: .seconds(30))?.status == 0)
+            #expect(local.log.contains("running: 1") && local.log.contains("sleeper_i0.tar.xz"), "\(local.log)")
             runners[first].signal(SIGKILL)
             _ = await runners[first].wait(timeout: .seconds(10))
             let other = runners[1 - first]

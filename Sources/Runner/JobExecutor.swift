@@ -285,16 +285,21 @@ public struct JobExecutor: Sendable {
     /// paused time the timeout leaves out). A VM that cannot be paused (it is powering off) runs on.
     static func follow(_ pauses: PauseSwitch, machine: any JobMachine, clock: PauseClock, logger: Logger) async {
         for await suspend in pauses.suspensions() where suspend != clock.isPaused {
+            // The clock stops before the VM does and starts after it runs again: a loaded host,
+            // when pauses happen, may take a while to get back to this task, and that delay is
+            // never charged to the job.
+            if suspend { clock.pause() }
             do {
                 // Not at idle priority: the owner wants the CPUs now.
                 try await OwnThread.run(suspend ? "construir-pause" : "construir-resume", urgent: true) {
                     try suspend ? machine.suspend() : machine.resume()
                 }
-                if suspend { clock.pause() } else { clock.resume() }
+                if !suspend { clock.resume() }
                 logger.info(suspend ? "VM paused" : "VM resumed", metadata: ["paused": "\(Self.format(clock.paused()))"])
             } catch {
-                // A VM that did not resume is charged from now on, so its timeout still ends it.
-                if !suspend { clock.resume() }
+                // A VM that did not pause runs on, and one that did not resume is charged from
+                // now on, so its timeout still ends it.
+                clock.resume()
                 logger.warning("cannot \(suspend ? "pause" : "resume") the VM: \(error)")
             }
         }

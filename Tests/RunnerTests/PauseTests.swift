@@ -11,7 +11,7 @@ import TestSupport
 /// A condition the test turns on and off.
 final class SwitchedCondition: PauseCondition {
     let kind: PauseReason.Kind
-    let interval = Duration.milliseconds(10)
+    let interval = Duration.milliseconds(20)
     private let on = Mutex(false)
     var description: String { "test switch" }
 
@@ -95,6 +95,7 @@ final class ScriptedLoad: CPULoadSource {
             async let finished: Void = runner.run()
             try await wait("the VM") { !hypervisor.started.isEmpty }
             condition.set(true)
+            try await wait("the VM to be paused") { hypervisor.suspendedMachines.first?.isSuspended == true }
             try await Task.sleep(for: .milliseconds(700))
             condition.set(false)
             try await finished
@@ -216,15 +217,19 @@ final class ScriptedLoad: CPULoadSource {
         #expect(busy.resumeBelow == 5)
     }
 
-    @Test func hostLoadLeavesOutThisProcess() throws {
+    @Test func hostLoadLeavesOutThisProcess() async throws {
         let load = HostCPULoad()
         #expect(load.sample() == nil, "the first sample has nothing to compare with")
-        // This process burns CPU on one thread for a while: it is not "other programs".
-        let deadline = ContinuousClock.now + .milliseconds(600)
-        var spins = 0
-        while ContinuousClock.now < deadline { spins &+= 1 }
+        // This process burns CPU on a thread of its own (not the test pool's) for a while: it
+        // is not "other programs".
+        let spins = try await OwnThread.run("spin") {
+            let deadline = ContinuousClock.now + .milliseconds(300)
+            var spins = 0
+            while ContinuousClock.now < deadline { spins &+= 1 }
+            return spins
+        }
         let usage = try #require(load.sample())
-        #expect(usage.capacity > 0.5)
+        #expect(usage.capacity > 0.25)
         #expect(usage.other >= 0 && usage.other <= usage.capacity)
         #expect(spins > 0)
     }

@@ -119,7 +119,9 @@ import XZ
                 default: return .crashes()
                 }
             }
-            try await fixture.runner(hypervisor, slots: 5, timeout: .seconds(1), maxConsoleBytes: 4096).run()
+            // 3 s: the console watchdog (every 500 ms) must see the flood before the timeout,
+            // also while the whole test suite loads the machine.
+            try await fixture.runner(hypervisor, slots: 5, timeout: .seconds(3), maxConsoleBytes: 4096).run()
 
             let results = try fixture.results()
             #expect(results["passes"]?.status == .passed)
@@ -127,7 +129,7 @@ import XZ
             #expect(results["fails"]?.status == .failed)
             #expect(results["fails"]?.exitCode == 3)
             #expect(results["hangs"]?.status == .timedOut)
-            #expect(results["hangs"]?.error?.hasPrefix("timed out after 1s") == true, "\(results["hangs"]?.error ?? "")")
+            #expect(results["hangs"]?.error?.hasPrefix("timed out after 3s") == true, "\(results["hangs"]?.error ?? "")")
             #expect(results["hangs"]?.durations.destroy != nil, "the runner destroyed it")
             #expect(results["passes"]?.durations.destroy == nil, "a guest that powered off is torn down later")
             #expect(results["floods"]?.status == .error)

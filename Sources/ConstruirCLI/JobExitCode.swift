@@ -8,12 +8,13 @@ import Runner
 public enum JobExitCode {
     public static func code(for status: JobResult.Status) -> Int32 {
         switch status {
-        case .passed: 0
+        case .passed, .passedWithFailures: 0
         case .failed: 1
         case .timedOut: 2
         case .error: 3
         case .rejected: 4
         case .disputed: 6
+        case .killed: 7
         }
     }
 

@@ -13,6 +13,15 @@ import Yams
 ///   MODE: release
 /// image_digest: 3f5c…   # run only on the build image with this digest (64 hex digits)
 /// replicas: 3           # on a hub: how many runners must agree (up to its --max-replicas)
+/// stages:               # instead of job/construir: bash scripts run with set -e, in order
+///   - name: build
+///     script: [make]
+///   - name: lint
+///     script: make lint
+///     allow_failure: true
+///   - name: test
+///     script: [make check]
+///     artifacts: [build/*.log]   # kept in the output after the stage
 /// ```
 ///
 /// Every field is optional; an unknown field is an error (a typo must not silently do nothing).
@@ -31,6 +40,8 @@ public struct JobManifest: Sendable, Equatable {
     /// How many different runners a hub should run the job on and compare; a local runner
     /// ignores it.
     public var replicas: Int?
+    /// The job's stages (`JobStage`); empty for a job that runs job/construir.
+    public var stages: [JobStage] = []
 
     public init(timeout: Duration? = nil, memoryBytes: Int64? = nil, cpus: Int? = nil, outputSize: Int64? = nil,
                 environment: [(String, String)] = [], imageDigest: String? = nil, replicas: Int? = nil) {
@@ -46,13 +57,13 @@ public struct JobManifest: Sendable, Equatable {
     public static func == (a: JobManifest, b: JobManifest) -> Bool {
         a.timeout == b.timeout && a.memoryBytes == b.memoryBytes && a.cpus == b.cpus && a.outputSize == b.outputSize
             && a.environment.elementsEqual(b.environment, by: { $0 == $1 }) && a.imageDigest == b.imageDigest
-            && a.replicas == b.replicas
+            && a.replicas == b.replicas && a.stages == b.stages
     }
 
     /// Where the manifest is in a job image.
     public static let path = "job/construir.yml"
 
-    static let fields: Set<String> = ["timeout", "memory", "cpus", "output_size", "environment", "image_digest", "replicas"]
+    static let fields: Set<String> = ["timeout", "memory", "cpus", "output_size", "environment", "image_digest", "replicas", "stages"]
     /// Upper bound on the environment, as written to the guest's config disk.
     public static let maxEnvironmentBytes = 60 << 10
     /// More replicas than this are no check but a waste of volunteers.
@@ -106,6 +117,8 @@ public struct JobManifest: Sendable, Equatable {
                     throw invalid("replicas must be a whole number from 1 to \(maxReplicas)")
                 }
                 manifest.replicas = replicas
+            case "stages":
+                manifest.stages = try JobStage.parse(value, invalid: invalid)
             default:
                 throw invalid("has an unknown field '\(key)' (known: \(fields.sorted().joined(separator: ", ")))")
             }

@@ -18,6 +18,13 @@ public struct JobResult: Codable, Sendable, Equatable {
         /// A hub ran the job on several runners and their results differ: nothing in it can be
         /// trusted, and every runner's output is kept under `replicas/RUNNER/`.
         case disputed
+        /// Every stage passed but one allowed to fail (`allow_failure` in job/construir.yml), which failed.
+        case passedWithFailures = "passed_with_failures"
+        /// Stopped by `construir kill`: before it booted, or its VM destroyed while it ran.
+        case killed
+
+        /// In the order status lists and metrics show them.
+        public static let all: [Status] = [.passed, .passedWithFailures, .failed, .timedOut, .error, .rejected, .disputed, .killed]
     }
 
     /// How a hub's replicas of the job compared (`hub serve --replicas`).
@@ -195,6 +202,8 @@ public struct JobResult: Codable, Sendable, Equatable {
     public var outputDigest: String?
     /// Where a hub ran the job on several runners: whether they agreed, and what each reported.
     public var quorum: Quorum?
+    /// A job with `stages:` in its manifest: what each stage did, in the order they ran.
+    public var stages: [StageResult]?
 
     public init(job: String, name: String, status: Status, exitCode: Int?, error: String?, image: Image?,
                 timestamps: Timestamps, durations: Durations, sizes: Sizes, limits: Limits?, runner: String,
@@ -219,7 +228,7 @@ public struct JobResult: Codable, Sendable, Equatable {
         case exitCode = "exit_code"
         case runnerID = "runner_id"
         case outputDigest = "output_digest"
-        case quorum
+        case quorum, stages
     }
 
     /// The JSON written to result.json (stable key order, ISO 8601 dates, explicit nulls).

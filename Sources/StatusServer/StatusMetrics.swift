@@ -10,7 +10,7 @@ public enum StatusMetrics {
 
     public static func render(_ snapshot: QueueSnapshot) -> String {
         let registry = PrometheusCollectorRegistry()
-        let statuses: [JobResult.Status] = [.passed, .failed, .timedOut, .error, .rejected, .disputed]
+        let statuses = JobResult.Status.all
         var counts: [JobResult.Status: Int] = [:]
         let histogram = registry.makeValueHistogram(
             descriptor: descriptor("job_duration", unit: "seconds",

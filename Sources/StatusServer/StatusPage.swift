@@ -128,7 +128,7 @@ public enum StatusPage {
         table { border-collapse: collapse; margin-bottom: 1em; }
         th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.75em; text-align: left; vertical-align: top; }
         .meta, .empty { color: #666; }
-        .passed { color: #176f2c; } .failed, .error, .rejected, .disputed { color: #b3261e; } .timed_out { color: #9a5b00; }
+        .passed { color: #176f2c; } .failed, .error, .rejected, .disputed { color: #b3261e; } .timed_out, .passed_with_failures, .killed { color: #9a5b00; }
         code { font-size: 90%; }
         </style></head><body>
 

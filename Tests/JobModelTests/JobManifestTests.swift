@@ -75,4 +75,46 @@ import Testing
         // A job without one runs on whatever image N is.
         #expect(try parse("timeout: 5m").imageDigest == nil)
     }
+
+    @Test func stagesParseInTheirRunOrder() throws {
+        let manifest = try parse("""
+            stages:
+              - name: build
+                script: [./configure, make]
+              - name: lint
+                script: make lint
+                allow_failure: true
+              - name: prepare
+                script:
+                  - apt-get --version
+                artifacts: [build/*.log, "reports/**"]
+            """)
+        #expect(manifest.stages.map(\.name) == ["build", "lint", "prepare"])
+        #expect(JobStage.runOrder(manifest.stages).map(\.name) == ["prepare", "build", "lint"])
+        #expect(manifest.stages[0].script == ["./configure", "make"])
+        #expect(manifest.stages[1].script == ["make lint"] && manifest.stages[1].allowFailure)
+        #expect(!manifest.stages[0].allowFailure)
+        #expect(manifest.stages[2].artifacts == ["build/*.log", "reports/**"])
+    }
+
+    @Test(arguments: [
+        ("stages: make", "stages must be a list"),
+        ("stages: []", "1 to 20 stages"),
+        ("stages: [{script: [make]}]", "stages[0] needs a name"),
+        ("stages: [{name: build}]", "stage build needs a script"),
+        ("stages: [{name: 'a b', script: [x]}]", "stages[0].name must be"),
+        ("stages: [{name: a, script: [x]}, {name: a, script: [y]}]", "two stages are named a"),
+        ("stages: [{name: a, script: [x], allow_fail: true}]", "unknown field 'allow_fail'"),
+        ("stages: [{name: a, script: [x], allow_failure: maybe}]", "allow_failure must be true or false"),
+        ("stages: [{name: a, script: [x], artifacts: [../etc]}]", "must be a relative path"),
+        ("stages: [{name: a, script: [x], artifacts: [/etc/passwd]}]", "must be a relative path"),
+        ("stages: [{name: a, script: [{x: 1}]}]", "must be text or a list of text"),
+    ])
+    func badStagesAreRefusedWithTheReason(text: String, reason: String) {
+        #expect {
+            try parse(text)
+        } throws: { error in
+            "\(error)".contains(reason)
+        }
+    }
 }

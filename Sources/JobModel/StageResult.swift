@@ -1,0 +1,49 @@
+/// What one stage of a job did (`stages` in result.json), as the guest's stage markers in the
+/// console log tell. The guest is not trusted: this is its report, bounded and checked.
+public struct StageResult: Codable, Sendable, Equatable {
+    public enum Status: String, Codable, Sendable {
+        case passed, failed
+        /// Not run: a stage before it failed without `allow_failure`.
+        case skipped
+        /// Begun but never ended (the VM stopped, timed out or was killed meanwhile).
+        case interrupted
+    }
+
+    /// The byte range of the stage's lines in console.log (after the begin marker's line, up to
+    /// the end marker's).
+    public struct ConsoleRange: Codable, Sendable, Equatable {
+        public var offset: Int64
+        public var length: Int64
+
+        public init(offset: Int64, length: Int64) {
+            self.offset = offset
+            self.length = length
+        }
+    }
+
+    public var name: String
+    public var status: Status
+    public var allowFailure: Bool
+    public var exitCode: Int?
+    /// Seconds after the job's stages began (guest uptime), and how long it ran.
+    public var start: Double?
+    public var duration: Double?
+    public var console: ConsoleRange?
+
+    public init(name: String, status: Status, allowFailure: Bool, exitCode: Int? = nil, start: Double? = nil,
+                duration: Double? = nil, console: ConsoleRange? = nil) {
+        self.name = name
+        self.status = status
+        self.allowFailure = allowFailure
+        self.exitCode = exitCode
+        self.start = start
+        self.duration = duration
+        self.console = console
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, status, start, duration, console
+        case allowFailure = "allow_failure"
+        case exitCode = "exit_code"
+    }
+}

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Pack a construir job: make-job.sh DIR OUTFILE
-# DIR must contain job/construir (the script the guest runs with bash, in /job).
+# DIR must contain job/construir (the script the guest runs with bash, in /job), or a
+# job/construir.yml that lists stages: (docs/guest-protocol.md).
 # OUTFILE becomes DIR/job as a tar.xz, zero padded to at least 1 MiB and to a
 # multiple of 512 bytes (the guest reads it as a disk).
 set -euo pipefail
@@ -9,8 +10,8 @@ if [ $# -ne 2 ]; then
     exit 2
 fi
 dir=$1 out=$2
-if [ ! -f "$dir/job/construir" ]; then
-    echo "make-job: $dir/job/construir not found" >&2
+if [ ! -f "$dir/job/construir" ] && ! grep -q '^stages:' "$dir/job/construir.yml" 2>/dev/null; then
+    echo "make-job: $dir/job/construir not found (nor stages: in $dir/job/construir.yml)" >&2
     exit 1
 fi
 tmp=$out.tmp.$$

@@ -66,8 +66,13 @@ public enum JobImageInspector {
                 result.manifest = try entry.readData(limit: limits.maxManifestBytes)
             }
         }
-        if !hasScript {
-            throw ConstruirError(.invalidArgument, "the job has no \(scriptPath) script")
+        // A job runs job/construir, or the stages its manifest lists: one of them, never both.
+        let hasStages = result.manifest.flatMap { try? JobManifest.parse($0) }.map { !$0.stages.isEmpty } ?? false
+        if hasStages, hasScript {
+            throw ConstruirError(.invalidArgument, "the job has both \(scriptPath) and stages: in \(manifestPath); it runs one or the other")
+        }
+        if !hasScript, !hasStages {
+            throw ConstruirError(.invalidArgument, "the job has no \(scriptPath) script (nor stages: in \(manifestPath))")
         }
         result.compressedLength = try reader.finish()
         return result

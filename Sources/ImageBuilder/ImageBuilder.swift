@@ -203,7 +203,7 @@ public struct ImageBuilder: Sendable {
 
         // 4. Hash and move everything into images/N/.
         var manifest = BuildImage.Manifest(
-            index: index, description: recipe.description, protocol: 1, kernel: "vmlinux", initrd: "initrd.img",
+            index: index, description: recipe.description, protocol: BuildImage.guestProtocol, kernel: "vmlinux", initrd: "initrd.img",
             rootfs: rootfs.fileName, cmdline: recipe.kernel.cmdline, kernelVersion: info.kernelVersion,
             packages: info.packages.sorted(), rootfsPackages: ImageMetadata.rootfsPackagesName, recipeSHA256: hash)
         let staged = ["vmlinux": "\(boot)/vmlinux", "initrd.img": "\(boot)/initrd.img",

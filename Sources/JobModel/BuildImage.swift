@@ -6,6 +6,10 @@ import Foundation
 /// filesystem image, and `image.json`. Jobs pick one by index; the runner only ever reads these
 /// files.
 public struct BuildImage: Sendable, Equatable {
+    /// The guest protocol of the agent images are built with now (docs/guest-protocol.md):
+    /// 2 added stages; the runner still boots images of protocol 1 for jobs without them.
+    public static let guestProtocol = 2
+
     /// `image.json`, written by the image build (`construir image build N`).
     public struct Manifest: Codable, Sendable, Equatable {
         public var index: Int

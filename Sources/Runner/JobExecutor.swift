@@ -125,10 +125,25 @@ public struct JobExecutor: Sendable {
             return finish(.rejected, error: refusal)
         }
 
+        // A job with stages: the guest runs the script `StageDriver` writes for them, which an
+        // agent of protocol 2 or later knows to look for.
+        let stages = manifest?.stages ?? []
+        var stageNonce: String?
+        if !stages.isEmpty {
+            guard image.manifest.protocol >= StageDriver.protocolVersion else {
+                return finish(.error, error: "the job lists stages: in \(JobImageInspector.manifestPath), and build image \(image.index)'s guest agent "
+                              + "(protocol \(image.manifest.protocol)) does not run stages: rebuild it (construir image build \(image.index))")
+            }
+            var nonce = StageDriver.makeNonce()
+            while !StageDriver.isSafe(stages: stages, nonce: nonce) { nonce = StageDriver.makeNonce() }
+            stageNonce = nonce
+        }
+
         // Fresh disks for the guest's output, status and (when the job sets variables) config.
         let outputDisk = "\(job.directory)/output.img"
         let statusDisk = "\(job.directory)/status.img"
         let configDisk = "\(job.directory)/config.img"
+        let stagesDisk = "\(job.directory)/stages.img"
         let consoleLog = "\(job.directory)/console.log"
         let environment = manifest?.environment ?? []
         do {
@@ -137,12 +152,15 @@ public struct JobExecutor: Sendable {
             if !environment.isEmpty {
                 try Self.writeConfigDisk(configDisk, script: manifest?.environmentScript ?? "")
             }
+            if let stageNonce {
+                try Self.writeConfigDisk(stagesDisk, script: StageDriver.script(stages: stages, nonce: stageNonce))
+            }
         } catch {
             return finish(.error, error: "cannot create the job's disks: \(error)")
         }
         result.sizes.outputDisk = limits.outputSize
         defer {
-            for disk in [outputDisk, statusDisk, configDisk] { try? FileManager.default.removeItem(atPath: disk) }
+            for disk in [outputDisk, statusDisk, configDisk, stagesDisk] { try? FileManager.default.removeItem(atPath: disk) }
         }
 
         // The job's files are handed to QEMU's user by libvirt when it runs as another user
@@ -155,6 +173,9 @@ public struct JobExecutor: Sendable {
         ]
         if !environment.isEmpty {
             disks.append(.init(path: configDisk, serial: "construir-config", readOnly: true, relabel: relabel))
+        }
+        if stageNonce != nil {
+            disks.append(.init(path: stagesDisk, serial: StageDriver.diskSerial, readOnly: true, relabel: relabel))
         }
         if let rootfs = image.rootfsPath {
             disks.append(.init(path: rootfs, serial: "construir-root", readOnly: true, relabel: false))
@@ -261,6 +282,11 @@ public struct JobExecutor: Sendable {
             problems.append("output: \(error)")
             result.sizes.outputArchive = try? FileSystem.size(of: "\(job.directory)/output.tar.xz")
         }
+        if let stageNonce {
+            // What each stage did, from its markers in the console log (capped above, so bounded).
+            let console = (try? await OwnThread.run("construir-stages") { try Self.readPrefix(of: consoleLog, count: Int(consoleCap) + 4096) }) ?? []
+            result.stages = StageDriver.results(console: console, stages: stages, nonce: stageNonce)
+        }
         result.durations.collect = (ContinuousClock.now - collectStart).seconds
 
         let problem = problems.isEmpty ? nil : problems.joined(separator: "; ")
@@ -271,7 +297,12 @@ public struct JobExecutor: Sendable {
             return finish(.error, error: "\(reason): the VM was destroyed" + (problem.map { "; \($0)" } ?? ""))
         case (_, .finished?):
             if let problem { return finish(.error, error: problem) }
-            return finish(guest?.exitCode == 0 ? .passed : .failed)
+            guard guest?.exitCode == 0 else { return finish(.failed) }
+            let allowedFailures = (result.stages ?? []).filter { $0.status == .failed && $0.allowFailure }.map(\.name)
+            if !allowedFailures.isEmpty {
+                return finish(.passedWithFailures, error: "stages allowed to fail failed: \(allowedFailures.joined(separator: ", "))")
+            }
+            return finish(.passed)
         case (_, .error?):
             return finish(.error, error: "guest agent: \(guest?.error ?? "unspecified error")")
         case (_, .running?):

@@ -1,0 +1,98 @@
+import ConstruirSystem
+import Foundation
+import JobModel
+import Testing
+import TestSupport
+@testable import Runner
+
+extension VMSuites {
+/// Jobs made of `stages:` (job/construir.yml, no job/construir script) in real VMs.
+@Suite(.serialized) struct StagesIntegrationTests {
+    /// Packs a job whose only file is `job/construir.yml` with `manifest` into `path`.
+    static func makeStagesJob(_ manifest: String, in scratch: String, name: String, to path: String) async throws {
+        let jobDirectory = "\(scratch)/src-\(name)/job"
+        try FileManager.default.createDirectory(atPath: jobDirectory, withIntermediateDirectories: true)
+        try manifest.write(toFile: "\(jobDirectory)/construir.yml", atomically: true, encoding: .utf8)
+        let (status, log) = try await runTool(["\(VMSuites.RunnerIntegrationTests.repository)/jobs/make-job.sh", "\(scratch)/src-\(name)", path])
+        guard status == 0 else { throw ConstruirTestError("make-job.sh: \(log)") }
+    }
+
+    /// The lines of `stage` in the job's console.log.
+    private func lines(_ done: String, _ stage: StageResult) throws -> String {
+        let console = try Data(contentsOf: URL(fileURLWithPath: "\(done)/console.log"))
+        guard let range = stage.console else { return "" }
+        // The serial console ends lines with CR LF.
+        return String(decoding: console[Int(range.offset)..<Int(range.offset + range.length)], as: UTF8.self)
+            .replacingOccurrences(of: "\r\n", with: "\n")
+    }
+
+    @Test func anAllowedFailurePassesWithFailuresAndPrepareRunsFirst() async throws {
+        try requireImage0()
+        try await withTemporaryDirectory { dir in
+            try FileManager.default.createDirectory(atPath: "\(dir)/queue", withIntermediateDirectories: true)
+            try await Self.makeStagesJob("""
+                stages:
+                  - name: build
+                    script:
+                      - test -f /tmp/prepared
+                      - echo "building in $PWD"
+                      - mkdir -p out && echo 42 > out/answer.txt
+                    artifacts: [out/*.txt]
+                  - name: lint
+                    allow_failure: true
+                    script:
+                      - echo linting
+                      - exit 7
+                      - echo not reached
+                  - name: test
+                    script: [grep -q 42 out/answer.txt, echo tested]
+                  - name: prepare
+                    script: [touch /tmp/prepared, echo prepared]
+                """, in: dir, name: "staged", to: "\(dir)/queue/staged_i0.tar.xz")
+            try await makeTestRunner(in: dir, images: VMSuites.RunnerIntegrationTests.imagesDirectory, timeout: .seconds(180)).run()
+
+            let done = "\(dir)/done/staged"
+            let result = try readResult(done)
+            #expect(result.status == .passedWithFailures, "\(result.error ?? "")")
+            #expect(result.exitCode == 0)
+            let stages = try #require(result.stages)
+            #expect(stages.map(\.name) == ["prepare", "build", "lint", "test"])
+            #expect(stages.map(\.status) == [.passed, .passed, .failed, .passed])
+            #expect(stages[2].exitCode == 7 && stages[2].allowFailure)
+            #expect(try lines(done, stages[0]) == "prepared\n")
+            #expect(try lines(done, stages[1]) == "building in /job\n")
+            #expect(try lines(done, stages[2]) == "linting\n")
+            #expect(try lines(done, stages[3]) == "tested\n")
+            #expect(stages.allSatisfy { $0.duration != nil })
+            // The build's artifact is the output, with the console beside it.
+            #expect(try String(contentsOfFile: "\(done)/output/out/answer.txt", encoding: .utf8) == "42\n")
+            #expect(FileManager.default.fileExists(atPath: "\(done)/output/job_output.txt"))
+        }
+    }
+
+    @Test func aFailingStageFailsTheJobAndTheLaterStagesDoNotRun() async throws {
+        try requireImage0()
+        try await withTemporaryDirectory { dir in
+            try FileManager.default.createDirectory(atPath: "\(dir)/queue", withIntermediateDirectories: true)
+            try await Self.makeStagesJob("""
+                stages:
+                  - name: build
+                    script: [echo compiling, "false", echo not reached]
+                  - name: test
+                    script: [echo testing, touch /tmp/tested]
+                """, in: dir, name: "broken", to: "\(dir)/queue/broken_i0.tar.xz")
+            try await makeTestRunner(in: dir, images: VMSuites.RunnerIntegrationTests.imagesDirectory, timeout: .seconds(180)).run()
+
+            let done = "\(dir)/done/broken"
+            let result = try readResult(done)
+            #expect(result.status == .failed)
+            #expect(result.exitCode == 1)
+            let stages = try #require(result.stages)
+            #expect(stages.map(\.status) == [.failed, .skipped])
+            #expect(try lines(done, stages[0]) == "compiling\n")
+            let console = try String(contentsOfFile: "\(done)/console.log", encoding: .utf8)
+            #expect(!console.contains("testing") && !console.contains("not reached"))
+        }
+    }
+}
+}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import JobModel
 import Runner
 
 /// `construir logs JOB`
@@ -17,8 +18,26 @@ public struct LogsCommand: AsyncParsableCommand {
     @OptionGroup var location: QueueLocation
     @Flag(name: .shortAndLong, help: "Keep printing while the job runs, like tail -f; end when it is done.")
     var follow = false
+    @Option(help: ArgumentHelp("Print only this stage's lines (a job with stages: in job/construir.yml).", valueName: "NAME"))
+    var stage: String?
+
+    public func validate() throws {
+        if stage != nil, follow { throw ValidationError("--stage prints a stage's lines as they are now; it does not go with --follow") }
+    }
 
     public init() {}
+
+    /// The console lines of stage `name`, or why there are none.
+    static func lines(of name: String, in console: [UInt8], stages: [StageResult]?, job: String) throws -> ArraySlice<UInt8> {
+        guard let stages else { throw fail("logs", "\(job) has no stages") }
+        guard let stage = stages.first(where: { $0.name == name }) else {
+            throw fail("logs", "\(job) has no stage \(name) (its stages: \(stages.map(\.name).joined(separator: ", ")))")
+        }
+        guard let range = stage.console, range.offset >= 0, range.length >= 0, range.offset + range.length <= Int64(console.count) else {
+            throw fail("logs", "stage \(name) of \(job) has no lines in the console log (\(stage.status.rawValue))")
+        }
+        return console[Int(range.offset)..<Int(range.offset + range.length)]
+    }
 
     public func run() async throws {
         let observer = location.observer()
@@ -44,12 +63,24 @@ public struct LogsCommand: AsyncParsableCommand {
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw fail("logs", "\(done.directory) has no console log (status \(done.result.status.rawValue): its VM never started)")
             }
+            if let stage {
+                TerminalText.write(try Self.lines(of: stage, in: [UInt8](data), stages: done.result.stages, job: done.directory), toTerminal: toTerminal)
+                return
+            }
             TerminalText.write(ArraySlice(data), toTerminal: toTerminal)
         case .running(let running)?:
             let directory = "\(observer.runningDirectory)/\(running.id)"
             if follow {
                 await ConsoleFollower.follow(directory: directory) { TerminalText.write($0, toTerminal: toTerminal) }
             } else if let data = FileManager.default.contents(atPath: "\(directory)/console.log") {
+                if let stage {
+                    let markers = (try? Data(contentsOf: URL(fileURLWithPath: "\(directory)/\(StageMarkers.fileName)")))
+                        .flatMap { try? JSONDecoder().decode(StageMarkers.self, from: $0) }
+                    let bytes = [UInt8](data)
+                    TerminalText.write(try Self.lines(of: stage, in: bytes, stages: markers?.results(console: bytes), job: running.file),
+                                       toTerminal: toTerminal)
+                    return
+                }
                 TerminalText.write(ArraySlice(data), toTerminal: toTerminal)
             }
         }

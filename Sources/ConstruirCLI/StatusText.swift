@@ -24,6 +24,7 @@ enum StatusText {
         out += table(snapshot.done.map {
             [$0.directory, $0.result.status.rawValue, $0.result.exitCode.map { "exit \($0)" } ?? "exit -",
              duration($0.result.durations.total), timestamp($0.result.timestamps.finished)]
+                + ($0.result.stages.map { [StageResult.tally($0)] } ?? [])
         })
         return out
     }
@@ -39,6 +40,8 @@ enum StatusText {
         rows.append(("image", result.image.map { "\($0.index)" } ?? "-"))
         rows.append(("finished", timestamp(result.timestamps.finished)))
         rows.append(("duration", duration(result.durations.total)))
+        if let paused = result.durations.paused { rows.append(("paused", duration(paused))) }
+        for stage in result.stages ?? [] { rows.append(("stage \(stage.name)", stage.summary)) }
         let width = rows.map(\.0.count).max() ?? 0
         return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n") + "\n"
     }

@@ -41,6 +41,20 @@ public struct StageResult: Codable, Sendable, Equatable {
         self.console = console
     }
 
+    /// For people: "failed, exit 7, 1.2s, allowed to fail".
+    public var summary: String {
+        var parts = [status.rawValue]
+        if let exitCode { parts.append("exit \(exitCode)") }
+        if let duration { parts.append(QueueSnapshot.formatDuration(duration)) }
+        if allowFailure { parts.append("allowed to fail") }
+        return parts.joined(separator: ", ")
+    }
+
+    /// "3/4 stages passed" for a list of a job's stages.
+    public static func tally(_ stages: [StageResult]) -> String {
+        "\(stages.filter { $0.status == .passed }.count)/\(stages.count) stages passed"
+    }
+
     enum CodingKeys: String, CodingKey {
         case name, status, start, duration, console
         case allowFailure = "allow_failure"

@@ -154,13 +154,17 @@ public struct JobExecutor: Sendable {
             }
             if let stageNonce {
                 try Self.writeConfigDisk(stagesDisk, script: StageDriver.script(stages: stages, nonce: stageNonce))
+                try JSONEncoder().encode(StageMarkers(nonce: stageNonce, stages: stages))
+                    .write(to: URL(fileURLWithPath: "\(job.directory)/\(StageMarkers.fileName)"))
             }
         } catch {
             return finish(.error, error: "cannot create the job's disks: \(error)")
         }
         result.sizes.outputDisk = limits.outputSize
         defer {
-            for disk in [outputDisk, statusDisk, configDisk, stagesDisk] { try? FileManager.default.removeItem(atPath: disk) }
+            for file in [outputDisk, statusDisk, configDisk, stagesDisk, "\(job.directory)/\(StageMarkers.fileName)"] {
+                try? FileManager.default.removeItem(atPath: file)
+            }
         }
 
         // The job's files are handed to QEMU's user by libvirt when it runs as another user

@@ -148,6 +148,37 @@ public enum StageDriver {
     }
 }
 
+/// `running/ID/stages.json`, there while a job with stages runs: its nonce and stages, so that
+/// `construir logs --stage` can find a running stage's lines in the console log.
+public struct StageMarkers: Codable, Sendable, Equatable {
+    public static let fileName = "stages.json"
+
+    public struct Stage: Codable, Sendable, Equatable {
+        public var name: String
+        public var allowFailure: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case name
+            case allowFailure = "allow_failure"
+        }
+    }
+
+    public var nonce: String
+    /// In the order they run.
+    public var stages: [Stage]
+
+    public init(nonce: String, stages: [JobStage]) {
+        self.nonce = nonce
+        self.stages = JobStage.runOrder(stages).map { Stage(name: $0.name, allowFailure: $0.allowFailure) }
+    }
+
+    /// Each stage's result so far, from `console`.
+    public func results(console: [UInt8]) -> [StageResult] {
+        StageDriver.results(console: console, stages: stages.map { JobStage(name: $0.name, script: [], allowFailure: $0.allowFailure) },
+                            nonce: nonce)
+    }
+}
+
 extension String {
     func leftPadded(to length: Int) -> String {
         count >= length ? self : String(repeating: "0", count: length - count) + self

@@ -26,6 +26,16 @@ public enum StatusMetrics {
                 labels: [("status", status.rawValue)]
             ).increment(by: Int64(counts[status, default: 0]))
         }
+        var stageCounts: [StageResult.Status: Int] = [:]
+        for job in snapshot.done {
+            for stage in job.result.stages ?? [] { stageCounts[stage.status, default: 0] += 1 }
+        }
+        for status in [StageResult.Status.passed, .failed, .skipped, .interrupted] {
+            registry.makeCounter(
+                descriptor: descriptor("stages_finished", unit: "total", help: "Stages of the jobs in done/ (job/construir.yml stages:), by status."),
+                labels: [("status", status.rawValue)]
+            ).increment(by: Int64(stageCounts[status, default: 0]))
+        }
         registry.makeGauge(descriptor: descriptor("queue_length", help: "Job files waiting in the queue."))
             .set(Double(snapshot.queued.count))
         registry.makeGauge(descriptor: descriptor("jobs_running", help: "Jobs claimed by a runner and not yet in done/."))

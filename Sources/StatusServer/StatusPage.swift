@@ -60,7 +60,8 @@ public enum StatusPage {
                 html += "<tr class=\"job\" data-job=\"\(escape(job.directory))\"><td>\(escape(job.directory))</td>"
                 html += "<td class=\"status \(escape(result.status.rawValue))\">\(escape(result.status.rawValue))</td>"
                 html += "<td>\(result.exitCode.map(String.init) ?? "–")</td><td>\(escape(timestamp(result.timestamps.finished)))</td>"
-                html += "<td>\(escape(formatDuration(result.durations.total)))</td><td>\(links)</td></tr>\n"
+                html += "<td>\(escape(formatDuration(result.durations.total)))"
+                    + (result.stages.map { " <span class=\"meta\">\(escape(StageResult.tally($0)))</span>" } ?? "") + "</td><td>\(links)</td></tr>\n"
             }
             html += "</table>\n"
         }
@@ -80,7 +81,18 @@ public enum StatusPage {
             ("runner", result.runner),
         ]
         for (key, value) in rows { html += "<tr><th>\(escape(key))</th><td>\(escape(value))</td></tr>\n" }
-        html += "</table>\n<h2>Files</h2>\n<ul id=\"files\">\n"
+        html += "</table>\n"
+        if let stages = result.stages {
+            html += "<h2>Stages</h2>\n<table id=\"stages\"><tr><th>stage</th><th>status</th><th>exit</th><th>duration</th><th>console bytes</th></tr>\n"
+            for stage in stages {
+                let bytes = stage.console.map { "\($0.offset)–\($0.offset + $0.length)" } ?? "–"
+                html += "<tr><td>\(escape(stage.name))\(stage.allowFailure ? " <span class=\"meta\">(allowed to fail)</span>" : "")</td>"
+                    + "<td class=\"status \(escape(stage.status.rawValue))\">\(escape(stage.status.rawValue))</td>"
+                    + "<td>\(stage.exitCode.map(String.init) ?? "–")</td><td>\(stage.duration.map(formatDuration) ?? "–")</td><td>\(bytes)</td></tr>\n"
+            }
+            html += "</table>\n"
+        }
+        html += "<h2>Files</h2>\n<ul id=\"files\">\n"
         for file in files {
             let label = "\(escape(file.path)) <span class=\"meta\">\(escape(formatBytes(file.size)))</span>"
             if file.isRegularFile {

@@ -67,6 +67,20 @@ extension VMSuites {
             // The build's artifact is the output, with the console beside it.
             #expect(try String(contentsOfFile: "\(done)/output/out/answer.txt", encoding: .utf8) == "42\n")
             #expect(FileManager.default.fileExists(atPath: "\(done)/output/job_output.txt"))
+
+            // The commands show the stages.
+            let binary = try await construirBinary(repository: VMSuites.RunnerIntegrationTests.repository)
+            let place = ["--queue", "\(dir)/queue", "--done", "\(dir)/done"]
+            let (logsStatus, lint) = try await runTool([binary, "logs", "staged", "--stage", "lint"] + place)
+            #expect(logsStatus == 0)
+            #expect(lint.replacingOccurrences(of: "\r\n", with: "\n") == "linting\n", "\(lint)")
+            let (missingStatus, missing) = try await runTool(["sh", "-c", "\"$0\" \"$@\" 2>&1", binary, "logs", "staged", "--stage", "deploy"] + place)
+            #expect(missingStatus == 70 && missing.contains("no stage deploy (its stages: prepare, build, lint, test)"), "\(missing)")
+            let (resultStatus, shown) = try await runTool([binary, "result", "staged"] + place)
+            #expect(resultStatus == 0, "passed_with_failures exits 0")
+            #expect(shown.contains("passed_with_failures") && shown.contains("stage lint") && shown.contains("failed, exit 7"), "\(shown)")
+            let (_, status) = try await runTool([binary, "status"] + place)
+            #expect(status.contains("3/4 stages passed"), "\(status)")
         }
     }
 

@@ -120,6 +120,27 @@ struct ParseError: Error, CustomStringConvertible {
     
     }
 
+    @Test func stagesAreCountedAndShown() throws {
+        var result = makeResult(job: "staged_i0.tar.xz", status: .passedWithFailures, exitCode: 0, total: 12)
+        result.stages = [StageResult(name: "build", status: .passed, allowFailure: false, exitCode: 0, start: 0, duration: 3,
+                                     console: .init(offset: 100, length: 20)),
+                         StageResult(name: "lint<", status: .failed, allowFailure: true, exitCode: 7, start: 3, duration: 1),
+                         StageResult(name: "test", status: .skipped, allowFailure: false)]
+        let snapshot = QueueSnapshot(taken: Date(), queueDirectory: "/q", doneDirectory: "/d", queued: [], running: [],
+                                     done: [.init(directory: "staged", result: result)], doneTotal: 1)
+        let (_, samples) = try parsePrometheus(StatusMetrics.render(snapshot))
+        func stages(_ status: String) -> Double? {
+            samples.first { $0.name == "construir_stages_finished_total" && $0.labels["status"] == status }?.value
+        }
+        #expect(stages("passed") == 1 && stages("failed") == 1 && stages("skipped") == 1 && stages("interrupted") == 0)
+        #expect(samples.first { $0.name == "construir_jobs_finished_total" && $0.labels["status"] == "passed_with_failures" }?.value == 1)
+        #expect(StatusPage.overview(snapshot).contains("1/3 stages passed"))
+        let page = StatusPage.job(directory: "staged", result: result, files: [])
+        #expect(page.contains("<table id=\"stages\">"))
+        #expect(page.contains("lint&lt; <span class=\"meta\">(allowed to fail)</span>"))
+        #expect(page.contains("100–120"))
+    }
+
     @Test func pausedRunnersAndJobsAreShownWithWhy() throws {
         let now = Date(timeIntervalSince1970: 1_800_000_100)
         func running(_ id: String, runner: String, paused: String?) -> QueueSnapshot.Running {

@@ -8,13 +8,18 @@ import TestSupport
 extension VMSuites {
 /// Jobs made of `stages:` (job/construir.yml, no job/construir script) in real VMs.
 @Suite(.serialized) struct StagesIntegrationTests {
-    /// Packs a job whose only file is `job/construir.yml` with `manifest` into `path`.
-    static func makeStagesJob(_ manifest: String, in scratch: String, name: String, to path: String) async throws {
-        let jobDirectory = "\(scratch)/src-\(name)/job"
+    /// Runs a job `NAME_i0` whose only file is `job/construir.yml` with `manifest` through a
+    /// runner over `dir/queue`; returns its done/ directory.
+    static func runStagesJob(_ manifest: String, name: String, in dir: String) async throws -> String {
+        let jobDirectory = "\(dir)/src-\(name)/job"
         try FileManager.default.createDirectory(atPath: jobDirectory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: "\(dir)/queue", withIntermediateDirectories: true)
         try manifest.write(toFile: "\(jobDirectory)/construir.yml", atomically: true, encoding: .utf8)
-        let (status, log) = try await runTool(["\(VMSuites.RunnerIntegrationTests.repository)/jobs/make-job.sh", "\(scratch)/src-\(name)", path])
+        let (status, log) = try await runTool(["\(VMSuites.RunnerIntegrationTests.repository)/jobs/make-job.sh", "\(dir)/src-\(name)",
+                                               "\(dir)/queue/\(name)_i0.tar.xz"])
         guard status == 0 else { throw ConstruirTestError("make-job.sh: \(log)") }
+        try await makeTestRunner(in: dir, images: VMSuites.RunnerIntegrationTests.imagesDirectory, timeout: .seconds(180)).run()
+        return "\(dir)/done/\(name)"
     }
 
     /// The lines of `stage` in the job's console.log.
@@ -29,8 +34,7 @@ extension VMSuites {
     @Test func anAllowedFailurePassesWithFailuresAndPrepareRunsFirst() async throws {
         try requireImage0()
         try await withTemporaryDirectory { dir in
-            try FileManager.default.createDirectory(atPath: "\(dir)/queue", withIntermediateDirectories: true)
-            try await Self.makeStagesJob("""
+            let done = try await Self.runStagesJob("""
                 stages:
                   - name: build
                     script:
@@ -48,10 +52,7 @@ extension VMSuites {
                     script: [grep -q 42 out/answer.txt, echo tested]
                   - name: prepare
                     script: [touch /tmp/prepared, echo prepared]
-                """, in: dir, name: "staged", to: "\(dir)/queue/staged_i0.tar.xz")
-            try await makeTestRunner(in: dir, images: VMSuites.RunnerIntegrationTests.imagesDirectory, timeout: .seconds(180)).run()
-
-            let done = "\(dir)/done/staged"
+                """, name: "staged", in: dir)
             let result = try readResult(done)
             #expect(result.status == .passedWithFailures, "\(result.error ?? "")")
             #expect(result.exitCode == 0)
@@ -87,17 +88,13 @@ extension VMSuites {
     @Test func aFailingStageFailsTheJobAndTheLaterStagesDoNotRun() async throws {
         try requireImage0()
         try await withTemporaryDirectory { dir in
-            try FileManager.default.createDirectory(atPath: "\(dir)/queue", withIntermediateDirectories: true)
-            try await Self.makeStagesJob("""
+            let done = try await Self.runStagesJob("""
                 stages:
                   - name: build
                     script: [echo compiling, "false", echo not reached]
                   - name: test
                     script: [echo testing, touch /tmp/tested]
-                """, in: dir, name: "broken", to: "\(dir)/queue/broken_i0.tar.xz")
-            try await makeTestRunner(in: dir, images: VMSuites.RunnerIntegrationTests.imagesDirectory, timeout: .seconds(180)).run()
-
-            let done = "\(dir)/done/broken"
+                """, name: "broken", in: dir)
             let result = try readResult(done)
             #expect(result.status == .failed)
             #expect(result.exitCode == 1)

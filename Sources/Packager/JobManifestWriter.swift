@@ -68,7 +68,8 @@ enum JobManifestWriter {
         do {
             written = try JobManifest.parse(bytes)
         } catch {
-            throw ConstruirError(.internalError, "the \(JobManifest.path) written does not parse: \(error)")
+            // The merge can go over a limit neither part reaches alone (the environment's size).
+            throw ConstruirError(.invalidArgument, "a runner would refuse the job: \(error.message)")
         }
         guard written == expected else {
             throw ConstruirError(.internalError, "the \(JobManifest.path) written reads back differently")

@@ -136,7 +136,12 @@ import TestSupport
             try await makeRepository(at: twice, files: ["construir.yml": "timeout: 5m\ntimeout: 6m\n"])
             let repeated = expectFailure(.invalidArgument) { _ = try JobPackager().package(try request(twice, into: "\(dir)/q5")) }
             #expect(repeated.contains("construir.yml") && repeated.contains("duplicated key(s): 'timeout'"), "\(repeated)")
-            for queue in ["q1", "q3", "q4", "q5"] {
+            // Each part within its limits, the merge over one: refused before a runner sees it.
+            let big = expectFailure(.invalidArgument) {
+                _ = try JobPackager().package(try request(staged, into: "\(dir)/q6", environment: ["BIG=\(String(repeating: "x", count: 62_000))"]))
+            }
+            #expect(big.contains("a runner would refuse the job") && big.contains("environment is larger"), "\(big.prefix(300))")
+            for queue in ["q1", "q3", "q4", "q5", "q6"] {
                 #expect(try FileManager.default.contentsOfDirectory(atPath: "\(dir)/\(queue)").filter { $0 != "none" }.isEmpty, "\(queue)")
             }
         }

@@ -57,6 +57,7 @@ let package = Package(
         .target(name: "Packager", dependencies: [
             "Archive", "XZ", "ConstruirSystem", "JobModel",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
         ]),
         // The hub's API as both sides see it: routes and JSON documents.
         .target(name: "HubAPI", dependencies: ["JobModel"]),

@@ -64,6 +64,11 @@ public enum JobImageInspector {
                     throw ConstruirError(.limitExceeded, "\(manifestPath) is larger than \(limits.maxManifestBytes) bytes")
                 }
                 result.manifest = try entry.readData(limit: limits.maxManifestBytes)
+            } else if normalised == PackagedSource.path {
+                guard type == construir_ae_ifreg(), entry.hardlink == nil, entry.size <= PackagedSource.maxBytes else {
+                    throw ConstruirError(.invalidArgument, "\(PackagedSource.path) must be a regular file of at most \(PackagedSource.maxBytes) bytes")
+                }
+                result.source = try PackagedSource.parse(entry.readData(limit: PackagedSource.maxBytes))
             }
         }
         // A job runs job/construir, or the stages its manifest lists: one of them, never both.

@@ -8,7 +8,7 @@ public struct Construir: AsyncParsableCommand {
         abstract: "Run untrusted build jobs in offline, throwaway VMs.",
         version: "0.1.0",
         subcommands: [
-            RunCommand.self, RunOnceCommand.self, StatusCommand.self, ResultCommand.self, LogsCommand.self,
+            RunCommand.self, RunOnceCommand.self, TryCommand.self, StatusCommand.self, ResultCommand.self, LogsCommand.self,
             ServeCommand.self, PackageCommand.self, ImageCommand.self, DoctorCommand.self, ExtractCommand.self,
             HubCommand.self,
         ])

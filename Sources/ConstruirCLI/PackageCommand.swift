@@ -16,8 +16,9 @@ public struct PackageCommand: AsyncParsableCommand {
         The job holds the files git tracks at REV under repo/ and a job/construir wrapper that runs \
         repo/construir in /repo with REPO_URL, COMMIT_HASH, BRANCH, TAG, SOURCE_DATE_EPOCH (the \
         commit time) and -e variables set, then writes /repo/artifacts as the output, a tar.xz \
-        that is byte-reproducible with GNU tar (images 0 and 1). With --image-digest it also holds job/construir.yml \
-        pinning the job to that image. Files are named REPO_SHORTREV_iN.tar.xz, written \
+        that is byte-reproducible with GNU tar (images 0 and 1). A construir.yml at the repository's \
+        root becomes job/construir.yml (with --image-digest's pin); with stages: in it no construir \
+        script is needed, and the variables go into it. job/source.json records the commit. Files are named REPO_SHORTREV_iN.tar.xz, written \
         atomically, and byte-reproducible. With --hub the jobs go to a hub's queue instead, with a \
         submitter token. See docs/package.md and docs/hub.md.
         """)

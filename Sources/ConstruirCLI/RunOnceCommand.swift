@@ -26,20 +26,8 @@ public struct RunOnceCommand: AsyncParsableCommand {
         """)
 
     @Argument(help: "The job file, NAME.tar.xz or NAME_iN.tar.xz.") var job: String
-    @Option(help: "Directory that receives the finished job.") var done = "done"
-    @Option(help: "Directory holding the build images (images/N/image.json).") var images = "images"
-    @Option(help: "Longest the job may run, e.g. 90s, 30m, 2h.") var timeout = "30m"
-    @Option(help: "Guest memory, e.g. 512M, 1G.") var memory = "1G"
-    @Option(help: "Guest vCPUs.") var cpus = 1
     @Option(help: "Image for a job whose name has no _iN.") var defaultImage = 0
-    @Option(help: "libvirt URI. Default: the embedded QEMU driver (no daemon).") var connect: String?
-    @Option(help: "auto, kvm or tcg.") var accel = "auto"
-    @Option(help: ArgumentHelp("After the job is published, run /bin/sh -c COMMAND with its done directory as $1.", valueName: "COMMAND"))
-    var onDone: String?
-    @Option(help: "Longest the --on-done command may run.") var onDoneTimeout = "60s"
-    @Flag(help: "Do not print the console while the job runs.") var quiet = false
-    @Flag(help: "Log debug details.") var verbose = false
-    @Option(help: "Log format on standard error: text or json.") var logFormat: LogFormat = .text
+    @OptionGroup var options: RunOnceOptions
 
     public init() {}
 
@@ -52,32 +40,29 @@ public struct RunOnceCommand: AsyncParsableCommand {
         guard JobName(fileName: (path as NSString).lastPathComponent) != nil else {
             throw ValidationError("\(job): a job file is named NAME.tar.xz or NAME_iN.tar.xz (and not hidden)")
         }
-        _ = try runCommand(queue: "/nonexistent", state: "/nonexistent")
-    }
-
-    /// The `construir run` this run-once is: the same options over a private queue.
-    func runCommand(queue: String, state: String, connect: String? = nil, imageDigests: String? = nil) throws -> RunCommand {
-        let connect = connect ?? self.connect
-        var arguments = [
-            "--queue", queue, "--state", state, "--done", done, "--images", images, "--timeout", timeout,
-            "--memory", memory, "--cpus", "\(cpus)", "--default-image", "\(defaultImage)", "--accel", accel,
-            "--log-format", logFormat.rawValue, "--on-done-timeout", onDoneTimeout, "--exit-when-idle", "--slots", "1", "--grace", "0s",
-        ]
-        if let connect { arguments += ["--connect", connect] }
-        if let imageDigests { arguments += ["--image-digests", imageDigests] }
-        if let onDone { arguments += ["--on-done", onDone] }
-        if verbose { arguments.append("--verbose") }
-        return try RunCommand.parse(arguments)
+        _ = try options.runCommand(queue: "/nonexistent", state: "/nonexistent", defaultImage: defaultImage)
     }
 
     public func run() async throws {
+        let source = FileSystem.absolute(job)
+        let fileName = (source as NSString).lastPathComponent
+        try await Self.runJob(command: "run-once", options: options, defaultImage: defaultImage) { queue, _ in
+            try Self.copyJob(source, to: "\(queue)/\(fileName)")
+            return fileName
+        }
+    }
+
+    /// Runs one job in the foreground exactly as the runner would, printing its console, then
+    /// its result; ends by throwing the job's exit code (`JobExitCode`). `enqueue` puts the job
+    /// file into the private queue it is given and returns the file's name; the runner starts
+    /// after it. `command` names the command in messages (`run-once`, `try`).
+    static func runJob(command: String, options: RunOnceOptions, defaultImage: Int,
+                       enqueue: (_ queue: String, _ logger: Logger) async throws -> String) async throws {
         signal(SIGPIPE, SIG_IGN)
         // QEMU becomes this process's child when libvirt daemonises it, and is reaped as soon as
         // it exits: the run ends with the job instead of waiting for init to reap it (`Subreaper`).
         Subreaper.adoptQEMU()
-        let logger = RunCommand.makeLogger(verbose: verbose, format: logFormat)
-        let source = FileSystem.absolute(job)
-        let fileName = (source as NSString).lastPathComponent
+        let logger = RunCommand.makeLogger(verbose: options.verbose, format: options.logFormat)
 
         // A private queue: a short path, so the embedded libvirt driver's root (STATE/libvirt,
         // which holds sockets) fits inside it and goes with it.
@@ -86,7 +71,7 @@ public struct RunOnceCommand: AsyncParsableCommand {
         do {
             privateDirectory = try PrivateDirectory.makeUnique(in: base, prefix: "construir-once-")
         } catch {
-            throw fail("run-once", "\(error)")
+            throw fail(command, "\(error)")
         }
         defer { try? FileManager.default.removeItem(atPath: privateDirectory) }
         let queue = "\(privateDirectory)/queue"
@@ -97,22 +82,24 @@ public struct RunOnceCommand: AsyncParsableCommand {
         let published = PublishedBox()
         let runner: Runner<QueueDirectorySource>
         let cache: (root: String, lock: FileLock)?
+        let fileName: String
         do {
-            cache = connect == nil ? try Self.embeddedRootCache(base: PrivateDirectory.runtimeBase()) : nil
+            cache = options.connect == nil ? try Self.embeddedRootCache(base: PrivateDirectory.runtimeBase()) : nil
             try FileSystem.makeDirectory(queue)
-            try Self.copyJob(source, to: "\(queue)/\(fileName)")
+            fileName = try await enqueue(queue, logger)
             // The kept root also keeps the image files' hashes, so an unchanged image is not
             // hashed again on every run (see FileDigestStore).
-            runner = try runCommand(queue: queue, state: state, connect: cache.map { Hypervisor.embeddedURI(root: $0.root) },
-                                    imageDigests: cache.map { "\($0.root)/image-digests.json" })
+            runner = try options.runCommand(queue: queue, state: state, defaultImage: defaultImage,
+                                            connect: cache.map { Hypervisor.embeddedURI(root: $0.root) },
+                                            imageDigests: cache.map { "\($0.root)/image-digests.json" })
                 .makeRunner(logger: logger, onPublished: { published.set($0) })
         } catch let error as ExitCode {
             throw error
         } catch {
-            throw fail("run-once", "\(error)")
+            throw fail(command, "\(error)")
         }
 
-        let quiet = self.quiet
+        let quiet = options.quiet
         let runningDirectory = runner.source.queue.runningDirectory
         let console = Task {
             guard !quiet else { return }
@@ -136,7 +123,7 @@ public struct RunOnceCommand: AsyncParsableCommand {
             try await group.run()
         } catch {
             console.cancel()
-            throw fail("run-once", "\(error)")
+            throw fail(command, "\(error)")
         }
         _ = cache?.lock  // held until the run is over
         // The running directory is gone once the job is published or returned to the queue, and
@@ -147,15 +134,15 @@ public struct RunOnceCommand: AsyncParsableCommand {
         // Without a kept root (none could be locked), the embedded driver's root is inside the
         // private directory unless its path was too long for libvirt's sockets; then it is under
         // /tmp, and goes too.
-        if connect == nil, cache == nil {
+        if options.connect == nil, cache == nil {
             let root = RunCommand.embeddedRoot(stateDirectory: state, identity: runner.identity.id)
             if !root.hasPrefix(privateDirectory + "/") { try? FileManager.default.removeItem(atPath: root) }
         }
         guard let job = published.get() else {
-            FileHandle.standardError.write(Data("construir run-once: \(fileName) did not finish (interrupted); nothing was published\n".utf8))
+            FileHandle.standardError.write(Data("construir \(command): \(fileName) did not finish (interrupted); nothing was published\n".utf8))
             throw ExitCode(JobExitCode.noResult)
         }
-        print("--- construir run-once: \(fileName) ---")
+        print("--- construir \(command): \(fileName) ---")
         print(StatusText.result(.init(directory: (job.directory as NSString).lastPathComponent, result: job.result), directory: job.directory), terminator: "")
         throw ExitCode(JobExitCode.code(for: job.result.status))
     }

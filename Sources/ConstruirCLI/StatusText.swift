@@ -38,6 +38,9 @@ enum StatusText {
         ]
         if let error = result.error { rows.append(("error", error)) }
         rows.append(("image", result.image.map { "\($0.index)" } ?? "-"))
+        if let source = result.source {
+            rows.append(("source", source.commit + (source.uncommittedChanges ? " with uncommitted changes" : "")))
+        }
         rows.append(("finished", timestamp(result.timestamps.finished)))
         rows.append(("duration", duration(result.durations.total)))
         if let paused = result.durations.paused { rows.append(("paused", duration(paused))) }

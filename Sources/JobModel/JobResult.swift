@@ -204,6 +204,9 @@ public struct JobResult: Codable, Sendable, Equatable {
     public var quorum: Quorum?
     /// A job with `stages:` in its manifest: what each stage did, in the order they ran.
     public var stages: [StageResult]?
+    /// A packaged job: the commit it was made from, and whether uncommitted changes were part
+    /// of it (`construir try`), as its job/source.json says (`PackagedSource`).
+    public var source: PackagedSource?
 
     public init(job: String, name: String, status: Status, exitCode: Int?, error: String?, image: Image?,
                 timestamps: Timestamps, durations: Durations, sizes: Sizes, limits: Limits?, runner: String,
@@ -229,6 +232,7 @@ public struct JobResult: Codable, Sendable, Equatable {
         case runnerID = "runner_id"
         case outputDigest = "output_digest"
         case quorum, stages
+        case source
     }
 
     /// The JSON written to result.json (stable key order, ISO 8601 dates, explicit nulls).

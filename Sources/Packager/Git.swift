@@ -13,10 +13,13 @@ enum Git {
 
     /// Starts `git ARGUMENTS` in `directory`. With `input`, the bytes are written to its standard
     /// input (then closed) from a thread of its own; without, standard input is /dev/null.
-    static func start(_ arguments: [String], in directory: String? = nil, input: Data? = nil) throws(ConstruirError) -> ChildProcess {
+    /// `setting` is set in git's environment after the stripping (a temporary index, say).
+    static func start(_ arguments: [String], in directory: String? = nil, input: Data? = nil,
+                      setting: [String: String] = [:]) throws(ConstruirError) -> ChildProcess {
         var environment = ProcessInfo.processInfo.environment.filter { !strippedEnvironment.contains($0.key) }
         environment["GIT_TERMINAL_PROMPT"] = "0"
         environment["GIT_OPTIONAL_LOCKS"] = "0"
+        environment.merge(setting) { $1 }
         do {
             return try ChildProcess(["git"] + arguments, environment: environment, directory: directory,
                                     input: input.map { .bytes($0) } ?? .null, output: .pipe, error: .collected)
@@ -27,9 +30,9 @@ enum Git {
 
     /// Runs `git ARGUMENTS` to completion and returns its standard output; throws with git's
     /// own message if it exits non-zero.
-    static func run(_ arguments: [String], in directory: String? = nil, input: Data? = nil,
+    static func run(_ arguments: [String], in directory: String? = nil, input: Data? = nil, setting: [String: String] = [:],
                     failure: (String) -> ConstruirError) throws(ConstruirError) -> [UInt8] {
-        let (output, status, stderr) = try complete(arguments, in: directory, input: input)
+        let (output, status, stderr) = try complete(arguments, in: directory, input: input, setting: setting)
         guard status == 0 else { throw failure(summary(stderr)) }
         return output
     }
@@ -42,9 +45,9 @@ enum Git {
 
     /// Runs git to its end: all of its standard output, its exit status and its error output.
     /// A failed read terminates it rather than leaving it blocked on a full pipe.
-    private static func complete(_ arguments: [String], in directory: String?, input: Data? = nil)
+    private static func complete(_ arguments: [String], in directory: String?, input: Data? = nil, setting: [String: String] = [:])
         throws(ConstruirError) -> (output: [UInt8], status: Int32, stderr: String) {
-        let child = try start(arguments, in: directory, input: input)
+        let child = try start(arguments, in: directory, input: input, setting: setting)
         let output: [UInt8]
         do {
             output = try child.readAll()

@@ -133,6 +133,15 @@ public struct GitRepository: Sendable, Equatable {
         return url
     }
 
+    /// The contents of the blob `object`, which must be at most `limit` bytes.
+    func blob(_ object: String, limit: Int, what: String) throws(ConstruirError) -> [UInt8] {
+        let size = try git(["cat-file", "-s", object], "cannot read \(what)").trimmedLine
+        guard let bytes = Int(size), bytes <= limit else {
+            throw ConstruirError(.invalidArgument, "\(what) in \(location) is \(size) bytes, more than \(limit)")
+        }
+        return try git(["cat-file", "blob", object], "cannot read \(what)")
+    }
+
     /// Every entry of `commit`'s tree, recursively (blobs, symlinks and submodule commits; no
     /// trees), in git's order.
     public func tree(_ commit: String) throws(ConstruirError) -> [GitTreeEntry] {

@@ -3,14 +3,17 @@ import JobModel
 /// The layout of a job made from a git repository, compatible with bneijt/construir's git job:
 ///
 ///     repo/...           the files git tracks at the commit (no .git)
-///     job/construir      the wrapper the guest runs (`bash /job/construir`)
-///     job/construir.yml  only with `--image-digest`: the image the job is pinned to
+///     job/construir      the wrapper the guest runs (`bash /job/construir`); not with stages
+///     job/construir.yml  the repository's construir.yml, the pinned image digest, and with
+///                        stages the environment (`JobManifestWriter`); only when one is set
+///     job/source.json    the commit, and whether uncommitted changes are in (`PackagedSource`)
 ///
 /// The guest extracts the job at `/`, so the repository is `/repo` and the wrapper
 /// `/job/construir`. The wrapper exports the environment, runs `/repo/construir` in `/repo`
 /// (directly if it is executable, else with bash), then writes `/repo/artifacts` and
 /// `/job_output.txt` to the output disk as a tar.xz (byte-reproducible with GNU tar: see
-/// `outputFunction`) and exits with the script's exit code.
+/// `outputFunction`) and exits with the script's exit code. A repository whose construir.yml
+/// has `stages:` gets no wrapper: the runner runs the stages in `/repo`.
 public enum JobLayout {
     /// Where the repository's files go in the job.
     public static let repositoryDirectory = "repo"
@@ -18,16 +21,13 @@ public enum JobLayout {
     public static let jobDirectory = "job"
     /// The wrapper script, relative to the archive root.
     public static let wrapperPath = "job/construir"
-    /// The script a repository must have at its root.
+    /// The script a repository must have at its root, unless its manifest has stages.
     public static let scriptName = "construir"
+    /// The repository's own manifest, at its root: becomes the job's `job/construir.yml`.
+    public static let manifestName = "construir.yml"
     /// Marks the lines that set the environment (tests run just those with bash).
     public static let environmentBegin = "# --- environment ---"
     public static let environmentEnd = "# --- end of environment ---"
-
-    /// `job/construir.yml` for a job pinned to one build image (see `JobManifest` in the runner).
-    public static func manifest(imageDigest: String) -> String {
-        "# Written by `construir package`: run only on the build image with this digest.\nimage_digest: \(imageDigest)\n"
-    }
 
     /// Marks the output function (tests run it with bash against temporary directories).
     public static let outputBegin = "# --- output ---"

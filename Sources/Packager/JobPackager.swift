@@ -34,7 +34,8 @@ public struct JobPackager: Sendable {
 
     /// Writes the job files. On failure nothing is left behind (no partial or temporary files).
     ///
-    /// - Throws: `.invalidArgument` (not a git repository, no `construir` script, bad image index,
+    /// - Throws: `.invalidArgument` (not a git repository, no `construir` script and no stages, a
+    ///   bad `construir.yml` or a field both it and the request set, bad image index,
     ///   output size too small, `.file` with several images), `.notFound` (unknown revision,
     ///   missing directory, missing submodule commit), `.system` (cannot write the destination,
     ///   git failed), `.xz`/`.archive`.
@@ -57,13 +58,31 @@ public struct JobPackager: Sendable {
         let targetDirectory = try destinationDirectory(request.destination)
 
         let repository = try GitRepository(path: request.repository)
-        let commit = try repository.resolveCommit(request.revision)
+        let commit: String
+        let source: PackagedSource
+        if request.workingTree {
+            guard request.revision == "HEAD" else {
+                throw ConstruirError(.invalidArgument, "the working tree is packaged on top of HEAD, not of '\(request.revision)'")
+            }
+            let snapshot = try WorkingTreeSnapshot.take(repository)
+            commit = snapshot.commit
+            source = PackagedSource(commit: snapshot.base, uncommittedChanges: snapshot.uncommittedChanges)
+        } else {
+            commit = try repository.resolveCommit(request.revision)
+            source = PackagedSource(commit: commit, uncommittedChanges: false)
+        }
         let shortCommit = try repository.shortHash(commit, length: Self.shortHashLength)
         let time = try repository.committerTime(commit)
+        let described = source.uncommittedChanges ? "the working tree (on top of HEAD)" : "commit \(shortCommit) (\(request.revision))"
 
         var plan = try TreePlan(repository: repository, commit: commit, recurseSubmodules: request.recurseSubmodules)
-        guard plan.hasScript else {
-            throw ConstruirError(.invalidArgument, "\(repository.location) has no '\(JobLayout.scriptName)' script at its root in commit \(shortCommit) (\(request.revision)): looked for the file '\(JobLayout.scriptName)' in the top-level tree; the job runs it as /repo/\(JobLayout.scriptName)")
+        let repositoryManifest = try Self.repositoryManifest(plan.manifest, in: repository, described: described)
+        let stages = !(repositoryManifest?.parsed.stages.isEmpty ?? true)
+        if repositoryManifest?.parsed.imageDigest != nil, request.images.count != 1 {
+            throw ConstruirError(.invalidArgument, "\(JobLayout.manifestName) pins one image with image_digest; give exactly one image, not \(request.images.map(String.init).joined(separator: ","))")
+        }
+        guard plan.hasScript || stages else {
+            throw ConstruirError(.invalidArgument, "\(repository.location) has no '\(JobLayout.scriptName)' script at its root in \(described): looked for the file '\(JobLayout.scriptName)' in the top-level tree; the job runs it as /repo/\(JobLayout.scriptName) (or give the job stages: in a \(JobLayout.manifestName) there)")
         }
         if !plan.skippedSubmodules.isEmpty {
             logger.warning("submodules left out (use --recurse-submodules to include them): \(plan.skippedSubmodules.joined(separator: ", "))")
@@ -71,11 +90,17 @@ public struct JobPackager: Sendable {
 
         let environment = try Self.environment(repository: repository, revision: request.revision, commit: commit,
                                                shortCommit: shortCommit, commitTime: time, extra: request.environment)
-        let wrapper = Array(JobLayout.wrapperScript(environment: environment, commit: commit).utf8)
-        plan.addGenerated(path: JobLayout.wrapperPath, contents: wrapper, mode: 0o755)
-        if let digest = request.imageDigest {
-            plan.addGenerated(path: JobManifest.path, contents: Array(JobLayout.manifest(imageDigest: digest).utf8), mode: 0o644)
+        // With stages the runner runs them, and the environment goes into the manifest; without,
+        // the wrapper runs the script and exports the environment.
+        if !stages {
+            let wrapper = Array(JobLayout.wrapperScript(environment: environment, commit: commit).utf8)
+            plan.addGenerated(path: JobLayout.wrapperPath, contents: wrapper, mode: 0o755)
         }
+        if let manifest = try JobManifestWriter.manifest(repository: repositoryManifest?.bytes, imageDigest: request.imageDigest,
+                                                          environment: environment, exportedByWrapper: !stages) {
+            plan.addGenerated(path: JobManifest.path, contents: manifest, mode: 0o644)
+        }
+        plan.addGenerated(path: PackagedSource.path, contents: source.encoded(), mode: 0o644)
         let entries = plan.sortedEntries()
 
         let jobName = Self.jobName(repositoryName: repository.directoryName, shortCommit: shortCommit)
@@ -135,7 +160,24 @@ public struct JobPackager: Sendable {
                                             "threads": "\(threads)"])
         return PackageResult(files: finalPaths, jobName: jobName, commit: commit, shortCommit: shortCommit,
                              environment: environment, entries: entries.count, tarSize: tarSize,
-                             archiveSize: archiveSize, fileSize: fileSize, skippedSubmodules: plan.skippedSubmodules)
+                             archiveSize: archiveSize, fileSize: fileSize, skippedSubmodules: plan.skippedSubmodules,
+                             source: source, stages: stages)
+    }
+
+    /// The repository's `construir.yml` (its bytes, checked by `JobManifest.parse`), if its
+    /// top-level tree has one.
+    private static func repositoryManifest(_ entry: GitTreeEntry?, in repository: GitRepository,
+                                           described: String) throws(ConstruirError) -> (bytes: [UInt8], parsed: JobManifest)? {
+        guard let entry else { return nil }
+        guard case .file = entry.kind else {
+            throw ConstruirError(.invalidArgument, "\(JobLayout.manifestName) in \(described) of \(repository.location) is not a regular file")
+        }
+        let bytes = try repository.blob(entry.object, limit: JobImageLimits().maxManifestBytes, what: JobLayout.manifestName)
+        do {
+            return (bytes, try JobManifest.parse(bytes))
+        } catch {
+            throw ConstruirError(.invalidArgument, "\(JobLayout.manifestName) in \(described) of \(repository.location) is not a valid job manifest: \(error.message)")
+        }
     }
 
     // MARK: - Naming

@@ -31,10 +31,13 @@ public struct PackageRequest: Sendable, Equatable {
     /// Pins the job to the build image with this digest (`image_digest` in `job/construir.yml`):
     /// a runner whose image has other bytes rejects the job. Needs exactly one image.
     public var imageDigest: String?
+    /// Package the working tree (uncommitted changes and untracked files that are not ignored)
+    /// on top of HEAD instead of `revision`, which must then be `HEAD` (`WorkingTreeSnapshot`).
+    public var workingTree: Bool
 
     public init(repository: String = ".", revision: String = "HEAD", images: [Int] = [0], imagesDirectory: String = "images",
                 outputSize: Int64? = nil, destination: Destination = .directory("."), environment: [EnvironmentVariable] = [],
-                recurseSubmodules: Bool = false, threads: Int = 0, imageDigest: String? = nil) {
+                recurseSubmodules: Bool = false, threads: Int = 0, imageDigest: String? = nil, workingTree: Bool = false) {
         self.repository = repository
         self.revision = revision
         self.images = images
@@ -45,5 +48,6 @@ public struct PackageRequest: Sendable, Equatable {
         self.recurseSubmodules = recurseSubmodules
         self.threads = threads
         self.imageDigest = imageDigest
+        self.workingTree = workingTree
     }
 }

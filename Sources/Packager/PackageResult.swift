@@ -20,4 +20,8 @@ public struct PackageResult: Sendable, Equatable {
     public var fileSize: Int64
     /// Submodule paths that were left out (no `--recurse-submodules`).
     public var skippedSubmodules: [String]
+    /// What `job/source.json` records: the commit, or HEAD and whether the working tree differed.
+    public var source: PackagedSource
+    /// Whether the job runs the stages of the repository's construir.yml (and has no wrapper).
+    public var stages: Bool
 }

@@ -25,6 +25,8 @@ struct TreePlan {
     private(set) var skippedSubmodules: [String] = []
     /// Whether the top-level tree has a `construir` file (or symlink).
     private(set) var hasScript = false
+    /// The top-level tree's `construir.yml` (`JobLayout.manifestName`), if it has one.
+    private(set) var manifest: GitTreeEntry?
     private var files: [Entry] = []
 
     static let repositoryPrefix = Array(JobLayout.repositoryDirectory.utf8)
@@ -36,6 +38,7 @@ struct TreePlan {
             if case .submodule = entry.kind { return false }
             return true
         }
+        manifest = top.first { $0.path == Array(JobLayout.manifestName.utf8) }
         try add(top, from: repository, commit: commit, prefix: [], workTree: repository.workTree, recurse: recurseSubmodules)
     }
 

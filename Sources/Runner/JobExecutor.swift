@@ -83,19 +83,21 @@ public struct JobExecutor: Sendable {
         let inspectStart = ContinuousClock.now
         let limits: EffectiveLimits
         let manifest: JobManifest?
+        let source: PackagedSource?
         do {
             // Blocking work (decompressing the whole job, hashing, starting a VM, extracting) runs
             // on threads of its own: the cooperative pool has one thread per core, and the other
             // slots' timers and the status server need them meanwhile.
             let options = self.options
-            (manifest, limits) = try await OwnThread.run("construir-inspect") {
+            (manifest, limits, source) = try await OwnThread.run("construir-inspect") {
                 let inspection = try JobImageInspector.inspect(job.jobPath, limits: options.jobLimits)
                 let manifest = try inspection.manifest.map { bytes throws(ConstruirError) in try JobManifest.parse(bytes) }
-                return (manifest, try EffectiveLimits.resolve(options: options, manifest: manifest, jobSize: jobSize))
+                return (manifest, try EffectiveLimits.resolve(options: options, manifest: manifest, jobSize: jobSize), inspection.source)
             }
         } catch {
             return finish(.rejected, error: "\(error)")
         }
+        result.source = source
         if Task.isCancelled { return .interrupted }
         result.durations.inspect = (ContinuousClock.now - inspectStart).seconds
         result.limits = .init(timeout: limits.timeout.seconds, memoryMiB: limits.memoryMiB, cpus: limits.cpus,

@@ -1,5 +1,6 @@
 import ConstruirSystem
 import Foundation
+import JobModel
 import Testing
 import TestSupport
 @testable import Archive
@@ -26,6 +27,19 @@ import TestSupport
         #expect(inspection.unpackedBytes == Int64(8 + manifest.utf8.count + 1000))
         #expect(inspection.manifest == Array(manifest.utf8))
         #expect(inspection.compressedLength > 0 && inspection.compressedLength < 1 << 20)
+    }
+
+    @Test func aSourceRecordIsReadAndChecked() async throws {
+        let commit = String(repeating: "ab", count: 20)
+        let good = try await inspect([script, .file("job/source.json", "{\"commit\":\"\(commit)\",\"uncommitted_changes\":true}\n")]).get()
+        #expect(good.source == PackagedSource(commit: commit, uncommittedChanges: true))
+        #expect(try await inspect([script]).get().source == nil)
+        for bad in [TarEntry.file("job/source.json", "{\"commit\":\"\(commit)\"}"),
+                    TarEntry.file("job/source.json", String(repeating: " ", count: 2000)),
+                    TarEntry("job/source.json", .symlink("/etc/passwd"))] {
+            guard case .failure(let error) = try await inspect([script, bad]) else { Issue.record("accepted \(bad.path)"); continue }
+            #expect(error.description.contains("job/source.json"), "\(error)")
+        }
     }
 
     @Test(arguments: [

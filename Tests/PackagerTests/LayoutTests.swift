@@ -25,7 +25,7 @@ import TestSupport
                 return (name.components(separatedBy: " -> ")[0], line)
             })
 
-            #expect(Set(entries.keys) == ["job/", "job/construir", "repo/", "repo/README.md", "repo/construir", "repo/link",
+            #expect(Set(entries.keys) == ["job/", "job/construir", "job/source.json", "repo/", "repo/README.md", "repo/construir", "repo/link",
                                           "repo/src/", "repo/src/main.c", "repo/tools/", "repo/tools/gen.sh"])
             #expect(!lines.contains { $0.contains(".git") })
             #expect(entries["job/construir"]?.hasPrefix("-rwxr-xr-x 0/0") == true)
@@ -33,6 +33,7 @@ import TestSupport
             #expect(entries["repo/tools/gen.sh"]?.hasPrefix("-rwxr-xr-x 0/0") == true)
             #expect(entries["repo/README.md"]?.hasPrefix("-rw-r--r-- 0/0") == true)
             #expect(entries["repo/src/"]?.hasPrefix("drwxr-xr-x 0/0") == true)
+            #expect(entries["job/source.json"]?.hasPrefix("-rw-r--r-- 0/0") == true)
             #expect(entries["repo/link"]?.hasPrefix("lrwxrwxrwx 0/0") == true)
             #expect(entries["repo/link"]?.hasSuffix("repo/link -> src/main.c") == true)
             // Every entry carries the commit's time (2023-11-14 22:13:20 UTC).
@@ -42,6 +43,9 @@ import TestSupport
             #expect(try String(contentsOfFile: "\(dir)/x/repo/src/main.c", encoding: .utf8) == "int main(void) { return 0; }\n")
             #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "\(dir)/x/repo/link") == "src/main.c")
             #expect(FileManager.default.isExecutableFile(atPath: "\(dir)/x/job/construir"))
+            // What the job was made from, for result.json's `source`.
+            #expect(try String(contentsOfFile: "\(dir)/x/job/source.json", encoding: .utf8)
+                    == "{\"commit\":\"\(result.commit)\",\"uncommitted_changes\":false}\n")
             #expect(result.entries == lines.count)
         }
     }
@@ -60,7 +64,7 @@ import TestSupport
             #expect(try await names(job).contains("job/construir.yml"))
             try await extract(job, to: "\(dir)/x")
             let manifest = try String(contentsOfFile: "\(dir)/x/job/construir.yml", encoding: .utf8)
-            #expect(manifest.hasSuffix("\nimage_digest: \(digest)\n"), "\(manifest)")
+            #expect(manifest == "image_digest: \(digest)\n", "\(manifest)")
             #expect(try await listing(job).contains { $0.hasPrefix("-rw-r--r-- 0/0") && $0.hasSuffix(" job/construir.yml") })
             // Still reproducible: the same request gives the same bytes.
             let again = try #require(try pinned("\(dir)/b").files.first)
@@ -85,7 +89,7 @@ import TestSupport
                 "job/", "repo/", "repo/a/", "repo/b/", "repo/b/c/", "repo/z/",
                 // path order, except that z/util.swift joins a/util.swift, and repo/construir
                 // joins job/construir
-                "job/construir", "repo/construir",
+                "job/construir", "repo/construir", "job/source.json",
                 "repo/a/util.swift", "repo/z/util.swift",
                 "repo/b/c/d.txt", "repo/b/other.swift",
             ])

@@ -1,0 +1,98 @@
+import Archive
+import ConstruirSystem
+import JobModel
+import Yams
+
+/// Writes a packaged job's `job/construir.yml`: the repository's own `construir.yml` (its
+/// timeout, memory, stages, ...) with what the packager adds, `image_digest` when the job is
+/// pinned and, for a job with stages (which has no wrapper to export them), the packager's
+/// environment under `environment:`.
+///
+/// The merge works on the YAML tree (Yams), never on text, so the repository's fields come
+/// through as it wrote them. A field that both set is an error naming it: the packager does not
+/// guess which one was meant. The result is parsed back with `JobManifest.parse` and must fit
+/// the runner's manifest limit, so a job the packager writes is one the runner reads.
+enum JobManifestWriter {
+    /// Who sets the packager's values, for messages.
+    static let packagerName = "construir package"
+
+    /// The manifest's bytes, or nil when the job needs none.
+    /// - Parameters:
+    ///   - repository: the repository's `construir.yml`, if it has one.
+    ///   - environment: the packager's variables; they may not repeat the repository's
+    ///     `environment:`, and go into the manifest when `exportedByWrapper` is false.
+    /// - Throws: `.invalidArgument` naming the field set twice or what is wrong with the file.
+    static func manifest(repository: [UInt8]?, imageDigest: String?, environment: [EnvironmentVariable],
+                         exportedByWrapper: Bool) throws(ConstruirError) -> [UInt8]? {
+        var mapping = Node.Mapping([])
+        var parsed = JobManifest()
+        if let repository {
+            (mapping, parsed) = try parse(repository)
+        }
+        if let imageDigest {
+            if parsed.imageDigest != nil {
+                throw ConstruirError(.invalidArgument, "image_digest is set both in \(JobLayout.manifestName) and by --image-digest: keep one")
+            }
+            mapping["image_digest"] = Node(imageDigest, .implicit, .plain)
+        }
+        let names = Set(parsed.environment.map(\.0))
+        if let both = environment.first(where: { names.contains($0.name) }) {
+            throw ConstruirError(.invalidArgument, "environment variable \(both.name) is set both in \(JobLayout.manifestName) (environment:) and by \(packagerName) (REPO_URL, COMMIT_HASH, BRANCH, TAG, SOURCE_DATE_EPOCH and -e): keep one")
+        }
+        if !exportedByWrapper, !environment.isEmpty {
+            var variables = mapping["environment"]?.mapping ?? Node.Mapping([])
+            for variable in environment {
+                // Double-quoted: any value (quotes, newlines, `true`, digits) comes back as the same text.
+                variables[variable.name] = Node(variable.value, .implicit, .doubleQuoted)
+            }
+            mapping["environment"] = .mapping(variables)
+        }
+        if mapping.isEmpty { return nil }
+
+        let text: String
+        do {
+            text = try Yams.serialize(node: .mapping(mapping), width: -1, allowUnicode: true)
+        } catch {
+            throw ConstruirError(.internalError, "cannot write \(JobManifest.path): \(error)")
+        }
+        let bytes = Array(text.utf8)
+        // What the runner will read: the same fields, within its limit.
+        let limit = JobImageLimits().maxManifestBytes
+        guard bytes.count <= limit else {
+            throw ConstruirError(.invalidArgument, "\(JobManifest.path) would be \(bytes.count) bytes, more than the \(limit) a runner reads")
+        }
+        var expected = parsed
+        if let imageDigest { expected.imageDigest = imageDigest }
+        if !exportedByWrapper { expected.environment += environment.map { ($0.name, $0.value) } }
+        let written: JobManifest
+        do {
+            written = try JobManifest.parse(bytes)
+        } catch {
+            // The merge can go over a limit neither part reaches alone (the environment's size).
+            throw ConstruirError(.invalidArgument, "a runner would refuse the job: \(error.message)")
+        }
+        guard written == expected else {
+            throw ConstruirError(.internalError, "the \(JobManifest.path) written reads back differently")
+        }
+        return bytes
+    }
+
+    /// The repository's `construir.yml`, checked as the runner would check it.
+    private static func parse(_ bytes: [UInt8]) throws(ConstruirError) -> (Node.Mapping, JobManifest) {
+        let manifest: JobManifest
+        do {
+            manifest = try JobManifest.parse(bytes)
+        } catch {
+            throw ConstruirError(.invalidArgument, "\(JobLayout.manifestName) at the repository's root is not a valid job manifest: \(error.message)")
+        }
+        // parse accepted it, so it is UTF-8 YAML whose top is a mapping (or empty), without a
+        // key twice in any mapping (Yams refuses duplicates).
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: String(decoding: bytes, as: UTF8.self))
+        } catch {
+            throw ConstruirError(.invalidArgument, "\(JobLayout.manifestName) is not valid YAML: \(error)")
+        }
+        return (node?.mapping ?? Node.Mapping([]), manifest)
+    }
+}

@@ -95,5 +95,41 @@ extension VMSuites {
             #expect(failed.source == PackagedSource(commit: head, uncommittedChanges: true))
         }
     }
+
+    /// A repository with only a `construir.yml` listing stages: they run in `/repo` with the
+    /// packager's environment, and the artifacts are the output.
+    @Test func aRepositoryWithOnlyStagesRunsThemInRepo() async throws {
+        try requireImage0()
+        try await withTemporaryDirectory { dir in
+            let repo = "\(dir)/staged"
+            try FileManager.default.createDirectory(atPath: repo, withIntermediateDirectories: true)
+            _ = try await git(["init", "-q"], in: repo)
+            try Data("""
+                stages:
+                  - name: build
+                    script:
+                      - echo "building in $PWD at $SOURCE_DATE_EPOCH"
+                      - mkdir -p dist && cp message.txt dist/
+                    artifacts: [dist/*]
+                  - name: check
+                    allow_failure: true
+                    script: [grep -q nothing message.txt]
+
+                """.utf8).write(to: URL(fileURLWithPath: "\(repo)/construir.yml"))
+            try Data("hello stages\n".utf8).write(to: URL(fileURLWithPath: "\(repo)/message.txt"))
+            _ = try await git(["add", "-A"], in: repo)
+            _ = try await git(["commit", "-q", "-m", "stages"], in: repo)
+
+            let run = try await tryRepository(repo, done: "\(dir)/done")
+            #expect(run.status == 0, "passed_with_failures exits 0: \(run.output)")
+            #expect(run.output.contains("building in /repo at 1700000000"), "\(run.output)")
+            let published = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/done")
+            let done = "\(dir)/done/\(try #require(published.first))"
+            let result = try readResult(done)
+            #expect(result.status == .passedWithFailures, "\(result)")
+            #expect(result.stages?.map(\.status) == [.passed, .failed])
+            #expect(try String(contentsOfFile: "\(done)/output/dist/message.txt", encoding: .utf8) == "hello stages\n")
+        }
+    }
 }
 }

@@ -53,7 +53,9 @@ public final class Runner<Source: JobSource>: Service, Sendable {
     public func run() async throws {
         await recoverAtStart()
         // Looked at before the first claim: a runner started in the owner's busy hour claims nothing.
-        for condition in configuration.pauseConditions { noteChange(condition.kind, pauses.set(condition.kind, condition.check())) }
+        for condition in configuration.pauseConditions {
+            noteChange(condition.kind, pauses.set(condition.kind, await Self.check(condition)))
+        }
         defer { removePauseRecord() }
         logger.info("runner started", metadata: ["slots": "\(configuration.slots)"])
         let (wakes, wake) = AsyncStream<Wake>.makeStream()
@@ -99,10 +101,16 @@ public final class Runner<Source: JobSource>: Service, Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: condition.interval)
             if Task.isCancelled { return }
-            let changed = pauses.set(condition.kind, condition.check())
+            let changed = pauses.set(condition.kind, await Self.check(condition))
             noteChange(condition.kind, changed)
             if changed { wake.yield(.workMayExist) }
         }
+    }
+
+    /// Reads what `condition` reads (/proc, /sys) on a thread of its own, at normal priority:
+    /// the check must not wait behind the very load it is there to notice.
+    private static func check(_ condition: any PauseCondition) async -> PauseReason? {
+        (try? await OwnThread.run("construir-pause-check", urgent: true) { condition.check() }) ?? nil
     }
 
     /// Logs a change of `pauses` for `kind` and shows it in `STATE/runners/ID.pause.json`.

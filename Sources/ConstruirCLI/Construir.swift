@@ -9,7 +9,7 @@ public struct Construir: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             RunCommand.self, RunOnceCommand.self, TryCommand.self, StatusCommand.self, ResultCommand.self, LogsCommand.self,
-            ServeCommand.self, PackageCommand.self, ImageCommand.self, DoctorCommand.self, ExtractCommand.self,
+            KillCommand.self, ServeCommand.self, PackageCommand.self, ImageCommand.self, DoctorCommand.self, ExtractCommand.self,
             HubCommand.self,
         ])
 

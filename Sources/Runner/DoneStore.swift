@@ -24,7 +24,7 @@ public struct DoneStore: Sendable {
             let failure: SystemError
             do {
                 try FileSystem.renameNoReplace(source, target)
-                try? FileManager.default.removeItem(atPath: "\(target)/\(Self.failureRecord)")
+                for own in Self.runnerRecords { try? FileManager.default.removeItem(atPath: "\(target)/\(own)") }
                 try? FileSystem.fsync(path: directory)
                 try? FileSystem.fsyncParent(of: source)
                 return target
@@ -44,6 +44,9 @@ public struct DoneStore: Sendable {
     /// The runner's record of failed publishes in a job's running directory (`PublishFailure`);
     /// it describes the job's stay in running/, so it never goes to done/.
     public static let failureRecord = PublishFailure.fileName
+    /// What a running directory holds about the job's stay there and not about the job: a
+    /// failed publish's record and a kill request (result.json says the job was killed).
+    static let runnerRecords = [failureRecord, KillRequest.fileName]
 
     private func publishAcrossFilesystems(_ source: String, name: String) throws -> String {
         let staging = "\(directory)/\(Self.stagingPrefix)\((source as NSString).lastPathComponent)"
@@ -53,7 +56,7 @@ public struct DoneStore: Sendable {
         do {
             try staging.write(toFile: marker, atomically: true, encoding: .utf8)
             try FileManager.default.copyItem(atPath: source, toPath: staging)
-            for own in [Self.publishingMarker, Self.failureRecord] {
+            for own in [Self.publishingMarker] + Self.runnerRecords {
                 try? FileManager.default.removeItem(atPath: "\(staging)/\(own)")
             }
             try Self.fsyncTree(staging)

@@ -78,6 +78,8 @@ public struct JobExecutor: Sendable {
             return .finished(result)
         }
 
+        // A job killed (`construir kill`) before it booted never boots.
+        if KillRequest.exists(in: job.directory) { return finish(.killed, error: KillRequest.killedBeforeBoot) }
         // Refuse what is not a job, or asks for more than this runner gives, before booting.
         if let problem = job.name.problem { return finish(.rejected, error: problem) }
         let inspectStart = ContinuousClock.now
@@ -195,7 +197,8 @@ public struct JobExecutor: Sendable {
         configuration.relabelConsole = relabel
         configuration.idlePriority = options.idlePriority
 
-        // Boot and wait; a runner that began stopping meanwhile boots nothing.
+        // Boot and wait; a job killed or a runner that began stopping meanwhile boots nothing.
+        if KillRequest.exists(in: job.directory) { return finish(.killed, error: KillRequest.killedBeforeBoot) }
         if Task.isCancelled { return .interrupted }
         let createStart = ContinuousClock.now
         let machine: any JobMachine
@@ -221,8 +224,9 @@ public struct JobExecutor: Sendable {
             }
             group.addTask {
                 await machine.waitForStop(timeout: limits.timeout, pauses: pauseClock, watchdog: {
+                    if KillRequest.exists(in: job.directory) { return .killed }
                     guard let size = try? FileSystem.size(of: consoleLog), size > consoleCap else { return nil }
-                    return "the console log went over \(consoleCap) bytes"
+                    return .limitExceeded("the console log went over \(consoleCap) bytes")
                 })
             }
             var stop = StopReason.stopped(detail: "cancelled")
@@ -248,7 +252,8 @@ public struct JobExecutor: Sendable {
         CrashPoint.reach("vm-stopped")
         let stopped = ContinuousClock.now
         result.durations.vm = (stopped - created).seconds
-        if Task.isCancelled, stop != .guestPoweredOff {
+        // A killed job is finished, not returned to the queue, even when the runner is stopping.
+        if Task.isCancelled, stop != .guestPoweredOff, stop != .killed {
             logger.notice("runner stopping: job interrupted")
             return .interrupted
         }
@@ -301,6 +306,9 @@ public struct JobExecutor: Sendable {
             return finish(.timedOut, error: "timed out after \(Self.format(limits.timeout))" + (problem.map { "; \($0)" } ?? ""))
         case (.limitExceeded(let reason), _):
             return finish(.error, error: "\(reason): the VM was destroyed" + (problem.map { "; \($0)" } ?? ""))
+        case (.killed, _):
+            // What the guest wrote so far is kept; an empty or partial output is only noted.
+            return finish(.killed, error: KillRequest.killedWhileRunning + (problem.map { "; \($0)" } ?? ""))
         case (_, .finished?):
             if let problem { return finish(.error, error: problem) }
             guard guest?.exitCode == 0 else { return finish(.failed) }

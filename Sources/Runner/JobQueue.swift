@@ -38,7 +38,9 @@ public struct JobQueue: Sendable {
     }
 
     /// Claims `job` for `runner`; nil when it is no longer in the queue (another runner took it).
-    public func claim(_ job: JobName, by runner: RunnerIdentity, slot: Int = 1) throws -> ClaimedJob? {
+    /// `killing` (`construir kill` taking a queued job) writes its `KillRequest` before the
+    /// rename: a claim cut short by a crash is then killed, never run, by the runner that adopts it.
+    public func claim(_ job: JobName, by runner: RunnerIdentity, slot: Int = 1, killing: KillRequest? = nil) throws -> ClaimedJob? {
         let source = "\(queueDirectory)/\(job.fileName)"
         var st = stat()
         guard lstat(source, &st) == 0 else { return nil }
@@ -49,7 +51,9 @@ public struct JobQueue: Sendable {
         let record = ClaimRecord(id: id, job: job.fileName, runner: runner.id, host: runner.host, pid: getpid(), slot: slot,
                                  claimed: Date(), queued: queuedAt, attempt: 1)
         try writeClaim(record, in: directory)
+        let kill = try killing?.encoded()
         do {
+            if let kill { try FileSystem.writeDurably(kill, to: "\(directory)/\(KillRequest.fileName)") }
             try FileSystem.renameNoReplace(source, "\(directory)/job.tar.xz")
         } catch {
             try? FileManager.default.removeItem(atPath: directory)
@@ -138,9 +142,10 @@ public struct JobQueue: Sendable {
         return job
     }
 
-    /// Removes everything but the job file and its claim: disks, partial output, temporaries.
+    /// Removes everything but the job file, its claim and a kill request: disks, partial output,
+    /// temporaries.
     static func removeLeftovers(in directory: String) {
-        let keep: Set<String> = ["job.tar.xz", "claim.json"]
+        let keep: Set<String> = ["job.tar.xz", "claim.json", KillRequest.fileName]
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where !keep.contains(entry) {
             try? FileManager.default.removeItem(atPath: "\(directory)/\(entry)")
         }

@@ -32,6 +32,27 @@ public final class RunnerIdentity: Sendable {
         throw ConstruirError(.limitExceeded, "256 runners already use the state directory \(stateDirectory)")
     }
 
+    /// The identity of a short-lived process that claims a job without being a runner
+    /// (`construir kill` taking a queued job): `HOST.ROLE-PID`. Its lock makes its claim a live
+    /// one to the runners' orphan scans; it never takes a runner's `HOST.N` (and with it that
+    /// runner's libvirt root). `discard()` removes the lock file when it is done.
+    public static func acquire(stateDirectory: String, role: String) throws -> RunnerIdentity {
+        let directory = "\(stateDirectory)/runners"
+        try FileSystem.makeDirectory(directory, mode: 0o755)
+        let host = hostName()
+        let id = "\(host).\(role)-\(getpid())"
+        guard let lock = try FileLock.tryLock("\(directory)/\(id).lock") else {
+            throw ConstruirError(.system, "the lock \(directory)/\(id).lock is held by another process")
+        }
+        return RunnerIdentity(id: id, host: host, directory: directory, lock: lock)
+    }
+
+    /// Removes the lock file of an identity from `acquire(stateDirectory:role:)` (no other
+    /// process ever takes its name); the lock itself ends with this value.
+    public func discard() {
+        unlink(lock.path)
+    }
+
     /// Whether the runner that wrote `claim` is alive: this process, or another runner whose
     /// lock is held. A claim with this identity but another pid was made by the process that
     /// held the identity before this one (it died, or this one could not have taken the lock).

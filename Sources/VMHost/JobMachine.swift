@@ -21,15 +21,16 @@ public protocol JobMachine: Sendable {
 }
 
 extension JobMachine {
-    /// Waits for the VM to stop, or for a reason to stop it: `timeout`, a limit `watchdog`
-    /// (called every `interval`) names, or the task's cancellation. Time `pauses` counts as
-    /// paused does not count towards `timeout`, and a timeout never fires while paused.
+    /// Waits for the VM to stop, or for a reason to stop it: `timeout`, the reason `watchdog`
+    /// (called every `interval`) returns (a limit, a kill request), or the task's cancellation.
+    /// Time `pauses` counts as paused does not count towards `timeout`, and a timeout never
+    /// fires while paused.
     ///
     /// Unless the reason is `.guestPoweredOff`, the guest may still run: call `destroyOffPool()`
     /// before reading its disks. A guest that powered off is halted (QEMU paused on its
     /// power-off with its I/O drained), so its disks are final; destroying it takes ~1.4 s that
     /// need not delay the result, so the caller does it when it suits.
-    public func waitForStop(timeout: Duration, pauses: PauseClock? = nil, watchdog: (@Sendable () -> String?)? = nil,
+    public func waitForStop(timeout: Duration, pauses: PauseClock? = nil, watchdog: (@Sendable () -> StopReason?)? = nil,
                             interval: Duration = .milliseconds(500)) async -> StopReason {
         let start = ContinuousClock.now
         return await withTaskGroup(of: StopReason?.self) { group in
@@ -50,7 +51,7 @@ extension JobMachine {
                     while !Task.isCancelled {
                         try? await Task.sleep(for: interval)
                         if Task.isCancelled { return nil }
-                        if let reason = watchdog() { return .limitExceeded(reason) }
+                        if let reason = watchdog() { return reason }
                     }
                     return nil
                 }

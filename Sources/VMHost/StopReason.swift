@@ -13,6 +13,8 @@ public enum StopReason: Sendable, Equatable, CustomStringConvertible {
     case timedOut
     /// A watchdog (e.g. the console log cap) found the guest over a limit; the domain was destroyed.
     case limitExceeded(String)
+    /// `construir kill` asked for the job to stop (a `KillRequest`); the domain was destroyed.
+    case killed
 
     public var description: String {
         switch self {
@@ -20,6 +22,7 @@ public enum StopReason: Sendable, Equatable, CustomStringConvertible {
         case .stopped(let detail): return "stopped (\(detail))"
         case .timedOut: return "timed out"
         case .limitExceeded(let reason): return "destroyed: \(reason)"
+        case .killed: return "killed"
         }
     }
 }

@@ -47,11 +47,12 @@ final class ScriptedLoad: CPULoadSource {
         try await withTemporaryDirectory { dir in
             let fixture = try SchedulerTests.Fixture(dir)
             try fixture.submit("first")
-            // Each job needs 1 s of running time (the pause comes well before its end, even on a
-            // loaded machine), and gets a 3 s timeout.
-            let hypervisor = FakeHypervisor { _ in .computes(work: .seconds(1)) }
+            // Each job needs 3 s of running time (the pause comes well before its end, even on a
+            // loaded machine), and gets a 30 s timeout: the suite's start can keep the
+            // cooperative pool from this test for about 25 s.
+            let hypervisor = FakeHypervisor { _ in .computes(work: .seconds(3)) }
             let condition = SwitchedCondition()
-            let runner = try fixture.runner(hypervisor, slots: 2, timeout: .seconds(3)) { configuration in
+            let runner = try fixture.runner(hypervisor, slots: 2, timeout: .seconds(30)) { configuration in
                 configuration.pauseConditions = [condition]
             }
             async let finished: Void = runner.run()
@@ -61,8 +62,8 @@ final class ScriptedLoad: CPULoadSource {
             try fixture.submit("second")
             let observer = QueueObserver(queueDirectory: fixture.queue, doneDirectory: fixture.done)
             try await wait("the pause record") { !observer.snapshot().pausedRunners.isEmpty }
-            // Paused for 3.5 s: longer than the whole timeout.
-            try await Task.sleep(for: .milliseconds(3500))
+            // Paused for 31 s: longer than the whole timeout.
+            try await Task.sleep(for: .seconds(31))
             let snapshot = observer.snapshot()
             #expect(snapshot.pausedRunners.first?.runner == runner.identity.id)
             #expect(snapshot.pausedRunners.first?.reasons.map(\.kind) == [.busy])
@@ -74,8 +75,8 @@ final class ScriptedLoad: CPULoadSource {
             try await finished
             let results = try fixture.results()
             #expect(results["first"]?.status == .passed, "\(String(describing: results["first"]?.error))")
-            #expect((results["first"]?.durations.paused ?? 0) >= 3.5)
-            #expect((results["first"]?.durations.vm ?? 0) > 4.5, "the job ran past its timeout, as it was paused")
+            #expect((results["first"]?.durations.paused ?? 0) >= 31)
+            #expect((results["first"]?.durations.vm ?? 0) > 33, "the job ran past its timeout, as it was paused")
             #expect(results["second"]?.status == .passed)
             #expect(results["second"]?.durations.paused == nil)
             #expect(observer.snapshot().pausedRunners.isEmpty, "the record is gone once the runner resumes")

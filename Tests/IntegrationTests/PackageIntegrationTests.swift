@@ -15,15 +15,7 @@ extension VMSuites {
     static let imagesDirectory = "\(RunnerIntegrationTests.repository)/images"
 
     private func git(_ arguments: [String], in directory: String) async throws -> String {
-        let environment = [
-            "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
-            "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com",
-            "GIT_AUTHOR_DATE": "1700000000 +0000", "GIT_COMMITTER_DATE": "1700000000 +0000",
-            "GIT_CONFIG_GLOBAL": "/dev/null",
-        ]
-        let (status, output) = try await runTool(["git", "-c", "init.defaultBranch=main"] + arguments, in: directory, environment: environment)
-        guard status == 0 else { throw ConstruirTestError("git \(arguments.joined(separator: " ")) failed") }
-        return output.trimmingCharacters(in: .whitespacesAndNewlines)
+        try await testGit(arguments, in: directory)
     }
 
     private func commitScript(_ script: String, in repo: String, message: String) async throws -> String {

@@ -11,15 +11,7 @@ extension VMSuites {
     static let images = "\(repository)/images"
 
     private func git(_ arguments: [String], in directory: String) async throws -> String {
-        let environment = [
-            "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
-            "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com",
-            "GIT_AUTHOR_DATE": "1700000000 +0000", "GIT_COMMITTER_DATE": "1700000000 +0000",
-            "GIT_CONFIG_GLOBAL": "/dev/null",
-        ]
-        let (status, output) = try await runTool(["git", "-c", "init.defaultBranch=main"] + arguments, in: directory, environment: environment)
-        guard status == 0 else { throw ConstruirTestError("git \(arguments.joined(separator: " ")) failed") }
-        return output.trimmingCharacters(in: .whitespacesAndNewlines)
+        try await testGit(arguments, in: directory)
     }
 
     /// What `try` must leave alone: status (read without refreshing the index), HEAD, the

@@ -66,10 +66,9 @@ public struct RunOnceCommand: AsyncParsableCommand {
 
         // A private queue: a short path, so the embedded libvirt driver's root (STATE/libvirt,
         // which holds sockets) fits inside it and goes with it.
-        let base = ProcessInfo.processInfo.environment["TMPDIR"].map { $0.isEmpty ? "/tmp" : $0 } ?? "/tmp"
         let privateDirectory: String
         do {
-            privateDirectory = try PrivateDirectory.makeUnique(in: base, prefix: "construir-once-")
+            privateDirectory = try PrivateDirectory.makeUnique(in: PrivateDirectory.temporaryBase(), prefix: "construir-once-")
         } catch {
             throw fail(command, "\(error)")
         }

@@ -9,11 +9,6 @@ import Foundation
 /// sockets and pid files. A name under /tmp can be taken by anyone first, so an existing path is
 /// only used after every part of it has been checked.
 public enum PrivateDirectory {
-    /// Creates `path` with mode 0700 (and any missing parent the same way), or, when it already
-    /// exists, checks that it is a directory of this user's, not a symlink, and not writable by
-    /// group or others. Every directory above it must belong to root or this user and be
-    /// writable only by its owner, unless it is sticky (as /tmp is: nobody can rename or remove
-    /// another's entries there). Throws an `untrustedPath` error naming the path and its owner.
     /// A new directory `DIR/PREFIXxxxxxx` with a name nobody had (mkdtemp), mode 0700.
     public static func makeUnique(in directory: String, prefix: String) throws -> String {
         var template = Array("\(directory)/\(prefix)XXXXXX".utf8CString)
@@ -24,6 +19,11 @@ public enum PrivateDirectory {
         return made
     }
 
+    /// Creates `path` with mode 0700 (and any missing parent the same way), or, when it already
+    /// exists, checks that it is a directory of this user's, not a symlink, and not writable by
+    /// group or others. Every directory above it must belong to root or this user and be
+    /// writable only by its owner, unless it is sticky (as /tmp is: nobody can rename or remove
+    /// another's entries there). Throws an `untrustedPath` error naming the path and its owner.
     public static func make(_ path: String) throws {
         let target = FileSystem.absolute(path)
         guard target != "/" else { throw untrusted("/", "is the root directory") }
@@ -49,8 +49,13 @@ public enum PrivateDirectory {
     /// /tmp/construir-UID). Not created here: pass it (or a path below it) to `make`.
     public static func runtimeBase(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         if let runtime = environment["XDG_RUNTIME_DIR"], runtime.hasPrefix("/") { return "\(runtime)/construir" }
-        let temporary = environment["TMPDIR"].flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "/tmp"
-        return "\(temporary)/construir-\(geteuid())"
+        return "\(temporaryBase(environment: environment))/construir-\(geteuid())"
+    }
+
+    /// Where temporary directories go (`makeUnique`): `$TMPDIR` when it is an absolute path,
+    /// else /tmp.
+    public static func temporaryBase(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        environment["TMPDIR"].flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "/tmp"
     }
 
     /// Checks that `path` is a directory of this user's, not a symlink, not writable by group or

@@ -41,10 +41,9 @@ public struct WorkingTreeSnapshot: Sendable, Equatable {
         }
         let time = try repository.committerTime(head)
 
-        let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "/tmp"
         let scratch: String
         do {
-            scratch = try PrivateDirectory.makeUnique(in: base, prefix: "construir-index-")
+            scratch = try PrivateDirectory.makeUnique(in: PrivateDirectory.temporaryBase(), prefix: "construir-index-")
         } catch {
             throw ConstruirError(.system, "cannot make a temporary index", cause: error)
         }

@@ -14,17 +14,10 @@ public struct KillRequest: Codable, Sendable, Equatable {
     public var host: String
     public var pid: Int32
 
-    public init(requested: Date = Date(), host: String = KillRequest.hostName(), pid: Int32 = getpid()) {
+    public init(requested: Date = Date(), host: String = HostName.current(), pid: Int32 = getpid()) {
         self.requested = requested
         self.host = host
         self.pid = pid
-    }
-
-    /// gethostname(2): Foundation's `hostName` may ask a resolver, and this host may have none.
-    public static func hostName() -> String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     public func encoded() throws -> Data {

@@ -66,10 +66,9 @@ public final class RunnerIdentity: Sendable {
         id == self.id || FileLock.isHeld("\(directory)/\(id).lock")
     }
 
+    /// The host's name as runner identities and file names may hold it.
     static func hostName() -> String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
-        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let name = HostName.current()
         let safe = String(name.unicodeScalars.map { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-") ? Character($0) : "_" })
         return safe.isEmpty ? "localhost" : String(safe.prefix(64))
     }

@@ -18,16 +18,17 @@ enum JobManifestWriter {
 
     /// The manifest's bytes, or nil when the job needs none.
     /// - Parameters:
-    ///   - repository: the repository's `construir.yml`, if it has one.
+    ///   - repository: the repository's `construir.yml`, if it has one: its bytes and what
+    ///     `JobManifest.parse` made of them.
     ///   - environment: the packager's variables; they may not repeat the repository's
     ///     `environment:`, and go into the manifest when `exportedByWrapper` is false.
     /// - Throws: `.invalidArgument` naming the field set twice or what is wrong with the file.
-    static func manifest(repository: [UInt8]?, imageDigest: String?, environment: [EnvironmentVariable],
+    static func manifest(repository: (bytes: [UInt8], parsed: JobManifest)?, imageDigest: String?, environment: [EnvironmentVariable],
                          exportedByWrapper: Bool) throws(ConstruirError) -> [UInt8]? {
         var mapping = Node.Mapping([])
-        var parsed = JobManifest()
+        let parsed = repository?.parsed ?? JobManifest()
         if let repository {
-            (mapping, parsed) = try parse(repository)
+            mapping = try tree(repository.bytes)
         }
         if let imageDigest {
             if parsed.imageDigest != nil {
@@ -77,22 +78,16 @@ enum JobManifestWriter {
         return bytes
     }
 
-    /// The repository's `construir.yml`, checked as the runner would check it.
-    private static func parse(_ bytes: [UInt8]) throws(ConstruirError) -> (Node.Mapping, JobManifest) {
-        let manifest: JobManifest
-        do {
-            manifest = try JobManifest.parse(bytes)
-        } catch {
-            throw ConstruirError(.invalidArgument, "\(JobLayout.manifestName) at the repository's root is not a valid job manifest: \(error.message)")
-        }
-        // parse accepted it, so it is UTF-8 YAML whose top is a mapping (or empty), without a
-        // key twice in any mapping (Yams refuses duplicates).
+    /// The YAML tree of the repository's `construir.yml`. `JobManifest.parse` accepted it, so it
+    /// is UTF-8 YAML whose top is a mapping (or empty), without a key twice in any mapping
+    /// (Yams refuses duplicates).
+    private static func tree(_ bytes: [UInt8]) throws(ConstruirError) -> Node.Mapping {
         let node: Node?
         do {
             node = try Yams.compose(yaml: String(decoding: bytes, as: UTF8.self))
         } catch {
             throw ConstruirError(.invalidArgument, "\(JobLayout.manifestName) is not valid YAML: \(error)")
         }
-        return (node?.mapping ?? Node.Mapping([]), manifest)
+        return node?.mapping ?? Node.Mapping([])
     }
 }

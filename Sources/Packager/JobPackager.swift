@@ -96,7 +96,7 @@ public struct JobPackager: Sendable {
             let wrapper = Array(JobLayout.wrapperScript(environment: environment, commit: commit).utf8)
             plan.addGenerated(path: JobLayout.wrapperPath, contents: wrapper, mode: 0o755)
         }
-        if let manifest = try JobManifestWriter.manifest(repository: repositoryManifest?.bytes, imageDigest: request.imageDigest,
+        if let manifest = try JobManifestWriter.manifest(repository: repositoryManifest, imageDigest: request.imageDigest,
                                                           environment: environment, exportedByWrapper: !stages) {
             plan.addGenerated(path: JobManifest.path, contents: manifest, mode: 0o644)
         }

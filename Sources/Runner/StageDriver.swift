@@ -10,7 +10,8 @@ import JobModel
 /// reads them back from console.log (`results`) for each stage's status, exit code, timing and
 /// byte range. After each stage the files its `artifacts` globs match are copied to
 /// `/run/construir-stages/artifacts`, and at the end, unless a stage wrote the output disk
-/// itself, they and job_output.txt become the output.
+/// itself, they and job_output.txt become the output, written as a packaged job's wrapper
+/// writes its own (`OutputArchiveScript`).
 public enum StageDriver {
     public static let diskSerial = "construir-stages"
     /// The first guest protocol whose agent runs stages.
@@ -51,6 +52,7 @@ public enum StageDriver {
             "    shopt -u nullglob globstar dotglob",
             "}",
         ]
+        lines += OutputArchiveScript.function
         for (index, stage) in ordered.enumerated() {
             lines.append("cat > \"$dir/\(index).sh\" <<'\(delimiter)'")
             lines += stage.script
@@ -74,9 +76,7 @@ public enum StageDriver {
         }
         lines += [
             "if [ -z \"$(head -c 512 \"$output\" 2>/dev/null | tr -d '\\0')\" ] && [ -n \"$(ls -A \"$dir/artifacts\")\" ]; then",
-            "    cp \"$console\" \"$dir/artifacts/job_output.txt\" 2>/dev/null || : > \"$dir/artifacts/job_output.txt\"",
-            "    tar --sort=name --format=gnu --mtime=\"@${SOURCE_DATE_EPOCH:-0}\" --owner=0 --group=0 --numeric-owner \\",
-            "        -C \"$dir/artifacts\" -cf - . | xz -T1 -6 --check=crc64 -c > \"$output\"",
+            "    SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-0} write_output \"$dir/artifacts\" \"$console\" \"$output\"",
             "fi",
             "exit \"$failed\"",
         ]

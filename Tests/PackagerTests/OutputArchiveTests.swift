@@ -1,5 +1,6 @@
 import ConstruirSystem
 import Foundation
+import JobModel
 import Packager
 import Testing
 import TestSupport
@@ -18,8 +19,8 @@ import TestSupport
         try await makeRepository(at: repo)
         let job = try #require(try package(repo, into: "\(dir)/queue").files.first)
         let lines = try await wrapper(job).components(separatedBy: "\n")
-        let begin = try #require(lines.firstIndex(of: JobLayout.outputBegin))
-        let end = try #require(lines.firstIndex(of: JobLayout.outputEnd))
+        let begin = try #require(lines.firstIndex(of: OutputArchiveScript.begin))
+        let end = try #require(lines.firstIndex(of: OutputArchiveScript.end))
         let path = "\(dir)/write-output.sh"
         try writeFile(path, lines[begin...end].joined(separator: "\n") + "\nwrite_output \"$@\"\n")
         return path

@@ -54,7 +54,7 @@ public final class Runner<Source: JobSource>: Service, Sendable {
         await recoverAtStart()
         // Looked at before the first claim: a runner started in the owner's busy hour claims nothing.
         for condition in configuration.pauseConditions {
-            noteChange(condition.kind, pauses.set(condition.kind, await Self.check(condition)))
+            await noteChange(condition.kind, pauses.set(condition.kind, await Self.check(condition)))
         }
         defer { removePauseRecord() }
         logger.info("runner started", metadata: ["slots": "\(configuration.slots)"])
@@ -102,7 +102,7 @@ public final class Runner<Source: JobSource>: Service, Sendable {
             try? await Task.sleep(for: condition.interval)
             if Task.isCancelled { return }
             let changed = pauses.set(condition.kind, await Self.check(condition))
-            noteChange(condition.kind, changed)
+            await noteChange(condition.kind, changed)
             if changed { wake.yield(.workMayExist) }
         }
     }
@@ -114,7 +114,7 @@ public final class Runner<Source: JobSource>: Service, Sendable {
     }
 
     /// Logs a change of `pauses` for `kind` and shows it in `STATE/runners/ID.pause.json`.
-    private func noteChange(_ kind: PauseReason.Kind, _ changed: Bool) {
+    private func noteChange(_ kind: PauseReason.Kind, _ changed: Bool) async {
         guard changed else { return }
         if let reason = pauses.reasons.first(where: { $0.kind == kind }) {
             logger.notice(reason.suspendsVMs ? "pausing: running VMs are paused and no new job is claimed" : "holding back: no new job is claimed (running jobs finish)",
@@ -125,11 +125,14 @@ public final class Runner<Source: JobSource>: Service, Sendable {
             logger.notice(pauses.holdsClaims ? "one reason to hold back is over" : "resuming: VMs run and jobs are claimed again", metadata: metadata)
         }
         let path = "\(identity.directory)/\(RunnerPause.fileName(runner: identity.id))"
+        let record = pauses.record(runner: identity.id)
         do {
-            if let record = pauses.record(runner: identity.id) {
-                try record.encoded().write(to: URL(fileURLWithPath: path), options: .atomic)
-            } else {
-                removePauseRecord()
+            try await OwnThread.run("construir-pause-record") {
+                if let record {
+                    try record.encoded().write(to: URL(fileURLWithPath: path), options: .atomic)
+                } else {
+                    unlink(path)
+                }
             }
         } catch {
             logger.warning("cannot write \(path): \(error)")

@@ -57,6 +57,11 @@ public struct RunCommand: AsyncParsableCommand {
     var pauseOnBattery = false
     @Option(help: ArgumentHelp("Read options from this YAML file, each named as here with _ for - (docs/volunteer.md); the command line wins.", valueName: "FILE"))
     var config: String?
+    @Option(help: ArgumentHelp("VMs kept booted per build image, waiting for a job, so that a job starts without a boot (docs/performance.md). auto: 1 with KVM, where an idle guest costs next to nothing, 0 under TCG, where it costs a few percent of a core.", valueName: "N|auto"))
+    var warm = "auto"
+    @Option(help: "A warm VM that waited this long is replaced by a fresh one.") var warmMaxAge = "1h"
+    @Option(help: ArgumentHelp("Keep only this image warm (repeatable). Default: every image whose agent can wait (guest protocol 3).", valueName: "N"))
+    var warmImage: [Int] = []
     @Option(help: "libvirt URI. Default: the embedded QEMU driver (no daemon), qemu:///embed?root=STATE/libvirt")
     var connect: String?
     @Option(help: "auto, kvm or tcg. auto uses KVM only when it is usable.") var accel: Acceleration = .auto
@@ -90,6 +95,8 @@ public struct RunCommand: AsyncParsableCommand {
         _ = try Self.validated { try ComputeHours(parsing: computeWindows) }
         if windowEnd != nil, computeWindows.isEmpty { throw ValidationError("--window-end goes with --hours") }
         if let pauseWhenBusy, !(1...100).contains(pauseWhenBusy) { throw ValidationError("--pause-when-busy takes a percentage from 1 to 100") }
+        _ = try Self.validated { try Self.warmCount(warm, acceleration: .tcg) }
+        _ = try Self.validated { try Units.duration(warmMaxAge) }
         if onDone?.trimmingCharacters(in: .whitespaces).isEmpty == true {
             throw ValidationError("--on-done needs a command")
         }
@@ -208,8 +215,25 @@ public struct RunCommand: AsyncParsableCommand {
         options.idlePriority = (priority ?? (hubConnection.hub != nil ? .idle : .normal)) == .idle
         IdlePriority.isEnabled = options.idlePriority
         if options.idlePriority { logger.info("running VMs and heavy work at idle priority (--priority normal turns it off)") }
-        let executor = JobExecutor(images: ImageStore(root: FileSystem.absolute(images)), hypervisor: hypervisor,
-                                   options: options, logger: logger, digests: digests)
+        let imageStore = ImageStore(root: FileSystem.absolute(images))
+        let digests = digests ?? ImageDigestCache(persistingTo: options.imageDigestStore)
+        var warmPool: WarmPool?
+        let warmCount = try Self.warmCount(warm, acceleration: acceleration)
+        if warmCount > 0 {
+            let policy = WarmPolicy(perImage: warmCount, maxAge: try Units.duration(warmMaxAge),
+                                    maxMachines: Self.machineBudget(memoryMiB: memoryMiB, slots: slots),
+                                    images: warmImage.isEmpty ? nil : warmImage)
+            warmPool = WarmPool(policy: policy, directory: "\(stateDirectory)/warm/\(identity.id)", images: imageStore,
+                                hypervisor: hypervisor, options: options, digests: digests, logger: logger,
+                                record: ("\(identity.directory)/\(RunnerWarmVMs.fileName(runner: identity.id))", identity.id))
+            logger.info("keeping VMs warm", metadata: ["per image": "\(warmCount)", "most VMs": "\(policy.maxMachines)",
+                                                       "max age": "\(warmMaxAge)"])
+        } else {
+            // Files of warm VMs an earlier life of this runner kept (their QEMU is destroyed at start).
+            try? FileManager.default.removeItem(atPath: "\(stateDirectory)/warm/\(identity.id)")
+        }
+        let executor = JobExecutor(images: imageStore, hypervisor: hypervisor,
+                                   options: options, logger: logger, digests: digests, warm: warmPool)
         var configuration = RunnerConfiguration(
             slots: slots, gracePeriod: try Units.duration(grace, allowZero: true), maxAttempts: maxAttempts ?? self.maxAttempts,
             exitWhenIdle: exitWhenIdle)
@@ -251,6 +275,22 @@ public struct RunCommand: AsyncParsableCommand {
         let totalMiB = Int(ProcessInfo.processInfo.physicalMemory >> 20)
         let byMemory = (totalMiB * 3 / 4) / (memoryMiB + 256)
         return max(1, min(cores, byMemory))
+    }
+
+    /// `--warm`: a count, or auto (1 with KVM, 0 under TCG: see the option's help).
+    static func warmCount(_ value: String, acceleration: Acceleration) throws -> Int {
+        if value == "auto" { return acceleration == .kvm ? 1 : 0 }
+        guard let count = Int(value), (0...16).contains(count) else {
+            throw ConstruirError(.invalidArgument, "--warm takes a count from 0 to 16, or auto")
+        }
+        return count
+    }
+
+    /// The most VMs at once, running and warm: what the memory allows as `defaultSlots` counts
+    /// it, and never fewer than the slots. Warm VMs fill only what running jobs leave of it.
+    static func machineBudget(memoryMiB: Int, slots: Int) -> Int {
+        let totalMiB = Int(ProcessInfo.processInfo.physicalMemory >> 20)
+        return max(slots, (totalMiB * 3 / 4) / (memoryMiB + 256))
     }
 
     /// Why root is discouraged: a guest that escapes QEMU (certainly possible under TCG) would

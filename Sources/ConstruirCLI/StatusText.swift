@@ -19,6 +19,13 @@ enum StatusText {
                 + ($0.unpublished.map { ["unpublished (attempts failed: \($0.failures), next \(timestamp($0.nextAttempt))): \($0.error)"] } ?? [])
                 + ($0.paused.map { ["paused: \($0)"] } ?? [])
         })
+        let warm = snapshot.warmVMs.flatMap { runner in runner.vms.map { (runner.runner, $0) } }
+        if !warm.isEmpty {
+            out += "warm VMs: \(warm.count), \(warm.count { $0.1.state == .ready }) ready\n"
+            out += table(warm.map { runner, vm in
+                [vm.domain, "image \(vm.image)", vm.state.rawValue, "booted \(timestamp(vm.booted))", "\(vm.memoryMiB) MiB, \(vm.cpus) CPU", runner]
+            })
+        }
         let shown = snapshot.done.count < snapshot.doneTotal ? ", the \(snapshot.done.count) most recent" : ""
         out += "done \(snapshot.doneDirectory): \(snapshot.doneTotal)\(shown)\n"
         out += table(snapshot.done.map {
@@ -44,6 +51,9 @@ enum StatusText {
         rows.append(("finished", timestamp(result.timestamps.finished)))
         rows.append(("duration", duration(result.durations.total)))
         if let paused = result.durations.paused { rows.append(("paused", duration(paused))) }
+        if let warm = result.warm {
+            rows.append(("warm VM", "\(warm.domain), booted \(duration(warm.age)) before the job, handed over in \(duration(warm.handover))"))
+        }
         for stage in result.stages ?? [] { rows.append(("stage \(stage.name)", stage.summary)) }
         let width = rows.map(\.0.count).max() ?? 0
         return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n") + "\n"

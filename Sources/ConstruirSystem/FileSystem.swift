@@ -95,6 +95,36 @@ public enum FileSystem {
         try systemCall("ftruncate", path: path) { ftruncate(fd, off_t(size)) }
     }
 
+    /// Writes the whole of `source` into the existing file `destination` from offset 0, in the
+    /// kernel (`copy_file_range`: no copy through this process, a reflink where the file system
+    /// shares blocks). The rest of `destination` is left as it was. Returns the bytes copied.
+    @discardableResult
+    public static func copyContents(of source: String, into destination: String) throws(SystemError) -> Int64 {
+        let input = try systemCall("open", path: source) { open(source, O_RDONLY | O_CLOEXEC) }
+        defer { close(input) }
+        let output = try systemCall("open", path: destination) { open(destination, O_WRONLY | O_CLOEXEC) }
+        defer { close(output) }
+        var copied: Int64 = 0
+        while true {
+            let count = try systemCall("copy_file_range", path: source) { construir_copy_file_range(input, output, 1 << 30) }
+            if count == 0 { return copied }
+            copied += Int64(count)
+        }
+    }
+
+    /// Writes `bytes` into the existing file `path` at offset 0, leaving the rest as it was.
+    public static func overwritePrefix(of path: String, with bytes: [UInt8]) throws(SystemError) {
+        let fd = try systemCall("open", path: path) { open(path, O_WRONLY | O_CLOEXEC) }
+        defer { close(fd) }
+        var offset = 0
+        while offset < bytes.count {
+            let written = try systemCall("pwrite", path: path) {
+                bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + offset, $0.count - offset, off_t(offset)) }
+            }
+            offset += written
+        }
+    }
+
     /// An absolute, normalised form of `path` relative to the current directory.
     public static func absolute(_ path: String) -> String {
         let url = URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))

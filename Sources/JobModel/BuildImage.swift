@@ -7,8 +7,12 @@ import Foundation
 /// files.
 public struct BuildImage: Sendable, Equatable {
     /// The guest protocol of the agent images are built with now (docs/guest-protocol.md):
-    /// 2 added stages; the runner still boots images of protocol 1 for jobs without them.
-    public static let guestProtocol = 2
+    /// 2 added stages, 3 warm VMs; the runner still boots older images cold, and images of
+    /// protocol 1 for jobs without stages.
+    public static let guestProtocol = 3
+
+    /// The first protocol whose agent waits for a hand-over (`construir.warm=1`).
+    public static let warmProtocol = 3
 
     /// `image.json`, written by the image build (`construir image build N`).
     public struct Manifest: Codable, Sendable, Equatable {

@@ -5,7 +5,11 @@ import ConstruirSystem
 public struct GuestStatus: Sendable, Equatable {
     public static let diskSize = 4096
 
-    public enum State: String, Sendable { case running, finished, error }
+    public enum State: String, Sendable {
+        case running, finished, error
+        /// A warm VM's agent (protocol 3) booted and waits for its job.
+        case waiting
+    }
 
     public var state: State
     public var exitCode: Int?
@@ -13,6 +17,8 @@ public struct GuestStatus: Sendable, Equatable {
     public var bootUptimeMs: Int?
     public var startUptimeMs: Int?
     public var endUptimeMs: Int?
+    /// When a warm VM's agent saw its job handed over (protocol 3).
+    public var handoverUptimeMs: Int?
     /// The agent applied the job's config disk (environment variables).
     public var configApplied = false
 
@@ -48,6 +54,7 @@ public struct GuestStatus: Sendable, Equatable {
         status.bootUptimeMs = try number("boot_uptime_ms")
         status.startUptimeMs = try number("start_uptime_ms")
         status.endUptimeMs = try number("end_uptime_ms")
+        status.handoverUptimeMs = try number("handover_uptime_ms")
         status.configApplied = fields["config"] == "applied"
         if let error = fields["error"] {
             status.error = String(error.unicodeScalars.filter { $0.isASCII && $0.value >= 0x20 }.prefix(200).map(Character.init))

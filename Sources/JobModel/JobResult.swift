@@ -207,6 +207,24 @@ public struct JobResult: Codable, Sendable, Equatable {
     /// A packaged job: the commit it was made from, and whether uncommitted changes were part
     /// of it (`construir try`), as its job/source.json says (`PackagedSource`).
     public var source: PackagedSource?
+    /// A job handed to a VM booted before it (`run --warm`): which one, and how long it had waited.
+    public var warm: WarmStart?
+
+    /// The warm VM a job ran on.
+    public struct WarmStart: Codable, Sendable, Equatable {
+        /// The libvirt domain, `construir-warm-…`.
+        public var domain: String
+        /// Seconds from the VM's boot to the hand-over.
+        public var age: Double
+        /// Seconds the hand-over took on the host (job copied to its disk, output disk grown).
+        public var handover: Double
+
+        public init(domain: String, age: Double, handover: Double) {
+            self.domain = domain
+            self.age = age
+            self.handover = handover
+        }
+    }
 
     public init(job: String, name: String, status: Status, exitCode: Int?, error: String?, image: Image?,
                 timestamps: Timestamps, durations: Durations, sizes: Sizes, limits: Limits?, runner: String,
@@ -232,7 +250,7 @@ public struct JobResult: Codable, Sendable, Equatable {
         case runnerID = "runner_id"
         case outputDigest = "output_digest"
         case quorum, stages
-        case source
+        case source, warm
     }
 
     /// The JSON written to result.json (stable key order, ISO 8601 dates, explicit nulls).

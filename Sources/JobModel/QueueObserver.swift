@@ -8,7 +8,7 @@ import Synchronization
 public final class QueueObserver: Sendable {
     public let queueDirectory: String
     public let runningDirectory: String
-    /// Where runners keep their locks and `RunnerPause` records.
+    /// Where runners keep their locks and `RunnerRecord`s.
     public let runnersDirectory: String
     public let doneDirectory: String
     public let defaultImage: Int
@@ -34,6 +34,7 @@ public final class QueueObserver: Sendable {
             queued: queued(), running: running(now: now, pauses: pauses),
             done: doneLimit.map { Array(done.prefix(max(0, $0))) } ?? done, doneTotal: done.count)
         snapshot.pausedRunners = pauses.values.sorted { $0.runner < $1.runner }
+        snapshot.warmVMs = RunnerWarmVMs.readAll(in: runnersDirectory).values.sorted { $0.runner < $1.runner }
         return snapshot
     }
 

@@ -91,6 +91,8 @@ public struct QueueSnapshot: Codable, Sendable, Equatable {
     public var running: [Running]
     /// The live runners holding back now (a busy machine, on battery, outside their hours), and why.
     public var pausedRunners: [RunnerPause] = []
+    /// The VMs live runners keep booted ahead of their jobs (`run --warm`), by runner.
+    public var warmVMs: [RunnerWarmVMs] = []
     /// Most recently finished first.
     public var done: [Done]
     /// How many jobs done/ holds in all (`done` may be only the most recent).
@@ -110,6 +112,7 @@ public struct QueueSnapshot: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case taken, queued, running, done
         case pausedRunners = "paused_runners"
+        case warmVMs = "warm_vms"
         case queueDirectory = "queue_directory"
         case doneDirectory = "done_directory"
         case doneTotal = "done_total"

@@ -30,17 +30,20 @@ public struct JobExecutor: Sendable {
     public let hypervisor: any VirtualMachineManager
     public let options: RunnerOptions
     public let logger: Logger
+    /// Booted VMs that take jobs (`run --warm`); nil: every job boots cold.
+    public let warm: WarmPool?
     private let digests: ImageDigestCache
 
     /// - Parameter digests: the image digests, when shared with another user of the images (the
     ///   pull runner's claims); by default the executor's own.
     public init(images: ImageStore, hypervisor: any VirtualMachineManager, options: RunnerOptions, logger: Logger,
-                digests: ImageDigestCache? = nil) {
+                digests: ImageDigestCache? = nil, warm: WarmPool? = nil) {
         self.images = images
         self.hypervisor = hypervisor
         self.options = options
         self.logger = logger
-        self.digests = digests ?? ImageDigestCache(persistingTo: options.imageDigestStore)
+        self.digests = digests ?? warm?.digests ?? ImageDigestCache(persistingTo: options.imageDigestStore)
+        self.warm = warm
     }
 
     /// Runs the job; a runner that began stopping (its task cancelled) boots nothing more.
@@ -143,75 +146,110 @@ public struct JobExecutor: Sendable {
             stageNonce = nonce
         }
 
-        // Fresh disks for the guest's output, status and (when the job sets variables) config.
+        // The disks' paths are the job directory's, whether a warm VM's files are moved there
+        // at its hand-over or fresh ones are made for a cold boot.
         let outputDisk = "\(job.directory)/output.img"
         let statusDisk = "\(job.directory)/status.img"
         let configDisk = "\(job.directory)/config.img"
         let stagesDisk = "\(job.directory)/stages.img"
         let consoleLog = "\(job.directory)/console.log"
         let environment = manifest?.environment ?? []
-        do {
-            try FileSystem.createSparseFile(outputDisk, size: limits.outputSize)
-            try FileSystem.createSparseFile(statusDisk, size: Int64(GuestStatus.diskSize))
-            if !environment.isEmpty {
-                try Self.writeConfigDisk(configDisk, script: manifest?.environmentScript ?? "")
-            }
-            if let stageNonce {
-                try Self.writeConfigDisk(stagesDisk, script: StageDriver.script(stages: stages, nonce: stageNonce))
-                try JSONEncoder().encode(StageMarkers(nonce: stageNonce, stages: stages))
-                    .write(to: URL(fileURLWithPath: "\(job.directory)/\(StageMarkers.fileName)"))
-            }
-        } catch {
-            return finish(.error, error: "cannot create the job's disks: \(error)")
-        }
-        result.sizes.outputDisk = limits.outputSize
+        let environmentScript = environment.isEmpty ? nil : Self.configDiskBytes(manifest?.environmentScript ?? "")
+        let stageScript = stageNonce.map { Self.configDiskBytes(StageDriver.script(stages: stages, nonce: $0)) }
+        var warmDirectory: String?
         defer {
-            for file in [outputDisk, statusDisk, configDisk, stagesDisk, "\(job.directory)/\(StageMarkers.fileName)"] {
+            for file in [outputDisk, statusDisk, configDisk, stagesDisk, "\(job.directory)/\(StageMarkers.fileName)",
+                         Self.domainRecord(in: job.directory)] {
                 try? FileManager.default.removeItem(atPath: file)
             }
+            if let warmDirectory { WarmPool.remove(warmDirectory) }
         }
+        if let stageNonce {
+            do {
+                try JSONEncoder().encode(StageMarkers(nonce: stageNonce, stages: stages))
+                    .write(to: URL(fileURLWithPath: "\(job.directory)/\(StageMarkers.fileName)"))
+            } catch {
+                return finish(.error, error: "cannot create the job's disks: \(error)")
+            }
+        }
+        result.sizes.outputDisk = limits.outputSize
 
-        // The job's files are handed to QEMU's user by libvirt when it runs as another user
-        // (qemu:///system); build image files are never relabelled, so they stay identical.
-        let relabel = !hypervisor.isEmbedded
-        var disks: [DomainConfiguration.Disk] = [
-            .init(path: job.jobPath, serial: "construir-job", readOnly: true, relabel: relabel),
-            .init(path: outputDisk, serial: "construir-output", readOnly: false, relabel: relabel),
-            .init(path: statusDisk, serial: "construir-status", readOnly: false, relabel: relabel),
-        ]
-        if !environment.isEmpty {
-            disks.append(.init(path: configDisk, serial: "construir-config", readOnly: true, relabel: relabel))
-        }
-        if stageNonce != nil {
-            disks.append(.init(path: stagesDisk, serial: StageDriver.diskSerial, readOnly: true, relabel: relabel))
-        }
-        if let rootfs = image.rootfsPath {
-            disks.append(.init(path: rootfs, serial: "construir-root", readOnly: true, relabel: false))
-        }
-        var configuration = DomainConfiguration(
-            name: Self.domainName(jobID: job.id), acceleration: options.acceleration,
-            memoryMiB: limits.memoryMiB, cpus: limits.cpus,
-            kernel: image.kernelPath, initrd: image.initrdPath, commandLine: image.manifest.cmdline,
-            disks: disks,
-            consoleLog: consoleLog)
-        configuration.relabelConsole = relabel
-        configuration.idlePriority = options.idlePriority
-
-        // Boot and wait; a job killed or a runner that began stopping meanwhile boots nothing.
+        // A job killed or a runner that began stopping meanwhile boots nothing.
         if KillRequest.exists(in: job.directory) { return finish(.killed, error: KillRequest.killedBeforeBoot) }
         if Task.isCancelled { return .interrupted }
+
+        // A warm VM of this image, digest and at least this memory and CPUs takes the job;
+        // else (none, a script too large for its disks, a failed hand-over) it boots cold.
+        var machine: (any JobMachine)?
         let createStart = ContinuousClock.now
-        let machine: any JobMachine
-        do {
-            let hypervisor = self.hypervisor
-            let domain = configuration
-            machine = try await OwnThread.run("construir-start") { try hypervisor.start(domain) as any JobMachine }
-        } catch {
-            return finish(.error, error: "\(error)")
+        if let warm, (environmentScript?.count ?? 0) <= WarmMachine.scriptDiskSize, (stageScript?.count ?? 0) <= WarmMachine.scriptDiskSize,
+           let vm = warm.take(image: image.index, digest: digest, memoryMiB: limits.memoryMiB, cpus: limits.cpus) {
+            warmDirectory = vm.directory
+            do {
+                try await OwnThread.run("construir-handover") {
+                    try vm.handOver(job, outputSize: limits.outputSize, environment: environmentScript, stages: stageScript)
+                }
+                machine = vm.machine
+                let handover = (ContinuousClock.now - createStart).seconds
+                result.warm = .init(domain: vm.name, age: (createStart - vm.booted).seconds, handover: handover)
+                result.limits?.memoryMiB = vm.memoryMiB
+                result.limits?.cpus = vm.cpus
+                logger.info("job handed over to a warm VM", metadata: ["domain": "\(vm.name)", "image": "\(image.index)"])
+            } catch {
+                logger.warning("hand-over to warm VM \(vm.name) failed, booting cold: \(error)")
+                await vm.machine.destroyOffPool()
+                for file in [outputDisk, statusDisk, consoleLog, Self.domainRecord(in: job.directory)] {
+                    try? FileManager.default.removeItem(atPath: file)
+                }
+            }
         }
+        if machine == nil {
+            warm?.makeRoom()
+            do {
+                try FileSystem.createSparseFile(outputDisk, size: limits.outputSize)
+                try FileSystem.createSparseFile(statusDisk, size: Int64(GuestStatus.diskSize))
+                if let environmentScript { try Data(environmentScript).write(to: URL(fileURLWithPath: configDisk)) }
+                if let stageScript { try Data(stageScript).write(to: URL(fileURLWithPath: stagesDisk)) }
+            } catch {
+                return finish(.error, error: "cannot create the job's disks: \(error)")
+            }
+            // The job's files are handed to QEMU's user by libvirt when it runs as another user
+            // (qemu:///system); build image files are never relabelled, so they stay identical.
+            let relabel = !hypervisor.isEmbedded
+            var disks: [DomainConfiguration.Disk] = [
+                .init(path: job.jobPath, serial: "construir-job", readOnly: true, relabel: relabel),
+                .init(path: outputDisk, serial: "construir-output", readOnly: false, relabel: relabel),
+                .init(path: statusDisk, serial: "construir-status", readOnly: false, relabel: relabel),
+            ]
+            if environmentScript != nil {
+                disks.append(.init(path: configDisk, serial: "construir-config", readOnly: true, relabel: relabel))
+            }
+            if stageScript != nil {
+                disks.append(.init(path: stagesDisk, serial: StageDriver.diskSerial, readOnly: true, relabel: relabel))
+            }
+            if let rootfs = image.rootfsPath {
+                disks.append(.init(path: rootfs, serial: "construir-root", readOnly: true, relabel: false))
+            }
+            var configuration = DomainConfiguration(
+                name: Self.domainName(jobID: job.id), acceleration: options.acceleration,
+                memoryMiB: limits.memoryMiB, cpus: limits.cpus,
+                kernel: image.kernelPath, initrd: image.initrdPath, commandLine: image.manifest.cmdline,
+                disks: disks,
+                consoleLog: consoleLog)
+            configuration.relabelConsole = relabel
+            configuration.idlePriority = options.idlePriority
+            do {
+                let hypervisor = self.hypervisor
+                let domain = configuration
+                machine = try await OwnThread.run("construir-start") { try hypervisor.start(domain) as any JobMachine }
+            } catch {
+                return finish(.error, error: "\(error)")
+            }
+            logger.info("VM started", metadata: ["image": "\(image.index)", "accel": "\(options.acceleration.rawValue)"])
+        }
+        guard let machine else { return finish(.error, error: "no VM") }
         let created = ContinuousClock.now
         result.durations.vmStart = (created - createStart).seconds
-        logger.info("VM started", metadata: ["image": "\(image.index)", "accel": "\(options.acceleration.rawValue)"])
         CrashPoint.reach("vm-started")
         let consoleCap = options.maxConsoleBytes
         let pauseClock = PauseClock()
@@ -321,6 +359,8 @@ public struct JobExecutor: Sendable {
             return finish(.error, error: "guest agent: \(guest?.error ?? "unspecified error")")
         case (_, .running?):
             return finish(.error, error: "the VM \(stop) while the job was running" + (problem.map { "; \($0)" } ?? ""))
+        case (_, .waiting?):
+            return finish(.error, error: "the warm VM \(stop) before it took the job" + (problem.map { "; \($0)" } ?? ""))
         case (_, nil):
             return finish(.error, error: "the VM \(stop) without reporting a result" + (problem.map { "; \($0)" } ?? ""))
         }
@@ -360,12 +400,16 @@ public struct JobExecutor: Sendable {
             + "(`construir image list --packages` shows what an image holds)"
     }
 
-    /// The config disk: the environment script, NUL-padded to whole 4 KiB blocks.
-    static func writeConfigDisk(_ path: String, script: String) throws {
+    /// A config or stages disk's bytes: the script, NUL-padded to whole 4 KiB blocks.
+    static func configDiskBytes(_ script: String) -> [UInt8] {
         var bytes = Array(script.utf8)
         bytes += [UInt8](repeating: 0, count: Int(roundUp(Int64(bytes.count) + 1, to: 4096)) - bytes.count)
-        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return bytes
     }
+
+    /// Where a job's directory names the domain it runs in when that is not `domainName(jobID:)`
+    /// (a warm VM): a runner taking the job over after a crash kills that one.
+    public static func domainRecord(in directory: String) -> String { "\(directory)/domain" }
 
     /// Cuts a console log that went over `cap` back to `cap` bytes and says so at its end.
     static func capConsoleLog(_ path: String, at cap: Int64) {

@@ -16,8 +16,8 @@ public protocol JobSource: Sendable {
     func recover() async
 
     /// Claims the next job for `slot` (1-based), or nil when there is none now. `prepareTakeOver`
-    /// is called with a job's earlier id before a job a dead runner left is adopted, so that
-    /// whatever of its VM is still running is killed first.
+    /// is called with a job's running directory before a job a dead runner left is adopted, so
+    /// that whatever of its VM is still running is killed first.
     func claim(slot: Int, prepareTakeOver: @escaping @Sendable (String) async -> Void) async -> ClaimedJob?
 
     /// Whether any job waits to be claimed (`--exit-when-idle`).

@@ -43,7 +43,7 @@ public struct QueueDirectorySource: JobSource {
 
     public func claim(slot: Int, prepareTakeOver: @escaping @Sendable (String) async -> Void) async -> ClaimedJob? {
         for orphan in await offPool({ $0.orphans() }) ?? [] {
-            await prepareTakeOver(orphan.id)
+            await prepareTakeOver(orphan.directory)
             if let job = await offPool({ $0.takeOver(orphan, slot: slot) }) ?? nil { return job }
         }
         return await offPool({ $0.claimQueued(slot: slot) }) ?? nil

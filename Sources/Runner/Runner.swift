@@ -68,6 +68,10 @@ public final class Runner<Source: JobSource>: Service, Sendable {
             for condition in configuration.pauseConditions {
                 helpers.addTask { await self.watch(condition, wake: wake) }
             }
+            if let warm = executor.warm {
+                warm.holdBack(pauses.holdsClaims)
+                helpers.addTask { await warm.run() }
+            }
             await withDiscardingTaskGroup { jobs in
                 await withTaskCancellationHandler {
                     await withGracefulShutdownHandler {
@@ -103,7 +107,10 @@ public final class Runner<Source: JobSource>: Service, Sendable {
             if Task.isCancelled { return }
             let changed = pauses.set(condition.kind, await Self.check(condition))
             await noteChange(condition.kind, changed)
-            if changed { wake.yield(.workMayExist) }
+            if changed {
+                executor.warm?.holdBack(pauses.holdsClaims)
+                wake.yield(.workMayExist)
+            }
         }
     }
 
@@ -184,6 +191,7 @@ public final class Runner<Source: JobSource>: Service, Sendable {
                 freeSlots.sort(by: >)
             case .stop where !stopping:
                 stopping = true
+                executor.warm?.holdBack(true)
                 let running = configuration.slots - freeSlots.count
                 if running > 0 {
                     logger.notice("stopping: no new jobs; \(running) running job(s) get \(JobExecutor.format(configuration.gracePeriod)) to finish")
@@ -203,10 +211,19 @@ public final class Runner<Source: JobSource>: Service, Sendable {
         }
     }
 
-    /// Kills what is left of the VM of a job a dead runner held, before the job is adopted.
+    /// Kills what is left of the VM of a job a dead runner held, before the job is adopted: the
+    /// domain named after the job, or the warm VM its directory names.
     private var killLeftoverVM: @Sendable (String) async -> Void {
-        { [hypervisor = executor.hypervisor] id in
-            _ = try? await OwnThread.run("construir-take-over") { hypervisor.destroyLeftover(name: JobExecutor.domainName(jobID: id)) }
+        { [hypervisor = executor.hypervisor] directory in
+            _ = try? await OwnThread.run("construir-take-over") {
+                hypervisor.destroyLeftover(name: JobExecutor.domainName(jobID: (directory as NSString).lastPathComponent))
+                let record = JobExecutor.domainRecord(in: directory)
+                if let data = FileManager.default.contents(atPath: record), data.count <= 256,
+                   let name = String(data: data, encoding: .utf8), name.hasPrefix(JobExecutor.domainPrefix),
+                   name.allSatisfy({ $0.isLetter || $0.isNumber || "-._".contains($0) }) {
+                    hypervisor.destroyLeftover(name: name)
+                }
+            }
         }
     }
 
@@ -230,6 +247,8 @@ public final class Runner<Source: JobSource>: Service, Sendable {
     /// Runs a claimed job and delivers it (or gives it back to the source if interrupted).
     /// Returns its VM when QEMU may still be exiting, for the caller to finish tearing down.
     func process(_ job: ClaimedJob) async -> (any JobMachine)? {
+        executor.warm?.jobStarted()
+        defer { executor.warm?.jobFinished() }
         if job.hasResult {
             await publish(job)
             return nil

@@ -49,6 +49,14 @@ public enum StatusMetrics {
                                labels: [("reason", kind.rawValue)])
                 .set(Double(snapshot.pausedRunners.filter { $0.reasons.contains { $0.kind == kind } }.count))
         }
+        let warm = snapshot.warmVMs.flatMap(\.vms)
+        for state in [RunnerWarmVMs.VM.State.booting, .ready] {
+            registry.makeGauge(descriptor: descriptor("warm_vms", help: "VMs booted ahead of their jobs (run --warm), by state: booting, or ready for a job."),
+                               labels: [("state", state.rawValue)])
+                .set(Double(warm.count { $0.state == state }))
+        }
+        registry.makeCounter(descriptor: descriptor("jobs_warm", unit: "total", help: "Jobs in done/ that ran on a warm VM (no boot while they waited)."))
+            .increment(by: Int64(snapshot.done.count { $0.result.warm != nil }))
         let oldest = snapshot.queued.map { snapshot.taken.timeIntervalSince($0.queued) }.max() ?? 0
         registry.makeGauge(descriptor: descriptor("queue_oldest", unit: "seconds", help: "Age of the oldest job waiting in the queue (0 when empty)."))
             .set(max(0, oldest))

@@ -46,6 +46,16 @@ public enum StatusPage {
             html += "</table>\n"
         }
 
+        let warm = snapshot.warmVMs.flatMap { runner in runner.vms.map { (runner.runner, $0) } }
+        if !warm.isEmpty {
+            html += "<h2>Warm VMs (<span id=\"warm-count\">\(warm.count)</span>)</h2>\n"
+            html += "<table id=\"warm\"><tr><th>VM</th><th>image</th><th>state</th><th>booted</th><th>memory</th><th>runner</th></tr>\n"
+            for (runner, vm) in warm {
+                html += "<tr><td>\(escape(vm.domain))</td><td>\(vm.image)</td><td>\(vm.state.rawValue)</td><td>\(escape(timestamp(vm.booted)))</td><td>\(vm.memoryMiB) MiB, \(vm.cpus) CPU</td><td>\(escape(runner))</td></tr>\n"
+            }
+            html += "</table>\n"
+        }
+
         html += "<h2>Done (<span id=\"done-count\">\(snapshot.doneTotal)</span>)</h2>\n"
         if snapshot.done.isEmpty {
             html += "<p class=\"empty\">No job has finished yet.</p>\n"

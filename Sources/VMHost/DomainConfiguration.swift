@@ -169,6 +169,12 @@ public struct DomainConfiguration: Sendable, Equatable {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// The device name (e.g. "vdb") libvirt gives the disk of serial `serial`, for calls that
+    /// name a disk of a running domain.
+    public func diskTarget(serial: String) -> String? {
+        disks.firstIndex(where: { $0.serial == serial }).map { "vd" + Self.driveLetter($0) }
+    }
+
     static func driveLetter(_ index: Int) -> String {
         String(UnicodeScalar(UInt8(ascii: "a") + UInt8(index)))
     }

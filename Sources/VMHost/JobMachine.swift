@@ -18,6 +18,13 @@ public protocol JobMachine: Sendable {
 
     /// Lets a suspended guest go on. Blocks.
     func resume() throws
+
+    /// Sets the size the guest sees of the disk at `target` (e.g. "vdb") to `bytes`, growing its
+    /// file; the guest is told at once (virtio-blk's configuration change). Blocks.
+    func resizeDisk(target: String, bytes: Int64) throws
+
+    /// Whether the domain still runs (a warm VM is looked at before it gets a job). Blocks.
+    var isRunning: Bool { get }
 }
 
 extension JobMachine {

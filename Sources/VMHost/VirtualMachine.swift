@@ -63,6 +63,14 @@ public final class VirtualMachine: JobMachine, @unchecked Sendable {
         guard virDomainResume(domain) == 0 else { throw Hypervisor.lastError("cannot resume VM \(name)") }
     }
 
+    public func resizeDisk(target: String, bytes: Int64) throws {
+        guard virDomainBlockResize(domain, target, UInt64(bytes), UInt32(VIR_DOMAIN_BLOCK_RESIZE_BYTES.rawValue)) == 0 else {
+            throw Hypervisor.lastError("cannot resize disk \(target) of VM \(name)")
+        }
+    }
+
+    public var isRunning: Bool { virDomainIsActive(domain) == 1 }
+
     /// Kills QEMU now; harmless when it already stopped.
     ///
     /// libvirt's destroy sends SIGTERM and then polls every 200 ms until QEMU's process is gone.

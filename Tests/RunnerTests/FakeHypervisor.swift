@@ -152,6 +152,15 @@ final class FakeMachine: JobMachine {
         suspendedState.withLock { $0.now = false }
     }
 
+    func resizeDisk(target: String, bytes: Int64) throws {
+        resized.withLock { $0.append((target, bytes)) }
+    }
+
+    /// The disks the runner resized, in order.
+    let resized = Mutex<[(target: String, bytes: Int64)]>([])
+
+    var isRunning: Bool { hypervisor.running.contains(name) }
+
     /// False when cancelled first.
     private static func sleep(_ duration: Duration) async -> Bool {
         (try? await Task.sleep(for: duration)) != nil

@@ -42,4 +42,7 @@ int construir_sched_policy(int tid);
 
 /* SCHED_IDLE's value (Glibc's Swift module does not export it). */
 int construir_sched_idle_value(void);
+/* copy_file_range(2) of up to `length` bytes at the descriptors' offsets (Glibc's Swift module
+   does not export it). */
+long construir_copy_file_range(int in, int out, unsigned long length);
 #endif

@@ -1,0 +1,20 @@
+/// How many VMs the runner boots ahead of their jobs (`run --warm N`).
+public struct WarmPolicy: Sendable, Equatable {
+    /// Warm VMs kept per build image.
+    public var perImage: Int
+    /// A warm VM that waited this long is replaced by a fresh one.
+    public var maxAge: Duration
+    /// The most VMs at once, running jobs and warm ones together: the memory the slot policy
+    /// allows (`RunCommand.machineBudget`). A warm VM never takes a job's slot; it only uses
+    /// memory no running job needs.
+    public var maxMachines: Int
+    /// The build images kept warm; nil: every installed image whose agent can wait for a job.
+    public var images: [Int]?
+
+    public init(perImage: Int, maxAge: Duration = .seconds(3600), maxMachines: Int, images: [Int]? = nil) {
+        self.perImage = perImage
+        self.maxAge = maxAge
+        self.maxMachines = maxMachines
+        self.images = images
+    }
+}

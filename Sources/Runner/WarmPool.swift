@@ -1,0 +1,350 @@
+import ConstruirSystem
+import Foundation
+import JobModel
+import Logging
+import Synchronization
+import VMHost
+
+/// The VMs booted ahead of their jobs (`run --warm N`), so that a job waits only for its
+/// hand-over instead of a boot.
+///
+/// Each warm VM serves one job and is destroyed after it, as every VM is. One that waited
+/// longer than `WarmPolicy.maxAge`, whose image changed, or that stopped by itself, is replaced.
+/// Warm VMs use only what running jobs leave of `WarmPolicy.maxMachines`; a job that needs
+/// another image or more memory makes room (`makeRoom`) and boots cold. While the runner holds
+/// back (paused, stopping) it keeps none. Their files live in `directory`, one folder each.
+public final class WarmPool: Sendable {
+    public let policy: WarmPolicy
+    public let directory: String
+    let images: ImageStore
+    let hypervisor: any VirtualMachineManager
+    let options: RunnerOptions
+    let digests: ImageDigestCache
+    let logger: Logger
+    /// Where the pool shows its VMs (`RunnerWarmVMs`), and for which runner; nil: nowhere.
+    let record: (path: String, runner: String)?
+    private let state = Mutex(State())
+    private let changes = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+
+    struct State {
+        var waiting: [Entry] = []
+        /// Images being booted now.
+        var booting: [Int] = []
+        /// Jobs running (claimed and not yet finished).
+        var busy = 0
+        /// Warm VMs taken out to make room, for the maintenance loop to destroy.
+        var evicted: [WarmMachine] = []
+        var holdingBack = false
+        var sequence = 0
+        /// Image → when booting it last failed (not tried again for `retryDelay`).
+        var failedAt: [Int: ContinuousClock.Instant] = [:]
+        /// What the record file says now.
+        var recorded: [RunnerWarmVMs.VM] = []
+    }
+
+    struct Entry {
+        var machine: WarmMachine
+        var ready = false
+    }
+
+    /// A snapshot of one warm VM, for status displays.
+    public struct Snapshot: Sendable, Equatable {
+        public var name: String
+        public var image: Int
+        public var ready: Bool
+        public var bootedAt: Date
+        public var memoryMiB: Int
+        public var cpus: Int
+    }
+
+    static let retryDelay = Duration.seconds(30)
+    static let tick = Duration.milliseconds(500)
+
+    public init(policy: WarmPolicy, directory: String, images: ImageStore, hypervisor: any VirtualMachineManager,
+                options: RunnerOptions, digests: ImageDigestCache, logger: Logger, record: (path: String, runner: String)? = nil) {
+        self.policy = policy
+        self.directory = directory
+        self.images = images
+        self.hypervisor = hypervisor
+        self.options = options
+        self.digests = digests
+        self.logger = logger
+        self.record = record
+    }
+
+    /// The warm VMs now, oldest first.
+    public var snapshot: [Snapshot] {
+        state.withLock { state in
+            state.waiting.map {
+                Snapshot(name: $0.machine.name, image: $0.machine.image, ready: $0.ready, bootedAt: $0.machine.bootedAt,
+                         memoryMiB: $0.machine.memoryMiB, cpus: $0.machine.cpus)
+            }
+        }
+    }
+
+    /// Images being booted now.
+    public var booting: [Int] { state.withLock { $0.booting } }
+
+    /// Takes the warm VM a job of `image` with that digest, memory and CPUs can run on (a ready
+    /// one first), or nil: the job then boots cold.
+    public func take(image: Int, digest: String, memoryMiB: Int, cpus: Int) -> WarmMachine? {
+        let taken = state.withLock { state -> WarmMachine? in
+            let fits = state.waiting.indices.filter { index in
+                let machine = state.waiting[index].machine
+                return machine.image == image && machine.imageDigest == digest && machine.memoryMiB >= memoryMiB && machine.cpus >= cpus
+            }
+            guard let index = fits.first(where: { state.waiting[$0].ready }) ?? fits.first else { return nil }
+            return state.waiting.remove(at: index).machine
+        }
+        if taken != nil { changes.continuation.yield() }
+        return taken
+    }
+
+    /// Called when a job that runs cold starts: warm VMs beyond what running jobs leave of the
+    /// budget are taken out, oldest first, and destroyed by the maintenance loop.
+    public func makeRoom() {
+        let evicted = state.withLock { state -> Int in
+            var count = 0
+            while state.busy + state.waiting.count + state.booting.count > policy.maxMachines, !state.waiting.isEmpty {
+                state.evicted.append(state.waiting.removeFirst().machine)
+                count += 1
+            }
+            return count
+        }
+        if evicted > 0 { changes.continuation.yield() }
+    }
+
+    /// A job was claimed; `jobFinished` when it is delivered or given back.
+    public func jobStarted() { state.withLock { $0.busy += 1 } }
+
+    public func jobFinished() {
+        state.withLock { $0.busy -= 1 }
+        changes.continuation.yield()
+    }
+
+    /// Keeps no warm VM while `holdBack` (the runner is paused or stopping).
+    public func holdBack(_ holdBack: Bool) {
+        let changed = state.withLock { state in
+            defer { state.holdingBack = holdBack }
+            return state.holdingBack != holdBack
+        }
+        if changed { changes.continuation.yield() }
+    }
+
+    /// Boots, checks and replaces warm VMs until cancelled; then destroys those left. Domains
+    /// and files a previous life of this runner left behind are removed first.
+    public func run() async {
+        await clearLeftovers()
+        await withDiscardingTaskGroup { group in
+            group.addTask { [changes] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: Self.tick)
+                    changes.continuation.yield()
+                }
+            }
+            for await _ in changes.stream {
+                if Task.isCancelled { break }
+                await maintain()
+                await writeRecord()
+            }
+            group.cancelAll()
+        }
+        let left = state.withLock { state in
+            defer { state.waiting = []; state.evicted = [] }
+            return state.waiting.map(\.machine) + state.evicted
+        }
+        for machine in left { await retire(machine, because: "the runner stops") }
+        await writeRecord()
+    }
+
+    /// Shows the warm VMs in the record file, when they changed; removes it when there are none.
+    private func writeRecord() async {
+        guard let record else { return }
+        let vms = state.withLock { state -> [RunnerWarmVMs.VM]? in
+            let vms = state.waiting.map {
+                RunnerWarmVMs.VM(domain: $0.machine.name, image: $0.machine.image, state: $0.ready ? .ready : .booting,
+                                 booted: $0.machine.bootedAt, memoryMiB: $0.machine.memoryMiB, cpus: $0.machine.cpus)
+            }
+            guard vms != state.recorded else { return nil }
+            state.recorded = vms
+            return vms
+        }
+        guard let vms else { return }
+        do {
+            try await OwnThread.run("construir-warm-record") {
+                if vms.isEmpty {
+                    unlink(record.path)
+                } else {
+                    try RunnerWarmVMs(runner: record.runner, vms: vms).encoded().write(to: URL(fileURLWithPath: record.path), options: .atomic)
+                }
+            }
+        } catch {
+            logger.warning("cannot write \(record.path): \(error)")
+        }
+    }
+
+    /// Ends the maintenance loop's wait (tests and the runner's stop).
+    func finish() { changes.continuation.finish() }
+
+    /// One round: destroy what was evicted or went stale, note which are ready, boot what is missing.
+    func maintain() async {
+        let evicted = state.withLock { state in
+            defer { state.evicted = [] }
+            return state.evicted
+        }
+        for machine in evicted { await retire(machine, because: "its memory went to a job that runs cold") }
+
+        let waiting = state.withLock { $0.waiting.map(\.machine) }
+        let verdicts = (try? await OwnThread.run("construir-warm-check") { waiting.map { self.verdict(on: $0) } })
+            ?? waiting.map { _ in .booting }
+        var stale: [(WarmMachine, String)] = []
+        state.withLock { state in
+            for (machine, verdict) in zip(waiting, verdicts) {
+                guard let index = state.waiting.firstIndex(where: { $0.machine.name == machine.name }) else { continue }
+                switch verdict {
+                case .ready: state.waiting[index].ready = true
+                case .booting: break
+                case .stale(let reason):
+                    state.waiting.remove(at: index)
+                    stale.append((machine, reason))
+                }
+            }
+        }
+        for (machine, reason) in stale { await retire(machine, because: reason) }
+
+        if state.withLock({ $0.holdingBack }) {
+            let all = state.withLock { state in
+                defer { state.waiting = [] }
+                return state.waiting.map(\.machine)
+            }
+            for machine in all { await retire(machine, because: "the runner holds back") }
+            return
+        }
+        while !Task.isCancelled, let index = await nextImageToBoot() {
+            await boot(index)
+        }
+    }
+
+    enum Verdict { case ready, booting, stale(String) }
+
+    /// Blocks: libvirt, the status disk and the image's files are looked at.
+    private func verdict(on machine: WarmMachine) -> Verdict {
+        if ContinuousClock.now - machine.booted >= policy.maxAge {
+            return .stale("it waited longer than --warm-max-age \(JobExecutor.format(policy.maxAge))")
+        }
+        guard let image = try? images.image(machine.image), let digest = try? digests.digest(of: image), digest == machine.imageDigest else {
+            return .stale("build image \(machine.image) changed since it booted")
+        }
+        guard machine.machine.isRunning else { return .stale("it stopped while waiting (see its console in the log)") }
+        switch machine.guestState() {
+        case .waiting?: return .ready
+        case nil, .running?: return .booting
+        case .finished?, .error?: return .stale("its agent gave up before a job came")
+        }
+    }
+
+    /// The image that lacks warm VMs most, when the budget has room for one more; nil if none.
+    private func nextImageToBoot() async -> Int? {
+        let wanted = await warmImages()
+        return state.withLock { state -> Int? in
+            guard !state.holdingBack, state.busy + state.waiting.count + state.booting.count < policy.maxMachines else { return nil }
+            let now = ContinuousClock.now
+            let candidates = wanted.filter { index in
+                let have = state.waiting.count(where: { $0.machine.image == index }) + state.booting.count(where: { $0 == index })
+                let backingOff = state.failedAt[index].map { now - $0 < Self.retryDelay } ?? false
+                return have < policy.perImage && !backingOff
+            }
+            guard let index = candidates.min(by: { a, b in
+                state.waiting.count(where: { $0.machine.image == a }) < state.waiting.count(where: { $0.machine.image == b })
+            }) else { return nil }
+            state.booting.append(index)
+            return index
+        }
+    }
+
+    /// The images to keep warm: those the policy names, else every installed one whose agent
+    /// waits for a hand-over (older images boot cold).
+    private func warmImages() async -> [Int] {
+        let images = self.images
+        let named = policy.images
+        return (try? await OwnThread.run("construir-warm-images") {
+            (named ?? images.availableIndexes()).filter { index in
+                ((try? images.image(index))?.manifest.protocol ?? 0) >= BuildImage.warmProtocol
+            }
+        }) ?? []
+    }
+
+    private func boot(_ index: Int) async {
+        let name = state.withLock { state in
+            state.sequence += 1
+            return "\(JobExecutor.domainPrefix)warm-\(Self.lifeTag)-\(state.sequence)"
+        }
+        let directory = "\(self.directory)/\(name)"
+        let (images, digests, options, hypervisor) = (self.images, self.digests, self.options, self.hypervisor)
+        do {
+            let machine = try await OwnThread.run("construir-warm-boot") { () throws -> WarmMachine in
+                let image = try images.image(index)
+                let digest = try digests.digest(of: image)
+                guard image.manifest.protocol >= BuildImage.warmProtocol else {
+                    throw ConstruirError(.invalidArgument, "build image \(index) speaks guest protocol \(image.manifest.protocol); warm VMs need \(BuildImage.warmProtocol) (rebuild it)")
+                }
+                do {
+                    return try WarmMachine.boot(name: name, image: image, digest: digest, directory: directory,
+                                                options: options, hypervisor: hypervisor)
+                } catch {
+                    try? FileManager.default.removeItem(atPath: directory)
+                    throw error
+                }
+            }
+            state.withLock { state in
+                state.booting.removeFirst(index)
+                state.waiting.append(Entry(machine: machine))
+            }
+            logger.info("warm VM booting", metadata: ["domain": "\(name)", "image": "\(index)"])
+        } catch {
+            state.withLock { state in
+                state.booting.removeFirst(index)
+                state.failedAt[index] = .now
+            }
+            logger.warning("cannot boot a warm VM of image \(index) (tried again in \(JobExecutor.format(Self.retryDelay))): \(error)")
+        }
+    }
+
+    /// Destroys a warm VM that will get no job, and removes its files.
+    func retire(_ machine: WarmMachine, because reason: String) async {
+        logger.info("warm VM retired", metadata: ["domain": "\(machine.name)", "why": "\(reason)"])
+        await machine.machine.destroyOffPool()
+        Self.remove(machine.directory)
+    }
+
+    static func remove(_ directory: String) {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Kills the QEMU of warm VMs a previous life of this runner left (after a SIGKILL, they
+    /// have no runner), and removes their files.
+    private func clearLeftovers() async {
+        let directory = self.directory
+        let prefix = "\(JobExecutor.domainPrefix)warm-"
+        let killed = (try? await OwnThread.run("construir-warm-clear") { () throws -> [String] in
+            let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            let names = Set(leftovers.filter { $0.hasPrefix(prefix) })
+            let killed = names.isEmpty ? [] : StaleProcesses.kill(domains: names)
+            for name in leftovers { Self.remove("\(directory)/\(name)") }
+            try PrivateDirectory.make(directory)
+            return killed
+        }) ?? []
+        for name in killed {
+            logger.notice("killed a warm VM left by a runner that died", metadata: ["domain": "\(name)"])
+        }
+    }
+
+    /// Distinguishes this process's warm domains from a previous life's.
+    static let lifeTag = String(UInt32(truncatingIfNeeded: getpid()) ^ UInt32(truncatingIfNeeded: Int(Date().timeIntervalSince1970)), radix: 36)
+}
+
+private extension Array where Element == Int {
+    mutating func removeFirst(_ value: Int) {
+        if let index = firstIndex(of: value) { remove(at: index) }
+    }
+}

@@ -41,17 +41,24 @@ enum BuiltImages {
 
 /// A runner over `DIR/queue` → `DIR/done` on the shared hypervisor, as `construir run` builds it.
 func makeTestRunner(in dir: String, images: String, timeout: Duration, memoryMiB: Int = 512,
-                    exitWhenIdle: Bool = true, configure: (inout RunnerOptions, inout RunnerConfiguration) -> Void = { _, _ in },
+                    exitWhenIdle: Bool = true, warm: WarmPolicy? = nil,
+                    configure: (inout RunnerOptions, inout RunnerConfiguration) -> Void = { _, _ in },
                     onPublished: (@Sendable (PublishedJob) async -> Void)? = nil) throws -> Runner<QueueDirectorySource> {
     let logger = Logger(label: "construir-test")
     var options = RunnerOptions(timeout: timeout, memoryMiB: memoryMiB, cpus: 1,
                                 acceleration: Acceleration.auto.resolved().0)
     var configuration = RunnerConfiguration(slots: 1, gracePeriod: .zero, exitWhenIdle: exitWhenIdle)
     configure(&options, &configuration)
-    let executor = JobExecutor(images: ImageStore(root: images), hypervisor: try SharedHypervisor.instance.get(),
-                               options: options, logger: logger)
     let state = "\(dir)/queue/.construir"
     let identity = try RunnerIdentity.acquire(stateDirectory: state)
+    let hypervisor = try SharedHypervisor.instance.get()
+    let pool = warm.map {
+        WarmPool(policy: $0, directory: "\(state)/warm/\(identity.id)", images: ImageStore(root: images), hypervisor: hypervisor,
+                 options: options, digests: ImageDigestCache(), logger: logger,
+                 record: ("\(identity.directory)/\(RunnerWarmVMs.fileName(runner: identity.id))", identity.id))
+    }
+    let executor = JobExecutor(images: ImageStore(root: images), hypervisor: hypervisor,
+                               options: options, logger: logger, warm: pool)
     let source = QueueDirectorySource(queue: try JobQueue(queueDirectory: "\(dir)/queue", stateDirectory: state),
                                       done: try DoneStore(directory: "\(dir)/done"), identity: identity, logger: logger)
     return Runner(source: source, executor: executor, identity: identity,

@@ -176,4 +176,32 @@ final class LineSink: @unchecked Sendable {
         #expect(text.contains("runner h.1 paused since 2027-01-15T08:00:00Z: \(why)\n"), "\(text)")
         #expect(text.contains("paused: \(why)"), "\(text)")
     }
+
+    @Test func statusShowsWarmVMs() {
+        let now = Date(timeIntervalSince1970: 1_800_000_100)
+        var snapshot = QueueSnapshot(taken: now, queueDirectory: "/q", doneDirectory: "/d", queued: [], running: [], done: [], doneTotal: 0)
+        snapshot.warmVMs = [RunnerWarmVMs(runner: "h.1", vms: [
+            .init(domain: "construir-warm-a-1", image: 0, state: .ready, booted: Date(timeIntervalSince1970: 1_800_000_000), memoryMiB: 1024, cpus: 1),
+            .init(domain: "construir-warm-a-2", image: 1, state: .booting, booted: now, memoryMiB: 1024, cpus: 2),
+        ])]
+        let text = StatusText.render(snapshot)
+        #expect(text.contains("warm VMs: 2, 1 ready\n"), "\(text)")
+        #expect(text.contains("construir-warm-a-1  image 0  ready    booted 2027-01-15T08:00:00Z  1024 MiB, 1 CPU  h.1"), "\(text)")
+        #expect(text.contains("construir-warm-a-2  image 1  booting"), "\(text)")
+    }
+
+    @Test func warmOptionsParseAndAreChecked() throws {
+        #expect(try RunCommand.warmCount("auto", acceleration: .kvm) == 1)
+        #expect(try RunCommand.warmCount("auto", acceleration: .tcg) == 0)
+        #expect(try RunCommand.warmCount("3", acceleration: .tcg) == 3)
+        for bad in ["-1", "17", "many", ""] {
+            #expect(throws: (any Error).self, "\(bad)") { try RunCommand.warmCount(bad, acceleration: .kvm) }
+        }
+        let run = try #require(try Construir.parseAsRoot(["run", "--warm", "2", "--warm-max-age", "10m", "--warm-image", "1"]) as? RunCommand)
+        #expect(run.warm == "2" && run.warmMaxAge == "10m" && run.warmImage == [1])
+        for bad in [["run", "--warm", "x"], ["run", "--warm-max-age", "soon"]] {
+            #expect(throws: (any Error).self, "\(bad)") { try Construir.parseAsRoot(bad) }
+        }
+        #expect(RunCommand.machineBudget(memoryMiB: 1 << 30, slots: 3) == 3, "never fewer VMs than slots")
+    }
 }

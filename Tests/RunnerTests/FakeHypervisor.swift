@@ -30,6 +30,7 @@ final class FakeHypervisor: VirtualMachineManager {
 
     struct State {
         var started: [String] = []
+        var startedConfigurations: [DomainConfiguration] = []
         var running: Set<String> = []
         var mostRunning = 0
         var leftoversDestroyed: [String] = []
@@ -42,6 +43,7 @@ final class FakeHypervisor: VirtualMachineManager {
 
     /// Domains started, in order.
     var started: [String] { state.withLock { $0.started } }
+    var startedConfigurations: [DomainConfiguration] { state.withLock { $0.startedConfigurations } }
     /// The most domains that ran at once.
     var mostRunning: Int { state.withLock { $0.mostRunning } }
     var running: Set<String> { state.withLock { $0.running } }
@@ -50,6 +52,7 @@ final class FakeHypervisor: VirtualMachineManager {
     func start(_ configuration: DomainConfiguration) throws -> FakeMachine {
         state.withLock { state in
             state.started.append(configuration.name)
+            state.startedConfigurations.append(configuration)
             state.running.insert(configuration.name)
             state.mostRunning = max(state.mostRunning, state.running.count)
         }

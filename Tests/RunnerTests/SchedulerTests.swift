@@ -195,6 +195,28 @@ import XZ
         }
     }
 
+    @Test func aTakeOverAlsoKillsTheWarmVMTheDeadRunnersJobRanOn() async throws {
+        try await withTemporaryDirectory { dir in
+            let fixture = try Fixture(dir)
+            try fixture.submit("orphan")
+            let hypervisor = FakeHypervisor { _ in .finishes(exitCode: 0) }
+            let runner = try fixture.runner(hypervisor)
+            let queue = try JobQueue(queueDirectory: fixture.queue, stateDirectory: fixture.state)
+            let orphanID: String
+            do {
+                let dead = try RunnerIdentity.acquire(stateDirectory: fixture.state)
+                let name = try #require(JobName(fileName: "orphan_i0.tar.xz"))
+                let job = try #require(try queue.claim(name, by: dead))
+                orphanID = job.id
+                try Data("construir-warm-dead-7".utf8).write(to: URL(fileURLWithPath: JobExecutor.domainRecord(in: job.directory)))
+            }
+            try await runner.run()
+
+            #expect(hypervisor.leftoversDestroyed == ["construir-\(orphanID)", "construir-warm-dead-7"])
+            #expect(try fixture.results()["orphan"]?.status == .passed)
+        }
+    }
+
     @Test func aJobThatKilledItsRunnerTooOftenIsNotRunAgain() async throws {
         try await withTemporaryDirectory { dir in
             let fixture = try Fixture(dir)

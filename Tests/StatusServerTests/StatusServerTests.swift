@@ -167,6 +167,30 @@ struct ParseError: Error, CustomStringConvertible {
         let json = String(decoding: try snapshot.encoded(), as: UTF8.self)
         #expect(json.contains("\"paused_runners\"") && json.contains("\"suspends_vms\""), "\(json)")
     }
+
+    @Test func warmVMsAreShownAndCounted() throws {
+        let now = Date(timeIntervalSince1970: 1_800_000_100)
+        var warmJob = makeResult(job: "w.tar.xz", status: .passed, exitCode: 0, total: 1)
+        warmJob.warm = .init(domain: "construir-warm-a-1", age: 12, handover: 0.01)
+        var snapshot = QueueSnapshot(taken: now, queueDirectory: "/q", doneDirectory: "/d", queued: [], running: [],
+                                     done: [.init(directory: "w", result: warmJob),
+                                            .init(directory: "c", result: makeResult(job: "c.tar.xz", status: .passed, exitCode: 0, total: 2))],
+                                     doneTotal: 2)
+        snapshot.warmVMs = [RunnerWarmVMs(runner: "h.1", vms: [
+            .init(domain: "construir-warm-<b>-2", image: 0, state: .ready, booted: now - 5, memoryMiB: 1024, cpus: 1),
+            .init(domain: "construir-warm-a-3", image: 0, state: .booting, booted: now, memoryMiB: 1024, cpus: 1),
+        ])]
+        let (_, samples) = try parsePrometheus(StatusMetrics.render(snapshot))
+        func warm(_ state: String) -> Double? { samples.first { $0.name == "construir_warm_vms" && $0.labels["state"] == state }?.value }
+        #expect(warm("ready") == 1 && warm("booting") == 1)
+        #expect(samples.first { $0.name == "construir_jobs_warm_total" }?.value == 1)
+
+        let page = StatusPage.overview(snapshot)
+        #expect(page.contains("<h2>Warm VMs (<span id=\"warm-count\">2</span>)</h2>"))
+        #expect(page.contains("construir-warm-&lt;b&gt;-2</td><td>0</td><td>ready</td>"))
+        let json = String(decoding: try snapshot.encoded(), as: UTF8.self)
+        #expect(json.contains("\"warm_vms\"") && json.contains("\"memory_mib\" : 1024"), "\(json)")
+    }
 }
 
 @Suite struct StatusPageTests {

@@ -26,6 +26,8 @@ struct RunOnceOptions: ParsableArguments {
             "--queue", queue, "--state", state, "--done", done, "--images", images, "--timeout", timeout,
             "--memory", memory, "--cpus", "\(cpus)", "--default-image", "\(defaultImage)", "--accel", accel,
             "--log-format", logFormat.rawValue, "--on-done-timeout", onDoneTimeout, "--exit-when-idle", "--slots", "1", "--grace", "0s",
+            // One job, whose VM boots when it is there: a warm VM would only be booted and destroyed.
+            "--warm", "0",
         ]
         if let connect { arguments += ["--connect", connect] }
         if let imageDigests { arguments += ["--image-digests", imageDigests] }

@@ -58,6 +58,17 @@ public enum PrivateDirectory {
         environment["TMPDIR"].flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "/tmp"
     }
 
+    /// Creates `path` (and missing parents) with mode 0700 inside a directory the caller already
+    /// trusts as its own, such as the queue's state directory, whose ancestors may be shared (a
+    /// queue a team writes to), or checks the existing `path` as `checkOwned` does.
+    public static func makeInside(_ path: String) throws {
+        try FileSystem.makeDirectory((path as NSString).deletingLastPathComponent, mode: 0o700)
+        if mkdir(path, 0o700) != 0, errno != EEXIST {
+            throw ConstruirError(.system, "cannot create \(path): \(String(cString: strerror(errno)))")
+        }
+        try checkOwned(path)
+    }
+
     /// Checks that `path` is a directory of this user's, not a symlink, not writable by group or
     /// others.
     public static func checkOwned(_ path: String) throws {

@@ -41,7 +41,7 @@ public struct WarmMachine: Sendable {
     /// Boots a warm VM of `image` in `directory` (created here, private). Blocks.
     static func boot(name: String, image: BuildImage, digest: String, directory: String, options: RunnerOptions,
                      hypervisor: any VirtualMachineManager) throws -> WarmMachine {
-        try PrivateDirectory.make(directory)
+        try PrivateDirectory.makeInside(directory)
         let paths = (job: "\(directory)/job.img", output: "\(directory)/output.img", status: "\(directory)/status.img",
                      config: "\(directory)/config.img", stages: "\(directory)/stages.img")
         try FileSystem.createSparseFile(paths.job, size: JobExecutor.roundUp(options.jobLimits.maxFileBytes, to: 4096), mode: 0o600)

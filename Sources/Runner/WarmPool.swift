@@ -331,7 +331,7 @@ public final class WarmPool: Sendable {
             let names = Set(leftovers.filter { $0.hasPrefix(prefix) })
             let killed = names.isEmpty ? [] : StaleProcesses.kill(domains: names)
             for name in leftovers { Self.remove("\(directory)/\(name)") }
-            try PrivateDirectory.make(directory)
+            try PrivateDirectory.makeInside(directory)
             return killed
         }) ?? []
         for name in killed {

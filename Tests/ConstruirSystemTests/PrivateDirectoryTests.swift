@@ -75,6 +75,22 @@ import TestSupport
         }
     }
 
+    @Test func insideATrustedDirectoryOnlyThePathItselfIsChecked() async throws {
+        try await withTemporaryDirectory { dir in
+            // A queue a team shares: its state directory's files are still this user's own.
+            try FileManager.default.createDirectory(atPath: "\(dir)/shared", withIntermediateDirectories: false)
+            chmod("\(dir)/shared", 0o775)
+            try PrivateDirectory.makeInside("\(dir)/shared/state/warm")
+            #expect(Self.mode("\(dir)/shared/state/warm") == 0o700)
+            try PrivateDirectory.makeInside("\(dir)/shared/state/warm")  // its own, again: fine
+
+            chmod("\(dir)/shared/state/warm", 0o777)
+            #expect(Self.refusal { try PrivateDirectory.makeInside("\(dir)/shared/state/warm") }?.contains("writable by group or others") == true)
+            #expect(symlink("\(dir)/shared/state", "\(dir)/shared/state/link") == 0)
+            #expect(Self.refusal { try PrivateDirectory.makeInside("\(dir)/shared/state/link") }?.contains("symbolic link") == true)
+        }
+    }
+
     @Test func theRuntimeBasePrefersXDGRuntimeDir() {
         #expect(PrivateDirectory.runtimeBase(environment: ["XDG_RUNTIME_DIR": "/run/user/7", "TMPDIR": "/t"]) == "/run/user/7/construir")
         #expect(PrivateDirectory.runtimeBase(environment: ["TMPDIR": "/t"]) == "/t/construir-\(geteuid())")

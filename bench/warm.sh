@@ -63,16 +63,9 @@ done
 grep -q '"warm" : {' "$work/warm/done/hello.$n/result.json" || { echo "the warm runner's job did not run warm" >&2; exit 1; }
 grep -q '"status" : "passed"' "$work/warm/done/hello.$n/result.json" || { echo "the job did not pass" >&2; exit 1; }
 
-# Idle cost: the warm runner's guest(s) over 30 s, and their resident memory.
-wait_ready warm 1
-qemu=$(pgrep -f 'guest=construir-warm' | head -1)
-c0=$(awk '{ print $14 + $15 }' "/proc/$qemu/stat"); sleep 30; c1=$(awk '{ print $14 + $15 }' "/proc/$qemu/stat")
-idle_ms=$(( (c1 - c0) * 1000 / $(getconf CLK_TCK) ))
-rss=$(awk '/VmRSS/ { printf "%d", $2 / 1024 }' "/proc/$qemu/status")
 for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 wait 2>/dev/null || true
 pids=()
-
 mr=$(median "${raw[@]}"); mc=$(median "${cold[@]}"); mw=$(median "${warm[@]}")
 ratio() { awk -v a="$1" -v b="$mr" 'BEGIN { printf "%.2f", a / b }'; }
 echo "| path | runs (s) | median (s) | × raw |"
@@ -81,7 +74,30 @@ echo "| raw qemu-system-x86_64 cold boot | ${raw[*]} | $mr | 1.00 |"
 echo "| construir run, cold: rename into queue/ → result.json | ${cold[*]} | $mc | $(ratio "$mc") |"
 echo "| construir run --warm 1: rename into queue/ → result.json | ${warm[*]} | $mw | $(ratio "$mw") |"
 echo
-echo "idle warm guest (512 MiB, TCG): ${idle_ms} ms of CPU in 30 s, ${rss} MiB resident"
+
+# Idle cost: N warm guests (512 MiB each) and their runner over 30 s once all are ready.
+idle() {
+    local n=$1 name=idle$1
+    start_runner "$name" --warm "$n" --slots 1
+    local runner_pid=${pids[-1]}
+    wait_ready "$name" "$n"
+    sleep 2
+    local guests; guests=$(pgrep -f 'guest=construir-warm' | tr '\n' ' ')
+    cpu_of() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done; echo "$t"; }
+    local g0 r0 g1 r1; g0=$(cpu_of $guests); r0=$(cpu_of "$runner_pid")
+    sleep 30
+    g1=$(cpu_of $guests); r1=$(cpu_of "$runner_pid")
+    local rss=0 p; for p in $guests; do rss=$((rss + $(awk '/VmRSS/ { print $2 }' "/proc/$p/status"))); done
+    local hz; hz=$(getconf CLK_TCK)
+    kill "$runner_pid" 2>/dev/null || true
+    wait "$runner_pid" 2>/dev/null || true
+    echo "| $n | $(( (g1 - g0) * 1000 / hz )) | $(awk -v c="$((g1 - g0))" -v h="$hz" 'BEGIN { printf "%.2f", c * 100 / h / 30 }') % | $((rss / 1024)) | $(( (r1 - r0) * 1000 / hz )) |"
+}
+echo "| idle warm guests (512 MiB each) | guests' CPU in 30 s (ms) | of one core | guests' resident memory (MiB) | runner's CPU in 30 s (ms) |"
+echo "|---:|---:|---:|---:|---:|"
+idle 1
+idle 2
+idle 4
 echo
 
 # Throughput: JOBS at once, --slots 2, with WARM warm VMs (0: cold).
@@ -94,7 +110,7 @@ throughput() {
     for i in $(seq "$jobs"); do mv "$work/$name/queue/.j$i.part" "$work/$name/queue/hello$i.tar.xz"; done
     while [ "$(find "$work/$name/done" -name result.json | wc -l)" -lt "$jobs" ]; do sleep 0.05; done
     local took; took=$(awk -v a="$start" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
-    local warmed; warmed=$(grep -l '"warm" : {' "$work/$name"/done/*/result.json | wc -l)
+    local warmed; warmed=$( (grep -l '"warm" : {' "$work/$name"/done/*/result.json || true) | wc -l)
     kill "${pids[-1]}" 2>/dev/null || true
     wait "${pids[-1]}" 2>/dev/null || true
     echo "| --warm $warm | $took | $(awk -v t="$took" -v j="$jobs" 'BEGIN { printf "%.2f", j / t }') | $warmed of $jobs |"

@@ -57,7 +57,7 @@ public struct RunCommand: AsyncParsableCommand {
     var pauseOnBattery = false
     @Option(help: ArgumentHelp("Read options from this YAML file, each named as here with _ for - (docs/volunteer.md); the command line wins.", valueName: "FILE"))
     var config: String?
-    @Option(help: ArgumentHelp("VMs kept booted per build image, waiting for a job, so that a job starts without a boot (docs/performance.md). auto: 1 with KVM, where an idle guest costs next to nothing, 0 under TCG, where it costs a few percent of a core.", valueName: "N|auto"))
+    @Option(help: ArgumentHelp("VMs kept booted per build image, waiting for a job, so that a job starts without a boot (docs/performance.md). auto: 1 with KVM, where a waiting guest costs about 100 MiB and no measurable CPU; 0 under TCG, a developer's machine, where no guest is kept running unasked.", valueName: "N|auto"))
     var warm = "auto"
     @Option(help: "A warm VM that waited this long is replaced by a fresh one.") var warmMaxAge = "1h"
     @Option(help: ArgumentHelp("Keep only this image warm (repeatable). Default: every image whose agent can wait (guest protocol 3).", valueName: "N"))

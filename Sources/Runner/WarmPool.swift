@@ -35,7 +35,6 @@ public final class WarmPool: Sendable {
         /// Warm VMs taken out to make room, for the maintenance loop to destroy.
         var evicted: [WarmMachine] = []
         var holdingBack = false
-        var sequence = 0
         /// Image → when booting it last failed (not tried again for `retryDelay`).
         var failedAt: [Int: ContinuousClock.Instant] = [:]
         /// What the record file says now.
@@ -59,6 +58,7 @@ public final class WarmPool: Sendable {
 
     static let retryDelay = Duration.seconds(30)
     static let tick = Duration.milliseconds(500)
+    static let settledTick = Duration.seconds(5)
 
     public init(policy: WarmPolicy, directory: String, images: ImageStore, hypervisor: any VirtualMachineManager,
                 options: RunnerOptions, digests: ImageDigestCache, logger: Logger, record: (path: String, runner: String)? = nil) {
@@ -138,7 +138,10 @@ public final class WarmPool: Sendable {
         await withDiscardingTaskGroup { group in
             group.addTask { [changes] in
                 while !Task.isCancelled {
-                    try? await Task.sleep(for: Self.tick)
+                    // Often while a VM boots (to see it ready), rarely once all wait: an idle
+                    // runner stays cheap, and a stale VM is still noticed within seconds.
+                    let settled = self.state.withLock { state in state.booting.isEmpty && state.waiting.allSatisfy(\.ready) }
+                    try? await Task.sleep(for: settled ? Self.settledTick : Self.tick)
                     changes.continuation.yield()
                 }
             }
@@ -275,10 +278,7 @@ public final class WarmPool: Sendable {
     }
 
     private func boot(_ index: Int) async {
-        let name = state.withLock { state in
-            state.sequence += 1
-            return "\(JobExecutor.domainPrefix)warm-\(Self.lifeTag)-\(state.sequence)"
-        }
+        let name = "\(JobExecutor.domainPrefix)warm-\(Self.lifeTag)-\(Self.sequence.wrappingAdd(1, ordering: .relaxed).newValue)"
         let directory = "\(self.directory)/\(name)"
         let (images, digests, options, hypervisor) = (self.images, self.digests, self.options, self.hypervisor)
         do {
@@ -338,6 +338,9 @@ public final class WarmPool: Sendable {
             logger.notice("killed a warm VM left by a runner that died", metadata: ["domain": "\(name)"])
         }
     }
+
+    /// Numbers the warm domains of every pool in this process.
+    private static let sequence = Atomic<Int>(0)
 
     /// Distinguishes this process's warm domains from a previous life's.
     static let lifeTag = String(UInt32(truncatingIfNeeded: getpid()) ^ UInt32(truncatingIfNeeded: Int(Date().timeIntervalSince1970)), radix: 36)

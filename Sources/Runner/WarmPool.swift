@@ -186,9 +186,6 @@ public final class WarmPool: Sendable {
         }
     }
 
-    /// Ends the maintenance loop's wait (tests and the runner's stop).
-    func finish() { changes.continuation.finish() }
-
     /// One round: destroy what was evicted or went stale, note which are ready, boot what is missing.
     func maintain() async {
         let evicted = state.withLock { state in
@@ -198,7 +195,7 @@ public final class WarmPool: Sendable {
         for machine in evicted { await retire(machine, because: "its memory went to a job that runs cold") }
 
         let waiting = state.withLock { $0.waiting.map(\.machine) }
-        let verdicts = (try? await OwnThread.run("construir-warm-check") { waiting.map { self.verdict(on: $0) } })
+        let verdicts = waiting.isEmpty ? [] : (try? await OwnThread.run("construir-warm-check") { waiting.map { self.verdict(on: $0) } })
             ?? waiting.map { _ in .booting }
         var stale: [(WarmMachine, String)] = []
         state.withLock { state in

@@ -179,10 +179,11 @@ public struct JobExecutor: Sendable {
         if Task.isCancelled { return .interrupted }
 
         // A warm VM of this image, digest and at least this memory and CPUs takes the job;
-        // else (none, a script too large for its disks, a failed hand-over) it boots cold.
+        // else (none, a job or script too large to copy, a failed hand-over) it boots cold.
         var machine: (any JobMachine)?
         let createStart = ContinuousClock.now
-        if let warm, (environmentScript?.count ?? 0) <= WarmMachine.scriptDiskSize, (stageScript?.count ?? 0) <= WarmMachine.scriptDiskSize,
+        if let warm, jobSize <= warm.policy.maxCopyBytes,
+           (environmentScript?.count ?? 0) <= WarmMachine.scriptDiskSize, (stageScript?.count ?? 0) <= WarmMachine.scriptDiskSize,
            let vm = warm.take(image: image.index, digest: digest, memoryMiB: limits.memoryMiB, cpus: limits.cpus) {
             warmDirectory = vm.directory
             do {

@@ -35,6 +35,7 @@ final class FakeHypervisor: VirtualMachineManager {
         var mostRunning = 0
         var leftoversDestroyed: [String] = []
         var suspended: [FakeMachine] = []
+        var resized: [(domain: String, target: String, bytes: Int64)] = []
     }
 
     init(guest: @escaping @Sendable (DomainConfiguration) -> FakeGuest) {
@@ -50,6 +51,10 @@ final class FakeHypervisor: VirtualMachineManager {
     var leftoversDestroyed: [String] { state.withLock { $0.leftoversDestroyed } }
 
     func start(_ configuration: DomainConfiguration) throws -> FakeMachine {
+        // QEMU opens its console log at start, as libvirt's file serial port does.
+        if !FileManager.default.fileExists(atPath: configuration.consoleLog) {
+            _ = FileManager.default.createFile(atPath: configuration.consoleLog, contents: nil)
+        }
         state.withLock { state in
             state.started.append(configuration.name)
             state.startedConfigurations.append(configuration)
@@ -72,6 +77,13 @@ final class FakeHypervisor: VirtualMachineManager {
         state.withLock { state in
             if !state.suspended.contains(where: { $0 === machine }) { state.suspended.append(machine) }
         }
+    }
+
+    /// The disks the runner resized, in order.
+    var resized: [(domain: String, target: String, bytes: Int64)] { state.withLock { $0.resized } }
+
+    fileprivate func noteResize(domain: String, target: String, bytes: Int64) {
+        state.withLock { $0.resized.append((domain, target, bytes)) }
     }
 
     fileprivate func ended(_ name: String) {
@@ -156,11 +168,8 @@ final class FakeMachine: JobMachine {
     }
 
     func resizeDisk(target: String, bytes: Int64) throws {
-        resized.withLock { $0.append((target, bytes)) }
+        hypervisor.noteResize(domain: name, target: target, bytes: bytes)
     }
-
-    /// The disks the runner resized, in order.
-    let resized = Mutex<[(target: String, bytes: Int64)]>([])
 
     var isRunning: Bool { hypervisor.running.contains(name) }
 

@@ -5,6 +5,8 @@ import Logging
 import Testing
 import TestSupport
 import VMHost
+import XZ
+import Archive
 @testable import Runner
 
 /// The warm pool's bookkeeping with a fake hypervisor: which VMs it boots, which a job may
@@ -13,11 +15,14 @@ import VMHost
     /// A pool over build image 0 (tiny files with true sha256 values) of guest `protocol`.
     struct Fixture {
         let dir: String
-        let hypervisor = FakeHypervisor { _ in .hangs }
+        let hypervisor: FakeHypervisor
         let digest: String
 
+        /// Warm guests hang (they wait for a job that, in these tests, never tells them to go);
+        /// a cold VM's guest finishes.
         init(_ dir: String, protocol: Int = BuildImage.warmProtocol) throws {
             self.dir = dir
+            hypervisor = FakeHypervisor { $0.name.hasPrefix("construir-warm-") ? .hangs : .finishes(exitCode: 0) }
             let image = "\(dir)/images/0"
             try FileManager.default.createDirectory(atPath: image, withIntermediateDirectories: true)
             var files: [String: String] = [:]
@@ -31,12 +36,28 @@ import VMHost
             digest = try ImageStore(root: "\(dir)/images").image(0).verifiedDigest()
         }
 
-        func pool(perImage: Int = 1, maxMachines: Int = 4, maxAge: Duration = .seconds(3600)) -> WarmPool {
-            let options = RunnerOptions(timeout: .seconds(30), memoryMiB: 256, cpus: 1, acceleration: .tcg)
-            return WarmPool(policy: WarmPolicy(perImage: perImage, maxAge: maxAge, maxMachines: maxMachines),
+        var options: RunnerOptions { RunnerOptions(timeout: .seconds(30), memoryMiB: 256, cpus: 1, acceleration: .tcg) }
+
+        func pool(perImage: Int = 1, maxMachines: Int = 4, maxAge: Duration = .seconds(3600), maxCopyBytes: Int64 = 256 << 20) -> WarmPool {
+            var policy = WarmPolicy(perImage: perImage, maxAge: maxAge, maxMachines: maxMachines)
+            policy.maxCopyBytes = maxCopyBytes
+            return WarmPool(policy: policy,
                             directory: "\(dir)/warm", images: ImageStore(root: "\(dir)/images"), hypervisor: hypervisor,
                             options: options, digests: ImageDigestCache(), logger: Logger(label: "warm-test"),
                             record: ("\(dir)/warm.json", "test.1"))
+        }
+
+        /// A claimed job, its file padded to 1 MiB as `jobs/make-job.sh` does, for an executor.
+        func claimedJob(_ name: String) throws -> ClaimedJob {
+            try FileManager.default.createDirectory(atPath: "\(dir)/queue", withIntermediateDirectories: true)
+            let queue = try JobQueue(queueDirectory: "\(dir)/queue", stateDirectory: "\(dir)/queue/.construir")
+            let writer = try JobImageWriter(path: "\(dir)/queue/\(name)_i0.tar.xz", xz: XZWriter.Options(preset: 0))
+            try writer.appendFile(path: Array("job/construir".utf8), contents: Array("echo hi\n".utf8), mode: 0o755, modificationTime: 0)
+            try writer.finish()
+            #expect(truncate("\(dir)/queue/\(name)_i0.tar.xz", 1 << 20) == 0)
+            let identity = try RunnerIdentity.acquire(stateDirectory: "\(dir)/queue/.construir")
+            let jobName = try #require(JobName(fileName: "\(name)_i0.tar.xz"))
+            return try #require(try queue.claim(jobName, by: identity))
         }
     }
 
@@ -60,6 +81,49 @@ import VMHost
             let taken = try #require(pool.take(image: 0, digest: fixture.digest, memoryMiB: 128, cpus: 1))
             #expect(!pool.snapshot.contains { $0.name == taken.name }, "a VM is handed out once")
             #expect(pool.snapshot.count == 1)
+        }
+    }
+
+    @Test func aJobHandedOverGetsTheWarmVMAndItsDisksAndALargerJobBootsCold() async throws {
+        try await withTemporaryDirectory { dir in
+            let fixture = try Fixture(dir)
+            let pool = fixture.pool(maxCopyBytes: 512 << 10)
+            await pool.maintain()
+            let vm = try #require(pool.snapshot.first)
+            let executor = JobExecutor(images: ImageStore(root: "\(dir)/images"), hypervisor: fixture.hypervisor,
+                                       options: fixture.options, logger: Logger(label: "warm-test"), warm: pool)
+
+            // Larger than the copy limit: cold, and the warm VM stays for the next job.
+            let large = try fixture.claimedJob("large")
+            guard case .finished(let cold) = await executor.execute(large).outcome else { Issue.record("interrupted"); return }
+            #expect(cold.status == .passed && cold.warm == nil, "\(cold.error ?? "")")
+            #expect(fixture.hypervisor.started.contains(JobExecutor.domainName(jobID: large.id)))
+            #expect(pool.snapshot.map(\.name) == [vm.name])
+        }
+        try await withTemporaryDirectory { dir in
+            let fixture = try Fixture(dir)
+            var options = fixture.options
+            options.timeout = .milliseconds(300)
+            let pool = fixture.pool()
+            await pool.maintain()
+            let vm = try #require(pool.snapshot.first)
+            let executor = JobExecutor(images: ImageStore(root: "\(dir)/images"), hypervisor: fixture.hypervisor,
+                                       options: options, logger: Logger(label: "warm-test"), warm: pool)
+            let job = try fixture.claimedJob("small")
+            guard case .finished(let result) = await executor.execute(job).outcome else { Issue.record("interrupted"); return }
+            // The fake warm guest never takes the job (it hangs): the timeout ends it, on the warm VM.
+            #expect(result.status == .timedOut, "\(result.error ?? "")")
+            #expect(result.warm?.domain == vm.name)
+            #expect(pool.snapshot.isEmpty, "a VM is handed over once")
+            let machine = try #require(fixture.hypervisor.startedConfigurations.first)
+            #expect(machine.name == vm.name)
+            #expect(fixture.hypervisor.startedConfigurations.count == 1, "no cold VM was booted")
+            #expect(!fixture.hypervisor.running.contains(vm.name), "the timed-out warm VM is destroyed")
+            let resized = fixture.hypervisor.resized
+            #expect(resized.count == 1 && resized.first?.domain == vm.name && resized.first?.target == "vdb"
+                    && resized.first?.bytes == result.limits?.outputSize, "the output disk grown to the job's size is the signal: \(resized)")
+            #expect(!FileSystem.exists("\(dir)/warm/\(vm.name)"), "the warm VM's files are removed after its job")
+            #expect(FileSystem.exists("\(job.directory)/console.log"), "its console log moved into the job's directory")
         }
     }
 

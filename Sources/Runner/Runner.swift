@@ -219,8 +219,7 @@ public final class Runner<Source: JobSource>: Service, Sendable {
                 hypervisor.destroyLeftover(name: JobExecutor.domainName(jobID: (directory as NSString).lastPathComponent))
                 let record = JobExecutor.domainRecord(in: directory)
                 if let data = FileManager.default.contents(atPath: record), data.count <= 256,
-                   let name = String(data: data, encoding: .utf8), name.hasPrefix(JobExecutor.domainPrefix),
-                   name.allSatisfy({ $0.isLetter || $0.isNumber || "-._".contains($0) }) {
+                   let name = String(data: data, encoding: .utf8), name.hasPrefix(JobExecutor.domainPrefix), SafeName.isSafe(name) {
                     hypervisor.destroyLeftover(name: name)
                 }
             }

@@ -272,9 +272,14 @@ public struct RunCommand: AsyncParsableCommand {
     /// One VM per core, as long as each can have its memory with a quarter of the host's left
     /// for the host itself.
     static func defaultSlots(memoryMiB: Int, cores: Int) -> Int {
+        max(1, min(cores, machinesByMemory(memoryMiB: memoryMiB)))
+    }
+
+    /// How many VMs of `memoryMiB` fit with a quarter of the host's memory left for the host
+    /// (each also gets 256 MiB for QEMU itself).
+    static func machinesByMemory(memoryMiB: Int) -> Int {
         let totalMiB = Int(ProcessInfo.processInfo.physicalMemory >> 20)
-        let byMemory = (totalMiB * 3 / 4) / (memoryMiB + 256)
-        return max(1, min(cores, byMemory))
+        return (totalMiB * 3 / 4) / (memoryMiB + 256)
     }
 
     /// `--warm`: a count, or auto (1 with KVM, 0 under TCG: see the option's help).
@@ -289,8 +294,7 @@ public struct RunCommand: AsyncParsableCommand {
     /// The most VMs at once, running and warm: what the memory allows as `defaultSlots` counts
     /// it, and never fewer than the slots. Warm VMs fill only what running jobs leave of it.
     static func machineBudget(memoryMiB: Int, slots: Int) -> Int {
-        let totalMiB = Int(ProcessInfo.processInfo.physicalMemory >> 20)
-        return max(slots, (totalMiB * 3 / 4) / (memoryMiB + 256))
+        max(slots, machinesByMemory(memoryMiB: memoryMiB))
     }
 
     /// Why root is discouraged: a guest that escapes QEMU (certainly possible under TCG) would

@@ -46,16 +46,6 @@ public final class WarmPool: Sendable {
         var ready = false
     }
 
-    /// A snapshot of one warm VM, for status displays.
-    public struct Snapshot: Sendable, Equatable {
-        public var name: String
-        public var image: Int
-        public var ready: Bool
-        public var bootedAt: Date
-        public var memoryMiB: Int
-        public var cpus: Int
-    }
-
     static let retryDelay = Duration.seconds(30)
     static let tick = Duration.milliseconds(500)
     static let settledTick = Duration.seconds(5)
@@ -72,18 +62,17 @@ public final class WarmPool: Sendable {
         self.record = record
     }
 
-    /// The warm VMs now, oldest first.
-    public var snapshot: [Snapshot] {
-        state.withLock { state in
-            state.waiting.map {
-                Snapshot(name: $0.machine.name, image: $0.machine.image, ready: $0.ready, bootedAt: $0.machine.bootedAt,
-                         memoryMiB: $0.machine.memoryMiB, cpus: $0.machine.cpus)
-            }
-        }
+    /// The warm VMs now, oldest first, as the record file shows them.
+    public var snapshot: [RunnerWarmVMs.VM] {
+        state.withLock { Self.records(of: $0.waiting) }
     }
 
-    /// Images being booted now.
-    public var booting: [Int] { state.withLock { $0.booting } }
+    private static func records(of waiting: [Entry]) -> [RunnerWarmVMs.VM] {
+        waiting.map {
+            RunnerWarmVMs.VM(domain: $0.machine.name, image: $0.machine.image, state: $0.ready ? .ready : .booting,
+                             booted: $0.machine.bootedAt, memoryMiB: $0.machine.memoryMiB, cpus: $0.machine.cpus)
+        }
+    }
 
     /// Takes the warm VM a job of `image` with that digest, memory and CPUs can run on (a ready
     /// one first), or nil: the job then boots cold.
@@ -164,10 +153,7 @@ public final class WarmPool: Sendable {
     private func writeRecord() async {
         guard let record else { return }
         let vms = state.withLock { state -> [RunnerWarmVMs.VM]? in
-            let vms = state.waiting.map {
-                RunnerWarmVMs.VM(domain: $0.machine.name, image: $0.machine.image, state: $0.ready ? .ready : .booting,
-                                 booted: $0.machine.bootedAt, memoryMiB: $0.machine.memoryMiB, cpus: $0.machine.cpus)
-            }
+            let vms = Self.records(of: state.waiting)
             guard vms != state.recorded else { return nil }
             state.recorded = vms
             return vms

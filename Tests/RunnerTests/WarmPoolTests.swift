@@ -79,7 +79,7 @@ import Archive
             #expect(pool.take(image: 0, digest: fixture.digest, memoryMiB: 257, cpus: 1) == nil, "more memory")
             #expect(pool.take(image: 0, digest: fixture.digest, memoryMiB: 256, cpus: 2) == nil, "more CPUs")
             let taken = try #require(pool.take(image: 0, digest: fixture.digest, memoryMiB: 128, cpus: 1))
-            #expect(!pool.snapshot.contains { $0.name == taken.name }, "a VM is handed out once")
+            #expect(!pool.snapshot.contains { $0.domain == taken.name }, "a VM is handed out once")
             #expect(pool.snapshot.count == 1)
         }
     }
@@ -98,7 +98,7 @@ import Archive
             guard case .finished(let cold) = await executor.execute(large).outcome else { Issue.record("interrupted"); return }
             #expect(cold.status == .passed && cold.warm == nil, "\(cold.error ?? "")")
             #expect(fixture.hypervisor.started.contains(JobExecutor.domainName(jobID: large.id)))
-            #expect(pool.snapshot.map(\.name) == [vm.name])
+            #expect(pool.snapshot.map(\.domain) == [vm.domain])
         }
         try await withTemporaryDirectory { dir in
             let fixture = try Fixture(dir)
@@ -113,16 +113,16 @@ import Archive
             guard case .finished(let result) = await executor.execute(job).outcome else { Issue.record("interrupted"); return }
             // The fake warm guest never takes the job (it hangs): the timeout ends it, on the warm VM.
             #expect(result.status == .timedOut, "\(result.error ?? "")")
-            #expect(result.warm?.domain == vm.name)
+            #expect(result.warm?.domain == vm.domain)
             #expect(pool.snapshot.isEmpty, "a VM is handed over once")
             let machine = try #require(fixture.hypervisor.startedConfigurations.first)
-            #expect(machine.name == vm.name)
+            #expect(machine.name == vm.domain)
             #expect(fixture.hypervisor.startedConfigurations.count == 1, "no cold VM was booted")
-            #expect(!fixture.hypervisor.running.contains(vm.name), "the timed-out warm VM is destroyed")
+            #expect(!fixture.hypervisor.running.contains(vm.domain), "the timed-out warm VM is destroyed")
             let resized = fixture.hypervisor.resized
-            #expect(resized.count == 1 && resized.first?.domain == vm.name && resized.first?.target == "vdb"
+            #expect(resized.count == 1 && resized.first?.domain == vm.domain && resized.first?.target == "vdb"
                     && resized.first?.bytes == result.limits?.outputSize, "the output disk grown to the job's size is the signal: \(resized)")
-            #expect(!FileSystem.exists("\(dir)/warm/\(vm.name)"), "the warm VM's files are removed after its job")
+            #expect(!FileSystem.exists("\(dir)/warm/\(vm.domain)"), "the warm VM's files are removed after its job")
             #expect(FileSystem.exists("\(job.directory)/console.log"), "its console log moved into the job's directory")
         }
     }
@@ -157,9 +157,9 @@ import Archive
             let first = try #require(pool.snapshot.first)
             await pool.maintain()
             let second = try #require(pool.snapshot.first)
-            #expect(first.name != second.name, "a VM older than its maximum age is replaced")
-            #expect(!fixture.hypervisor.running.contains(first.name))
-            #expect(!FileSystem.exists("\(dir)/warm/\(first.name)"), "its files are removed")
+            #expect(first.domain != second.domain, "a VM older than its maximum age is replaced")
+            #expect(!fixture.hypervisor.running.contains(first.domain))
+            #expect(!FileSystem.exists("\(dir)/warm/\(first.domain)"), "its files are removed")
 
             pool.holdBack(true)
             await pool.maintain()

@@ -180,8 +180,8 @@ public struct JobExecutor: Sendable {
 
         // A warm VM of this image, digest and at least this memory and CPUs takes the job;
         // else (none, a job or script too large to copy, a failed hand-over) it boots cold.
-        var machine: (any JobMachine)?
         let createStart = ContinuousClock.now
+        var handedOver: WarmMachine?
         if let warm, jobSize <= warm.policy.maxCopyBytes,
            (environmentScript?.count ?? 0) <= WarmMachine.scriptDiskSize, (stageScript?.count ?? 0) <= WarmMachine.scriptDiskSize,
            let vm = warm.take(image: image.index, digest: digest, memoryMiB: limits.memoryMiB, cpus: limits.cpus) {
@@ -190,7 +190,7 @@ public struct JobExecutor: Sendable {
                 try await OwnThread.run("construir-handover") {
                     try vm.handOver(job, outputSize: limits.outputSize, environment: environmentScript, stages: stageScript)
                 }
-                machine = vm.machine
+                handedOver = vm
                 let handover = (ContinuousClock.now - createStart).seconds
                 result.warm = .init(domain: vm.name, age: (createStart - vm.booted).seconds, handover: handover)
                 result.limits?.memoryMiB = vm.memoryMiB
@@ -204,7 +204,10 @@ public struct JobExecutor: Sendable {
                 }
             }
         }
-        if machine == nil {
+        let machine: any JobMachine
+        if let handedOver {
+            machine = handedOver.machine
+        } else {
             warm?.makeRoom()
             do {
                 try FileSystem.createSparseFile(outputDisk, size: limits.outputSize)
@@ -214,41 +217,19 @@ public struct JobExecutor: Sendable {
             } catch {
                 return finish(.error, error: "cannot create the job's disks: \(error)")
             }
-            // The job's files are handed to QEMU's user by libvirt when it runs as another user
-            // (qemu:///system); build image files are never relabelled, so they stay identical.
-            let relabel = !hypervisor.isEmbedded
-            var disks: [DomainConfiguration.Disk] = [
-                .init(path: job.jobPath, serial: "construir-job", readOnly: true, relabel: relabel),
-                .init(path: outputDisk, serial: "construir-output", readOnly: false, relabel: relabel),
-                .init(path: statusDisk, serial: "construir-status", readOnly: false, relabel: relabel),
-            ]
-            if environmentScript != nil {
-                disks.append(.init(path: configDisk, serial: "construir-config", readOnly: true, relabel: relabel))
-            }
-            if stageScript != nil {
-                disks.append(.init(path: stagesDisk, serial: StageDriver.diskSerial, readOnly: true, relabel: relabel))
-            }
-            if let rootfs = image.rootfsPath {
-                disks.append(.init(path: rootfs, serial: "construir-root", readOnly: true, relabel: false))
-            }
-            var configuration = DomainConfiguration(
-                name: Self.domainName(jobID: job.id), acceleration: options.acceleration,
-                memoryMiB: limits.memoryMiB, cpus: limits.cpus,
-                kernel: image.kernelPath, initrd: image.initrdPath, commandLine: image.manifest.cmdline,
-                disks: disks,
-                consoleLog: consoleLog)
-            configuration.relabelConsole = relabel
-            configuration.idlePriority = options.idlePriority
+            let configuration = Self.domainConfiguration(
+                name: Self.domainName(jobID: job.id), image: image, memoryMiB: limits.memoryMiB, cpus: limits.cpus,
+                commandLine: image.manifest.cmdline, job: job.jobPath, output: outputDisk, status: statusDisk,
+                config: environmentScript.map { _ in configDisk }, stages: stageScript.map { _ in stagesDisk },
+                consoleLog: consoleLog, options: options, relabel: !hypervisor.isEmbedded)
             do {
                 let hypervisor = self.hypervisor
-                let domain = configuration
-                machine = try await OwnThread.run("construir-start") { try hypervisor.start(domain) as any JobMachine }
+                machine = try await OwnThread.run("construir-start") { try hypervisor.start(configuration) as any JobMachine }
             } catch {
                 return finish(.error, error: "\(error)")
             }
             logger.info("VM started", metadata: ["image": "\(image.index)", "accel": "\(options.acceleration.rawValue)"])
         }
-        guard let machine else { return finish(.error, error: "no VM") }
         let created = ContinuousClock.now
         result.durations.vmStart = (created - createStart).seconds
         CrashPoint.reach("vm-started")
@@ -399,6 +380,31 @@ public struct JobExecutor: Sendable {
         return "build image \(index) has another digest than the job was made for: the job expects \(pinned) "
             + "(image_digest in \(JobImageInspector.manifestPath)), this runner's image \(index) is \(actual) "
             + "(`construir image list --packages` shows what an image holds)"
+    }
+
+    /// A job VM's domain, cold or warm: the job's disks, found by serial (config and stages only
+    /// when given), then the image's root disk. The job's files are handed to QEMU's user by
+    /// libvirt when it runs as another user (`relabel`, for qemu:///system); build image files
+    /// are never relabelled, so they stay identical.
+    static func domainConfiguration(name: String, image: BuildImage, memoryMiB: Int, cpus: Int, commandLine: String,
+                                    job: String, output: String, status: String, config: String?, stages: String?,
+                                    consoleLog: String, options: RunnerOptions, relabel: Bool) -> DomainConfiguration {
+        var disks: [DomainConfiguration.Disk] = [
+            .init(path: job, serial: "construir-job", readOnly: true, relabel: relabel),
+            .init(path: output, serial: "construir-output", readOnly: false, relabel: relabel),
+            .init(path: status, serial: "construir-status", readOnly: false, relabel: relabel),
+        ]
+        if let config { disks.append(.init(path: config, serial: "construir-config", readOnly: true, relabel: relabel)) }
+        if let stages { disks.append(.init(path: stages, serial: StageDriver.diskSerial, readOnly: true, relabel: relabel)) }
+        if let rootfs = image.rootfsPath {
+            disks.append(.init(path: rootfs, serial: "construir-root", readOnly: true, relabel: false))
+        }
+        var configuration = DomainConfiguration(
+            name: name, acceleration: options.acceleration, memoryMiB: memoryMiB, cpus: cpus,
+            kernel: image.kernelPath, initrd: image.initrdPath, commandLine: commandLine, disks: disks, consoleLog: consoleLog)
+        configuration.relabelConsole = relabel
+        configuration.idlePriority = options.idlePriority
+        return configuration
     }
 
     /// A config or stages disk's bytes: the script, NUL-padded to whole 4 KiB blocks.

@@ -49,24 +49,11 @@ public struct WarmMachine: Sendable {
         try FileSystem.createSparseFile(paths.status, size: Int64(GuestStatus.diskSize), mode: 0o600)
         try FileSystem.createSparseFile(paths.config, size: scriptDiskSize, mode: 0o600)
         try FileSystem.createSparseFile(paths.stages, size: scriptDiskSize, mode: 0o600)
-        let relabel = !hypervisor.isEmbedded
-        var disks: [DomainConfiguration.Disk] = [
-            .init(path: paths.job, serial: "construir-job", readOnly: true, relabel: relabel),
-            .init(path: paths.output, serial: "construir-output", readOnly: false, relabel: relabel),
-            .init(path: paths.status, serial: "construir-status", readOnly: false, relabel: relabel),
-            .init(path: paths.config, serial: "construir-config", readOnly: true, relabel: relabel),
-            .init(path: paths.stages, serial: StageDriver.diskSerial, readOnly: true, relabel: relabel),
-        ]
-        if let rootfs = image.rootfsPath {
-            disks.append(.init(path: rootfs, serial: "construir-root", readOnly: true, relabel: false))
-        }
-        var configuration = DomainConfiguration(
-            name: name, acceleration: options.acceleration, memoryMiB: options.memoryMiB, cpus: options.cpus,
-            kernel: image.kernelPath, initrd: image.initrdPath,
-            commandLine: image.manifest.cmdline + " " + commandLineFlag, disks: disks,
-            consoleLog: "\(directory)/console.log")
-        configuration.relabelConsole = relabel
-        configuration.idlePriority = options.idlePriority
+        let configuration = JobExecutor.domainConfiguration(
+            name: name, image: image, memoryMiB: options.memoryMiB, cpus: options.cpus,
+            commandLine: image.manifest.cmdline + " " + commandLineFlag, job: paths.job, output: paths.output,
+            status: paths.status, config: paths.config, stages: paths.stages, consoleLog: "\(directory)/console.log",
+            options: options, relabel: !hypervisor.isEmbedded)
         let machine = try hypervisor.start(configuration)
         return WarmMachine(machine: machine, configuration: configuration, directory: directory, image: image.index,
                            imageDigest: digest, bootedAt: Date(), booted: .now)

@@ -181,8 +181,18 @@ public final class WarmPool: Sendable {
         for machine in evicted { await retire(machine, because: "its memory went to a job that runs cold") }
 
         let waiting = state.withLock { $0.waiting.map(\.machine) }
-        let verdicts = waiting.isEmpty ? [] : (try? await OwnThread.run("construir-warm-check") { waiting.map { self.verdict(on: $0) } })
-            ?? waiting.map { _ in .booting }
+        let verdicts = waiting.isEmpty ? [] : (try? await OwnThread.run("construir-warm-check") { () -> [Verdict] in
+            // Each image's digest once a round, however many of its VMs wait.
+            var current: [Int: String?] = [:]
+            return waiting.map { machine in
+                let digest = current[machine.image] ?? {
+                    let digest = try? self.digests.digest(of: self.images.image(machine.image))
+                    current[machine.image] = digest
+                    return digest
+                }()
+                return self.verdict(on: machine, imageDigest: digest)
+            }
+        }) ?? waiting.map { _ in .booting }
         var stale: [(WarmMachine, String)] = []
         state.withLock { state in
             for (machine, verdict) in zip(waiting, verdicts) {
@@ -206,22 +216,24 @@ public final class WarmPool: Sendable {
             for machine in all { await retire(machine, because: "the runner holds back") }
             return
         }
-        while !Task.isCancelled, let index = await nextImageToBoot() {
+        // The images are listed only when the budget has room for another VM.
+        guard state.withLock({ $0.busy + $0.waiting.count + $0.booting.count < policy.maxMachines }) else { return }
+        let wanted = await warmImages()
+        while !Task.isCancelled, let index = nextImageToBoot(among: wanted) {
             await boot(index)
         }
     }
 
     enum Verdict { case ready, booting, stale(String) }
 
-    /// Blocks: libvirt, the status disk and the image's files are looked at.
-    private func verdict(on machine: WarmMachine) -> Verdict {
+    /// Blocks: libvirt and the status disk are looked at. `imageDigest` is the image's digest
+    /// now, nil when it cannot be had (a rebuild under way, a broken image).
+    private func verdict(on machine: WarmMachine, imageDigest: String?) -> Verdict {
         if ContinuousClock.now - machine.booted >= policy.maxAge {
             return .stale("it waited longer than --warm-max-age \(JobExecutor.format(policy.maxAge))")
         }
-        guard let image = try? images.image(machine.image), let digest = try? digests.digest(of: image), digest == machine.imageDigest else {
-            return .stale("build image \(machine.image) changed since it booted")
-        }
-        guard machine.machine.isRunning else { return .stale("it stopped while waiting (see its console in the log)") }
+        guard imageDigest == machine.imageDigest else { return .stale("build image \(machine.image) changed since it booted") }
+        guard machine.machine.isRunning else { return .stale("it stopped while waiting") }
         switch machine.guestState() {
         case .waiting?: return .ready
         case nil, .running?: return .booting
@@ -229,10 +241,9 @@ public final class WarmPool: Sendable {
         }
     }
 
-    /// The image that lacks warm VMs most, when the budget has room for one more; nil if none.
-    private func nextImageToBoot() async -> Int? {
-        let wanted = await warmImages()
-        return state.withLock { state -> Int? in
+    /// The image of `wanted` that lacks warm VMs most, when the budget has room for one more; nil if none.
+    private func nextImageToBoot(among wanted: [Int]) -> Int? {
+        state.withLock { state -> Int? in
             guard !state.holdingBack, state.busy + state.waiting.count + state.booting.count < policy.maxMachines else { return nil }
             let now = ContinuousClock.now
             let candidates = wanted.filter { index in

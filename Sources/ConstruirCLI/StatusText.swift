@@ -19,9 +19,9 @@ enum StatusText {
                 + ($0.unpublished.map { ["unpublished (attempts failed: \($0.failures), next \(timestamp($0.nextAttempt))): \($0.error)"] } ?? [])
                 + ($0.paused.map { ["paused: \($0)"] } ?? [])
         })
-        let warm = snapshot.warmVMs.flatMap { runner in runner.vms.map { (runner.runner, $0) } }
+        let warm = snapshot.everyWarmVM
         if !warm.isEmpty {
-            out += "warm VMs: \(warm.count), \(warm.count { $0.1.state == .ready }) ready\n"
+            out += "warm VMs: \(warm.count), \(warm.count { $0.vm.state == .ready }) ready\n"
             out += table(warm.map { runner, vm in
                 [vm.domain, "image \(vm.image)", vm.state.rawValue, "booted \(timestamp(vm.booted))", "\(vm.memoryMiB) MiB, \(vm.cpus) CPU", runner]
             })

@@ -93,6 +93,11 @@ public struct QueueSnapshot: Codable, Sendable, Equatable {
     public var pausedRunners: [RunnerPause] = []
     /// The VMs live runners keep booted ahead of their jobs (`run --warm`), by runner.
     public var warmVMs: [RunnerWarmVMs] = []
+
+    /// Every warm VM with the runner that keeps it, runner by runner.
+    public var everyWarmVM: [(runner: String, vm: RunnerWarmVMs.VM)] {
+        warmVMs.flatMap { record in record.vms.map { (record.runner, $0) } }
+    }
     /// Most recently finished first.
     public var done: [Done]
     /// How many jobs done/ holds in all (`done` may be only the most recent).

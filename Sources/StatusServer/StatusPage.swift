@@ -46,7 +46,7 @@ public enum StatusPage {
             html += "</table>\n"
         }
 
-        let warm = snapshot.warmVMs.flatMap { runner in runner.vms.map { (runner.runner, $0) } }
+        let warm = snapshot.everyWarmVM
         if !warm.isEmpty {
             html += "<h2>Warm VMs (<span id=\"warm-count\">\(warm.count)</span>)</h2>\n"
             html += "<table id=\"warm\"><tr><th>VM</th><th>image</th><th>state</th><th>booted</th><th>memory</th><th>runner</th></tr>\n"

@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // C libraries: each is imported by exactly one Swift module.
@@ -61,9 +62,14 @@ let package = Package(
         ]),
         // The hub's API as both sides see it: routes and JSON documents.
         .target(name: "HubAPI", dependencies: ["JobModel"]),
+        // The hub's state behind one seam: jobs, holds, replicas, runners (SQLite through GRDB).
+        .target(name: "HubStore", dependencies: [
+            "HubAPI", "JobModel", "ConstruirSystem",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
         // The hub volunteers' runners pull jobs from (docs/hub.md).
         .target(name: "Hub", dependencies: [
-            "HubAPI", "JobModel", "ConstruirSystem", "Archive", "Runner", "StatusServer",
+            "HubAPI", "HubStore", "JobModel", "ConstruirSystem", "Archive", "Runner", "StatusServer",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -99,7 +105,7 @@ let package = Package(
         ]),
         .target(name: "ConstruirCLI", dependencies: [
             "Runner", "JobModel", "Archive", "VMHost", "ConstruirSystem", "Packager", "ImageBuilder", "StatusServer",
-            "Hub", "HubAPI", "HubClient",
+            "Hub", "HubAPI", "HubClient", "HubStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
@@ -121,7 +127,7 @@ let package = Package(
         .testTarget(name: "PackagerTests", dependencies: ["Packager", "JobModel", "Archive", "XZ", "TestSupport"]),
         .testTarget(name: "ImageBuilderTests", dependencies: ["ImageBuilder", "JobModel", "TestSupport"]),
         .testTarget(name: "HubTests", dependencies: [
-            "Hub", "HubAPI", "HubClient", "Runner", "Archive", "JobModel", "ConstruirSystem", "TestSupport",
+            "Hub", "HubAPI", "HubStore", "HubClient", "Runner", "Archive", "JobModel", "ConstruirSystem", "TestSupport",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
@@ -136,7 +142,7 @@ let package = Package(
         ]),
         .testTarget(name: "IntegrationTests", dependencies: [
             "Runner", "JobModel", "VMHost", "ConstruirCLI", "Packager", "ImageBuilder", "StatusServer", "TestSupport",
-            "Hub", "HubAPI", "HubClient", "Archive", "ConstruirSystem",
+            "Hub", "HubAPI", "HubClient", "HubStore", "Archive", "ConstruirSystem",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),

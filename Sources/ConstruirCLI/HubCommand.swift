@@ -2,6 +2,7 @@ import ArgumentParser
 import ConstruirSystem
 import Foundation
 import Hub
+import HubStore
 import JobModel
 import HubClient
 import Logging
@@ -23,8 +24,9 @@ public struct HubCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Hand the queue's jobs to runners that pull them, and write their results into done/.",
             discussion: """
-            Jobs dropped into the queue directory are served as they are; a local runner may work \
-            the same queue beside the hub. Results land in done/ in a local runner's layout. The \
+            Job files renamed into the queue directory become the hub's jobs, as do jobs that \
+            submitters send. The hub's state is in an SQLite database (--database), the job files \
+            in its private directory (--leases). Results land in done/ in a local runner's layout. The \
             API is under /api/v1/ and every call needs a token (construir hub token add); GET / \
             and /metrics show runners and leases without one. Plain HTTP is served only on \
             loopback, unless --insecure-http says otherwise.
@@ -35,8 +37,10 @@ public struct HubCommand: AsyncParsableCommand {
         @Option(help: "Directory of jobs to serve.") var queue = "queue"
         @Option(help: "Directory that receives finished jobs.") var done = "done"
         @Option(help: "The tokens file (construir hub token add).") var tokens: String
-        @Option(help: "Where leased jobs wait, mode 0700; must be on the queue's filesystem. Default: QUEUE/.construir-hub")
+        @Option(help: "Where the hub keeps job files while it serves them, mode 0700; must be on the queue's filesystem. Default: QUEUE/.construir-hub")
         var leases: String?
+        @Option(help: "The hub's SQLite database file. Default: LEASES/hub.sqlite")
+        var database: String?
         @Option(help: "How long a lease lasts without a heartbeat, e.g. 60s.") var lease = "60s"
         @Option(help: "Runners that may fail a job (lease ran out, error, refused output) before it ends in error.") var maxAttempts = 3
         @Option(help: "Run each job on this many different runners and accept its result only when all agree.") var replicas = 1
@@ -78,14 +82,14 @@ public struct HubCommand: AsyncParsableCommand {
                 let address = try ListenAddress(parsing: listen)
                 let queueDirectory = FileSystem.absolute(queue)
                 try FileSystem.makeDirectory(queueDirectory)
-                let leases = try HubLeases(queueDirectory: queueDirectory,
-                                           directory: FileSystem.absolute(self.leases ?? "\(queueDirectory)/.construir-hub"),
-                                           duration: try Units.duration(lease), maxAttempts: maxAttempts,
-                                           maxLeasesPerRunner: maxLeases,
-                                           replication: HubReplication(replicas: replicas, maxReplicas: maxReplicas))
-                let reputation = try HubReputation(path: "\(leases.directory)/.reputation.json")
-                let intake = HubResultIntake(leases: leases, done: try DoneStore(directory: FileSystem.absolute(done)),
-                                             reputation: reputation, maxOutputSize: try Units.byteSize(maxOutputSize))
+                let blobs = try HubBlobs(directory: FileSystem.absolute(self.leases ?? "\(queueDirectory)/.construir-hub"))
+                let store = try SQLiteHubStore(path: FileSystem.absolute(database ?? "\(blobs.directory)/hub.sqlite"))
+                let intake = HubResultIntake(store: store, blobs: blobs, done: try DoneStore(directory: FileSystem.absolute(done)),
+                                             maxOutputSize: try Units.byteSize(maxOutputSize))
+                let coordinator = HubCoordinator(
+                    store: store, blobs: blobs, intake: intake,
+                    rules: HubRules(leaseDuration: try Units.duration(lease), maxAttempts: maxAttempts, maxLeasesPerRunner: maxLeases),
+                    replication: HubReplication(replicas: replicas, maxReplicas: maxReplicas), queueDirectory: queueDirectory, logger: logger)
                 let authenticator = try HubAuthenticator(store: HubTokenStore(path: FileSystem.absolute(tokens)))
                 let tls = tlsCert.map { HubServer.TLSFiles(certificateChain: $0, privateKey: tlsKey ?? "") }
                 var served = HubImages.none
@@ -93,7 +97,7 @@ public struct HubCommand: AsyncParsableCommand {
                 let server = HubServer(
                     configuration: .init(address: address, tls: tls, maxConsoleBytes: try Units.byteSize(maxConsole),
                                          maxJobBytes: try Units.byteSize(maxJobSize)),
-                    leases: leases, intake: intake, authenticator: authenticator, images: served)
+                    coordinator: coordinator, authenticator: authenticator, images: served)
                 let scheme = tls == nil ? "http" : "https"
                 service = try server.makeService(logger: logger) { port in
                     logger.notice("hub listening at \(scheme)://\(ListenAddress(host: address.host, port: port))/", metadata: [

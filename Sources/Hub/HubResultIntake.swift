@@ -2,6 +2,7 @@ import Archive
 import ConstruirSystem
 import Foundation
 import HubAPI
+import HubStore
 import JobModel
 import Runner
 
@@ -12,45 +13,47 @@ import Runner
 /// the runner's own safe extractor into `replicas/RUNNER/`, computes its `OutputDigest`, and
 /// writes that replica's result.json itself (status and exit code as the runner reported them,
 /// sizes as measured here, no path from the runner). A runner that reports `error`, or whose
-/// archive does not extract, failed: its place goes to another runner (`HubLeases.record`).
+/// archive does not extract, failed: its place goes to another runner (`HubJob.record`).
 ///
 /// Once every replica is in, the job is finished: when all agree (status, exit code, output
 /// digest) the first replica's output becomes the job's, as a local runner lays it out;
 /// otherwise the job is `disputed` and every replica's output stays under `replicas/`.
 ///
-/// Blocking (extraction, hashing, fsync, renames): call it from a thread of its own.
+/// State changes go through the store, one transition each; file work (extraction, hashing,
+/// fsync, renames) runs on `HubBlocking`, never inside a store transaction.
 public struct HubResultIntake: Sendable {
-    public let leases: HubLeases
+    public let store: any HubStore
+    public let blobs: HubBlobs
     public let publisher: JobPublisher
-    public let reputation: HubReputation
     public let extractionLimits: ExtractionLimits
     /// No job's output may be larger than this (`hub serve --max-output-size`).
     public let maxOutputSize: Int64
+    private let blocking = HubBlocking()
 
-    /// Where a hold's uploads land inside the lease directory until its result comes. The
+    /// Where a hold's uploads land inside the job's directory until its result comes. The
     /// hold's serial is in the name, so an upload still streaming from a runner whose hold ran
     /// out never becomes another runner's.
     public static func consoleUpload(serial: Int) -> String { ".console.upload.\(serial)" }
     public static func outputUpload(serial: Int) -> String { ".output.upload.\(serial)" }
-    /// Each replica's output, console log and result.json, under the lease directory.
+    /// Each replica's output, console log and result.json, under the job's directory.
     public static let replicasDirectory = "replicas"
     /// The longest `error` text kept from a runner.
     static let maxErrorLength = 4096
 
-    public init(leases: HubLeases, done: DoneStore, reputation: HubReputation, extractionLimits: ExtractionLimits = ExtractionLimits(),
+    public init(store: any HubStore, blobs: HubBlobs, done: DoneStore, extractionLimits: ExtractionLimits = ExtractionLimits(),
                 maxOutputSize: Int64 = 4 << 30) {
-        self.leases = leases
+        self.store = store
+        self.blobs = blobs
         self.publisher = JobPublisher(done: done)
-        self.reputation = reputation
         self.extractionLimits = extractionLimits
         self.maxOutputSize = maxOutputSize
     }
 
     /// The largest output archive the job may send: the output disk a runner with default
     /// options gives it (the manifest's `output_size`, at least the job's size and 1 MiB), and
-    /// no more than `maxOutputSize`.
-    public func outputCap(ofLease id: String) throws(ConstruirError) -> Int64 {
-        let job = "\(leases.path(id))/job.tar.xz"
+    /// no more than `maxOutputSize`. Blocking.
+    public func outputCap(ofJob id: String) throws(ConstruirError) -> Int64 {
+        let job = blobs.jobPath(id)
         let inspection = try JobImageInspector.inspect(job)
         let manifest = try inspection.manifest.map { bytes throws(ConstruirError) in try JobManifest.parse(bytes) }
         let jobSize = (try? FileSystem.size(of: job)) ?? 0
@@ -67,13 +70,36 @@ public struct HubResultIntake: Sendable {
         public var finishedJob = false
     }
 
-    /// Takes in the result `holder` reported for job `id`. Throws `HubLeases.NotHeld` when the
-    /// job is not (or no longer) held by that runner: then nothing changes.
-    public func finish(id: String, holder: String, reported: JobResult) throws -> Outcome {
-        let held = try leases.beginFinishing(id: id, holder: holder)
-        let directory = leases.path(id)
+    /// Takes in the result `holder` reported for job `id`. Throws `HubNotHeld` when the job is
+    /// not (or no longer) held by that runner: then nothing changes.
+    public func finish(id: String, holder: String, reported: JobResult, now: Date = Date()) async throws -> Outcome {
+        let held = try await store.update(id) { job, _ in HubHold(job: job, hold: try job.beginFinishing(holder: holder, now: now)) }
+        let (result, refusal) = try await blocking.run { try self.stage(held, reported: reported) }
+        if result.status == .error {
+            let job = try await fail(held, error: result.error ?? "runner \(holder) reported an error")
+            let next = job.state == .held ? "(handed to another runner)" : "(ends in error: \(job.failures) runner(s) failed it)"
+            return Outcome(receipt: HubReceipt(job: job.job, location: next, status: result.status.rawValue), refusal: refusal)
+        }
+        let replica = HubJob.Replica(runner: holder, serial: held.serial, attempt: held.attempt, status: result.status,
+                                     exitCode: result.exitCode, outputDigest: result.outputDigest)
+        let job = try await store.update(id) { job, _ in
+            try job.record(holder: holder, replica: replica, failure: nil)
+            return job
+        }
+        guard job.isComplete else {
+            let waiting = job.replicas - job.results.count
+            return Outcome(receipt: HubReceipt(job: job.job, location: "(waiting for \(waiting) more runner(s) to agree)",
+                                               status: result.status.rawValue), refusal: nil)
+        }
+        return Outcome(receipt: try await complete(job), refusal: nil, finishedJob: true)
+    }
+
+    /// Extracts and checks what `held`'s runner uploaded into `replicas/.RUNNER.SERIAL`, then
+    /// (unless it failed) moves it to `replicas/RUNNER/` with the result.json the hub writes.
+    private func stage(_ held: HubHold, reported: JobResult) throws -> (JobResult, String?) {
+        let directory = blobs.path(held.id)
         let replicas = "\(directory)/\(Self.replicasDirectory)"
-        let staging = "\(replicas)/.\(holder).\(held.serial)"
+        let staging = "\(replicas)/.\(held.holder).\(held.serial)"
         try PrivateDirectory.make(replicas)
         try? FileManager.default.removeItem(atPath: staging)
         try PrivateDirectory.make(staging)
@@ -96,7 +122,7 @@ public struct HubResultIntake: Sendable {
                 result.sizes.outputEntries = summary.entries
                 result.outputDigest = try OutputDigest.of(archive: "\(staging)/output.tar.xz")
             } catch {
-                refusal = "the output of runner \(holder) was refused: \(error)"
+                refusal = "the output of runner \(held.holder) was refused: \(error)"
             }
             try? FileManager.default.removeItem(atPath: output)
         }
@@ -107,55 +133,56 @@ public struct HubResultIntake: Sendable {
         }
         if result.status == .error {
             try? FileManager.default.removeItem(atPath: staging)
-            let lease = try fail(held, error: result.error ?? "runner \(holder) reported an error")
-            let next = lease.failures < leases.maxAttempts ? "(handed to another runner)" : "(ends in error: \(lease.failures) runner(s) failed it)"
-            return Outcome(receipt: HubReceipt(job: lease.job, location: next, status: result.status.rawValue),
-                           refusal: refusal)
+            return (result, refusal)
         }
-        fill(&result, lease: held.lease, attempt: held.attempt, runner: holder)
+        fill(&result, job: held.job, attempt: held.attempt, runner: held.holder)
         let console = "\(directory)/\(Self.consoleUpload(serial: held.serial))"
         if FileSystem.exists(console) { try FileSystem.renameReplacing(console, "\(staging)/console.log") }
         result.sizes.consoleLog = try? FileSystem.size(of: "\(staging)/console.log")
         try FileSystem.writeDurably(try result.encoded(), to: "\(staging)/result.json", mode: 0o600)
-        let place = "\(replicas)/\(holder)"
+        let place = "\(replicas)/\(held.holder)"
         try? FileManager.default.removeItem(atPath: place)
         try FileSystem.renameReplacing(staging, place)
-        let replica = HubLease.Replica(runner: holder, serial: held.serial, attempt: held.attempt, status: result.status,
-                                       exitCode: result.exitCode, outputDigest: result.outputDigest)
-        let lease = try leases.record(id: id, holder: holder, replica: replica, failure: nil)
-        guard lease.isComplete else {
-            let waiting = lease.replicas - lease.results.count
-            return Outcome(receipt: HubReceipt(job: lease.job, location: "(waiting for \(waiting) more runner(s) to agree)",
-                                               status: result.status.rawValue), refusal: nil)
-        }
-        return Outcome(receipt: try complete(lease), refusal: nil, finishedJob: true)
+        return (result, nil)
     }
 
-    /// Ends `held` as a failure (its runner sent more than allowed, or an error): the job goes
-    /// to another runner, or ends in error once it failed `maxAttempts` times.
+    /// Ends `held` as a failure (its runner sent more than allowed, or an error), counted
+    /// against the runner: the job goes to another runner, or ends in error once it failed
+    /// `maxAttempts` times (the hub's maintenance ends it).
     @discardableResult
-    public func fail(_ held: HubHold, error: String) throws -> HubLease {
-        for upload in [Self.consoleUpload(serial: held.serial), Self.outputUpload(serial: held.serial)] {
-            try? FileManager.default.removeItem(atPath: "\(leases.path(held.id))/\(upload)")
+    public func fail(_ held: HubHold, error: String) async throws -> HubJob {
+        let uploads = [Self.consoleUpload(serial: held.serial), Self.outputUpload(serial: held.serial)].map { "\(blobs.path(held.id))/\($0)" }
+        try await blocking.run { for upload in uploads { try? FileManager.default.removeItem(atPath: upload) } }
+        let message = String(error.prefix(Self.maxErrorLength))
+        return try await store.update(held.id) { job, outcomes in
+            try job.record(holder: held.holder, replica: nil, failure: message)
+            outcomes.add(.error, for: [held.holder])
+            return job
         }
-        let lease = try leases.record(id: held.id, holder: held.holder, replica: nil, failure: String(error.prefix(Self.maxErrorLength)))
-        try reputation.count(.error, for: [held.holder])
-        return lease
     }
 
     /// Finishes a job whose every replica is in: compares them, lays out the directory as done/
-    /// wants it, writes result.json, ends the lease and publishes. Safe to run again on a job a
-    /// stopped hub left halfway (`HubLeases.awaitingCompletion()`).
-    public func complete(_ lease: HubLease) throws -> HubReceipt {
-        let directory = leases.path(lease.id)
+    /// wants it, writes result.json, ends the job in the store and publishes. Safe to run again
+    /// on a job a stopped hub left halfway.
+    public func complete(_ job: HubJob) async throws -> HubReceipt {
+        guard let verdict = job.verdict else { throw HubNotHeld(id: job.id) }
+        let result = try await blocking.run { try self.layOut(job, agreed: verdict.agreed, canonical: verdict.canonical) }
+        let runners = job.results.map(\.runner)
+        try await store.update(job.id) { job, outcomes in
+            job.end(status: result.status, now: Date())
+            if job.replicas > 1 { outcomes.add(verdict.agreed ? .agreed : .disputed, for: runners) }
+        }
+        return try await publish(job)
+    }
+
+    private func layOut(_ job: HubJob, agreed: Bool, canonical first: HubJob.Replica) throws -> JobResult {
+        let directory = blobs.path(job.id)
         let replicasPath = "\(directory)/\(Self.replicasDirectory)"
-        let replicas = lease.results.sorted { $0.serial < $1.serial }
-        guard let first = replicas.first else { throw HubLeases.NotHeld(id: lease.id) }
-        let agreed = replicas.allSatisfy { $0.agrees(with: first) }
+        let replicas = job.results.sorted { $0.serial < $1.serial }
         let runners = replicas.map(\.runner)
         var result = JobPublisher.readResult("\(replicasPath)/\(first.runner)/result.json")
             ?? JobPublisher.readResult("\(directory)/\(Self.firstReplicaResult)")
-            ?? JobResult.notRun(claimedJob(lease), status: first.status, defaultImage: 0, error: "")
+            ?? JobResult.notRun(claimedJob(job), status: first.status, defaultImage: 0, error: "")
         try? FileSystem.writeDurably(try result.encoded(), to: "\(directory)/\(Self.firstReplicaResult)", mode: 0o600)
         let quorum = JobResult.Quorum(state: agreed ? .agreed : .disputed, replicas: replicas.map {
             .init(runnerID: $0.runner, status: $0.status, exitCode: $0.exitCode, outputDigest: $0.outputDigest, attempt: $0.attempt)
@@ -165,7 +192,7 @@ public struct HubResultIntake: Sendable {
                 try? FileManager.default.removeItem(atPath: "\(directory)/\(name)")
                 try FileSystem.renameReplacing("\(replicasPath)/\(first.runner)/\(name)", "\(directory)/\(name)")
             }
-            if lease.replicas > 1 { result.quorum = quorum }
+            if job.replicas > 1 { result.quorum = quorum }
         } else {
             result.status = .disputed
             result.exitCode = nil
@@ -181,14 +208,11 @@ public struct HubResultIntake: Sendable {
                 + "; each one's output is in \(Self.replicasDirectory)/RUNNER/"
         }
         result.runnerID = agreed ? first.runner : runners.joined(separator: ",")
-        fill(&result, lease: lease, attempt: first.attempt, runner: result.runnerID)
+        fill(&result, job: job, attempt: first.attempt, runner: result.runnerID)
         tidy(directory, keepingReplicas: !agreed)
         try FileSystem.writeDurably(try result.encoded(), to: "\(directory)/result.json")
-        if lease.replicas > 1 { try reputation.count(agreed ? .agreed : .disputed, for: runners) }
-        try leases.endLease(id: lease.id)
         try? FileManager.default.removeItem(atPath: "\(directory)/\(Self.firstReplicaResult)")
-        let location = (try? publisher.publish(claimedJob(lease), result: result).directory).map { ($0 as NSString).lastPathComponent }
-        return HubReceipt(job: lease.job, location: location ?? "(waiting for space in done/)", status: result.status.rawValue)
+        return result
     }
 
     /// The first replica's result.json, kept while a job is finished so that a second run of
@@ -197,56 +221,72 @@ public struct HubResultIntake: Sendable {
 
     /// Ends job `id` as `error` without comparing results (its holds failed too often). What
     /// replicas already reported stays under `replicas/`.
-    public func finishAsError(id: String, error: String) throws -> HubReceipt {
-        let lease = try leases.beginFinishingJob(id: id)
-        let job = claimedJob(lease)
-        var result = JobResult.notRun(job, status: .error, defaultImage: 0, error: error)
-        result.runner = "construir hub \(construirVersion)"
-        fill(&result, lease: lease, attempt: lease.failures, runner: nil)
-        tidy(leases.path(lease.id), keepingReplicas: true)
-        try FileSystem.writeDurably(try result.encoded(), to: job.resultPath)
-        try leases.endLease(id: lease.id)
-        let location = (try? publisher.publish(job, result: result).directory).map { ($0 as NSString).lastPathComponent }
-        return HubReceipt(job: lease.job, location: location ?? "(waiting for space in done/)", status: result.status.rawValue)
+    public func finishAsError(id: String, error: String) async throws -> HubReceipt {
+        let job = try await store.update(id) { job, _ in
+            try job.beginFinishingJob()
+            return job
+        }
+        let result = try await blocking.run {
+            let claimed = self.claimedJob(job)
+            var result = JobResult.notRun(claimed, status: .error, defaultImage: 0, error: error)
+            result.runner = "construir hub \(construirVersion)"
+            self.fill(&result, job: job, attempt: job.failures, runner: nil)
+            self.tidy(self.blobs.path(job.id), keepingReplicas: true)
+            try FileSystem.writeDurably(try result.encoded(), to: claimed.resultPath)
+            return result
+        }
+        try await store.update(id) { job, _ in job.end(status: result.status, now: Date()) }
+        return try await publish(job)
     }
 
-    /// Moves a finished lease directory (result.json, no lease) to done/; returns its place there.
-    public func publish(directory: String) throws -> String {
-        let result = JobPublisher.readResult("\(directory)/result.json")
-        let name = result.flatMap { JobName(fileName: $0.job) } ?? JobName(fileName: "recovered.tar.xz")!
-        let job = ClaimedJob(name: name, directory: directory, queuedAt: result?.timestamps.queued ?? Date())
-        return try publisher.publish(job, result: result).directory
+    /// Moves a done job's directory to done/ and records where; a done/ that refuses it leaves
+    /// it for the next try (`HubJob.location` stays nil).
+    public func publish(_ job: HubJob) async throws -> HubReceipt {
+        let directory = blobs.path(job.id)
+        let moved: String? = try? await blocking.run {
+            guard FileSystem.exists("\(directory)/result.json") else { return nil }
+            let result = JobPublisher.readResult("\(directory)/result.json")
+            return try self.publisher.publish(self.claimedJob(job), result: result).directory
+        }
+        guard let moved else {
+            let gone = (try? await blocking.run { !FileSystem.exists(directory) }) ?? false
+            if gone { try await store.update(job.id) { job, _ in job.published(as: "") } }  // moved before the hub stopped
+            return HubReceipt(job: job.job, location: gone ? "" : "(waiting for space in done/)", status: job.status?.rawValue)
+        }
+        let location = (moved as NSString).lastPathComponent
+        try await store.update(job.id) { job, _ in job.published(as: location) }
+        return HubReceipt(job: job.job, location: location, status: (job.status ?? .error).rawValue)
     }
 
-    /// The result `held`'s runner had sent when the hub stopped while taking it in, if the hub
-    /// had kept it (for `HubLeases.recover`).
-    public func keptReplica(_ held: HubHold) -> HubLease.Replica? {
-        let path = "\(leases.path(held.id))/\(Self.replicasDirectory)/\(held.holder)/result.json"
-        guard let result = JobPublisher.readResult(path), result.attempt == held.attempt else { return nil }
-        return HubLease.Replica(runner: held.holder, serial: held.serial, attempt: held.attempt, status: result.status,
-                                exitCode: result.exitCode, outputDigest: result.outputDigest)
+    /// The result `hold`'s runner had sent when the hub stopped while taking it in, if the hub
+    /// had kept it (for `HubJob.recover`). Blocking.
+    public func keptReplica(_ hold: HubJob.Hold, of id: String) -> HubJob.Replica? {
+        let path = "\(blobs.path(id))/\(Self.replicasDirectory)/\(hold.holder)/result.json"
+        guard let result = JobPublisher.readResult(path), result.attempt == hold.attempt else { return nil }
+        return HubJob.Replica(runner: hold.holder, serial: hold.serial, attempt: hold.attempt, status: result.status,
+                              exitCode: result.exitCode, outputDigest: result.outputDigest)
     }
 
     /// What the hub, not the runner, says about a job in its result.json.
-    private func fill(_ result: inout JobResult, lease: HubLease, attempt: Int, runner: String?) {
-        let job = claimedJob(lease)
-        result.job = lease.job
-        result.name = job.name.name
-        result.timestamps.queued = lease.queued
+    private func fill(_ result: inout JobResult, job: HubJob, attempt: Int, runner: String?) {
+        let claimed = claimedJob(job)
+        result.job = job.job
+        result.name = claimed.name.name
+        result.timestamps.queued = job.queued
         result.attempt = max(attempt, 1)
         result.runnerID = runner
-        result.sizes.job = lease.size
-        if FileSystem.exists("\(leases.path(lease.id))/console.log") {
-            result.sizes.consoleLog = try? FileSystem.size(of: "\(leases.path(lease.id))/console.log")
+        result.sizes.job = job.size
+        if FileSystem.exists("\(blobs.path(job.id))/console.log") {
+            result.sizes.consoleLog = try? FileSystem.size(of: "\(blobs.path(job.id))/console.log")
         }
     }
 
-    /// Removes uploads of failed holds and staging leftovers; the replicas' directories too
-    /// unless they are the job's record (disputed, or ended in error).
+    /// Removes uploads of failed holds, staging leftovers and the inbox note; the replicas'
+    /// directories too unless they are the job's record (disputed, or ended in error).
     private func tidy(_ directory: String, keepingReplicas: Bool) {
         let replicas = "\(directory)/\(Self.replicasDirectory)"
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        where name.hasPrefix(".console.upload.") || name.hasPrefix(".output.upload.") {
+        where name.hasPrefix(".console.upload.") || name.hasPrefix(".output.upload.") || name == HubBlobs.noteFile {
             try? FileManager.default.removeItem(atPath: "\(directory)/\(name)")
         }
         if !keepingReplicas {
@@ -258,8 +298,8 @@ public struct HubResultIntake: Sendable {
         }
     }
 
-    private func claimedJob(_ lease: HubLease) -> ClaimedJob {
-        let name = JobName(fileName: lease.job) ?? JobName(fileName: "recovered.tar.xz")!
-        return ClaimedJob(name: name, directory: leases.path(lease.id), queuedAt: lease.queued, attempt: max(lease.failures + 1, 1))
+    private func claimedJob(_ job: HubJob) -> ClaimedJob {
+        let name = JobName(fileName: job.job) ?? JobName(fileName: "recovered.tar.xz")!
+        return ClaimedJob(name: name, directory: blobs.path(job.id), queuedAt: job.queued, attempt: max(job.failures + 1, 1))
     }
 }

@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTLS
 import HubAPI
+import HubStore
 import JobModel
 import Logging
 import NIOCore
@@ -52,28 +53,28 @@ public struct HubServer: Sendable {
     }
 
     public let configuration: Configuration
-    public let leases: HubLeases
-    public let intake: HubResultIntake
+    /// Owns the hub's state: every route and the maintenance loop change it through it.
+    public let coordinator: HubCoordinator
     public let authenticator: HubAuthenticator
     /// The build images served to runners, and checked at each claim (`--images`).
     public let images: HubImages
-    public let waiters = HubWaiters()
-    public let runners = HubRunners()
     private let fileIO = FileIO()
 
-    public init(configuration: Configuration, leases: HubLeases, intake: HubResultIntake, authenticator: HubAuthenticator,
-                images: HubImages = .none) {
+    public init(configuration: Configuration, coordinator: HubCoordinator, authenticator: HubAuthenticator, images: HubImages = .none) {
         self.configuration = configuration
         self.images = images
-        self.leases = leases
-        self.intake = intake
+        self.coordinator = coordinator
         self.authenticator = authenticator
     }
+
+    private var waiters: HubWaiters { coordinator.waiters }
+    private var runners: HubRunners { coordinator.runners }
+    private var blobs: HubBlobs { coordinator.blobs }
 
     /// The hub as one service: the HTTP server, and beside it the maintenance loop that
     /// watches the queue and expires leases. `onListening` gets the bound port.
     public func makeService(logger: Logger, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> any Service {
-        let maintenance = HubMaintenance(server: self, logger: logger)
+        let maintenance = HubMaintenance(coordinator: coordinator, authenticator: authenticator, logger: logger)
         let address = configuration.address
         let router = makeRouter(logger: logger)
         let applicationConfiguration = ApplicationConfiguration(address: .hostname(address.host, port: address.port), serverName: "construir-hub")
@@ -115,7 +116,7 @@ public struct HubServer: Sendable {
             return try await withGracefulShutdownHandler {
                 while true {
                     let seen = waiters.generation
-                    if try await blocking({ self.leases.hasWork(for: runner.name, accepting: accepting) }) { return Response(status: .ok) }
+                    if try await coordinator.hasWork(for: runner.name, accepting: accepting) { return Response(status: .ok) }
                     if ContinuousClock.now >= deadline || Task.isCancelled || waiters.isClosed { return Response(status: .noContent) }
                     await waiters.wait(after: seen, timeout: deadline - ContinuousClock.now)
                 }
@@ -137,20 +138,19 @@ public struct HubServer: Sendable {
             }
             runners.claimed(asked, by: runner.name)
             let images = self.images
-            guard let lease = try await blocking({ try self.leases.claim(for: runner.name, accepting: { images.accepts($0, from: asked) }) }) else {
+            guard let lease = try await coordinator.claim(for: runner.name, accepting: { images.accepts($0, from: asked) }) else {
                 return Response(status: .noContent)
             }
-            runners.started(lease.id, by: runner.name)
-            logger.info("leased job", metadata: ["job": "\(lease.job)", "lease": "\(lease.id)", "runner": "\(runner.name)",
-                                                 "attempt": "\(lease.attempt)", "replica": "\(lease.lease.holds.count + lease.lease.results.count) of \(lease.lease.replicas)"])
-            let imageDigest = JobName(fileName: lease.job).flatMap { images.digest(ofImage: $0.image(default: asked.defaultImage)) }
-            return try Self.json(HubClaim(id: lease.id, job: lease.job, attempt: lease.attempt, sha256: lease.sha256,
-                                          size: lease.size, queued: lease.queued, leaseSeconds: leases.duration.seconds,
+            logger.info("leased job", metadata: ["job": "\(lease.fileName)", "lease": "\(lease.id)", "runner": "\(runner.name)",
+                                                 "attempt": "\(lease.attempt)", "replica": "\(lease.job.holds.count + lease.job.results.count) of \(lease.job.replicas)"])
+            let imageDigest = JobName(fileName: lease.fileName).flatMap { images.digest(ofImage: $0.image(default: asked.defaultImage)) }
+            return try Self.json(HubClaim(id: lease.id, job: lease.fileName, attempt: lease.attempt, sha256: lease.sha256,
+                                          size: lease.size, queued: lease.queued, leaseSeconds: coordinator.rules.leaseDuration.seconds,
                                           imageDigest: imageDigest))
         }
         router.get(RouterPath("\(HubPaths.prefix)/jobs/{id}/job")) { request, context -> Response in
             let (runner, id) = try authorizeLease(request, context)
-            let path = "\(leases.path(try await held(id, by: runner).id))/job.tar.xz"
+            let path = blobs.jobPath(try await held(id, by: runner).id)
             return try await serveFile(path, type: "application/x-xz", request, context)
         }
         router.get(RouterPath(HubPaths.images)) { request, _ -> Response in
@@ -171,15 +171,12 @@ public struct HubServer: Sendable {
         }
         router.post(RouterPath("\(HubPaths.prefix)/jobs/{id}/heartbeat")) { request, context -> Response in
             let (runner, id) = try authorizeLease(request, context)
-            let lease = try await leaseCall { try self.leases.heartbeat(id: id, holder: runner.name) }
-            runners.started(id, by: runner.name)  // after a hub restart, this is how it learns who runs what
-            return try Self.json(HubHeartbeatReply(expires: lease.expires, leaseSeconds: leases.duration.seconds))
+            let hold = try await leaseCall { try await coordinator.heartbeat(id, by: runner.name) }
+            return try Self.json(HubHeartbeatReply(expires: hold.expires, leaseSeconds: coordinator.rules.leaseDuration.seconds))
         }
         router.post(RouterPath("\(HubPaths.prefix)/jobs/{id}/release")) { request, context -> Response in
             let (runner, id) = try authorizeLease(request, context)
-            try await leaseCall { try self.leases.release(id: id, holder: runner.name) }
-            runners.ended(id, by: runner.name, delivered: false)
-            waiters.notify()
+            try await leaseCall { try await coordinator.release(id, by: runner.name) }
             logger.info("runner gave a job back", metadata: ["lease": "\(id)", "runner": "\(runner.name)"])
             return Response(status: .noContent)
         }
@@ -196,7 +193,7 @@ public struct HubServer: Sendable {
             let lease = try await held(id, by: runner)
             let cap: Int64
             do {
-                cap = try await blocking { try self.intake.outputCap(ofLease: id) }
+                cap = try await blocking { try coordinator.intake.outputCap(ofJob: id) }
             } catch {
                 throw HubHTTPError(.unprocessableContent, "the hub cannot read this job's image to size its output: \(error)")
             }
@@ -210,10 +207,7 @@ public struct HubServer: Sendable {
             guard let reported = try? JobResult.decode(Data(buffer: body)) else {
                 throw HubHTTPError(.badRequest, "the body is not a result.json")
             }
-            let outcome = try await leaseCall { try self.intake.finish(id: id, holder: runner.name, reported: reported) }
-            runners.ended(id, by: runner.name, delivered: outcome.refusal == nil)
-            if outcome.finishedJob { runners.finished() }
-            waiters.notify()  // a failed replica, or one more wanted, is work for another runner
+            let outcome = try await leaseCall { try await coordinator.finish(id, by: runner.name, reported: reported) }
             logger.info("result taken in", metadata: ["job": "\(outcome.receipt.job)", "runner": "\(runner.name)",
                                                       "status": "\(outcome.receipt.status ?? "?")", "done": "\(outcome.receipt.location)"])
             if let refusal = outcome.refusal { throw HubHTTPError(.unprocessableContent, refusal) }
@@ -226,25 +220,22 @@ public struct HubServer: Sendable {
                 throw HubHTTPError(.badRequest, "?name= must be a job file name, NAME_iN.tar.xz")
             }
             if let problem = name.problem { throw HubHTTPError(.badRequest, problem) }
-            let queue = leases.queueDirectory
-            let part = "\(queue)/.upload-\(String(UInt64.random(in: 0...UInt64.max), radix: 16)).part"
+            if try await coordinator.isQueued(name: name.fileName) {
+                throw HubHTTPError(.conflict, "a job named \(name.fileName) is already queued")
+            }
+            let place = try await blocking { try blobs.uploadPlace(for: name) }
             do {
-                try await receive(request, context, into: part, limit: configuration.maxJobBytes, what: "the job")
+                try await receive(request, context, into: place.file, limit: configuration.maxJobBytes, what: "the job")
                 try await blocking {
                     do {
-                        _ = try JobImageInspector.inspect(part)
+                        _ = try JobImageInspector.inspect(place.file)
                     } catch {
                         throw HubHTTPError(.unprocessableContent, "not a valid job image: \(error)")
                     }
-                    do {
-                        try FileSystem.renameNoReplace(part, "\(queue)/\(name.fileName)")
-                    } catch let error as SystemError where error.errno == EEXIST {
-                        throw HubHTTPError(.conflict, "a job named \(name.fileName) is already queued")
-                    }
-                    try? FileSystem.fsync(path: queue)
                 }
+                _ = try await coordinator.accept(upload: place.id, name: name, submitter: submitter.name)
             } catch {
-                try? await blocking { try? FileManager.default.removeItem(atPath: part) }
+                try? await blocking { blobs.remove(place.id) }
                 throw error
             }
             logger.info("job submitted", metadata: ["job": "\(name.fileName)", "submitter": "\(submitter.name)"])
@@ -304,7 +295,7 @@ public struct HubServer: Sendable {
 
     /// `runner`'s live lease `id`, or 409.
     private func held(_ id: String, by runner: HubToken) async throws -> HubHold {
-        try await leaseCall { try self.leases.lease(id, heldBy: runner.name) }
+        try await leaseCall { try await coordinator.held(id, by: runner.name) }
     }
 
     /// Receives one of a hold's uploads. A runner that sends more than allowed is not trusted
@@ -313,16 +304,11 @@ public struct HubServer: Sendable {
     private func receiveUpload(_ request: Request, _ context: BasicRequestContext, lease: HubHold, runner: HubToken, logger: Logger,
                                file: String, limit: Int64, what: String) async throws {
         do {
-            try await receive(request, context, into: "\(leases.path(lease.id))/\(file)", limit: limit, what: what)
+            try await receive(request, context, into: "\(blobs.path(lease.id))/\(file)", limit: limit, what: what)
         } catch let error as HubHTTPError where error.status == .contentTooLarge {
             let message = "the runner \(runner.name) sent more than the job allows: \(error.message)"
             do {
-                try await blocking {
-                    let held = try self.leases.beginFinishing(id: lease.id, holder: runner.name)
-                    try self.intake.fail(held, error: message)
-                }
-                runners.ended(lease.id, by: runner.name, delivered: false)
-                waiters.notify()
+                try await coordinator.refuseUpload(lease.id, by: runner.name, reason: message)
                 logger.warning("refused an upload; the runner's hold on the job failed", metadata: [
                     "lease": "\(lease.id)", "runner": "\(runner.name)"])
             } catch {
@@ -333,10 +319,10 @@ public struct HubServer: Sendable {
     }
 
     /// A lease operation: `NotHeld` becomes 409, which tells a runner the job is no longer its.
-    private func leaseCall<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    private func leaseCall<T: Sendable>(_ body: () async throws -> T) async throws -> T {
         do {
-            return try await blocking(body)
-        } catch let error as HubLeases.NotHeld {
+            return try await body()
+        } catch let error as HubNotHeld {
             throw HubHTTPError(.conflict, error.description)
         }
     }
@@ -356,18 +342,7 @@ public struct HubServer: Sendable {
     }
 
     func status() async throws -> HubStatus {
-        let (leases, queued) = try await blocking { (self.leases.leases(), QueueListing.pending(in: self.leases.queueDirectory).count) }
-        let rows: [HubStatus.Lease] = leases.flatMap { lease in
-            let held = lease.holds.map {
-                HubStatus.Lease(id: lease.id, job: lease.job, holder: $0.holder, attempt: $0.attempt, expires: $0.expires,
-                                replicas: lease.replicas, results: lease.results.count)
-            }
-            let open = lease.finishing == true ? 0 : max(0, lease.replicas - lease.holds.count - lease.results.count)
-            return held + Array(repeating: HubStatus.Lease(id: lease.id, job: lease.job, holder: nil, attempt: lease.failures + 1, expires: nil,
-                                                           replicas: lease.replicas, results: lease.results.count), count: open)
-        }
-        return HubStatus(queued: queued, runners: runners.snapshot(reputation: intake.reputation.snapshot()), leases: rows,
-                         finished: runners.finishedJobs)
+        try await coordinator.status()
     }
 
     /// Blocking file work on NIO's thread pool: a bounded set of threads, however many requests.

@@ -1,0 +1,128 @@
+import ConstruirSystem
+import Foundation
+import HubStore
+import JobModel
+
+/// The job files the hub's store names: `DIR/ID/` holds a job's `job.tar.xz`, what each of its
+/// runners uploads, each replica's output under `replicas/RUNNER/`, and, once finished, the job
+/// as done/ wants it until it moves there.
+///
+/// The queue directory stays the inbox: `take` moves a queued file here by one rename (a local
+/// runner working the same queue may win the rename; then the hub does not get it), writes a
+/// note naming it first, and hashes it outside any store transaction. The directory is the
+/// hub's alone: mode 0700, held by a lock for the life of the process. Blocking: call it from a
+/// thread of its own.
+public final class HubBlobs: Sendable {
+    public let directory: String
+    private let lock: FileLock
+
+    public static let jobFile = "job.tar.xz"
+    /// Written before the job file moves in, so that a hub that stops between the move and the
+    /// store's commit finds the job at start (`strays`).
+    static let noteFile = "inbox.json"
+
+    private struct Note: Codable {
+        var job: String
+        var queued: Date
+        var submitter: String?
+    }
+
+    public init(directory: String) throws {
+        try PrivateDirectory.make(directory)
+        guard let lock = try FileLock.tryLock("\(directory)/.lock", mode: 0o600) else {
+            throw ConstruirError(.system, "another hub uses the directory \(directory)")
+        }
+        self.directory = directory
+        self.lock = lock
+    }
+
+    public func path(_ id: String) -> String { "\(directory)/\(id)" }
+    public func jobPath(_ id: String) -> String { "\(path(id))/\(Self.jobFile)" }
+
+    /// A new job id: its time, a random part and its name, so that a directory listing reads well.
+    static func newID(for name: JobName, now: Date) -> String {
+        "\(Int(now.timeIntervalSince1970 * 1000))-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))-\(name.safeName.prefix(40))"
+    }
+
+    /// Takes up to `limit` job files from `queue`, oldest first, each by one rename; returns
+    /// the jobs for the store. A file another runner took first is skipped.
+    public func take(from queue: String, limit: Int, replication: HubReplication, now: Date = Date()) throws -> [HubJob] {
+        var taken: [HubJob] = []
+        for name in QueueListing.pending(in: queue).prefix(limit) {
+            let source = "\(queue)/\(name.fileName)"
+            var st = stat()
+            guard lstat(source, &st) == 0 else { continue }
+            let queued = Date(timeIntervalSince1970: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
+            let id = Self.newID(for: name, now: now)
+            try PrivateDirectory.make(path(id))
+            try writeNote(Note(job: name.fileName, queued: queued, submitter: nil), id: id)
+            do {
+                try FileSystem.renameNoReplace(source, jobPath(id))
+            } catch {
+                try? FileManager.default.removeItem(atPath: path(id))
+                if error.errno == ENOENT { continue }
+                throw error
+            }
+            taken.append(try describe(id: id, name: name.fileName, queued: queued, submitter: nil, replication: replication))
+        }
+        if !taken.isEmpty {
+            try? FileSystem.fsync(path: queue)
+            try? FileSystem.fsync(path: directory)
+        }
+        return taken
+    }
+
+    /// A new directory for a submitter's upload, with the file it streams into.
+    public func uploadPlace(for name: JobName, now: Date = Date()) throws -> (id: String, file: String) {
+        let id = Self.newID(for: name, now: now)
+        try PrivateDirectory.make(path(id))
+        return (id, "\(path(id))/.upload.part")
+    }
+
+    /// Makes a checked upload a job of `submitter`.
+    public func accept(upload id: String, name: JobName, submitter: String, replication: HubReplication, now: Date = Date()) throws -> HubJob {
+        try writeNote(Note(job: name.fileName, queued: now, submitter: submitter), id: id)
+        try FileSystem.renameNoReplace("\(path(id))/.upload.part", jobPath(id))
+        try? FileSystem.fsync(path: directory)
+        return try describe(id: id, name: name.fileName, queued: now, submitter: submitter, replication: replication)
+    }
+
+    public func remove(_ id: String) {
+        try? FileManager.default.removeItem(atPath: path(id))
+    }
+
+    /// Directories the store does not know: a job taken in whose commit was lost becomes a job
+    /// again; a half-made directory (no job file) is removed.
+    public func strays(known: (String) -> Bool, replication: HubReplication) -> [HubJob] {
+        var found: [HubJob] = []
+        for id in entries() where !known(id) {
+            guard let data = FileManager.default.contents(atPath: "\(path(id))/\(Self.noteFile)"),
+                  let note = try? JobResult.jsonDecoder().decode(Note.self, from: data) else { continue }
+            guard FileSystem.exists(jobPath(id)),
+                  let job = try? describe(id: id, name: note.job, queued: note.queued, submitter: note.submitter, replication: replication)
+            else {
+                remove(id)
+                continue
+            }
+            found.append(job)
+        }
+        return found
+    }
+
+    /// Every job directory's name.
+    public func entries() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter {
+            !$0.hasPrefix(".") && SafeName.isSafe($0) && FileSystem.isDirectory(path($0))
+        }
+    }
+
+    private func describe(id: String, name: String, queued: Date, submitter: String?, replication: HubReplication) throws -> HubJob {
+        let file = jobPath(id)
+        return HubJob(id: id, job: name, submitter: submitter, queued: queued, sha256: try BuildImage.sha256(ofFile: file),
+                      size: try FileSystem.size(of: file), replicas: replication.replicas(forJob: file))
+    }
+
+    private func writeNote(_ note: Note, id: String) throws {
+        try FileSystem.writeDurably(try JobResult.jsonEncoder().encode(note), to: "\(path(id))/\(Self.noteFile)", mode: 0o600)
+    }
+}

@@ -1,0 +1,217 @@
+import ConstruirSystem
+import Foundation
+import HubAPI
+import HubStore
+import JobModel
+import Logging
+import Runner
+
+/// The one place a change to the hub's state happens, for the routes and for maintenance
+/// alike: it applies a transition through the store, then its side effects (the runners'
+/// counters, waking long polls, taking results in and publishing to done/).
+public final class HubCoordinator: Sendable {
+    public let store: any HubStore
+    public let blobs: HubBlobs
+    public let intake: HubResultIntake
+    public let rules: HubRules
+    public let replication: HubReplication
+    /// The inbox: job files renamed into it become jobs.
+    public let queueDirectory: String
+    public let runners = HubRunners()
+    public let waiters = HubWaiters()
+    let blocking = HubBlocking()
+    let logger: Logger
+
+    public init(store: any HubStore, blobs: HubBlobs, intake: HubResultIntake, rules: HubRules, replication: HubReplication,
+                queueDirectory: String, logger: Logger) {
+        self.store = store
+        self.blobs = blobs
+        self.intake = intake
+        self.rules = rules
+        self.replication = replication
+        self.queueDirectory = queueDirectory
+        self.logger = logger
+    }
+
+    // MARK: Runners
+
+    public func claim(for runner: String, accepting: @escaping @Sendable (JobName) -> Bool, now: Date = Date()) async throws -> HubHold? {
+        guard let held = try await store.claim(for: runner, rules: rules, now: now, accepting: accepting) else { return nil }
+        runners.started(held.id, by: runner)
+        return held
+    }
+
+    public func hasWork(for runner: String, accepting: @escaping @Sendable (JobName) -> Bool) async throws -> Bool {
+        try await store.hasWork(for: runner, rules: rules, now: Date(), accepting: accepting)
+    }
+
+    /// `runner`'s live hold on job `id`, for its downloads and uploads.
+    public func held(_ id: String, by runner: String, now: Date = Date()) async throws -> HubHold {
+        guard let job = try await store.job(id), let hold = job.hold(of: runner, at: now) else { throw HubNotHeld(id: id) }
+        return HubHold(job: job, hold: hold)
+    }
+
+    public func heartbeat(_ id: String, by runner: String, now: Date = Date()) async throws -> HubJob.Hold {
+        let duration = rules.leaseDuration
+        let hold = try await store.update(id) { job, _ in try job.heartbeat(holder: runner, now: now, duration: duration) }
+        runners.started(id, by: runner)  // after a hub restart, this is how it learns who runs what
+        return hold
+    }
+
+    public func release(_ id: String, by runner: String, now: Date = Date()) async throws {
+        try await store.update(id) { job, _ in try job.release(holder: runner, now: now) }
+        runners.ended(id, by: runner, delivered: false)
+        waiters.notify()
+    }
+
+    /// `runner` sent more than the job allows: its hold fails, and the job goes to another
+    /// runner (or ends in error after `--max-attempts` failures).
+    public func refuseUpload(_ id: String, by runner: String, reason: String) async throws {
+        let held = try await store.update(id) { job, _ in HubHold(job: job, hold: try job.beginFinishing(holder: runner, now: Date())) }
+        try await intake.fail(held, error: reason)
+        runners.ended(id, by: runner, delivered: false)
+        waiters.notify()
+    }
+
+    public func finish(_ id: String, by runner: String, reported: JobResult) async throws -> HubResultIntake.Outcome {
+        let outcome = try await intake.finish(id: id, holder: runner, reported: reported)
+        runners.ended(id, by: runner, delivered: outcome.refusal == nil)
+        if outcome.finishedJob { runners.finished() }
+        waiters.notify()  // a failed replica, or one more wanted, is work for another runner
+        return outcome
+    }
+
+    // MARK: Submitters and the inbox
+
+    /// Whether a job of this name waits for its first runner (a second submission is refused).
+    public func isQueued(name: String) async throws -> Bool {
+        try await store.isQueued(name: name)
+    }
+
+    /// Makes a checked upload in `blobs` a job of `submitter`.
+    public func accept(upload id: String, name: JobName, submitter: String) async throws -> HubJob {
+        let replication = self.replication
+        let job = try await blocking.run { [blobs] in try blobs.accept(upload: id, name: name, submitter: submitter, replication: replication) }
+        try await store.add([job])
+        waiters.notify()
+        return job
+    }
+
+    /// Takes every job file in the queue directory in, in batches; returns how many.
+    @discardableResult
+    public func takeQueuedFiles() async throws -> Int {
+        var total = 0
+        while true {
+            let (queue, replication) = (queueDirectory, replication)
+            let taken = try await blocking.run { [blobs] in try blobs.take(from: queue, limit: 256, replication: replication) }
+            guard !taken.isEmpty else { break }
+            try await store.add(taken)
+            total += taken.count
+            waiters.notify()
+            if taken.count < 256 { break }
+        }
+        return total
+    }
+
+    // MARK: Maintenance
+
+    /// Ends holds that ran out (each a failure of its runner), then ends in error the jobs that
+    /// failed `--max-attempts` times.
+    public func expire(now: Date = Date()) async throws {
+        let expired = try await store.expire(now: now)
+        for held in expired {
+            runners.ended(held.id, by: held.holder, delivered: false)
+            logger.notice("lease ran out: the job goes to the next runner", metadata: [
+                "job": "\(held.fileName)", "lease": "\(held.id)", "runner": "\(held.holder)", "attempt": "\(held.attempt)"])
+        }
+        if !expired.isEmpty { waiters.notify() }
+        for job in expired.map(\.job) where job.isExhausted(maxAttempts: rules.maxAttempts) {
+            try await endExhausted(job.id)
+        }
+    }
+
+    private func endExhausted(_ id: String) async throws {
+        guard let job = try await store.job(id), job.isExhausted(maxAttempts: rules.maxAttempts) else { return }
+        let error = "\(job.failures) runner(s) failed it (last: \(job.lastFailure ?? "unknown")); not handed out again (--max-attempts \(rules.maxAttempts))"
+        let receipt = try await intake.finishAsError(id: id, error: error)
+        runners.finished()
+        logger.error("job ended in error: \(error)", metadata: ["job": "\(job.job)", "done": "\(receipt.location)"])
+    }
+
+    /// Moves finished jobs that done/ could not take yet.
+    public func publishWaiting() async {
+        for job in (try? await store.unpublished()) ?? [] {
+            do {
+                let receipt = try await intake.publish(job)
+                if !receipt.location.hasPrefix("(") { logger.info("moved a finished job to done/", metadata: ["done": "\(receipt.location)"]) }
+            } catch {
+                logger.error("cannot move a finished job to done/ yet: \(error)", metadata: ["job": "\(job.id)"])
+            }
+        }
+    }
+
+    /// At start: imports a file-based hub's state, takes back jobs whose commit was lost, gives
+    /// held leases one more lease length, settles results a stopped hub was taking in, and
+    /// finishes what it left halfway.
+    public func recover(now: Date = Date()) async throws {
+        let imported = try await HubLegacyImport.run(blobs, into: store, blocking: blocking)
+        if imported > 0 { logger.notice("imported \(imported) job(s) from the hub's lease files into its database") }
+        let known = Set(try await store.jobs(in: [.queued, .held, .finishing]).map(\.id) + store.unpublished().map(\.id))
+        let candidates = try await blocking.run { [blobs] in blobs.entries().filter { !known.contains($0) } }
+        var missing: Set<String> = []
+        for id in candidates where try await store.job(id) == nil { missing.insert(id) }
+        let unknown = missing
+        if !unknown.isEmpty {
+            let replication = self.replication
+            let strays = try await blocking.run { [blobs] in blobs.strays(known: { !unknown.contains($0) }, replication: replication) }
+            try await store.add(strays)
+            if !strays.isEmpty { logger.notice("took back \(strays.count) job(s) a stopped hub had moved but not recorded") }
+        }
+        let duration = rules.leaseDuration
+        for job in try await store.jobs(in: [.held, .finishing]) {
+            let resultWritten = try await blocking.run { [blobs] in FileSystem.exists("\(blobs.path(job.id))/result.json") }
+            if job.state == .finishing && resultWritten {
+                let status = try await blocking.run { [blobs] in JobPublisher.readResult("\(blobs.path(job.id))/result.json")?.status }
+                try await store.update(job.id) { job, _ in job.end(status: status ?? .error, now: now) }
+                continue
+            }
+            var kept: [Int: HubJob.Replica] = [:]
+            for hold in job.holds where hold.finishing {
+                kept[hold.serial] = try await blocking.run { [intake] in intake.keptReplica(hold, of: job.id) }
+            }
+            let replicas = kept
+            let recovered = try await store.update(job.id) { job, _ in
+                job.recover(now: now, duration: duration, keptReplica: { replicas[$0.serial] })
+                return job
+            }
+            if recovered.state == .finishing {
+                do {
+                    let receipt = try await intake.complete(recovered)
+                    logger.notice("finished a job whose replicas were all in when the hub stopped", metadata: ["done": "\(receipt.location)"])
+                } catch {
+                    logger.error("cannot finish a job whose replicas are all in: \(error)", metadata: ["lease": "\(job.id)"])
+                }
+            }
+        }
+        for job in try await store.jobs(in: [.held]) where job.isExhausted(maxAttempts: rules.maxAttempts) {
+            try await endExhausted(job.id)
+        }
+        await publishWaiting()
+    }
+
+    // MARK: Status
+
+    public func status() async throws -> HubStatus {
+        let active = try await store.jobs(in: [.held, .finishing])
+        let rows: [HubStatus.Lease] = active.flatMap { job in
+            let held = job.holds.map {
+                HubStatus.Lease(id: job.id, job: job.job, holder: $0.holder, attempt: $0.attempt, expires: $0.expires,
+                                replicas: job.replicas, results: job.results.count)
+            }
+            return held + Array(repeating: HubStatus.Lease(id: job.id, job: job.job, holder: nil, attempt: job.failures + 1, expires: nil,
+                                                           replicas: job.replicas, results: job.results.count), count: job.openPlaces)
+        }
+        return HubStatus(queued: try await store.queuedCount(), runners: runners.snapshot(reputation: try await store.reputations()),
+                         leases: rows, finished: runners.finishedJobs)
+    }
+}

@@ -1,0 +1,259 @@
+import Foundation
+import JobModel
+
+/// One job the hub took in, and every rule about who may run it: the hub's state type.
+///
+/// A job is `queued` until its first runner takes it, `held` while it needs or has runners,
+/// `finishing` while the hub compares its replicas or ends it in error, and `done` once its
+/// result.json is written. It needs `replicas` results from different runners. Each runner
+/// running it has a `Hold` until `expires`; heartbeats move `expires` on. A hold that runs
+/// out, or ends in `error`, counts as a failure, and its place goes to the next runner that
+/// asks, before any queued job: it has waited longest. After `maxAttempts` failures the hub
+/// ends the job in error.
+///
+/// Every transition is a pure function of the job and the time given to it: a `HubStore`
+/// loads a job, applies one in a transaction, and saves it. Nothing here touches a disk.
+public struct HubJob: Codable, Sendable, Equatable {
+    public enum State: String, Codable, Sendable, CaseIterable {
+        case queued, held, finishing, done
+    }
+
+    /// One runner's part: it holds the job until `expires`.
+    public struct Hold: Codable, Sendable, Equatable {
+        /// The runner token's name.
+        public var holder: String
+        /// Numbers the hold's uploads (`.output.upload.SERIAL`): never reused within a job, so an
+        /// upload still streaming from a runner whose hold ran out never becomes another's.
+        public var serial: Int
+        /// 1 + the failures before this hold: what `result.json` calls the attempt.
+        public var attempt: Int
+        public var claimed: Date
+        public var expires: Date
+        /// Set once its result is being taken in: from then on it neither expires nor takes
+        /// another result. A hub that stops halfway finds it set at start (`recover`).
+        public var finishing: Bool
+
+        public init(holder: String, serial: Int, attempt: Int, claimed: Date, expires: Date, finishing: Bool = false) {
+            self.holder = holder
+            self.serial = serial
+            self.attempt = attempt
+            self.claimed = claimed
+            self.expires = expires
+            self.finishing = finishing
+        }
+    }
+
+    /// What one runner reported, once its output was taken in.
+    public struct Replica: Codable, Sendable, Equatable {
+        public var runner: String
+        public var serial: Int
+        public var attempt: Int
+        public var status: JobResult.Status
+        public var exitCode: Int?
+        /// `OutputDigest` of its output archive; nil when it sent none.
+        public var outputDigest: String?
+
+        public init(runner: String, serial: Int, attempt: Int, status: JobResult.Status, exitCode: Int?, outputDigest: String?) {
+            self.runner = runner
+            self.serial = serial
+            self.attempt = attempt
+            self.status = status
+            self.exitCode = exitCode
+            self.outputDigest = outputDigest
+        }
+
+        /// Whether two runners reported the same thing: status, exit code and output digest.
+        public func agrees(with other: Replica) -> Bool {
+            status == other.status && exitCode == other.exitCode && outputDigest == other.outputDigest
+        }
+    }
+
+    /// The job's id in the API, and the name of its blob directory.
+    public var id: String
+    /// The job's file name (`NAME_iN.tar.xz`).
+    public var job: String
+    /// The submitter token's name; nil for a file dropped into the queue by hand (the operator's).
+    public var submitter: String?
+    /// When the job arrived (a queued file's mtime, or the submission).
+    public var queued: Date
+    /// The job file's sha256 and size, which a runner checks its download against.
+    public var sha256: String
+    public var size: Int64
+    /// How many runners must report the same result.
+    public var replicas: Int
+    public var state: State
+    /// Holds handed out so far (the last serial).
+    public var handedOut: Int
+    /// Holds that ran out or ended in error, and why the last one did.
+    public var failures: Int
+    public var lastFailure: String?
+    public var holds: [Hold]
+    public var results: [Replica]
+    /// Once done: when, with what status, and its directory's name in done/ (nil until it got there).
+    public var finished: Date?
+    public var status: JobResult.Status?
+    public var location: String?
+
+    public init(id: String, job: String, submitter: String? = nil, queued: Date, sha256: String, size: Int64, replicas: Int = 1) {
+        self.id = id
+        self.job = job
+        self.submitter = submitter
+        self.queued = queued
+        self.sha256 = sha256
+        self.size = size
+        self.replicas = max(replicas, 1)
+        state = .queued
+        handedOut = 0
+        failures = 0
+        holds = []
+        results = []
+    }
+
+    /// The image index the job's name asks for, nil when it names none (the runner's default).
+    public var image: Int? {
+        JobName(fileName: job)?.requestedImage
+    }
+
+    /// `holder`'s live hold at `now`.
+    public func hold(of holder: String, at now: Date) -> Hold? {
+        holds.first { $0.holder == holder && !$0.finishing && $0.expires > now }
+    }
+
+    /// Places waiting for a runner: replicas not yet held nor reported. Zero once finishing.
+    public var openPlaces: Int {
+        state == .queued || state == .held ? max(0, replicas - holds.count - results.count) : 0
+    }
+
+    /// Whether `holder` may take a replica now: the job wants another runner, and `holder`
+    /// neither runs it nor reported a result for it (replicas come from different runners).
+    public func wantsRunner(_ holder: String, maxAttempts: Int) -> Bool {
+        openPlaces > 0 && failures < maxAttempts
+            && !holds.contains { $0.holder == holder } && !results.contains { $0.runner == holder }
+    }
+
+    /// Whether every replica's result is in.
+    public var isComplete: Bool { results.count >= replicas }
+
+    /// No runner will get it again: its holds failed `maxAttempts` times and none is left.
+    public func isExhausted(maxAttempts: Int) -> Bool {
+        state == .held && holds.isEmpty && failures >= maxAttempts && !isComplete
+    }
+
+    // MARK: Transitions
+
+    /// Gives `holder` a new hold until `now + duration`. The caller checked `wantsRunner`.
+    /// A job that starts over (no hold, no result) says so: its blob directory is cleared.
+    public mutating func hand(to holder: String, now: Date, duration: Duration) -> Hold {
+        handedOut += 1
+        state = .held
+        let hold = Hold(holder: holder, serial: handedOut, attempt: failures + 1, claimed: now,
+                        expires: now.addingTimeInterval(duration.seconds))
+        holds.append(hold)
+        return hold
+    }
+
+    /// Moves `holder`'s live hold on by `duration` from `now`.
+    public mutating func heartbeat(holder: String, now: Date, duration: Duration) throws(HubNotHeld) -> Hold {
+        try changeHold(of: holder, at: now) { $0.expires = now.addingTimeInterval(duration.seconds) }
+    }
+
+    /// `holder` gives the job back unfinished (its runner is stopping): its place waits for the
+    /// next runner, ahead of the queue, and counts as no failure.
+    public mutating func release(holder: String, now: Date) throws(HubNotHeld) {
+        guard hold(of: holder, at: now) != nil else { throw HubNotHeld(id: id) }
+        holds.removeAll { $0.holder == holder }
+    }
+
+    /// Ends every hold that ran out by `now`, each counted as a failure. Returns them.
+    public mutating func expireHolds(now: Date) -> [Hold] {
+        guard state == .held else { return [] }
+        let ended = holds.filter { !$0.finishing && $0.expires <= now }
+        for hold in ended {
+            failures += 1
+            lastFailure = "the lease of runner \(hold.holder) ran out (it stopped sending heartbeats)"
+        }
+        holds.removeAll { hold in ended.contains { $0.serial == hold.serial } }
+        return ended
+    }
+
+    /// Takes `holder`'s hold out of circulation while its result is taken in: it no longer
+    /// expires or takes another result.
+    public mutating func beginFinishing(holder: String, now: Date) throws(HubNotHeld) -> Hold {
+        try changeHold(of: holder, at: now) { $0.finishing = true }
+    }
+
+    /// Records what `holder` reported, ending its finishing hold: a result (`replica`), or a
+    /// failure (`failure` says why). Once every replica's result is in, the job is finishing.
+    public mutating func record(holder: String, replica: Replica?, failure: String?) throws(HubNotHeld) {
+        guard state == .held, holds.contains(where: { $0.holder == holder && $0.finishing }) else { throw HubNotHeld(id: id) }
+        holds.removeAll { $0.holder == holder }
+        if let replica {
+            results.append(replica)
+        } else {
+            failures += 1
+            lastFailure = failure
+        }
+        if isComplete { state = .finishing }
+    }
+
+    /// Takes the whole job out of circulation so the hub can end it itself (as an error).
+    public mutating func beginFinishingJob() throws(HubNotHeld) {
+        guard state == .queued || state == .held else { throw HubNotHeld(id: id) }
+        state = .finishing
+    }
+
+    /// The job's result.json is written: it is done, with `status`.
+    public mutating func end(status: JobResult.Status, now: Date) {
+        state = .done
+        self.status = status
+        finished = now
+        holds = []
+    }
+
+    /// The job's directory reached done/ as `location`.
+    public mutating func published(as location: String) {
+        self.location = location
+    }
+
+    /// At a hub's start: every live hold gets at least one lease length from `now`, so runners
+    /// that kept working while the hub was away can send their heartbeats again. A hold whose
+    /// result was being taken in when the hub stopped becomes that result if the hub had kept it
+    /// (`keptReplica`), else a failure. A job being ended in error (not complete) starts over.
+    public mutating func recover(now: Date, duration: Duration, keptReplica: (Hold) -> Replica?) {
+        switch state {
+        case .finishing:
+            if !isComplete { state = .held }
+        case .held:
+            let renewed = now.addingTimeInterval(duration.seconds)
+            for index in holds.indices where !holds[index].finishing && holds[index].expires < renewed {
+                holds[index].expires = renewed
+            }
+            for hold in holds where hold.finishing {
+                holds.removeAll { $0.serial == hold.serial }
+                if let replica = keptReplica(hold) {
+                    results.append(replica)
+                } else {
+                    failures += 1
+                    lastFailure = "the hub stopped while it took in the result of runner \(hold.holder)"
+                }
+            }
+            if isComplete { state = .finishing }
+        case .queued, .done:
+            break
+        }
+    }
+
+    /// Whether every replica agrees with the first (by serial); nil until all are in.
+    public var verdict: (agreed: Bool, canonical: Replica)? {
+        let ordered = results.sorted { $0.serial < $1.serial }
+        guard isComplete, let first = ordered.first else { return nil }
+        return (ordered.allSatisfy { $0.agrees(with: first) }, first)
+    }
+
+    private mutating func changeHold(of holder: String, at now: Date, _ change: (inout Hold) -> Void) throws(HubNotHeld) -> Hold {
+        guard state == .held, let index = holds.firstIndex(where: { $0.holder == holder }),
+              hold(of: holder, at: now) != nil else { throw HubNotHeld(id: id) }
+        change(&holds[index])
+        return holds[index]
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import HubAPI
+import JobModel
+
+/// Where the hub keeps its state: jobs (queued, held, finishing, done), each replica's hold and
+/// result, who submitted each job, and each runner's record. One seam, two stores: SQLite
+/// embedded in one hub (`SQLiteHubStore`), and later a database several hubs share.
+///
+/// Every change is one transaction: a store loads a job, applies one of `HubJob`'s pure
+/// transitions, and saves it together with the reputation counts the transition produced. The
+/// job files themselves stay on disk (`HubBlobs`); the store only names them by id. Calls never
+/// block the cooperative pool.
+public protocol HubStore: Sendable {
+    /// Adds jobs taken in from the queue or a submitter; an id already there is left as it is.
+    func add(_ jobs: [HubJob]) async throws
+
+    func job(_ id: String) async throws -> HubJob?
+
+    /// Applies `change` to job `id` in one transaction, with the reputation counts it adds.
+    /// Throws `HubNotHeld` when there is no such job (and whatever `change` throws); then
+    /// nothing changes.
+    func update<T: Sendable>(_ id: String, _ change: @escaping @Sendable (inout HubJob, inout HubOutcomes) throws -> T) async throws -> T
+
+    /// Hands `holder` the next job it may run: a job that wants another runner first (a hold
+    /// ran out, or it needs more replicas), then the oldest queued one. Nil when there is none,
+    /// when `holder` already holds `rules.maxLeasesPerRunner`, or when `accepting` refuses every
+    /// job. One transaction, reading only the jobs it considers.
+    func claim(for holder: String, rules: HubRules, now: Date, accepting: @escaping @Sendable (JobName) -> Bool) async throws -> HubHold?
+
+    /// Whether `holder` claiming now would get a job (the long poll asks).
+    func hasWork(for holder: String, rules: HubRules, now: Date, accepting: @escaping @Sendable (JobName) -> Bool) async throws -> Bool
+
+    /// Ends every hold that ran out by `now` (each a failure, counted against its runner) and
+    /// returns them.
+    func expire(now: Date) async throws -> [HubHold]
+
+    /// Jobs in `states`, oldest first.
+    func jobs(in states: Set<HubJob.State>) async throws -> [HubJob]
+
+    /// Jobs done but not yet in done/ (done/ was full, or the hub stopped first).
+    func unpublished() async throws -> [HubJob]
+
+    /// Whether a job called `name` (`NAME_iN.tar.xz`) waits for its first runner.
+    func isQueued(name: String) async throws -> Bool
+
+    /// How many jobs wait for their first runner.
+    func queuedCount() async throws -> Int
+
+    /// Each runner's record: agreed, disputed, errors.
+    func reputations() async throws -> [String: HubStatus.Reputation]
+
+    /// Adds `records` to the runners' records and sets `key`, in one transaction; does nothing
+    /// when `key` is set already (an import that must happen once).
+    func importReputation(_ records: [String: HubStatus.Reputation], once key: String) async throws
+
+    /// A value the hub keeps about itself (for example which legacy files it imported).
+    func setting(_ key: String) async throws -> String?
+    func setSetting(_ key: String, to value: String) async throws
+}
+
+/// What a runner's record gains from a transition; stored in the same transaction.
+public struct HubOutcomes: Sendable, Equatable {
+    public enum Outcome: String, Sendable {
+        /// A replicated job whose replicas all agreed.
+        case agreed
+        /// A replicated job whose replicas disagreed while this runner took part.
+        case disputed
+        /// A hold that failed: an error result, a refused output, a lease that ran out.
+        case error
+    }
+
+    public private(set) var counts: [(runner: String, outcome: Outcome)] = []
+
+    public init() {}
+
+    public mutating func add(_ outcome: Outcome, for runners: [String]) {
+        counts += runners.map { ($0, outcome) }
+    }
+
+    public static func == (lhs: HubOutcomes, rhs: HubOutcomes) -> Bool {
+        lhs.counts.map { "\($0.runner)/\($0.outcome)" } == rhs.counts.map { "\($0.runner)/\($0.outcome)" }
+    }
+}

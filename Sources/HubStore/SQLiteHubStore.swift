@@ -1,0 +1,329 @@
+import ConstruirSystem
+import Foundation
+import GRDB
+import HubAPI
+import JobModel
+
+/// The hub's state in one SQLite file (WAL mode, every commit synced): the embedded default,
+/// created by `hub serve` in its private state directory.
+///
+/// Jobs, holds and replicas are tables; a job wanting runners is found through a partial index
+/// in pickup order, so a claim reads only the jobs it considers, however many are held or done.
+/// GRDB runs each call on its own serial writer queue or reader pool: never on the cooperative
+/// pool.
+public final class SQLiteHubStore: HubStore {
+    public let path: String
+    private let database: DatabasePool
+
+    /// Opens (creating it, mode 0600) the database at `path` and brings its schema up to date.
+    public init(path: String) throws {
+        self.path = path
+        let descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard descriptor >= 0 else { throw SystemError(call: "open", errno: errno, path: path) }
+        close(descriptor)
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(30)
+        configuration.prepareDatabase { db in
+            // Durable before an answer goes out: a hub that loses power keeps every lease it gave.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        do {
+            database = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator.migrate(database)
+        } catch {
+            throw ConstruirError(.system, "cannot open the hub's database \(path)", cause: error)
+        }
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE jobs (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    job TEXT NOT NULL,
+                    image INTEGER,
+                    submitter TEXT,
+                    state TEXT NOT NULL,
+                    queued REAL NOT NULL,
+                    sha256 TEXT NOT NULL,
+                    size INTEGER NOT NULL,
+                    replicas INTEGER NOT NULL,
+                    handed_out INTEGER NOT NULL,
+                    failures INTEGER NOT NULL,
+                    last_failure TEXT,
+                    open_places INTEGER NOT NULL,
+                    rank INTEGER NOT NULL,
+                    finished REAL,
+                    status TEXT,
+                    location TEXT
+                );
+                CREATE INDEX jobs_wanting ON jobs(rank, queued, id) WHERE open_places > 0;
+                CREATE INDEX jobs_active ON jobs(state, queued) WHERE state != 'done';
+                CREATE INDEX jobs_unpublished ON jobs(finished) WHERE state = 'done' AND location IS NULL;
+                CREATE INDEX jobs_queued_name ON jobs(job) WHERE state = 'queued';
+                CREATE TABLE holds (
+                    job_id TEXT NOT NULL,
+                    holder TEXT NOT NULL,
+                    serial INTEGER NOT NULL,
+                    attempt INTEGER NOT NULL,
+                    claimed REAL NOT NULL,
+                    expires REAL NOT NULL,
+                    finishing INTEGER NOT NULL,
+                    PRIMARY KEY (job_id, holder)
+                );
+                CREATE INDEX holds_holder ON holds(holder, expires);
+                CREATE INDEX holds_expiring ON holds(expires) WHERE finishing = 0;
+                CREATE TABLE replicas (
+                    job_id TEXT NOT NULL,
+                    runner TEXT NOT NULL,
+                    serial INTEGER NOT NULL,
+                    attempt INTEGER NOT NULL,
+                    status TEXT NOT NULL,
+                    exit_code INTEGER,
+                    output_digest TEXT,
+                    PRIMARY KEY (job_id, runner)
+                );
+                CREATE TABLE runners (
+                    name TEXT PRIMARY KEY NOT NULL,
+                    agreed INTEGER NOT NULL DEFAULT 0,
+                    disputed INTEGER NOT NULL DEFAULT 0,
+                    errors INTEGER NOT NULL DEFAULT 0
+                );
+                CREATE TABLE settings (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+                """)
+        }
+        return migrator
+    }
+
+    // MARK: HubStore
+
+    public func add(_ jobs: [HubJob]) async throws {
+        try await database.write { db in
+            for job in jobs where try Self.exists(db, job.id) == false {
+                try Self.save(job, in: db)
+            }
+        }
+    }
+
+    public func job(_ id: String) async throws -> HubJob? {
+        try await database.read { db in try Self.load(db, id) }
+    }
+
+    public func update<T: Sendable>(_ id: String, _ change: @escaping @Sendable (inout HubJob, inout HubOutcomes) throws -> T) async throws -> T {
+        try await database.write { db in
+            guard var job = try Self.load(db, id) else { throw HubNotHeld(id: id) }
+            let before = job
+            var outcomes = HubOutcomes()
+            let value = try change(&job, &outcomes)
+            if job != before { try Self.save(job, in: db) }
+            try Self.count(outcomes, in: db)
+            return value
+        }
+    }
+
+    public func claim(for holder: String, rules: HubRules, now: Date, accepting: @escaping @Sendable (JobName) -> Bool) async throws -> HubHold? {
+        try await database.write { db in
+            let held = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM holds WHERE holder = ? AND finishing = 0 AND expires > ?",
+                                        arguments: [holder, now.timeIntervalSince1970]) ?? 0
+            guard held < rules.maxLeasesPerRunner,
+                  let id = try Self.firstWanted(db, by: holder, rules: rules, accepting: accepting),
+                  var job = try Self.load(db, id) else { return nil }
+            let hold = job.hand(to: holder, now: now, duration: rules.leaseDuration)
+            try Self.save(job, in: db)
+            return HubHold(job: job, hold: hold)
+        }
+    }
+
+    public func hasWork(for holder: String, rules: HubRules, now: Date, accepting: @escaping @Sendable (JobName) -> Bool) async throws -> Bool {
+        try await database.read { db in
+            try Self.firstWanted(db, by: holder, rules: rules, accepting: accepting) != nil
+        }
+    }
+
+    public func expire(now: Date) async throws -> [HubHold] {
+        try await database.write { db in
+            let ids = try String.fetchAll(db, sql: "SELECT DISTINCT job_id FROM holds WHERE finishing = 0 AND expires <= ?",
+                                          arguments: [now.timeIntervalSince1970])
+            var expired: [HubHold] = []
+            var outcomes = HubOutcomes()
+            for id in ids {
+                guard var job = try Self.load(db, id) else { continue }
+                let ended = job.expireHolds(now: now)
+                guard !ended.isEmpty else { continue }
+                try Self.save(job, in: db)
+                expired += ended.map { HubHold(job: job, hold: $0) }
+                outcomes.add(.error, for: ended.map(\.holder))
+            }
+            try Self.count(outcomes, in: db)
+            return expired
+        }
+    }
+
+    public func jobs(in states: Set<HubJob.State>) async throws -> [HubJob] {
+        try await database.read { db in
+            let marks = states.map { _ in "?" }.joined(separator: ",")
+            let ids = try String.fetchAll(db, sql: "SELECT id FROM jobs WHERE state IN (\(marks)) ORDER BY queued, id",
+                                          arguments: StatementArguments(states.map(\.rawValue)))
+            return try ids.compactMap { try Self.load(db, $0) }
+        }
+    }
+
+    public func unpublished() async throws -> [HubJob] {
+        try await database.read { db in
+            let ids = try String.fetchAll(db, sql: "SELECT id FROM jobs WHERE state = 'done' AND location IS NULL ORDER BY finished")
+            return try ids.compactMap { try Self.load(db, $0) }
+        }
+    }
+
+    public func isQueued(name: String) async throws -> Bool {
+        try await database.read { db in
+            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'queued' AND job = ?)", arguments: [name]) ?? false
+        }
+    }
+
+    public func queuedCount() async throws -> Int {
+        try await database.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE state = 'queued'") ?? 0
+        }
+    }
+
+    public func reputations() async throws -> [String: HubStatus.Reputation] {
+        try await database.read { db in
+            var all: [String: HubStatus.Reputation] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT name, agreed, disputed, errors FROM runners") {
+                all[row["name"]] = HubStatus.Reputation(agreed: row["agreed"], disputed: row["disputed"], errors: row["errors"])
+            }
+            return all
+        }
+    }
+
+    public func importReputation(_ records: [String: HubStatus.Reputation], once key: String) async throws {
+        try await database.write { db in
+            guard try String.fetchOne(db, sql: "SELECT value FROM settings WHERE key = ?", arguments: [key]) == nil else { return }
+            for (name, record) in records {
+                try db.execute(sql: """
+                    INSERT INTO runners (name, agreed, disputed, errors) VALUES (?, ?, ?, ?)
+                    ON CONFLICT(name) DO UPDATE SET agreed = agreed + excluded.agreed, disputed = disputed + excluded.disputed,
+                        errors = errors + excluded.errors
+                    """, arguments: [name, record.agreed, record.disputed, record.errors])
+            }
+            try db.execute(sql: "INSERT INTO settings (key, value) VALUES (?, ?)", arguments: [key, ISO8601DateFormatter().string(from: Date())])
+        }
+    }
+
+    public func setting(_ key: String) async throws -> String? {
+        try await database.read { db in try String.fetchOne(db, sql: "SELECT value FROM settings WHERE key = ?", arguments: [key]) }
+    }
+
+    public func setSetting(_ key: String, to value: String) async throws {
+        try await database.write { db in
+            try db.execute(sql: "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                           arguments: [key, value])
+        }
+    }
+
+    // MARK: Rows
+
+    /// The first job in pickup order that `holder` may take and `accepting` takes, read a page
+    /// at a time so that a runner refusing many jobs (other images) still reads few rows.
+    private static func firstWanted(_ db: Database, by holder: String, rules: HubRules,
+                                    accepting: (JobName) -> Bool) throws -> String? {
+        let page = 64
+        var offset = 0
+        while true {
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT id, job FROM jobs INDEXED BY jobs_wanting
+                WHERE open_places > 0 AND failures < :maxAttempts
+                  AND NOT EXISTS (SELECT 1 FROM holds WHERE holds.job_id = jobs.id AND holds.holder = :holder)
+                  AND NOT EXISTS (SELECT 1 FROM replicas WHERE replicas.job_id = jobs.id AND replicas.runner = :holder)
+                ORDER BY rank, queued, id LIMIT :page OFFSET :offset
+                """, arguments: ["maxAttempts": rules.maxAttempts, "holder": holder, "page": page, "offset": offset])
+            for row in rows {
+                let file: String = row["job"]
+                if JobName(fileName: file).map(accepting) ?? true { return row["id"] }
+            }
+            guard rows.count == page else { return nil }
+            offset += page
+        }
+    }
+
+    private static func exists(_ db: Database, _ id: String) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM jobs WHERE id = ?)", arguments: [id]) ?? false
+    }
+
+    private static func load(_ db: Database, _ id: String) throws -> HubJob? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]) else { return nil }
+        guard let state = HubJob.State(rawValue: row["state"]) else {
+            throw ConstruirError(.invalidArgument, "the hub's database has job \(id) in an unknown state")
+        }
+        var job = HubJob(id: row["id"], job: row["job"], submitter: row["submitter"], queued: date(row["queued"]),
+                         sha256: row["sha256"], size: row["size"], replicas: row["replicas"])
+        job.state = state
+        job.handedOut = row["handed_out"]
+        job.failures = row["failures"]
+        job.lastFailure = row["last_failure"]
+        job.finished = (row["finished"] as Double?).map(date)
+        job.status = (row["status"] as String?).flatMap(JobResult.Status.init(rawValue:))
+        job.location = row["location"]
+        job.holds = try Row.fetchAll(db, sql: "SELECT * FROM holds WHERE job_id = ? ORDER BY serial", arguments: [id]).map { row in
+            HubJob.Hold(holder: row["holder"], serial: row["serial"], attempt: row["attempt"], claimed: date(row["claimed"]),
+                        expires: date(row["expires"]), finishing: row["finishing"])
+        }
+        job.results = try Row.fetchAll(db, sql: "SELECT * FROM replicas WHERE job_id = ? ORDER BY serial", arguments: [id]).compactMap { row in
+            guard let status = JobResult.Status(rawValue: row["status"]) else { return nil }
+            return HubJob.Replica(runner: row["runner"], serial: row["serial"], attempt: row["attempt"], status: status,
+                                  exitCode: row["exit_code"], outputDigest: row["output_digest"])
+        }
+        return job
+    }
+
+    private static func save(_ job: HubJob, in db: Database) throws {
+        try db.execute(sql: """
+            INSERT INTO jobs (id, job, image, submitter, state, queued, sha256, size, replicas, handed_out, failures,
+                              last_failure, open_places, rank, finished, status, location)
+            VALUES (:id, :job, :image, :submitter, :state, :queued, :sha256, :size, :replicas, :handedOut, :failures,
+                    :lastFailure, :openPlaces, :rank, :finished, :status, :location)
+            ON CONFLICT(id) DO UPDATE SET state = excluded.state, handed_out = excluded.handed_out,
+                failures = excluded.failures, last_failure = excluded.last_failure, open_places = excluded.open_places,
+                rank = excluded.rank, finished = excluded.finished, status = excluded.status, location = excluded.location,
+                replicas = excluded.replicas
+            """, arguments: [
+                "id": job.id, "job": job.job, "image": job.image, "submitter": job.submitter, "state": job.state.rawValue,
+                "queued": job.queued.timeIntervalSince1970, "sha256": job.sha256, "size": job.size, "replicas": job.replicas,
+                "handedOut": job.handedOut, "failures": job.failures, "lastFailure": job.lastFailure,
+                "openPlaces": job.openPlaces, "rank": job.state == .queued ? 1 : 0,
+                "finished": job.finished?.timeIntervalSince1970, "status": job.status?.rawValue, "location": job.location,
+            ])
+        try db.execute(sql: "DELETE FROM holds WHERE job_id = ?", arguments: [job.id])
+        for hold in job.holds {
+            try db.execute(sql: """
+                INSERT INTO holds (job_id, holder, serial, attempt, claimed, expires, finishing) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [job.id, hold.holder, hold.serial, hold.attempt, hold.claimed.timeIntervalSince1970,
+                                 hold.expires.timeIntervalSince1970, hold.finishing])
+        }
+        try db.execute(sql: "DELETE FROM replicas WHERE job_id = ?", arguments: [job.id])
+        for replica in job.results {
+            try db.execute(sql: """
+                INSERT INTO replicas (job_id, runner, serial, attempt, status, exit_code, output_digest) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [job.id, replica.runner, replica.serial, replica.attempt, replica.status.rawValue,
+                                 replica.exitCode, replica.outputDigest])
+        }
+    }
+
+    private static func count(_ outcomes: HubOutcomes, in db: Database) throws {
+        for (runner, outcome) in outcomes.counts {
+            let column = switch outcome {
+            case .agreed: "agreed"
+            case .disputed: "disputed"
+            case .error: "errors"
+            }
+            try db.execute(sql: """
+                INSERT INTO runners (name, \(column)) VALUES (?, 1)
+                ON CONFLICT(name) DO UPDATE SET \(column) = \(column) + 1
+                """, arguments: [runner])
+        }
+    }
+
+    private static func date(_ seconds: Double) -> Date { Date(timeIntervalSince1970: seconds) }
+}

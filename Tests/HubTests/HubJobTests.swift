@@ -1,0 +1,132 @@
+import Foundation
+import HubStore
+import Testing
+
+/// The hub's lease rules as pure transitions on `HubJob`: no store, no disk, no clock but the
+/// times passed in.
+@Suite struct HubJobTests {
+    private let start = Date(timeIntervalSince1970: 1_800_000_000)
+    private let lease = Duration.seconds(60)
+
+    private func job(replicas: Int = 1) -> HubJob {
+        HubJob(id: "j1", job: "a_i0.tar.xz", queued: start, sha256: "s", size: 1, replicas: replicas)
+    }
+
+    private func replica(_ runner: String, serial: Int, digest: String = "d") -> HubJob.Replica {
+        HubJob.Replica(runner: runner, serial: serial, attempt: 1, status: .passed, exitCode: 0, outputDigest: digest)
+    }
+
+    @Test func aQueuedJobIsHeldOnceHandedOutAndHeartbeatsMoveItsExpiry() throws {
+        var job = job()
+        #expect(job.state == .queued)
+        #expect(job.openPlaces == 1)
+        #expect(job.image == 0)
+        #expect(job.wantsRunner("r1", maxAttempts: 3))
+        let hold = job.hand(to: "r1", now: start, duration: lease)
+        #expect(job.state == .held)
+        #expect(hold.serial == 1 && hold.attempt == 1)
+        #expect(hold.expires == start.addingTimeInterval(60))
+        #expect(job.openPlaces == 0)
+        #expect(!job.wantsRunner("r2", maxAttempts: 3))
+        let later = start.addingTimeInterval(20)
+        #expect(try job.heartbeat(holder: "r1", now: later, duration: lease).expires == later.addingTimeInterval(60))
+        #expect(throws: HubNotHeld.self) { try job.heartbeat(holder: "r2", now: later, duration: lease) }
+        #expect(job.expireHolds(now: start.addingTimeInterval(79)).isEmpty)
+        #expect(job.expireHolds(now: start.addingTimeInterval(80)).map(\.holder) == ["r1"])
+        #expect(job.failures == 1)
+        #expect(job.lastFailure?.contains("r1") == true)
+        #expect(throws: HubNotHeld.self) { try job.heartbeat(holder: "r1", now: start.addingTimeInterval(81), duration: lease) }
+        #expect(job.openPlaces == 1, "the place waits for the next runner")
+        let again = job.hand(to: "r2", now: start.addingTimeInterval(82), duration: lease)
+        #expect(again.attempt == 2)
+        #expect(again.serial == 2)
+    }
+
+    @Test func aReleaseIsNoFailureAndALapsedHoldCannotBeReleased() throws {
+        var job = job()
+        _ = job.hand(to: "r1", now: start, duration: lease)
+        try job.release(holder: "r1", now: start)
+        #expect(job.failures == 0)
+        #expect(job.state == .held, "it keeps its place ahead of the queue")
+        #expect(throws: HubNotHeld.self) { try job.release(holder: "r1", now: start) }
+        let next = job.hand(to: "r2", now: start, duration: lease)
+        #expect(next.attempt == 1)
+        #expect(throws: HubNotHeld.self) { try job.release(holder: "r2", now: start.addingTimeInterval(61)) }
+    }
+
+    @Test func aFinishingHoldNeitherExpiresNorTakesASecondResult() throws {
+        var job = job()
+        _ = job.hand(to: "r1", now: start, duration: lease)
+        let hold = try job.beginFinishing(holder: "r1", now: start)
+        #expect(hold.finishing)
+        #expect(job.expireHolds(now: start.addingTimeInterval(3600)).isEmpty)
+        #expect(throws: HubNotHeld.self) { try job.heartbeat(holder: "r1", now: start, duration: lease) }
+        try job.record(holder: "r1", replica: replica("r1", serial: 1), failure: nil)
+        #expect(job.state == .finishing)
+        #expect(job.isComplete)
+        #expect(throws: HubNotHeld.self) { try job.record(holder: "r1", replica: replica("r1", serial: 1), failure: nil) }
+        #expect(job.verdict?.agreed == true)
+        job.end(status: .passed, now: start)
+        #expect(job.state == .done && job.status == .passed && job.location == nil)
+        job.published(as: "a")
+        #expect(job.location == "a")
+    }
+
+    @Test func replicasGoToDifferentRunnersAndAreComparedOnceAllAreIn() throws {
+        var job = job(replicas: 2)
+        _ = job.hand(to: "r1", now: start, duration: lease)
+        #expect(!job.wantsRunner("r1", maxAttempts: 3), "a runner never gets a second replica")
+        #expect(job.wantsRunner("r2", maxAttempts: 3))
+        let second = job.hand(to: "r2", now: start, duration: lease)
+        #expect(second.attempt == 1, "a second replica is no second attempt")
+        _ = try job.beginFinishing(holder: "r1", now: start)
+        try job.record(holder: "r1", replica: replica("r1", serial: 1), failure: nil)
+        #expect(job.state == .held)
+        #expect(job.verdict == nil)
+        #expect(!job.wantsRunner("r1", maxAttempts: 3), "nor after it reported")
+        _ = try job.beginFinishing(holder: "r2", now: start)
+        try job.record(holder: "r2", replica: replica("r2", serial: 2, digest: "other"), failure: nil)
+        #expect(job.state == .finishing)
+        #expect(job.verdict?.agreed == false)
+        #expect(job.verdict?.canonical.runner == "r1")
+    }
+
+    @Test func failuresUpToMaxAttemptsExhaustAJob() throws {
+        var job = job(replicas: 2)
+        _ = job.hand(to: "r1", now: start, duration: lease)
+        _ = job.hand(to: "r2", now: start, duration: lease)
+        _ = try job.beginFinishing(holder: "r1", now: start)
+        try job.record(holder: "r1", replica: nil, failure: "r1 sent an error")
+        #expect(job.failures == 1 && job.lastFailure == "r1 sent an error")
+        #expect(job.wantsRunner("r1", maxAttempts: 2), "a failed runner may try again: only results must come from others")
+        let third = job.hand(to: "r3", now: start, duration: lease)
+        #expect(third.attempt == 2 && third.serial == 3)
+        #expect(Set(job.expireHolds(now: start.addingTimeInterval(61)).map(\.holder)) == ["r2", "r3"])
+        #expect(job.isExhausted(maxAttempts: 3))
+        #expect(!job.wantsRunner("r4", maxAttempts: 3))
+        try job.beginFinishingJob()
+        #expect(job.state == .finishing)
+        #expect(throws: HubNotHeld.self) { try job.beginFinishingJob() }
+    }
+
+    @Test func recoveryRenewsLiveHoldsAndSettlesOnesBeingTakenIn() throws {
+        var job = job(replicas: 3)
+        _ = job.hand(to: "live", now: start, duration: lease)
+        _ = job.hand(to: "kept", now: start, duration: lease)
+        _ = job.hand(to: "lost", now: start, duration: lease)
+        _ = try job.beginFinishing(holder: "kept", now: start)
+        _ = try job.beginFinishing(holder: "lost", now: start)
+        let later = start.addingTimeInterval(300)
+        job.recover(now: later, duration: lease) { $0.holder == "kept" ? replica("kept", serial: $0.serial) : nil }
+        #expect(job.holds.map(\.holder) == ["live"])
+        #expect(job.holds.first?.expires == later.addingTimeInterval(60))
+        #expect(job.results.map(\.runner) == ["kept"])
+        #expect(job.failures == 1)
+        #expect(job.state == .held)
+        // A job the hub was ending in error, not complete, starts over.
+        var ending = self.job()
+        try ending.beginFinishingJob()
+        ending.recover(now: later, duration: lease) { _ in nil }
+        #expect(ending.state == .queued || ending.state == .held)
+    }
+}

@@ -1,0 +1,117 @@
+import ConstruirSystem
+import Foundation
+import HubStore
+import JobModel
+import Testing
+import TestSupport
+
+/// The SQLite store: claims in pickup order, one runner's cap, replicas to different runners,
+/// expiry with its reputation count, and everything still there after a reopen.
+@Suite struct SQLiteHubStoreTests {
+    private let start = Date(timeIntervalSince1970: 1_800_000_000)
+    private let rules = HubRules(leaseDuration: .seconds(60), maxAttempts: 3, maxLeasesPerRunner: 32)
+    private let any: @Sendable (JobName) -> Bool = { _ in true }
+
+    private func job(_ id: String, _ name: String, at offset: Double, replicas: Int = 1) -> HubJob {
+        HubJob(id: id, job: name, queued: start.addingTimeInterval(offset), sha256: "sha-\(id)", size: 10, replicas: replicas)
+    }
+
+    @Test func claimsGoOldestFirstOnceEachAndSurviveAReopen() async throws {
+        try await withTemporaryDirectory { dir in
+            var store: SQLiteHubStore? = try SQLiteHubStore(path: "\(dir)/hub.sqlite")
+            try await store?.add([job("b", "b_i0.tar.xz", at: 2), job("a", "a_i0.tar.xz", at: 1)])
+            try await store?.add([job("a", "changed_i0.tar.xz", at: 0)])  // an id already there is left alone
+            #expect(try await store?.queuedCount() == 2)
+            #expect(try await store?.isQueued(name: "a_i0.tar.xz") == true)
+            let first = try #require(try await store?.claim(for: "r1", rules: rules, now: start, accepting: any))
+            #expect(first.id == "a" && first.fileName == "a_i0.tar.xz" && first.holder == "r1")
+            #expect(first.expires == start.addingTimeInterval(60))
+            #expect(try await store?.isQueued(name: "a_i0.tar.xz") == false)
+            #expect(try await store?.claim(for: "r2", rules: rules, now: start, accepting: any)?.id == "b")
+            #expect(try await store?.claim(for: "r3", rules: rules, now: start, accepting: any) == nil)
+            #expect(try await store?.hasWork(for: "r3", rules: rules, now: start, accepting: any) == false)
+            store = nil
+            let reopened = try SQLiteHubStore(path: "\(dir)/hub.sqlite")
+            let held = try await reopened.jobs(in: [.held])
+            #expect(held.map(\.id) == ["a", "b"])
+            #expect(held.first?.holds.first?.expires == start.addingTimeInterval(60), "the lease survived")
+            var st = stat()
+            #expect(stat("\(dir)/hub.sqlite", &st) == 0 && st.st_mode & 0o077 == 0, "the database is private")
+        }
+    }
+
+    @Test func aClaimSkipsJobsItsFilterRefusesAndAWaitingPlaceComesBeforeTheQueue() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteHubStore(path: "\(dir)/hub.sqlite")
+            try await store.add([job("a", "a_i1.tar.xz", at: 1), job("b", "b_i0.tar.xz", at: 2), job("c", "c_i0.tar.xz", at: 3)])
+            let onlyImage0: @Sendable (JobName) -> Bool = { $0.image(default: 0) == 0 }
+            let b = try #require(try await store.claim(for: "r1", rules: rules, now: start, accepting: onlyImage0))
+            #expect(b.id == "b", "the older a_i1 is skipped and stays queued")
+            try await store.update("b") { job, _ in try job.release(holder: "r1", now: start) }
+            #expect(try await store.claim(for: "r2", rules: rules, now: start, accepting: { _ in false }) == nil)
+            #expect(try await store.claim(for: "r2", rules: rules, now: start, accepting: onlyImage0)?.id == "b",
+                    "a given-back job goes before the older queued ones")
+            #expect(try await store.claim(for: "r2", rules: rules, now: start, accepting: any)?.id == "a")
+        }
+    }
+
+    @Test func aRunnerHoldsAtMostItsCapAndGetsOneReplicaOfAJob() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteHubStore(path: "\(dir)/hub.sqlite")
+            let capped = HubRules(leaseDuration: .seconds(60), maxAttempts: 3, maxLeasesPerRunner: 2)
+            try await store.add([job("a", "a_i0.tar.xz", at: 1, replicas: 2), job("b", "b_i0.tar.xz", at: 2), job("c", "c_i0.tar.xz", at: 3)])
+            #expect(try await store.claim(for: "greedy", rules: capped, now: start, accepting: any)?.id == "a")
+            #expect(try await store.claim(for: "greedy", rules: capped, now: start, accepting: any)?.id == "b",
+                    "not a's second replica")
+            #expect(try await store.claim(for: "greedy", rules: capped, now: start, accepting: any) == nil, "at its cap")
+            #expect(try await store.hasWork(for: "other", rules: capped, now: start, accepting: any))
+            let second = try #require(try await store.claim(for: "other", rules: capped, now: start, accepting: any))
+            #expect(second.id == "a" && second.serial == 2 && second.attempt == 1)
+            // Once one of its holds runs out, the greedy runner may claim again.
+            let expired = try await store.expire(now: start.addingTimeInterval(61))
+            #expect(Set(expired.map(\.holder)) == ["greedy", "other"])
+            #expect(try await store.reputations()["greedy"]?.errors == 2, "each lapsed hold counts against its runner")
+            #expect(try await store.claim(for: "greedy", rules: capped, now: start.addingTimeInterval(62), accepting: any) != nil)
+        }
+    }
+
+    @Test func anUpdateIsAllOrNothingAndCountsItsOutcomes() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteHubStore(path: "\(dir)/hub.sqlite")
+            try await store.add([job("a", "a_i0.tar.xz", at: 1)])
+            _ = try await store.claim(for: "r1", rules: rules, now: start, accepting: any)
+            await #expect(throws: HubNotHeld.self) {
+                try await store.update("a") { job, outcomes in
+                    outcomes.add(.agreed, for: ["r1"])
+                    try job.release(holder: "r1", now: start)
+                    try job.release(holder: "r1", now: start)  // throws: the first change is not kept either
+                }
+            }
+            #expect(try await store.job("a")?.holds.count == 1)
+            #expect(try await store.reputations().isEmpty)
+            await #expect(throws: HubNotHeld.self) { try await store.update("nope") { _, _ in } }
+            try await store.update("a") { job, outcomes in
+                _ = try job.beginFinishing(holder: "r1", now: start)
+                try job.record(holder: "r1", replica: nil, failure: "bad")
+                outcomes.add(.error, for: ["r1"])
+            }
+            #expect(try await store.reputations()["r1"] == .init(agreed: 0, disputed: 0, errors: 1))
+            try await store.importReputation(["r1": .init(agreed: 5, disputed: 1, errors: 0)], once: "k")
+            try await store.importReputation(["r1": .init(agreed: 5, disputed: 1, errors: 0)], once: "k")
+            #expect(try await store.reputations()["r1"] == .init(agreed: 5, disputed: 1, errors: 1), "imported once")
+        }
+    }
+
+    @Test func doneJobsWaitingForDoneAreListedUntilPublished() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteHubStore(path: "\(dir)/hub.sqlite")
+            try await store.add([job("a", "a_i0.tar.xz", at: 1)])
+            try await store.update("a") { job, _ in job.end(status: .passed, now: start) }
+            #expect(try await store.unpublished().map(\.id) == ["a"])
+            #expect(try await store.jobs(in: [.queued, .held, .finishing]).isEmpty)
+            try await store.update("a") { job, _ in job.published(as: "a.2") }
+            #expect(try await store.unpublished().isEmpty)
+            #expect(try await store.job("a")?.location == "a.2")
+        }
+    }
+}

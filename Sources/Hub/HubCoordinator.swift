@@ -21,6 +21,9 @@ public final class HubCoordinator: Sendable {
     public let waiters = HubWaiters()
     let blocking = HubBlocking()
     let logger: Logger
+    /// One inbox pass at a time, from the rename to the store's commit: a claim that finds the
+    /// store empty waits for a pass in flight instead of missing its job.
+    private let inbox = AsyncLock()
 
     public init(store: any HubStore, blobs: HubBlobs, intake: HubResultIntake, rules: HubRules, replication: HubReplication,
                 queueDirectory: String, logger: Logger) {
@@ -35,14 +38,25 @@ public final class HubCoordinator: Sendable {
 
     // MARK: Runners
 
+    /// Hands `runner` its next job. When the store has none for it, job files that arrived in
+    /// the queue since the inbox last looked are taken in first: a file renamed into the queue
+    /// is a job from that moment, not from the next inotify event.
     public func claim(for runner: String, accepting: @escaping @Sendable (JobName) -> Bool, now: Date = Date()) async throws -> HubHold? {
-        guard let held = try await store.claim(for: runner, rules: rules, now: now, accepting: accepting) else { return nil }
+        var held = try await store.claim(for: runner, rules: rules, now: now, accepting: accepting)
+        if held == nil {
+            // Also after a pass that took nothing: the pass it waited for may have added the job.
+            try await takeQueuedFiles()
+            held = try await store.claim(for: runner, rules: rules, now: now, accepting: accepting)
+        }
+        guard let held else { return nil }
         runners.started(held.id, by: runner)
         return held
     }
 
     public func hasWork(for runner: String, accepting: @escaping @Sendable (JobName) -> Bool) async throws -> Bool {
-        try await store.hasWork(for: runner, rules: rules, now: Date(), accepting: accepting)
+        if try await store.hasWork(for: runner, rules: rules, now: Date(), accepting: accepting) { return true }
+        try await takeQueuedFiles()
+        return try await store.hasWork(for: runner, rules: rules, now: Date(), accepting: accepting)
     }
 
     /// `runner`'s live hold on job `id`, for its downloads and uploads.
@@ -71,6 +85,7 @@ public final class HubCoordinator: Sendable {
         try await intake.fail(held, error: reason)
         runners.ended(id, by: runner, delivered: false)
         waiters.notify()
+        try await endExhausted(id)
     }
 
     public func finish(_ id: String, by runner: String, reported: JobResult) async throws -> HubResultIntake.Outcome {
@@ -78,6 +93,7 @@ public final class HubCoordinator: Sendable {
         runners.ended(id, by: runner, delivered: outcome.refusal == nil)
         if outcome.finishedJob { runners.finished() }
         waiters.notify()  // a failed replica, or one more wanted, is work for another runner
+        if outcome.refusal != nil || outcome.receipt.status == JobResult.Status.error.rawValue { try await endExhausted(id) }
         return outcome
     }
 
@@ -100,6 +116,10 @@ public final class HubCoordinator: Sendable {
     /// Takes every job file in the queue directory in, in batches; returns how many.
     @discardableResult
     public func takeQueuedFiles() async throws -> Int {
+        try await inbox.withLock { try await takeQueuedFilesNow() }
+    }
+
+    private func takeQueuedFilesNow() async throws -> Int {
         var total = 0
         while true {
             let (queue, replication) = (queueDirectory, replication)

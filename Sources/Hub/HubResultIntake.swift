@@ -243,19 +243,20 @@ public struct HubResultIntake: Sendable {
     /// it for the next try (`HubJob.location` stays nil).
     public func publish(_ job: HubJob) async throws -> HubReceipt {
         let directory = blobs.path(job.id)
+        let result = try? await blocking.run { JobPublisher.readResult("\(directory)/result.json") }
+        let status = (result?.status ?? job.status)?.rawValue
         let moved: String? = try? await blocking.run {
-            guard FileSystem.exists("\(directory)/result.json") else { return nil }
-            let result = JobPublisher.readResult("\(directory)/result.json")
+            guard let result else { return nil }
             return try self.publisher.publish(self.claimedJob(job), result: result).directory
         }
         guard let moved else {
             let gone = (try? await blocking.run { !FileSystem.exists(directory) }) ?? false
             if gone { try await store.update(job.id) { job, _ in job.published(as: "") } }  // moved before the hub stopped
-            return HubReceipt(job: job.job, location: gone ? "" : "(waiting for space in done/)", status: job.status?.rawValue)
+            return HubReceipt(job: job.job, location: gone ? "" : "(waiting for space in done/)", status: status)
         }
         let location = (moved as NSString).lastPathComponent
         try await store.update(job.id) { job, _ in job.published(as: location) }
-        return HubReceipt(job: job.job, location: location, status: (job.status ?? .error).rawValue)
+        return HubReceipt(job: job.job, location: location, status: status)
     }
 
     /// The result `hold`'s runner had sent when the hub stopped while taking it in, if the hub

@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // C libraries: each is imported by exactly one Swift module.
@@ -62,10 +63,14 @@ let package = Package(
         ]),
         // The hub's API as both sides see it: routes and JSON documents.
         .target(name: "HubAPI", dependencies: ["JobModel"]),
-        // The hub's state behind one seam: jobs, holds, replicas, runners (SQLite through GRDB).
+        // The hub's state behind one seam: jobs, holds, replicas, runners; SQLite (GRDB) for
+        // one hub, PostgreSQL (postgres-nio) for several.
         .target(name: "HubStore", dependencies: [
             "HubAPI", "JobModel", "ConstruirSystem",
             .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // The hub volunteers' runners pull jobs from (docs/hub.md).
         .target(name: "Hub", dependencies: [

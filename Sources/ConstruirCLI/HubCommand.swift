@@ -39,8 +39,11 @@ public struct HubCommand: AsyncParsableCommand {
         @Option(help: "The tokens file (construir hub token add).") var tokens: String
         @Option(help: "Where the hub keeps job files while it serves them, mode 0700; must be on the queue's filesystem. Default: QUEUE/.construir-hub")
         var leases: String?
-        @Option(help: "The hub's SQLite database file. Default: LEASES/hub.sqlite")
+        @Option(help: ArgumentHelp("The hub's database: an SQLite file (one hub), or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, which several hubs may share with one --leases directory. Default: LEASES/hub.sqlite",
+                                   valueName: "FILE|URL"))
         var database: String?
+        @Option(help: "How long taking a result in may take before another hub on the same database takes it as abandoned by a hub that died.")
+        var finishTimeout = "10m"
         @Option(help: "How long a lease lasts without a heartbeat, e.g. 60s.") var lease = "60s"
         @Option(help: "Runners that may fail a job (lease ran out, error, refused output) before it ends in error.") var maxAttempts = 3
         @Option(help: "Run each job on this many different runners and accept its result only when all agree.") var replicas = 1
@@ -77,19 +80,25 @@ public struct HubCommand: AsyncParsableCommand {
 
         func run() async throws {
             let logger = RunCommand.makeLogger(verbose: verbose, format: logFormat)
-            let service: any Service
+            let services: [any Service]
             do {
                 let address = try ListenAddress(parsing: listen)
                 let queueDirectory = FileSystem.absolute(queue)
                 try FileSystem.makeDirectory(queueDirectory)
-                let blobs = try HubBlobs(directory: FileSystem.absolute(self.leases ?? "\(queueDirectory)/.construir-hub"))
-                let store = try SQLiteHubStore(path: FileSystem.absolute(database ?? "\(blobs.directory)/hub.sqlite"))
+                let shared = database.map { $0.hasPrefix("postgres://") || $0.hasPrefix("postgresql://") } ?? false
+                let blobs = try HubBlobs(directory: FileSystem.absolute(self.leases ?? "\(queueDirectory)/.construir-hub"), exclusive: !shared)
+                let store: any HubStore = if shared, let database {
+                    try PostgresHubStore(url: database, logger: logger)
+                } else {
+                    try SQLiteHubStore(path: FileSystem.absolute(database ?? "\(blobs.directory)/hub.sqlite"))
+                }
                 let intake = HubResultIntake(store: store, blobs: blobs, done: try DoneStore(directory: FileSystem.absolute(done)),
                                              maxOutputSize: try Units.byteSize(maxOutputSize))
                 let coordinator = HubCoordinator(
                     store: store, blobs: blobs, intake: intake,
                     rules: HubRules(leaseDuration: try Units.duration(lease), maxAttempts: maxAttempts, maxLeasesPerRunner: maxLeases),
-                    replication: HubReplication(replicas: replicas, maxReplicas: maxReplicas), queueDirectory: queueDirectory, logger: logger)
+                    replication: HubReplication(replicas: replicas, maxReplicas: maxReplicas), queueDirectory: queueDirectory,
+                    exclusive: !shared, finishTimeout: try Units.duration(finishTimeout), logger: logger)
                 let authenticator = try HubAuthenticator(store: HubTokenStore(path: FileSystem.absolute(tokens)))
                 let tls = tlsCert.map { HubServer.TLSFiles(certificateChain: $0, privateKey: tlsKey ?? "") }
                 var served = HubImages.none
@@ -99,7 +108,7 @@ public struct HubCommand: AsyncParsableCommand {
                                          maxJobBytes: try Units.byteSize(maxJobSize)),
                     coordinator: coordinator, authenticator: authenticator, images: served)
                 let scheme = tls == nil ? "http" : "https"
-                service = try server.makeService(logger: logger) { port in
+                services = try server.makeServices(logger: logger) { port in
                     logger.notice("hub listening at \(scheme)://\(ListenAddress(host: address.host, port: port))/", metadata: [
                         "queue": "\(queueDirectory)", "done": "\(intake.publisher.done.directory)", "lease": "\(lease)",
                         "replicas": "\(replicas)"])
@@ -108,7 +117,7 @@ public struct HubCommand: AsyncParsableCommand {
                 throw fail("hub serve", "\(error)")
             }
             let group = ServiceGroup(configuration: .init(
-                services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             do {
                 try await group.run()
             } catch {

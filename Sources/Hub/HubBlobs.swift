@@ -9,12 +9,13 @@ import JobModel
 ///
 /// The queue directory stays the inbox: `take` moves a queued file here by one rename (a local
 /// runner working the same queue may win the rename; then the hub does not get it), writes a
-/// note naming it first, and hashes it outside any store transaction. The directory is the
-/// hub's alone: mode 0700, held by a lock for the life of the process. Blocking: call it from a
-/// thread of its own.
+/// note naming it first, and hashes it outside any store transaction. The directory is mode
+/// 0700. A hub on its own store holds it by a lock for the life of the process; hubs sharing
+/// a database share it too (on a shared filesystem), and take no lock. Blocking: call it from
+/// a thread of its own.
 public final class HubBlobs: Sendable {
     public let directory: String
-    private let lock: FileLock
+    private let lock: FileLock?
 
     public static let jobFile = "job.tar.xz"
     /// Written before the job file moves in, so that a hub that stops between the move and the
@@ -27,13 +28,17 @@ public final class HubBlobs: Sendable {
         var submitter: String?
     }
 
-    public init(directory: String) throws {
+    public init(directory: String, exclusive: Bool = true) throws {
         try PrivateDirectory.make(directory)
-        guard let lock = try FileLock.tryLock("\(directory)/.lock", mode: 0o600) else {
-            throw ConstruirError(.system, "another hub uses the directory \(directory)")
+        if exclusive {
+            guard let lock = try FileLock.tryLock("\(directory)/.lock", mode: 0o600) else {
+                throw ConstruirError(.system, "another hub uses the directory \(directory)")
+            }
+            self.lock = lock
+        } else {
+            lock = nil
         }
         self.directory = directory
-        self.lock = lock
     }
 
     public func path(_ id: String) -> String { "\(directory)/\(id)" }
@@ -91,12 +96,16 @@ public final class HubBlobs: Sendable {
         try? FileManager.default.removeItem(atPath: path(id))
     }
 
-    /// Directories the store does not know: a job taken in whose commit was lost becomes a job
-    /// again; a half-made directory (no job file) is removed.
-    public func strays(known: (String) -> Bool, replication: HubReplication) -> [HubJob] {
+    /// Among `ids`, directories the store does not know whose note was written before
+    /// `before`: a job taken in whose commit was lost becomes a job again; a half-made directory
+    /// (no job file) is removed. The cut-off spares what another hub is taking in now.
+    public func strays(_ ids: [String], before: Date, replication: HubReplication) -> [HubJob] {
         var found: [HubJob] = []
-        for id in entries() where !known(id) {
-            guard let data = FileManager.default.contents(atPath: "\(path(id))/\(Self.noteFile)"),
+        for id in ids {
+            let notePath = "\(path(id))/\(Self.noteFile)"
+            guard let written = try? FileManager.default.attributesOfItem(atPath: notePath)[.modificationDate] as? Date,
+                  written <= before,
+                  let data = FileManager.default.contents(atPath: notePath),
                   let note = try? JobResult.jsonDecoder().decode(Note.self, from: data) else { continue }
             guard FileSystem.exists(jobPath(id)),
                   let job = try? describe(id: id, name: note.job, queued: note.queued, submitter: note.submitter, replication: replication)

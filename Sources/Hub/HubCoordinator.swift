@@ -15,6 +15,13 @@ public final class HubCoordinator: Sendable {
     public let intake: HubResultIntake
     public let rules: HubRules
     public let replication: HubReplication
+    /// Whether this hub is the store's only user (SQLite): then whatever a stopped hub left
+    /// halfway is its own to settle at start. Hubs sharing a store settle only what stayed
+    /// halfway longer than `finishTimeout`, since another hub may be finishing it now.
+    public let exclusive: Bool
+    /// How long taking a result in, or finishing a job, may take before another hub (or this
+    /// one, later) takes it as abandoned by a hub that died (`hub serve --finish-timeout`).
+    public let finishTimeout: Duration
     /// The inbox: job files renamed into it become jobs.
     public let queueDirectory: String
     public let runners = HubRunners()
@@ -26,8 +33,10 @@ public final class HubCoordinator: Sendable {
     private let inbox = AsyncLock()
 
     public init(store: any HubStore, blobs: HubBlobs, intake: HubResultIntake, rules: HubRules, replication: HubReplication,
-                queueDirectory: String, logger: Logger) {
+                queueDirectory: String, exclusive: Bool = true, finishTimeout: Duration = .seconds(600), logger: Logger) {
         self.store = store
+        self.exclusive = exclusive
+        self.finishTimeout = finishTimeout
         self.blobs = blobs
         self.intake = intake
         self.rules = rules
@@ -174,49 +183,82 @@ public final class HubCoordinator: Sendable {
     /// held leases one more lease length, settles results a stopped hub was taking in, and
     /// finishes what it left halfway.
     public func recover(now: Date = Date()) async throws {
+        try await store.prepare()
         let imported = try await HubLegacyImport.run(blobs, into: store, blocking: blocking)
         if imported > 0 { logger.notice("imported \(imported) job(s) from the hub's lease files into its database") }
-        let known = Set(try await store.jobs(in: [.queued, .held, .finishing]).map(\.id) + store.unpublished().map(\.id))
-        let candidates = try await blocking.run { [blobs] in blobs.entries().filter { !known.contains($0) } }
-        var missing: Set<String> = []
-        for id in candidates where try await store.job(id) == nil { missing.insert(id) }
-        let unknown = missing
-        if !unknown.isEmpty {
-            let replication = self.replication
-            let strays = try await blocking.run { [blobs] in blobs.strays(known: { !unknown.contains($0) }, replication: replication) }
-            try await store.add(strays)
-            if !strays.isEmpty { logger.notice("took back \(strays.count) job(s) a stopped hub had moved but not recorded") }
-        }
-        let duration = rules.leaseDuration
+        try await takeBackStrays(before: exclusive ? now : now.addingTimeInterval(-finishTimeout.seconds))
+        let staleBefore = exclusive ? now : now.addingTimeInterval(-finishTimeout.seconds)
+        let renewed = exclusive ? now.addingTimeInterval(rules.leaseDuration.seconds) : nil
         for job in try await store.jobs(in: [.held, .finishing]) {
-            let resultWritten = try await blocking.run { [blobs] in FileSystem.exists("\(blobs.path(job.id))/result.json") }
-            if job.state == .finishing && resultWritten {
-                let status = try await blocking.run { [blobs] in JobPublisher.readResult("\(blobs.path(job.id))/result.json")?.status }
-                try await store.update(job.id) { job, _ in job.end(status: status ?? .error, now: now) }
-                continue
-            }
-            var kept: [Int: HubJob.Replica] = [:]
-            for hold in job.holds where hold.finishing {
-                kept[hold.serial] = try await blocking.run { [intake] in intake.keptReplica(hold, of: job.id) }
-            }
-            let replicas = kept
-            let recovered = try await store.update(job.id) { job, _ in
-                job.recover(now: now, duration: duration, keptReplica: { replicas[$0.serial] })
-                return job
-            }
-            if recovered.state == .finishing {
-                do {
-                    let receipt = try await intake.complete(recovered)
-                    logger.notice("finished a job whose replicas were all in when the hub stopped", metadata: ["done": "\(receipt.location)"])
-                } catch {
-                    logger.error("cannot finish a job whose replicas are all in: \(error)", metadata: ["lease": "\(job.id)"])
-                }
-            }
+            await settle(job.id, staleBefore: staleBefore, renewingUntil: renewed)
         }
         for job in try await store.jobs(in: [.held]) where job.isExhausted(maxAttempts: rules.maxAttempts) {
             try await endExhausted(job.id)
         }
         await publishWaiting()
+    }
+
+    /// Takes back jobs a hub moved into its directory but stopped before recording, once their
+    /// note is older than `before`.
+    public func takeBackStrays(before: Date) async throws {
+        let entries = try await blocking.run { [blobs] in blobs.entries() }
+        let known = try await store.known(entries)
+        let unknown = entries.filter { !known.contains($0) }
+        guard !unknown.isEmpty else { return }
+        let replication = self.replication
+        let strays = try await blocking.run { [blobs] in blobs.strays(unknown, before: before, replication: replication) }
+        try await store.add(strays)
+        if !strays.isEmpty {
+            logger.notice("took back \(strays.count) job(s) a stopped hub had moved but not recorded")
+            waiters.notify()
+        }
+    }
+
+    /// Settles results and finishes left halfway for longer than `finishTimeout`, by a hub that
+    /// died while others go on (several hubs on one store); maintenance calls it now and then.
+    public func settleStale(now: Date = Date()) async {
+        let staleBefore = now.addingTimeInterval(-finishTimeout.seconds)
+        if !exclusive {
+            do {
+                try await takeBackStrays(before: staleBefore)
+            } catch {
+                logger.error("cannot take back jobs a stopped hub left: \(error)")
+            }
+        }
+        for id in (try? await store.staleFinishing(before: staleBefore)) ?? [] {
+            await settle(id, staleBefore: staleBefore, renewingUntil: nil)
+        }
+    }
+
+    /// `HubJob.settle` for job `id`, with the files it needs read first, and the finish it
+    /// asks for done.
+    private func settle(_ id: String, staleBefore: Date, renewingUntil: Date?) async {
+        do {
+            guard let job = try await store.job(id) else { return }
+            let resultFile = "\(blobs.path(id))/result.json"
+            if job.state == .finishing, let since = job.finishingSince, since <= staleBefore,
+               let written = try await blocking.run({ JobPublisher.readResult(resultFile) }) {
+                try await store.update(id) { job, _ in if job.state == .finishing { job.end(status: written.status, now: Date()) } }
+                return
+            }
+            var kept: [Int: HubJob.Replica] = [:]
+            for hold in job.holds where hold.finishing.map({ $0 <= staleBefore }) == true {
+                kept[hold.serial] = try await blocking.run { [intake] in intake.keptReplica(hold, of: id) }
+            }
+            let replicas = kept
+            let (settled, finish) = try await store.update(id) { job, _ in
+                let finish = job.settle(staleBefore: staleBefore, renewingUntil: renewingUntil, keptReplica: { replicas[$0.serial] })
+                return (job, finish)
+            }
+            if settled.holds.count < job.holds.count { waiters.notify() }
+            if finish {
+                let receipt = try await intake.complete(settled)
+                runners.finished()
+                logger.notice("finished a job a stopped hub left halfway", metadata: ["done": "\(receipt.location)"])
+            }
+        } catch {
+            logger.error("cannot settle what a stopped hub left of a job: \(error)", metadata: ["job": "\(id)"])
+        }
     }
 
     // MARK: Status

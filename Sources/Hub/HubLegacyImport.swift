@@ -78,10 +78,11 @@ enum HubLegacyImport {
         job.lastFailure = lease.lastFailure
         job.holds = lease.holds.map {
             HubJob.Hold(holder: $0.holder, serial: $0.serial, attempt: $0.attempt, claimed: $0.claimed, expires: $0.expires,
-                        finishing: $0.finishing ?? false)
+                        finishing: $0.finishing == true ? $0.claimed : nil)
         }
         job.results = lease.results
         job.state = lease.finishing == true ? .finishing : .held
+        job.finishingSince = lease.finishing == true ? lease.queued : nil
         return job
     }
 

@@ -36,6 +36,7 @@ struct HubMaintenance: Service {
                     if sinceRetry >= .seconds(10) {
                         sinceRetry = .zero
                         await takeQueuedFiles()  // a file whose event was missed (or that arrived while the inbox was busy)
+                        await coordinator.settleStale()
                         await coordinator.publishWaiting()
                     }
                 }

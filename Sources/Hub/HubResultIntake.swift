@@ -83,7 +83,7 @@ public struct HubResultIntake: Sendable {
         let replica = HubJob.Replica(runner: holder, serial: held.serial, attempt: held.attempt, status: result.status,
                                      exitCode: result.exitCode, outputDigest: result.outputDigest)
         let job = try await store.update(id) { job, _ in
-            try job.record(holder: holder, replica: replica, failure: nil)
+            try job.record(holder: holder, replica: replica, failure: nil, now: Date())
             return job
         }
         guard job.isComplete else {
@@ -155,7 +155,7 @@ public struct HubResultIntake: Sendable {
         try await blocking.run { for upload in uploads { try? FileManager.default.removeItem(atPath: upload) } }
         let message = String(error.prefix(Self.maxErrorLength))
         return try await store.update(held.id) { job, outcomes in
-            try job.record(holder: held.holder, replica: nil, failure: message)
+            try job.record(holder: held.holder, replica: nil, failure: message, now: Date())
             outcomes.add(.error, for: [held.holder])
             return job
         }
@@ -223,7 +223,7 @@ public struct HubResultIntake: Sendable {
     /// replicas already reported stays under `replicas/`.
     public func finishAsError(id: String, error: String) async throws -> HubReceipt {
         let job = try await store.update(id) { job, _ in
-            try job.beginFinishingJob()
+            try job.beginFinishingJob(now: Date())
             return job
         }
         let result = try await blocking.run {

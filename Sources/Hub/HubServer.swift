@@ -71,23 +71,27 @@ public struct HubServer: Sendable {
     private var runners: HubRunners { coordinator.runners }
     private var blobs: HubBlobs { coordinator.blobs }
 
-    /// The hub as one service: the HTTP server, and beside it the maintenance loop that
-    /// watches the queue and expires leases. `onListening` gets the bound port.
-    public func makeService(logger: Logger, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> any Service {
+    /// The hub's services, in start order: the store's (connections, other hubs' news), then
+    /// the HTTP server with the maintenance loop beside it. A service group stops them in
+    /// reverse, so the store outlives every request. `onListening` gets the bound port.
+    public func makeServices(logger: Logger, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> [any Service] {
         let maintenance = HubMaintenance(coordinator: coordinator, authenticator: authenticator, logger: logger)
         let address = configuration.address
         let router = makeRouter(logger: logger)
         let applicationConfiguration = ApplicationConfiguration(address: .hostname(address.host, port: address.port), serverName: "construir-hub")
         let onRunning: @Sendable (any Channel) async -> Void = { channel in await onListening(channel.localAddress?.port ?? address.port) }
+        let waiters = coordinator.waiters
+        let store = coordinator.store.services { waiters.notify() }
         guard let tls = configuration.tls else {
-            return Application(router: router, server: .http1(), configuration: applicationConfiguration, services: [maintenance],
-                               onServerRunning: onRunning, logger: logger)
+            return store + [Application(router: router, server: .http1(), configuration: applicationConfiguration, services: [maintenance],
+                                        onServerRunning: onRunning, logger: logger)]
         }
         let chain = try NIOSSLCertificate.fromPEMFile(tls.certificateChain).map { NIOSSLCertificateSource.certificate($0) }
         let key = try NIOSSLPrivateKey(file: tls.privateKey, format: .pem)
         let tlsConfiguration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
-        return Application(router: router, server: try .tls(.http1(), tlsConfiguration: tlsConfiguration), configuration: applicationConfiguration,
-                           services: [maintenance], onServerRunning: onRunning, logger: logger)
+        return store + [Application(router: router, server: try .tls(.http1(), tlsConfiguration: tlsConfiguration),
+                                    configuration: applicationConfiguration, services: [maintenance], onServerRunning: onRunning,
+                                    logger: logger)]
     }
 
     func makeRouter(logger: Logger) -> Router<BasicRequestContext> {

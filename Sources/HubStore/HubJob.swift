@@ -29,11 +29,11 @@ public struct HubJob: Codable, Sendable, Equatable {
         public var attempt: Int
         public var claimed: Date
         public var expires: Date
-        /// Set once its result is being taken in: from then on it neither expires nor takes
-        /// another result. A hub that stops halfway finds it set at start (`recover`).
-        public var finishing: Bool
+        /// When its result began to be taken in: from then on it neither expires nor takes
+        /// another result. A hub that stopped halfway leaves it set (`settle`).
+        public var finishing: Date?
 
-        public init(holder: String, serial: Int, attempt: Int, claimed: Date, expires: Date, finishing: Bool = false) {
+        public init(holder: String, serial: Int, attempt: Int, claimed: Date, expires: Date, finishing: Date? = nil) {
             self.holder = holder
             self.serial = serial
             self.attempt = attempt
@@ -89,6 +89,8 @@ public struct HubJob: Codable, Sendable, Equatable {
     public var lastFailure: String?
     public var holds: [Hold]
     public var results: [Replica]
+    /// When the hub began to finish the whole job (compare its replicas, or end it in error).
+    public var finishingSince: Date?
     /// Once done: when, with what status, and its directory's name in done/ (nil until it got there).
     public var finished: Date?
     public var status: JobResult.Status?
@@ -116,7 +118,7 @@ public struct HubJob: Codable, Sendable, Equatable {
 
     /// `holder`'s live hold at `now`.
     public func hold(of holder: String, at now: Date) -> Hold? {
-        holds.first { $0.holder == holder && !$0.finishing && $0.expires > now }
+        holds.first { $0.holder == holder && $0.finishing == nil && $0.expires > now }
     }
 
     /// Places waiting for a runner: replicas not yet held nor reported. Zero once finishing.
@@ -167,7 +169,7 @@ public struct HubJob: Codable, Sendable, Equatable {
     /// Ends every hold that ran out by `now`, each counted as a failure. Returns them.
     public mutating func expireHolds(now: Date) -> [Hold] {
         guard state == .held else { return [] }
-        let ended = holds.filter { !$0.finishing && $0.expires <= now }
+        let ended = holds.filter { $0.finishing == nil && $0.expires <= now }
         for hold in ended {
             failures += 1
             lastFailure = "the lease of runner \(hold.holder) ran out (it stopped sending heartbeats)"
@@ -179,13 +181,13 @@ public struct HubJob: Codable, Sendable, Equatable {
     /// Takes `holder`'s hold out of circulation while its result is taken in: it no longer
     /// expires or takes another result.
     public mutating func beginFinishing(holder: String, now: Date) throws(HubNotHeld) -> Hold {
-        try changeHold(of: holder, at: now) { $0.finishing = true }
+        try changeHold(of: holder, at: now) { $0.finishing = now }
     }
 
     /// Records what `holder` reported, ending its finishing hold: a result (`replica`), or a
     /// failure (`failure` says why). Once every replica's result is in, the job is finishing.
-    public mutating func record(holder: String, replica: Replica?, failure: String?) throws(HubNotHeld) {
-        guard state == .held, holds.contains(where: { $0.holder == holder && $0.finishing }) else { throw HubNotHeld(id: id) }
+    public mutating func record(holder: String, replica: Replica?, failure: String?, now: Date) throws(HubNotHeld) {
+        guard state == .held, holds.contains(where: { $0.holder == holder && $0.finishing != nil }) else { throw HubNotHeld(id: id) }
         holds.removeAll { $0.holder == holder }
         if let replica {
             results.append(replica)
@@ -193,13 +195,17 @@ public struct HubJob: Codable, Sendable, Equatable {
             failures += 1
             lastFailure = failure
         }
-        if isComplete { state = .finishing }
+        if isComplete {
+            state = .finishing
+            finishingSince = now
+        }
     }
 
     /// Takes the whole job out of circulation so the hub can end it itself (as an error).
-    public mutating func beginFinishingJob() throws(HubNotHeld) {
+    public mutating func beginFinishingJob(now: Date) throws(HubNotHeld) {
         guard state == .queued || state == .held else { throw HubNotHeld(id: id) }
         state = .finishing
+        finishingSince = now
     }
 
     /// The job's result.json is written: it is done, with `status`.
@@ -207,6 +213,7 @@ public struct HubJob: Codable, Sendable, Equatable {
         state = .done
         self.status = status
         finished = now
+        finishingSince = nil
         holds = []
     }
 
@@ -215,20 +222,29 @@ public struct HubJob: Codable, Sendable, Equatable {
         self.location = location
     }
 
-    /// At a hub's start: every live hold gets at least one lease length from `now`, so runners
-    /// that kept working while the hub was away can send their heartbeats again. A hold whose
-    /// result was being taken in when the hub stopped becomes that result if the hub had kept it
-    /// (`keptReplica`), else a failure. A job being ended in error (not complete) starts over.
-    public mutating func recover(now: Date, duration: Duration, keptReplica: (Hold) -> Replica?) {
+    /// Settles what a hub that stopped left halfway: a hold whose result was being taken in
+    /// since `staleBefore` or earlier becomes that result if the hub had kept it (`keptReplica`),
+    /// else a failure; a job being ended in error since then, not complete, goes back to its
+    /// runners. With `renewingUntil` (a hub's start), every live hold lasts at least until
+    /// then, so that runners that kept working while the hub was away can send their
+    /// heartbeats again. Returns whether the job is finishing and its finish is stale: the
+    /// caller then finishes it (again).
+    @discardableResult
+    public mutating func settle(staleBefore: Date, renewingUntil: Date? = nil, keptReplica: (Hold) -> Replica?) -> Bool {
         switch state {
         case .finishing:
-            if !isComplete { state = .held }
+            guard let since = finishingSince, since <= staleBefore else { return false }
+            if isComplete { return true }
+            state = .held
+            finishingSince = nil
         case .held:
-            let renewed = now.addingTimeInterval(duration.seconds)
-            for index in holds.indices where !holds[index].finishing && holds[index].expires < renewed {
-                holds[index].expires = renewed
+            if let renewed = renewingUntil {
+                for index in holds.indices where holds[index].finishing == nil && holds[index].expires < renewed {
+                    holds[index].expires = renewed
+                }
             }
-            for hold in holds where hold.finishing {
+            for hold in holds {
+                guard let since = hold.finishing, since <= staleBefore else { continue }
                 holds.removeAll { $0.serial == hold.serial }
                 if let replica = keptReplica(hold) {
                     results.append(replica)
@@ -237,10 +253,15 @@ public struct HubJob: Codable, Sendable, Equatable {
                     lastFailure = "the hub stopped while it took in the result of runner \(hold.holder)"
                 }
             }
-            if isComplete { state = .finishing }
+            if isComplete {
+                state = .finishing
+                finishingSince = staleBefore
+                return true
+            }
         case .queued, .done:
             break
         }
+        return false
     }
 
     /// Whether every replica agrees with the first (by serial); nil until all are in.

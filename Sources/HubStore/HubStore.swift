@@ -1,6 +1,7 @@
 import Foundation
 import HubAPI
 import JobModel
+import ServiceLifecycle
 
 /// Where the hub keeps its state: jobs (queued, held, finishing, done), each replica's hold and
 /// result, who submitted each job, and each runner's record. One seam, two stores: SQLite
@@ -11,6 +12,13 @@ import JobModel
 /// job files themselves stay on disk (`HubBlobs`); the store only names them by id. Calls never
 /// block the cooperative pool.
 public protocol HubStore: Sendable {
+    /// What must run beside the hub for the store to work (connections, other hubs' news);
+    /// `onChange` wakes long polls when another hub made work. They stop after the hub does.
+    func services(onChange: @escaping @Sendable () -> Void) -> [any Service]
+
+    /// Makes the store ready once its services run: creates or updates its tables.
+    func prepare() async throws
+
     /// Adds jobs taken in from the queue or a submitter; an id already there is left as it is.
     func add(_ jobs: [HubJob]) async throws
 
@@ -34,8 +42,15 @@ public protocol HubStore: Sendable {
     /// returns them.
     func expire(now: Date) async throws -> [HubHold]
 
+    /// Which of `ids` the store has.
+    func known(_ ids: [String]) async throws -> Set<String>
+
     /// Jobs in `states`, oldest first.
     func jobs(in states: Set<HubJob.State>) async throws -> [HubJob]
+
+    /// Jobs with a result, or a whole finish, in progress since `before` or earlier: a hub
+    /// that stopped left them (`HubJob.settle`).
+    func staleFinishing(before: Date) async throws -> [String]
 
     /// Jobs done but not yet in done/ (done/ was full, or the hub stopped first).
     func unpublished() async throws -> [HubJob]

@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import HubAPI
 import JobModel
+import ServiceLifecycle
 
 /// The hub's state in one SQLite file (WAL mode, every commit synced): the embedded default,
 /// created by `hub serve` in its private state directory.
@@ -54,12 +55,14 @@ public final class SQLiteHubStore: HubStore {
                     last_failure TEXT,
                     open_places INTEGER NOT NULL,
                     rank INTEGER NOT NULL,
+                    finishing_since REAL,
                     finished REAL,
                     status TEXT,
                     location TEXT
                 );
                 CREATE INDEX jobs_wanting ON jobs(rank, queued, id) WHERE open_places > 0;
                 CREATE INDEX jobs_active ON jobs(state, queued) WHERE state != 'done';
+                CREATE INDEX jobs_finishing ON jobs(finishing_since) WHERE state = 'finishing';
                 CREATE INDEX jobs_unpublished ON jobs(finished) WHERE state = 'done' AND location IS NULL;
                 CREATE INDEX jobs_queued_name ON jobs(job) WHERE state = 'queued';
                 CREATE TABLE holds (
@@ -69,11 +72,12 @@ public final class SQLiteHubStore: HubStore {
                     attempt INTEGER NOT NULL,
                     claimed REAL NOT NULL,
                     expires REAL NOT NULL,
-                    finishing INTEGER NOT NULL,
+                    finishing REAL,
                     PRIMARY KEY (job_id, holder)
                 );
                 CREATE INDEX holds_holder ON holds(holder, expires);
-                CREATE INDEX holds_expiring ON holds(expires) WHERE finishing = 0;
+                CREATE INDEX holds_expiring ON holds(expires) WHERE finishing IS NULL;
+                CREATE INDEX holds_finishing ON holds(finishing) WHERE finishing IS NOT NULL;
                 CREATE TABLE replicas (
                     job_id TEXT NOT NULL,
                     runner TEXT NOT NULL,
@@ -97,6 +101,11 @@ public final class SQLiteHubStore: HubStore {
     }
 
     // MARK: HubStore
+
+    /// Nothing: one hub, one file, opened in `init`.
+    public func services(onChange: @escaping @Sendable () -> Void) -> [any Service] { [] }
+
+    public func prepare() async throws {}
 
     public func add(_ jobs: [HubJob]) async throws {
         try await database.write { db in
@@ -124,7 +133,7 @@ public final class SQLiteHubStore: HubStore {
 
     public func claim(for holder: String, rules: HubRules, now: Date, accepting: @escaping @Sendable (JobName) -> Bool) async throws -> HubHold? {
         try await database.write { db in
-            let held = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM holds WHERE holder = ? AND finishing = 0 AND expires > ?",
+            let held = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM holds WHERE holder = ? AND finishing IS NULL AND expires > ?",
                                         arguments: [holder, now.timeIntervalSince1970]) ?? 0
             guard held < rules.maxLeasesPerRunner,
                   let id = try Self.firstWanted(db, by: holder, rules: rules, accepting: accepting),
@@ -143,7 +152,7 @@ public final class SQLiteHubStore: HubStore {
 
     public func expire(now: Date) async throws -> [HubHold] {
         try await database.write { db in
-            let ids = try String.fetchAll(db, sql: "SELECT DISTINCT job_id FROM holds WHERE finishing = 0 AND expires <= ?",
+            let ids = try String.fetchAll(db, sql: "SELECT DISTINCT job_id FROM holds WHERE finishing IS NULL AND expires <= ?",
                                           arguments: [now.timeIntervalSince1970])
             var expired: [HubHold] = []
             var outcomes = HubOutcomes()
@@ -160,12 +169,32 @@ public final class SQLiteHubStore: HubStore {
         }
     }
 
+    public func known(_ ids: [String]) async throws -> Set<String> {
+        try await database.read { db in
+            var found: Set<String> = []
+            for chunk in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }) {
+                let marks = chunk.map { _ in "?" }.joined(separator: ",")
+                found.formUnion(try String.fetchAll(db, sql: "SELECT id FROM jobs WHERE id IN (\(marks))", arguments: StatementArguments(chunk)))
+            }
+            return found
+        }
+    }
+
     public func jobs(in states: Set<HubJob.State>) async throws -> [HubJob] {
         try await database.read { db in
             let marks = states.map { _ in "?" }.joined(separator: ",")
             let ids = try String.fetchAll(db, sql: "SELECT id FROM jobs WHERE state IN (\(marks)) ORDER BY queued, id",
                                           arguments: StatementArguments(states.map(\.rawValue)))
             return try ids.compactMap { try Self.load(db, $0) }
+        }
+    }
+
+    public func staleFinishing(before: Date) async throws -> [String] {
+        try await database.read { db in
+            try String.fetchAll(db, sql: """
+                SELECT job_id FROM holds WHERE finishing IS NOT NULL AND finishing <= :before
+                UNION SELECT id FROM jobs WHERE state = 'finishing' AND finishing_since <= :before
+                """, arguments: ["before": before.timeIntervalSince1970])
         }
     }
 
@@ -264,11 +293,12 @@ public final class SQLiteHubStore: HubStore {
         job.failures = row["failures"]
         job.lastFailure = row["last_failure"]
         job.finished = (row["finished"] as Double?).map(date)
+        job.finishingSince = (row["finishing_since"] as Double?).map(date)
         job.status = (row["status"] as String?).flatMap(JobResult.Status.init(rawValue:))
         job.location = row["location"]
         job.holds = try Row.fetchAll(db, sql: "SELECT * FROM holds WHERE job_id = ? ORDER BY serial", arguments: [id]).map { row in
             HubJob.Hold(holder: row["holder"], serial: row["serial"], attempt: row["attempt"], claimed: date(row["claimed"]),
-                        expires: date(row["expires"]), finishing: row["finishing"])
+                        expires: date(row["expires"]), finishing: (row["finishing"] as Double?).map(date))
         }
         job.results = try Row.fetchAll(db, sql: "SELECT * FROM replicas WHERE job_id = ? ORDER BY serial", arguments: [id]).compactMap { row in
             guard let status = JobResult.Status(rawValue: row["status"]) else { return nil }
@@ -281,26 +311,26 @@ public final class SQLiteHubStore: HubStore {
     private static func save(_ job: HubJob, in db: Database) throws {
         try db.execute(sql: """
             INSERT INTO jobs (id, job, image, submitter, state, queued, sha256, size, replicas, handed_out, failures,
-                              last_failure, open_places, rank, finished, status, location)
+                              last_failure, open_places, rank, finishing_since, finished, status, location)
             VALUES (:id, :job, :image, :submitter, :state, :queued, :sha256, :size, :replicas, :handedOut, :failures,
-                    :lastFailure, :openPlaces, :rank, :finished, :status, :location)
+                    :lastFailure, :openPlaces, :rank, :finishingSince, :finished, :status, :location)
             ON CONFLICT(id) DO UPDATE SET state = excluded.state, handed_out = excluded.handed_out,
                 failures = excluded.failures, last_failure = excluded.last_failure, open_places = excluded.open_places,
-                rank = excluded.rank, finished = excluded.finished, status = excluded.status, location = excluded.location,
+                rank = excluded.rank, finishing_since = excluded.finishing_since, finished = excluded.finished, status = excluded.status, location = excluded.location,
                 replicas = excluded.replicas
             """, arguments: [
                 "id": job.id, "job": job.job, "image": job.image, "submitter": job.submitter, "state": job.state.rawValue,
                 "queued": job.queued.timeIntervalSince1970, "sha256": job.sha256, "size": job.size, "replicas": job.replicas,
                 "handedOut": job.handedOut, "failures": job.failures, "lastFailure": job.lastFailure,
                 "openPlaces": job.openPlaces, "rank": job.state == .queued ? 1 : 0,
-                "finished": job.finished?.timeIntervalSince1970, "status": job.status?.rawValue, "location": job.location,
+                "finishingSince": job.finishingSince?.timeIntervalSince1970, "finished": job.finished?.timeIntervalSince1970, "status": job.status?.rawValue, "location": job.location,
             ])
         try db.execute(sql: "DELETE FROM holds WHERE job_id = ?", arguments: [job.id])
         for hold in job.holds {
             try db.execute(sql: """
                 INSERT INTO holds (job_id, holder, serial, attempt, claimed, expires, finishing) VALUES (?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [job.id, hold.holder, hold.serial, hold.attempt, hold.claimed.timeIntervalSince1970,
-                                 hold.expires.timeIntervalSince1970, hold.finishing])
+                                 hold.expires.timeIntervalSince1970, hold.finishing?.timeIntervalSince1970])
         }
         try db.execute(sql: "DELETE FROM replicas WHERE job_id = ?", arguments: [job.id])
         for replica in job.results {

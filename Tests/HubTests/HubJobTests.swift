@@ -58,13 +58,13 @@ import Testing
         var job = job()
         _ = job.hand(to: "r1", now: start, duration: lease)
         let hold = try job.beginFinishing(holder: "r1", now: start)
-        #expect(hold.finishing)
+        #expect(hold.finishing == start)
         #expect(job.expireHolds(now: start.addingTimeInterval(3600)).isEmpty)
         #expect(throws: HubNotHeld.self) { try job.heartbeat(holder: "r1", now: start, duration: lease) }
-        try job.record(holder: "r1", replica: replica("r1", serial: 1), failure: nil)
+        try job.record(holder: "r1", replica: replica("r1", serial: 1), failure: nil, now: start)
         #expect(job.state == .finishing)
         #expect(job.isComplete)
-        #expect(throws: HubNotHeld.self) { try job.record(holder: "r1", replica: replica("r1", serial: 1), failure: nil) }
+        #expect(throws: HubNotHeld.self) { try job.record(holder: "r1", replica: replica("r1", serial: 1), failure: nil, now: start) }
         #expect(job.verdict?.agreed == true)
         job.end(status: .passed, now: start)
         #expect(job.state == .done && job.status == .passed && job.location == nil)
@@ -80,12 +80,12 @@ import Testing
         let second = job.hand(to: "r2", now: start, duration: lease)
         #expect(second.attempt == 1, "a second replica is no second attempt")
         _ = try job.beginFinishing(holder: "r1", now: start)
-        try job.record(holder: "r1", replica: replica("r1", serial: 1), failure: nil)
+        try job.record(holder: "r1", replica: replica("r1", serial: 1), failure: nil, now: start)
         #expect(job.state == .held)
         #expect(job.verdict == nil)
         #expect(!job.wantsRunner("r1", maxAttempts: 3), "nor after it reported")
         _ = try job.beginFinishing(holder: "r2", now: start)
-        try job.record(holder: "r2", replica: replica("r2", serial: 2, digest: "other"), failure: nil)
+        try job.record(holder: "r2", replica: replica("r2", serial: 2, digest: "other"), failure: nil, now: start)
         #expect(job.state == .finishing)
         #expect(job.verdict?.agreed == false)
         #expect(job.verdict?.canonical.runner == "r1")
@@ -96,7 +96,7 @@ import Testing
         _ = job.hand(to: "r1", now: start, duration: lease)
         _ = job.hand(to: "r2", now: start, duration: lease)
         _ = try job.beginFinishing(holder: "r1", now: start)
-        try job.record(holder: "r1", replica: nil, failure: "r1 sent an error")
+        try job.record(holder: "r1", replica: nil, failure: "r1 sent an error", now: start)
         #expect(job.failures == 1 && job.lastFailure == "r1 sent an error")
         #expect(job.wantsRunner("r1", maxAttempts: 2), "a failed runner may try again: only results must come from others")
         let third = job.hand(to: "r3", now: start, duration: lease)
@@ -104,29 +104,47 @@ import Testing
         #expect(Set(job.expireHolds(now: start.addingTimeInterval(61)).map(\.holder)) == ["r2", "r3"])
         #expect(job.isExhausted(maxAttempts: 3))
         #expect(!job.wantsRunner("r4", maxAttempts: 3))
-        try job.beginFinishingJob()
+        try job.beginFinishingJob(now: start)
         #expect(job.state == .finishing)
-        #expect(throws: HubNotHeld.self) { try job.beginFinishingJob() }
+        #expect(throws: HubNotHeld.self) { try job.beginFinishingJob(now: start) }
     }
 
-    @Test func recoveryRenewsLiveHoldsAndSettlesOnesBeingTakenIn() throws {
-        var job = job(replicas: 3)
+    @Test func settlingRenewsLiveHoldsAndSettlesOnlyStaleResults() throws {
+        var job = job(replicas: 4)
         _ = job.hand(to: "live", now: start, duration: lease)
         _ = job.hand(to: "kept", now: start, duration: lease)
         _ = job.hand(to: "lost", now: start, duration: lease)
+        _ = job.hand(to: "recent", now: start.addingTimeInterval(150), duration: lease)
         _ = try job.beginFinishing(holder: "kept", now: start)
         _ = try job.beginFinishing(holder: "lost", now: start)
+        _ = try job.beginFinishing(holder: "recent", now: start.addingTimeInterval(200))
         let later = start.addingTimeInterval(300)
-        job.recover(now: later, duration: lease) { $0.holder == "kept" ? replica("kept", serial: $0.serial) : nil }
-        #expect(job.holds.map(\.holder) == ["live"])
+        let finish = job.settle(staleBefore: start.addingTimeInterval(100), renewingUntil: later.addingTimeInterval(60)) {
+            $0.holder == "kept" ? replica("kept", serial: $0.serial) : nil
+        }
+        #expect(!finish)
+        #expect(job.holds.map(\.holder) == ["live", "recent"], "a result taken in since the cut-off is another hub's, still going")
         #expect(job.holds.first?.expires == later.addingTimeInterval(60))
         #expect(job.results.map(\.runner) == ["kept"])
-        #expect(job.failures == 1)
+        #expect(job.failures == 1 && job.lastFailure?.contains("lost") == true)
         #expect(job.state == .held)
+    }
+
+    @Test func aStaleFinishIsDoneAgainOrGoesBackToItsRunners() throws {
+        var complete = job()
+        _ = complete.hand(to: "r1", now: start, duration: lease)
+        _ = try complete.beginFinishing(holder: "r1", now: start)
+        try complete.record(holder: "r1", replica: replica("r1", serial: 1), failure: nil, now: start)
+        #expect(complete.finishingSince == start)
+        #expect(!complete.settle(staleBefore: start.addingTimeInterval(-1)) { _ in nil }, "not stale yet")
+        #expect(complete.settle(staleBefore: start) { _ in nil }, "all replicas in: finish it again")
         // A job the hub was ending in error, not complete, starts over.
-        var ending = self.job()
-        try ending.beginFinishingJob()
-        ending.recover(now: later, duration: lease) { _ in nil }
-        #expect(ending.state == .queued || ending.state == .held)
+        var ending = job()
+        _ = ending.hand(to: "r1", now: start, duration: lease)
+        _ = ending.expireHolds(now: start.addingTimeInterval(61))
+        try ending.beginFinishingJob(now: start)
+        #expect(!ending.settle(staleBefore: start) { _ in nil })
+        #expect(ending.state == .held && ending.finishingSince == nil)
+        #expect(ending.wantsRunner("r2", maxAttempts: 3))
     }
 }

@@ -2,12 +2,53 @@ import ConstruirSystem
 import Foundation
 import HubStore
 import JobModel
+import Logging
+import Synchronization
 import Testing
 import TestSupport
 
-/// The SQLite store: claims in pickup order, one runner's cap, replicas to different runners,
-/// expiry with its reputation count, and everything still there after a reopen.
-@Suite struct SQLiteHubStoreTests {
+/// Both stores, held to the same rules: claims in pickup order, one runner's cap, replicas to
+/// different runners, expiry with its reputation count, and everything still there after a
+/// reopen. The PostgreSQL store runs against a real private server.
+@Suite struct HubStoreTests {
+    enum Kind: String, CaseIterable, Sendable {
+        case sqlite, postgres
+
+        /// Without PostgreSQL its cases are left out, and `postgresIsInstalled` says so.
+        static var tested: [Kind] { PostgresCluster.available ? allCases : [.sqlite] }
+    }
+
+    @Test(.enabled(if: PostgresCluster.available, "PostgreSQL is not installed (scripts/install-deps installs it): its store is not tested"))
+    func postgresIsInstalled() {
+        #expect(PostgresCluster.binaries != nil, "CONSTRUIR_REQUIRE_POSTGRES=1, but there is no /usr/lib/postgresql/N/bin/initdb")
+    }
+
+    /// Runs `body` with a function that opens the same store anew each time it is called.
+    private func withStore(_ kind: Kind, _ body: (@escaping () async throws -> any HubStore) async throws -> Void) async throws {
+        switch kind {
+        case .sqlite:
+            try await withTemporaryDirectory { dir in
+                try await body { try SQLiteHubStore(path: "\(dir)/hub.sqlite") }
+            }
+        case .postgres:
+            try await PostgresCluster.with { cluster in
+                let url = try await cluster.database("hub")
+                // Two clients of the same database: the test's store, and the same store reopened.
+                let stores = try (0..<2).map { _ in try PostgresHubStore(url: url, logger: Logger(label: "test")) }
+                try await withThrowingDiscardingTaskGroup { group in
+                    for store in stores { group.addTask { await store.client.run() } }
+                    let next = Mutex(0)
+                    try await body {
+                        let store = stores[next.withLock { index in defer { index += 1 }; return index }]
+                        try await store.prepare()
+                        return store
+                    }
+                    group.cancelAll()
+                }
+            }
+        }
+    }
+
     private let start = Date(timeIntervalSince1970: 1_800_000_000)
     private let rules = HubRules(leaseDuration: .seconds(60), maxAttempts: 3, maxLeasesPerRunner: 32)
     private let any: @Sendable (JobName) -> Bool = { _ in true }
@@ -16,9 +57,9 @@ import TestSupport
         HubJob(id: id, job: name, queued: start.addingTimeInterval(offset), sha256: "sha-\(id)", size: 10, replicas: replicas)
     }
 
-    @Test func claimsGoOldestFirstOnceEachAndSurviveAReopen() async throws {
-        try await withTemporaryDirectory { dir in
-            var store: SQLiteHubStore? = try SQLiteHubStore(path: "\(dir)/hub.sqlite")
+    @Test(arguments: Kind.tested) func claimsGoOldestFirstOnceEachAndSurviveAReopen(kind: Kind) async throws {
+        try await withStore(kind) { open in
+            var store: (any HubStore)? = try await open()
             try await store?.add([job("b", "b_i0.tar.xz", at: 2), job("a", "a_i0.tar.xz", at: 1)])
             try await store?.add([job("a", "changed_i0.tar.xz", at: 0)])  // an id already there is left alone
             #expect(try await store?.queuedCount() == 2)
@@ -31,18 +72,16 @@ import TestSupport
             #expect(try await store?.claim(for: "r3", rules: rules, now: start, accepting: any) == nil)
             #expect(try await store?.hasWork(for: "r3", rules: rules, now: start, accepting: any) == false)
             store = nil
-            let reopened = try SQLiteHubStore(path: "\(dir)/hub.sqlite")
+            let reopened = try await open()
             let held = try await reopened.jobs(in: [.held])
             #expect(held.map(\.id) == ["a", "b"])
             #expect(held.first?.holds.first?.expires == start.addingTimeInterval(60), "the lease survived")
-            var st = stat()
-            #expect(stat("\(dir)/hub.sqlite", &st) == 0 && st.st_mode & 0o077 == 0, "the database is private")
         }
     }
 
-    @Test func aClaimSkipsJobsItsFilterRefusesAndAWaitingPlaceComesBeforeTheQueue() async throws {
-        try await withTemporaryDirectory { dir in
-            let store = try SQLiteHubStore(path: "\(dir)/hub.sqlite")
+    @Test(arguments: Kind.tested) func aClaimSkipsJobsItsFilterRefusesAndAWaitingPlaceComesBeforeTheQueue(kind: Kind) async throws {
+        try await withStore(kind) { open in
+            let store = try await open()
             try await store.add([job("a", "a_i1.tar.xz", at: 1), job("b", "b_i0.tar.xz", at: 2), job("c", "c_i0.tar.xz", at: 3)])
             let onlyImage0: @Sendable (JobName) -> Bool = { $0.image(default: 0) == 0 }
             let b = try #require(try await store.claim(for: "r1", rules: rules, now: start, accepting: onlyImage0))
@@ -55,9 +94,9 @@ import TestSupport
         }
     }
 
-    @Test func aRunnerHoldsAtMostItsCapAndGetsOneReplicaOfAJob() async throws {
-        try await withTemporaryDirectory { dir in
-            let store = try SQLiteHubStore(path: "\(dir)/hub.sqlite")
+    @Test(arguments: Kind.tested) func aRunnerHoldsAtMostItsCapAndGetsOneReplicaOfAJob(kind: Kind) async throws {
+        try await withStore(kind) { open in
+            let store = try await open()
             let capped = HubRules(leaseDuration: .seconds(60), maxAttempts: 3, maxLeasesPerRunner: 2)
             try await store.add([job("a", "a_i0.tar.xz", at: 1, replicas: 2), job("b", "b_i0.tar.xz", at: 2), job("c", "c_i0.tar.xz", at: 3)])
             #expect(try await store.claim(for: "greedy", rules: capped, now: start, accepting: any)?.id == "a")
@@ -75,9 +114,9 @@ import TestSupport
         }
     }
 
-    @Test func anUpdateIsAllOrNothingAndCountsItsOutcomes() async throws {
-        try await withTemporaryDirectory { dir in
-            let store = try SQLiteHubStore(path: "\(dir)/hub.sqlite")
+    @Test(arguments: Kind.tested) func anUpdateIsAllOrNothingAndCountsItsOutcomes(kind: Kind) async throws {
+        try await withStore(kind) { open in
+            let store = try await open()
             try await store.add([job("a", "a_i0.tar.xz", at: 1)])
             _ = try await store.claim(for: "r1", rules: rules, now: start, accepting: any)
             await #expect(throws: HubNotHeld.self) {
@@ -92,7 +131,7 @@ import TestSupport
             await #expect(throws: HubNotHeld.self) { try await store.update("nope") { _, _ in } }
             try await store.update("a") { job, outcomes in
                 _ = try job.beginFinishing(holder: "r1", now: start)
-                try job.record(holder: "r1", replica: nil, failure: "bad")
+                try job.record(holder: "r1", replica: nil, failure: "bad", now: start)
                 outcomes.add(.error, for: ["r1"])
             }
             #expect(try await store.reputations()["r1"] == .init(agreed: 0, disputed: 0, errors: 1))
@@ -102,9 +141,9 @@ import TestSupport
         }
     }
 
-    @Test func doneJobsWaitingForDoneAreListedUntilPublished() async throws {
-        try await withTemporaryDirectory { dir in
-            let store = try SQLiteHubStore(path: "\(dir)/hub.sqlite")
+    @Test(arguments: Kind.tested) func doneJobsWaitingForDoneAreListedUntilPublished(kind: Kind) async throws {
+        try await withStore(kind) { open in
+            let store = try await open()
             try await store.add([job("a", "a_i0.tar.xz", at: 1)])
             try await store.update("a") { job, _ in job.end(status: .passed, now: start) }
             #expect(try await store.unpublished().map(\.id) == ["a"])
@@ -112,6 +151,14 @@ import TestSupport
             try await store.update("a") { job, _ in job.published(as: "a.2") }
             #expect(try await store.unpublished().isEmpty)
             #expect(try await store.job("a")?.location == "a.2")
+        }
+    }
+
+    @Test func theSQLiteFileIsPrivate() async throws {
+        try await withTemporaryDirectory { dir in
+            _ = try SQLiteHubStore(path: "\(dir)/hub.sqlite")
+            var st = stat()
+            #expect(stat("\(dir)/hub.sqlite", &st) == 0 && st.st_mode & 0o077 == 0)
         }
     }
 }

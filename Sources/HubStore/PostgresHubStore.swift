@@ -1,0 +1,435 @@
+import ConstruirSystem
+import Foundation
+import HubAPI
+import JobModel
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// The hub's state in PostgreSQL, shared by several hubs (`hub serve --database postgres://…`).
+///
+/// The rules are `SQLiteHubStore`'s, for many writers: a claim takes the first wanted job with
+/// `FOR UPDATE SKIP LOCKED`, so hubs claiming at once never wait for each other's job; a change
+/// locks its job's row; one runner's claims are serialised by an advisory lock, so its
+/// `--max-leases` holds across every hub. A change that makes work (a job added, a hold given
+/// back or run out, a failure) sends a NOTIFY, and each hub's `Listener` wakes its long polls.
+/// postgres-nio does its I/O on NIO's event loops: nothing here blocks the cooperative pool.
+public final class PostgresHubStore: HubStore {
+    public let client: PostgresClient
+    private let logger: Logger
+    /// The NOTIFY channel hubs wake each other on.
+    static let channel = "construir_hub"
+
+    /// A store for `url` (`postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`). It connects once
+    /// `client` runs (one of `services`); `prepare` then brings the schema up to date.
+    public init(url: String, logger: Logger) throws {
+        guard let parts = URLComponents(string: url), ["postgres", "postgresql"].contains(parts.scheme ?? ""),
+              let host = parts.host, !host.isEmpty, let user = parts.user, !user.isEmpty else {
+            throw ConstruirError(.invalidArgument, "--database: expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
+        }
+        let database = parts.path.hasPrefix("/") ? String(parts.path.dropFirst()) : parts.path
+        var configuration = PostgresClient.Configuration(host: host, port: parts.port ?? 5432, username: user,
+                                                          password: parts.password, database: database.isEmpty ? nil : database,
+                                                          tls: .disable)
+        configuration.options.maximumConnections = 16
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.logger = logger
+    }
+
+    /// The client's connection pool, and the listener that turns other hubs' NOTIFYs into
+    /// `onChange` calls. They go into the service group before the hub, so that they stop after it.
+    public func services(onChange: @escaping @Sendable () -> Void) -> [any Service] {
+        [client, Listener(store: self, onChange: onChange)]
+    }
+
+    struct Listener: Service {
+        let store: PostgresHubStore
+        let onChange: @Sendable () -> Void
+
+        func run() async throws {
+            while !(Task.isCancelled || Task.isShuttingDownGracefully) {
+                do {
+                    try await store.client.withConnection { connection in
+                        try await connection.listen(on: PostgresHubStore.channel) { notifications in
+                            onChange()  // whatever happened while not listening
+                            for try await _ in notifications.cancelOnGracefulShutdown() { onChange() }
+                        }
+                    }
+                } catch {
+                    if (Task.isCancelled || Task.isShuttingDownGracefully) { return }
+                    store.logger.warning("lost the database's notifications; listening again in 1 s: \(error)")
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+        }
+    }
+
+    /// Creates the tables if they are missing; hubs starting at once take turns.
+    public func prepare() async throws {
+        try await transaction { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(7411)", logger: self.logger)
+            for statement in Self.schema {
+                try await connection.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
+            }
+        }
+    }
+
+    private static let schema = [
+        """
+        CREATE TABLE IF NOT EXISTS jobs (
+            id TEXT PRIMARY KEY, job TEXT NOT NULL, image BIGINT, submitter TEXT, state TEXT NOT NULL,
+            queued DOUBLE PRECISION NOT NULL, sha256 TEXT NOT NULL, size BIGINT NOT NULL, replicas BIGINT NOT NULL,
+            handed_out BIGINT NOT NULL, failures BIGINT NOT NULL, last_failure TEXT, open_places BIGINT NOT NULL,
+            rank BIGINT NOT NULL, finishing_since DOUBLE PRECISION, finished DOUBLE PRECISION, status TEXT, location TEXT)
+        """,
+        "CREATE INDEX IF NOT EXISTS jobs_wanting ON jobs(rank, queued, id) WHERE open_places > 0",
+        "CREATE INDEX IF NOT EXISTS jobs_active ON jobs(state, queued) WHERE state <> 'done'",
+        "CREATE INDEX IF NOT EXISTS jobs_finishing ON jobs(finishing_since) WHERE state = 'finishing'",
+        "CREATE INDEX IF NOT EXISTS jobs_unpublished ON jobs(finished) WHERE state = 'done' AND location IS NULL",
+        "CREATE INDEX IF NOT EXISTS jobs_queued_name ON jobs(job) WHERE state = 'queued'",
+        """
+        CREATE TABLE IF NOT EXISTS holds (
+            job_id TEXT NOT NULL, holder TEXT NOT NULL, serial BIGINT NOT NULL, attempt BIGINT NOT NULL,
+            claimed DOUBLE PRECISION NOT NULL, expires DOUBLE PRECISION NOT NULL, finishing DOUBLE PRECISION,
+            PRIMARY KEY (job_id, holder))
+        """,
+        "CREATE INDEX IF NOT EXISTS holds_holder ON holds(holder, expires)",
+        "CREATE INDEX IF NOT EXISTS holds_expiring ON holds(expires) WHERE finishing IS NULL",
+        "CREATE INDEX IF NOT EXISTS holds_finishing ON holds(finishing) WHERE finishing IS NOT NULL",
+        """
+        CREATE TABLE IF NOT EXISTS replicas (
+            job_id TEXT NOT NULL, runner TEXT NOT NULL, serial BIGINT NOT NULL, attempt BIGINT NOT NULL,
+            status TEXT NOT NULL, exit_code BIGINT, output_digest TEXT, PRIMARY KEY (job_id, runner))
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS runners (
+            name TEXT PRIMARY KEY, agreed BIGINT NOT NULL DEFAULT 0, disputed BIGINT NOT NULL DEFAULT 0,
+            errors BIGINT NOT NULL DEFAULT 0)
+        """,
+        "CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ]
+
+    // MARK: HubStore
+
+    public func add(_ jobs: [HubJob]) async throws {
+        guard !jobs.isEmpty else { return }
+        try await transaction { connection in
+            for job in jobs {
+                let exists = try await self.scalar(connection, "SELECT count(*) FROM jobs WHERE id = \(job.id)", as: Int.self) ?? 0
+                if exists == 0 { try await self.save(job, connection) }
+            }
+            try await self.notify(connection)
+        }
+    }
+
+    public func job(_ id: String) async throws -> HubJob? {
+        try await client.withConnection { connection in try await self.load(connection, id, locking: false) }
+    }
+
+    public func update<T: Sendable>(_ id: String, _ change: @escaping @Sendable (inout HubJob, inout HubOutcomes) throws -> T) async throws -> T {
+        try await transaction { connection in
+            guard var job = try await self.load(connection, id, locking: true) else { throw HubNotHeld(id: id) }
+            let before = job
+            var outcomes = HubOutcomes()
+            let value = try change(&job, &outcomes)
+            if job != before {
+                try await self.save(job, connection)
+                if job.openPlaces > 0 && (job.holds.count < before.holds.count || job.failures > before.failures) {
+                    try await self.notify(connection)
+                }
+            }
+            try await self.count(outcomes, connection)
+            return value
+        }
+    }
+
+    public func claim(for holder: String, rules: HubRules, now: Date, accepting: @escaping @Sendable (JobName) -> Bool) async throws -> HubHold? {
+        try await transaction { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(holder)))", logger: self.logger)
+            let seconds = now.timeIntervalSince1970
+            let held = try await self.scalar(connection, """
+                SELECT count(*) FROM holds WHERE holder = \(holder) AND finishing IS NULL AND expires > \(seconds)
+                """, as: Int.self) ?? 0
+            guard held < rules.maxLeasesPerRunner,
+                  let id = try await self.firstWanted(connection, by: holder, rules: rules, locking: true, accepting: accepting),
+                  var job = try await self.load(connection, id, locking: false) else { return nil }
+            let hold = job.hand(to: holder, now: now, duration: rules.leaseDuration)
+            try await self.save(job, connection)
+            return HubHold(job: job, hold: hold)
+        }
+    }
+
+    public func hasWork(for holder: String, rules: HubRules, now: Date, accepting: @escaping @Sendable (JobName) -> Bool) async throws -> Bool {
+        try await client.withConnection { connection in
+            try await self.firstWanted(connection, by: holder, rules: rules, locking: false, accepting: accepting) != nil
+        }
+    }
+
+    public func expire(now: Date) async throws -> [HubHold] {
+        try await transaction { connection in
+            let seconds = now.timeIntervalSince1970
+            let rows = try await connection.query("""
+                SELECT id FROM jobs WHERE id IN (SELECT job_id FROM holds WHERE finishing IS NULL AND expires <= \(seconds))
+                FOR UPDATE SKIP LOCKED
+                """, logger: self.logger)
+            var ids: [String] = []
+            for try await row in rows { ids.append(try row.decode(String.self)) }
+            var expired: [HubHold] = []
+            var outcomes = HubOutcomes()
+            for id in ids {
+                guard var job = try await self.load(connection, id, locking: false) else { continue }
+                let ended = job.expireHolds(now: now)
+                guard !ended.isEmpty else { continue }
+                try await self.save(job, connection)
+                expired += ended.map { HubHold(job: job, hold: $0) }
+                outcomes.add(.error, for: ended.map(\.holder))
+            }
+            try await self.count(outcomes, connection)
+            if !expired.isEmpty { try await self.notify(connection) }
+            return expired
+        }
+    }
+
+    public func known(_ ids: [String]) async throws -> Set<String> {
+        try await client.withConnection { connection in
+            Set(try await self.strings(connection, "SELECT id FROM jobs WHERE id = ANY(\(ids))"))
+        }
+    }
+
+    public func jobs(in states: Set<HubJob.State>) async throws -> [HubJob] {
+        let names = states.map(\.rawValue)
+        return try await client.withConnection { connection in
+            try await self.loadAll(connection, "SELECT id FROM jobs WHERE state = ANY(\(names)) ORDER BY queued, id")
+        }
+    }
+
+    public func staleFinishing(before: Date) async throws -> [String] {
+        let seconds = before.timeIntervalSince1970
+        return try await client.withConnection { connection in
+            try await self.strings(connection, """
+                SELECT job_id FROM holds WHERE finishing IS NOT NULL AND finishing <= \(seconds)
+                UNION SELECT id FROM jobs WHERE state = 'finishing' AND finishing_since <= \(seconds)
+                """)
+        }
+    }
+
+    public func unpublished() async throws -> [HubJob] {
+        try await client.withConnection { connection in
+            try await self.loadAll(connection, "SELECT id FROM jobs WHERE state = 'done' AND location IS NULL ORDER BY finished")
+        }
+    }
+
+    public func isQueued(name: String) async throws -> Bool {
+        try await client.withConnection { connection in
+            (try await self.scalar(connection, "SELECT count(*) FROM jobs WHERE state = 'queued' AND job = \(name)", as: Int.self) ?? 0) > 0
+        }
+    }
+
+    public func queuedCount() async throws -> Int {
+        try await client.withConnection { connection in
+            try await self.scalar(connection, "SELECT count(*) FROM jobs WHERE state = 'queued'", as: Int.self) ?? 0
+        }
+    }
+
+    public func reputations() async throws -> [String: HubStatus.Reputation] {
+        try await client.withConnection { connection in
+            var all: [String: HubStatus.Reputation] = [:]
+            let rows = try await connection.query("SELECT name, agreed, disputed, errors FROM runners", logger: self.logger)
+            for try await row in rows {
+                let (name, agreed, disputed, errors) = try row.decode((String, Int, Int, Int).self)
+                all[name] = HubStatus.Reputation(agreed: agreed, disputed: disputed, errors: errors)
+            }
+            return all
+        }
+    }
+
+    public func importReputation(_ records: [String: HubStatus.Reputation], once key: String) async throws {
+        try await transaction { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(7412)", logger: self.logger)
+            guard try await self.scalar(connection, "SELECT value FROM settings WHERE key = \(key)", as: String.self) == nil else { return }
+            for (name, record) in records {
+                try await connection.query("""
+                    INSERT INTO runners (name, agreed, disputed, errors) VALUES (\(name), \(record.agreed), \(record.disputed), \(record.errors))
+                    ON CONFLICT (name) DO UPDATE SET agreed = runners.agreed + excluded.agreed,
+                        disputed = runners.disputed + excluded.disputed, errors = runners.errors + excluded.errors
+                    """, logger: self.logger)
+            }
+            let now = ISO8601DateFormatter().string(from: Date())
+            try await connection.query("INSERT INTO settings (key, value) VALUES (\(key), \(now))", logger: self.logger)
+        }
+    }
+
+    public func setting(_ key: String) async throws -> String? {
+        try await client.withConnection { connection in
+            try await self.scalar(connection, "SELECT value FROM settings WHERE key = \(key)", as: String.self)
+        }
+    }
+
+    public func setSetting(_ key: String, to value: String) async throws {
+        try await client.query("""
+            INSERT INTO settings (key, value) VALUES (\(key), \(value)) ON CONFLICT (key) DO UPDATE SET value = excluded.value
+            """, logger: logger)
+    }
+
+    // MARK: Rows
+
+    /// One transaction; what `body` threw comes out as it was (postgres-nio wraps it), so a
+    /// `HubNotHeld` stays one.
+    private func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            return try await client.withConnection { connection in
+                try await connection.withTransaction(logger: self.logger) { connection in try await body(connection) }
+            }
+        } catch let error as PostgresTransactionError {
+            if let thrown = error.closureError, error.rollbackError == nil { throw thrown }
+            throw error
+        }
+    }
+
+    private func notify(_ connection: PostgresConnection) async throws {
+        try await connection.query("SELECT pg_notify(\(Self.channel), '')", logger: logger)
+    }
+
+    private func scalar<T: PostgresDecodable>(_ connection: PostgresConnection, _ query: PostgresQuery, as: T.Type) async throws -> T? {
+        for try await row in try await connection.query(query, logger: logger) { return try row.decode(T.self) }
+        return nil
+    }
+
+    private func strings(_ connection: PostgresConnection, _ query: PostgresQuery) async throws -> [String] {
+        var all: [String] = []
+        for try await row in try await connection.query(query, logger: logger) { all.append(try row.decode(String.self)) }
+        return all
+    }
+
+    private func loadAll(_ connection: PostgresConnection, _ query: PostgresQuery) async throws -> [HubJob] {
+        var jobs: [HubJob] = []
+        for id in try await strings(connection, query) {
+            if let job = try await load(connection, id, locking: false) { jobs.append(job) }
+        }
+        return jobs
+    }
+
+    /// The first job in pickup order that `holder` may take and `accepting` takes; with
+    /// `locking`, it is locked for this transaction, and jobs other hubs are claiming are skipped.
+    private func firstWanted(_ connection: PostgresConnection, by holder: String, rules: HubRules, locking: Bool,
+                             accepting: (JobName) -> Bool) async throws -> String? {
+        let page = 16
+        var offset = 0
+        while true {
+            let lock = locking ? "FOR UPDATE SKIP LOCKED" : ""
+            var query: PostgresQuery = """
+                SELECT id, job FROM jobs
+                WHERE open_places > 0 AND failures < \(rules.maxAttempts)
+                  AND NOT EXISTS (SELECT 1 FROM holds WHERE holds.job_id = jobs.id AND holds.holder = \(holder))
+                  AND NOT EXISTS (SELECT 1 FROM replicas WHERE replicas.job_id = jobs.id AND replicas.runner = \(holder))
+                ORDER BY rank, queued, id LIMIT \(page) OFFSET \(offset)
+                """
+            query.sql += " " + lock
+            var count = 0
+            for try await row in try await connection.query(query, logger: logger) {
+                count += 1
+                let (id, file) = try row.decode((String, String).self)
+                if JobName(fileName: file).map(accepting) ?? true { return id }
+            }
+            guard count == page else { return nil }
+            offset += page
+        }
+    }
+
+    private func load(_ connection: PostgresConnection, _ id: String, locking: Bool) async throws -> HubJob? {
+        var query: PostgresQuery = """
+            SELECT id, job, submitter, state, queued, sha256, size, replicas, handed_out, failures, last_failure,
+                   finishing_since, finished, status, location FROM jobs WHERE id = \(id)
+            """
+        if locking { query.sql += " FOR UPDATE" }
+        var found: HubJob?
+        for try await row in try await connection.query(query, logger: logger) {
+            let (id, file, submitter, state, queued, sha256, size, replicas, handedOut, failures, lastFailure) =
+                try row.decode((String, String, String?, String, Double, String, Int64, Int, Int, Int, String?).self)
+            let cells = row.makeRandomAccess()
+            guard let state = HubJob.State(rawValue: state) else {
+                throw ConstruirError(.invalidArgument, "the hub's database has job \(id) in an unknown state")
+            }
+            var job = HubJob(id: id, job: file, submitter: submitter, queued: Date(timeIntervalSince1970: queued), sha256: sha256,
+                             size: size, replicas: replicas)
+            job.state = state
+            job.handedOut = handedOut
+            job.failures = failures
+            job.lastFailure = lastFailure
+            job.finishingSince = try cells["finishing_since"].decode(Double?.self).map(Date.init(timeIntervalSince1970:))
+            job.finished = try cells["finished"].decode(Double?.self).map(Date.init(timeIntervalSince1970:))
+            job.status = try cells["status"].decode(String?.self).flatMap(JobResult.Status.init(rawValue:))
+            job.location = try cells["location"].decode(String?.self)
+            found = job
+        }
+        guard var job = found else { return nil }
+        for try await row in try await connection.query("""
+            SELECT holder, serial, attempt, claimed, expires, finishing FROM holds WHERE job_id = \(id) ORDER BY serial
+            """, logger: logger) {
+            let (holder, serial, attempt, claimed, expires, finishing) = try row.decode((String, Int, Int, Double, Double, Double?).self)
+            job.holds.append(HubJob.Hold(holder: holder, serial: serial, attempt: attempt, claimed: Date(timeIntervalSince1970: claimed),
+                                         expires: Date(timeIntervalSince1970: expires), finishing: finishing.map(Date.init(timeIntervalSince1970:))))
+        }
+        for try await row in try await connection.query("""
+            SELECT runner, serial, attempt, status, exit_code, output_digest FROM replicas WHERE job_id = \(id) ORDER BY serial
+            """, logger: logger) {
+            let (runner, serial, attempt, status, exitCode, digest) = try row.decode((String, Int, Int, String, Int?, String?).self)
+            guard let status = JobResult.Status(rawValue: status) else { continue }
+            job.results.append(HubJob.Replica(runner: runner, serial: serial, attempt: attempt, status: status, exitCode: exitCode,
+                                              outputDigest: digest))
+        }
+        return job
+    }
+
+    private func save(_ job: HubJob, _ connection: PostgresConnection) async throws {
+        let state = job.state.rawValue
+        let rank = job.state == .queued ? 1 : 0
+        try await connection.query("""
+            INSERT INTO jobs (id, job, image, submitter, state, queued, sha256, size, replicas, handed_out, failures,
+                              last_failure, open_places, rank, finishing_since, finished, status, location)
+            VALUES (\(job.id), \(job.job), \(job.image), \(job.submitter), \(state), \(job.queued.timeIntervalSince1970),
+                    \(job.sha256), \(job.size), \(job.replicas), \(job.handedOut), \(job.failures), \(job.lastFailure),
+                    \(job.openPlaces), \(rank), \(job.finishingSince?.timeIntervalSince1970), \(job.finished?.timeIntervalSince1970),
+                    \(job.status?.rawValue), \(job.location))
+            ON CONFLICT (id) DO UPDATE SET state = excluded.state, handed_out = excluded.handed_out,
+                failures = excluded.failures, last_failure = excluded.last_failure, open_places = excluded.open_places,
+                rank = excluded.rank, finishing_since = excluded.finishing_since, finished = excluded.finished,
+                status = excluded.status, location = excluded.location, replicas = excluded.replicas
+            """, logger: logger)
+        try await connection.query("DELETE FROM holds WHERE job_id = \(job.id)", logger: logger)
+        for hold in job.holds {
+            try await connection.query("""
+                INSERT INTO holds (job_id, holder, serial, attempt, claimed, expires, finishing)
+                VALUES (\(job.id), \(hold.holder), \(hold.serial), \(hold.attempt), \(hold.claimed.timeIntervalSince1970),
+                        \(hold.expires.timeIntervalSince1970), \(hold.finishing?.timeIntervalSince1970))
+                """, logger: logger)
+        }
+        try await connection.query("DELETE FROM replicas WHERE job_id = \(job.id)", logger: logger)
+        for replica in job.results {
+            try await connection.query("""
+                INSERT INTO replicas (job_id, runner, serial, attempt, status, exit_code, output_digest)
+                VALUES (\(job.id), \(replica.runner), \(replica.serial), \(replica.attempt), \(replica.status.rawValue),
+                        \(replica.exitCode), \(replica.outputDigest))
+                """, logger: logger)
+        }
+    }
+
+    private func count(_ outcomes: HubOutcomes, _ connection: PostgresConnection) async throws {
+        for (runner, outcome) in outcomes.counts {
+            switch outcome {
+            case .agreed:
+                try await connection.query("""
+                    INSERT INTO runners (name, agreed) VALUES (\(runner), 1) ON CONFLICT (name) DO UPDATE SET agreed = runners.agreed + 1
+                    """, logger: logger)
+            case .disputed:
+                try await connection.query("""
+                    INSERT INTO runners (name, disputed) VALUES (\(runner), 1) ON CONFLICT (name) DO UPDATE SET disputed = runners.disputed + 1
+                    """, logger: logger)
+            case .error:
+                try await connection.query("""
+                    INSERT INTO runners (name, errors) VALUES (\(runner), 1) ON CONFLICT (name) DO UPDATE SET errors = runners.errors + 1
+                    """, logger: logger)
+            }
+        }
+    }
+}

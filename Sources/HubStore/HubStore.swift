@@ -67,10 +67,6 @@ public protocol HubStore: Sendable {
     /// Adds `records` to the runners' records and sets `key`, in one transaction; does nothing
     /// when `key` is set already (an import that must happen once).
     func importReputation(_ records: [String: HubStatus.Reputation], once key: String) async throws
-
-    /// A value the hub keeps about itself (for example which legacy files it imported).
-    func setting(_ key: String) async throws -> String?
-    func setSetting(_ key: String, to value: String) async throws
 }
 
 /// What a runner's record gains from a transition; stored in the same transaction.

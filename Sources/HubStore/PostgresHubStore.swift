@@ -5,6 +5,7 @@ import JobModel
 import Logging
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 /// The hub's state in PostgreSQL, shared by several hubs (`hub serve --database postgres://…`).
 ///
@@ -17,6 +18,8 @@ import ServiceLifecycle
 public final class PostgresHubStore: HubStore {
     public let client: PostgresClient
     private let logger: Logger
+    private let schemaReady = Mutex(false)
+    private let schemaLock = AsyncLock()
     /// The NOTIFY channel hubs wake each other on.
     static let channel = "construir_hub"
 
@@ -64,8 +67,18 @@ public final class PostgresHubStore: HubStore {
         }
     }
 
-    /// Creates the tables if they are missing; hubs starting at once take turns.
+    /// Creates the tables if they are missing, once; every call waits for it, so a request that
+    /// comes before the hub's start-up work finds the tables there. Hubs starting at once take turns.
     public func prepare() async throws {
+        if schemaReady.withLock({ $0 }) { return }
+        try await schemaLock.withLock {
+            if schemaReady.withLock({ $0 }) { return }
+            try await migrate()
+            schemaReady.withLock { $0 = true }
+        }
+    }
+
+    private func migrate() async throws {
         try await transaction { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(7411)", logger: self.logger)
             for statement in Self.schema {
@@ -112,6 +125,7 @@ public final class PostgresHubStore: HubStore {
     // MARK: HubStore
 
     public func add(_ jobs: [HubJob]) async throws {
+        try await prepare()
         guard !jobs.isEmpty else { return }
         try await transaction { connection in
             for job in jobs {
@@ -123,11 +137,13 @@ public final class PostgresHubStore: HubStore {
     }
 
     public func job(_ id: String) async throws -> HubJob? {
-        try await client.withConnection { connection in try await self.load(connection, id, locking: false) }
+        try await prepare()
+        return try await client.withConnection { connection in try await self.load(connection, id, locking: false) }
     }
 
     public func update<T: Sendable>(_ id: String, _ change: @escaping @Sendable (inout HubJob, inout HubOutcomes) throws -> T) async throws -> T {
-        try await transaction { connection in
+        try await prepare()
+        return try await transaction { connection in
             guard var job = try await self.load(connection, id, locking: true) else { throw HubNotHeld(id: id) }
             let before = job
             var outcomes = HubOutcomes()
@@ -144,7 +160,8 @@ public final class PostgresHubStore: HubStore {
     }
 
     public func claim(for holder: String, rules: HubRules, now: Date, accepting: @escaping @Sendable (JobName) -> Bool) async throws -> HubHold? {
-        try await transaction { connection in
+        try await prepare()
+        return try await transaction { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(holder)))", logger: self.logger)
             let seconds = now.timeIntervalSince1970
             let held = try await self.scalar(connection, """
@@ -160,13 +177,15 @@ public final class PostgresHubStore: HubStore {
     }
 
     public func hasWork(for holder: String, rules: HubRules, now: Date, accepting: @escaping @Sendable (JobName) -> Bool) async throws -> Bool {
-        try await client.withConnection { connection in
+        try await prepare()
+        return try await client.withConnection { connection in
             try await self.firstWanted(connection, by: holder, rules: rules, locking: false, accepting: accepting) != nil
         }
     }
 
     public func expire(now: Date) async throws -> [HubHold] {
-        try await transaction { connection in
+        try await prepare()
+        return try await transaction { connection in
             let seconds = now.timeIntervalSince1970
             let rows = try await connection.query("""
                 SELECT id FROM jobs WHERE id IN (SELECT job_id FROM holds WHERE finishing IS NULL AND expires <= \(seconds))
@@ -191,12 +210,14 @@ public final class PostgresHubStore: HubStore {
     }
 
     public func known(_ ids: [String]) async throws -> Set<String> {
-        try await client.withConnection { connection in
+        try await prepare()
+        return try await client.withConnection { connection in
             Set(try await self.strings(connection, "SELECT id FROM jobs WHERE id = ANY(\(ids))"))
         }
     }
 
     public func jobs(in states: Set<HubJob.State>) async throws -> [HubJob] {
+        try await prepare()
         let names = states.map(\.rawValue)
         return try await client.withConnection { connection in
             try await self.loadAll(connection, "SELECT id FROM jobs WHERE state = ANY(\(names)) ORDER BY queued, id")
@@ -204,6 +225,7 @@ public final class PostgresHubStore: HubStore {
     }
 
     public func staleFinishing(before: Date) async throws -> [String] {
+        try await prepare()
         let seconds = before.timeIntervalSince1970
         return try await client.withConnection { connection in
             try await self.strings(connection, """
@@ -214,25 +236,29 @@ public final class PostgresHubStore: HubStore {
     }
 
     public func unpublished() async throws -> [HubJob] {
-        try await client.withConnection { connection in
+        try await prepare()
+        return try await client.withConnection { connection in
             try await self.loadAll(connection, "SELECT id FROM jobs WHERE state = 'done' AND location IS NULL ORDER BY finished")
         }
     }
 
     public func isQueued(name: String) async throws -> Bool {
-        try await client.withConnection { connection in
+        try await prepare()
+        return try await client.withConnection { connection in
             (try await self.scalar(connection, "SELECT count(*) FROM jobs WHERE state = 'queued' AND job = \(name)", as: Int.self) ?? 0) > 0
         }
     }
 
     public func queuedCount() async throws -> Int {
-        try await client.withConnection { connection in
+        try await prepare()
+        return try await client.withConnection { connection in
             try await self.scalar(connection, "SELECT count(*) FROM jobs WHERE state = 'queued'", as: Int.self) ?? 0
         }
     }
 
     public func reputations() async throws -> [String: HubStatus.Reputation] {
-        try await client.withConnection { connection in
+        try await prepare()
+        return try await client.withConnection { connection in
             var all: [String: HubStatus.Reputation] = [:]
             let rows = try await connection.query("SELECT name, agreed, disputed, errors FROM runners", logger: self.logger)
             for try await row in rows {
@@ -244,7 +270,8 @@ public final class PostgresHubStore: HubStore {
     }
 
     public func importReputation(_ records: [String: HubStatus.Reputation], once key: String) async throws {
-        try await transaction { connection in
+        try await prepare()
+        return try await transaction { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(7412)", logger: self.logger)
             guard try await self.scalar(connection, "SELECT value FROM settings WHERE key = \(key)", as: String.self) == nil else { return }
             for (name, record) in records {
@@ -257,18 +284,6 @@ public final class PostgresHubStore: HubStore {
             let now = ISO8601DateFormatter().string(from: Date())
             try await connection.query("INSERT INTO settings (key, value) VALUES (\(key), \(now))", logger: self.logger)
         }
-    }
-
-    public func setting(_ key: String) async throws -> String? {
-        try await client.withConnection { connection in
-            try await self.scalar(connection, "SELECT value FROM settings WHERE key = \(key)", as: String.self)
-        }
-    }
-
-    public func setSetting(_ key: String, to value: String) async throws {
-        try await client.query("""
-            INSERT INTO settings (key, value) VALUES (\(key), \(value)) ON CONFLICT (key) DO UPDATE SET value = excluded.value
-            """, logger: logger)
     }
 
     // MARK: Rows

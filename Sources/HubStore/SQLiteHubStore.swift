@@ -241,17 +241,6 @@ public final class SQLiteHubStore: HubStore {
         }
     }
 
-    public func setting(_ key: String) async throws -> String? {
-        try await database.read { db in try String.fetchOne(db, sql: "SELECT value FROM settings WHERE key = ?", arguments: [key]) }
-    }
-
-    public func setSetting(_ key: String, to value: String) async throws {
-        try await database.write { db in
-            try db.execute(sql: "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                           arguments: [key, value])
-        }
-    }
-
     // MARK: Rows
 
     /// The first job in pickup order that `holder` may take and `accepting` takes, read a page
@@ -261,13 +250,13 @@ public final class SQLiteHubStore: HubStore {
         let page = 64
         var offset = 0
         while true {
-            let rows = try Row.fetchAll(db, sql: """
+            let rows = try Row.fetchAll(db.cachedStatement(sql: """
                 SELECT id, job FROM jobs INDEXED BY jobs_wanting
                 WHERE open_places > 0 AND failures < :maxAttempts
                   AND NOT EXISTS (SELECT 1 FROM holds WHERE holds.job_id = jobs.id AND holds.holder = :holder)
                   AND NOT EXISTS (SELECT 1 FROM replicas WHERE replicas.job_id = jobs.id AND replicas.runner = :holder)
                 ORDER BY rank, queued, id LIMIT :page OFFSET :offset
-                """, arguments: ["maxAttempts": rules.maxAttempts, "holder": holder, "page": page, "offset": offset])
+                """), arguments: ["maxAttempts": rules.maxAttempts, "holder": holder, "page": page, "offset": offset])
             for row in rows {
                 let file: String = row["job"]
                 if JobName(fileName: file).map(accepting) ?? true { return row["id"] }
@@ -278,11 +267,11 @@ public final class SQLiteHubStore: HubStore {
     }
 
     private static func exists(_ db: Database, _ id: String) throws -> Bool {
-        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM jobs WHERE id = ?)", arguments: [id]) ?? false
+        try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM jobs WHERE id = ?)"), arguments: [id]) ?? false
     }
 
     private static func load(_ db: Database, _ id: String) throws -> HubJob? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]) else { return nil }
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM jobs WHERE id = ?"), arguments: [id]) else { return nil }
         guard let state = HubJob.State(rawValue: row["state"]) else {
             throw ConstruirError(.invalidArgument, "the hub's database has job \(id) in an unknown state")
         }
@@ -296,11 +285,11 @@ public final class SQLiteHubStore: HubStore {
         job.finishingSince = (row["finishing_since"] as Double?).map(date)
         job.status = (row["status"] as String?).flatMap(JobResult.Status.init(rawValue:))
         job.location = row["location"]
-        job.holds = try Row.fetchAll(db, sql: "SELECT * FROM holds WHERE job_id = ? ORDER BY serial", arguments: [id]).map { row in
+        job.holds = try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM holds WHERE job_id = ? ORDER BY serial"), arguments: [id]).map { row in
             HubJob.Hold(holder: row["holder"], serial: row["serial"], attempt: row["attempt"], claimed: date(row["claimed"]),
                         expires: date(row["expires"]), finishing: (row["finishing"] as Double?).map(date))
         }
-        job.results = try Row.fetchAll(db, sql: "SELECT * FROM replicas WHERE job_id = ? ORDER BY serial", arguments: [id]).compactMap { row in
+        job.results = try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM replicas WHERE job_id = ? ORDER BY serial"), arguments: [id]).compactMap { row in
             guard let status = JobResult.Status(rawValue: row["status"]) else { return nil }
             return HubJob.Replica(runner: row["runner"], serial: row["serial"], attempt: row["attempt"], status: status,
                                   exitCode: row["exit_code"], outputDigest: row["output_digest"])
@@ -309,7 +298,7 @@ public final class SQLiteHubStore: HubStore {
     }
 
     private static func save(_ job: HubJob, in db: Database) throws {
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             INSERT INTO jobs (id, job, image, submitter, state, queued, sha256, size, replicas, handed_out, failures,
                               last_failure, open_places, rank, finishing_since, finished, status, location)
             VALUES (:id, :job, :image, :submitter, :state, :queued, :sha256, :size, :replicas, :handedOut, :failures,
@@ -318,25 +307,25 @@ public final class SQLiteHubStore: HubStore {
                 failures = excluded.failures, last_failure = excluded.last_failure, open_places = excluded.open_places,
                 rank = excluded.rank, finishing_since = excluded.finishing_since, finished = excluded.finished, status = excluded.status, location = excluded.location,
                 replicas = excluded.replicas
-            """, arguments: [
+            """).execute(arguments: [
                 "id": job.id, "job": job.job, "image": job.image, "submitter": job.submitter, "state": job.state.rawValue,
                 "queued": job.queued.timeIntervalSince1970, "sha256": job.sha256, "size": job.size, "replicas": job.replicas,
                 "handedOut": job.handedOut, "failures": job.failures, "lastFailure": job.lastFailure,
                 "openPlaces": job.openPlaces, "rank": job.state == .queued ? 1 : 0,
                 "finishingSince": job.finishingSince?.timeIntervalSince1970, "finished": job.finished?.timeIntervalSince1970, "status": job.status?.rawValue, "location": job.location,
             ])
-        try db.execute(sql: "DELETE FROM holds WHERE job_id = ?", arguments: [job.id])
+        try db.cachedStatement(sql: "DELETE FROM holds WHERE job_id = ?").execute(arguments: [job.id])
         for hold in job.holds {
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 INSERT INTO holds (job_id, holder, serial, attempt, claimed, expires, finishing) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [job.id, hold.holder, hold.serial, hold.attempt, hold.claimed.timeIntervalSince1970,
+                """).execute(arguments: [job.id, hold.holder, hold.serial, hold.attempt, hold.claimed.timeIntervalSince1970,
                                  hold.expires.timeIntervalSince1970, hold.finishing?.timeIntervalSince1970])
         }
-        try db.execute(sql: "DELETE FROM replicas WHERE job_id = ?", arguments: [job.id])
+        try db.cachedStatement(sql: "DELETE FROM replicas WHERE job_id = ?").execute(arguments: [job.id])
         for replica in job.results {
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 INSERT INTO replicas (job_id, runner, serial, attempt, status, exit_code, output_digest) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [job.id, replica.runner, replica.serial, replica.attempt, replica.status.rawValue,
+                """).execute(arguments: [job.id, replica.runner, replica.serial, replica.attempt, replica.status.rawValue,
                                  replica.exitCode, replica.outputDigest])
         }
     }
@@ -348,10 +337,10 @@ public final class SQLiteHubStore: HubStore {
             case .disputed: "disputed"
             case .error: "errors"
             }
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 INSERT INTO runners (name, \(column)) VALUES (?, 1)
                 ON CONFLICT(name) DO UPDATE SET \(column) = \(column) + 1
-                """, arguments: [runner])
+                """).execute(arguments: [runner])
         }
     }
 

@@ -19,6 +19,7 @@ struct HubPostgresTests {
             var breaches: [String] = []
             var delivered = 0
             var hubKilled = false
+            var deliveredWhenKilled = 0
         }
         private let state = Mutex(State())
 
@@ -36,7 +37,14 @@ struct HubPostgresTests {
             }
         }
 
-        func hubWasKilled() { state.withLock { $0.hubKilled = true } }
+        func hubWasKilled() {
+            state.withLock { state in
+                state.hubKilled = true
+                state.deliveredWhenKilled = state.delivered
+            }
+        }
+
+        var deliveredWhenKilled: Int { state.withLock { $0.deliveredWhenKilled } }
 
         var hubKilled: Bool { state.withLock { $0.hubKilled } }
         var delivered: Int { state.withLock { $0.delivered } }
@@ -84,6 +92,8 @@ struct HubPostgresTests {
                 }
                 let results = try await tree.waitForResults(jobs, timeout: .seconds(120), logs: [hubA, hubB])
                 #expect(ledger.breaches.isEmpty, "\(ledger.breaches)")
+                #expect(hubA.log.contains("leased job") && hubB.log.contains("leased job"), "both hubs handed out jobs")
+                #expect(ledger.deliveredWhenKilled < jobs, "hub A died with jobs left: \(ledger.deliveredWhenKilled)")
                 let names = try FileManager.default.contentsOfDirectory(atPath: tree.done).filter { !$0.hasPrefix(".") }
                 #expect(names.count == jobs, "each job in done/ once: \(names.filter { $0.contains(".") })")
                 #expect(Set(results.keys) == Set((0..<jobs).map { "job-\($0)" }))

@@ -14,7 +14,24 @@ import TestSupport
 /// who is refused, and what a lying or late runner can do (nothing).
 @Suite(.serialized, .timeLimit(.minutes(5))) struct HubProtocolTests {
     /// A hub with a runner, a second runner and a submitter token, and one job queued.
-    private func withHub(lease: String = "20s", extra: [String] = [], _ body: (HubTree, String) async throws -> Void) async throws {
+    /// The store a test's hub keeps its state in: the same protocol tests run on both.
+    enum Store: String, CaseIterable, Sendable {
+        case sqlite, postgres
+
+        /// Without PostgreSQL its cases are left out (HubPostgresTests says why it is skipped).
+        static var tested: [Store] { PostgresCluster.available ? allCases : [.sqlite] }
+    }
+
+    private func withHub(_ store: Store, lease: String = "20s", extra: [String] = [],
+                         _ body: (HubTree, String) async throws -> Void) async throws {
+        guard store == .postgres else { return try await withHub(lease: lease, extra: extra, body) }
+        try await PostgresCluster.with { cluster in
+            let url = try await cluster.database("hub")
+            try await withHub(lease: lease, extra: extra + ["--database", url], body)
+        }
+    }
+
+    private func withHub(lease: String, extra: [String], _ body: (HubTree, String) async throws -> Void) async throws {
         try await withTemporaryDirectory { dir in
             let tree = HubTree(dir: dir)
             try tree.addToken("runner-a", role: .runner)
@@ -58,8 +75,8 @@ import TestSupport
         return response.status.code
     }
 
-    @Test func callsWithoutAValidTokenOrWithTheWrongRoleAreRefused() async throws {
-        try await withHub { tree, url in
+    @Test(arguments: Store.tested) func callsWithoutAValidTokenOrWithTheWrongRoleAreRefused(store: Store) async throws {
+        try await withHub(store) { tree, url in
             let runner = "Bearer \(try tree.secret("runner-a"))"
             let submitter = "Bearer \(try tree.secret("submitter"))"
             #expect(try await statusCode(.POST, url + HubPaths.claim, authorization: nil) == 401)
@@ -82,8 +99,8 @@ import TestSupport
         }
     }
 
-    @Test func aHostileOutputArchiveFailsItsRunnerAndWritesNothingOutside() async throws {
-        try await withHub(extra: ["--max-attempts", "2"]) { tree, url in
+    @Test(arguments: Store.tested) func aHostileOutputArchiveFailsItsRunnerAndWritesNothingOutside(store: Store) async throws {
+        try await withHub(store, extra: ["--max-attempts", "2"]) { tree, url in
             try await queueJob(tree, name: "hostile_i0.tar.xz")
             // An archive whose entry climbs out of the output directory.
             let hostile = "\(tree.dir)/hostile.tar.xz"
@@ -148,8 +165,8 @@ import TestSupport
         }
     }
 
-    @Test func replicasThatAgreeFinishTheJobAndOnesThatDoNotDisputeIt() async throws {
-        try await withHub(extra: ["--replicas", "2"]) { tree, url in
+    @Test(arguments: Store.tested) func replicasThatAgreeFinishTheJobAndOnesThatDoNotDisputeIt(store: Store) async throws {
+        try await withHub(store, extra: ["--replicas", "2"]) { tree, url in
             try tree.addToken("runner-c", role: .runner)
             // Agreement: the same files, written in another order and at other times.
             try await queueJob(tree, name: "same_i0.tar.xz")
@@ -194,8 +211,8 @@ import TestSupport
         }
     }
 
-    @Test func outputLargerThanTheJobAllowsIsRefused() async throws {
-        try await withHub(extra: ["--max-attempts", "1"]) { tree, url in
+    @Test(arguments: Store.tested) func outputLargerThanTheJobAllowsIsRefused(store: Store) async throws {
+        try await withHub(store, extra: ["--max-attempts", "1"]) { tree, url in
             try await queueJob(tree, name: "large_i0.tar.xz")
             try await tree.withClient("runner-a", url: url) { runner in
             let claim = try #require(try await runner.claim())
@@ -216,8 +233,8 @@ import TestSupport
         }
     }
 
-    @Test func aLateUploadAfterTheLeaseRanOutIsRefusedAndTheJobGoesToTheNextRunner() async throws {
-        try await withHub(lease: "2s") { tree, url in
+    @Test(arguments: Store.tested) func aLateUploadAfterTheLeaseRanOutIsRefusedAndTheJobGoesToTheNextRunner(store: Store) async throws {
+        try await withHub(store, lease: "2s") { tree, url in
             try await queueJob(tree, name: "late_i0.tar.xz")
             try await tree.withClient("runner-a", url: url) { first in
             try await tree.withClient("runner-b", url: url) { second in
@@ -245,8 +262,8 @@ import TestSupport
         }
     }
 
-    @Test func aSubmittedJobIsQueuedOnlyWhenWholeAndValid() async throws {
-        try await withHub { tree, url in
+    @Test(arguments: Store.tested) func aSubmittedJobIsQueuedOnlyWhenWholeAndValid(store: Store) async throws {
+        try await withHub(store) { tree, url in
             try await tree.withClient("submitter", url: url) { submitter in
             let garbage = "\(tree.dir)/garbage.tar.xz"
             try Data(mixedBytes(4096)).write(to: URL(fileURLWithPath: garbage))

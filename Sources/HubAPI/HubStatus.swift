@@ -60,7 +60,7 @@ public struct HubStatus: Codable, Sendable, Equatable {
         }
     }
 
-    /// Job files waiting in the queue directory.
+    /// Jobs no runner has taken yet.
     public var queued: Int
     public var runners: [Runner]
     public var leases: [Lease]

@@ -58,7 +58,7 @@ public struct HubResultIntake: Sendable {
         let manifest = try inspection.manifest.map { bytes throws(ConstruirError) in try JobManifest.parse(bytes) }
         let jobSize = (try? FileSystem.size(of: job)) ?? 0
         let size = max(manifest?.outputSize ?? 0, jobSize, 1 << 20)
-        return min(JobExecutor.roundUp(size, to: 4096), maxOutputSize)
+        return min(Units.roundUp(size, to: 4096), maxOutputSize)
     }
 
     /// What became of a result.

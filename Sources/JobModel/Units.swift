@@ -2,7 +2,8 @@ import ConstruirSystem
 import Foundation
 
 /// Parsers for the human units on the command line: durations like `90s`, `30m`, `2h`, `1h30m`
-/// (a bare number is seconds) and sizes like `512M`, `1G`, `1536K` (a bare number is bytes).
+/// (a bare number is seconds) and sizes like `512M`, `1G`, `1536K` (a bare number is bytes);
+/// sizes as people read them (`formatBytes`) and as disks hold them (`roundUp`).
 public enum Units {
     public static func duration(_ text: String, allowZero: Bool = false) throws -> Duration {
         let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
@@ -60,6 +61,11 @@ public enum Units {
             unit += 1
         }
         return unit < 0 ? "\(bytes) bytes" : "\(String(format: "%.1f", value)) \(units[unit]) (\(bytes) bytes)"
+    }
+
+    /// `value` rounded up to a whole number of `multiple`s (a disk's size to whole blocks).
+    public static func roundUp(_ value: Int64, to multiple: Int64) -> Int64 {
+        (value + multiple - 1) / multiple * multiple
     }
 
     private static func invalid(_ text: String, _ kind: String, example: String) -> ConstruirError {

@@ -46,7 +46,7 @@ public struct EffectiveLimits: Sendable, Equatable {
 
     private func rounded() -> EffectiveLimits {
         var copy = self
-        copy.outputSize = JobExecutor.roundUp(outputSize, to: 4096)
+        copy.outputSize = Units.roundUp(outputSize, to: 4096)
         return copy
     }
 }

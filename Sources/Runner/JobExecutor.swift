@@ -410,7 +410,7 @@ public struct JobExecutor: Sendable {
     /// A config or stages disk's bytes: the script, NUL-padded to whole 4 KiB blocks.
     static func configDiskBytes(_ script: String) -> [UInt8] {
         var bytes = Array(script.utf8)
-        bytes += [UInt8](repeating: 0, count: Int(roundUp(Int64(bytes.count) + 1, to: 4096)) - bytes.count)
+        bytes += [UInt8](repeating: 0, count: Int(Units.roundUp(Int64(bytes.count) + 1, to: 4096)) - bytes.count)
         return bytes
     }
 
@@ -435,15 +435,8 @@ public struct JobExecutor: Sendable {
         return [UInt8](try handle.read(upToCount: count) ?? Data())
     }
 
-    public static func roundUp(_ value: Int64, to multiple: Int64) -> Int64 {
-        (value + multiple - 1) / multiple * multiple
-    }
-
     static func format(_ duration: Duration) -> String {
         let seconds = duration.seconds
         return seconds == seconds.rounded() ? "\(Int(seconds))s" : String(format: "%.1fs", seconds)
     }
 }
-
-/// The version construir reports in results and logs.
-public let construirVersion = "0.1.0"

@@ -44,7 +44,7 @@ public struct WarmMachine: Sendable {
         try PrivateDirectory.makeInside(directory)
         let paths = (job: "\(directory)/job.img", output: "\(directory)/output.img", status: "\(directory)/status.img",
                      config: "\(directory)/config.img", stages: "\(directory)/stages.img")
-        try FileSystem.createSparseFile(paths.job, size: JobExecutor.roundUp(options.jobLimits.maxFileBytes, to: 4096), mode: 0o600)
+        try FileSystem.createSparseFile(paths.job, size: Units.roundUp(options.jobLimits.maxFileBytes, to: 4096), mode: 0o600)
         try FileSystem.createSparseFile(paths.output, size: idleOutputSize, mode: 0o600)
         try FileSystem.createSparseFile(paths.status, size: Int64(GuestStatus.diskSize), mode: 0o600)
         try FileSystem.createSparseFile(paths.config, size: scriptDiskSize, mode: 0o600)

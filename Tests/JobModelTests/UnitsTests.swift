@@ -27,4 +27,11 @@ import Testing
     func badSizes(text: String) {
         #expect(throws: (any Error).self) { try Units.byteSize(text) }
     }
+
+    @Test func roundingUpToWholeBlocks() {
+        #expect(Units.roundUp(0, to: 4096) == 0)
+        #expect(Units.roundUp(1, to: 4096) == 4096)
+        #expect(Units.roundUp(4096, to: 4096) == 4096)
+        #expect(Units.roundUp(4097, to: 4096) == 8192)
+    }
 }

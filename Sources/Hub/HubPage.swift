@@ -1,11 +1,11 @@
 import Foundation
 import HubAPI
-import StatusServer
+import JobModel
 
 /// The hub's read-only web page and Prometheus metrics: runners, leases, the queue.
 enum HubPage {
     static func html(_ status: HubStatus, now: Date = Date()) -> String {
-        let escape = StatusPage.escape
+        let escape = HTMLText.escape
         func ago(_ date: Date?) -> String {
             guard let date else { return "never" }
             return "\(Int(now.timeIntervalSince(date).rounded())) s ago"

@@ -2,7 +2,7 @@ import Foundation
 import JobModel
 
 /// The HTML of the status pages. Every value that comes from a job (names, errors, file names)
-/// goes through `escape`, and every path segment in a link through `pathSegment`, because job
+/// goes through `HTMLText.escape`, and every path segment in a link through `pathSegment`, because job
 /// names and output files are chosen by whoever submitted the job.
 public enum StatusPage {
     /// The overview: queue, running jobs with elapsed time, recent done jobs with links to the
@@ -10,7 +10,7 @@ public enum StatusPage {
     public static func overview(_ snapshot: QueueSnapshot, hasFile: (String, String) -> Bool = { _, _ in true }) -> String {
         var html = header(title: "construir", refresh: 10)
         html += "<h1>construir</h1>\n"
-        html += "<p class=\"meta\">\(escape(timestamp(snapshot.taken))) · queue <code>\(escape(snapshot.queueDirectory))</code> · done <code>\(escape(snapshot.doneDirectory))</code> · <a href=\"/api/status\">JSON</a> · <a href=\"/metrics\">metrics</a></p>\n"
+        html += "<p class=\"meta\">\(HTMLText.escape(timestamp(snapshot.taken))) · queue <code>\(HTMLText.escape(snapshot.queueDirectory))</code> · done <code>\(HTMLText.escape(snapshot.doneDirectory))</code> · <a href=\"/api/status\">JSON</a> · <a href=\"/metrics\">metrics</a></p>\n"
 
         html += "<h2>Queued (<span id=\"queued-count\">\(snapshot.queued.count)</span>)</h2>\n"
         if snapshot.queued.isEmpty {
@@ -18,16 +18,16 @@ public enum StatusPage {
         } else {
             html += "<table id=\"queued\"><tr><th>#</th><th>job</th><th>image</th><th>queued</th><th>size</th></tr>\n"
             for job in snapshot.queued {
-                html += "<tr><td>\(job.position)</td><td>\(escape(job.file))</td><td>\(job.image)</td><td>\(escape(timestamp(job.queued)))</td><td>\(escape(formatBytes(job.size)))</td></tr>\n"
+                html += "<tr><td>\(job.position)</td><td>\(HTMLText.escape(job.file))</td><td>\(job.image)</td><td>\(HTMLText.escape(timestamp(job.queued)))</td><td>\(HTMLText.escape(formatBytes(job.size)))</td></tr>\n"
             }
             html += "</table>\n"
         }
 
         html += "<h2>Running (<span id=\"running-count\">\(snapshot.running.count)</span>)</h2>\n"
         for pause in snapshot.pausedRunners {
-            html += "<p class=\"paused\" data-runner=\"\(escape(pause.runner))\">Runner \(escape(pause.runner)) "
+            html += "<p class=\"paused\" data-runner=\"\(HTMLText.escape(pause.runner))\">Runner \(HTMLText.escape(pause.runner)) "
                 + (pause.suspendsVMs ? "has paused its VMs" : "claims no new job")
-                + " since \(escape(timestamp(pause.since))): \(escape(pause.summary))</p>\n"
+                + " since \(HTMLText.escape(timestamp(pause.since))): \(HTMLText.escape(pause.summary))</p>\n"
         }
         if snapshot.running.isEmpty {
             html += "<p class=\"empty\">No job is running.</p>\n"
@@ -35,12 +35,12 @@ public enum StatusPage {
             html += "<table id=\"running\"><tr><th>job</th><th>image</th><th>slot</th><th>elapsed</th><th>runner</th></tr>\n"
             for job in snapshot.running {
                 let runner = [job.runner, job.host, job.pid.map { "pid \($0)" }].compactMap { $0 }.joined(separator: " ")
-                html += "<tr><td>\(escape(job.file))</td><td>\(job.image)</td><td>\(job.slot.map(String.init) ?? "–")</td><td>\(escape(formatDuration(job.elapsed)))</td><td>\(escape(runner))</td></tr>\n"
+                html += "<tr><td>\(HTMLText.escape(job.file))</td><td>\(job.image)</td><td>\(job.slot.map(String.init) ?? "–")</td><td>\(HTMLText.escape(formatDuration(job.elapsed)))</td><td>\(HTMLText.escape(runner))</td></tr>\n"
                 if let paused = job.paused {
-                    html += "<tr class=\"paused\"><td colspan=\"5\">paused: \(escape(paused))</td></tr>\n"
+                    html += "<tr class=\"paused\"><td colspan=\"5\">paused: \(HTMLText.escape(paused))</td></tr>\n"
                 }
                 if let unpublished = job.unpublished {
-                    html += "<tr class=\"unpublished\"><td colspan=\"5\">finished, not in done/ yet (attempts failed: \(unpublished.failures), next \(escape(timestamp(unpublished.nextAttempt)))): \(escape(unpublished.error))</td></tr>\n"
+                    html += "<tr class=\"unpublished\"><td colspan=\"5\">finished, not in done/ yet (attempts failed: \(unpublished.failures), next \(HTMLText.escape(timestamp(unpublished.nextAttempt)))): \(HTMLText.escape(unpublished.error))</td></tr>\n"
                 }
             }
             html += "</table>\n"
@@ -51,7 +51,7 @@ public enum StatusPage {
             html += "<h2>Warm VMs (<span id=\"warm-count\">\(warm.count)</span>)</h2>\n"
             html += "<table id=\"warm\"><tr><th>VM</th><th>image</th><th>state</th><th>booted</th><th>memory</th><th>runner</th></tr>\n"
             for (runner, vm) in warm {
-                html += "<tr><td>\(escape(vm.domain))</td><td>\(vm.image)</td><td>\(vm.state.rawValue)</td><td>\(escape(timestamp(vm.booted)))</td><td>\(vm.memoryMiB) MiB, \(vm.cpus) CPU</td><td>\(escape(runner))</td></tr>\n"
+                html += "<tr><td>\(HTMLText.escape(vm.domain))</td><td>\(vm.image)</td><td>\(vm.state.rawValue)</td><td>\(HTMLText.escape(timestamp(vm.booted)))</td><td>\(vm.memoryMiB) MiB, \(vm.cpus) CPU</td><td>\(HTMLText.escape(runner))</td></tr>\n"
             }
             html += "</table>\n"
         }
@@ -67,11 +67,11 @@ public enum StatusPage {
                 let links = (["<a href=\"/jobs/\(pathSegment(job.directory))\">details</a>"]
                     + files.map { "<a href=\"\(base)/\($0)\">\($0)</a>" }).joined(separator: " ")
                 let result = job.result
-                html += "<tr class=\"job\" data-job=\"\(escape(job.directory))\"><td>\(escape(job.directory))</td>"
-                html += "<td class=\"status \(escape(result.status.rawValue))\">\(escape(result.status.rawValue))</td>"
-                html += "<td>\(result.exitCode.map(String.init) ?? "–")</td><td>\(escape(timestamp(result.timestamps.finished)))</td>"
-                html += "<td>\(escape(formatDuration(result.durations.total)))"
-                    + (result.stages.map { " <span class=\"meta\">\(escape(StageResult.tally($0)))</span>" } ?? "") + "</td><td>\(links)</td></tr>\n"
+                html += "<tr class=\"job\" data-job=\"\(HTMLText.escape(job.directory))\"><td>\(HTMLText.escape(job.directory))</td>"
+                html += "<td class=\"status \(HTMLText.escape(result.status.rawValue))\">\(HTMLText.escape(result.status.rawValue))</td>"
+                html += "<td>\(result.exitCode.map(String.init) ?? "–")</td><td>\(HTMLText.escape(timestamp(result.timestamps.finished)))</td>"
+                html += "<td>\(HTMLText.escape(formatDuration(result.durations.total)))"
+                    + (result.stages.map { " <span class=\"meta\">\(HTMLText.escape(StageResult.tally($0)))</span>" } ?? "") + "</td><td>\(links)</td></tr>\n"
             }
             html += "</table>\n"
         }
@@ -81,7 +81,7 @@ public enum StatusPage {
     /// One done job: its result, and links to every file of its directory.
     public static func job(directory: String, result: JobResult, files: [DoneFiles.Entry]) -> String {
         var html = header(title: "construir: \(directory)", refresh: nil)
-        html += "<p><a href=\"/\">← all jobs</a></p>\n<h1>\(escape(directory))</h1>\n<table id=\"result\">\n"
+        html += "<p><a href=\"/\">← all jobs</a></p>\n<h1>\(HTMLText.escape(directory))</h1>\n<table id=\"result\">\n"
         let rows: [(String, String)] = [
             ("job", result.job), ("status", result.status.rawValue),
             ("exit code", result.exitCode.map(String.init) ?? "–"), ("error", result.error ?? "–"),
@@ -90,46 +90,29 @@ public enum StatusPage {
             ("finished", timestamp(result.timestamps.finished)), ("duration", formatDuration(result.durations.total)),
             ("runner", result.runner),
         ]
-        for (key, value) in rows { html += "<tr><th>\(escape(key))</th><td>\(escape(value))</td></tr>\n" }
+        for (key, value) in rows { html += "<tr><th>\(HTMLText.escape(key))</th><td>\(HTMLText.escape(value))</td></tr>\n" }
         html += "</table>\n"
         if let stages = result.stages {
             html += "<h2>Stages</h2>\n<table id=\"stages\"><tr><th>stage</th><th>status</th><th>exit</th><th>duration</th><th>console bytes</th></tr>\n"
             for stage in stages {
                 let bytes = stage.console.map { "\($0.offset)–\($0.offset + $0.length)" } ?? "–"
-                html += "<tr><td>\(escape(stage.name))\(stage.allowFailure ? " <span class=\"meta\">(allowed to fail)</span>" : "")</td>"
-                    + "<td class=\"status \(escape(stage.status.rawValue))\">\(escape(stage.status.rawValue))</td>"
+                html += "<tr><td>\(HTMLText.escape(stage.name))\(stage.allowFailure ? " <span class=\"meta\">(allowed to fail)</span>" : "")</td>"
+                    + "<td class=\"status \(HTMLText.escape(stage.status.rawValue))\">\(HTMLText.escape(stage.status.rawValue))</td>"
                     + "<td>\(stage.exitCode.map(String.init) ?? "–")</td><td>\(stage.duration.map(formatDuration) ?? "–")</td><td>\(bytes)</td></tr>\n"
             }
             html += "</table>\n"
         }
         html += "<h2>Files</h2>\n<ul id=\"files\">\n"
         for file in files {
-            let label = "\(escape(file.path)) <span class=\"meta\">\(escape(formatBytes(file.size)))</span>"
+            let label = "\(HTMLText.escape(file.path)) <span class=\"meta\">\(HTMLText.escape(formatBytes(file.size)))</span>"
             if file.isRegularFile {
                 let href = "/done/\(pathSegment(directory))/" + file.path.split(separator: "/").map { pathSegment(String($0)) }.joined(separator: "/")
                 html += "<li><a href=\"\(href)\">\(label)</a></li>\n"
             } else {
-                html += "<li>\(escape(file.path)) <span class=\"meta\">(not a regular file)</span></li>\n"
+                html += "<li>\(HTMLText.escape(file.path)) <span class=\"meta\">(not a regular file)</span></li>\n"
             }
         }
         return html + "</ul>\n</body></html>\n"
-    }
-
-    /// Escapes text for HTML element content and quoted attribute values.
-    public static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for character in text.unicodeScalars {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.unicodeScalars.append(character)
-            }
-        }
-        return out
     }
 
     /// Percent-encodes one path segment: only unreserved characters stay as they are.
@@ -144,7 +127,7 @@ public enum StatusPage {
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
-        \(refresh.map { "<meta http-equiv=\"refresh\" content=\"\($0)\">\n" } ?? "")<title>\(escape(title))</title>
+        \(refresh.map { "<meta http-equiv=\"refresh\" content=\"\($0)\">\n" } ?? "")<title>\(HTMLText.escape(title))</title>
         <style>
         body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }
         table { border-collapse: collapse; margin-bottom: 1em; }

@@ -36,8 +36,9 @@ let package = Package(
         .target(name: "CConstruir"),
         .target(name: "ConstruirSystem", dependencies: ["CConstruir"]),
         .target(name: "XZ", dependencies: ["CLZMA", "ConstruirSystem"]),
-        // The job format (names, manifest, results, queue and done/ records, build images): no
-        // libvirt, so the status server and the image builder can use it without linking it.
+        // The job format (names, manifest, results, queue and done/ records, build images) and
+        // the done/ directory (publishing a finished job into it): no libvirt, so the status
+        // server, the hub and the image builder can use it without linking it.
         .target(name: "JobModel", dependencies: [
             "ConstruirSystem",
             .product(name: "Yams", package: "Yams"),
@@ -72,9 +73,10 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
-        // The hub volunteers' runners pull jobs from (docs/hub.md).
+        // The hub volunteers' runners pull jobs from (docs/hub.md). It links neither Runner nor
+        // libvirt: what it shares with runners (done/, results, job files) is in JobModel.
         .target(name: "Hub", dependencies: [
-            "HubAPI", "HubStore", "JobModel", "ConstruirSystem", "Archive", "Runner", "StatusServer",
+            "HubAPI", "HubStore", "JobModel", "ConstruirSystem", "Archive",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -132,7 +134,7 @@ let package = Package(
         .testTarget(name: "PackagerTests", dependencies: ["Packager", "JobModel", "Archive", "XZ", "TestSupport"]),
         .testTarget(name: "ImageBuilderTests", dependencies: ["ImageBuilder", "JobModel", "TestSupport"]),
         .testTarget(name: "HubTests", dependencies: [
-            "Hub", "HubAPI", "HubStore", "HubClient", "Runner", "Archive", "JobModel", "ConstruirSystem", "TestSupport",
+            "Hub", "HubAPI", "HubStore", "HubClient", "Archive", "JobModel", "ConstruirSystem", "TestSupport",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),

@@ -83,6 +83,13 @@ public enum FileSystem {
         return Int64(st.st_size)
     }
 
+    /// `path`'s mtime in seconds since 1970 (a symlink's own), 0 when it does not exist.
+    public static func modificationTime(of path: String) -> TimeInterval {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return 0 }
+        return Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
+    }
+
     public static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: Int(mode)])

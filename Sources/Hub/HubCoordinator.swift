@@ -4,7 +4,6 @@ import HubAPI
 import HubStore
 import JobModel
 import Logging
-import Runner
 
 /// The one place a change to the hub's state happens, for the routes and for maintenance
 /// alike: it applies a transition through the store, then its side effects (the runners'

@@ -4,7 +4,6 @@ import Foundation
 import HubAPI
 import HubStore
 import JobModel
-import Runner
 
 /// Turns what runners uploaded for a job into a done/ directory, trusting none of it.
 ///

@@ -1,6 +1,5 @@
 import ConstruirSystem
 import Foundation
-import JobModel
 
 /// A job taken from the queue: its file now lives in its own running directory.
 public struct ClaimedJob: Sendable {

@@ -1,6 +1,5 @@
 import ConstruirSystem
 import Foundation
-import JobModel
 
 /// The done/ directory: one directory per finished job, never overwriting an earlier one.
 public struct DoneStore: Sendable {
@@ -179,7 +178,7 @@ public struct DoneStore: Sendable {
             let path = "\(directory)/\(name)"
             guard FileSystem.isDirectory(path) else { continue }
             var st = stat()
-            let finished = lstat("\(path)/result.json", &st) == 0 ? Double(st.st_mtim.tv_sec) : JobQueue.modificationTime(of: path)
+            let finished = lstat("\(path)/result.json", &st) == 0 ? Double(st.st_mtim.tv_sec) : FileSystem.modificationTime(of: path)
             entries.append(Entry(name: name, bytes: Self.allocatedBytes(path), finished: finished,
                                  pinned: FileSystem.exists("\(path)/\(Self.pinFile)")))
         }

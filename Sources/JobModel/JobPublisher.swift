@@ -1,6 +1,5 @@
 import ConstruirSystem
 import Foundation
-import JobModel
 
 /// Moves a finished job from running/ to done/, and decides what happens when done/ cannot
 /// hold it (done/ is often a disk of its own, smaller than the queue's):
@@ -94,14 +93,5 @@ public struct JobPublisher: Sendable {
 
     public static func readResult(_ path: String) -> JobResult? {
         (try? Data(contentsOf: URL(fileURLWithPath: path))).flatMap { try? JobResult.decode($0) }
-    }
-
-    /// Writes (or updates) the job's `unpublished.json` after a failed attempt.
-    public static func recordFailure(_ entry: PendingPublishes.Entry) {
-        let record = PublishFailure(error: entry.lastError, failures: entry.failures, firstFailure: entry.firstFailure,
-                                    nextAttempt: entry.nextAttemptDate)
-        if let data = try? record.encoded() {
-            try? FileSystem.writeDurably(data, to: "\(entry.job.directory)/\(DoneStore.failureRecord)")
-        }
     }
 }

@@ -1,8 +1,6 @@
 import ConstruirSystem
 import Foundation
-import JobModel
 
-/// Lives in Runner, not JobModel: it needs a claimed job and the runner's version.
 extension JobResult {
     /// The result of a job that was not run at all (e.g. too many attempts).
     public static func notRun(_ job: ClaimedJob, status: Status, defaultImage: Int, error: String) -> JobResult {

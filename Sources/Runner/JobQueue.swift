@@ -132,7 +132,7 @@ public struct JobQueue: Sendable {
             throw error
         }
         try? FileSystem.fsync(path: runningDirectory)
-        let queuedAt = orphan.record?.queued ?? Date(timeIntervalSince1970: Self.modificationTime(of: "\(directory)/job.tar.xz"))
+        let queuedAt = orphan.record?.queued ?? Date(timeIntervalSince1970: FileSystem.modificationTime(of: "\(directory)/job.tar.xz"))
         let attempt = (orphan.record?.attempt ?? 1) + 1
         let record = ClaimRecord(id: id, job: fileName, runner: runner.id, host: runner.host, pid: getpid(), slot: slot,
                                  claimed: Date(), queued: queuedAt, attempt: attempt)
@@ -156,13 +156,7 @@ public struct JobQueue: Sendable {
     }
 
     static func age(of path: String) -> TimeInterval {
-        Date().timeIntervalSince1970 - modificationTime(of: path)
-    }
-
-    static func modificationTime(of path: String) -> TimeInterval {
-        var st = stat()
-        guard lstat(path, &st) == 0 else { return 0 }
-        return Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
+        Date().timeIntervalSince1970 - FileSystem.modificationTime(of: path)
     }
 
     /// Claims made by this process, so two in one millisecond get different ids.

@@ -1,3 +1,4 @@
+import ConstruirSystem
 import Foundation
 import JobModel
 import Synchronization
@@ -70,4 +71,15 @@ public final class PendingPublishes: Sendable {
 
     public var count: Int { entries.withLock { $0.count } }
     public var isEmpty: Bool { count == 0 }
+}
+
+extension JobPublisher {
+    /// Writes (or updates) the job's `unpublished.json` after a failed attempt.
+    public static func recordFailure(_ entry: PendingPublishes.Entry) {
+        let record = PublishFailure(error: entry.lastError, failures: entry.failures, firstFailure: entry.firstFailure,
+                                    nextAttempt: entry.nextAttemptDate)
+        if let data = try? record.encoded() {
+            try? FileSystem.writeDurably(data, to: "\(entry.job.directory)/\(DoneStore.failureRecord)")
+        }
+    }
 }

@@ -4,7 +4,6 @@ import HubAPI
 import HubStore
 import JobModel
 import Logging
-import Runner
 import Testing
 import TestSupport
 @testable import Hub

@@ -61,9 +61,9 @@ enum HubLegacyImport {
             } else if let result = try? JobResult.decode(Data(contentsOf: URL(fileURLWithPath: resultFile))),
                       !FileSystem.exists("\(blobs.path(id))/\(HubBlobs.noteFile)") {
                 // Finished, waiting for room in done/.
-                var job = HubJob(id: id, job: result.job, queued: result.timestamps.queued ?? Date(), sha256: "",
-                                 size: result.sizes.job ?? 0)
-                job.end(status: result.status, now: result.timestamps.finished ?? Date())
+                var job = HubJob(id: id, job: result.job, queued: result.timestamps.queued, sha256: "",
+                                 size: result.sizes.job)
+                job.end(status: result.status, now: result.timestamps.finished)
                 jobs.append(job)
             }
         }

@@ -59,7 +59,7 @@ public struct LogsCommand: AsyncParsableCommand {
         case .queued(let queued)?:
             throw fail("logs", "\(queued.file) is queued and has no console log yet (use --follow to wait for it)")
         case .done(let done)?:
-            let path = "\(observer.doneDirectory)/\(done.directory)/console.log"
+            let path = "\(observer.doneDirectory)/\(done.directory)/\(JobFiles.consoleLog)"
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw fail("logs", "\(done.directory) has no console log (status \(done.result.status.rawValue): its VM never started)")
             }
@@ -72,7 +72,7 @@ public struct LogsCommand: AsyncParsableCommand {
             let directory = "\(observer.runningDirectory)/\(running.id)"
             if follow {
                 await ConsoleFollower.follow(directory: directory) { TerminalText.write($0, toTerminal: toTerminal) }
-            } else if let data = FileManager.default.contents(atPath: "\(directory)/console.log") {
+            } else if let data = FileManager.default.contents(atPath: "\(directory)/\(JobFiles.consoleLog)") {
                 if let stage {
                     let markers = (try? Data(contentsOf: URL(fileURLWithPath: "\(directory)/\(StageMarkers.fileName)")))
                         .flatMap { try? JSONDecoder().decode(StageMarkers.self, from: $0) }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ConstruirSystem
 import Foundation
+import JobModel
 
 /// `construir result JOB`
 public struct ResultCommand: ParsableCommand {
@@ -35,13 +36,14 @@ public struct ResultCommand: ParsableCommand {
         case .done(let done)?:
             let directory = "\(observer.doneDirectory)/\(done.directory)"
             if json {
-                guard let data = FileManager.default.contents(atPath: "\(directory)/result.json") else {
-                    throw fail("result", "cannot read \(directory)/result.json")
+                let path = "\(directory)/\(JobFiles.result)"
+                guard let data = FileManager.default.contents(atPath: path) else {
+                    throw fail("result", "cannot read \(path)")
                 }
                 FileHandle.standardOutput.write(data)
             } else {
                 print(StatusText.result(done, directory: directory), terminator: "")
-                if let output = FileManager.default.contents(atPath: "\(directory)/output/job_output.txt") {
+                if let output = FileManager.default.contents(atPath: "\(directory)/\(JobFiles.output)/job_output.txt") {
                     print("--- output/job_output.txt ---")
                     TerminalText.write(ArraySlice(output), toTerminal: isatty(STDOUT_FILENO) == 1)
                     if output.last != UInt8(ascii: "\n") { print() }
@@ -51,7 +53,7 @@ public struct ResultCommand: ParsableCommand {
                 let target = FileSystem.absolute(extract)
                 guard !FileSystem.exists(target) else { throw fail("result", "--extract: \(target) already exists") }
                 do {
-                    try FileManager.default.copyItem(atPath: "\(directory)/output", toPath: target)
+                    try FileManager.default.copyItem(atPath: "\(directory)/\(JobFiles.output)", toPath: target)
                 } catch {
                     throw fail("result", "cannot copy \(directory)/output to \(target): \(error.localizedDescription)")
                 }

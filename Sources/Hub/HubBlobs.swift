@@ -17,7 +17,6 @@ public final class HubBlobs: Sendable {
     public let directory: String
     private let lock: FileLock?
 
-    public static let jobFile = "job.tar.xz"
     /// Written before the job file moves in, so that a hub that stops between the move and the
     /// store's commit finds the job at start (`strays`).
     static let noteFile = "inbox.json"
@@ -42,7 +41,7 @@ public final class HubBlobs: Sendable {
     }
 
     public func path(_ id: String) -> String { "\(directory)/\(id)" }
-    public func jobPath(_ id: String) -> String { "\(path(id))/\(Self.jobFile)" }
+    public func jobPath(_ id: String) -> String { "\(path(id))/\(JobFiles.job)" }
 
     /// A new job id: its time, a random part and its name, so that a directory listing reads well.
     static func newID(for name: JobName, now: Date) -> String {

@@ -234,7 +234,7 @@ public final class HubCoordinator: Sendable {
     private func settle(_ id: String, staleBefore: Date, renewingUntil: Date?) async {
         do {
             guard let job = try await store.job(id) else { return }
-            let resultFile = "\(blobs.path(id))/result.json"
+            let resultFile = "\(blobs.path(id))/\(JobFiles.result)"
             if job.state == .finishing, let since = job.finishingSince, since <= staleBefore,
                let written = try await blocking.run({ JobPublisher.readResult(resultFile) }) {
                 try await store.update(id) { job, _ in if job.state == .finishing { job.end(status: written.status, now: Date()) } }

@@ -48,7 +48,7 @@ enum HubLegacyImport {
         var files: [String] = []
         for id in blobs.entries() {
             let leaseFile = "\(blobs.path(id))/lease.json"
-            let resultFile = "\(blobs.path(id))/result.json"
+            let resultFile = "\(blobs.path(id))/\(JobFiles.result)"
             if let data = FileManager.default.contents(atPath: leaseFile) {
                 let lease: Lease
                 do {

@@ -114,12 +114,12 @@ public struct HubResultIntake: Sendable {
         let output = "\(directory)/\(Self.outputUpload(serial: held.serial))"
         if FileSystem.exists(output) {
             do {
-                let summary = try OutputExtractor.extract(disk: output, to: "\(staging)/output",
-                                                          keepingArchiveAt: "\(staging)/output.tar.xz", limits: extractionLimits)
+                let summary = try OutputExtractor.extract(disk: output, to: "\(staging)/\(JobFiles.output)",
+                                                          keepingArchiveAt: "\(staging)/\(JobFiles.outputArchive)", limits: extractionLimits)
                 result.sizes.outputArchive = summary.compressedLength
                 result.sizes.outputFiles = summary.bytesWritten
                 result.sizes.outputEntries = summary.entries
-                result.outputDigest = try OutputDigest.of(archive: "\(staging)/output.tar.xz")
+                result.outputDigest = try OutputDigest.of(archive: "\(staging)/\(JobFiles.outputArchive)")
             } catch {
                 refusal = "the output of runner \(held.holder) was refused: \(error)"
             }
@@ -136,9 +136,9 @@ public struct HubResultIntake: Sendable {
         }
         fill(&result, job: held.job, attempt: held.attempt, runner: held.holder)
         let console = "\(directory)/\(Self.consoleUpload(serial: held.serial))"
-        if FileSystem.exists(console) { try FileSystem.renameReplacing(console, "\(staging)/console.log") }
-        result.sizes.consoleLog = try? FileSystem.size(of: "\(staging)/console.log")
-        try FileSystem.writeDurably(try result.encoded(), to: "\(staging)/result.json", mode: 0o600)
+        if FileSystem.exists(console) { try FileSystem.renameReplacing(console, "\(staging)/\(JobFiles.consoleLog)") }
+        result.sizes.consoleLog = try? FileSystem.size(of: "\(staging)/\(JobFiles.consoleLog)")
+        try FileSystem.writeDurably(try result.encoded(), to: "\(staging)/\(JobFiles.result)", mode: 0o600)
         let place = "\(replicas)/\(held.holder)"
         try? FileManager.default.removeItem(atPath: place)
         try FileSystem.renameReplacing(staging, place)
@@ -179,7 +179,7 @@ public struct HubResultIntake: Sendable {
         let replicasPath = "\(directory)/\(Self.replicasDirectory)"
         let replicas = job.results.sorted { $0.serial < $1.serial }
         let runners = replicas.map(\.runner)
-        var result = JobPublisher.readResult("\(replicasPath)/\(first.runner)/result.json")
+        var result = JobPublisher.readResult("\(replicasPath)/\(first.runner)/\(JobFiles.result)")
             ?? JobPublisher.readResult("\(directory)/\(Self.firstReplicaResult)")
             ?? JobResult.notRun(claimedJob(job), status: first.status, defaultImage: 0, error: "")
         try? FileSystem.writeDurably(try result.encoded(), to: "\(directory)/\(Self.firstReplicaResult)", mode: 0o600)
@@ -187,7 +187,7 @@ public struct HubResultIntake: Sendable {
             .init(runnerID: $0.runner, status: $0.status, exitCode: $0.exitCode, outputDigest: $0.outputDigest, attempt: $0.attempt)
         })
         if agreed {
-            for name in ["output", "output.tar.xz", "console.log"] where FileSystem.exists("\(replicasPath)/\(first.runner)/\(name)") {
+            for name in [JobFiles.output, JobFiles.outputArchive, JobFiles.consoleLog] where FileSystem.exists("\(replicasPath)/\(first.runner)/\(name)") {
                 try? FileManager.default.removeItem(atPath: "\(directory)/\(name)")
                 try FileSystem.renameReplacing("\(replicasPath)/\(first.runner)/\(name)", "\(directory)/\(name)")
             }
@@ -209,7 +209,7 @@ public struct HubResultIntake: Sendable {
         result.runnerID = agreed ? first.runner : runners.joined(separator: ",")
         fill(&result, job: job, attempt: first.attempt, runner: result.runnerID)
         tidy(directory, keepingReplicas: !agreed)
-        try FileSystem.writeDurably(try result.encoded(), to: "\(directory)/result.json")
+        try FileSystem.writeDurably(try result.encoded(), to: "\(directory)/\(JobFiles.result)")
         try? FileManager.default.removeItem(atPath: "\(directory)/\(Self.firstReplicaResult)")
         return result
     }
@@ -242,7 +242,7 @@ public struct HubResultIntake: Sendable {
     /// it for the next try (`HubJob.location` stays nil).
     public func publish(_ job: HubJob) async throws -> HubReceipt {
         let directory = blobs.path(job.id)
-        let result = try? await blocking.run { JobPublisher.readResult("\(directory)/result.json") }
+        let result = try? await blocking.run { JobPublisher.readResult("\(directory)/\(JobFiles.result)") }
         let status = (result?.status ?? job.status)?.rawValue
         let moved: String? = try? await blocking.run {
             guard let result else { return nil }
@@ -261,7 +261,7 @@ public struct HubResultIntake: Sendable {
     /// The result `hold`'s runner had sent when the hub stopped while taking it in, if the hub
     /// had kept it (for `HubJob.recover`). Blocking.
     public func keptReplica(_ hold: HubJob.Hold, of id: String) -> HubJob.Replica? {
-        let path = "\(blobs.path(id))/\(Self.replicasDirectory)/\(hold.holder)/result.json"
+        let path = "\(blobs.path(id))/\(Self.replicasDirectory)/\(hold.holder)/\(JobFiles.result)"
         guard let result = JobPublisher.readResult(path), result.attempt == hold.attempt else { return nil }
         return HubJob.Replica(runner: hold.holder, serial: hold.serial, attempt: hold.attempt, status: result.status,
                               exitCode: result.exitCode, outputDigest: result.outputDigest)
@@ -276,8 +276,8 @@ public struct HubResultIntake: Sendable {
         result.attempt = max(attempt, 1)
         result.runnerID = runner
         result.sizes.job = job.size
-        if FileSystem.exists("\(blobs.path(job.id))/console.log") {
-            result.sizes.consoleLog = try? FileSystem.size(of: "\(blobs.path(job.id))/console.log")
+        if FileSystem.exists("\(blobs.path(job.id))/\(JobFiles.consoleLog)") {
+            result.sizes.consoleLog = try? FileSystem.size(of: "\(blobs.path(job.id))/\(JobFiles.consoleLog)")
         }
     }
 

@@ -232,13 +232,13 @@ public final class HubJobSource: JobSource {
         let directory = job.directory
         let (resultData, consoleExists, outputExists) = try await OwnThread.run("construir-hub-deliver") {
             (try Data(contentsOf: URL(fileURLWithPath: job.resultPath)),
-             FileSystem.exists("\(directory)/console.log"), FileSystem.exists("\(directory)/output.tar.xz"))
+             FileSystem.exists("\(directory)/\(JobFiles.consoleLog)"), FileSystem.exists("\(directory)/\(JobFiles.outputArchive)"))
         }
         let result = result ?? (try? JobResult.decode(resultData))
         let location: String
         do {
-            if consoleExists { try await client.upload(file: "\(directory)/console.log", to: HubPaths.console(job.id)) }
-            if outputExists { try await client.upload(file: "\(directory)/output.tar.xz", to: HubPaths.output(job.id)) }
+            if consoleExists { try await client.upload(file: "\(directory)/\(JobFiles.consoleLog)", to: HubPaths.console(job.id)) }
+            if outputExists { try await client.upload(file: "\(directory)/\(JobFiles.outputArchive)", to: HubPaths.output(job.id)) }
             let receipt = try await client.sendResult(job.id, result: resultData)
             location = "\(client.baseURL) done/\(receipt.location)"
         } catch let error as HubClientError where error.kind == .leaseLost || error.kind == .refused {

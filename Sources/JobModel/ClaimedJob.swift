@@ -26,8 +26,8 @@ public struct ClaimedJob: Sendable {
     }
 
     /// The submitted job image, kept unchanged.
-    public var jobPath: String { "\(directory)/job.tar.xz" }
-    public var resultPath: String { "\(directory)/result.json" }
+    public var jobPath: String { "\(directory)/\(JobFiles.job)" }
+    public var resultPath: String { "\(directory)/\(JobFiles.result)" }
     public var id: String { (directory as NSString).lastPathComponent }
     /// Whether a result was committed before the runner died: then only publishing is left.
     public var hasResult: Bool { FileSystem.exists(resultPath) }

@@ -42,7 +42,7 @@ public struct DoneStore: Sendable {
     static let publishingMarker = "publishing"
     /// The runner's record of failed publishes in a job's running directory (`PublishFailure`);
     /// it describes the job's stay in running/, so it never goes to done/.
-    public static let failureRecord = PublishFailure.fileName
+    public static let failureRecord = JobFiles.publishFailure
     /// What a running directory holds about the job's stay there and not about the job: a
     /// failed publish's record and a kill request (result.json says the job was killed).
     static let runnerRecords = [failureRecord, KillRequest.fileName]
@@ -178,7 +178,7 @@ public struct DoneStore: Sendable {
             let path = "\(directory)/\(name)"
             guard FileSystem.isDirectory(path) else { continue }
             var st = stat()
-            let finished = lstat("\(path)/result.json", &st) == 0 ? Double(st.st_mtim.tv_sec) : FileSystem.modificationTime(of: path)
+            let finished = lstat("\(path)/\(JobFiles.result)", &st) == 0 ? Double(st.st_mtim.tv_sec) : FileSystem.modificationTime(of: path)
             entries.append(Entry(name: name, bytes: Self.allocatedBytes(path), finished: finished,
                                  pinned: FileSystem.exists("\(path)/\(Self.pinFile)")))
         }

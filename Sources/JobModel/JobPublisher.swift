@@ -20,7 +20,7 @@ public struct JobPublisher: Sendable {
     public let done: DoneStore
 
     /// What is left out, in order, of a job larger than done/'s filesystem.
-    static let optionalParts = ["output", "output.tar.xz", "console.log", "job.tar.xz"]
+    static let optionalParts = [JobFiles.output, JobFiles.outputArchive, JobFiles.consoleLog, JobFiles.job]
     /// Starts the note in `error`; a publish retried after a crash does not add it twice.
     static let leftOutNote = "not published for lack of space in done/"
 
@@ -50,7 +50,7 @@ public struct JobPublisher: Sendable {
                 }
             }
             let target = try done.publish(job.directory, name: job.name.safeName)
-            return Published(directory: target, result: result ?? Self.readResult("\(target)/result.json"))
+            return Published(directory: target, result: result ?? Self.readResult("\(target)/\(JobFiles.result)"))
         } catch let error as ConstruirError {
             throw error
         } catch {
@@ -78,7 +78,7 @@ public struct JobPublisher: Sendable {
         if !(result.error ?? "").contains(Self.leftOutNote) {
             let parts = leftOut.map { "\($0.part) needs \(Units.formatBytes($0.bytes))" }.joined(separator: ", ")
             var note = "\(Self.leftOutNote): \(parts); done/ (\(done.directory)) holds \(Units.formatBytes(space.capacity)) in all, \(Units.formatBytes(space.available)) free"
-            if !leftOut.contains(where: { $0.part == "output.tar.xz" }), FileSystem.exists("\(job.directory)/output.tar.xz") {
+            if !leftOut.contains(where: { $0.part == JobFiles.outputArchive }), FileSystem.exists("\(job.directory)/\(JobFiles.outputArchive)") {
                 note += "; output.tar.xz has the whole output (construir extract unpacks it)"
             }
             result.status = .error

@@ -5,7 +5,7 @@ import Foundation
 /// tries again. `status` and `/metrics` read only directories, so this is how they know.
 public struct PublishFailure: Codable, Sendable, Equatable {
     /// The record's name in a running directory; `DoneStore` keeps it out of done/.
-    public static let fileName = "unpublished.json"
+    public static let fileName = JobFiles.publishFailure
 
     /// The last failure, e.g. done/ out of space with the bytes needed and free.
     public var error: String

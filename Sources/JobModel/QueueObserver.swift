@@ -102,7 +102,7 @@ public final class QueueObserver: Sendable {
     /// The result of `done/NAME`, or nil when there is no such job or its result.json is unreadable.
     public func result(directory name: String) -> JobResult? {
         guard QueueObserver.isDoneName(name) else { return nil }
-        let path = "\(doneDirectory)/\(name)/result.json"
+        let path = "\(doneDirectory)/\(name)/\(JobFiles.result)"
         var st = stat()
         guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
         let key = "\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"

@@ -1,6 +1,7 @@
 import Glibc
 import ConstruirSystem
 import Foundation
+import JobModel
 
 /// Streams a running job's `console.log` as QEMU appends to it, like `tail -f`, and stops once
 /// the job's running directory is gone (published to done/ or returned to the queue). The file
@@ -15,7 +16,7 @@ public enum ConsoleFollower {
     @discardableResult
     public static func follow(directory: String, from offset: Int64 = 0, interval: Duration = .milliseconds(200),
                               write: (ArraySlice<UInt8>) -> Void) async -> Int64 {
-        let path = "\(directory)/console.log"
+        let path = "\(directory)/\(JobFiles.consoleLog)"
         var fd: Int32 = -1
         defer { if fd >= 0 { close(fd) } }
         var position = offset

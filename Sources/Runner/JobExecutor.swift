@@ -152,7 +152,7 @@ public struct JobExecutor: Sendable {
         let statusDisk = "\(job.directory)/status.img"
         let configDisk = "\(job.directory)/config.img"
         let stagesDisk = "\(job.directory)/stages.img"
-        let consoleLog = "\(job.directory)/console.log"
+        let consoleLog = "\(job.directory)/\(JobFiles.consoleLog)"
         let environment = manifest?.environment ?? []
         let environmentScript = environment.isEmpty ? nil : Self.configDiskBytes(manifest?.environmentScript ?? "")
         let stageScript = stageNonce.map { Self.configDiskBytes(StageDriver.script(stages: stages, nonce: $0)) }
@@ -303,15 +303,15 @@ public struct JobExecutor: Sendable {
         do {
             let extractionLimits = options.extractionLimits
             let summary = try await OwnThread.run("construir-extract") {
-                try OutputExtractor.extract(disk: outputDisk, to: "\(job.directory)/output",
-                                            keepingArchiveAt: "\(job.directory)/output.tar.xz", limits: extractionLimits)
+                try OutputExtractor.extract(disk: outputDisk, to: "\(job.directory)/\(JobFiles.output)",
+                                            keepingArchiveAt: "\(job.directory)/\(JobFiles.outputArchive)", limits: extractionLimits)
             }
             result.sizes.outputArchive = summary.compressedLength
             result.sizes.outputFiles = summary.bytesWritten
             result.sizes.outputEntries = summary.entries
         } catch {
             problems.append("output: \(error)")
-            result.sizes.outputArchive = try? FileSystem.size(of: "\(job.directory)/output.tar.xz")
+            result.sizes.outputArchive = try? FileSystem.size(of: "\(job.directory)/\(JobFiles.outputArchive)")
         }
         if let stageNonce {
             // What each stage did, from its markers in the console log (capped above, so bounded).

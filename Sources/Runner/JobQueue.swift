@@ -54,7 +54,7 @@ public struct JobQueue: Sendable {
         let kill = try killing?.encoded()
         do {
             if let kill { try FileSystem.writeDurably(kill, to: "\(directory)/\(KillRequest.fileName)") }
-            try FileSystem.renameNoReplace(source, "\(directory)/job.tar.xz")
+            try FileSystem.renameNoReplace(source, "\(directory)/\(JobFiles.job)")
         } catch {
             try? FileManager.default.removeItem(atPath: directory)
             if error.errno == ENOENT { return nil }
@@ -107,7 +107,7 @@ public struct JobQueue: Sendable {
             if let record, isAlive(record) { continue }
             // Being taken over right now by another runner (see `adopt`), unless that one died too.
             if let record, record.id != id, Self.age(of: "\(directory)/claim.json") < Self.staleEmptyClaimAge { continue }
-            if FileSystem.exists("\(directory)/job.tar.xz") || FileSystem.exists("\(directory)/result.json") {
+            if FileSystem.exists("\(directory)/\(JobFiles.job)") || FileSystem.exists("\(directory)/\(JobFiles.result)") {
                 orphans.append(Orphan(directory: directory, record: record))
             } else if Self.age(of: directory) > Self.staleEmptyClaimAge {
                 try? FileManager.default.removeItem(atPath: directory)
@@ -132,7 +132,7 @@ public struct JobQueue: Sendable {
             throw error
         }
         try? FileSystem.fsync(path: runningDirectory)
-        let queuedAt = orphan.record?.queued ?? Date(timeIntervalSince1970: FileSystem.modificationTime(of: "\(directory)/job.tar.xz"))
+        let queuedAt = orphan.record?.queued ?? Date(timeIntervalSince1970: FileSystem.modificationTime(of: "\(directory)/\(JobFiles.job)"))
         let attempt = (orphan.record?.attempt ?? 1) + 1
         let record = ClaimRecord(id: id, job: fileName, runner: runner.id, host: runner.host, pid: getpid(), slot: slot,
                                  claimed: Date(), queued: queuedAt, attempt: attempt)
@@ -145,7 +145,7 @@ public struct JobQueue: Sendable {
     /// Removes everything but the job file, its claim and a kill request: disks, partial output,
     /// temporaries.
     static func removeLeftovers(in directory: String) {
-        let keep: Set<String> = ["job.tar.xz", "claim.json", KillRequest.fileName]
+        let keep: Set<String> = [JobFiles.job, "claim.json", KillRequest.fileName]
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where !keep.contains(entry) {
             try? FileManager.default.removeItem(atPath: "\(directory)/\(entry)")
         }

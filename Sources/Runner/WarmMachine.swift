@@ -78,7 +78,7 @@ public struct WarmMachine: Sendable {
         try FileSystem.copyContents(of: job.jobPath, into: jobDisk)
         if let environment { try FileSystem.overwritePrefix(of: configDisk, with: environment) }
         if let stages { try FileSystem.overwritePrefix(of: stagesDisk, with: stages) }
-        try FileSystem.renameReplacing(consoleLog, "\(job.directory)/console.log")
+        try FileSystem.renameReplacing(consoleLog, "\(job.directory)/\(JobFiles.consoleLog)")
         try FileSystem.renameReplacing(statusDisk, "\(job.directory)/status.img")
         try FileSystem.renameReplacing(outputDisk, "\(job.directory)/output.img")
         guard let target = configuration.diskTarget(serial: "construir-output") else {

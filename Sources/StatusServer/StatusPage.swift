@@ -63,7 +63,7 @@ public enum StatusPage {
             html += "<table id=\"done\"><tr><th>job</th><th>status</th><th>exit</th><th>finished</th><th>duration</th><th>files</th></tr>\n"
             for job in snapshot.done {
                 let base = "/done/\(pathSegment(job.directory))"
-                let files = ["console.log", "result.json", "output.tar.xz"].filter { hasFile(job.directory, $0) }
+                let files = [JobFiles.consoleLog, JobFiles.result, JobFiles.outputArchive].filter { hasFile(job.directory, $0) }
                 let links = (["<a href=\"/jobs/\(pathSegment(job.directory))\">details</a>"]
                     + files.map { "<a href=\"\(base)/\($0)\">\($0)</a>" }).joined(separator: " ")
                 let result = job.result

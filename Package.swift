@@ -79,6 +79,7 @@ let package = Package(
             "HubAPI", "HubStore", "JobModel", "ConstruirSystem", "Archive",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOFoundationCompat", package: "swift-nio"),
@@ -102,7 +103,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
         ]),
-        // The only module that depends on Hummingbird: the read-only status page, JSON API and metrics.
+        // The read-only status page, JSON API and metrics of a queue and its done/, over
+        // Hummingbird (as Hub serves the hub's).
         .target(name: "StatusServer", dependencies: [
             "JobModel", "ConstruirSystem",
             .product(name: "Hummingbird", package: "hummingbird"),

@@ -1,6 +1,7 @@
 import Foundation
 import HubAPI
 import JobModel
+import Prometheus
 
 /// The hub's read-only web page and Prometheus metrics: runners, leases, the queue.
 enum HubPage {
@@ -28,46 +29,45 @@ enum HubPage {
         return page + "</table></body></html>\n"
     }
 
+    /// The `/metrics` text (Prometheus exposition format), from one status read at the scrape.
     static func metrics(_ status: HubStatus, waiting: Int, now: Date = Date()) -> String {
-        func label(_ text: String) -> String {
-            text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
+        let registry = PrometheusCollectorRegistry()
+        registry.makeGauge(descriptor: descriptor("queued_jobs", help: "Job files waiting in the hub's queue."))
+            .set(Double(status.queued))
+        let held = status.leases.count { $0.holder != nil }
+        for (state, count) in [("held", held), ("waiting", status.leases.count - held)] {
+            registry.makeGauge(descriptor: descriptor("leases", help: "Leases, held by a runner or waiting for the next one."),
+                               labels: [("state", state)])
+                .set(Double(count))
         }
-        var lines = [
-            "# HELP construir_hub_queued_jobs Job files waiting in the hub's queue.",
-            "# TYPE construir_hub_queued_jobs gauge",
-            "construir_hub_queued_jobs \(status.queued)",
-            "# HELP construir_hub_leases Leases, held by a runner or waiting for the next one.",
-            "# TYPE construir_hub_leases gauge",
-            "construir_hub_leases{state=\"held\"} \(status.leases.filter { $0.holder != nil }.count)",
-            "construir_hub_leases{state=\"waiting\"} \(status.leases.filter { $0.holder == nil }.count)",
-            "# HELP construir_hub_finished_jobs_total Jobs written to done/ since the hub started.",
-            "# TYPE construir_hub_finished_jobs_total counter",
-            "construir_hub_finished_jobs_total \(status.finished)",
-            "# HELP construir_hub_waiting_polls Long polls waiting for work now.",
-            "# TYPE construir_hub_waiting_polls gauge",
-            "construir_hub_waiting_polls \(waiting)",
-            "# HELP construir_hub_runners Runners seen since the hub started or with a record (reputation).",
-            "# TYPE construir_hub_runners gauge",
-            "construir_hub_runners \(status.runners.count)",
-            "# HELP construir_hub_runner_jobs_done_total Results a runner delivered since the hub started.",
-            "# TYPE construir_hub_runner_jobs_done_total counter",
-        ]
+        registry.makeCounter(descriptor: descriptor("finished_jobs", unit: "total", help: "Jobs written to done/ since the hub started."))
+            .increment(by: Int64(status.finished))
+        registry.makeGauge(descriptor: descriptor("waiting_polls", help: "Long polls waiting for work now."))
+            .set(Double(waiting))
+        registry.makeGauge(descriptor: descriptor("runners", help: "Runners seen since the hub started or with a record (reputation)."))
+            .set(Double(status.runners.count))
         for runner in status.runners {
-            lines.append("construir_hub_runner_jobs_done_total{runner=\"\(label(runner.name))\"} \(runner.jobsDone)")
-        }
-        lines.append("# HELP construir_hub_runner_results_total A runner's results over the hub's life: replicated jobs it agreed on, jobs whose replicas disagreed while it took part, holds it failed.")
-        lines.append("# TYPE construir_hub_runner_results_total counter")
-        for runner in status.runners {
+            let name = ("runner", runner.name)
+            registry.makeCounter(descriptor: descriptor("runner_jobs_done", unit: "total",
+                                                        help: "Results a runner delivered since the hub started."),
+                                 labels: [name])
+                .increment(by: Int64(runner.jobsDone))
             for (outcome, count) in [("agreed", runner.reputation.agreed), ("disputed", runner.reputation.disputed), ("error", runner.reputation.errors)] {
-                lines.append("construir_hub_runner_results_total{runner=\"\(label(runner.name))\",outcome=\"\(outcome)\"} \(count)")
+                registry.makeCounter(descriptor: descriptor("runner_results", unit: "total",
+                                                            help: "A runner's results over the hub's life: replicated jobs it agreed on, jobs whose replicas disagreed while it took part, holds it failed."),
+                                     labels: [name, ("outcome", outcome)])
+                    .increment(by: Int64(count))
             }
+            // -1 for a runner not seen since the hub started; to the millisecond, as a log has it.
+            let seconds = runner.lastSeen.map { (now.timeIntervalSince($0) * 1000).rounded() / 1000 } ?? -1
+            registry.makeGauge(descriptor: descriptor("runner_last_seen", unit: "seconds", help: "Seconds since the runner's last call."),
+                               labels: [name])
+                .set(seconds)
         }
-        lines.append("# HELP construir_hub_runner_last_seen_seconds Seconds since the runner's last call.")
-        lines.append("# TYPE construir_hub_runner_last_seen_seconds gauge")
-        for runner in status.runners {
-            let seconds = runner.lastSeen.map { now.timeIntervalSince($0) } ?? -1
-            lines.append("construir_hub_runner_last_seen_seconds{runner=\"\(label(runner.name))\"} \(String(format: "%.3f", seconds))")
-        }
-        return lines.joined(separator: "\n") + "\n"
+        return registry.emitToString()
+    }
+
+    private static func descriptor(_ name: String, unit: String = "", help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "construir", subsystem: "hub", metricName: name, unitName: unit, helpText: help)
     }
 }

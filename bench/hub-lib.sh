@@ -15,7 +15,7 @@ start_hub() {
         --lease "$1" "${@:2}" >"$work/hub.log" 2>&1 &
     hub_pid=$!
     for _ in $(seq 1200); do   # up to 2 min: a hub with --images hashes them first
-        hub_url=$(grep -o 'hub listening at http://127.0.0.1:[0-9]*' "$work/hub.log" | head -1 | sed 's/hub listening at //') || true
+        hub_url=$(grep -o 'hub listening at http://127.0.0.1:[0-9]*' "$work/hub.log" 2>/dev/null | head -1 | sed 's/hub listening at //') || true
         [ -n "$hub_url" ] && return 0
         sleep 0.1
     done

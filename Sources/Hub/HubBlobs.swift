@@ -48,11 +48,16 @@ public final class HubBlobs: Sendable {
         "\(Int(now.timeIntervalSince1970 * 1000))-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))-\(name.safeName.prefix(40))"
     }
 
-    /// Takes up to `limit` job files from `queue`, oldest first, each by one rename; returns
-    /// the jobs for the store. A file another runner took first is skipped.
+    /// Takes up to `limit` job files from `queue`, each by one rename (oldest first, unless the
+    /// directory is shared); returns the jobs for the store, each queued at its file's mtime. A
+    /// file another runner or hub took first is skipped.
     public func take(from queue: String, limit: Int, replication: HubReplication, now: Date = Date()) throws -> [HubJob] {
         var taken: [HubJob] = []
-        for name in QueueListing.pending(in: queue).prefix(limit) {
+        var pending = QueueListing.pending(in: queue)
+        // Hubs sharing the directory would otherwise all reach for the same file first, and all
+        // but one would write its note for nothing; the order of intake changes no job's place.
+        if lock == nil { pending.shuffle() }
+        for name in pending.prefix(limit) {
             let source = "\(queue)/\(name.fileName)"
             var st = stat()
             guard lstat(source, &st) == 0 else { continue }

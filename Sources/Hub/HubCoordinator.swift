@@ -4,6 +4,7 @@ import HubAPI
 import HubStore
 import JobModel
 import Logging
+import Synchronization
 
 /// The one place a change to the hub's state happens, for the routes and for maintenance
 /// alike: it applies a transition through the store, then its side effects (the runners'
@@ -30,6 +31,8 @@ public final class HubCoordinator: Sendable {
     /// One inbox pass at a time, from the rename to the store's commit: a claim that finds the
     /// store empty waits for a pass in flight instead of missing its job.
     private let inbox = AsyncLock()
+    /// The queue directory's mtime when an inbox pass last found nothing to take.
+    private let emptyQueueSeen = Mutex<TimeInterval?>(nil)
 
     public init(store: any HubStore, blobs: HubBlobs, intake: HubResultIntake, rules: HubRules, replication: HubReplication,
                 queueDirectory: String, exclusive: Bool = true, finishTimeout: Duration = .seconds(600), logger: Logger) {
@@ -53,7 +56,7 @@ public final class HubCoordinator: Sendable {
         var held = try await store.claim(for: runner, rules: rules, now: now, accepting: accepting)
         if held == nil {
             // Also after a pass that took nothing: the pass it waited for may have added the job.
-            try await takeQueuedFiles()
+            try await takeQueuedFiles(ifChanged: true)
             held = try await store.claim(for: runner, rules: rules, now: now, accepting: accepting)
         }
         guard let held else { return nil }
@@ -63,7 +66,7 @@ public final class HubCoordinator: Sendable {
 
     public func hasWork(for runner: String, accepting: @escaping @Sendable (JobName) -> Bool) async throws -> Bool {
         if try await store.hasWork(for: runner, rules: rules, now: Date(), accepting: accepting) { return true }
-        try await takeQueuedFiles()
+        try await takeQueuedFiles(ifChanged: true)
         return try await store.hasWork(for: runner, rules: rules, now: Date(), accepting: accepting)
     }
 
@@ -121,10 +124,20 @@ public final class HubCoordinator: Sendable {
         return job
     }
 
-    /// Takes every job file in the queue directory in, in batches; returns how many.
+    /// Takes every job file in the queue directory in, in batches; returns how many. With
+    /// `ifChanged` (a claim or long poll that found nothing), only when the queue directory
+    /// changed since a pass last found it empty: a runner at its cap, or many runners polling
+    /// an empty hub, cost a `stat`, not a listing each. (The watcher's passes look always.)
     @discardableResult
-    public func takeQueuedFiles() async throws -> Int {
-        try await inbox.withLock { try await takeQueuedFilesNow() }
+    public func takeQueuedFiles(ifChanged: Bool = false) async throws -> Int {
+        try await inbox.withLock {
+            let queue = queueDirectory
+            let changed = try await blocking.run { FileSystem.modificationTime(of: queue) }
+            if ifChanged, emptyQueueSeen.withLock({ $0 }) == changed { return 0 }
+            let taken = try await takeQueuedFilesNow()
+            if taken == 0 { emptyQueueSeen.withLock { $0 = changed } }
+            return taken
+        }
     }
 
     private func takeQueuedFilesNow() async throws -> Int {

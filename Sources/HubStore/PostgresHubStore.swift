@@ -169,7 +169,8 @@ public final class PostgresHubStore: HubStore {
                 """, as: Int.self) ?? 0
             guard held < rules.maxLeasesPerRunner,
                   let id = try await self.firstWanted(connection, by: holder, rules: rules, locking: true, accepting: accepting),
-                  var job = try await self.load(connection, id, locking: false) else { return nil }
+                  var job = try await self.load(connection, id, locking: false),
+                  job.wantsRunner(holder, maxAttempts: rules.maxAttempts) else { return nil }
             let hold = job.hand(to: holder, now: now, duration: rules.leaseDuration)
             try await self.save(job, connection)
             return HubHold(job: job, hold: hold)
@@ -324,27 +325,37 @@ public final class PostgresHubStore: HubStore {
         return jobs
     }
 
-    /// The first job in pickup order that `holder` may take and `accepting` takes; with
-    /// `locking`, it is locked for this transaction, and jobs other hubs are claiming are skipped.
+    /// The first job in pickup order that `holder` may take and `accepting` takes. With
+    /// `locking`, that one row is locked for this transaction, skipping rows other claims hold:
+    /// candidates are read a page at a time without locks (the filter is Swift's), and then
+    /// `LIMIT 1 … FOR UPDATE SKIP LOCKED` locks exactly one of the accepted ones. Locking a
+    /// whole page would hide its other jobs from every claim in flight.
     private func firstWanted(_ connection: PostgresConnection, by holder: String, rules: HubRules, locking: Bool,
                              accepting: (JobName) -> Bool) async throws -> String? {
-        let page = 16
+        let page = 32
         var offset = 0
         while true {
-            let lock = locking ? "FOR UPDATE SKIP LOCKED" : ""
-            var query: PostgresQuery = """
+            var count = 0
+            var accepted: [String] = []
+            for try await row in try await connection.query("""
                 SELECT id, job FROM jobs
                 WHERE open_places > 0 AND failures < \(rules.maxAttempts)
                   AND NOT EXISTS (SELECT 1 FROM holds WHERE holds.job_id = jobs.id AND holds.holder = \(holder))
                   AND NOT EXISTS (SELECT 1 FROM replicas WHERE replicas.job_id = jobs.id AND replicas.runner = \(holder))
                 ORDER BY rank, queued, id LIMIT \(page) OFFSET \(offset)
-                """
-            query.sql += " " + lock
-            var count = 0
-            for try await row in try await connection.query(query, logger: logger) {
+                """, logger: logger) {
                 count += 1
                 let (id, file) = try row.decode((String, String).self)
-                if JobName(fileName: file).map(accepting) ?? true { return id }
+                if JobName(fileName: file).map(accepting) ?? true { accepted.append(id) }
+            }
+            if !accepted.isEmpty {
+                guard locking else { return accepted[0] }
+                if let id = try await scalar(connection, """
+                    SELECT id FROM jobs WHERE id = ANY(\(accepted)) AND open_places > 0 AND failures < \(rules.maxAttempts)
+                    ORDER BY rank, queued, id LIMIT 1 FOR UPDATE SKIP LOCKED
+                    """, as: String.self) {
+                    return id
+                }
             }
             guard count == page else { return nil }
             offset += page

@@ -79,6 +79,22 @@ import TestSupport
         }
     }
 
+    @Test(arguments: Kind.tested) func concurrentClaimsEachGetAJobWhileAnyIsLeft(kind: Kind) async throws {
+        try await withStore(kind) { open in
+            let store = try await open()
+            let count = 12
+            try await store.add((0..<count).map { job("j\($0)", "j\($0)_i0.tar.xz", at: Double($0)) })
+            let claimed = try await withThrowingTaskGroup(of: String?.self) { group in
+                for index in 0..<count {
+                    group.addTask { try await store.claim(for: "r\(index)", rules: rules, now: start, accepting: any)?.id }
+                }
+                return try await group.reduce(into: [String?]()) { $0.append($1) }
+            }
+            #expect(claimed.compactMap { $0 }.count == count, "a claim in flight hides no other job: \(claimed)")
+            #expect(Set(claimed.compactMap { $0 }).count == count, "no job twice")
+        }
+    }
+
     @Test(arguments: Kind.tested) func aClaimSkipsJobsItsFilterRefusesAndAWaitingPlaceComesBeforeTheQueue(kind: Kind) async throws {
         try await withStore(kind) { open in
             let store = try await open()

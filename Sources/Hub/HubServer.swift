@@ -94,8 +94,14 @@ public struct HubServer: Sendable {
                                     logger: logger)]
     }
 
-    func makeRouter(logger: Logger) -> Router<BasicRequestContext> {
-        let router = Router()
+    /// The routes. Every `/api/v1/` call is authenticated by `HubAuthentication` before its
+    /// handler runs, in one group per role; the page and /metrics need no token.
+    func makeRouter(logger: Logger) -> Router<HubRequestContext> {
+        let router = Router(context: HubRequestContext.self)
+        let runners = self.runners
+        let anyToken = router.group().add(middleware: HubAuthentication(authenticator: authenticator, role: nil) { runners.saw($0) })
+        let runner = router.group().add(middleware: HubAuthentication(authenticator: authenticator, role: .runner) { runners.saw($0) })
+        let submitter = router.group().add(middleware: HubAuthentication(authenticator: authenticator, role: .submitter) { runners.saw($0) })
         router.get("/") { _, _ -> Response in
             Self.text(HubPage.html(try await self.status()), type: "text/html; charset=utf-8")
         }
@@ -103,12 +109,11 @@ public struct HubServer: Sendable {
             Self.text(HubPage.metrics(try await self.status(), waiting: self.waiters.count),
                       type: "text/plain; version=0.0.4; charset=utf-8")
         }
-        router.get(RouterPath(HubPaths.status)) { request, _ -> Response in
-            _ = try authorize(request, as: nil)
-            return try Self.json(try await self.status())
+        anyToken.get(RouterPath(HubPaths.status)) { _, _ -> Response in
+            try Self.json(try await self.status())
         }
-        router.get(RouterPath(HubPaths.work)) { request, _ -> Response in
-            let runner = try authorize(request, as: .runner)
+        runner.get(RouterPath(HubPaths.work)) { request, context -> Response in
+            let runner = try context.caller()
             let asked = request.uri.queryParameters.get("wait", as: Double.self) ?? 30
             let limit = min(max(asked, 0), configuration.longPollLimit.seconds)
             let deadline = ContinuousClock.now + .milliseconds(Int64(limit * 1000))
@@ -128,8 +133,8 @@ public struct HubServer: Sendable {
                 waiters.close()
             }
         }
-        router.post(RouterPath(HubPaths.claim)) { request, _ -> Response in
-            let runner = try authorize(request, as: .runner)
+        runner.post(RouterPath(HubPaths.claim)) { request, context -> Response in
+            let runner = try context.caller()
             let body = try await request.body.collect(upTo: 64 * 1024)
             let asked: HubClaimRequest
             if body.readableBytes == 0 {
@@ -152,48 +157,45 @@ public struct HubServer: Sendable {
                                           size: lease.size, queued: lease.queued, leaseSeconds: coordinator.rules.leaseDuration.seconds,
                                           imageDigest: imageDigest))
         }
-        router.get(RouterPath("\(HubPaths.prefix)/jobs/{id}/job")) { request, context -> Response in
-            let (runner, id) = try authorizeLease(request, context)
+        runner.get(RouterPath("\(HubPaths.prefix)/jobs/{id}/job")) { request, context -> Response in
+            let (runner, id) = try leaseCaller(context)
             let path = blobs.jobPath(try await held(id, by: runner).id)
             return try await serveFile(path, type: "application/x-xz", request, context)
         }
-        router.get(RouterPath(HubPaths.images)) { request, _ -> Response in
-            _ = try authorize(request, as: .runner)
+        runner.get(RouterPath(HubPaths.images)) { request, _ -> Response in
             guard images.isServing else { throw Self.noImages }
             return try Self.json(images.list)
         }
-        router.get(RouterPath("\(HubPaths.images)/{index}/image.json")) { request, context -> Response in
-            _ = try authorize(request, as: .runner)
+        runner.get(RouterPath("\(HubPaths.images)/{index}/image.json")) { request, context -> Response in
             guard let path = imageIndex(context).flatMap({ images.manifestPath($0) }) else { throw Self.noImages }
             return try await serveFile(path, type: "application/json", request, context)
         }
-        router.get(RouterPath("\(HubPaths.images)/{index}/files/{name}")) { request, context -> Response in
-            _ = try authorize(request, as: .runner)
+        runner.get(RouterPath("\(HubPaths.images)/{index}/files/{name}")) { request, context -> Response in
             guard let index = imageIndex(context), let name = context.parameters.get("name"),
                   let path = images.filePath(index, name) else { throw Self.noImages }
             return try await serveFile(path, type: "application/octet-stream", request, context)
         }
-        router.post(RouterPath("\(HubPaths.prefix)/jobs/{id}/heartbeat")) { request, context -> Response in
-            let (runner, id) = try authorizeLease(request, context)
+        runner.post(RouterPath("\(HubPaths.prefix)/jobs/{id}/heartbeat")) { request, context -> Response in
+            let (runner, id) = try leaseCaller(context)
             let hold = try await leaseCall { try await coordinator.heartbeat(id, by: runner.name) }
             return try Self.json(HubHeartbeatReply(expires: hold.expires, leaseSeconds: coordinator.rules.leaseDuration.seconds))
         }
-        router.post(RouterPath("\(HubPaths.prefix)/jobs/{id}/release")) { request, context -> Response in
-            let (runner, id) = try authorizeLease(request, context)
+        runner.post(RouterPath("\(HubPaths.prefix)/jobs/{id}/release")) { request, context -> Response in
+            let (runner, id) = try leaseCaller(context)
             try await leaseCall { try await coordinator.release(id, by: runner.name) }
             logger.info("runner gave a job back", metadata: ["lease": "\(id)", "runner": "\(runner.name)"])
             return Response(status: .noContent)
         }
-        router.put(RouterPath("\(HubPaths.prefix)/jobs/{id}/console")) { request, context -> Response in
-            let (runner, id) = try authorizeLease(request, context)
+        runner.put(RouterPath("\(HubPaths.prefix)/jobs/{id}/console")) { request, context -> Response in
+            let (runner, id) = try leaseCaller(context)
             let lease = try await held(id, by: runner)
             try await receiveUpload(request, context, lease: lease, runner: runner, logger: logger,
                                     file: HubResultIntake.consoleUpload(serial: lease.serial), limit: configuration.maxConsoleBytes,
                                     what: "the console log")
             return Response(status: .noContent)
         }
-        router.put(RouterPath("\(HubPaths.prefix)/jobs/{id}/output")) { request, context -> Response in
-            let (runner, id) = try authorizeLease(request, context)
+        runner.put(RouterPath("\(HubPaths.prefix)/jobs/{id}/output")) { request, context -> Response in
+            let (runner, id) = try leaseCaller(context)
             let lease = try await held(id, by: runner)
             let cap: Int64
             do {
@@ -205,8 +207,8 @@ public struct HubServer: Sendable {
                                     file: HubResultIntake.outputUpload(serial: lease.serial), limit: cap, what: "the output archive")
             return Response(status: .noContent)
         }
-        router.post(RouterPath("\(HubPaths.prefix)/jobs/{id}/result")) { request, context -> Response in
-            let (runner, id) = try authorizeLease(request, context)
+        runner.post(RouterPath("\(HubPaths.prefix)/jobs/{id}/result")) { request, context -> Response in
+            let (runner, id) = try leaseCaller(context)
             let body = try await request.body.collect(upTo: 256 * 1024)
             guard let reported = try? JobResult.decode(Data(buffer: body)) else {
                 throw HubHTTPError(.badRequest, "the body is not a result.json")
@@ -217,8 +219,8 @@ public struct HubServer: Sendable {
             if let refusal = outcome.refusal { throw HubHTTPError(.unprocessableContent, refusal) }
             return try Self.json(outcome.receipt)
         }
-        router.post(RouterPath(HubPaths.jobs)) { request, context -> Response in
-            let submitter = try authorize(request, as: .submitter)
+        submitter.post(RouterPath(HubPaths.jobs)) { request, context -> Response in
+            let submitter = try context.caller()
             let fileName = request.uri.queryParameters.get("name") ?? ""
             guard let name = JobName(fileName: fileName) else {
                 throw HubHTTPError(.badRequest, "?name= must be a job file name, NAME_iN.tar.xz")
@@ -245,18 +247,27 @@ public struct HubServer: Sendable {
             logger.info("job submitted", metadata: ["job": "\(name.fileName)", "submitter": "\(submitter.name)"])
             return try Self.json(HubReceipt(job: name.fileName, location: name.fileName), status: .created)
         }
+        // After the routes: it sees only what no route matched.
+        router.add(middleware: HubMethodNotAllowed([
+            "/": [.get], "/metrics": [.get], HubPaths.status: [.get], HubPaths.work: [.get], HubPaths.claim: [.post],
+            HubPaths.jobs: [.post], HubPaths.images: [.get], "\(HubPaths.images)/{index}/image.json": [.get],
+            "\(HubPaths.images)/{index}/files/{name}": [.get], "\(HubPaths.prefix)/jobs/{id}/job": [.get],
+            "\(HubPaths.prefix)/jobs/{id}/heartbeat": [.post], "\(HubPaths.prefix)/jobs/{id}/release": [.post],
+            "\(HubPaths.prefix)/jobs/{id}/console": [.put], "\(HubPaths.prefix)/jobs/{id}/output": [.put],
+            "\(HubPaths.prefix)/jobs/{id}/result": [.post],
+        ]))
         return router
     }
 
     static let noImages = HubHTTPError(.notFound, "no such build image or file on this hub")
 
     /// The `{index}` of an image route, as `ImageStore` spells an index (`0`, never `00` or `+0`).
-    private func imageIndex(_ context: BasicRequestContext) -> Int? {
+    private func imageIndex(_ context: HubRequestContext) -> Int? {
         context.parameters.get("index").flatMap { ImageStore.index(named: $0) }
     }
 
     /// Streams a file from disk; `Range: bytes=FIRST-[LAST]` gets 206, or 416 past the end.
-    private func serveFile(_ path: String, type: String, _ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    private func serveFile(_ path: String, type: String, _ request: Request, _ context: HubRequestContext) async throws -> Response {
         let size = try await blocking { try FileSystem.size(of: path) }
         var headers = HTTPFields()
         headers[.contentType] = type
@@ -274,24 +285,10 @@ public struct HubServer: Sendable {
         return Response(status: .partialContent, headers: headers, body: body)
     }
 
-    /// The caller's token, which must have `role` (any role when nil).
-    private func authorize(_ request: Request, as role: HubRole?) throws -> HubToken {
-        switch authenticator.authenticate(authorization: request.headers[.authorization]) {
-        case .missing:
-            throw HubHTTPError(.unauthorized, "this call needs a token: Authorization: Bearer TOKEN")
-        case .refused:
-            throw HubHTTPError(.unauthorized, "the token is unknown or was revoked")
-        case .token(let token):
-            if let role, token.role != role {
-                throw HubHTTPError(.forbidden, "a \(token.role.rawValue) token may not do this; it needs a \(role.rawValue) token")
-            }
-            if token.role == .runner { runners.saw(token.name) }
-            return token
-        }
-    }
-
-    private func authorizeLease(_ request: Request, _ context: BasicRequestContext) throws -> (HubToken, String) {
-        let runner = try authorize(request, as: .runner)
+    /// The caller (a runner: the group checked it) and the `{id}` it names, or 404 for an id
+    /// the hub could never have made.
+    private func leaseCaller(_ context: HubRequestContext) throws -> (HubToken, String) {
+        let runner = try context.caller()
         let id = try context.parameters.require("id")
         guard SafeName.isSafe(id), !id.hasPrefix(".") else { throw HubHTTPError(.notFound, "no such job") }
         return (runner, id)
@@ -305,7 +302,7 @@ public struct HubServer: Sendable {
     /// Receives one of a hold's uploads. A runner that sends more than allowed is not trusted
     /// with the job any further: its hold fails (the job goes to another runner, or ends in
     /// error after `--max-attempts` failures), and the runner gets 413.
-    private func receiveUpload(_ request: Request, _ context: BasicRequestContext, lease: HubHold, runner: HubToken, logger: Logger,
+    private func receiveUpload(_ request: Request, _ context: HubRequestContext, lease: HubHold, runner: HubToken, logger: Logger,
                                file: String, limit: Int64, what: String) async throws {
         do {
             try await receive(request, context, into: "\(blobs.path(lease.id))/\(file)", limit: limit, what: what)
@@ -333,7 +330,7 @@ public struct HubServer: Sendable {
 
     /// Streams the request body into `path` (replacing it), refusing more than `limit` bytes
     /// both by its Content-Length and as it arrives. Nothing is left at `path` on failure.
-    private func receive(_ request: Request, _ context: BasicRequestContext, into path: String, limit: Int64, what: String) async throws {
+    private func receive(_ request: Request, _ context: HubRequestContext, into path: String, limit: Int64, what: String) async throws {
         if let length = request.headers[.contentLength].flatMap({ Int64($0) }), length > limit {
             throw HubHTTPError(.contentTooLarge, "\(what) is \(length) bytes, more than the \(limit) bytes allowed")
         }

@@ -85,6 +85,12 @@ import TestSupport
             #expect(try await statusCode(.GET, url + HubPaths.work + "?wait=0", authorization: submitter) == 403)
             #expect(try await statusCode(.POST, url + HubPaths.jobs + "?name=x_i0.tar.xz", authorization: runner) == 403)
             #expect(try await statusCode(.POST, url + HubPaths.claim, authorization: runner) == 204)
+            // A path the hub serves, asked with another method: 405, with or without a token; an
+            // unknown path: 404.
+            #expect(try await statusCode(.GET, url + HubPaths.claim, authorization: runner) == 405)
+            #expect(try await statusCode(.DELETE, url + HubPaths.heartbeat("some-id"), authorization: nil) == 405)
+            #expect(try await statusCode(.TRACE, url + "/metrics", authorization: nil) == 405)
+            #expect(try await statusCode(.GET, url + "/api/v1/nothing", authorization: runner) == 404)
 
             // Revoked: refused within the hub's reload interval (about a second).
             try HubTokenStore(path: tree.tokens).revoke(name: "runner-a")

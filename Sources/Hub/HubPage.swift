@@ -1,3 +1,4 @@
+import ConstruirSystem
 import Foundation
 import HubAPI
 import JobModel
@@ -6,7 +7,7 @@ import Prometheus
 /// The hub's read-only web page and Prometheus metrics: runners, leases, the queue.
 enum HubPage {
     static func html(_ status: HubStatus, now: Date = Date()) -> String {
-        let escape = HTMLText.escape
+        let escape = MarkupText.escape
         func ago(_ date: Date?) -> String {
             guard let date else { return "never" }
             return "\(Int(now.timeIntervalSince(date).rounded())) s ago"

@@ -3,8 +3,8 @@ import HubAPI
 import Synchronization
 
 /// What the hub saw of each runner since it started: last call, leases held, results
-/// delivered. In memory only: the leases themselves are on disk, this is for people
-/// (`HubReputation` keeps the record that matters across restarts).
+/// delivered. In memory, per hub process: the leases themselves are in the store; this is for people
+/// (the store keeps the record that matters across restarts: `HubStore.reputations`).
 public final class HubRunners: Sendable {
     private struct Seen {
         var lastSeen: Date

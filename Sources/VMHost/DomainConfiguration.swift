@@ -1,3 +1,4 @@
+import ConstruirSystem
 import Foundation
 
 /// Everything that defines one job's VM. Kept as plain data so that the XML libvirt receives
@@ -180,17 +181,6 @@ public struct DomainConfiguration: Sendable, Equatable {
     }
 
     private func escape(_ text: String) -> String {
-        var out = ""
-        for ch in text {
-            switch ch {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "'": out += "&apos;"
-            case "\"": out += "&quot;"
-            default: out.append(ch)
-            }
-        }
-        return out
+        MarkupText.escape(text)
     }
 }

@@ -1,7 +1,8 @@
-/// Text for HTML pages (the status server's, the hub's), where job names, runner names and
-/// output files are chosen by whoever submitted the job or runs the runner.
-public enum HTMLText {
-    /// Escapes text for HTML element content and quoted attribute values.
+/// Text for HTML pages and XML documents: the status pages and the hub's (job names, runner
+/// names and output files are chosen by whoever submitted a job or runs a runner), and
+/// libvirt's domain XML (file paths). One escape serves both.
+public enum MarkupText {
+    /// Escapes text for element content and quoted attribute values, in HTML and in XML.
     public static func escape(_ text: String) -> String {
         var out = ""
         out.reserveCapacity(text.utf8.count)

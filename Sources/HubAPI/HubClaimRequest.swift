@@ -16,8 +16,12 @@ public struct HubClaimRequest: Codable, Sendable, Equatable {
     /// Both fields may be left out (`{}`): no images, default image 0.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        imageDigests = try container.decodeIfPresent([String: String].self, forKey: .imageDigests) ?? [:]
-        defaultImage = try container.decodeIfPresent(Int.self, forKey: .defaultImage) ?? 0
+        // Left out is the default; present, each must be what it says (`null` is not).
+        imageDigests = container.contains(.imageDigests) ? try container.decode([String: String].self, forKey: .imageDigests) : [:]
+        defaultImage = container.contains(.defaultImage) ? try container.decode(Int.self, forKey: .defaultImage) : 0
+        guard defaultImage >= 0 else {
+            throw DecodingError.dataCorruptedError(forKey: .defaultImage, in: container, debugDescription: "an image index is 0 or more")
+        }
     }
 
     /// The runner's digest of image `index`, nil when it has none that verifies.

@@ -299,9 +299,17 @@ public struct JobResult: Codable, Sendable, Equatable {
         formatter.string(from: date)
     }
 
+    /// Reads what `timestamp` writes, and any other RFC 3339 date-time a runner may send (no
+    /// fractional seconds, an offset other than Z), as the API's description allows.
     static func parseTimestamp(_ text: String) -> Date? {
-        formatter.date(from: text)
+        formatter.date(from: text) ?? wholeSeconds.date(from: text)
     }
+
+    nonisolated(unsafe) private static let wholeSeconds: ISO8601DateFormatter = {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter
+    }()
 }
 
 /// Encodes `exit_code` and `error` as explicit nulls, so readers see every field.

@@ -108,4 +108,16 @@ import HubAPI
         let page = HubPage.html(status, now: now)
         #expect(page.contains("x&quot;y") && !page.contains("x\"y"))
     }
+
+    @Test func aClaimRequestIsDecodedAsTheDescriptionSays() throws {
+        #expect(try HubJSON.decode(HubClaimRequest.self, from: Data("{}".utf8)) == HubClaimRequest())
+        let named = try HubJSON.decode(HubClaimRequest.self, from: Data(#"{"image_digests": {"1": "abc"}, "default_image": 1}"#.utf8))
+        #expect(named.digest(ofImage: 1) == "abc" && named.defaultImage == 1)
+        #expect(throws: (any Error).self, "an image index below 0 is no claim request") {
+            try HubJSON.decode(HubClaimRequest.self, from: Data(#"{"default_image": -1}"#.utf8))
+        }
+        #expect(throws: (any Error).self, "null is not an image index") {
+            try HubJSON.decode(HubClaimRequest.self, from: Data(#"{"default_image": null}"#.utf8))
+        }
+    }
 }

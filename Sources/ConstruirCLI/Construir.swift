@@ -1,4 +1,5 @@
 import ArgumentParser
+import JobModel
 
 /// The `construir` command line. The executable's `main` only calls this, so every command can
 /// be parsed and run from tests.
@@ -6,7 +7,7 @@ public struct Construir: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "construir",
         abstract: "Run untrusted build jobs in offline, throwaway VMs.",
-        version: "0.1.0",
+        version: construirVersion,
         subcommands: [
             RunCommand.self, RunOnceCommand.self, TryCommand.self, StatusCommand.self, ResultCommand.self, LogsCommand.self,
             KillCommand.self, ServeCommand.self, PackageCommand.self, ImageCommand.self, DoctorCommand.self, ExtractCommand.self,

@@ -317,13 +317,6 @@ public final class PostgresHubStore: HubStore {
         return all
     }
 
-    private func loadAll(_ connection: PostgresConnection, _ query: PostgresQuery) async throws -> [HubJob] {
-        var jobs: [HubJob] = []
-        for id in try await strings(connection, query) {
-            if let job = try await load(connection, id, locking: false) { jobs.append(job) }
-        }
-        return jobs
-    }
 
     /// The first job in pickup order that `holder` may take and `accepting` takes. With
     /// `locking`, that one row is locked for this transaction, skipping rows other claims hold:
@@ -362,13 +355,27 @@ public final class PostgresHubStore: HubStore {
         }
     }
 
+    /// The jobs whose ids `query` selects, in its order, each with its holds and replicas: four
+    /// statements however many jobs.
+    private func loadAll(_ connection: PostgresConnection, _ query: PostgresQuery) async throws -> [HubJob] {
+        let ids = try await strings(connection, query)
+        guard !ids.isEmpty else { return [] }
+        return try await load(connection, ids, locking: false)
+    }
+
     private func load(_ connection: PostgresConnection, _ id: String, locking: Bool) async throws -> HubJob? {
+        try await load(connection, [id], locking: locking).first
+    }
+
+    /// Jobs `ids`, in that order (missing ones left out); with `locking`, their rows are locked
+    /// for this transaction.
+    private func load(_ connection: PostgresConnection, _ ids: [String], locking: Bool) async throws -> [HubJob] {
         var query: PostgresQuery = """
             SELECT id, job, submitter, state, queued, sha256, size, replicas, handed_out, failures, last_failure,
-                   finishing_since, finished, status, location FROM jobs WHERE id = \(id)
+                   finishing_since, finished, status, location FROM jobs WHERE id = ANY(\(ids))
             """
         if locking { query.sql += " FOR UPDATE" }
-        var found: HubJob?
+        var found: [String: HubJob] = [:]
         for try await row in try await connection.query(query, logger: logger) {
             let (id, file, submitter, state, queued, sha256, size, replicas, handedOut, failures, lastFailure) =
                 try row.decode((String, String, String?, String, Double, String, Int64, Int, Int, Int, String?).self)
@@ -386,25 +393,26 @@ public final class PostgresHubStore: HubStore {
             job.finished = try cells["finished"].decode(Double?.self).map(Date.init(timeIntervalSince1970:))
             job.status = try cells["status"].decode(String?.self).flatMap(JobResult.Status.init(rawValue:))
             job.location = try cells["location"].decode(String?.self)
-            found = job
+            found[id] = job
         }
-        guard var job = found else { return nil }
+        guard !found.isEmpty else { return [] }
         for try await row in try await connection.query("""
-            SELECT holder, serial, attempt, claimed, expires, finishing FROM holds WHERE job_id = \(id) ORDER BY serial
+            SELECT job_id, holder, serial, attempt, claimed, expires, finishing FROM holds WHERE job_id = ANY(\(ids)) ORDER BY serial
             """, logger: logger) {
-            let (holder, serial, attempt, claimed, expires, finishing) = try row.decode((String, Int, Int, Double, Double, Double?).self)
-            job.holds.append(HubJob.Hold(holder: holder, serial: serial, attempt: attempt, claimed: Date(timeIntervalSince1970: claimed),
-                                         expires: Date(timeIntervalSince1970: expires), finishing: finishing.map(Date.init(timeIntervalSince1970:))))
+            let (id, holder, serial, attempt, claimed, expires, finishing) = try row.decode((String, String, Int, Int, Double, Double, Double?).self)
+            found[id]?.holds.append(HubJob.Hold(holder: holder, serial: serial, attempt: attempt, claimed: Date(timeIntervalSince1970: claimed),
+                                                expires: Date(timeIntervalSince1970: expires),
+                                                finishing: finishing.map(Date.init(timeIntervalSince1970:))))
         }
         for try await row in try await connection.query("""
-            SELECT runner, serial, attempt, status, exit_code, output_digest FROM replicas WHERE job_id = \(id) ORDER BY serial
+            SELECT job_id, runner, serial, attempt, status, exit_code, output_digest FROM replicas WHERE job_id = ANY(\(ids)) ORDER BY serial
             """, logger: logger) {
-            let (runner, serial, attempt, status, exitCode, digest) = try row.decode((String, Int, Int, String, Int?, String?).self)
+            let (id, runner, serial, attempt, status, exitCode, digest) = try row.decode((String, String, Int, Int, String, Int?, String?).self)
             guard let status = JobResult.Status(rawValue: status) else { continue }
-            job.results.append(HubJob.Replica(runner: runner, serial: serial, attempt: attempt, status: status, exitCode: exitCode,
-                                              outputDigest: digest))
+            found[id]?.results.append(HubJob.Replica(runner: runner, serial: serial, attempt: attempt, status: status, exitCode: exitCode,
+                                                     outputDigest: digest))
         }
-        return job
+        return ids.compactMap { found[$0] }
     }
 
     private func save(_ job: HubJob, _ connection: PostgresConnection) async throws {

@@ -211,7 +211,9 @@ struct ImagePullTests {
             guard runner.process.isRunning else { throw ConstruirTestError("the runner exited: \(runner.log)") }
             let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "\(url)/metrics"), timeout: .seconds(30))
             let metrics = String(buffer: try await response.body.collect(upTo: 1 << 20))
-            if metrics.contains("construir_hub_waiting_polls 1") { return }
+            let waiting = metrics.split(separator: "\n").first { $0.hasPrefix("construir_hub_waiting_polls ") }
+                .flatMap { Double($0.split(separator: " ").last ?? "") }
+            if waiting == 1 { return }
             try await Task.sleep(for: .milliseconds(100))
         }
         throw ConstruirTestError("the runner never held a long poll: \(runner.log)")

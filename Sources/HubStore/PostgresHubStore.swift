@@ -130,7 +130,7 @@ public final class PostgresHubStore: HubStore {
         try await transaction { connection in
             for job in jobs {
                 let exists = try await self.scalar(connection, "SELECT count(*) FROM jobs WHERE id = \(job.id)", as: Int.self) ?? 0
-                if exists == 0 { try await self.save(job, connection) }
+                if exists == 0 { try await self.save(job, previous: nil, connection) }
             }
             try await self.notify(connection)
         }
@@ -149,7 +149,7 @@ public final class PostgresHubStore: HubStore {
             var outcomes = HubOutcomes()
             let value = try change(&job, &outcomes)
             if job != before {
-                try await self.save(job, connection)
+                try await self.save(job, previous: before, connection)
                 if job.openPlaces > 0 && (job.holds.count < before.holds.count || job.failures > before.failures) {
                     try await self.notify(connection)
                 }
@@ -171,8 +171,9 @@ public final class PostgresHubStore: HubStore {
                   let id = try await self.firstWanted(connection, by: holder, rules: rules, locking: true, accepting: accepting),
                   var job = try await self.load(connection, id, locking: false),
                   job.wantsRunner(holder, maxAttempts: rules.maxAttempts) else { return nil }
+            let before = job
             let hold = job.hand(to: holder, now: now, duration: rules.leaseDuration)
-            try await self.save(job, connection)
+            try await self.save(job, previous: before, connection)
             return HubHold(job: job, hold: hold)
         }
     }
@@ -198,9 +199,10 @@ public final class PostgresHubStore: HubStore {
             var outcomes = HubOutcomes()
             for id in ids {
                 guard var job = try await self.load(connection, id, locking: false) else { continue }
+                let before = job
                 let ended = job.expireHolds(now: now)
                 guard !ended.isEmpty else { continue }
-                try await self.save(job, connection)
+                try await self.save(job, previous: before, connection)
                 expired += ended.map { HubHold(job: job, hold: $0) }
                 outcomes.add(.error, for: ended.map(\.holder))
             }
@@ -415,35 +417,47 @@ public final class PostgresHubStore: HubStore {
         return ids.compactMap { found[$0] }
     }
 
-    private func save(_ job: HubJob, _ connection: PostgresConnection) async throws {
+    /// Writes what changed of `job` since `previous` (everything when it is new).
+    private func save(_ job: HubJob, previous: HubJob?, _ connection: PostgresConnection) async throws {
+        let changes = HubJobChanges(from: previous, to: job)
         let state = job.state.rawValue
         let rank = job.state == .queued ? 1 : 0
-        try await connection.query("""
-            INSERT INTO jobs (id, job, image, submitter, state, queued, sha256, size, replicas, handed_out, failures,
-                              last_failure, open_places, rank, finishing_since, finished, status, location)
-            VALUES (\(job.id), \(job.job), \(job.image), \(job.submitter), \(state), \(job.queued.timeIntervalSince1970),
-                    \(job.sha256), \(job.size), \(job.replicas), \(job.handedOut), \(job.failures), \(job.lastFailure),
-                    \(job.openPlaces), \(rank), \(job.finishingSince?.timeIntervalSince1970), \(job.finished?.timeIntervalSince1970),
-                    \(job.status?.rawValue), \(job.location))
-            ON CONFLICT (id) DO UPDATE SET state = excluded.state, handed_out = excluded.handed_out,
-                failures = excluded.failures, last_failure = excluded.last_failure, open_places = excluded.open_places,
-                rank = excluded.rank, finishing_since = excluded.finishing_since, finished = excluded.finished,
-                status = excluded.status, location = excluded.location, replicas = excluded.replicas
-            """, logger: logger)
-        try await connection.query("DELETE FROM holds WHERE job_id = \(job.id)", logger: logger)
-        for hold in job.holds {
+        if changes.job {
+            try await connection.query("""
+                INSERT INTO jobs (id, job, image, submitter, state, queued, sha256, size, replicas, handed_out, failures,
+                                  last_failure, open_places, rank, finishing_since, finished, status, location)
+                VALUES (\(job.id), \(job.job), \(job.image), \(job.submitter), \(state), \(job.queued.timeIntervalSince1970),
+                        \(job.sha256), \(job.size), \(job.replicas), \(job.handedOut), \(job.failures), \(job.lastFailure),
+                        \(job.openPlaces), \(rank), \(job.finishingSince?.timeIntervalSince1970), \(job.finished?.timeIntervalSince1970),
+                        \(job.status?.rawValue), \(job.location))
+                ON CONFLICT (id) DO UPDATE SET state = excluded.state, handed_out = excluded.handed_out,
+                    failures = excluded.failures, last_failure = excluded.last_failure, open_places = excluded.open_places,
+                    rank = excluded.rank, finishing_since = excluded.finishing_since, finished = excluded.finished,
+                    status = excluded.status, location = excluded.location, replicas = excluded.replicas
+                """, logger: logger)
+        }
+        for holder in changes.removedHolders {
+            try await connection.query("DELETE FROM holds WHERE job_id = \(job.id) AND holder = \(holder)", logger: logger)
+        }
+        for hold in changes.holds {
             try await connection.query("""
                 INSERT INTO holds (job_id, holder, serial, attempt, claimed, expires, finishing)
                 VALUES (\(job.id), \(hold.holder), \(hold.serial), \(hold.attempt), \(hold.claimed.timeIntervalSince1970),
                         \(hold.expires.timeIntervalSince1970), \(hold.finishing?.timeIntervalSince1970))
+                ON CONFLICT (job_id, holder) DO UPDATE SET serial = excluded.serial, attempt = excluded.attempt,
+                    claimed = excluded.claimed, expires = excluded.expires, finishing = excluded.finishing
                 """, logger: logger)
         }
-        try await connection.query("DELETE FROM replicas WHERE job_id = \(job.id)", logger: logger)
-        for replica in job.results {
+        for runner in changes.removedRunners {
+            try await connection.query("DELETE FROM replicas WHERE job_id = \(job.id) AND runner = \(runner)", logger: logger)
+        }
+        for replica in changes.replicas {
             try await connection.query("""
                 INSERT INTO replicas (job_id, runner, serial, attempt, status, exit_code, output_digest)
                 VALUES (\(job.id), \(replica.runner), \(replica.serial), \(replica.attempt), \(replica.status.rawValue),
                         \(replica.exitCode), \(replica.outputDigest))
+                ON CONFLICT (job_id, runner) DO UPDATE SET serial = excluded.serial, attempt = excluded.attempt,
+                    status = excluded.status, exit_code = excluded.exit_code, output_digest = excluded.output_digest
                 """, logger: logger)
         }
     }

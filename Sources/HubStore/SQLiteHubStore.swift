@@ -110,7 +110,7 @@ public final class SQLiteHubStore: HubStore {
     public func add(_ jobs: [HubJob]) async throws {
         try await database.write { db in
             for job in jobs where try Self.exists(db, job.id) == false {
-                try Self.save(job, in: db)
+                try Self.save(job, previous: nil, in: db)
             }
         }
     }
@@ -125,7 +125,7 @@ public final class SQLiteHubStore: HubStore {
             let before = job
             var outcomes = HubOutcomes()
             let value = try change(&job, &outcomes)
-            if job != before { try Self.save(job, in: db) }
+            if job != before { try Self.save(job, previous: before, in: db) }
             try Self.count(outcomes, in: db)
             return value
         }
@@ -138,8 +138,9 @@ public final class SQLiteHubStore: HubStore {
             guard held < rules.maxLeasesPerRunner,
                   let id = try Self.firstWanted(db, by: holder, rules: rules, accepting: accepting),
                   var job = try Self.load(db, id) else { return nil }
+            let before = job
             let hold = job.hand(to: holder, now: now, duration: rules.leaseDuration)
-            try Self.save(job, in: db)
+            try Self.save(job, previous: before, in: db)
             return HubHold(job: job, hold: hold)
         }
     }
@@ -158,9 +159,10 @@ public final class SQLiteHubStore: HubStore {
             var outcomes = HubOutcomes()
             for id in ids {
                 guard var job = try Self.load(db, id) else { continue }
+                let before = job
                 let ended = job.expireHolds(now: now)
                 guard !ended.isEmpty else { continue }
-                try Self.save(job, in: db)
+                try Self.save(job, previous: before, in: db)
                 expired += ended.map { HubHold(job: job, hold: $0) }
                 outcomes.add(.error, for: ended.map(\.holder))
             }
@@ -315,36 +317,44 @@ public final class SQLiteHubStore: HubStore {
         return jobs
     }
 
-    private static func save(_ job: HubJob, in db: Database) throws {
-        try db.cachedStatement(sql: """
-            INSERT INTO jobs (id, job, image, submitter, state, queued, sha256, size, replicas, handed_out, failures,
-                              last_failure, open_places, rank, finishing_since, finished, status, location)
-            VALUES (:id, :job, :image, :submitter, :state, :queued, :sha256, :size, :replicas, :handedOut, :failures,
-                    :lastFailure, :openPlaces, :rank, :finishingSince, :finished, :status, :location)
-            ON CONFLICT(id) DO UPDATE SET state = excluded.state, handed_out = excluded.handed_out,
-                failures = excluded.failures, last_failure = excluded.last_failure, open_places = excluded.open_places,
-                rank = excluded.rank, finishing_since = excluded.finishing_since, finished = excluded.finished, status = excluded.status, location = excluded.location,
-                replicas = excluded.replicas
-            """).execute(arguments: [
-                "id": job.id, "job": job.job, "image": job.image, "submitter": job.submitter, "state": job.state.rawValue,
-                "queued": job.queued.timeIntervalSince1970, "sha256": job.sha256, "size": job.size, "replicas": job.replicas,
-                "handedOut": job.handedOut, "failures": job.failures, "lastFailure": job.lastFailure,
-                "openPlaces": job.openPlaces, "rank": job.state == .queued ? 1 : 0,
-                "finishingSince": job.finishingSince?.timeIntervalSince1970, "finished": job.finished?.timeIntervalSince1970, "status": job.status?.rawValue, "location": job.location,
-            ])
-        try db.cachedStatement(sql: "DELETE FROM holds WHERE job_id = ?").execute(arguments: [job.id])
-        for hold in job.holds {
+    /// Writes what changed of `job` since `previous` (everything when it is new).
+    private static func save(_ job: HubJob, previous: HubJob?, in db: Database) throws {
+        let changes = HubJobChanges(from: previous, to: job)
+        if changes.job {
             try db.cachedStatement(sql: """
-                INSERT INTO holds (job_id, holder, serial, attempt, claimed, expires, finishing) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [job.id, hold.holder, hold.serial, hold.attempt, hold.claimed.timeIntervalSince1970,
-                                 hold.expires.timeIntervalSince1970, hold.finishing?.timeIntervalSince1970])
+                INSERT INTO jobs (id, job, image, submitter, state, queued, sha256, size, replicas, handed_out, failures,
+                                  last_failure, open_places, rank, finishing_since, finished, status, location)
+                VALUES (:id, :job, :image, :submitter, :state, :queued, :sha256, :size, :replicas, :handedOut, :failures,
+                        :lastFailure, :openPlaces, :rank, :finishingSince, :finished, :status, :location)
+                ON CONFLICT(id) DO UPDATE SET state = excluded.state, handed_out = excluded.handed_out,
+                    failures = excluded.failures, last_failure = excluded.last_failure, open_places = excluded.open_places,
+                    rank = excluded.rank, finishing_since = excluded.finishing_since, finished = excluded.finished, status = excluded.status, location = excluded.location,
+                    replicas = excluded.replicas
+                """).execute(arguments: [
+                    "id": job.id, "job": job.job, "image": job.image, "submitter": job.submitter, "state": job.state.rawValue,
+                    "queued": job.queued.timeIntervalSince1970, "sha256": job.sha256, "size": job.size, "replicas": job.replicas,
+                    "handedOut": job.handedOut, "failures": job.failures, "lastFailure": job.lastFailure,
+                    "openPlaces": job.openPlaces, "rank": job.state == .queued ? 1 : 0,
+                    "finishingSince": job.finishingSince?.timeIntervalSince1970, "finished": job.finished?.timeIntervalSince1970, "status": job.status?.rawValue, "location": job.location,
+                ])
         }
-        try db.cachedStatement(sql: "DELETE FROM replicas WHERE job_id = ?").execute(arguments: [job.id])
-        for replica in job.results {
+        for holder in changes.removedHolders {
+            try db.cachedStatement(sql: "DELETE FROM holds WHERE job_id = ? AND holder = ?").execute(arguments: [job.id, holder])
+        }
+        for hold in changes.holds {
             try db.cachedStatement(sql: """
-                INSERT INTO replicas (job_id, runner, serial, attempt, status, exit_code, output_digest) VALUES (?, ?, ?, ?, ?, ?, ?)
+                INSERT OR REPLACE INTO holds (job_id, holder, serial, attempt, claimed, expires, finishing) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [job.id, hold.holder, hold.serial, hold.attempt, hold.claimed.timeIntervalSince1970,
+                                           hold.expires.timeIntervalSince1970, hold.finishing?.timeIntervalSince1970])
+        }
+        for runner in changes.removedRunners {
+            try db.cachedStatement(sql: "DELETE FROM replicas WHERE job_id = ? AND runner = ?").execute(arguments: [job.id, runner])
+        }
+        for replica in changes.replicas {
+            try db.cachedStatement(sql: """
+                INSERT OR REPLACE INTO replicas (job_id, runner, serial, attempt, status, exit_code, output_digest) VALUES (?, ?, ?, ?, ?, ?, ?)
                 """).execute(arguments: [job.id, replica.runner, replica.serial, replica.attempt, replica.status.rawValue,
-                                 replica.exitCode, replica.outputDigest])
+                                           replica.exitCode, replica.outputDigest])
         }
     }
 

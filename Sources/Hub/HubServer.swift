@@ -140,10 +140,11 @@ public struct HubServer: Sendable {
             if body.readableBytes == 0 {
                 asked = HubClaimRequest()  // a runner that names no images gets no job for an image the hub serves
             } else {
-                guard let decoded = try? HubJSON.decode(HubClaimRequest.self, from: Data(buffer: body)) else {
-                    throw HubHTTPError(.badRequest, "the body is not a claim request")
+                do {
+                    asked = try HubJSON.decode(HubClaimRequest.self, from: Data(buffer: body))
+                } catch {
+                    throw HubHTTPError(.badRequest, "the body is not a claim request: \(Self.reason(error))")
                 }
-                asked = decoded
             }
             runners.claimed(asked, by: runner.name)
             let images = self.images
@@ -210,8 +211,11 @@ public struct HubServer: Sendable {
         runner.post(RouterPath("\(HubPaths.prefix)/jobs/{id}/result")) { request, context -> Response in
             let (runner, id) = try leaseCaller(context)
             let body = try await request.body.collect(upTo: 256 * 1024)
-            guard let reported = try? JobResult.decode(Data(buffer: body)) else {
-                throw HubHTTPError(.badRequest, "the body is not a result.json")
+            let reported: JobResult
+            do {
+                reported = try JobResult.decode(Data(buffer: body))
+            } catch {
+                throw HubHTTPError(.badRequest, "the body is not a result.json: \(Self.reason(error))")
             }
             let outcome = try await leaseCall { try await coordinator.finish(id, by: runner.name, reported: reported) }
             logger.info("result taken in", metadata: ["job": "\(outcome.receipt.job)", "runner": "\(runner.name)",
@@ -260,6 +264,22 @@ public struct HubServer: Sendable {
     }
 
     static let noImages = HubHTTPError(.notFound, "no such build image or file on this hub")
+
+    /// Why a JSON body did not decode, in words a runner's author can act on: the field's path
+    /// and what was wrong with it (the body is the caller's own, so nothing leaks).
+    static func reason(_ error: any Error) -> String {
+        guard let error = error as? DecodingError else { return "\(error)" }
+        func path(_ context: DecodingError.Context) -> String {
+            let keys = context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }
+            return keys.isEmpty ? "the body" : keys.joined(separator: ".")
+        }
+        switch error {
+        case .keyNotFound(let key, let context): return "\(path(context)): \(key.stringValue) is missing"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+            return "\(path(context)): \(context.debugDescription)"
+        @unknown default: return "\(error)"
+        }
+    }
 
     /// The `{index}` of an image route, as `ImageStore` spells an index (`0`, never `00` or `+0`).
     private func imageIndex(_ context: HubRequestContext) -> Int? {

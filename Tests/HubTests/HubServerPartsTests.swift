@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 @testable import Hub
 import HubAPI
+import JobModel
 
 /// The hub's small parts, without a server: long-poll wake-ups, Range headers, the token cache.
 /// A waiter that should wake waits an hour otherwise: the time limit fails it instead of a
@@ -119,5 +120,20 @@ import HubAPI
         #expect(throws: (any Error).self, "null is not an image index") {
             try HubJSON.decode(HubClaimRequest.self, from: Data(#"{"default_image": null}"#.utf8))
         }
+    }
+
+    @Test func aRefusedBodySaysWhichFieldAndWhy() throws {
+        func reason(_ json: String) -> String {
+            do {
+                _ = try JobResult.decode(Data(json.utf8))
+                return "decoded"
+            } catch {
+                return HubServer.reason(error)
+            }
+        }
+        #expect(reason("not json") .hasPrefix("the body: "))
+        #expect(reason(#"{"name": "x"}"#).contains("job is missing"), "\(reason(#"{"name": "x"}"#))")
+        let wrongType = reason(#"{"job": 5, "name": "x"}"#)
+        #expect(wrongType.hasPrefix("job: "), "\(wrongType)")
     }
 }

@@ -98,21 +98,29 @@ public struct HubServer: Sendable {
     /// handler runs, in one group per role; the page and /metrics need no token.
     func makeRouter(logger: Logger) -> Router<HubRequestContext> {
         let router = Router(context: HubRequestContext.self)
-        let runners = self.runners
-        let anyToken = router.group().add(middleware: HubAuthentication(authenticator: authenticator, role: nil) { runners.saw($0) })
-        let runner = router.group().add(middleware: HubAuthentication(authenticator: authenticator, role: .runner) { runners.saw($0) })
-        let submitter = router.group().add(middleware: HubAuthentication(authenticator: authenticator, role: .submitter) { runners.saw($0) })
-        router.get("/") { _, _ -> Response in
+        let (runners, authenticator) = (self.runners, self.authenticator)
+        func authenticated(as role: HubRole?) -> RouterGroup<HubRequestContext> {
+            router.group().add(middleware: HubAuthentication(authenticator: authenticator, role: role) { runners.saw($0) })
+        }
+        let (anyToken, runner, submitter) = (authenticated(as: nil), authenticated(as: .runner), authenticated(as: .submitter))
+        // Each path's methods, as they are added: what HubMethodNotAllowed answers 405 with.
+        var served: [String: [HTTPRequest.Method]] = [:]
+        func add(_ group: some RouterMethods<HubRequestContext>, _ method: HTTPRequest.Method, _ path: String,
+                 _ handler: @escaping @Sendable (Request, HubRequestContext) async throws -> Response) {
+            group.on(RouterPath(path), method: method, use: handler)
+            served[path, default: []].append(method)
+        }
+        add(router, .get, "/") { _, _ -> Response in
             Self.text(HubPage.html(try await self.status()), type: "text/html; charset=utf-8")
         }
-        router.get("/metrics") { _, _ -> Response in
+        add(router, .get, "/metrics") { _, _ -> Response in
             Self.text(HubPage.metrics(try await self.status(), waiting: self.waiters.count),
                       type: "text/plain; version=0.0.4; charset=utf-8")
         }
-        anyToken.get(RouterPath(HubPaths.status)) { _, _ -> Response in
+        add(anyToken, .get, HubPaths.status) { _, _ -> Response in
             try Self.json(try await self.status())
         }
-        runner.get(RouterPath(HubPaths.work)) { request, context -> Response in
+        add(runner, .get, HubPaths.work) { request, context -> Response in
             let runner = try context.caller()
             let asked = request.uri.queryParameters.get("wait", as: Double.self) ?? 30
             let limit = min(max(asked, 0), configuration.longPollLimit.seconds)
@@ -133,7 +141,7 @@ public struct HubServer: Sendable {
                 waiters.close()
             }
         }
-        runner.post(RouterPath(HubPaths.claim)) { request, context -> Response in
+        add(runner, .post, HubPaths.claim) { request, context -> Response in
             let runner = try context.caller()
             let body = try await request.body.collect(upTo: 64 * 1024)
             let asked: HubClaimRequest
@@ -158,36 +166,36 @@ public struct HubServer: Sendable {
                                           size: lease.size, queued: lease.queued, leaseSeconds: coordinator.rules.leaseDuration.seconds,
                                           imageDigest: imageDigest))
         }
-        runner.get(RouterPath("\(HubPaths.prefix)/jobs/{id}/job")) { request, context -> Response in
+        add(runner, .get, "\(HubPaths.prefix)/jobs/{id}/job") { request, context -> Response in
             let (runner, id) = try leaseCaller(context)
             let path = blobs.jobPath(try await held(id, by: runner).id)
             return try await serveFile(path, type: "application/x-xz", request, context)
         }
-        runner.get(RouterPath(HubPaths.images)) { request, _ -> Response in
+        add(runner, .get, HubPaths.images) { request, _ -> Response in
             guard images.isServing else { throw Self.noImages }
             return try Self.json(images.list)
         }
-        runner.get(RouterPath("\(HubPaths.images)/{index}/image.json")) { request, context -> Response in
+        add(runner, .get, "\(HubPaths.images)/{index}/image.json") { request, context -> Response in
             guard let path = imageIndex(context).flatMap({ images.manifestPath($0) }) else { throw Self.noImages }
             return try await serveFile(path, type: "application/json", request, context)
         }
-        runner.get(RouterPath("\(HubPaths.images)/{index}/files/{name}")) { request, context -> Response in
+        add(runner, .get, "\(HubPaths.images)/{index}/files/{name}") { request, context -> Response in
             guard let index = imageIndex(context), let name = context.parameters.get("name"),
                   let path = images.filePath(index, name) else { throw Self.noImages }
             return try await serveFile(path, type: "application/octet-stream", request, context)
         }
-        runner.post(RouterPath("\(HubPaths.prefix)/jobs/{id}/heartbeat")) { request, context -> Response in
+        add(runner, .post, "\(HubPaths.prefix)/jobs/{id}/heartbeat") { request, context -> Response in
             let (runner, id) = try leaseCaller(context)
             let hold = try await leaseCall { try await coordinator.heartbeat(id, by: runner.name) }
             return try Self.json(HubHeartbeatReply(expires: hold.expires, leaseSeconds: coordinator.rules.leaseDuration.seconds))
         }
-        runner.post(RouterPath("\(HubPaths.prefix)/jobs/{id}/release")) { request, context -> Response in
+        add(runner, .post, "\(HubPaths.prefix)/jobs/{id}/release") { request, context -> Response in
             let (runner, id) = try leaseCaller(context)
             try await leaseCall { try await coordinator.release(id, by: runner.name) }
             logger.info("runner gave a job back", metadata: ["lease": "\(id)", "runner": "\(runner.name)"])
             return Response(status: .noContent)
         }
-        runner.put(RouterPath("\(HubPaths.prefix)/jobs/{id}/console")) { request, context -> Response in
+        add(runner, .put, "\(HubPaths.prefix)/jobs/{id}/console") { request, context -> Response in
             let (runner, id) = try leaseCaller(context)
             let lease = try await held(id, by: runner)
             try await receiveUpload(request, context, lease: lease, runner: runner, logger: logger,
@@ -195,7 +203,7 @@ public struct HubServer: Sendable {
                                     what: "the console log")
             return Response(status: .noContent)
         }
-        runner.put(RouterPath("\(HubPaths.prefix)/jobs/{id}/output")) { request, context -> Response in
+        add(runner, .put, "\(HubPaths.prefix)/jobs/{id}/output") { request, context -> Response in
             let (runner, id) = try leaseCaller(context)
             let lease = try await held(id, by: runner)
             let cap: Int64
@@ -208,7 +216,7 @@ public struct HubServer: Sendable {
                                     file: HubResultIntake.outputUpload(serial: lease.serial), limit: cap, what: "the output archive")
             return Response(status: .noContent)
         }
-        runner.post(RouterPath("\(HubPaths.prefix)/jobs/{id}/result")) { request, context -> Response in
+        add(runner, .post, "\(HubPaths.prefix)/jobs/{id}/result") { request, context -> Response in
             let (runner, id) = try leaseCaller(context)
             let body = try await request.body.collect(upTo: 256 * 1024)
             let reported: JobResult
@@ -223,7 +231,7 @@ public struct HubServer: Sendable {
             if let refusal = outcome.refusal { throw HubHTTPError(.unprocessableContent, refusal) }
             return try Self.json(outcome.receipt)
         }
-        submitter.post(RouterPath(HubPaths.jobs)) { request, context -> Response in
+        add(submitter, .post, HubPaths.jobs) { request, context -> Response in
             let submitter = try context.caller()
             let fileName = request.uri.queryParameters.get("name") ?? ""
             guard let name = JobName(fileName: fileName) else {
@@ -252,14 +260,7 @@ public struct HubServer: Sendable {
             return try Self.json(HubReceipt(job: name.fileName, location: name.fileName), status: .created)
         }
         // After the routes: it sees only what no route matched.
-        router.add(middleware: HubMethodNotAllowed([
-            "/": [.get], "/metrics": [.get], HubPaths.status: [.get], HubPaths.work: [.get], HubPaths.claim: [.post],
-            HubPaths.jobs: [.post], HubPaths.images: [.get], "\(HubPaths.images)/{index}/image.json": [.get],
-            "\(HubPaths.images)/{index}/files/{name}": [.get], "\(HubPaths.prefix)/jobs/{id}/job": [.get],
-            "\(HubPaths.prefix)/jobs/{id}/heartbeat": [.post], "\(HubPaths.prefix)/jobs/{id}/release": [.post],
-            "\(HubPaths.prefix)/jobs/{id}/console": [.put], "\(HubPaths.prefix)/jobs/{id}/output": [.put],
-            "\(HubPaths.prefix)/jobs/{id}/result": [.post],
-        ]))
+        router.add(middleware: HubMethodNotAllowed(served))
         return router
     }
 

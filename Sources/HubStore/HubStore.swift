@@ -70,7 +70,7 @@ public protocol HubStore: Sendable {
 }
 
 /// What a runner's record gains from a transition; stored in the same transaction.
-public struct HubOutcomes: Sendable, Equatable {
+public struct HubOutcomes: Sendable {
     public enum Outcome: String, Sendable {
         /// A replicated job whose replicas all agreed.
         case agreed
@@ -78,6 +78,15 @@ public struct HubOutcomes: Sendable, Equatable {
         case disputed
         /// A hold that failed: an error result, a refused output, a lease that ran out.
         case error
+
+        /// Its count's column in the stores' `runners` table.
+        var column: String {
+            switch self {
+            case .agreed: "agreed"
+            case .disputed: "disputed"
+            case .error: "errors"
+            }
+        }
     }
 
     public private(set) var counts: [(runner: String, outcome: Outcome)] = []
@@ -86,9 +95,5 @@ public struct HubOutcomes: Sendable, Equatable {
 
     public mutating func add(_ outcome: Outcome, for runners: [String]) {
         counts += runners.map { ($0, outcome) }
-    }
-
-    public static func == (lhs: HubOutcomes, rhs: HubOutcomes) -> Bool {
-        lhs.counts.map { "\($0.runner)/\($0.outcome)" } == rhs.counts.map { "\($0.runner)/\($0.outcome)" }
     }
 }

@@ -464,20 +464,13 @@ public final class PostgresHubStore: HubStore {
 
     private func count(_ outcomes: HubOutcomes, _ connection: PostgresConnection) async throws {
         for (runner, outcome) in outcomes.counts {
-            switch outcome {
-            case .agreed:
-                try await connection.query("""
-                    INSERT INTO runners (name, agreed) VALUES (\(runner), 1) ON CONFLICT (name) DO UPDATE SET agreed = runners.agreed + 1
-                    """, logger: logger)
-            case .disputed:
-                try await connection.query("""
-                    INSERT INTO runners (name, disputed) VALUES (\(runner), 1) ON CONFLICT (name) DO UPDATE SET disputed = runners.disputed + 1
-                    """, logger: logger)
-            case .error:
-                try await connection.query("""
-                    INSERT INTO runners (name, errors) VALUES (\(runner), 1) ON CONFLICT (name) DO UPDATE SET errors = runners.errors + 1
-                    """, logger: logger)
-            }
+            // The column is one of three fixed names; only the runner's name is a value.
+            var bindings = PostgresBindings()
+            bindings.append(runner)
+            try await connection.query(PostgresQuery(unsafeSQL: """
+                INSERT INTO runners (name, \(outcome.column)) VALUES ($1, 1)
+                ON CONFLICT (name) DO UPDATE SET \(outcome.column) = runners.\(outcome.column) + 1
+                """, binds: bindings), logger: logger)
         }
     }
 }

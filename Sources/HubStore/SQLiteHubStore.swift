@@ -360,14 +360,9 @@ public final class SQLiteHubStore: HubStore {
 
     private static func count(_ outcomes: HubOutcomes, in db: Database) throws {
         for (runner, outcome) in outcomes.counts {
-            let column = switch outcome {
-            case .agreed: "agreed"
-            case .disputed: "disputed"
-            case .error: "errors"
-            }
             try db.cachedStatement(sql: """
-                INSERT INTO runners (name, \(column)) VALUES (?, 1)
-                ON CONFLICT(name) DO UPDATE SET \(column) = \(column) + 1
+                INSERT INTO runners (name, \(outcome.column)) VALUES (?, 1)
+                ON CONFLICT(name) DO UPDATE SET \(outcome.column) = \(outcome.column) + 1
                 """).execute(arguments: [runner])
         }
     }

@@ -217,8 +217,12 @@ public struct HubJob: Codable, Sendable, Equatable {
         holds = []
     }
 
-    /// The job's directory reached done/ as `location`.
+    /// The job's directory reached done/ as `location`; "" when it is gone from the hub's
+    /// directory but the name it got in done/ is not known (another hub moved it, or this one
+    /// did before it stopped). An unknown name never replaces a known one: two hubs publishing
+    /// the same job at once both record, in either order.
     public mutating func published(as location: String) {
+        if location.isEmpty, let known = self.location, !known.isEmpty { return }
         self.location = location
     }
 

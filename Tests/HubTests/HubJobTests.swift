@@ -70,6 +70,13 @@ import Testing
         #expect(job.state == .done && job.status == .passed && job.location == nil)
         job.published(as: "a")
         #expect(job.location == "a")
+        job.published(as: "")
+        #expect(job.location == "a", "a hub that found the directory gone does not erase where another put it")
+        var other = job
+        other.location = nil
+        other.published(as: "")
+        other.published(as: "a.2")
+        #expect(other.location == "a.2", "the known name, recorded after the unknown one, wins")
     }
 
     @Test func replicasGoToDifferentRunnersAndAreComparedOnceAllAreIn() throws {

@@ -242,20 +242,20 @@ public struct HubResultIntake: Sendable {
     /// it for the next try (`HubJob.location` stays nil).
     public func publish(_ job: HubJob) async throws -> HubReceipt {
         let directory = blobs.path(job.id)
-        let result = try? await blocking.run { JobPublisher.readResult("\(directory)/\(JobFiles.result)") }
-        let status = (result?.status ?? job.status)?.rawValue
-        let moved: String? = try? await blocking.run {
-            guard let result else { return nil }
-            return try self.publisher.publish(self.claimedJob(job), result: result).directory
+        // nil: done/ refused it for now; "": already gone from the hub's directory.
+        let (status, moved): (String?, String?) = try await blocking.run {
+            let result = JobPublisher.readResult("\(directory)/\(JobFiles.result)")
+            let status = (result?.status ?? job.status)?.rawValue
+            if let result, let target = try? self.publisher.publish(self.claimedJob(job), result: result).directory {
+                return (status, (target as NSString).lastPathComponent)
+            }
+            return (status, FileSystem.exists(directory) ? nil : "")
         }
         guard let moved else {
-            let gone = (try? await blocking.run { !FileSystem.exists(directory) }) ?? false
-            if gone { try await store.update(job.id) { job, _ in job.published(as: "") } }  // moved before the hub stopped
-            return HubReceipt(job: job.job, location: gone ? "" : "(waiting for space in done/)", status: status)
+            return HubReceipt(job: job.job, location: "(waiting for space in done/)", status: status)
         }
-        let location = (moved as NSString).lastPathComponent
-        try await store.update(job.id) { job, _ in job.published(as: location) }
-        return HubReceipt(job: job.job, location: location, status: status)
+        try await store.update(job.id) { job, _ in job.published(as: moved) }
+        return HubReceipt(job: job.job, location: moved, status: status)
     }
 
     /// The result `hold`'s runner had sent when the hub stopped while taking it in, if the hub

@@ -48,16 +48,19 @@ public final class HubBlobs: Sendable {
         "\(Int(now.timeIntervalSince1970 * 1000))-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))-\(name.safeName.prefix(40))"
     }
 
-    /// Takes up to `limit` job files from `queue`, each by one rename (oldest first, unless the
-    /// directory is shared); returns the jobs for the store, each queued at its file's mtime. A
-    /// file another runner or hub took first is skipped.
-    public func take(from queue: String, limit: Int, replication: HubReplication, now: Date = Date()) throws -> [HubJob] {
+    /// The job files waiting in `queue`: oldest first, or, in a directory hubs share, in random
+    /// order (they would otherwise all reach for the same file first, and all but one write its
+    /// note for nothing; the order of intake changes no job's place).
+    public func pending(in queue: String) -> [JobName] {
+        let pending = QueueListing.pending(in: queue)
+        return lock == nil ? pending.shuffled() : pending
+    }
+
+    /// Takes `names` from `queue`, each by one rename; returns the jobs for the store, each
+    /// queued at its file's mtime. A file another runner or hub took first is skipped.
+    public func take(_ names: some Collection<JobName>, from queue: String, replication: HubReplication, now: Date = Date()) throws -> [HubJob] {
         var taken: [HubJob] = []
-        var pending = QueueListing.pending(in: queue)
-        // Hubs sharing the directory would otherwise all reach for the same file first, and all
-        // but one would write its note for nothing; the order of intake changes no job's place.
-        if lock == nil { pending.shuffle() }
-        for name in pending.prefix(limit) {
+        for name in names {
             let source = "\(queue)/\(name.fileName)"
             var st = stat()
             guard lstat(source, &st) == 0 else { continue }

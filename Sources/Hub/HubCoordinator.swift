@@ -140,16 +140,19 @@ public final class HubCoordinator: Sendable {
         }
     }
 
+    /// One pass: the queue is listed once, and its files are taken in 256 to a commit. Files
+    /// that arrive meanwhile wake the next pass.
     private func takeQueuedFilesNow() async throws -> Int {
+        let (queue, replication) = (queueDirectory, replication)
+        let pending = try await blocking.run { [blobs] in blobs.pending(in: queue) }
         var total = 0
-        while true {
-            let (queue, replication) = (queueDirectory, replication)
-            let taken = try await blocking.run { [blobs] in try blobs.take(from: queue, limit: 256, replication: replication) }
-            guard !taken.isEmpty else { break }
+        for start in stride(from: 0, to: pending.count, by: 256) {
+            let batch = pending[start..<min(start + 256, pending.count)]
+            let taken = try await blocking.run { [blobs] in try blobs.take(batch, from: queue, replication: replication) }
+            guard !taken.isEmpty else { continue }
             try await store.add(taken)
             total += taken.count
             waiters.notify()
-            if taken.count < 256 { break }
         }
         return total
     }
@@ -198,8 +201,8 @@ public final class HubCoordinator: Sendable {
         try await store.prepare()
         let imported = try await HubLegacyImport.run(blobs, into: store, blocking: blocking)
         if imported > 0 { logger.notice("imported \(imported) job(s) from the hub's lease files into its database") }
-        try await takeBackStrays(before: exclusive ? now : now.addingTimeInterval(-finishTimeout.seconds))
         let staleBefore = exclusive ? now : now.addingTimeInterval(-finishTimeout.seconds)
+        try await takeBackStrays(before: staleBefore)
         let renewed = exclusive ? now.addingTimeInterval(rules.leaseDuration.seconds) : nil
         for job in try await store.jobs(in: [.held, .finishing]) {
             await settle(job.id, staleBefore: staleBefore, renewingUntil: renewed)

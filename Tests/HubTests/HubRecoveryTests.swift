@@ -23,8 +23,12 @@ import TestSupport
     }
 
     private func queue(_ dir: String, _ names: [String]) throws {
-        try FileManager.default.createDirectory(atPath: "\(dir)/queue", withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: "\(dir)/done", withIntermediateDirectories: true)
+        // Explicit modes: libarchive, extracting in another test of this process, sets the umask
+        // to 0 for a moment, and the hub refuses a queue others could write.
+        for directory in ["\(dir)/queue", "\(dir)/done"] {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o755])
+        }
         for (index, name) in names.enumerated() {
             try "job \(name)".write(toFile: "\(dir)/queue/\(name)", atomically: false, encoding: .utf8)
             try FileManager.default.setAttributes([.modificationDate: start.addingTimeInterval(Double(index))],
@@ -61,7 +65,8 @@ import TestSupport
                 let blobs = try HubBlobs(directory: "\(dir)/queue/.construir-hub")
                 // The hub moved the file and stopped before its store's commit.
                 #expect(try blobs.take(blobs.pending(in: "\(dir)/queue"), from: "\(dir)/queue", replication: HubReplication()).count == 1)
-                try FileManager.default.createDirectory(atPath: "\(blobs.directory)/123-half", withIntermediateDirectories: false)
+                try FileManager.default.createDirectory(atPath: "\(blobs.directory)/123-half", withIntermediateDirectories: false,
+                                                        attributes: [.posixPermissions: 0o700])
                 try "{}".write(toFile: "\(blobs.directory)/123-half/inbox.json", atomically: false, encoding: .utf8)
             }
             let hub = try coordinator(dir)

@@ -25,6 +25,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-openapi-generator", from: "1.14.3"),
+        .package(url: "https://github.com/apple/swift-openapi-runtime", from: "1.13.4"),
+        .package(url: "https://github.com/hummingbird-project/swift-openapi-hummingbird", from: "2.1.0"),
+        .package(url: "https://github.com/swift-server/swift-openapi-async-http-client", from: "1.5.0"),
     ],
     targets: [
         // C libraries: each is imported by exactly one Swift module.
@@ -62,8 +66,20 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
         ]),
-        // The hub's API as both sides see it: routes and JSON documents.
-        .target(name: "HubAPI", dependencies: ["JobModel"]),
+        // The hub's API description (openapi.yaml, linked as docs/hub-openapi.yaml) and the
+        // types generated from it; nothing hand-written (see HubOpenAPI.swift for the flag).
+        .target(name: "HubOpenAPI", dependencies: [
+            .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+        ], swiftSettings: [.unsafeFlags(["-suppress-warnings"])],
+        plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]),
+        // What both sides of the hub's API share beyond the generated types: JSON conventions,
+        // the routes' paths, names for the documents.
+        .target(name: "HubAPI", dependencies: [
+            "JobModel", "HubOpenAPI", "ConstruirSystem",
+            .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
         // The hub's state behind one seam: jobs, holds, replicas, runners; SQLite (GRDB) for
         // one hub, PostgreSQL (postgres-nio) for several.
         .target(name: "HubStore", dependencies: [
@@ -76,9 +92,11 @@ let package = Package(
         // The hub volunteers' runners pull jobs from (docs/hub.md). It links neither Runner nor
         // libvirt: what it shares with runners (done/, results, job files) is in JobModel.
         .target(name: "Hub", dependencies: [
-            "HubAPI", "HubStore", "JobModel", "ConstruirSystem", "Archive",
+            "HubAPI", "HubOpenAPI", "HubStore", "JobModel", "ConstruirSystem", "Archive",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+            .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -86,18 +104,20 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ]),
+        ], plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]),
         // The pull runner's side: the hub's API over HTTP(S), and the job source it feeds the runner.
         .target(name: "HubClient", dependencies: [
-            "HubAPI", "JobModel", "ConstruirSystem", "Runner",
+            "HubAPI", "HubOpenAPI", "JobModel", "ConstruirSystem", "Runner",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+            .product(name: "OpenAPIAsyncHTTPClient", package: "swift-openapi-async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOFoundationCompat", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]),
         .target(name: "ImageBuilder", dependencies: [
             "JobModel", "ConstruirSystem",
             .product(name: "Logging", package: "swift-log"),

@@ -1,31 +1,32 @@
-import Hummingbird
+import HTTPTypes
+import OpenAPIRuntime
 
-/// Authenticates every call of a route group before its handler runs: a bearer token that a
-/// live token of the tokens file has (401 otherwise), of `role` when the group needs one (403
-/// otherwise). The token goes into the context for the handler.
-struct HubAuthentication: RouterMiddleware {
-    typealias Context = HubRequestContext
-
+/// Authenticates every call before its operation runs, as `HubAccess` says the operation
+/// needs: a bearer token that a live token of the tokens file has (401 otherwise), of the
+/// operation's role (403 otherwise). The token is bound to `HubCaller.token` for the operation.
+struct HubAuthentication: ServerMiddleware {
     let authenticator: HubAuthenticator
-    /// The role the group's routes need; nil: any token.
-    let role: HubRole?
     /// Told of every runner that calls (the page shows when each was last seen).
     let sawRunner: @Sendable (String) -> Void
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        switch authenticator.authenticate(authorization: request.headers[.authorization]) {
+    func intercept(_ request: HTTPRequest, body: HTTPBody?, metadata: ServerRequestMetadata, operationID: String,
+                   next: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?))
+        async throws -> (HTTPResponse, HTTPBody?) {
+        guard let access = HubAccess.of(operation: operationID) else {
+            throw HubHTTPError(.forbidden, "this hub does not serve \(operationID)")
+        }
+        if access == .open { return try await next(request, body, metadata) }
+        switch authenticator.authenticate(authorization: request.headerFields[.authorization]) {
         case .missing:
             throw HubHTTPError(.unauthorized, "this call needs a token: Authorization: Bearer TOKEN")
         case .refused:
             throw HubHTTPError(.unauthorized, "the token is unknown or was revoked")
         case .token(let token):
-            if let role, token.role != role {
+            if case .role(let role) = access, token.role != role {
                 throw HubHTTPError(.forbidden, "a \(token.role.rawValue) token may not do this; it needs a \(role.rawValue) token")
             }
             if token.role == .runner { sawRunner(token.name) }
-            var context = context
-            context.token = token
-            return try await next(request, context)
+            return try await HubCaller.$token.withValue(token) { try await next(request, body, metadata) }
         }
     }
 }

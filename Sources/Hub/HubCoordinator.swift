@@ -104,7 +104,7 @@ public final class HubCoordinator: Sendable {
         runners.ended(id, by: runner, delivered: outcome.refusal == nil)
         if outcome.finishedJob { runners.finished() }
         waiters.notify()  // a failed replica, or one more wanted, is work for another runner
-        if outcome.refusal != nil || outcome.receipt.status == JobResult.Status.error.rawValue { try await endExhausted(id) }
+        if outcome.refusal != nil || outcome.receipt.status == .error { try await endExhausted(id) }
         return outcome
     }
 

@@ -1,26 +1,48 @@
 import Foundation
 import HTTPTypes
-import Hummingbird
 import HubAPI
+import Hummingbird
+import NIOCore
+import OpenAPIRuntime
 
 /// An API error: its status, and `{"error": "..."}` saying what went wrong in words.
-public struct HubHTTPError: HTTPResponseError, Sendable, CustomStringConvertible {
+public struct HubHTTPError: Error, Sendable, CustomStringConvertible {
     public let status: HTTPResponse.Status
     public let message: String
+    /// The methods a path has, for a 405.
+    let allow: String?
 
     public init(_ status: HTTPResponse.Status, _ message: String) {
+        self.init(status, message, allow: nil)
+    }
+
+    init(_ status: HTTPResponse.Status, _ message: String, allow: String?) {
         self.status = status
         self.message = message
+        self.allow = allow
     }
 
     public var description: String { "\(status.code) \(message)" }
 
-    public func response(from request: Request, context: some RequestContext) throws -> Response {
+    var headers: HTTPFields {
         var headers = HTTPFields()
         headers[.contentType] = "application/json; charset=utf-8"
-        headers[.cacheControl] = "no-store"
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer realm=\"construir hub\"" }
-        let body = (try? HubJSON.encode(HubErrorBody(error: message))) ?? Data()
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        if let allow { headers[.allow] = allow }
+        return headers
+    }
+
+    var body: Data { (try? HubJSON.encode(HubErrorBody(error: message))) ?? Data() }
+
+    /// The answer, for the generated server.
+    func response() -> (HTTPResponse, HTTPBody?) {
+        (HTTPResponse(status: status, headerFields: headers), HTTPBody(body))
+    }
+}
+
+/// The same answer where Hummingbird itself answers (a method a path does not have).
+extension HubHTTPError: HTTPResponseError {
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

@@ -103,7 +103,7 @@ public struct HubImages: Sendable {
     /// Whether a runner that sent `request` may get a job: when the hub serves the job's image,
     /// only if the runner's image has the same digest.
     public func accepts(_ job: JobName, from request: HubClaimRequest) -> Bool {
-        let index = job.image(default: request.defaultImage)
+        let index = job.image(default: request.defaultImageIndex)
         guard let digest = digest(ofImage: index) else { return true }
         return request.digest(ofImage: index) == digest
     }

@@ -5,7 +5,7 @@ import Hummingbird
 /// alone would say 404. Added to the router after its routes, so that it sees only the
 /// requests no route matched.
 struct HubMethodNotAllowed: RouterMiddleware {
-    typealias Context = HubRequestContext
+    typealias Context = BasicRequestContext
 
     /// Each served path template (`{name}` matches one segment) and its methods.
     let routes: [(template: [Substring], methods: [HTTPRequest.Method])]
@@ -22,7 +22,7 @@ struct HubMethodNotAllowed: RouterMiddleware {
             let allowed = routes.filter { Self.matches($0.template, segments) }.flatMap(\.methods)
             guard !allowed.isEmpty else { throw error }
             let allow = Set(allowed.map(\.rawValue)).sorted().joined(separator: ", ")
-            throw HTTPError(.methodNotAllowed, headers: [.allow: allow], message: "\(request.method.rawValue) is not served here; use \(allow)")
+            throw HubHTTPError(.methodNotAllowed, "\(request.method.rawValue) is not served here; use \(allow)", allow: allow)
         }
     }
 

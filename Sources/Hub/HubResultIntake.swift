@@ -77,7 +77,7 @@ public struct HubResultIntake: Sendable {
         if result.status == .error {
             let job = try await fail(held, error: result.error ?? "runner \(holder) reported an error")
             let next = job.state == .held ? "(handed to another runner)" : "(ends in error: \(job.failures) runner(s) failed it)"
-            return Outcome(receipt: HubReceipt(job: job.job, location: next, status: result.status.rawValue), refusal: refusal)
+            return Outcome(receipt: HubReceipt(job: job.job, location: next, status: .init(result.status)), refusal: refusal)
         }
         let replica = HubJob.Replica(runner: holder, serial: held.serial, attempt: held.attempt, status: result.status,
                                      exitCode: result.exitCode, outputDigest: result.outputDigest)
@@ -88,7 +88,7 @@ public struct HubResultIntake: Sendable {
         guard job.isComplete else {
             let waiting = job.replicas - job.results.count
             return Outcome(receipt: HubReceipt(job: job.job, location: "(waiting for \(waiting) more runner(s) to agree)",
-                                               status: result.status.rawValue), refusal: nil)
+                                               status: .init(result.status)), refusal: nil)
         }
         return Outcome(receipt: try await complete(job), refusal: nil, finishedJob: true)
     }
@@ -243,19 +243,19 @@ public struct HubResultIntake: Sendable {
     public func publish(_ job: HubJob) async throws -> HubReceipt {
         let directory = blobs.path(job.id)
         // nil: done/ refused it for now; "": already gone from the hub's directory.
-        let (status, moved): (String?, String?) = try await blocking.run {
+        let (status, moved): (JobResult.Status?, String?) = try await blocking.run {
             let result = JobPublisher.readResult("\(directory)/\(JobFiles.result)")
-            let status = (result?.status ?? job.status)?.rawValue
+            let status = result?.status ?? job.status
             if let result, let target = try? self.publisher.publish(self.claimedJob(job), result: result).directory {
                 return (status, (target as NSString).lastPathComponent)
             }
             return (status, FileSystem.exists(directory) ? nil : "")
         }
         guard let moved else {
-            return HubReceipt(job: job.job, location: "(waiting for space in done/)", status: status)
+            return HubReceipt(job: job.job, location: "(waiting for space in done/)", status: status.map { .init($0) })
         }
         try await store.update(job.id) { job, _ in job.published(as: moved) }
-        return HubReceipt(job: job.job, location: moved, status: status)
+        return HubReceipt(job: job.job, location: moved, status: status.map { .init($0) })
     }
 
     /// The result `hold`'s runner had sent when the hub stopped while taking it in, if the hub

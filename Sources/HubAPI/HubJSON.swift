@@ -1,17 +1,27 @@
 import Foundation
 import JobModel
+import OpenAPIRuntime
 
-/// The API's JSON: snake_case keys, and dates as result.json writes them.
+/// The API's JSON, as both generated sides and every hand-made body write it: sorted,
+/// pretty-printed keys (the generated types name them in snake_case), and dates as result.json
+/// writes them, with fractional seconds.
 public enum HubJSON {
+    /// The generated server's and client's configuration.
+    public static let configuration = Configuration(
+        dateTranscoder: .iso8601WithFractionalSeconds, jsonEncodingOptions: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+
     public static func encode<T: Encodable>(_ value: T) throws -> Data {
-        let encoder = JobResult.jsonEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        return try encoder.encode(value)
+        try JobResult.jsonEncoder().encode(value)
     }
 
     public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
-        let decoder = JobResult.jsonDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        return try decoder.decode(type, from: data)
+        try JobResult.jsonDecoder().decode(type, from: data)
+    }
+
+    /// The same document as another type: a `JobResult` as the API's `JobResult` schema and
+    /// back. What one type has and the other lacks is dropped, which is why a test holds the
+    /// schema to every field of result.json.
+    public static func recode<T: Decodable>(_ value: some Encodable, as type: T.Type) throws -> T {
+        try decode(type, from: try encode(value))
     }
 }

@@ -2,22 +2,25 @@ import AsyncHTTPClient
 import ConstruirSystem
 import Foundation
 import HubAPI
+import HubOpenAPI
 import JobModel
 import Logging
 import NIOCore
-import NIOFoundationCompat
-import NIOHTTP1
 import NIOSSL
+import OpenAPIAsyncHTTPClient
+import OpenAPIRuntime
 
-/// The hub's API as a runner or a submitter calls it (docs/hub.md). One HTTP client with its
-/// connection pool; call `shutdown()` when done.
+/// The hub's API as a runner or a submitter calls it (docs/hub.md), through the client
+/// generated from openapi.yaml. One HTTP client with its connection pool; call `shutdown()`
+/// when done.
 ///
 /// HTTPS is verified against the system's trust store, or only against `--ca FILE`. Plain HTTP
 /// is refused unless the hub is on this machine (loopback) or `allowInsecureHTTP` says so: a
 /// token sent in clear text is a token given away.
 public final class HubClient: Sendable {
     public let baseURL: String
-    private let authorization: String
+    private let serverURL: URL
+    private let token: HubBearerToken
     private let http: HTTPClient
 
     public init(url: String, token: String, caFile: String? = nil, allowInsecureHTTP: Bool = false) throws(ConstruirError) {
@@ -40,7 +43,9 @@ public final class HubClient: Sendable {
         configuration.timeout = .init(connect: .seconds(10))
         configuration.redirectConfiguration = .disallow
         self.baseURL = url.hasSuffix("/") ? String(url.dropLast()) : url
-        self.authorization = "Bearer \(token)"
+        guard let serverURL = URL(string: baseURL) else { throw ConstruirError(.invalidArgument, "'\(url)' is not a URL") }
+        self.serverURL = serverURL
+        self.token = HubBearerToken(token: token)
         self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
@@ -73,27 +78,34 @@ public final class HubClient: Sendable {
 
     /// The long poll: true as soon as a job waits on the hub, false after `seconds` without one.
     public func waitForWork(seconds: Int) async throws -> Bool {
-        let response = try await send(.GET, "\(HubPaths.work)?wait=\(seconds)", timeout: .seconds(Int64(seconds) + 30))
-        return try await expect(response, [.ok, .noContent]) == .ok
+        switch try await call(timeout: .seconds(Int64(seconds) + 30), { try await $0.waitForWork(query: .init(wait: Double(seconds))) }) {
+        case .ok: return true
+        case .noContent: return false
+        case let other: throw Self.unexpected(other)
+        }
     }
 
     /// Claims the next job this runner can run (`request`: its images); nil when there is none.
     public func claim(_ request: HubClaimRequest = HubClaimRequest()) async throws -> HubClaim? {
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "application/json")
-        let response = try await send(.POST, HubPaths.claim, headers: headers, body: .bytes(ByteBuffer(bytes: try HubJSON.encode(request))))
-        guard try await expect(response, [.ok, .noContent]) == .ok else { return nil }
-        return try await decode(HubClaim.self, response)
+        switch try await call({ try await $0.claim(body: .json(request)) }) {
+        case .ok(let answer): return try answer.body.json
+        case .noContent: return nil
+        case let other: throw Self.unexpected(other)
+        }
     }
 
     public func heartbeat(_ id: String) async throws -> HubHeartbeatReply {
-        let response = try await send(.POST, HubPaths.heartbeat(id))
-        _ = try await expect(response, [.ok])
-        return try await decode(HubHeartbeatReply.self, response)
+        switch try await call({ try await $0.heartbeat(path: .init(id: id)) }) {
+        case .ok(let answer): return try answer.body.json
+        case let other: throw Self.unexpected(other)
+        }
     }
 
     public func release(_ id: String) async throws {
-        _ = try await expect(try await send(.POST, HubPaths.release(id)), [.noContent])
+        switch try await call({ try await $0.release(path: .init(id: id)) }) {
+        case .noContent: return
+        case let other: throw Self.unexpected(other)
+        }
     }
 
     /// Downloads the claimed job to `path`, resuming what an earlier try left there (Range),
@@ -106,13 +118,16 @@ public final class HubClient: Sendable {
             have = 0
         }
         if have < claim.size {
-            var headers = HTTPHeaders()
-            if have > 0 { headers.add(name: "Range", value: "bytes=\(have)-") }
-            let response = try await send(.GET, HubPaths.job(claim.id), headers: headers, timeout: .hours(1))
-            let status = try await expect(response, [.ok, .partialContent])
-            if status == .ok { try await file.truncate(to: 0) }
-            _ = try await write(response, into: file, from: status == .partialContent ? have : 0, size: claim.size,
-                                tooMuch: "the hub sent more than the job's \(claim.size) bytes")
+            let range = have > 0 ? "bytes=\(have)-" : nil
+            let tooMuch = "the hub sent more than the job's \(claim.size) bytes"
+            switch try await call(timeout: .hours(1), { try await $0.downloadJob(path: .init(id: claim.id), headers: .init(range: range)) }) {
+            case .ok(let answer):
+                try await file.truncate(to: 0)
+                _ = try await write(try answer.body.applicationXXz, into: file, from: 0, size: claim.size, tooMuch: tooMuch)
+            case .partialContent(let answer):
+                _ = try await write(try answer.body.binary, into: file, from: have, size: claim.size, tooMuch: tooMuch)
+            case let other: throw Self.unexpected(other)
+            }
             try await file.sync()
         }
         let digest = try await OwnThread.run("construir-hash-job") { try BuildImage.sha256(ofFile: path) }
@@ -122,48 +137,67 @@ public final class HubClient: Sendable {
         }
     }
 
-    /// Writes `response`'s body into `file` from `offset` on, refusing more than `size` bytes in
-    /// all (`tooMuch` says so); returns the offset reached.
-    private func write(_ response: HTTPClientResponse, into file: PooledFile, from offset: Int64, size: Int64,
+    /// Writes `body` into `file` from `offset` on, refusing more than `size` bytes in all
+    /// (`tooMuch` says so); returns the offset reached.
+    private func write(_ body: HTTPBody, into file: PooledFile, from offset: Int64, size: Int64,
                        hashingInto hash: SHA256Stream? = nil, tooMuch: String) async throws -> Int64 {
         var offset = offset
-        for try await buffer in response.body {
-            guard offset + Int64(buffer.readableBytes) <= size else { throw HubClientError(.failed, tooMuch) }
-            try await file.write(buffer, at: offset, hashingInto: hash)
-            offset += Int64(buffer.readableBytes)
+        for try await chunk in body {
+            guard offset + Int64(chunk.count) <= size else { throw HubClientError(.failed, tooMuch) }
+            try await file.write(chunk, at: offset, hashingInto: hash)
+            offset += Int64(chunk.count)
         }
         return offset
     }
 
-    /// Sends a file of a finished job (console log or output archive).
-    public func upload(file path: String, to route: String) async throws {
-        let file = try await PooledFile(path: path, writing: false)
-        let size = try await file.size()
-        let response = try await send(.PUT, route, body: .stream(file.chunks(), length: .known(size)), timeout: .hours(1))
-        _ = try await expect(response, [.noContent])
+    /// Sends the console log of a finished job.
+    public func uploadConsole(_ id: String, file path: String) async throws {
+        let body = try await Self.body(ofFile: path)
+        switch try await call(timeout: .hours(1), { try await $0.uploadConsole(path: .init(id: id), body: .binary(body)) }) {
+        case .noContent: return
+        case let other: throw Self.unexpected(other)
+        }
+    }
+
+    /// Sends the output archive of a finished job.
+    public func uploadOutput(_ id: String, file path: String) async throws {
+        let body = try await Self.body(ofFile: path)
+        switch try await call(timeout: .hours(1), { try await $0.uploadOutput(path: .init(id: id), body: .applicationXXz(body)) }) {
+        case .noContent: return
+        case let other: throw Self.unexpected(other)
+        }
     }
 
     /// Sends the job's result.json; the hub then finishes the job.
     public func sendResult(_ id: String, result: Data) async throws -> HubReceipt {
-        let response = try await send(.POST, HubPaths.result(id), body: .bytes(ByteBuffer(bytes: result)), timeout: .hours(1))
-        _ = try await expect(response, [.ok])
-        return try await decode(HubReceipt.self, response)
+        let document: Components.Schemas.JobResult
+        do {
+            document = try HubJSON.decode(Components.Schemas.JobResult.self, from: result)
+        } catch {
+            throw HubClientError(.refused, "the result.json to send is not one the hub's API describes: \(error)")
+        }
+        switch try await call(timeout: .hours(1), { try await $0.sendResult(path: .init(id: id), body: .json(document)) }) {
+        case .ok(let answer): return try answer.body.json
+        case let other: throw Self.unexpected(other)
+        }
     }
 
     // MARK: Build images
 
     /// The build images the hub serves (404, `failed`, when it serves none).
     public func images() async throws -> [HubImage] {
-        let response = try await send(.GET, HubPaths.images)
-        _ = try await expect(response, [.ok])
-        return try await decode([HubImage].self, response)
+        switch try await call({ try await $0.listImages() }) {
+        case .ok(let answer): return try answer.body.json
+        case let other: throw Self.unexpected(other)
+        }
     }
 
     /// Image `index`'s image.json as the hub has it now.
     public func imageManifest(_ index: Int) async throws -> Data {
-        let response = try await send(.GET, HubPaths.imageManifest(index))
-        _ = try await expect(response, [.ok])
-        return Data(buffer: try await response.body.collect(upTo: 1 << 20))
+        switch try await call({ try await $0.downloadImageManifest(path: .init(index: String(index))) }) {
+        case .ok(let answer): return try await Data(collecting: try answer.body.binary, upTo: 1 << 20)
+        case let other: throw Self.unexpected(other)
+        }
     }
 
     /// Downloads file `file` of image `index` into `path` (created 0600, replaced), hashing
@@ -172,10 +206,13 @@ public final class HubClient: Sendable {
     public func downloadImageFile(_ index: Int, _ file: HubImage.File, to path: String) async throws -> String {
         let output = try await PooledFile(path: path, writing: true)
         try await output.truncate(to: 0)
-        let response = try await send(.GET, HubPaths.imageFile(index, file.name), timeout: .hours(1))
-        _ = try await expect(response, [.ok])
+        let body: HTTPBody
+        switch try await call(timeout: .hours(1), { try await $0.downloadImageFile(path: .init(index: String(index), name: file.name)) }) {
+        case .ok(let answer): body = try answer.body.binary
+        case let other: throw Self.unexpected(other)
+        }
         let hash = SHA256Stream()
-        let offset = try await write(response, into: output, from: 0, size: file.size, hashingInto: hash,
+        let offset = try await write(body, into: output, from: 0, size: file.size, hashingInto: hash,
                                      tooMuch: "image \(index): the hub sent more of \(file.name) than its \(file.size) bytes")
         guard offset == file.size else {
             throw HubClientError(.failed, "image \(index): \(file.name) is truncated: \(offset) of its \(file.size) bytes arrived")
@@ -206,60 +243,50 @@ public final class HubClient: Sendable {
 
     /// Adds the job file at `path` to the hub's queue as `name` (`NAME_iN.tar.xz`).
     public func submit(file path: String, as name: String) async throws -> HubReceipt {
-        let file = try await PooledFile(path: path, writing: false)
-        let size = try await file.size()
-        let query = name.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&+=#"))) ?? name
-        let response = try await send(.POST, "\(HubPaths.jobs)?name=\(query)", body: .stream(file.chunks(), length: .known(size)),
-                                      timeout: .hours(1))
-        _ = try await expect(response, [.created])
-        return try await decode(HubReceipt.self, response)
+        let body = try await Self.body(ofFile: path)
+        switch try await call(timeout: .hours(1), { try await $0.submit(query: .init(name: name), body: .applicationXXz(body)) }) {
+        case .created(let answer): return try answer.body.json
+        case let other: throw Self.unexpected(other)
+        }
     }
 
     public func status() async throws -> HubStatus {
-        let response = try await send(.GET, HubPaths.status)
-        _ = try await expect(response, [.ok])
-        return try await decode(HubStatus.self, response)
+        switch try await call({ try await $0.status() }) {
+        case .ok(let answer): return try answer.body.json
+        case let other: throw Self.unexpected(other)
+        }
     }
 
     // MARK: Plumbing
 
-    private func send(_ method: HTTPMethod, _ route: String, headers: HTTPHeaders = [:], body: HTTPClientRequest.Body? = nil,
-                      timeout: TimeAmount = .seconds(60)) async throws -> HTTPClientResponse {
-        var request = HTTPClientRequest(url: baseURL + route)
-        request.method = method
-        request.headers = headers
-        request.headers.replaceOrAdd(name: "Authorization", value: authorization)
-        request.headers.replaceOrAdd(name: "User-Agent", value: "construir")
-        request.body = body
+    /// Makes one call through the generated client, with `timeout` for the whole exchange. The
+    /// hub's error answers arrive as the `HubClientError` that `HubClientErrors` made of them;
+    /// no answer at all is `unreachable`.
+    private func call<Output>(timeout: TimeAmount = .seconds(60), _ body: (Client) async throws -> Output) async throws -> Output {
+        let transport = AsyncHTTPClientTransport(configuration: .init(client: http, timeout: timeout))
+        let client = Client(serverURL: serverURL, configuration: HubJSON.configuration, transport: transport,
+                            middlewares: [token, HubClientErrors()])
         do {
-            return try await http.execute(request, timeout: timeout)
-        } catch let error as CancellationError {
-            throw error
-        } catch {
-            throw HubClientError(.unreachable, "cannot reach the hub at \(baseURL): \(error)")
+            return try await body(client)
+        } catch let error as ClientError {
+            if let error = error.underlyingError as? HubClientError { throw error }
+            if error.underlyingError is CancellationError { throw CancellationError() }
+            guard error.response != nil else {
+                throw HubClientError(.unreachable, "cannot reach the hub at \(baseURL): \(error.underlyingError)")
+            }
+            throw HubClientError(.failed, "the hub's answer is not what this runner understands: \(error.causeDescription): \(error.underlyingError)")
         }
     }
 
-    /// The response's status if it is one of `accepted`; otherwise the hub's error, classified.
-    private func expect(_ response: HTTPClientResponse, _ accepted: [HTTPResponseStatus]) async throws -> HTTPResponseStatus {
-        if accepted.contains(response.status) { return response.status }
-        let body = (try? await response.body.collect(upTo: 64 * 1024)).map { Data(buffer: $0) } ?? Data()
-        let message = (try? HubJSON.decode(HubErrorBody.self, from: body))?.error ?? response.status.reasonPhrase
-        let kind: HubClientError.Kind = switch response.status.code {
-        case 401, 403: .unauthorized
-        case 409: .leaseLost
-        case 413, 422: .refused
-        default: .failed
-        }
-        throw HubClientError(kind, status: Int(response.status.code), message)
+    /// An answer the call does not expect, though the description allows it.
+    private static func unexpected(_ output: some Sendable) -> HubClientError {
+        HubClientError(.failed, "the hub's answer is not what this runner expects: \(output)")
     }
 
-    private func decode<T: Decodable>(_ type: T.Type, _ response: HTTPClientResponse) async throws -> T {
-        let body = try await response.body.collect(upTo: 1 << 20)
-        do {
-            return try HubJSON.decode(type, from: Data(buffer: body))
-        } catch {
-            throw HubClientError(.failed, "the hub's answer is not what this runner understands: \(error)")
-        }
+    /// A file to send, read in chunks on NIO's thread pool as the connection takes them.
+    private static func body(ofFile path: String) async throws -> HTTPBody {
+        let file = try await PooledFile(path: path, writing: false)
+        let size = try await file.size()
+        return HTTPBody(file.chunks(to: size).map { ArraySlice($0.readableBytesView) }, length: .known(size), iterationBehavior: .single)
     }
 }

@@ -237,8 +237,8 @@ public final class HubJobSource: JobSource {
         let result = result ?? (try? JobResult.decode(resultData))
         let location: String
         do {
-            if consoleExists { try await client.upload(file: "\(directory)/\(JobFiles.consoleLog)", to: HubPaths.console(job.id)) }
-            if outputExists { try await client.upload(file: "\(directory)/\(JobFiles.outputArchive)", to: HubPaths.output(job.id)) }
+            if consoleExists { try await client.uploadConsole(job.id, file: "\(directory)/\(JobFiles.consoleLog)") }
+            if outputExists { try await client.uploadOutput(job.id, file: "\(directory)/\(JobFiles.outputArchive)") }
             let receipt = try await client.sendResult(job.id, result: resultData)
             location = "\(client.baseURL) done/\(receipt.location)"
         } catch let error as HubClientError where error.kind == .leaseLost || error.kind == .refused {

@@ -126,7 +126,7 @@ struct HubPostgresTests {
                         }
                         ledger.hold(claim.id, by: name)
                         do {
-                            try await client.upload(file: output, to: HubPaths.output(claim.id))
+                            try await client.uploadOutput(claim.id, file: output)
                             let result = sampleResult(job: claim.job, status: .passed, exitCode: 0, finished: Date(), total: 1)
                             _ = try await client.sendResult(claim.id, result: try result.encoded())
                             ledger.drop(claim.id, delivered: true)

@@ -126,7 +126,7 @@ import TestSupport
                 try await tree.withClient(name, url: url) { runner in
                     let claim = try #require(try await runner.claim())
                     #expect(claim.attempt == attempt)
-                    try await runner.upload(file: hostile, to: HubPaths.output(claim.id))
+                    try await runner.uploadOutput(claim.id, file: hostile)
                     let result = sampleResult(job: claim.job, status: .passed, exitCode: 0, finished: Date(), total: 1)
                     await #expect(throws: HubClientError.self) { _ = try await runner.sendResult(claim.id, result: try result.encoded()) }
                     // The hold is over: the same runner cannot send another result.
@@ -165,7 +165,7 @@ import TestSupport
     private func deliver(_ tree: HubTree, url: String, as runner: String, archive: String) async throws -> HubReceipt {
         try await tree.withClient(runner, url: url) { client in
             let claim = try #require(try await client.claim())
-            try await client.upload(file: archive, to: HubPaths.output(claim.id))
+            try await client.uploadOutput(claim.id, file: archive)
             let result = sampleResult(job: claim.job, status: .passed, exitCode: 0, finished: Date(), total: 1)
             return try await client.sendResult(claim.id, result: try result.encoded())
         }
@@ -182,7 +182,7 @@ import TestSupport
             #expect(try await deliver(tree, url: url, as: "runner-a", archive: first).location.contains("waiting for 1 more runner"))
             // runner-a never gets the second replica of its own job.
             #expect(try await tree.withClient("runner-a", url: url) { try await $0.claim() } == nil)
-            #expect(try await deliver(tree, url: url, as: "runner-b", archive: second).status == "passed")
+            #expect(try await deliver(tree, url: url, as: "runner-b", archive: second).status == .passed)
             let agreed = try readResult("\(tree.done)/same")
             #expect(agreed.status == .passed)
             #expect(agreed.quorum?.state == .agreed)
@@ -197,7 +197,7 @@ import TestSupport
             let honest = try await outputArchive(tree, "c", [("x.txt", "x")])
             let forged = try await outputArchive(tree, "d", [("x.txt", "forged")])
             _ = try await deliver(tree, url: url, as: "runner-b", archive: honest)
-            #expect(try await deliver(tree, url: url, as: "runner-c", archive: forged).status == "disputed")
+            #expect(try await deliver(tree, url: url, as: "runner-c", archive: forged).status == .disputed)
             let disputed = try readResult("\(tree.done)/forged")
             #expect(disputed.status == .disputed)
             #expect(disputed.quorum?.state == .disputed)
@@ -226,7 +226,7 @@ import TestSupport
             let large = "\(tree.dir)/large.bin"
             try Data(mixedBytes(3 << 20)).write(to: URL(fileURLWithPath: large))
             do {
-                try await runner.upload(file: large, to: HubPaths.output(claim.id))
+                try await runner.uploadOutput(claim.id, file: large)
                 Issue.record("a 3 MiB output was accepted")
             } catch let error as HubClientError {
                 #expect(error.kind == .refused || error.kind == .unreachable, "\(error)")

@@ -130,7 +130,7 @@ struct ImagePullTests {
 
             // A runner with the hub's image 0 gets the job, and the claim names the digest.
             let claim = try await tree.withClient("runner-b", url: url) {
-                try await $0.claim(HubClaimRequest(imageDigests: [0: image.digest]))
+                try await $0.claim(HubClaimRequest(imageDigests: [0: image.digest], defaultImage: 0))
             }
             #expect(claim?.job == "hello_i0.tar.xz")
             #expect(claim?.imageDigest == image.digest)
@@ -195,7 +195,7 @@ struct ImagePullTests {
                 } catch let error as HubClientError {
                     #expect(error.status == 404, "\(error)")
                 }
-                let claim = try await client.claim(HubClaimRequest(imageDigests: [0: String(repeating: "0", count: 64)]))
+                let claim = try await client.claim(HubClaimRequest(imageDigests: [0: String(repeating: "0", count: 64)], defaultImage: 0))
                 #expect(claim?.job == "hello_i0.tar.xz")
                 #expect(claim?.imageDigest == nil)
             }

@@ -29,7 +29,7 @@ extension VMSuites {
                 try FileManager.default.createDirectory(atPath: fake, withIntermediateDirectories: true)
                 try "forged\n".write(toFile: "\(fake)/answer.txt", atomically: false, encoding: .utf8)
                 #expect(try await runTool(["tar", "-C", fake, "-cJf", "\(dir)/fake.tar.xz", "."]).status == 0)
-                try await forger.upload(file: "\(dir)/fake.tar.xz", to: HubPaths.output(claim.id))
+                try await forger.uploadOutput(claim.id, file: "\(dir)/fake.tar.xz")
                 let result = sampleResult(job: claim.job, status: .passed, exitCode: 0, finished: Date(), total: 1)
                 #expect(try await forger.sendResult(claim.id, result: try result.encoded()).location.contains("waiting"))
             }

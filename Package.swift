@@ -156,7 +156,9 @@ let package = Package(
         .testTarget(name: "PackagerTests", dependencies: ["Packager", "JobModel", "Archive", "XZ", "TestSupport"]),
         .testTarget(name: "ImageBuilderTests", dependencies: ["ImageBuilder", "JobModel", "TestSupport"]),
         .testTarget(name: "HubTests", dependencies: [
-            "Hub", "HubAPI", "HubStore", "HubClient", "Archive", "JobModel", "ConstruirSystem", "TestSupport",
+            "Hub", "HubAPI", "HubOpenAPI", "HubStore", "HubClient", "Archive", "JobModel", "ConstruirSystem", "TestSupport",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),

@@ -5,8 +5,7 @@ import OpenAPIRuntime
 
 /// Registers the generated operations on the router, and keeps each path's methods as they
 /// are added: what `HubMethodNotAllowed` answers 405 with. A request that has no body (no
-/// Content-Length or Transfer-Encoding, or a length of 0) reaches its operation without one,
-/// so an optional body that is left out is absent, not an empty document that fails to decode.
+/// Content-Length or Transfer-Encoding, or a length of 0) reaches its operation without one.
 final class HubRouteRecorder<Context: RequestContext>: ServerTransport {
     let router: Router<Context>
     private(set) var served: [String: [HTTPRequest.Method]] = [:]

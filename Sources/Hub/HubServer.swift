@@ -103,6 +103,7 @@ public struct HubServer: Sendable {
         try operations.registerHandlers(on: routes, configuration: HubJSON.configuration, middlewares: [
             HubErrorResponses(logger: logger),
             HubAuthentication(authenticator: authenticator) { runners.saw($0) },
+            HubJSONBodies(),
         ])
         // After the routes: it sees only what no route matched.
         router.add(middleware: HubMethodNotAllowed(routes.served))

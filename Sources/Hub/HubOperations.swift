@@ -70,8 +70,8 @@ struct HubOperations: APIProtocol {
         case .json(let request): asked = request
         case nil: asked = HubClaimRequest()
         }
-        guard asked.defaultImageIndex >= 0 else {
-            return .badRequest(.init(body: .json(.init(error: "default_image: an image index is 0 or more"))))
+        guard (0...Int(Int32.max)).contains(asked.defaultImageIndex) else {
+            return .badRequest(.init(body: .json(.init(error: "default_image: an image index is 0 to \(Int32.max)"))))
         }
         runners.claimed(asked, by: runner.name)
         let images = self.images

@@ -8,7 +8,7 @@ import OpenAPIRuntime
 public enum HubJSON {
     /// The generated server's and client's configuration.
     public static let configuration = Configuration(
-        dateTranscoder: .iso8601WithFractionalSeconds, jsonEncodingOptions: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        dateTranscoder: HubDateTranscoder(), jsonEncodingOptions: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
 
     public static func encode<T: Encodable>(_ value: T) throws -> Data {
         try JobResult.jsonEncoder().encode(value)

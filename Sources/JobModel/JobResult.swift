@@ -295,13 +295,13 @@ public struct JobResult: Codable, Sendable, Equatable {
         return formatter
     }()
 
-    static func timestamp(_ date: Date) -> String {
+    public static func timestamp(_ date: Date) -> String {
         formatter.string(from: date)
     }
 
     /// Reads what `timestamp` writes, and any other RFC 3339 date-time a runner may send (no
     /// fractional seconds, an offset other than Z), as the API's description allows.
-    static func parseTimestamp(_ text: String) -> Date? {
+    public static func parseTimestamp(_ text: String) -> Date? {
         formatter.date(from: text) ?? wholeSeconds.date(from: text)
     }
 

@@ -158,6 +158,10 @@ import Yams
             #expect(try await call(client, .post, "/api/v1/claim", token: "Bearer construir_nope").status == .unauthorized)
             #expect(try await call(client, .post, "/api/v1/claim", token: submitter).status == .forbidden)
             #expect(try await call(client, .post, "/api/v1/claim", token: runner, headers: json, body: #"{"default_image": -1}"#).status == .badRequest)
+            #expect(try await call(client, .post, "/api/v1/claim", token: runner, headers: json,
+                                   body: #"{"default_image": 2147483648}"#).status == .badRequest)
+            #expect(try await call(client, .post, "/api/v1/claim", token: runner, headers: json,
+                                   body: String(repeating: " ", count: 65 * 1024) + "{}").status == .contentTooLarge)
             #expect(try await call(client, .post, "/api/v1/claim", token: runner, headers: json, body: "not json").status == .badRequest)
             #expect(try await call(client, .post, "/api/v1/claim", token: runner, headers: [.contentType: "text/plain"], body: "{}").status
                     == .unsupportedMediaType)

@@ -223,6 +223,16 @@ extension VMSuites {
         }
     }
 
+    /// Kills the QEMU processes whose command line names `directory`.
+    static func killVMs(using directory: String) {
+        for entry in FileManager.default.contentsOfDirectory(atPath: "/proc", default: []) {
+            guard let pid = Int32(entry),
+                  let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { continue }
+            let line = String(decoding: data, as: UTF8.self)
+            if line.contains("qemu-system"), line.contains(directory) { kill(pid, SIGKILL) }
+        }
+    }
+
     @Test func aRunnerKilledMidJobLosesItsLeaseAndAnotherRunsTheJobAgain() async throws {
         try requireImage0()
         try await withTemporaryDirectory { dir in
@@ -239,6 +249,9 @@ extension VMSuites {
             #expect(local.log.contains("running: 1") && local.log.contains("sleeper_i0.tar.xz"), "\(local.log)")
             runners[first].signal(SIGKILL)
             _ = await runners[first].wait(timeout: .seconds(10))
+            // Its QEMU outlives it (libvirt's embedded driver died with it); a restarted runner
+            // would destroy it, and none restarts here.
+            Self.killVMs(using: "\(dir)/state-\(["runner-a", "runner-b"][first])/")
             let other = runners[1 - first]
             let result = try await tree.sleeperResult(logs: [other, hub])
             #expect(result.attempt == 2)

@@ -53,6 +53,8 @@ public struct HubCommand: AsyncParsableCommand {
         @Option(help: "Largest console log a runner may send.") var maxConsole = "16M"
         @Option(help: "Largest output any job may send (a job's own limit is its output size).") var maxOutputSize = "4G"
         @Option(help: "Largest job a submitter may send.") var maxJobSize = "4G"
+        @Option(help: "Who may read jobs, results, consoles and outputs: private (each submitter its own) or public (anyone, without a token).")
+        var results: ResultsVisibility = .private
         @Option(help: "Serve the build images in this directory (N/image.json) to runners, and give a runner a job for image N only when its image N has the same digest. Default: none.")
         var images: String?
         @Option(help: "TLS certificate chain (PEM); with --tls-key, the hub serves HTTPS.") var tlsCert: String?
@@ -105,7 +107,7 @@ public struct HubCommand: AsyncParsableCommand {
                 if let images { served = try await HubImages.load(directory: FileSystem.absolute(images), logger: logger) }
                 let server = HubServer(
                     configuration: .init(address: address, tls: tls, maxConsoleBytes: try Units.byteSize(maxConsole),
-                                         maxJobBytes: try Units.byteSize(maxJobSize)),
+                                         maxJobBytes: try Units.byteSize(maxJobSize), publicResults: results == .public),
                     coordinator: coordinator, authenticator: authenticator, images: served)
                 let scheme = tls == nil ? "http" : "https"
                 services = try server.makeServices(logger: logger) { port in

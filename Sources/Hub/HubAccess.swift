@@ -8,6 +8,9 @@ enum HubAccess: Equatable, Sendable {
     case anyToken
     /// A live token of this role.
     case role(HubRole)
+    /// Reading jobs: a submitter token (which then reads its own), or no token at all when
+    /// the hub's results are public (`--results public`). Never a runner token.
+    case jobReader
 
     static func of(operation id: String) -> HubAccess? {
         switch id {
@@ -16,6 +19,7 @@ enum HubAccess: Equatable, Sendable {
         case "waitForWork", "claim", "downloadJob", "listImages", "downloadImageManifest", "downloadImageFile", "heartbeat",
              "release", "uploadConsole", "uploadOutput", "sendResult": .role(.runner)
         case "submit": .role(.submitter)
+        case "listJobs", "getJob", "readConsole", "downloadOutput": .jobReader
         default: nil
         }
     }

@@ -68,6 +68,8 @@ struct HubMaintenance: Service {
     private func reloadTokens() async {
         do {
             try await coordinator.blocking.run { [authenticator] in try authenticator.reloadIfChanged() }
+        } catch is CancellationError {
+            // The hub is stopping.
         } catch {
             logger.error("cannot reload the tokens file: \(error)")
         }

@@ -19,7 +19,7 @@ struct HubOperations: APIProtocol {
     let images: HubImages
     let logger: Logger
 
-    private var waiters: HubWaiters { coordinator.waiters }
+    var waiters: HubWaiters { coordinator.waiters }
     private var runners: HubRunners { coordinator.runners }
     private var blobs: HubBlobs { coordinator.blobs }
 

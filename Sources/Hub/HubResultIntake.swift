@@ -275,6 +275,7 @@ public struct HubResultIntake: Sendable {
         result.timestamps.queued = job.queued
         result.attempt = max(attempt, 1)
         result.runnerID = runner
+        result.submitter = job.submitter
         result.sizes.job = job.size
         if FileSystem.exists("\(blobs.path(job.id))/\(JobFiles.consoleLog)") {
             result.sizes.consoleLog = try? FileSystem.size(of: "\(blobs.path(job.id))/\(JobFiles.consoleLog)")

@@ -31,14 +31,18 @@ public struct HubServer: Sendable {
         public var maxJobBytes: Int64
         /// The longest a long poll waits before answering 204.
         public var longPollLimit: Duration
+        /// `--results public`: anyone may read every job, its result, console and output,
+        /// without a token; stopping a job still takes its submitter's.
+        public var publicResults: Bool
 
         public init(address: ListenAddress, tls: TLSFiles? = nil, maxConsoleBytes: Int64 = 16 << 20,
-                    maxJobBytes: Int64 = 4 << 30, longPollLimit: Duration = .seconds(60)) {
+                    maxJobBytes: Int64 = 4 << 30, longPollLimit: Duration = .seconds(60), publicResults: Bool = false) {
             self.address = address
             self.tls = tls
             self.maxConsoleBytes = maxConsoleBytes
             self.maxJobBytes = maxJobBytes
             self.longPollLimit = longPollLimit
+            self.publicResults = publicResults
         }
     }
 
@@ -102,7 +106,7 @@ public struct HubServer: Sendable {
         let runners = self.runners
         try operations.registerHandlers(on: routes, configuration: HubJSON.configuration, middlewares: [
             HubErrorResponses(logger: logger),
-            HubAuthentication(authenticator: authenticator) { runners.saw($0) },
+            HubAuthentication(authenticator: authenticator, publicResults: configuration.publicResults) { runners.saw($0) },
             HubJSONBodies(),
         ])
         // After the routes: it sees only what no route matched.

@@ -44,3 +44,9 @@ extension Components.Schemas.JobStatus {
         }
     }
 }
+
+public typealias HubJobSummary = Components.Schemas.HubJobSummary
+public typealias HubJobPage = Components.Schemas.HubJobPage
+public typealias HubJobDetail = Components.Schemas.HubJobDetail
+public typealias HubJobState = Components.Schemas.HubJobState
+public typealias HubJobStatus = Components.Schemas.JobStatus

@@ -250,6 +250,53 @@ public final class HubClient: Sendable {
         }
     }
 
+    // MARK: Reading jobs: a submitter's own, or anyone's on a hub with `--results public`
+
+    /// One page of the jobs the caller may read, newest first; `cursor` is the `next` of the
+    /// page before.
+    public func jobs(state: HubJobState? = nil, status: HubJobStatus? = nil, prefix: String? = nil, submitter: String? = nil,
+                     limit: Int? = nil, cursor: String? = nil) async throws -> HubJobPage {
+        let query = Operations.ListJobs.Input.Query(state: state, status: status, prefix: prefix, submitter: submitter,
+                                                    limit: limit, cursor: cursor)
+        switch try await call({ try await $0.listJobs(query: query) }) {
+        case .ok(let answer): return try answer.body.json
+        case let other: throw Self.unexpected(other)
+        }
+    }
+
+    /// Job `id` now, with its result.json once it is done.
+    public func job(_ id: String) async throws -> HubJobDetail {
+        switch try await call({ try await $0.getJob(path: .init(id: id)) }) {
+        case .ok(let answer): return try answer.body.json
+        case let other: throw Self.unexpected(other)
+        }
+    }
+
+    /// Job `id`'s console from byte `offset` on; with `wait`, waits that long for new bytes
+    /// or for the job to end. Returns the bytes, the console's size and the job's state.
+    public func console(_ id: String, from offset: Int64 = 0, wait: Double = 0) async throws -> (bytes: Data, size: Int64, state: HubJobState) {
+        switch try await call(timeout: .seconds(Int64(wait) + 60), { try await $0.readConsole(path: .init(id: id), query: .init(offset: offset, wait: wait)) }) {
+        case .ok(let answer):
+            let bytes = try await Data(collecting: try answer.body.plainText, upTo: 1 << 30)
+            return (bytes, answer.headers.construirConsoleSize, answer.headers.construirJobState)
+        case let other: throw Self.unexpected(other)
+        }
+    }
+
+    /// Downloads job `id`'s output archive, or with `path` one file of its output, into `file`
+    /// (created 0600, replaced).
+    public func downloadOutput(_ id: String, path: String? = nil, to file: String) async throws {
+        let output = try await PooledFile(path: file, writing: true)
+        try await output.truncate(to: 0)
+        let body: HTTPBody
+        switch try await call(timeout: .hours(1), { try await $0.downloadOutput(path: .init(id: id), query: .init(path: path)) }) {
+        case .ok(let answer): body = try answer.body.binary
+        case let other: throw Self.unexpected(other)
+        }
+        _ = try await write(body, into: output, from: 0, size: .max, tooMuch: "")
+        try await output.sync()
+    }
+
     public func status() async throws -> HubStatus {
         switch try await call({ try await $0.status() }) {
         case .ok(let answer): return try answer.body.json

@@ -55,6 +55,9 @@ public protocol HubStore: Sendable {
     /// Jobs done but not yet in done/ (done/ was full, or the hub stopped first).
     func unpublished() async throws -> [HubJob]
 
+    /// The jobs `query` selects, newest first, at most `query.limit`. Reads only the page.
+    func list(_ query: HubJobQuery) async throws -> [HubJob]
+
     /// Whether a job called `name` (`NAME_iN.tar.xz`) waits for its first runner.
     func isQueued(name: String) async throws -> Bool
 

@@ -100,6 +100,8 @@ public final class PostgresHubStore: HubStore {
         "CREATE INDEX IF NOT EXISTS jobs_finishing ON jobs(finishing_since) WHERE state = 'finishing'",
         "CREATE INDEX IF NOT EXISTS jobs_unpublished ON jobs(finished) WHERE state = 'done' AND location IS NULL",
         "CREATE INDEX IF NOT EXISTS jobs_queued_name ON jobs(job) WHERE state = 'queued'",
+        "CREATE INDEX IF NOT EXISTS jobs_newest ON jobs(queued DESC, id DESC)",
+        "CREATE INDEX IF NOT EXISTS jobs_by_submitter ON jobs(submitter, queued DESC, id DESC)",
         """
         CREATE TABLE IF NOT EXISTS holds (
             job_id TEXT NOT NULL, holder TEXT NOT NULL, serial BIGINT NOT NULL, attempt BIGINT NOT NULL,
@@ -242,6 +244,39 @@ public final class PostgresHubStore: HubStore {
         try await prepare()
         return try await client.withConnection { connection in
             try await self.loadAll(connection, "SELECT id FROM jobs WHERE state = 'done' AND location IS NULL ORDER BY finished")
+        }
+    }
+
+    public func list(_ query: HubJobQuery) async throws -> [HubJob] {
+        try await prepare()
+        var select: PostgresQuery = "SELECT id FROM jobs WHERE true"
+        if let states = query.states {
+            let names = states.map(\.rawValue)
+            select.sql += " AND state = ANY($\(select.binds.count + 1))"
+            select.binds.append(names)
+        }
+        if let status = query.status {
+            select.sql += " AND status = $\(select.binds.count + 1)"
+            select.binds.append(status.rawValue)
+        }
+        if let prefix = query.namePrefix {
+            select.sql += " AND starts_with(job, $\(select.binds.count + 1))"
+            select.binds.append(prefix)
+        }
+        if let submitter = query.submitter {
+            select.sql += " AND submitter = $\(select.binds.count + 1)"
+            select.binds.append(submitter)
+        }
+        if let after = query.after {
+            let at = select.binds.count
+            select.sql += " AND (queued < $\(at + 1) OR (queued = $\(at + 1) AND id < $\(at + 2)))"
+            select.binds.append(after.queued.timeIntervalSince1970)
+            select.binds.append(after.id)
+        }
+        select.sql += " ORDER BY queued DESC, id DESC LIMIT $\(select.binds.count + 1)"
+        select.binds.append(query.limit)
+        return try await client.withConnection { connection in
+            try await self.loadAll(connection, select)
         }
     }
 

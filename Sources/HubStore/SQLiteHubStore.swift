@@ -97,6 +97,13 @@ public final class SQLiteHubStore: HubStore {
                 CREATE TABLE settings (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
                 """)
         }
+        // Listings, newest first: everyone's, and one submitter's.
+        migrator.registerMigration("v2") { db in
+            try db.execute(sql: """
+                CREATE INDEX jobs_newest ON jobs(queued DESC, id DESC);
+                CREATE INDEX jobs_by_submitter ON jobs(submitter, queued DESC, id DESC);
+                """)
+        }
         return migrator
     }
 
@@ -202,6 +209,40 @@ public final class SQLiteHubStore: HubStore {
     public func unpublished() async throws -> [HubJob] {
         try await database.read { db in
             try Self.loadAll(db, where: "jobs.state = 'done' AND jobs.location IS NULL", order: "jobs.finished", arguments: [])
+        }
+    }
+
+    public func list(_ query: HubJobQuery) async throws -> [HubJob] {
+        var conditions: [String] = []
+        var arguments: [(any DatabaseValueConvertible)?] = []
+        if let states = query.states {
+            conditions.append("state IN (\(states.map { _ in "?" }.joined(separator: ", ")))")
+            arguments += states.sorted { $0.rawValue < $1.rawValue }.map(\.rawValue)
+        }
+        if let status = query.status {
+            conditions.append("status = ?")
+            arguments.append(status.rawValue)
+        }
+        if let prefix = query.namePrefix {
+            conditions.append("substr(job, 1, ?) = ?")
+            arguments += [prefix.unicodeScalars.count, prefix]
+        }
+        if let submitter = query.submitter {
+            conditions.append("submitter = ?")
+            arguments.append(submitter)
+        }
+        if let after = query.after {
+            conditions.append("(queued < ? OR (queued = ? AND id < ?))")
+            arguments += [after.queued.timeIntervalSince1970, after.queued.timeIntervalSince1970, after.id]
+        }
+        arguments.append(query.limit)
+        let page = """
+            jobs.id IN (SELECT id FROM jobs \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
+                        ORDER BY queued DESC, id DESC LIMIT ?)
+            """
+        let values = arguments.map { $0?.databaseValue ?? .null }
+        return try await database.read { db in
+            try Self.loadAll(db, where: page, order: "jobs.queued DESC, jobs.id DESC", arguments: StatementArguments(values))
         }
     }
 

@@ -200,6 +200,8 @@ public struct JobResult: Codable, Sendable, Equatable {
     public var runnerID: String?
     /// The output's canonical digest (see `OutputDigest`), where a hub took the output in.
     public var outputDigest: String?
+    /// The hub's submitter token that sent the job; nil for a job dropped into a queue.
+    public var submitter: String?
     /// Where a hub ran the job on several runners: whether they agreed, and what each reported.
     public var quorum: Quorum?
     /// A job with `stages:` in its manifest: what each stage did, in the order they ran.
@@ -250,7 +252,7 @@ public struct JobResult: Codable, Sendable, Equatable {
         case runnerID = "runner_id"
         case outputDigest = "output_digest"
         case quorum, stages
-        case source, warm
+        case source, warm, submitter
     }
 
     /// The JSON written to result.json (stable key order, ISO 8601 dates, explicit nulls).

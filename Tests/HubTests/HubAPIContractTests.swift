@@ -68,6 +68,8 @@ import Yams
                 described = .role(.runner)
             } else if operation.tags.contains("submitter") {
                 described = .role(.submitter)
+            } else if operation.tags.contains("jobs") {
+                described = .jobReader
             } else {
                 described = .anyToken
             }
@@ -97,6 +99,7 @@ import Yams
                          StageResult(name: "lint", status: .failed, allowFailure: true, exitCode: 1)]
         result.source = PackagedSource(commit: String(repeating: "e", count: 40), uncommittedChanges: true)
         result.warm = .init(domain: "construir-warm-1", age: 3, handover: 0.01)
+        result.submitter = "alice"
         let described = try HubJSON.recode(result, as: Components.Schemas.JobResult.self)
         #expect(try HubJSON.recode(described, as: JobResult.self) == result)
     }

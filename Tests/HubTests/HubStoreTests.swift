@@ -177,4 +177,39 @@ import TestSupport
             #expect(stat("\(dir)/hub.sqlite", &st) == 0 && st.st_mode & 0o077 == 0)
         }
     }
+
+    @Test(arguments: Kind.tested) func listingsGoNewestFirstByFilterAndPage(kind: Kind) async throws {
+        try await withStore(kind) { open in
+            let store = try await open()
+            var jobs: [HubJob] = []
+            for index in 0..<12 {
+                var job = HubJob(id: String(format: "id%02d", index), job: "\(index % 2 == 0 ? "app" : "lib")\(index)_i0.tar.xz",
+                                 submitter: index % 3 == 0 ? nil : (index % 3 == 1 ? "alice" : "bob"),
+                                 queued: start.addingTimeInterval(Double(index / 2)), sha256: "s", size: 1)
+                if index < 4 { job.end(status: index == 0 ? .failed : .passed, now: start.addingTimeInterval(100)) }
+                jobs.append(job)
+            }
+            try await store.add(jobs)
+            // Newest first; two jobs share each queued time, and the id breaks the tie.
+            let all = try await store.list(HubJobQuery(limit: 100)).map(\.id)
+            #expect(all == (0..<12).reversed().map { String(format: "id%02d", $0) })
+            // Paging: three pages of five, four and three come back whole and in order.
+            var paged: [String] = []
+            var after: HubJobQuery.Position?
+            repeat {
+                let page = try await store.list(HubJobQuery(after: after, limit: 5))
+                paged += page.map(\.id)
+                after = page.count == 5 ? page.last.map(HubJobQuery.Position.init) : nil
+            } while after != nil
+            #expect(paged == all)
+            #expect(try await store.list(HubJobQuery(submitter: "alice", limit: 100)).map(\.id) == ["id10", "id07", "id04", "id01"])
+            #expect(try await store.list(HubJobQuery(namePrefix: "app1", limit: 100)).map(\.id) == ["id10"])
+            #expect(try await store.list(HubJobQuery(namePrefix: "%", limit: 100)).isEmpty, "a prefix is no pattern")
+            #expect(try await store.list(HubJobQuery(states: [.done], limit: 100)).map(\.id) == ["id03", "id02", "id01", "id00"])
+            #expect(try await store.list(HubJobQuery(states: [.done], status: .failed, limit: 100)).map(\.id) == ["id00"])
+            #expect(try await store.list(HubJobQuery(states: [.queued], submitter: "bob", limit: 2)).map(\.id) == ["id11", "id08"])
+            let reopened = try await open()
+            #expect(try await reopened.list(HubJobQuery(limit: 1)).first?.submitter == "bob")
+        }
+    }
 }

@@ -13,7 +13,7 @@ import TestSupport
 /// The hub's API against a real `construir hub serve` process, with the test as the client:
 /// who is refused, and what a lying or late runner can do (nothing).
 @Suite(.serialized, .timeLimit(.minutes(5))) struct HubProtocolTests {
-    /// A hub with a runner, a second runner and a submitter token, and one job queued.
+    /// A hub with a runner, a second runner and two submitter tokens.
     /// The store a test's hub keeps its state in: the same protocol tests run on both.
     enum Store: String, CaseIterable, Sendable {
         case sqlite, postgres
@@ -37,6 +37,7 @@ import TestSupport
             try tree.addToken("runner-a", role: .runner)
             try tree.addToken("runner-b", role: .runner)
             try tree.addToken("submitter", role: .submitter)
+            try tree.addToken("submitter-b", role: .submitter)
             let (hub, url) = try await tree.startHub(lease: lease, extra: extra, log: "\(dir)/hub.log")
             do {
                 try await body(tree, url)
@@ -284,6 +285,83 @@ import TestSupport
             #expect(try await submitter.status().queued == 1, "the hub holds it, queued, in its own directory")
             await #expect(throws: HubClientError.self) { _ = try await submitter.submit(file: "\(tree.dir)/ok.packed", as: "ok_i0.tar.xz") }
             }
+        }
+    }
+
+    /// Submits `name` as `submitter`, and has runner-a run it: a console of two lines, an
+    /// output with x.txt and sub/y.txt, a passed result. Returns the job's id.
+    private func submitAndFinish(_ tree: HubTree, url: String, as submitter: String, name: String) async throws -> String {
+        let repository = VMSuites.RunnerIntegrationTests.repository
+        let packed = "\(tree.dir)/\(name).packed"
+        let (status, log) = try await runTool(["\(repository)/jobs/make-job.sh", "\(repository)/jobs/hello", packed])
+        guard status == 0 else { throw ConstruirTestError("make-job.sh: \(log)") }
+        _ = try await tree.withClient(submitter, url: url) { try await $0.submit(file: packed, as: "\(name)_i0.tar.xz") }
+        try FileManager.default.createDirectory(atPath: "\(tree.dir)/out-\(name)/sub", withIntermediateDirectories: true)
+        let archive = try await outputArchive(tree, name, [("x.txt", "x of \(name)\n"), ("sub/y.txt", "y\n")])
+        let console = "\(tree.dir)/\(name).console"
+        try "line one of \(name)\nline two\n".write(toFile: console, atomically: false, encoding: .utf8)
+        return try await tree.withClient("runner-a", url: url) { runner in
+            let claim = try #require(try await runner.claim())
+            try await runner.uploadConsole(claim.id, file: console)
+            try await runner.uploadOutput(claim.id, file: archive)
+            let result = sampleResult(job: claim.job, status: .passed, exitCode: 0, finished: Date(), total: 1)
+            _ = try await runner.sendResult(claim.id, result: try result.encoded())
+            return claim.id
+        }
+    }
+
+    @Test(arguments: Store.tested) func submittersReadOnlyTheirOwnJobs(store: Store) async throws {
+        try await withHub(store) { tree, url in
+            let mine = try await submitAndFinish(tree, url: url, as: "submitter", name: "mine")
+            let theirs = try await submitAndFinish(tree, url: url, as: "submitter-b", name: "theirs")
+            try await tree.withClient("submitter", url: url) { client in
+                let page = try await client.jobs()
+                #expect(page.jobs.map(\.id) == [mine] && page.next == nil)
+                #expect(page.jobs.first?.state == .done && page.jobs.first?.status == .passed && page.jobs.first?.submitter == "submitter")
+                #expect(page.jobs.first?.runners == ["runner-a"])
+                #expect(try await client.jobs(submitter: "submitter-b").jobs.isEmpty, "another's jobs are not listed even when asked for")
+                #expect(try await client.jobs(state: .queued).jobs.isEmpty)
+                let detail = try await client.job(mine)
+                #expect(detail.result?.submitter == "submitter" && detail.result?.status == .passed)
+                let console = try await client.console(mine)
+                #expect(String(decoding: console.bytes, as: UTF8.self) == "line one of mine\nline two\n" && console.state == .done)
+                let tail = try await client.console(mine, from: 17)
+                #expect(String(decoding: tail.bytes, as: UTF8.self) == "line two\n" && tail.size == 26)
+                await #expect(throws: HubClientError.self) { _ = try await client.console(mine, from: 27) }
+                try await client.downloadOutput(mine, path: "sub/y.txt", to: "\(tree.dir)/y.txt")
+                #expect(try String(contentsOfFile: "\(tree.dir)/y.txt", encoding: .utf8) == "y\n")
+                try await client.downloadOutput(mine, to: "\(tree.dir)/mine.tar.xz")
+                #expect(FileSystem.exists("\(tree.dir)/mine.tar.xz"))
+                for path in ["../result.json", "/etc/passwd", "sub/../x.txt", "sub", "nope.txt"] {
+                    await #expect(throws: HubClientError.self, "\(path)") { try await client.downloadOutput(mine, path: path, to: "\(tree.dir)/z") }
+                }
+                // Another submitter's job does not exist, whichever way it is asked for.
+                for call in [{ _ = try await client.job(theirs) }, { _ = try await client.console(theirs) },
+                             { try await client.downloadOutput(theirs, to: "\(tree.dir)/theirs") }] as [() async throws -> Void] {
+                    do {
+                        try await call()
+                        Issue.record("another submitter's job was served")
+                    } catch let error as HubClientError {
+                        #expect(error.status == 404, "\(error)")
+                    }
+                }
+            }
+            // Runner tokens read no jobs; nobody without a token does on a private hub.
+            #expect(try await statusCode(.GET, url + HubPaths.jobs, authorization: "Bearer \(try tree.secret("runner-a"))") == 403)
+            #expect(try await statusCode(.GET, url + HubPaths.jobs, authorization: nil) == 401)
+            #expect(try await statusCode(.GET, url + "\(HubPaths.jobs)/\(mine)", authorization: nil) == 401)
+        }
+    }
+
+    @Test func publicResultsAreReadWithoutAToken() async throws {
+        try await withHub(lease: "20s", extra: ["--results", "public"]) { tree, url in
+            let mine = try await submitAndFinish(tree, url: url, as: "submitter", name: "mine")
+            #expect(try await statusCode(.GET, url + HubPaths.jobs, authorization: nil) == 200)
+            #expect(try await statusCode(.GET, url + "\(HubPaths.jobs)/\(mine)", authorization: nil) == 200)
+            #expect(try await statusCode(.GET, url + "\(HubPaths.jobs)/\(mine)/console", authorization: nil) == 200)
+            #expect(try await statusCode(.GET, url + "\(HubPaths.jobs)/\(mine)/output?path=x.txt", authorization: nil) == 200)
+            #expect(try await statusCode(.GET, url + HubPaths.jobs, authorization: "Bearer construir_wrong") == 401, "a token sent is checked")
+            #expect(try await statusCode(.GET, url + HubPaths.jobs, authorization: "Bearer \(try tree.secret("runner-a"))") == 403)
         }
     }
 

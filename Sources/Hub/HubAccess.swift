@@ -18,7 +18,7 @@ enum HubAccess: Equatable, Sendable {
         case "status": .anyToken
         case "waitForWork", "claim", "downloadJob", "listImages", "downloadImageManifest", "downloadImageFile", "heartbeat",
              "release", "uploadConsole", "uploadOutput", "sendResult": .role(.runner)
-        case "submit": .role(.submitter)
+        case "submit", "stopJob": .role(.submitter)
         case "listJobs", "getJob", "readConsole", "downloadOutput": .jobReader
         default: nil
         }

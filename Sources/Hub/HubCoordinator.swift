@@ -76,9 +76,10 @@ public final class HubCoordinator: Sendable {
         return HubHold(job: job, hold: hold)
     }
 
-    public func heartbeat(_ id: String, by runner: String, now: Date = Date()) async throws -> HubJob.Hold {
+    /// Moves `runner`'s hold on; the job it returns says whether its submitter asked to stop it.
+    public func heartbeat(_ id: String, by runner: String, now: Date = Date()) async throws -> HubHold {
         let duration = rules.leaseDuration
-        let hold = try await store.update(id) { job, _ in try job.heartbeat(holder: runner, now: now, duration: duration) }
+        let hold = try await store.update(id) { job, _ in HubHold(job: job, hold: try job.heartbeat(holder: runner, now: now, duration: duration)) }
         runners.started(id, by: runner)  // after a hub restart, this is how it learns who runs what
         return hold
     }
@@ -87,6 +88,7 @@ public final class HubCoordinator: Sendable {
         try await store.update(id) { job, _ in try job.release(holder: runner, now: now) }
         runners.ended(id, by: runner, delivered: false)
         waiters.notify()
+        try await endStopped(id)
     }
 
     /// `runner` sent more than the job allows: its hold fails, and the job goes to another
@@ -96,6 +98,7 @@ public final class HubCoordinator: Sendable {
         try await intake.fail(held, error: reason)
         runners.ended(id, by: runner, delivered: false)
         waiters.notify()
+        try await endStopped(id)
         try await endExhausted(id)
     }
 
@@ -104,7 +107,10 @@ public final class HubCoordinator: Sendable {
         runners.ended(id, by: runner, delivered: outcome.refusal == nil)
         if outcome.finishedJob { runners.finished() }
         waiters.notify()  // a failed replica, or one more wanted, is work for another runner
-        if outcome.refusal != nil || outcome.receipt.status == .error { try await endExhausted(id) }
+        if outcome.refusal != nil || outcome.receipt.status == .error {
+            try await endStopped(id)
+            try await endExhausted(id)
+        }
         return outcome
     }
 
@@ -169,9 +175,49 @@ public final class HubCoordinator: Sendable {
                 "job": "\(held.fileName)", "lease": "\(held.id)", "runner": "\(held.holder)", "attempt": "\(held.attempt)"])
         }
         if !expired.isEmpty { waiters.notify() }
-        for job in expired.map(\.job) where job.isExhausted(maxAttempts: rules.maxAttempts) {
-            try await endExhausted(job.id)
+        for job in expired.map(\.job) {
+            if job.isStoppedUnheld {
+                try await endStopped(job.id)
+            } else if job.isExhausted(maxAttempts: rules.maxAttempts) {
+                try await endExhausted(job.id)
+            }
         }
+    }
+
+    /// Its submitter stops job `id`: a job no runner holds ends `killed` now; a held one once
+    /// its runner, told in its next heartbeat's answer, sends what it has, or once its lease
+    /// runs out. Returns the job as it is then, or nil when it had ended already.
+    public func stop(_ id: String, now: Date = Date()) async throws -> HubJob? {
+        let (stop, job) = try await store.update(id) { job, _ in (job.requestStop(now: now), job) }
+        switch stop {
+        case .tooLate:
+            return nil
+        case .asked:
+            logger.notice("job stop asked; its runners learn it in their next heartbeat", metadata: ["job": "\(job.job)", "lease": "\(id)"])
+            waiters.notify()
+            return job
+        case .endsNow:
+            try await endStopped(id)
+            return try await store.job(id)
+        }
+    }
+
+    /// Ends a stopped job that no runner holds any more: with the result a replica already
+    /// sent, if one did, else as `killed` without one.
+    func endStopped(_ id: String) async throws {
+        guard let job = try await store.job(id), job.isStoppedUnheld else { return }
+        let receipt: HubReceipt
+        if job.isComplete {
+            let finishing = try await store.update(id) { job, _ in
+                try job.beginFinishingJob(now: Date())
+                return job
+            }
+            receipt = try await intake.complete(finishing)
+        } else {
+            receipt = try await intake.finishUnrun(id: id, status: .killed, error: "stopped by its submitter before a runner finished it")
+        }
+        runners.finished()
+        logger.notice("stopped job ended", metadata: ["job": "\(job.job)", "done": "\(receipt.location)"])
     }
 
     private func endExhausted(_ id: String) async throws {

@@ -17,6 +17,6 @@ extension Components.Schemas.HubJobSummary {
         self.init(id: job.id, job: job.job, name: JobName(fileName: job.job)?.name ?? job.job, state: state,
                   status: job.status.map { .init($0) }, submitter: job.submitter, image: job.image, queued: job.queued,
                   finished: job.finished, attempts: job.handedOut, replicas: job.replicas, results: job.results.count,
-                  runners: runners, location: location)
+                  runners: runners, location: location, stopping: job.stopRequested != nil && job.state != .done ? true : nil)
     }
 }

@@ -101,6 +101,18 @@ extension HubOperations {
         }
     }
 
+    func stopJob(_ input: Operations.StopJob.Input) async throws -> Operations.StopJob.Output {
+        let submitter = try HubCaller.current()
+        let job = try await readable(input.path.id)
+        // Public results open reading, never stopping: only the job's own submitter stops it.
+        guard job.submitter == submitter.name else { throw HubHTTPError(.notFound, "no such job") }
+        guard let stopped = try await coordinator.stop(job.id) else {
+            return .conflict(.init(body: .json(.init(error: "the job had ended already"))))
+        }
+        logger.notice("job stopped by its submitter", metadata: ["job": "\(job.job)", "submitter": "\(submitter.name)"])
+        return .ok(.init(body: .json(HubJobSummary(stopped))))
+    }
+
     // MARK: Who reads what
 
     /// Job `id`, if the caller may read it: anyone's with public results, else only the

@@ -129,8 +129,9 @@ struct HubOperations: APIProtocol {
 
     func heartbeat(_ input: Operations.Heartbeat.Input) async throws -> Operations.Heartbeat.Output {
         let (runner, id) = try leaseCaller(input.path.id)
-        let hold = try await coordinator.heartbeat(id, by: runner.name)
-        return .ok(.init(body: .json(HubHeartbeatReply(expires: hold.expires, leaseSeconds: coordinator.rules.leaseDuration.seconds))))
+        let held = try await coordinator.heartbeat(id, by: runner.name)
+        return .ok(.init(body: .json(HubHeartbeatReply(expires: held.expires, leaseSeconds: coordinator.rules.leaseDuration.seconds,
+                                                       stop: held.job.stopRequested != nil ? true : nil))))
     }
 
     func release(_ input: Operations.Release.Input) async throws -> Operations.Release.Output {

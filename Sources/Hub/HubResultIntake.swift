@@ -206,6 +206,10 @@ public struct HubResultIntake: Sendable {
                     .joined(separator: "; ")
                 + "; each one's output is in \(Self.replicasDirectory)/RUNNER/"
         }
+        if job.stopRequested != nil, result.status != .killed {
+            result.error = "stopped by its submitter; runner \(first.runner) reported \(result.status.rawValue)"
+            result.status = .killed
+        }
         result.runnerID = agreed ? first.runner : runners.joined(separator: ",")
         fill(&result, job: job, attempt: first.attempt, runner: result.runnerID)
         tidy(directory, keepingReplicas: !agreed)
@@ -221,13 +225,19 @@ public struct HubResultIntake: Sendable {
     /// Ends job `id` as `error` without comparing results (its holds failed too often). What
     /// replicas already reported stays under `replicas/`.
     public func finishAsError(id: String, error: String) async throws -> HubReceipt {
+        try await finishUnrun(id: id, status: .error, error: error)
+    }
+
+    /// Ends job `id` with `status` and no runner's result: it failed too often (`error`), or was
+    /// stopped before any runner sent one (`killed`).
+    public func finishUnrun(id: String, status: JobResult.Status, error: String) async throws -> HubReceipt {
         let job = try await store.update(id) { job, _ in
             try job.beginFinishingJob(now: Date())
             return job
         }
         let result = try await blocking.run {
             let claimed = self.claimedJob(job)
-            var result = JobResult.notRun(claimed, status: .error, defaultImage: 0, error: error)
+            var result = JobResult.notRun(claimed, status: status, defaultImage: 0, error: error)
             result.runner = "construir hub \(construirVersion)"
             self.fill(&result, job: job, attempt: job.failures, runner: nil)
             self.tidy(self.blobs.path(job.id), keepingReplicas: true)

@@ -297,6 +297,14 @@ public final class HubClient: Sendable {
         try await output.sync()
     }
 
+    /// Stops one of the caller's jobs (submitter); returns it as it is then.
+    public func stop(_ id: String) async throws -> HubJobSummary {
+        switch try await call({ try await $0.stopJob(path: .init(id: id)) }) {
+        case .ok(let answer): return try answer.body.json
+        case let other: throw Self.unexpected(other)
+        }
+    }
+
     public func status() async throws -> HubStatus {
         switch try await call({ try await $0.status() }) {
         case .ok(let answer): return try answer.body.json

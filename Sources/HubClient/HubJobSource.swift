@@ -114,7 +114,8 @@ public final class HubJobSource: JobSource {
         }
     }
 
-    /// A heartbeat for every held lease, every third of its length.
+    /// A heartbeat for every held lease, every third of its length and at least every 5 s: the
+    /// answer is how a runner learns that a job's submitter stopped it.
     private func sendHeartbeats() async {
         var changes = heldChanged.stream.makeAsyncIterator()
         while !Task.isCancelled {
@@ -123,11 +124,11 @@ public final class HubJobSource: JobSource {
                 guard await changes.next() != nil else { return }
                 continue
             }
-            try? await Task.sleep(for: .milliseconds(Int64(shortest * 1000 / 3)))
+            try? await Task.sleep(for: .milliseconds(Int64(min(shortest / 3, 5) * 1000)))
             for id in held.keys where !Task.isCancelled {
                 guard state.withLock({ $0.held[id] != nil }) else { continue }
                 do {
-                    _ = try await client.heartbeat(id)
+                    if try await client.heartbeat(id).stop == true { await stop(id) }
                 } catch let error as HubClientError where error.kind == .leaseLost {
                     state.withLock { _ = $0.held.removeValue(forKey: id) }
                     logger.error("the hub no longer leases this job to us (its lease ran out); its result will be refused", metadata: ["lease": "\(id)"])
@@ -135,6 +136,18 @@ public final class HubJobSource: JobSource {
                     logger.warning("heartbeat failed: \(error)", metadata: ["lease": "\(id)"])
                 }
             }
+        }
+    }
+
+    /// The job's submitter stopped it: the executor, which looks for a kill request every half
+    /// second, destroys the VM (or never boots it), and the job is delivered as `killed`.
+    private func stop(_ id: String) async {
+        let directory = "\(runningDirectory)/\(id)"
+        do {
+            try await OwnThread.run("construir-kill") { try KillRequest(host: "hub").write(in: directory) }
+            logger.notice("the hub says the job's submitter stopped it; stopping it", metadata: ["lease": "\(id)"])
+        } catch {
+            logger.warning("cannot ask for the stopped job to end: \(error)", metadata: ["lease": "\(id)"])
         }
     }
 

@@ -95,6 +95,9 @@ public struct HubJob: Codable, Sendable, Equatable {
     public var finished: Date?
     public var status: JobResult.Status?
     public var location: String?
+    /// When its submitter asked to stop it: no runner gets it again, its runners learn it in
+    /// their heartbeats' answers, and it ends `killed`.
+    public var stopRequested: Date?
 
     public init(id: String, job: String, submitter: String? = nil, queued: Date, sha256: String, size: Int64, replicas: Int = 1) {
         self.id = id
@@ -123,7 +126,8 @@ public struct HubJob: Codable, Sendable, Equatable {
 
     /// Places waiting for a runner: replicas not yet held nor reported. Zero once finishing.
     public var openPlaces: Int {
-        state == .queued || state == .held ? max(0, replicas - holds.count - results.count) : 0
+        guard stopRequested == nil, state == .queued || state == .held else { return 0 }
+        return max(0, replicas - holds.count - results.count)
     }
 
     /// Whether `holder` may take a replica now: the job wants another runner, and `holder`
@@ -133,8 +137,14 @@ public struct HubJob: Codable, Sendable, Equatable {
             && !holds.contains { $0.holder == holder } && !results.contains { $0.runner == holder }
     }
 
-    /// Whether every replica's result is in.
-    public var isComplete: Bool { results.count >= replicas }
+    /// Whether every replica's result is in; for a stopped job, the first one that comes.
+    public var isComplete: Bool { results.count >= replicas || (stopRequested != nil && !results.isEmpty) }
+
+    /// A stopped job no runner holds any more (none had it, or its holds ran out or failed):
+    /// the hub ends it `killed` itself.
+    public var isStoppedUnheld: Bool {
+        stopRequested != nil && (state == .queued || state == .held) && holds.isEmpty
+    }
 
     /// No runner will get it again: its holds failed `maxAttempts` times and none is left.
     public func isExhausted(maxAttempts: Int) -> Bool {
@@ -199,6 +209,23 @@ public struct HubJob: Codable, Sendable, Equatable {
             state = .finishing
             finishingSince = now
         }
+    }
+
+    /// What asking a job to stop did.
+    public enum Stop: Sendable, Equatable {
+        /// No runner holds it: the hub ends it `killed` now (`isStoppedUnheld`).
+        case endsNow
+        /// Its runners learn it in their next heartbeat's answer.
+        case asked
+        /// It had ended, or its last result is being taken in.
+        case tooLate
+    }
+
+    /// Its submitter asks to stop it. Asking again changes nothing.
+    public mutating func requestStop(now: Date) -> Stop {
+        guard state == .queued || state == .held else { return .tooLate }
+        if stopRequested == nil { stopRequested = now }
+        return holds.isEmpty ? .endsNow : .asked
     }
 
     /// Takes the whole job out of circulation so the hub can end it itself (as an error).
@@ -272,6 +299,8 @@ public struct HubJob: Codable, Sendable, Equatable {
     public var verdict: (agreed: Bool, canonical: Replica)? {
         let ordered = results.sorted { $0.serial < $1.serial }
         guard isComplete, let first = ordered.first else { return nil }
+        // A stopped job ends with what came; there is nothing to compare.
+        if stopRequested != nil { return (true, first) }
         return (ordered.allSatisfy { $0.agrees(with: first) }, first)
     }
 

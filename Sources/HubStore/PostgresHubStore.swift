@@ -100,6 +100,7 @@ public final class PostgresHubStore: HubStore {
         "CREATE INDEX IF NOT EXISTS jobs_finishing ON jobs(finishing_since) WHERE state = 'finishing'",
         "CREATE INDEX IF NOT EXISTS jobs_unpublished ON jobs(finished) WHERE state = 'done' AND location IS NULL",
         "CREATE INDEX IF NOT EXISTS jobs_queued_name ON jobs(job) WHERE state = 'queued'",
+        "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS stop_requested DOUBLE PRECISION",
         "CREATE INDEX IF NOT EXISTS jobs_newest ON jobs(queued DESC, id DESC)",
         "CREATE INDEX IF NOT EXISTS jobs_by_submitter ON jobs(submitter, queued DESC, id DESC)",
         """
@@ -409,7 +410,7 @@ public final class PostgresHubStore: HubStore {
     private func load(_ connection: PostgresConnection, _ ids: [String], locking: Bool) async throws -> [HubJob] {
         var query: PostgresQuery = """
             SELECT id, job, submitter, state, queued, sha256, size, replicas, handed_out, failures, last_failure,
-                   finishing_since, finished, status, location FROM jobs WHERE id = ANY(\(ids))
+                   finishing_since, finished, status, location, stop_requested FROM jobs WHERE id = ANY(\(ids))
             """
         if locking { query.sql += " FOR UPDATE" }
         var found: [String: HubJob] = [:]
@@ -430,6 +431,7 @@ public final class PostgresHubStore: HubStore {
             job.finished = try cells["finished"].decode(Double?.self).map(Date.init(timeIntervalSince1970:))
             job.status = try cells["status"].decode(String?.self).flatMap(JobResult.Status.init(rawValue:))
             job.location = try cells["location"].decode(String?.self)
+            job.stopRequested = try cells["stop_requested"].decode(Double?.self).map(Date.init(timeIntervalSince1970:))
             found[id] = job
         }
         guard !found.isEmpty else { return [] }
@@ -460,15 +462,16 @@ public final class PostgresHubStore: HubStore {
         if changes.job {
             try await connection.query("""
                 INSERT INTO jobs (id, job, image, submitter, state, queued, sha256, size, replicas, handed_out, failures,
-                                  last_failure, open_places, rank, finishing_since, finished, status, location)
+                                  last_failure, open_places, rank, finishing_since, finished, status, location, stop_requested)
                 VALUES (\(job.id), \(job.job), \(job.image), \(job.submitter), \(state), \(job.queued.timeIntervalSince1970),
                         \(job.sha256), \(job.size), \(job.replicas), \(job.handedOut), \(job.failures), \(job.lastFailure),
                         \(job.openPlaces), \(rank), \(job.finishingSince?.timeIntervalSince1970), \(job.finished?.timeIntervalSince1970),
-                        \(job.status?.rawValue), \(job.location))
+                        \(job.status?.rawValue), \(job.location), \(job.stopRequested?.timeIntervalSince1970))
                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, handed_out = excluded.handed_out,
                     failures = excluded.failures, last_failure = excluded.last_failure, open_places = excluded.open_places,
                     rank = excluded.rank, finishing_since = excluded.finishing_since, finished = excluded.finished,
-                    status = excluded.status, location = excluded.location, replicas = excluded.replicas
+                    status = excluded.status, location = excluded.location, replicas = excluded.replicas,
+                    stop_requested = excluded.stop_requested
                 """, logger: logger)
         }
         for holder in changes.removedHolders {

@@ -104,6 +104,10 @@ public final class SQLiteHubStore: HubStore {
                 CREATE INDEX jobs_by_submitter ON jobs(submitter, queued DESC, id DESC);
                 """)
         }
+        // Stopping a job (its submitter asked).
+        migrator.registerMigration("v3") { db in
+            try db.execute(sql: "ALTER TABLE jobs ADD COLUMN stop_requested REAL")
+        }
         return migrator
     }
 
@@ -336,6 +340,7 @@ public final class SQLiteHubStore: HubStore {
             job.finishingSince = (row["finishing_since"] as Double?).map(date)
             job.status = (row["status"] as String?).flatMap(JobResult.Status.init(rawValue:))
             job.location = row["location"]
+            job.stopRequested = (row["stop_requested"] as Double?).map(date)
             index[id] = jobs.count
             jobs.append(job)
         }
@@ -364,19 +369,20 @@ public final class SQLiteHubStore: HubStore {
         if changes.job {
             try db.cachedStatement(sql: """
                 INSERT INTO jobs (id, job, image, submitter, state, queued, sha256, size, replicas, handed_out, failures,
-                                  last_failure, open_places, rank, finishing_since, finished, status, location)
+                                  last_failure, open_places, rank, finishing_since, finished, status, location, stop_requested)
                 VALUES (:id, :job, :image, :submitter, :state, :queued, :sha256, :size, :replicas, :handedOut, :failures,
-                        :lastFailure, :openPlaces, :rank, :finishingSince, :finished, :status, :location)
+                        :lastFailure, :openPlaces, :rank, :finishingSince, :finished, :status, :location, :stopRequested)
                 ON CONFLICT(id) DO UPDATE SET state = excluded.state, handed_out = excluded.handed_out,
                     failures = excluded.failures, last_failure = excluded.last_failure, open_places = excluded.open_places,
                     rank = excluded.rank, finishing_since = excluded.finishing_since, finished = excluded.finished, status = excluded.status, location = excluded.location,
-                    replicas = excluded.replicas
+                    replicas = excluded.replicas, stop_requested = excluded.stop_requested
                 """).execute(arguments: [
                     "id": job.id, "job": job.job, "image": job.image, "submitter": job.submitter, "state": job.state.rawValue,
                     "queued": job.queued.timeIntervalSince1970, "sha256": job.sha256, "size": job.size, "replicas": job.replicas,
                     "handedOut": job.handedOut, "failures": job.failures, "lastFailure": job.lastFailure,
                     "openPlaces": job.openPlaces, "rank": job.state == .queued ? 1 : 0,
                     "finishingSince": job.finishingSince?.timeIntervalSince1970, "finished": job.finished?.timeIntervalSince1970, "status": job.status?.rawValue, "location": job.location,
+                    "stopRequested": job.stopRequested?.timeIntervalSince1970,
                 ])
         }
         for holder in changes.removedHolders {

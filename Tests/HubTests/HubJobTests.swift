@@ -154,4 +154,31 @@ import Testing
         #expect(ending.state == .held && ending.finishingSince == nil)
         #expect(ending.wantsRunner("r2", maxAttempts: 3))
     }
+
+    @Test func aStoppedJobIsHandedToNoOneAndEndsWithWhatComes() throws {
+        var queued = job()
+        #expect(queued.requestStop(now: start) == .endsNow)
+        #expect(queued.openPlaces == 0 && !queued.wantsRunner("r1", maxAttempts: 3) && queued.isStoppedUnheld)
+        #expect(queued.requestStop(now: start.addingTimeInterval(5)) == .endsNow && queued.stopRequested == start, "asking again changes nothing")
+
+        var held = job(replicas: 2)
+        _ = held.hand(to: "r1", now: start, duration: lease)
+        #expect(held.requestStop(now: start.addingTimeInterval(1)) == .asked)
+        #expect(held.openPlaces == 0, "the second replica's place closes")
+        #expect(!held.isStoppedUnheld && !held.isComplete)
+        _ = try held.heartbeat(holder: "r1", now: start.addingTimeInterval(2), duration: lease)
+        _ = try held.beginFinishing(holder: "r1", now: start.addingTimeInterval(3))
+        var killed = replica("r1", serial: 1)
+        killed.status = .killed
+        try held.record(holder: "r1", replica: killed, failure: nil, now: start.addingTimeInterval(3))
+        #expect(held.state == .finishing && held.isComplete, "one result ends a stopped job")
+        #expect(held.verdict?.agreed == true && held.verdict?.canonical.runner == "r1")
+        #expect(held.requestStop(now: start.addingTimeInterval(4)) == .tooLate)
+
+        var silent = job()
+        _ = silent.hand(to: "r1", now: start, duration: lease)
+        #expect(silent.requestStop(now: start) == .asked)
+        #expect(silent.expireHolds(now: start.addingTimeInterval(61)).count == 1)
+        #expect(silent.isStoppedUnheld && silent.openPlaces == 0, "a runner that never answers ends it, it is not handed out again")
+    }
 }

@@ -353,6 +353,63 @@ import TestSupport
         }
     }
 
+    /// Submits the hello job as `submitter` under `name`; returns its id (from the listing).
+    private func submit(_ tree: HubTree, url: String, as submitter: String, name: String) async throws -> String {
+        let repository = VMSuites.RunnerIntegrationTests.repository
+        let packed = "\(tree.dir)/\(name).packed"
+        let (status, log) = try await runTool(["\(repository)/jobs/make-job.sh", "\(repository)/jobs/hello", packed])
+        guard status == 0 else { throw ConstruirTestError("make-job.sh: \(log)") }
+        return try await tree.withClient(submitter, url: url) { client in
+            _ = try await client.submit(file: packed, as: "\(name)_i0.tar.xz")
+            return try #require(try await client.jobs(prefix: "\(name)_").jobs.first?.id)
+        }
+    }
+
+    @Test(arguments: Store.tested) func aStoppedJobEndsKilledWhereverItIs(store: Store) async throws {
+        try await withHub(store, lease: "3s") { tree, url in
+            // Queued: it ends at once, and no runner ever gets it.
+            let queued = try await submit(tree, url: url, as: "submitter", name: "queued")
+            let stopped = try await tree.withClient("submitter", url: url) { try await $0.stop(queued) }
+            #expect(stopped.state == .done && stopped.status == .killed && stopped.attempts == 0)
+            #expect(try await tree.withClient("runner-a", url: url) { try await $0.claim() } == nil)
+            #expect(try await waitForResult(tree, "queued").status == .killed)
+            await #expect(throws: HubClientError.self, "an ended job cannot be stopped") {
+                _ = try await tree.withClient("submitter", url: url) { try await $0.stop(queued) }
+            }
+
+            // Held: its runner learns it from its heartbeat, and what it sends ends the job killed.
+            let held = try await submit(tree, url: url, as: "submitter", name: "held")
+            try await tree.withClient("runner-a", url: url) { runner in
+                let claim = try #require(try await runner.claim())
+                #expect(try await runner.heartbeat(claim.id).stop == nil)
+                do {
+                    _ = try await tree.withClient("submitter-b", url: url) { try await $0.stop(held) }
+                    Issue.record("another submitter stopped the job")
+                } catch let error as HubClientError {
+                    #expect(error.status == 404)
+                }
+                let stopping = try await tree.withClient("submitter", url: url) { try await $0.stop(held) }
+                #expect(stopping.state == .running && stopping.stopping == true)
+                #expect(try await runner.heartbeat(claim.id).stop == true)
+                var result = sampleResult(job: claim.job, status: .killed, exitCode: nil, finished: Date(), total: 1)
+                result.error = "killed"
+                _ = try await runner.sendResult(claim.id, result: try result.encoded())
+            }
+            let detail = try await tree.withClient("submitter", url: url) { try await $0.job(held) }
+            #expect(detail.job.state == .done && detail.job.status == .killed && detail.job.stopping == nil)
+            #expect(detail.result?.status == .killed && detail.result?.runnerId == "runner-a")
+
+            // Held by a runner that never answers: it ends killed when the lease runs out.
+            let silent = try await submit(tree, url: url, as: "submitter", name: "silent")
+            let claim = try await tree.withClient("runner-a", url: url) { try #require(try await $0.claim()) }
+            _ = try await tree.withClient("submitter", url: url) { try await $0.stop(silent) }
+            let result = try await waitForResult(tree, "silent")
+            #expect(result.status == .killed && result.attempt == 1, "\(result)")
+            #expect(try await tree.withClient("runner-b", url: url) { try await $0.claim() } == nil, "it is not handed out again")
+            await #expect(throws: HubClientError.self) { _ = try await tree.withClient("runner-a", url: url) { try await $0.heartbeat(claim.id) } }
+        }
+    }
+
     @Test func publicResultsAreReadWithoutAToken() async throws {
         try await withHub(lease: "20s", extra: ["--results", "public"]) { tree, url in
             let mine = try await submitAndFinish(tree, url: url, as: "submitter", name: "mine")
@@ -362,6 +419,8 @@ import TestSupport
             #expect(try await statusCode(.GET, url + "\(HubPaths.jobs)/\(mine)/output?path=x.txt", authorization: nil) == 200)
             #expect(try await statusCode(.GET, url + HubPaths.jobs, authorization: "Bearer construir_wrong") == 401, "a token sent is checked")
             #expect(try await statusCode(.GET, url + HubPaths.jobs, authorization: "Bearer \(try tree.secret("runner-a"))") == 403)
+            #expect(try await statusCode(.POST, url + "\(HubPaths.jobs)/\(mine)/stop", authorization: nil) == 401, "public results are read, not stopped")
+            #expect(try await statusCode(.POST, url + "\(HubPaths.jobs)/\(mine)/stop", authorization: "Bearer \(try tree.secret("submitter-b"))") == 404)
         }
     }
 

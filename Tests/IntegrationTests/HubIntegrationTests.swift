@@ -223,6 +223,44 @@ extension VMSuites {
         }
     }
 
+    @Test func aSubmitterStopsItsRunningJobAndTheRunnerDestroysTheVM() async throws {
+        try requireImage0()
+        try await withTemporaryDirectory { dir in
+            let tree = HubTree(dir: dir)
+            try tree.addToken("runner-a", role: .runner)
+            try tree.addToken("submitter", role: .submitter)
+            let (hub, url) = try await tree.startHub(lease: "60s", log: "\(dir)/hub.log")
+            try await HubTree.makeJob(script: HubTree.sleeperScript(300), in: dir, name: "sleeper", to: "\(dir)/sleeper.packed")
+            let id = try await tree.withClient("submitter", url: url) { client in
+                _ = try await client.submit(file: "\(dir)/sleeper.packed", as: "sleeper_i0.tar.xz")
+                return try #require(try await client.jobs().jobs.first?.id)
+            }
+            let runner = try tree.startRunner("runner-a", url: url, log: "\(dir)/a.log")
+            let deadline = ContinuousClock.now + .seconds(120)
+            while !runner.log.contains("VM started"), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+            #expect(runner.log.contains("VM started"), "\(runner.log)")
+            let asked = ContinuousClock.now
+            _ = try await tree.withClient("submitter", url: url) { try await $0.stop(id) }
+            let result = try #require(try await tree.waitForResults(1, timeout: .seconds(60), logs: [runner, hub])["sleeper"])
+            let took = ContinuousClock.now - asked
+            #expect(result.status == .killed, "\(result)")
+            #expect(result.submitter == "submitter")
+            #expect(took < .seconds(10), "stopping took \(took)")
+            #expect(FileManager.default.fileExists(atPath: "\(tree.done)/sleeper/console.log"), "what the runner had is kept")
+            #expect(!Self.qemuRunning(using: "\(dir)/"), "the job's VM is gone")
+            await tree.stop([runner, hub])
+        }
+    }
+
+    /// Whether a QEMU process's command line names `directory`.
+    static func qemuRunning(using directory: String) -> Bool {
+        FileManager.default.contentsOfDirectory(atPath: "/proc", default: []).contains { entry in
+            guard Int32(entry) != nil, let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return false }
+            let line = String(decoding: data, as: UTF8.self)
+            return line.contains("qemu-system") && line.contains(directory)
+        }
+    }
+
     /// Kills the QEMU processes whose command line names `directory`.
     static func killVMs(using directory: String) {
         for entry in FileManager.default.contentsOfDirectory(atPath: "/proc", default: []) {

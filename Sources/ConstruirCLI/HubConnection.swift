@@ -18,6 +18,29 @@ struct HubConnection: ParsableArguments {
         }
     }
 
+    /// With `--hub`, runs `body` with a client (shut down after it), and returns true; an error
+    /// other than an exit code is `command`'s error (exit 70). Without `--hub`, returns false.
+    func run(_ command: String, _ body: (HubClient) async throws -> Void) async throws -> Bool {
+        let client: HubClient
+        do {
+            guard let made = try makeClient() else { return false }
+            client = made
+        } catch {
+            throw fail(command, "\(error)")
+        }
+        do {
+            try await body(client)
+        } catch let exit as ExitCode {
+            await client.shutdown()
+            throw exit
+        } catch {
+            await client.shutdown()
+            throw fail(command, "\(error)")
+        }
+        await client.shutdown()
+        return true
+    }
+
     /// The client for `--hub`; nil without it.
     func makeClient() throws(ConstruirError) -> HubClient? {
         guard let hub else { return nil }

@@ -17,13 +17,15 @@ public struct KillCommand: AsyncParsableCommand {
         the guest wrote, and publishes the job as killed. kill then waits for the job's result in \
         done/ and prints it. Exits 0 when the job was killed, with `construir result`'s code when it \
         ended otherwise first (or was already done), 5 when no result came within --wait, 70 when \
-        there is no such job. Works on a local queue: a hub has no kill API yet, so a job that a \
-        pull runner (`run --hub`) runs cannot be killed.
+        there is no such job. With --hub, JOB is one of your jobs on the hub: a queued one ends \
+        killed at once, a running one's runner learns it within about 5 s.
         """)
 
     @Argument(help: "The job.") var job: String
     @OptionGroup var location: QueueLocation
     @Option(help: "How long to wait for the job's result in done/, e.g. 60s, 5m.") var wait = "60s"
+    /// `--hub`: one of the caller's jobs on a hub.
+    @OptionGroup var hubConnection: HubConnection
 
     public init() {}
 
@@ -34,6 +36,8 @@ public struct KillCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("--wait: \(error)")
         }
+        let job = self.job
+        if try await hubConnection.run("kill", { try await HubJobCommands.kill(job, $0, wait: wait) }) { return }
         let deadline = ContinuousClock.now + wait
         let observer = location.observer()
         let query = job

@@ -11,7 +11,8 @@ public struct LogsCommand: AsyncParsableCommand {
         discussion: """
         JOB is named as for `construir result`, or by its running ID; a running job is preferred. \
         With --follow, a running (or queued) job's log is printed as it grows until the job is \
-        done. On a terminal, control characters from the guest are shown as '?'.
+        done. On a terminal, control characters from the guest are shown as '?'. With --hub, JOB is \
+        one of your jobs on the hub.
         """)
 
     @Argument(help: "The job.") var job: String
@@ -20,6 +21,8 @@ public struct LogsCommand: AsyncParsableCommand {
     var follow = false
     @Option(help: ArgumentHelp("Print only this stage's lines (a job with stages: in job/construir.yml).", valueName: "NAME"))
     var stage: String?
+    /// `--hub`: one of the caller's jobs on a hub.
+    @OptionGroup var hubConnection: HubConnection
 
     public func validate() throws {
         if stage != nil, follow { throw ValidationError("--stage prints a stage's lines as they are now; it does not go with --follow") }
@@ -40,6 +43,8 @@ public struct LogsCommand: AsyncParsableCommand {
     }
 
     public func run() async throws {
+        let (job, follow, stage) = (self.job, self.follow, self.stage)
+        if try await hubConnection.run("logs", { try await HubJobCommands.printLogs(job, $0, follow: follow, stage: stage) }) { return }
         let observer = location.observer()
         let toTerminal = isatty(STDOUT_FILENO) == 1
         var location = observer.locate(job, preferRunning: true)

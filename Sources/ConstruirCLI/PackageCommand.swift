@@ -1,6 +1,7 @@
 import ArgumentParser
 import ConstruirSystem
 import Foundation
+import HubAPI
 import HubClient
 import JobModel
 import Logging
@@ -41,6 +42,9 @@ public struct PackageCommand: AsyncParsableCommand {
     @Option(help: "xz threads, 0 for one per CPU (the output does not depend on it).") var threads = 0
     /// `--hub`: submit the jobs to a hub instead of writing them here.
     @OptionGroup var hubConnection: HubConnection
+    @Flag(help: "With --hub: wait for each job, print its result and exit with its code, as `construir result` does.")
+    var wait = false
+    @Flag(help: "With --hub: print each job's console as it runs (implies --wait).") var follow = false
     @Flag(help: "Log debug details.") var verbose = false
     @Option(help: "Log format on standard error: text or json.") var logFormat: LogFormat = .text
 
@@ -49,6 +53,7 @@ public struct PackageCommand: AsyncParsableCommand {
     public func validate() throws {
         if queue != nil && output != nil { throw ValidationError("give --queue or --output, not both") }
         if hubConnection.hub != nil && (queue != nil || output != nil) { throw ValidationError("give --hub, or --queue or --output, not both") }
+        if hubConnection.hub == nil && (wait || follow) { throw ValidationError("--wait and --follow go with --hub") }
         guard threads >= 0 else { throw ValidationError("--threads must not be negative") }
         do {
             _ = try makeRequest()
@@ -60,12 +65,24 @@ public struct PackageCommand: AsyncParsableCommand {
     public func run() async throws {
         let logger = RunCommand.makeLogger(verbose: verbose, format: logFormat)
         if let client = try hubConnection.makeClient() {
+            let submitted: [HubReceipt]
             do {
-                try await submit(to: client, logger: logger)
+                submitted = try await submit(to: client, logger: logger)
             } catch {
                 logger.error("\(error)")
                 await client.shutdown()
                 throw ExitCode.failure
+            }
+            if wait || follow {
+                do {
+                    try await Self.await(submitted, client, follow: follow)
+                } catch let exit as ExitCode {
+                    await client.shutdown()
+                    throw exit
+                } catch {
+                    await client.shutdown()
+                    throw fail("package", "\(error)")
+                }
             }
             await client.shutdown()
             return
@@ -86,7 +103,7 @@ public struct PackageCommand: AsyncParsableCommand {
 
     /// Packages into a private temporary directory, sends each job to the hub, and prints the
     /// name each got in the hub's queue.
-    private func submit(to client: HubClient, logger: Logger) async throws {
+    private func submit(to client: HubClient, logger: Logger) async throws -> [HubReceipt] {
         let scratch = "\(PrivateDirectory.runtimeBase())/package-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try PrivateDirectory.make(scratch)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
@@ -96,11 +113,36 @@ public struct PackageCommand: AsyncParsableCommand {
         let files = try await OwnThread.run("construir-package") {
             try JobPackager(logger: logger).package(request, progress: TerminalProgressBar()).files
         }
+        var receipts: [HubReceipt] = []
         for file in files {
             let receipt = try await client.submit(file: file, as: (file as NSString).lastPathComponent)
             logger.info("submitted to the hub", metadata: ["hub": "\(client.baseURL)", "job": "\(receipt.job)"])
             print(receipt.job)
+            receipts.append(receipt)
         }
+        return receipts
+    }
+
+    /// `--wait`/`--follow`: each submitted job to its end (its console printed as it runs with
+    /// `follow`), then its result; exits with the first job's code that is not 0.
+    static func await(_ submitted: [HubReceipt], _ client: HubClient, follow: Bool) async throws {
+        var code: Int32 = 0
+        for receipt in submitted {
+            guard let id = receipt.id else { throw fail("package", "the hub did not say which id it gave \(receipt.job)") }
+            if follow {
+                let toTerminal = isatty(STDOUT_FILENO) == 1
+                try await HubJobCommands.follow(id, client) { TerminalText.write(ArraySlice($0), toTerminal: toTerminal) }
+            }
+            var detail = try await client.job(id)
+            while detail.job.state != .done {
+                try await Task.sleep(for: .milliseconds(500))
+                detail = try await client.job(id)
+            }
+            let result = try HubJobCommands.result(of: detail, command: "package")
+            print(StatusText.result(result, directory: "\(client.baseURL) done/\(detail.job.location ?? "?")"), terminator: "")
+            if code == 0 { code = JobExitCode.code(for: result.status) }
+        }
+        if code != 0 { throw ExitCode(code) }
     }
 
     /// The request the options describe (separate from `run` for tests).

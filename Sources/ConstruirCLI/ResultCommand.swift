@@ -4,14 +4,14 @@ import Foundation
 import JobModel
 
 /// `construir result JOB`
-public struct ResultCommand: ParsableCommand {
+public struct ResultCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "result",
         abstract: "Show a finished job's status, exit code and output/job_output.txt.",
         discussion: """
         JOB is a directory in done/ (hello, hello.2), or a job's file name or name (the most recent \
         one). Exits with the job's status: 0 passed, 1 failed, 2 timed_out, 3 error, 4 rejected, \
-        5 not finished yet, 70 no such job.
+        5 not finished yet, 70 no such job. With --hub, JOB is one of your jobs on the hub.
         """)
 
     @Argument(help: "The job.") var job: String
@@ -19,10 +19,14 @@ public struct ResultCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Copy the job's output/ directory to DIR (which must not exist yet).", valueName: "DIR"))
     var extract: String?
     @Flag(help: "Print result.json as it is.") var json = false
+    /// `--hub`: one of the caller's jobs on a hub.
+    @OptionGroup var hubConnection: HubConnection
 
     public init() {}
 
-    public func run() throws {
+    public func run() async throws {
+        let (job, json, extract) = (self.job, self.json, self.extract)
+        if try await hubConnection.run("result", { try await HubJobCommands.printResult(job, $0, json: json, extract: extract) }) { return }
         let observer = location.observer()
         switch observer.locate(job) {
         case nil:

@@ -37,7 +37,10 @@ enum StatusText {
     }
 
     static func result(_ done: QueueSnapshot.Done, directory: String) -> String {
-        let result = done.result
+        result(done.result, directory: directory)
+    }
+
+    static func result(_ result: JobResult, directory: String) -> String {
         var rows: [(String, String)] = [
             ("job", "\(result.job) (\(directory))"),
             ("status", result.status.rawValue),

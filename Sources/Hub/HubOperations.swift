@@ -196,6 +196,7 @@ struct HubOperations: APIProtocol {
         guard case .applicationXXz(let body) = input.body else { throw HubHTTPError(.unsupportedMediaType, "send the job as application/x-xz") }
         let blobs = self.blobs
         let place = try await HubServer.blocking { try blobs.uploadPlace(for: name) }
+        let accepted: HubJob
         do {
             try await Self.receive(body, into: place.file, limit: configuration.maxJobBytes, what: "the job")
             try await HubServer.blocking {
@@ -205,13 +206,13 @@ struct HubOperations: APIProtocol {
                     throw HubHTTPError(.unprocessableContent, "not a valid job image: \(error)")
                 }
             }
-            _ = try await coordinator.accept(upload: place.id, name: name, submitter: submitter.name)
+            accepted = try await coordinator.accept(upload: place.id, name: name, submitter: submitter.name)
         } catch {
             try? await HubServer.blocking { blobs.remove(place.id) }
             throw error
         }
         logger.info("job submitted", metadata: ["job": "\(name.fileName)", "submitter": "\(submitter.name)"])
-        return .created(.init(body: .json(HubReceipt(job: name.fileName, location: name.fileName))))
+        return .created(.init(body: .json(HubReceipt(job: name.fileName, id: accepted.id, location: name.fileName))))
     }
 
     // MARK: Plumbing

@@ -252,6 +252,46 @@ extension VMSuites {
         }
     }
 
+    @Test func aSubmitterFollowsItsJobFromTheCommandLine() async throws {
+        try requireImage0()
+        try await withTemporaryDirectory { dir in
+            let tree = HubTree(dir: dir)
+            try tree.addToken("runner-a", role: .runner)
+            try tree.addToken("submitter", role: .submitter)
+            let (hub, url) = try await tree.startHub(lease: "20s", log: "\(dir)/hub.log")
+            let runner = try tree.startRunner("runner-a", url: url, log: "\(dir)/a.log")
+            let repo = "\(dir)/project"
+            try FileManager.default.createDirectory(atPath: repo, withIntermediateDirectories: true)
+            try "#!/bin/bash\nset -e\necho 'a line from the guest'\nmkdir -p artifacts\necho made > artifacts/made.txt\nexit 3\n"
+                .write(toFile: "\(repo)/construir", atomically: true, encoding: .utf8)
+            for command in [["git", "init", "-q"], ["chmod", "+x", "construir"], ["git", "add", "construir"],
+                            ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "job"]] {
+                let (status, log) = try await runTool(command, in: repo)
+                #expect(status == 0, "\(command): \(log)")
+            }
+            let hubOptions = ["--hub", url, "--token-file", tree.tokenFile("submitter")]
+            let repository = RunnerIntegrationTests.repository
+            let package = try RunnerProcess([repo, "--images", "\(repository)/images", "--follow"] + hubOptions, command: ["package"],
+                                            log: "\(dir)/package.log")
+            // The job exits 3: it failed, and package exits as `result` would, 1.
+            #expect(await package.wait(timeout: .seconds(300))?.status == 1, "\(package.log)")
+            #expect(package.log.contains("a line from the guest") && package.log.contains("failed"), "\(package.log)")
+            let name = try #require(package.log.split(whereSeparator: \.isWhitespace).first { $0.hasSuffix("_i0.tar.xz") && !$0.contains("=") }.map(String.init))
+
+            let result = try RunnerProcess([name, "--extract", "\(dir)/extracted"] + hubOptions, command: ["result"], log: "\(dir)/result.log")
+            #expect(await result.wait(timeout: .seconds(60))?.status == 1, "\(result.log)")
+            #expect(result.log.contains("failed") && result.log.contains("exit code  3"), "\(result.log)")
+            #expect(try String(contentsOfFile: "\(dir)/extracted/made.txt", encoding: .utf8) == "made\n")
+            let logs = try RunnerProcess([name] + hubOptions, command: ["logs"], log: "\(dir)/logs.log")
+            #expect(await logs.wait(timeout: .seconds(60))?.status == 0 && logs.log.contains("a line from the guest"), "\(logs.log)")
+            let kill = try RunnerProcess([name] + hubOptions, command: ["kill"], log: "\(dir)/kill.log")
+            #expect(await kill.wait(timeout: .seconds(60))?.status == 1 && kill.log.contains("already done"), "\(kill.log)")
+            let missing = try RunnerProcess(["nosuchjob"] + hubOptions, command: ["result"], log: "\(dir)/missing.log")
+            #expect(await missing.wait(timeout: .seconds(60))?.status == 70, "\(missing.log)")
+            await tree.stop([runner, hub])
+        }
+    }
+
     /// Whether a QEMU process's command line names `directory`.
     static func qemuRunning(using directory: String) -> Bool {
         FileManager.default.contentsOfDirectory(atPath: "/proc", default: []).contains { entry in

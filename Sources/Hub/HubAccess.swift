@@ -17,7 +17,7 @@ enum HubAccess: Equatable, Sendable {
         case "page", "metrics": .open
         case "status": .anyToken
         case "waitForWork", "claim", "downloadJob", "listImages", "downloadImageManifest", "downloadImageFile", "heartbeat",
-             "release", "uploadConsole", "uploadOutput", "sendResult": .role(.runner)
+             "release", "appendConsole", "uploadConsole", "uploadOutput", "sendResult": .role(.runner)
         case "submit", "stopJob": .role(.submitter)
         case "listJobs", "getJob", "readConsole", "downloadOutput": .jobReader
         default: nil

@@ -56,8 +56,11 @@ extension HubOperations {
         let deadline = ContinuousClock.now + .milliseconds(Int64(limit * 1000))
         let waiters = self.waiters
         while true {
-            let path = consolePath(of: job)
-            let size = try await HubServer.blocking { path.flatMap { FileSystem.exists($0) ? try? FileSystem.size(of: $0) : nil } ?? 0 }
+            let candidates = consolePaths(of: job)
+            let (path, size) = try await HubServer.blocking { () -> (String?, Int64) in
+                for path in candidates { if let size = try? FileSystem.size(of: path) { return (path, size) } }
+                return (nil, 0)
+            }
             guard offset <= size else {
                 return .rangeNotSatisfiable(.init(body: .json(.init(error: "offset \(offset) is past the console's \(size) bytes"))))
             }
@@ -133,9 +136,11 @@ extension HubOperations {
         return "\(coordinator.intake.publisher.done.directory)/\(location)"
     }
 
-    /// Where the job's console is now: done/'s copy once it is done; none before.
-    private func consolePath(of job: HubJob) -> String? {
-        doneDirectory(of: job).map { "\($0)/\(JobFiles.consoleLog)" }
+    /// Where the job's console may be now: done/'s copy once it is done; while it runs, what
+    /// its runners appended, the earliest hold's first.
+    private func consolePaths(of job: HubJob) -> [String] {
+        if job.state == .done { return doneDirectory(of: job).map { ["\($0)/\(JobFiles.consoleLog)"] } ?? [] }
+        return job.holds.sorted { $0.serial < $1.serial }.map { "\(blobs.path(job.id))/\(HubResultIntake.consoleLive(serial: $0.serial))" }
     }
 
     /// `path` as components inside output/, or 400 for one that would leave it.

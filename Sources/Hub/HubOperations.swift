@@ -21,7 +21,7 @@ struct HubOperations: APIProtocol {
 
     var waiters: HubWaiters { coordinator.waiters }
     private var runners: HubRunners { coordinator.runners }
-    private var blobs: HubBlobs { coordinator.blobs }
+    var blobs: HubBlobs { coordinator.blobs }
 
     // MARK: Status
 
@@ -148,6 +148,16 @@ struct HubOperations: APIProtocol {
         try await receiveUpload(body, lease: lease, runner: runner, file: HubResultIntake.consoleUpload(serial: lease.serial),
                                 limit: configuration.maxConsoleBytes, what: "the console log")
         return .noContent(.init())
+    }
+
+    func appendConsole(_ input: Operations.AppendConsole.Input) async throws -> Operations.AppendConsole.Output {
+        let (runner, id) = try leaseCaller(input.path.id)
+        let lease = try await coordinator.held(id, by: runner.name)
+        guard case .binary(let body) = input.body else { throw HubHTTPError(.unsupportedMediaType, "send the console as application/octet-stream") }
+        let path = "\(blobs.path(id))/\(HubResultIntake.consoleLive(serial: lease.serial))"
+        let stop = lease.job.stopRequested != nil ? true : nil
+        let size = try await HubConsoleAppend.append(body, to: path, at: input.query.offset, cap: configuration.maxConsoleBytes)
+        return .ok(.init(body: .json(.init(size: size, stop: stop))))
     }
 
     func uploadOutput(_ input: Operations.UploadOutput.Input) async throws -> Operations.UploadOutput.Output {

@@ -34,6 +34,9 @@ public struct HubResultIntake: Sendable {
     /// out never becomes another runner's.
     public static func consoleUpload(serial: Int) -> String { ".console.upload.\(serial)" }
     public static func outputUpload(serial: Int) -> String { ".output.upload.\(serial)" }
+    /// The console a hold's runner appends while the job runs, for its submitter to follow; the
+    /// final upload replaces it.
+    public static func consoleLive(serial: Int) -> String { ".console.live.\(serial)" }
     /// Each replica's output, console log and result.json, under the job's directory.
     public static let replicasDirectory = "replicas"
     /// The longest `error` text kept from a runner.
@@ -150,7 +153,8 @@ public struct HubResultIntake: Sendable {
     /// `maxAttempts` times (the hub's maintenance ends it).
     @discardableResult
     public func fail(_ held: HubHold, error: String) async throws -> HubJob {
-        let uploads = [Self.consoleUpload(serial: held.serial), Self.outputUpload(serial: held.serial)].map { "\(blobs.path(held.id))/\($0)" }
+        let uploads = [Self.consoleUpload(serial: held.serial), Self.outputUpload(serial: held.serial), Self.consoleLive(serial: held.serial)]
+            .map { "\(blobs.path(held.id))/\($0)" }
         try await blocking.run { for upload in uploads { try? FileManager.default.removeItem(atPath: upload) } }
         let message = String(error.prefix(Self.maxErrorLength))
         return try await store.update(held.id) { job, outcomes in
@@ -297,7 +301,8 @@ public struct HubResultIntake: Sendable {
     private func tidy(_ directory: String, keepingReplicas: Bool) {
         let replicas = "\(directory)/\(Self.replicasDirectory)"
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        where name.hasPrefix(".console.upload.") || name.hasPrefix(".output.upload.") || name == HubBlobs.noteFile {
+        where name.hasPrefix(".console.upload.") || name.hasPrefix(".output.upload.") || name.hasPrefix(".console.live.")
+            || name == HubBlobs.noteFile {
             try? FileManager.default.removeItem(atPath: "\(directory)/\(name)")
         }
         if !keepingReplicas {

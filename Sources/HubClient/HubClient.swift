@@ -150,6 +150,15 @@ public final class HubClient: Sendable {
         return offset
     }
 
+    /// Appends `bytes` to the console of a job that runs, at `offset`; returns what the hub has
+    /// now (its size, and whether the job was stopped).
+    public func appendConsole(_ id: String, offset: Int64, bytes: ArraySlice<UInt8>) async throws -> Components.Schemas.HubConsoleAppendReply {
+        switch try await call({ try await $0.appendConsole(path: .init(id: id), query: .init(offset: offset), body: .binary(HTTPBody(bytes))) }) {
+        case .ok(let answer): return try answer.body.json
+        case let other: throw Self.unexpected(other)
+        }
+    }
+
     /// Sends the console log of a finished job.
     public func uploadConsole(_ id: String, file path: String) async throws {
         let body = try await Self.body(ofFile: path)

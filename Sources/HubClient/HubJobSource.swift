@@ -43,6 +43,8 @@ public final class HubJobSource: JobSource {
         var workMayExist = true
         /// Held leases and their lengths, for the heartbeats.
         var held: [String: Double] = [:]
+        /// How much of each held job's console the hub has; absent once it is full (`--max-console`).
+        var consoleSent: [String: Int64] = [:]
         /// Jobs with a committed result that a runner before this one left undelivered.
         var leftovers: [ClaimedJob] = []
         /// When the hub's image list was last compared with ours (`pullImages`).
@@ -52,6 +54,8 @@ public final class HubJobSource: JobSource {
     /// Wakes the long poll (a claim found nothing) and the heartbeat loop (a lease was taken).
     private let wantWork = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     private let heldChanged = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    /// The same news, for the live console's loop.
+    private let heldChangedForConsoles = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
 
     /// The lease file in each running directory: the claim as the hub sent it.
     static let claimFile = "hub-claim.json"
@@ -84,6 +88,7 @@ public final class HubJobSource: JobSource {
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { await self.pollForWork(onChange: onChange) }
             group.addTask { await self.sendHeartbeats() }
+            group.addTask { await self.sendConsoles() }
         }
     }
 
@@ -136,6 +141,46 @@ public final class HubJobSource: JobSource {
                     logger.warning("heartbeat failed: \(error)", metadata: ["lease": "\(id)"])
                 }
             }
+        }
+    }
+
+    /// While jobs run, their consoles go to the hub as they grow, a second apart at most, so
+    /// that their submitters can follow them. An append's answer, like a heartbeat's, says
+    /// whether a job was stopped. Idle (no lease held), the loop waits without waking.
+    private func sendConsoles() async {
+        var changes = heldChangedForConsoles.stream.makeAsyncIterator()
+        while !Task.isCancelled {
+            let sent = state.withLock { state in state.held.keys.map { ($0, state.consoleSent[$0]) } }
+            if sent.isEmpty {
+                guard await changes.next() != nil else { return }
+                continue
+            }
+            for (id, offset) in sent where !Task.isCancelled {
+                guard let offset else { continue }
+                await appendConsole(id, from: offset)
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    /// Sends what job `id`'s console gained past `offset` (a MiB at most at a time).
+    private func appendConsole(_ id: String, from offset: Int64) async {
+        let path = "\(runningDirectory)/\(id)/\(JobFiles.consoleLog)"
+        do {
+            let file = try await PooledFile(path: path, writing: false)
+            let size = try await file.size()
+            guard size > offset else { return }
+            var bytes: [UInt8] = []
+            for try await chunk in file.chunks(from: offset, to: min(size, offset + (1 << 20))) { bytes += chunk.readableBytesView }
+            let reply = try await client.appendConsole(id, offset: offset, bytes: bytes[...])
+            state.withLock { if $0.held[id] != nil { $0.consoleSent[id] = reply.size } }
+            if reply.stop == true { await stop(id) }
+        } catch let error as HubClientError where error.kind == .refused {
+            state.withLock { _ = $0.consoleSent.removeValue(forKey: id) }
+            logger.notice("the hub keeps no more of this job's console (--max-console); the rest goes with the result", metadata: ["lease": "\(id)"])
+        } catch {
+            // No console yet, the lease is gone, or the hub is away: the next second tries again,
+            // and the final upload carries everything anyway.
         }
     }
 
@@ -201,8 +246,12 @@ public final class HubJobSource: JobSource {
             try? await client.release(claim.id)
             return nil
         }
-        state.withLock { $0.held[claim.id] = claim.leaseSeconds }
+        state.withLock {
+            $0.held[claim.id] = claim.leaseSeconds
+            $0.consoleSent[claim.id] = 0
+        }
         heldChanged.continuation.yield()
+        heldChangedForConsoles.continuation.yield()
         do {
             try await OwnThread.run("construir-hub-claim") { [identity] in
                 try PrivateDirectory.make(directory)
@@ -308,7 +357,10 @@ public final class HubJobSource: JobSource {
     }
 
     private func forget(_ id: String, directory: String) async {
-        state.withLock { _ = $0.held.removeValue(forKey: id) }
+        state.withLock {
+            _ = $0.held.removeValue(forKey: id)
+            _ = $0.consoleSent.removeValue(forKey: id)
+        }
         try? await removeDirectory(directory)
     }
 

@@ -292,6 +292,38 @@ extension VMSuites {
         }
     }
 
+    @Test func aSubmitterFollowsTheConsoleOfAJobWhileItRuns() async throws {
+        try requireImage0()
+        try await withTemporaryDirectory { dir in
+            let tree = HubTree(dir: dir)
+            try tree.addToken("runner-a", role: .runner)
+            try tree.addToken("submitter", role: .submitter)
+            let (hub, url) = try await tree.startHub(lease: "20s", log: "\(dir)/hub.log")
+            let script = "#!/bin/bash\nfor i in $(seq 1 20); do echo \"tick $i\"; sleep 1; done\nmkdir -p /tmp/o && tar -C /tmp/o -cJf /dev/sdb .\n"
+            try await HubTree.makeJob(script: script, in: dir, name: "ticker", to: "\(dir)/ticker.packed")
+            let id = try await tree.withClient("submitter", url: url) { try #require(try await $0.submit(file: "\(dir)/ticker.packed", as: "ticker_i0.tar.xz").id) }
+            let runner = try tree.startRunner("runner-a", url: url, log: "\(dir)/a.log")
+            // Followed as `logs --follow` does: a tick shows up while the job still runs.
+            let seen = try await tree.withClient("submitter", url: url) { client -> (text: String, state: HubJobState) in
+                var text = ""
+                var offset: Int64 = 0
+                let deadline = ContinuousClock.now + .seconds(180)
+                while ContinuousClock.now < deadline {
+                    let part = try await client.console(id, from: offset, wait: 30)
+                    text += String(decoding: part.bytes, as: UTF8.self)
+                    offset += Int64(part.bytes.count)
+                    if text.contains("tick 3") || part.state == .done { return (text, part.state) }
+                }
+                return (text, .queued)
+            }
+            #expect(seen.text.contains("tick 3") && seen.state == .running, "\(seen.text)\n\(runner.log)")
+            let result = try #require(try await tree.waitForResults(1, timeout: .seconds(120), logs: [runner, hub])["ticker"])
+            #expect(result.status == .passed)
+            #expect(try String(contentsOfFile: "\(tree.done)/ticker/console.log", encoding: .utf8).contains("tick 20"), "the final upload replaces the appended console")
+            await tree.stop([runner, hub])
+        }
+    }
+
     /// Whether a QEMU process's command line names `directory`.
     static func qemuRunning(using directory: String) -> Bool {
         FileManager.default.contentsOfDirectory(atPath: "/proc", default: []).contains { entry in

@@ -410,6 +410,42 @@ import TestSupport
         }
     }
 
+    @Test(arguments: Store.tested) func aRunningJobsConsoleIsAppendedAndFollowed(store: Store) async throws {
+        try await withHub(store, extra: ["--max-console", "10"]) { tree, url in
+            let id = try await submit(tree, url: url, as: "submitter", name: "live")
+            try await tree.withClient("runner-a", url: url) { runner in
+                let claim = try #require(try await runner.claim())
+                #expect(claim.id == id)
+                try await tree.withClient("submitter", url: url) { submitter in
+                    let empty = try await submitter.console(id)
+                    #expect(empty.bytes.isEmpty && empty.size == 0 && empty.state == .running)
+                    #expect(try await runner.appendConsole(id, offset: 0, bytes: Array("abc".utf8)[...]).size == 3)
+                    #expect(try await runner.appendConsole(id, offset: 5, bytes: Array("zz".utf8)[...]).size == 3, "a gap is not taken")
+                    #expect(try await runner.appendConsole(id, offset: 1, bytes: Array("bcd".utf8)[...]).size == 4, "a retry overlaps")
+                    let now = try await submitter.console(id)
+                    #expect(String(decoding: now.bytes, as: UTF8.self) == "abcd" && now.state == .running)
+                    #expect(String(decoding: try await submitter.console(id, from: 2).bytes, as: UTF8.self) == "cd")
+                    // A follower waiting for more gets it when it comes.
+                    async let waited = submitter.console(id, from: 4, wait: 10)
+                    try await Task.sleep(for: .milliseconds(300))
+                    _ = try await runner.appendConsole(id, offset: 4, bytes: Array("e".utf8)[...])
+                    #expect(String(decoding: try await waited.bytes, as: UTF8.self) == "e")
+                    // Past --max-console: what fits is kept, the hold goes on.
+                    do {
+                        _ = try await runner.appendConsole(id, offset: 5, bytes: Array("0123456789".utf8)[...])
+                        Issue.record("an append past --max-console was taken whole")
+                    } catch let error as HubClientError {
+                        #expect(error.status == 413)
+                    }
+                    #expect(try await submitter.console(id).size == 10)
+                    #expect(try await runner.heartbeat(claim.id).stop == nil, "the hold goes on")
+                    _ = try await submitter.stop(id)
+                    #expect(try await runner.appendConsole(id, offset: 10, bytes: []).stop == true, "an append's answer says the job was stopped")
+                }
+            }
+        }
+    }
+
     @Test func publicResultsAreReadWithoutAToken() async throws {
         try await withHub(lease: "20s", extra: ["--results", "public"]) { tree, url in
             let mine = try await submitAndFinish(tree, url: url, as: "submitter", name: "mine")

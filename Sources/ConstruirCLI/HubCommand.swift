@@ -55,6 +55,8 @@ public struct HubCommand: AsyncParsableCommand {
         @Option(help: "Largest job a submitter may send.") var maxJobSize = "4G"
         @Option(help: "Who may read jobs, results, consoles and outputs: private (each submitter its own) or public (anyone, without a token).")
         var results: ResultsVisibility = .private
+        @Option(help: "The most jobs one submitter may have waiting for a runner; more are refused (429) until some start.")
+        var maxQueuedPerSubmitter = 1000
         @Option(help: "Serve the build images in this directory (N/image.json) to runners, and give a runner a job for image N only when its image N has the same digest. Default: none.")
         var images: String?
         @Option(help: "TLS certificate chain (PEM); with --tls-key, the hub serves HTTPS.") var tlsCert: String?
@@ -72,6 +74,7 @@ public struct HubCommand: AsyncParsableCommand {
             }
             guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
             guard maxLeases >= 1 else { throw ValidationError("--max-leases must be at least 1") }
+            guard maxQueuedPerSubmitter >= 1 else { throw ValidationError("--max-queued-per-submitter must be at least 1") }
             guard (1...JobManifest.maxReplicas).contains(replicas) else {
                 throw ValidationError("--replicas must be from 1 to \(JobManifest.maxReplicas)")
             }
@@ -107,7 +110,8 @@ public struct HubCommand: AsyncParsableCommand {
                 if let images { served = try await HubImages.load(directory: FileSystem.absolute(images), logger: logger) }
                 let server = HubServer(
                     configuration: .init(address: address, tls: tls, maxConsoleBytes: try Units.byteSize(maxConsole),
-                                         maxJobBytes: try Units.byteSize(maxJobSize), publicResults: results == .public),
+                                         maxJobBytes: try Units.byteSize(maxJobSize), publicResults: results == .public,
+                                         maxQueuedPerSubmitter: maxQueuedPerSubmitter),
                     coordinator: coordinator, authenticator: authenticator, images: served)
                 let scheme = tls == nil ? "http" : "https"
                 services = try server.makeServices(logger: logger) { port in

@@ -200,6 +200,11 @@ struct HubOperations: APIProtocol {
             return .badRequest(.init(body: .json(.init(error: "?name= must be a job file name, NAME_iN.tar.xz"))))
         }
         if let problem = name.problem { return .badRequest(.init(body: .json(.init(error: problem)))) }
+        let waiting = try await coordinator.store.queuedCount(of: submitter.name)
+        if waiting >= configuration.maxQueuedPerSubmitter {
+            return .tooManyRequests(.init(body: .json(.init(
+                error: "you have \(waiting) jobs waiting for a runner, the most this hub takes (--max-queued-per-submitter); send more as they start"))))
+        }
         if try await coordinator.isQueued(name: name.fileName) {
             return .conflict(.init(body: .json(.init(error: "a job named \(name.fileName) is already queued"))))
         }

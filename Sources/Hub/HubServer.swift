@@ -34,15 +34,19 @@ public struct HubServer: Sendable {
         /// `--results public`: anyone may read every job, its result, console and output,
         /// without a token; stopping a job still takes its submitter's.
         public var publicResults: Bool
+        /// The most jobs one submitter may have waiting for a runner (`--max-queued-per-submitter`).
+        public var maxQueuedPerSubmitter: Int
 
         public init(address: ListenAddress, tls: TLSFiles? = nil, maxConsoleBytes: Int64 = 16 << 20,
-                    maxJobBytes: Int64 = 4 << 30, longPollLimit: Duration = .seconds(60), publicResults: Bool = false) {
+                    maxJobBytes: Int64 = 4 << 30, longPollLimit: Duration = .seconds(60), publicResults: Bool = false,
+                    maxQueuedPerSubmitter: Int = 1000) {
             self.address = address
             self.tls = tls
             self.maxConsoleBytes = maxConsoleBytes
             self.maxJobBytes = maxJobBytes
             self.longPollLimit = longPollLimit
             self.publicResults = publicResults
+            self.maxQueuedPerSubmitter = maxQueuedPerSubmitter
         }
     }
 

@@ -98,6 +98,9 @@ public struct HubJob: Codable, Sendable, Equatable {
     /// When its submitter asked to stop it: no runner gets it again, its runners learn it in
     /// their heartbeats' answers, and it ends `killed`.
     public var stopRequested: Date?
+    /// Its place in the fair share between submitters: queued jobs go out by this first, then
+    /// by age. A store sets it as it adds the job (`HubJob.share(after:front:)`).
+    public var share = 0
 
     public init(id: String, job: String, submitter: String? = nil, queued: Date, sha256: String, size: Int64, replicas: Int = 1) {
         self.id = id
@@ -209,6 +212,21 @@ public struct HubJob: Codable, Sendable, Equatable {
             state = .finishing
             finishingSince = now
         }
+    }
+
+    /// The share of a submitter's next job, whose last job had `last` (nil: none yet), when the
+    /// front of the queue (its lowest waiting share, or the highest given when none waits) is
+    /// `front`. Each submitter's jobs take turns with everyone else's: 200 jobs of one and then
+    /// 1 of another go out as 1, 1', 2, 3, ..., and a submitter back after a while starts at
+    /// the front, neither ahead of those waiting nor behind for what it ran before.
+    public static func share(after last: Int?, front: Int) -> Int {
+        max((last ?? 0) + 1, front)
+    }
+
+    /// Pickup order within one submitter's share: older first, then by id. A store gives the
+    /// jobs of a batch their shares in this order.
+    public static func olderFirst(_ a: HubJob, _ b: HubJob) -> Bool {
+        (a.queued, a.id) < (b.queued, b.id)
     }
 
     /// What asking a job to stop did.

@@ -64,6 +64,9 @@ public protocol HubStore: Sendable {
     /// How many jobs wait for their first runner.
     func queuedCount() async throws -> Int
 
+    /// How many of `submitter`'s jobs wait for their first runner (`--max-queued-per-submitter`).
+    func queuedCount(of submitter: String) async throws -> Int
+
     /// Each runner's record: agreed, disputed, errors.
     func reputations() async throws -> [String: HubStatus.Reputation]
 

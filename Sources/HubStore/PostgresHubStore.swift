@@ -95,7 +95,11 @@ public final class PostgresHubStore: HubStore {
             handed_out BIGINT NOT NULL, failures BIGINT NOT NULL, last_failure TEXT, open_places BIGINT NOT NULL,
             rank BIGINT NOT NULL, finishing_since DOUBLE PRECISION, finished DOUBLE PRECISION, status TEXT, location TEXT)
         """,
-        "CREATE INDEX IF NOT EXISTS jobs_wanting ON jobs(rank, queued, id) WHERE open_places > 0",
+        "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS share BIGINT NOT NULL DEFAULT 0",
+        "DROP INDEX IF EXISTS jobs_wanting",
+        "CREATE INDEX IF NOT EXISTS jobs_fair ON jobs(rank, share, queued, id) WHERE open_places > 0",
+        "CREATE INDEX IF NOT EXISTS jobs_share ON jobs(share)",
+        "CREATE TABLE IF NOT EXISTS submitters (name TEXT PRIMARY KEY, last_share BIGINT NOT NULL)",
         "CREATE INDEX IF NOT EXISTS jobs_active ON jobs(state, queued) WHERE state <> 'done'",
         "CREATE INDEX IF NOT EXISTS jobs_finishing ON jobs(finishing_since) WHERE state = 'finishing'",
         "CREATE INDEX IF NOT EXISTS jobs_unpublished ON jobs(finished) WHERE state = 'done' AND location IS NULL",
@@ -131,9 +135,20 @@ public final class PostgresHubStore: HubStore {
         try await prepare()
         guard !jobs.isEmpty else { return }
         try await transaction { connection in
-            for job in jobs {
+            for var job in jobs.sorted(by: HubJob.olderFirst) {
                 let exists = try await self.scalar(connection, "SELECT count(*) FROM jobs WHERE id = \(job.id)", as: Int.self) ?? 0
-                if exists == 0 { try await self.save(job, previous: nil, connection) }
+                guard exists == 0 else { continue }
+                let front = try await self.scalar(connection, """
+                    SELECT COALESCE((SELECT MIN(share) FROM jobs WHERE open_places > 0 AND rank = 1), (SELECT MAX(share) FROM jobs), 0)
+                    """, as: Int.self) ?? 0
+                let submitter = job.submitter ?? ""
+                let last = try await self.scalar(connection, "SELECT last_share FROM submitters WHERE name = \(submitter)", as: Int.self)
+                job.share = HubJob.share(after: last, front: front)
+                try await connection.query("""
+                    INSERT INTO submitters (name, last_share) VALUES (\(submitter), \(job.share))
+                    ON CONFLICT (name) DO UPDATE SET last_share = GREATEST(submitters.last_share, excluded.last_share)
+                    """, logger: self.logger)
+                try await self.save(job, previous: nil, connection)
             }
             try await self.notify(connection)
         }
@@ -288,6 +303,13 @@ public final class PostgresHubStore: HubStore {
         }
     }
 
+    public func queuedCount(of submitter: String) async throws -> Int {
+        try await prepare()
+        return try await client.withConnection { connection in
+            try await self.scalar(connection, "SELECT count(*) FROM jobs WHERE submitter = \(submitter) AND state = 'queued'", as: Int.self) ?? 0
+        }
+    }
+
     public func queuedCount() async throws -> Int {
         try await prepare()
         return try await client.withConnection { connection in
@@ -373,7 +395,7 @@ public final class PostgresHubStore: HubStore {
                 WHERE open_places > 0 AND failures < \(rules.maxAttempts)
                   AND NOT EXISTS (SELECT 1 FROM holds WHERE holds.job_id = jobs.id AND holds.holder = \(holder))
                   AND NOT EXISTS (SELECT 1 FROM replicas WHERE replicas.job_id = jobs.id AND replicas.runner = \(holder))
-                ORDER BY rank, queued, id LIMIT \(page) OFFSET \(offset)
+                ORDER BY rank, share, queued, id LIMIT \(page) OFFSET \(offset)
                 """, logger: logger) {
                 count += 1
                 let (id, file) = try row.decode((String, String).self)
@@ -383,7 +405,7 @@ public final class PostgresHubStore: HubStore {
                 guard locking else { return accepted[0] }
                 if let id = try await scalar(connection, """
                     SELECT id FROM jobs WHERE id = ANY(\(accepted)) AND open_places > 0 AND failures < \(rules.maxAttempts)
-                    ORDER BY rank, queued, id LIMIT 1 FOR UPDATE SKIP LOCKED
+                    ORDER BY rank, share, queued, id LIMIT 1 FOR UPDATE SKIP LOCKED
                     """, as: String.self) {
                     return id
                 }
@@ -410,7 +432,7 @@ public final class PostgresHubStore: HubStore {
     private func load(_ connection: PostgresConnection, _ ids: [String], locking: Bool) async throws -> [HubJob] {
         var query: PostgresQuery = """
             SELECT id, job, submitter, state, queued, sha256, size, replicas, handed_out, failures, last_failure,
-                   finishing_since, finished, status, location, stop_requested FROM jobs WHERE id = ANY(\(ids))
+                   finishing_since, finished, status, location, stop_requested, share FROM jobs WHERE id = ANY(\(ids))
             """
         if locking { query.sql += " FOR UPDATE" }
         var found: [String: HubJob] = [:]
@@ -432,6 +454,7 @@ public final class PostgresHubStore: HubStore {
             job.status = try cells["status"].decode(String?.self).flatMap(JobResult.Status.init(rawValue:))
             job.location = try cells["location"].decode(String?.self)
             job.stopRequested = try cells["stop_requested"].decode(Double?.self).map(Date.init(timeIntervalSince1970:))
+            job.share = try cells["share"].decode(Int.self)
             found[id] = job
         }
         guard !found.isEmpty else { return [] }
@@ -462,11 +485,11 @@ public final class PostgresHubStore: HubStore {
         if changes.job {
             try await connection.query("""
                 INSERT INTO jobs (id, job, image, submitter, state, queued, sha256, size, replicas, handed_out, failures,
-                                  last_failure, open_places, rank, finishing_since, finished, status, location, stop_requested)
+                                  last_failure, open_places, rank, finishing_since, finished, status, location, stop_requested, share)
                 VALUES (\(job.id), \(job.job), \(job.image), \(job.submitter), \(state), \(job.queued.timeIntervalSince1970),
                         \(job.sha256), \(job.size), \(job.replicas), \(job.handedOut), \(job.failures), \(job.lastFailure),
                         \(job.openPlaces), \(rank), \(job.finishingSince?.timeIntervalSince1970), \(job.finished?.timeIntervalSince1970),
-                        \(job.status?.rawValue), \(job.location), \(job.stopRequested?.timeIntervalSince1970))
+                        \(job.status?.rawValue), \(job.location), \(job.stopRequested?.timeIntervalSince1970), \(job.share))
                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, handed_out = excluded.handed_out,
                     failures = excluded.failures, last_failure = excluded.last_failure, open_places = excluded.open_places,
                     rank = excluded.rank, finishing_since = excluded.finishing_since, finished = excluded.finished,

@@ -108,6 +108,16 @@ public final class SQLiteHubStore: HubStore {
         migrator.registerMigration("v3") { db in
             try db.execute(sql: "ALTER TABLE jobs ADD COLUMN stop_requested REAL")
         }
+        // Fair share between submitters: claims go by share, then age.
+        migrator.registerMigration("v4") { db in
+            try db.execute(sql: """
+                ALTER TABLE jobs ADD COLUMN share INTEGER NOT NULL DEFAULT 0;
+                DROP INDEX jobs_wanting;
+                CREATE INDEX jobs_wanting ON jobs(rank, share, queued, id) WHERE open_places > 0;
+                CREATE INDEX jobs_share ON jobs(share);
+                CREATE TABLE submitters (name TEXT PRIMARY KEY NOT NULL, last_share INTEGER NOT NULL);
+                """)
+        }
         return migrator
     }
 
@@ -120,9 +130,25 @@ public final class SQLiteHubStore: HubStore {
 
     public func add(_ jobs: [HubJob]) async throws {
         try await database.write { db in
-            for job in jobs where try Self.exists(db, job.id) == false {
+            for var job in jobs.sorted(by: HubJob.olderFirst) where try Self.exists(db, job.id) == false {
+                let front = try Int.fetchOne(db.cachedStatement(sql: "SELECT MIN(share) FROM jobs WHERE open_places > 0 AND rank = 1"))
+                    ?? Int.fetchOne(db.cachedStatement(sql: "SELECT MAX(share) FROM jobs")) ?? 0
+                let submitter = job.submitter ?? ""
+                let last = try Int.fetchOne(db.cachedStatement(sql: "SELECT last_share FROM submitters WHERE name = ?"), arguments: [submitter])
+                job.share = HubJob.share(after: last, front: front)
+                try db.cachedStatement(sql: """
+                    INSERT INTO submitters (name, last_share) VALUES (?, ?)
+                    ON CONFLICT(name) DO UPDATE SET last_share = max(last_share, excluded.last_share)
+                    """).execute(arguments: [submitter, job.share])
                 try Self.save(job, previous: nil, in: db)
             }
+        }
+    }
+
+    public func queuedCount(of submitter: String) async throws -> Int {
+        try await database.read { db in
+            try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM jobs WHERE submitter = ? AND state = 'queued'"),
+                             arguments: [submitter]) ?? 0
         }
     }
 
@@ -300,7 +326,7 @@ public final class SQLiteHubStore: HubStore {
                 WHERE open_places > 0 AND failures < :maxAttempts
                   AND NOT EXISTS (SELECT 1 FROM holds WHERE holds.job_id = jobs.id AND holds.holder = :holder)
                   AND NOT EXISTS (SELECT 1 FROM replicas WHERE replicas.job_id = jobs.id AND replicas.runner = :holder)
-                ORDER BY rank, queued, id LIMIT :page OFFSET :offset
+                ORDER BY rank, share, queued, id LIMIT :page OFFSET :offset
                 """), arguments: ["maxAttempts": rules.maxAttempts, "holder": holder, "page": page, "offset": offset])
             for row in rows {
                 let file: String = row["job"]
@@ -341,6 +367,7 @@ public final class SQLiteHubStore: HubStore {
             job.status = (row["status"] as String?).flatMap(JobResult.Status.init(rawValue:))
             job.location = row["location"]
             job.stopRequested = (row["stop_requested"] as Double?).map(date)
+            job.share = row["share"]
             index[id] = jobs.count
             jobs.append(job)
         }
@@ -369,9 +396,9 @@ public final class SQLiteHubStore: HubStore {
         if changes.job {
             try db.cachedStatement(sql: """
                 INSERT INTO jobs (id, job, image, submitter, state, queued, sha256, size, replicas, handed_out, failures,
-                                  last_failure, open_places, rank, finishing_since, finished, status, location, stop_requested)
+                                  last_failure, open_places, rank, finishing_since, finished, status, location, stop_requested, share)
                 VALUES (:id, :job, :image, :submitter, :state, :queued, :sha256, :size, :replicas, :handedOut, :failures,
-                        :lastFailure, :openPlaces, :rank, :finishingSince, :finished, :status, :location, :stopRequested)
+                        :lastFailure, :openPlaces, :rank, :finishingSince, :finished, :status, :location, :stopRequested, :share)
                 ON CONFLICT(id) DO UPDATE SET state = excluded.state, handed_out = excluded.handed_out,
                     failures = excluded.failures, last_failure = excluded.last_failure, open_places = excluded.open_places,
                     rank = excluded.rank, finishing_since = excluded.finishing_since, finished = excluded.finished, status = excluded.status, location = excluded.location,
@@ -382,7 +409,7 @@ public final class SQLiteHubStore: HubStore {
                     "handedOut": job.handedOut, "failures": job.failures, "lastFailure": job.lastFailure,
                     "openPlaces": job.openPlaces, "rank": job.state == .queued ? 1 : 0,
                     "finishingSince": job.finishingSince?.timeIntervalSince1970, "finished": job.finished?.timeIntervalSince1970, "status": job.status?.rawValue, "location": job.location,
-                    "stopRequested": job.stopRequested?.timeIntervalSince1970,
+                    "stopRequested": job.stopRequested?.timeIntervalSince1970, "share": job.share,
                 ])
         }
         for holder in changes.removedHolders {

@@ -212,4 +212,32 @@ import TestSupport
             #expect(try await reopened.list(HubJobQuery(limit: 1)).first?.submitter == "bob")
         }
     }
+
+    @Test(arguments: Kind.tested) func submittersTakeTurns(kind: Kind) async throws {
+        try await withStore(kind) { open in
+            let store = try await open()
+            // Alice queues 200 jobs, then Bob one: Bob's goes out among the first three.
+            try await store.add((0..<200).map { index in
+                HubJob(id: String(format: "a%03d", index), job: "a\(index)_i0.tar.xz", submitter: "alice",
+                       queued: start.addingTimeInterval(Double(index)), sha256: "s", size: 1)
+            })
+            try await store.add([HubJob(id: "b000", job: "b_i0.tar.xz", submitter: "bob", queued: start.addingTimeInterval(500), sha256: "s", size: 1)])
+            var order: [String] = []
+            for index in 0..<3 {
+                let hold = try await store.claim(for: "r\(index)", rules: rules, now: start.addingTimeInterval(600), accepting: any)
+                order.append(try #require(hold).id)
+            }
+            #expect(order == ["a000", "b000", "a001"], "each submitter's first job before anyone's second")
+            // A job dropped into the queue (the operator's) joins at the front: after the job
+            // whose turn it is (a002), before the rest of Alice's.
+            try await store.add([HubJob(id: "o000", job: "o_i0.tar.xz", queued: start.addingTimeInterval(700), sha256: "s", size: 1)])
+            var next: [String] = []
+            for index in 3..<5 {
+                next.append(try #require(try await store.claim(for: "r\(index)", rules: rules, now: start.addingTimeInterval(800), accepting: any)).id)
+            }
+            #expect(next == ["a002", "o000"])
+            #expect(try await store.queuedCount(of: "alice") == 197)
+            #expect(try await store.queuedCount(of: "bob") == 0)
+        }
+    }
 }

@@ -446,6 +446,21 @@ import TestSupport
         }
     }
 
+    @Test func aSubmitterWithTooManyJobsWaitingIsToldToWait() async throws {
+        try await withHub(lease: "20s", extra: ["--max-queued-per-submitter", "1"]) { tree, url in
+            _ = try await submit(tree, url: url, as: "submitter", name: "first")
+            do {
+                _ = try await submit(tree, url: url, as: "submitter", name: "second")
+                Issue.record("a second job was taken")
+            } catch let error as HubClientError {
+                #expect(error.status == 429 && error.message.contains("waiting"), "\(error)")
+            }
+            _ = try await submit(tree, url: url, as: "submitter-b", name: "other")
+            _ = try await tree.withClient("runner-a", url: url) { try await $0.claim() }
+            _ = try await submit(tree, url: url, as: "submitter", name: "second")
+        }
+    }
+
     @Test func publicResultsAreReadWithoutAToken() async throws {
         try await withHub(lease: "20s", extra: ["--results", "public"]) { tree, url in
             let mine = try await submitAndFinish(tree, url: url, as: "submitter", name: "mine")

@@ -57,6 +57,12 @@ public struct HubCommand: AsyncParsableCommand {
         var results: ResultsVisibility = .private
         @Option(help: "The most jobs one submitter may have waiting for a runner; more are refused (429) until some start.")
         var maxQueuedPerSubmitter = 1000
+        @Option(help: ArgumentHelp("POST a signed JSON event to this URL for every finished job (docs/hub.md, \"Events\").", valueName: "URL"))
+        var webhook: String?
+        @Option(help: "The secret the webhook's events are signed with (HMAC-SHA256), in a file of mode 0600.")
+        var webhookSecretFile: String?
+        @Option(help: ArgumentHelp("The hub's address as its users reach it, for links in events.", valueName: "URL"))
+        var publicURL: String?
         @Option(help: "Serve the build images in this directory (N/image.json) to runners, and give a runner a job for image N only when its image N has the same digest. Default: none.")
         var images: String?
         @Option(help: "TLS certificate chain (PEM); with --tls-key, the hub serves HTTPS.") var tlsCert: String?
@@ -75,6 +81,7 @@ public struct HubCommand: AsyncParsableCommand {
             guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
             guard maxLeases >= 1 else { throw ValidationError("--max-leases must be at least 1") }
             guard maxQueuedPerSubmitter >= 1 else { throw ValidationError("--max-queued-per-submitter must be at least 1") }
+            guard (webhook == nil) == (webhookSecretFile == nil) else { throw ValidationError("--webhook and --webhook-secret-file go together") }
             guard (1...JobManifest.maxReplicas).contains(replicas) else {
                 throw ValidationError("--replicas must be from 1 to \(JobManifest.maxReplicas)")
             }
@@ -97,8 +104,9 @@ public struct HubCommand: AsyncParsableCommand {
                 } else {
                     try SQLiteHubStore(path: FileSystem.absolute(database ?? "\(blobs.directory)/hub.sqlite"))
                 }
+                let hook = try webhook.map { try HubWebhook(url: $0, secretFile: webhookSecretFile ?? "", publicURL: publicURL) }
                 let intake = HubResultIntake(store: store, blobs: blobs, done: try DoneStore(directory: FileSystem.absolute(done)),
-                                             maxOutputSize: try Units.byteSize(maxOutputSize))
+                                             maxOutputSize: try Units.byteSize(maxOutputSize), announcing: hook != nil)
                 let coordinator = HubCoordinator(
                     store: store, blobs: blobs, intake: intake,
                     rules: HubRules(leaseDuration: try Units.duration(lease), maxAttempts: maxAttempts, maxLeasesPerRunner: maxLeases),
@@ -112,7 +120,7 @@ public struct HubCommand: AsyncParsableCommand {
                     configuration: .init(address: address, tls: tls, maxConsoleBytes: try Units.byteSize(maxConsole),
                                          maxJobBytes: try Units.byteSize(maxJobSize), publicResults: results == .public,
                                          maxQueuedPerSubmitter: maxQueuedPerSubmitter),
-                    coordinator: coordinator, authenticator: authenticator, images: served)
+                    coordinator: coordinator, authenticator: authenticator, images: served, webhook: hook)
                 let scheme = tls == nil ? "http" : "https"
                 services = try server.makeServices(logger: logger) { port in
                     logger.notice("hub listening at \(scheme)://\(ListenAddress(host: address.host, port: port))/", metadata: [

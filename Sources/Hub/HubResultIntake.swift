@@ -27,6 +27,8 @@ public struct HubResultIntake: Sendable {
     public let extractionLimits: ExtractionLimits
     /// No job's output may be larger than this (`hub serve --max-output-size`).
     public let maxOutputSize: Int64
+    /// Each job's end goes into the outbox, for `hub serve --webhook`.
+    public let announcing: Bool
     private let blocking = HubBlocking()
 
     /// Where a hold's uploads land inside the job's directory until its result comes. The
@@ -43,7 +45,8 @@ public struct HubResultIntake: Sendable {
     static let maxErrorLength = 4096
 
     public init(store: any HubStore, blobs: HubBlobs, done: DoneStore, extractionLimits: ExtractionLimits = ExtractionLimits(),
-                maxOutputSize: Int64 = 4 << 30) {
+                maxOutputSize: Int64 = 4 << 30, announcing: Bool = false) {
+        self.announcing = announcing
         self.store = store
         self.blobs = blobs
         self.publisher = JobPublisher(done: done)
@@ -171,9 +174,11 @@ public struct HubResultIntake: Sendable {
         guard let verdict = job.verdict else { throw HubNotHeld(id: job.id) }
         let result = try await blocking.run { try self.layOut(job, agreed: verdict.agreed, canonical: verdict.canonical) }
         let runners = job.results.map(\.runner)
+        let announcing = self.announcing
         try await store.update(job.id) { job, outcomes in
             job.end(status: result.status, now: Date())
             if job.replicas > 1 { outcomes.add(verdict.agreed ? .agreed : .disputed, for: runners) }
+            if announcing { outcomes.announce(job.id) }
         }
         return try await publish(job)
     }
@@ -248,7 +253,11 @@ public struct HubResultIntake: Sendable {
             try FileSystem.writeDurably(try result.encoded(), to: claimed.resultPath)
             return result
         }
-        try await store.update(id) { job, _ in job.end(status: result.status, now: Date()) }
+        let announcing = self.announcing
+        try await store.update(id) { job, outcomes in
+            job.end(status: result.status, now: Date())
+            if announcing { outcomes.announce(job.id) }
+        }
         return try await publish(job)
     }
 

@@ -66,9 +66,13 @@ public struct HubServer: Sendable {
     public let authenticator: HubAuthenticator
     /// The build images served to runners, and checked at each claim (`--images`).
     public let images: HubImages
+    /// Where job ends are announced (`--webhook`); nil: nowhere.
+    public let webhook: HubWebhook?
 
-    public init(configuration: Configuration, coordinator: HubCoordinator, authenticator: HubAuthenticator, images: HubImages = .none) {
+    public init(configuration: Configuration, coordinator: HubCoordinator, authenticator: HubAuthenticator, images: HubImages = .none,
+                webhook: HubWebhook? = nil) {
         self.configuration = configuration
+        self.webhook = webhook
         self.images = images
         self.coordinator = coordinator
         self.authenticator = authenticator
@@ -81,6 +85,7 @@ public struct HubServer: Sendable {
     /// reverse, so the store outlives every request. `onListening` gets the bound port.
     public func makeServices(logger: Logger, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> [any Service] {
         let maintenance = HubMaintenance(coordinator: coordinator, authenticator: authenticator, logger: logger)
+        let background: [any Service] = [maintenance] + (webhook.map { [HubNotifier(webhook: $0, coordinator: coordinator, logger: logger)] } ?? [])
         let address = configuration.address
         let router = try makeRouter(logger: logger)
         let applicationConfiguration = ApplicationConfiguration(address: .hostname(address.host, port: address.port), serverName: "construir-hub")
@@ -88,14 +93,14 @@ public struct HubServer: Sendable {
         let waiters = coordinator.waiters
         let store = coordinator.store.services { waiters.notify() }
         guard let tls = configuration.tls else {
-            return store + [Application(router: router, server: .http1(), configuration: applicationConfiguration, services: [maintenance],
+            return store + [Application(router: router, server: .http1(), configuration: applicationConfiguration, services: background,
                                         onServerRunning: onRunning, logger: logger)]
         }
         let chain = try NIOSSLCertificate.fromPEMFile(tls.certificateChain).map { NIOSSLCertificateSource.certificate($0) }
         let key = try NIOSSLPrivateKey(file: tls.privateKey, format: .pem)
         let tlsConfiguration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
         return store + [Application(router: router, server: try .tls(.http1(), tlsConfiguration: tlsConfiguration),
-                                    configuration: applicationConfiguration, services: [maintenance], onServerRunning: onRunning,
+                                    configuration: applicationConfiguration, services: background, onServerRunning: onRunning,
                                     logger: logger)]
     }
 

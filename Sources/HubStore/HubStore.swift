@@ -67,6 +67,15 @@ public protocol HubStore: Sendable {
     /// How many of `submitter`'s jobs wait for their first runner (`--max-queued-per-submitter`).
     func queuedCount(of submitter: String) async throws -> Int
 
+    /// Events of the outbox whose time came by `now`, oldest first, at most `limit`.
+    func dueEvents(now: Date, limit: Int) async throws -> [HubEvent]
+
+    /// Takes an event out of the outbox: it was sent, or given up.
+    func removeEvent(_ sequence: Int64) async throws
+
+    /// An event's try failed: it waits until `next`, its attempts counted.
+    func postponeEvent(_ sequence: Int64, until next: Date, error: String) async throws
+
     /// Each runner's record: agreed, disputed, errors.
     func reputations() async throws -> [String: HubStatus.Reputation]
 
@@ -96,6 +105,14 @@ public struct HubOutcomes: Sendable {
     }
 
     public private(set) var counts: [(runner: String, outcome: Outcome)] = []
+    /// Jobs that ended in this transition and whose end is announced (`hub serve --webhook`):
+    /// each gets an event in the outbox, written with the end itself.
+    public private(set) var announced: [String] = []
+
+    /// Puts the end of job `id` in the outbox.
+    public mutating func announce(_ id: String) {
+        announced.append(id)
+    }
 
     public init() {}
 

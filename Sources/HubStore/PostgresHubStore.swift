@@ -100,6 +100,11 @@ public final class PostgresHubStore: HubStore {
         "CREATE INDEX IF NOT EXISTS jobs_fair ON jobs(rank, share, queued, id) WHERE open_places > 0",
         "CREATE INDEX IF NOT EXISTS jobs_share ON jobs(share)",
         "CREATE TABLE IF NOT EXISTS submitters (name TEXT PRIMARY KEY, last_share BIGINT NOT NULL)",
+        """
+        CREATE TABLE IF NOT EXISTS outbox (sequence BIGSERIAL PRIMARY KEY, job_id TEXT NOT NULL, created DOUBLE PRECISION NOT NULL,
+                                           attempts BIGINT NOT NULL DEFAULT 0, next_at DOUBLE PRECISION NOT NULL, last_error TEXT)
+        """,
+        "CREATE INDEX IF NOT EXISTS outbox_due ON outbox(next_at)",
         "CREATE INDEX IF NOT EXISTS jobs_active ON jobs(state, queued) WHERE state <> 'done'",
         "CREATE INDEX IF NOT EXISTS jobs_finishing ON jobs(finishing_since) WHERE state = 'finishing'",
         "CREATE INDEX IF NOT EXISTS jobs_unpublished ON jobs(finished) WHERE state = 'done' AND location IS NULL",
@@ -523,7 +528,42 @@ public final class PostgresHubStore: HubStore {
         }
     }
 
+    public func dueEvents(now: Date, limit: Int) async throws -> [HubEvent] {
+        try await prepare()
+        return try await client.withConnection { connection in
+            var events: [HubEvent] = []
+            for try await row in try await connection.query("""
+                SELECT sequence, job_id, created, attempts FROM outbox WHERE next_at <= \(now.timeIntervalSince1970)
+                ORDER BY next_at, sequence LIMIT \(limit)
+                """, logger: self.logger) {
+                let (sequence, id, created, attempts) = try row.decode((Int64, String, Double, Int).self)
+                events.append(HubEvent(sequence: sequence, jobID: id, created: Date(timeIntervalSince1970: created), attempts: attempts))
+            }
+            return events
+        }
+    }
+
+    public func removeEvent(_ sequence: Int64) async throws {
+        try await prepare()
+        try await client.withConnection { connection in
+            _ = try await connection.query("DELETE FROM outbox WHERE sequence = \(sequence)", logger: self.logger)
+        }
+    }
+
+    public func postponeEvent(_ sequence: Int64, until next: Date, error: String) async throws {
+        try await prepare()
+        try await client.withConnection { connection in
+            _ = try await connection.query("""
+                UPDATE outbox SET attempts = attempts + 1, next_at = \(next.timeIntervalSince1970), last_error = \(error) WHERE sequence = \(sequence)
+                """, logger: self.logger)
+        }
+    }
+
     private func count(_ outcomes: HubOutcomes, _ connection: PostgresConnection) async throws {
+        let now = Date().timeIntervalSince1970
+        for id in outcomes.announced {
+            try await connection.query("INSERT INTO outbox (job_id, created, next_at) VALUES (\(id), \(now), \(now))", logger: logger)
+        }
         for (runner, outcome) in outcomes.counts {
             // The column is one of three fixed names; only the runner's name is a value.
             var bindings = PostgresBindings()

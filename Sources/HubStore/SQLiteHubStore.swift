@@ -118,6 +118,14 @@ public final class SQLiteHubStore: HubStore {
                 CREATE TABLE submitters (name TEXT PRIMARY KEY NOT NULL, last_share INTEGER NOT NULL);
                 """)
         }
+        // The outbox of announced job ends (`--webhook`).
+        migrator.registerMigration("v5") { db in
+            try db.execute(sql: """
+                CREATE TABLE outbox (sequence INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, created REAL NOT NULL,
+                                     attempts INTEGER NOT NULL DEFAULT 0, next_at REAL NOT NULL, last_error TEXT);
+                CREATE INDEX outbox_due ON outbox(next_at);
+                """)
+        }
         return migrator
     }
 
@@ -432,7 +440,34 @@ public final class SQLiteHubStore: HubStore {
         }
     }
 
+    public func dueEvents(now: Date, limit: Int) async throws -> [HubEvent] {
+        try await database.read { db in
+            try Row.fetchAll(db.cachedStatement(sql: """
+                SELECT sequence, job_id, created, attempts FROM outbox WHERE next_at <= ? ORDER BY next_at, sequence LIMIT ?
+                """), arguments: [now.timeIntervalSince1970, limit]).map {
+                HubEvent(sequence: $0["sequence"], jobID: $0["job_id"], created: Self.date($0["created"]), attempts: $0["attempts"])
+            }
+        }
+    }
+
+    public func removeEvent(_ sequence: Int64) async throws {
+        try await database.write { db in
+            try db.cachedStatement(sql: "DELETE FROM outbox WHERE sequence = ?").execute(arguments: [sequence])
+        }
+    }
+
+    public func postponeEvent(_ sequence: Int64, until next: Date, error: String) async throws {
+        try await database.write { db in
+            try db.cachedStatement(sql: "UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ? WHERE sequence = ?")
+                .execute(arguments: [next.timeIntervalSince1970, error, sequence])
+        }
+    }
+
     private static func count(_ outcomes: HubOutcomes, in db: Database) throws {
+        let now = Date().timeIntervalSince1970
+        for id in outcomes.announced {
+            try db.cachedStatement(sql: "INSERT INTO outbox (job_id, created, next_at) VALUES (?, ?, ?)").execute(arguments: [id, now, now])
+        }
         for (runner, outcome) in outcomes.counts {
             try db.cachedStatement(sql: """
                 INSERT INTO runners (name, \(outcome.column)) VALUES (?, 1)

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Crypto
 import Foundation
 import Hub
 import HubAPI
@@ -458,6 +459,76 @@ import TestSupport
             _ = try await submit(tree, url: url, as: "submitter-b", name: "other")
             _ = try await tree.withClient("runner-a", url: url) { try await $0.claim() }
             _ = try await submit(tree, url: url, as: "submitter", name: "second")
+        }
+    }
+
+    /// A webhook secret file, mode 0600.
+    private func webhookSecret(_ tree: HubTree) throws -> (path: String, secret: String) {
+        let path = "\(tree.dir)/webhook.secret"
+        try "s3cret-for-the-hook\n".write(toFile: path, atomically: false, encoding: .utf8)
+        chmod(path, 0o600)
+        return (path, "s3cret-for-the-hook")
+    }
+
+    /// Checks an accepted event: signed with `secret`, about job `id`, as a HubJobEvent says.
+    private func checkEvent(_ received: WebhookReceiver.Received, secret: String, id: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let expected = "sha256=" + HMAC<SHA256>.authenticationCode(for: received.body, using: SymmetricKey(data: Data(secret.utf8)))
+            .map { String(format: "%02x", $0) }.joined()
+        #expect(received.headers["x-construir-signature"] == expected, sourceLocation: sourceLocation)
+        let event = try HubJSON.decode(HubJobEventDocument.self, from: received.body)
+        #expect(event.id == id && event.event == "job.finished" && event.status == "passed" && event.submitter == "submitter",
+                "\(String(decoding: received.body, as: UTF8.self))", sourceLocation: sourceLocation)
+        #expect(event.url == "https://hub.example.org/api/v1/jobs/\(id)", sourceLocation: sourceLocation)
+    }
+
+    /// The fields of an event this test reads, as a receiver would decode them.
+    struct HubJobEventDocument: Decodable {
+        var event: String
+        var id: String
+        var status: String
+        var submitter: String?
+        var url: String?
+    }
+
+    @Test(arguments: Store.tested) func finishedJobsAreAnnouncedSignedAndRetried(store: Store) async throws {
+        let receiver = WebhookReceiver(failures: 2)
+        try await receiver.serve { port in
+            try await withTemporaryDirectory { dir in
+                let tree = HubTree(dir: dir)
+                let (secretFile, secret) = try self.webhookSecret(tree)
+                let hook = ["--webhook", "http://127.0.0.1:\(port)/hook", "--webhook-secret-file", secretFile, "--public-url", "https://hub.example.org/"]
+                try await self.withHub(store, extra: hook) { tree, url in
+                    let id = try await self.submitAndFinish(tree, url: url, as: "submitter", name: "announced")
+                    let accepted = try #require(try await receiver.accepted(within: .seconds(30)))
+                    try self.checkEvent(accepted, secret: secret, id: id)
+                    let tries = receiver.received.withLock { $0 }
+                    #expect(tries.map(\.status) == [500, 500, 200], "answered 500 twice, tried again until 200")
+                    #expect(Set(tries.compactMap { $0.headers["x-construir-delivery"] }).count == 1, "one event, one delivery id")
+                }
+            }
+        }
+    }
+
+    @Test func anEventAHubCouldNotSendIsSentAfterItsRestart() async throws {
+        // A port nothing listens on yet: the receiver comes up only after the hub was killed.
+        let port = try await WebhookReceiver().serve { $0 }
+        try await withTemporaryDirectory { dir in
+            let tree = HubTree(dir: dir)
+            try tree.addToken("runner-a", role: .runner)
+            try tree.addToken("submitter", role: .submitter)
+            let (secretFile, secret) = try webhookSecret(tree)
+            let hook = ["--webhook", "http://127.0.0.1:\(port)/hook", "--webhook-secret-file", secretFile, "--public-url", "https://hub.example.org"]
+            let (hub, url) = try await tree.startHub(lease: "20s", extra: hook, log: "\(dir)/hub.log")
+            let id = try await submitAndFinish(tree, url: url, as: "submitter", name: "later")
+            hub.signal(SIGKILL)
+            _ = await hub.wait(timeout: .seconds(10))
+            let receiver = WebhookReceiver()
+            try await receiver.serve(port: port) { _ in
+                let (restarted, _) = try await tree.startHub(lease: "20s", extra: hook, log: "\(dir)/hub2.log")
+                let accepted = try await receiver.accepted(within: .seconds(30))
+                await tree.stop([restarted])
+                try self.checkEvent(try #require(accepted, "\(restarted.log)"), secret: secret, id: id)
+            }
         }
     }
 

@@ -1,0 +1,42 @@
+import ConstruirSystem
+import Crypto
+import Foundation
+
+/// `hub serve --webhook URL --webhook-secret-file F [--public-url URL]`: where job ends are
+/// announced, and the secret each announcement is signed with.
+public struct HubWebhook: Sendable {
+    public let url: String
+    let secret: Data
+    /// The hub's address as its users reach it, for the link in each event.
+    public let publicURL: String?
+
+    public init(url: String, secretFile: String, publicURL: String?) throws(ConstruirError) {
+        guard let components = URLComponents(string: url), ["http", "https"].contains(components.scheme?.lowercased() ?? ""),
+              components.host?.isEmpty == false else {
+            throw ConstruirError(.invalidArgument, "--webhook: '\(url)' is not an http:// or https:// URL")
+        }
+        self.url = url
+        self.secret = Data(try Self.readSecret(secretFile).utf8)
+        self.publicURL = publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+    }
+
+    /// `sha256=` and the hex HMAC-SHA256 of `body`: the receiver checks it with the same secret.
+    public func signature(of body: Data) -> String {
+        "sha256=" + HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: secret)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The secret file's first line. Like a token file, it must be a regular file of the hub's
+    /// user that nobody else may read.
+    static func readSecret(_ path: String) throws(ConstruirError) -> String {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw ConstruirError(.notFound, "cannot read the webhook secret file \(path)") }
+        guard (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == getuid(), st.st_mode & 0o077 == 0 else {
+            throw ConstruirError(.untrustedPath, "the webhook secret file \(path) must be a regular file of yours that nobody else may read (chmod 600)")
+        }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+              let secret = text.split(whereSeparator: \.isNewline).first.map({ $0.trimmingCharacters(in: .whitespaces) }), !secret.isEmpty else {
+            throw ConstruirError(.invalidArgument, "the webhook secret file \(path) holds no secret")
+        }
+        return secret
+    }
+}

@@ -15,7 +15,7 @@ public struct HubCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "hub",
         abstract: "Serve a queue to runners that pull jobs over HTTPS (construir run --hub), and manage its tokens.",
-        subcommands: [Serve.self, Token.self])
+        subcommands: [Serve.self, Token.self, Pin.self])
 
     public init() {}
 
@@ -63,6 +63,10 @@ public struct HubCommand: AsyncParsableCommand {
         var webhookSecretFile: String?
         @Option(help: ArgumentHelp("The hub's address as its users reach it, for links in events.", valueName: "URL"))
         var publicURL: String?
+        @Option(help: ArgumentHelp("Remove the oldest finished jobs from done/ beyond this much space, e.g. 50G (pinned ones stay: hub pin).", valueName: "SIZE"))
+        var keepDone: String?
+        @Option(help: ArgumentHelp("Remove finished jobs older than this many days from done/ (pinned ones stay).", valueName: "N"))
+        var keepDays: Double?
         @Option(help: "Serve the build images in this directory (N/image.json) to runners, and give a runner a job for image N only when its image N has the same digest. Default: none.")
         var images: String?
         @Option(help: "TLS certificate chain (PEM); with --tls-key, the hub serves HTTPS.") var tlsCert: String?
@@ -82,6 +86,8 @@ public struct HubCommand: AsyncParsableCommand {
             guard maxLeases >= 1 else { throw ValidationError("--max-leases must be at least 1") }
             guard maxQueuedPerSubmitter >= 1 else { throw ValidationError("--max-queued-per-submitter must be at least 1") }
             guard (webhook == nil) == (webhookSecretFile == nil) else { throw ValidationError("--webhook and --webhook-secret-file go together") }
+            if let keepDays, !(keepDays > 0) { throw ValidationError("--keep-days must be more than 0") }
+            if let keepDone { _ = try RunCommand.validated { try Units.byteSize(keepDone) } }
             guard (1...JobManifest.maxReplicas).contains(replicas) else {
                 throw ValidationError("--replicas must be from 1 to \(JobManifest.maxReplicas)")
             }
@@ -119,7 +125,8 @@ public struct HubCommand: AsyncParsableCommand {
                 let server = HubServer(
                     configuration: .init(address: address, tls: tls, maxConsoleBytes: try Units.byteSize(maxConsole),
                                          maxJobBytes: try Units.byteSize(maxJobSize), publicResults: results == .public,
-                                         maxQueuedPerSubmitter: maxQueuedPerSubmitter),
+                                         maxQueuedPerSubmitter: maxQueuedPerSubmitter,
+                                         keepDoneBytes: try keepDone.map { try Units.byteSize($0) }, keepDays: keepDays),
                     coordinator: coordinator, authenticator: authenticator, images: served, webhook: hook)
                 let scheme = tls == nil ? "http" : "https"
                 services = try server.makeServices(logger: logger) { port in
@@ -150,6 +157,26 @@ public struct HubCommand: AsyncParsableCommand {
             others can read or write is refused.
             """,
             subcommands: [Add.self, List.self, Revoke.self])
+    }
+
+    /// `construir hub pin NAME --done DIR [--unpin]`
+    struct Pin: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Keep a finished job in the hub's done/ whatever --keep-done and --keep-days say.",
+            discussion: "NAME is the job's directory in done/ (its `location` on the API). --unpin lets it go again.")
+
+        @Argument(help: "The job's directory in done/.") var name: String
+        @Option(help: "The hub's done/ directory.") var done = "done"
+        @Flag(help: "Unpin it.") var unpin = false
+
+        func run() throws {
+            do {
+                try DoneStore(directory: FileSystem.absolute(done)).pin(name, pinned: !unpin)
+            } catch {
+                throw fail("hub pin", "\(error)")
+            }
+            print("\(name): \(unpin ? "unpinned" : "pinned")")
+        }
     }
 
     struct TokensFile: ParsableArguments {

@@ -50,6 +50,9 @@ extension HubOperations {
 
     func readConsole(_ input: Operations.ReadConsole.Input) async throws -> Operations.ReadConsole.Output {
         var job = try await readable(input.path.id)
+        if let directory = doneDirectory(of: job), try await HubServer.blocking({ !FileSystem.isDirectory(directory) }) {
+            throw Self.removed
+        }
         let offset = input.query.offset ?? 0
         guard offset >= 0 else { throw HubHTTPError(.badRequest, "offset: 0 or more") }
         let limit = min(max(input.query.wait ?? 0, 0), configuration.longPollLimit.seconds)
@@ -115,6 +118,8 @@ extension HubOperations {
         logger.notice("job stopped by its submitter", metadata: ["job": "\(job.job)", "submitter": "\(submitter.name)"])
         return .ok(.init(body: .json(HubJobSummary(stopped))))
     }
+
+    static let removed = HubHTTPError(.notFound, "the hub removed this job's files (--keep-done, --keep-days); its record stays")
 
     // MARK: Who reads what
 

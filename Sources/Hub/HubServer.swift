@@ -36,10 +36,16 @@ public struct HubServer: Sendable {
         public var publicResults: Bool
         /// The most jobs one submitter may have waiting for a runner (`--max-queued-per-submitter`).
         public var maxQueuedPerSubmitter: Int
+        /// `--keep-done SIZE` and `--keep-days N`: the oldest finished jobs beyond them leave
+        /// done/ (pinned ones stay); nil: kept.
+        public var keepDoneBytes: Int64?
+        public var keepDays: Double?
 
         public init(address: ListenAddress, tls: TLSFiles? = nil, maxConsoleBytes: Int64 = 16 << 20,
                     maxJobBytes: Int64 = 4 << 30, longPollLimit: Duration = .seconds(60), publicResults: Bool = false,
-                    maxQueuedPerSubmitter: Int = 1000) {
+                    maxQueuedPerSubmitter: Int = 1000, keepDoneBytes: Int64? = nil, keepDays: Double? = nil) {
+            self.keepDoneBytes = keepDoneBytes
+            self.keepDays = keepDays
             self.address = address
             self.tls = tls
             self.maxConsoleBytes = maxConsoleBytes
@@ -84,7 +90,8 @@ public struct HubServer: Sendable {
     /// the HTTP server with the maintenance loop beside it. A service group stops them in
     /// reverse, so the store outlives every request. `onListening` gets the bound port.
     public func makeServices(logger: Logger, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> [any Service] {
-        let maintenance = HubMaintenance(coordinator: coordinator, authenticator: authenticator, logger: logger)
+        let maintenance = HubMaintenance(coordinator: coordinator, authenticator: authenticator, logger: logger,
+                                         keepDoneBytes: configuration.keepDoneBytes, keepDays: configuration.keepDays)
         let background: [any Service] = [maintenance] + (webhook.map { [HubNotifier(webhook: $0, coordinator: coordinator, logger: logger)] } ?? [])
         let address = configuration.address
         let router = try makeRouter(logger: logger)

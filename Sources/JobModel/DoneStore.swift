@@ -168,11 +168,11 @@ public struct DoneStore: Sendable {
     }
 
     /// Removes the oldest job directories until done/ holds at most `maxBytes` (allocated
-    /// space), skipping pinned ones and never removing `keeping` (the job just published).
-    /// Each directory is first renamed to a hidden name, so a half-removed job never shows as
-    /// a job. Returns the names removed.
+    /// space), and those finished before `olderThan`, skipping pinned ones and never removing
+    /// `keeping` (the job just published). Each directory is first renamed to a hidden name, so
+    /// a half-removed job never shows as a job. Returns the names removed.
     @discardableResult
-    public func curate(maxBytes: Int64, keeping: String? = nil) -> [String] {
+    public func curate(maxBytes: Int64 = .max, olderThan cutoff: Date? = nil, keeping: String? = nil) -> [String] {
         var entries: [Entry] = []
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where !name.hasPrefix(".") {
             let path = "\(directory)/\(name)"
@@ -183,8 +183,9 @@ public struct DoneStore: Sendable {
                                  pinned: FileSystem.exists("\(path)/\(Self.pinFile)")))
         }
         var total = entries.reduce(0) { $0 + $1.bytes }
+        let oldest = cutoff?.timeIntervalSince1970 ?? -.infinity
         var removed: [String] = []
-        for entry in entries.sorted(by: { ($0.finished, $0.name) < ($1.finished, $1.name) }) where total > maxBytes {
+        for entry in entries.sorted(by: { ($0.finished, $0.name) < ($1.finished, $1.name) }) where total > maxBytes || entry.finished < oldest {
             if entry.pinned || entry.name == keeping { continue }
             let hidden = "\(directory)/.removing-\(entry.name)"
             guard (try? FileSystem.renameNoReplace("\(directory)/\(entry.name)", hidden)) != nil else { continue }
@@ -193,6 +194,23 @@ public struct DoneStore: Sendable {
             removed.append(entry.name)
         }
         return removed
+    }
+
+    /// Pins done/`name`: `curate` never removes it. `pinned: false` unpins it.
+    public func pin(_ name: String, pinned: Bool = true) throws(ConstruirError) {
+        guard SafeName.isSafe(name), !name.hasPrefix("."), FileSystem.isDirectory("\(directory)/\(name)") else {
+            throw ConstruirError(.notFound, "no job \(name) in \(directory)")
+        }
+        let path = "\(directory)/\(name)/\(Self.pinFile)"
+        do {
+            if pinned {
+                try FileSystem.writeDurably(Data(), to: path, mode: 0o600)
+            } else if FileSystem.exists(path) {
+                try FileManager.default.removeItem(atPath: path)
+            }
+        } catch {
+            throw ConstruirError(.system, "cannot \(pinned ? "pin" : "unpin") \(name)", cause: error)
+        }
     }
 
     /// Disk space used below `path` (st_blocks, so sparse files count what they occupy).

@@ -532,6 +532,29 @@ import TestSupport
         }
     }
 
+    @Test func oldJobsLeaveDoneButTheirRecordsStay() async throws {
+        // --keep-days 0.0001 is 8.6 s: a job finished now is removed within about that.
+        try await withHub(lease: "20s", extra: ["--keep-days", "0.0001"]) { tree, url in
+            let id = try await submitAndFinish(tree, url: url, as: "submitter", name: "brief")
+            #expect(FileManager.default.fileExists(atPath: "\(tree.done)/brief"))
+            let deadline = ContinuousClock.now + .seconds(30)
+            while FileManager.default.fileExists(atPath: "\(tree.done)/brief"), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            #expect(!FileManager.default.fileExists(atPath: "\(tree.done)/brief"), "removed by --keep-days")
+            try await tree.withClient("submitter", url: url) { client in
+                let job = try await client.job(id)
+                #expect(job.job.status == .passed && job.result == nil, "the record stays, the files are gone")
+                do {
+                    _ = try await client.console(id)
+                    Issue.record("a removed job's console was served")
+                } catch let error as HubClientError {
+                    #expect(error.status == 404 && error.message.contains("removed"), "\(error)")
+                }
+            }
+        }
+    }
+
     @Test func publicResultsAreReadWithoutAToken() async throws {
         try await withHub(lease: "20s", extra: ["--results", "public"]) { tree, url in
             let mine = try await submitAndFinish(tree, url: url, as: "submitter", name: "mine")

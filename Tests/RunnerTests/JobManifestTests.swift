@@ -65,6 +65,22 @@ import VMHost
         }
     }
 
+    @Test func jobsOlderThanTheCutoffGoUnlessPinned() async throws {
+        try await withTemporaryDirectory { dir in
+            let done = try DoneStore(directory: "\(dir)/done")
+            try makeJob(done.directory, "old", bytes: 10, finished: 1000)
+            try makeJob(done.directory, "kept", bytes: 10, finished: 1500)
+            try makeJob(done.directory, "new", bytes: 10, finished: 5000)
+            try done.pin("kept")
+            #expect(done.curate(olderThan: Date(timeIntervalSince1970: 2000)) == ["old"])
+            try done.pin("kept", pinned: false)
+            #expect(done.curate(olderThan: Date(timeIntervalSince1970: 2000)) == ["kept"])
+            #expect(Set(try FileManager.default.contentsOfDirectory(atPath: done.directory)) == ["new"])
+            #expect(throws: ConstruirError.self) { try done.pin("../new") }
+            #expect(throws: ConstruirError.self) { try done.pin("absent") }
+        }
+    }
+
     @Test func aCrossFilesystemPublishInterruptedAfterTheRenameIsNotRepeated() async throws {
         try await withTemporaryDirectory { dir in
             let done = try DoneStore(directory: "\(dir)/done")

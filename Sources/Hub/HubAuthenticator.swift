@@ -44,6 +44,11 @@ public final class HubAuthenticator: Sendable {
         }
     }
 
+    /// The live token named `name`, if it still is one (a session's token may be revoked).
+    public func token(named name: String) -> HubToken? {
+        loaded.withLock { $0.tokens.first { $0.name == name && $0.revoked == nil } }
+    }
+
     public func authenticate(authorization: String?) -> Outcome {
         guard let authorization, authorization.lowercased().hasPrefix("bearer ") else { return .missing }
         let secret = authorization.dropFirst("bearer ".count).trimmingCharacters(in: .whitespaces)

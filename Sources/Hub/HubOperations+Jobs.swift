@@ -136,7 +136,7 @@ extension HubOperations {
     }
 
     /// A done job's directory in done/, once it is there.
-    private func doneDirectory(of job: HubJob) -> String? {
+    func doneDirectory(of job: HubJob) -> String? {
         guard job.state == .done, let location = job.location, !location.isEmpty, SafeName.isSafe(location) else { return nil }
         return "\(coordinator.intake.publisher.done.directory)/\(location)"
     }

@@ -15,7 +15,7 @@ enum HubPage {
         var page = """
         <!doctype html><html><head><meta charset="utf-8"><title>construir hub</title>
         <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{padding:.2em .8em;border-bottom:1px solid #ddd;text-align:left}</style>
-        </head><body><h1>construir hub</h1>
+        </head><body><h1>construir hub</h1><p><a href="/jobs">jobs</a></p>
         <p>\(status.queued) queued, \(status.leases.count) leased, \(status.finished) finished since the hub started.</p>
         <h2>Runners</h2><table><tr><th>name</th><th>last seen</th><th>running</th><th>jobs done</th><th>agreed</th><th>disputed</th><th>errors</th></tr>
         """

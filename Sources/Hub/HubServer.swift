@@ -85,6 +85,8 @@ public struct HubServer: Sendable {
     }
 
     private var runners: HubRunners { coordinator.runners }
+    /// The web pages' logins.
+    private let sessions = HubWebSessions()
 
     /// The hub's services, in start order: the store's (connections, other hubs' news), then
     /// the HTTP server with the maintenance loop beside it. A service group stops them in
@@ -120,6 +122,8 @@ public struct HubServer: Sendable {
         let routes = HubRouteRecorder(router: router)
         let operations = HubOperations(configuration: configuration, coordinator: coordinator, images: images, logger: logger)
         let runners = self.runners
+        HubWebPages(operations: operations, sessions: sessions, authenticator: authenticator, secureCookies: configuration.tls != nil,
+                    library: try HubTemplates.library()).register(on: router)
         try operations.registerHandlers(on: routes, configuration: HubJSON.configuration, middlewares: [
             HubErrorResponses(logger: logger),
             HubAuthentication(authenticator: authenticator, publicResults: configuration.publicResults) { runners.saw($0) },

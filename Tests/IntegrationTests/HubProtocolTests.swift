@@ -7,6 +7,7 @@ import HubClient
 import ConstruirSystem
 import JobModel
 import Logging
+import NIOCore
 import NIOHTTP1
 import Testing
 import TestSupport
@@ -291,7 +292,7 @@ import TestSupport
 
     /// Submits `name` as `submitter`, and has runner-a run it: a console of two lines, an
     /// output with x.txt and sub/y.txt, a passed result. Returns the job's id.
-    private func submitAndFinish(_ tree: HubTree, url: String, as submitter: String, name: String) async throws -> String {
+    private func submitAndFinish(_ tree: HubTree, url: String, as submitter: String, name: String, console text: String? = nil) async throws -> String {
         let repository = VMSuites.RunnerIntegrationTests.repository
         let packed = "\(tree.dir)/\(name).packed"
         let (status, log) = try await runTool(["\(repository)/jobs/make-job.sh", "\(repository)/jobs/hello", packed])
@@ -300,7 +301,7 @@ import TestSupport
         try FileManager.default.createDirectory(atPath: "\(tree.dir)/out-\(name)/sub", withIntermediateDirectories: true)
         let archive = try await outputArchive(tree, name, [("x.txt", "x of \(name)\n"), ("sub/y.txt", "y\n")])
         let console = "\(tree.dir)/\(name).console"
-        try "line one of \(name)\nline two\n".write(toFile: console, atomically: false, encoding: .utf8)
+        try (text ?? "line one of \(name)\nline two\n").write(toFile: console, atomically: false, encoding: .utf8)
         return try await tree.withClient("runner-a", url: url) { runner in
             let claim = try #require(try await runner.claim())
             try await runner.uploadConsole(claim.id, file: console)
@@ -552,6 +553,78 @@ import TestSupport
                     #expect(error.status == 404 && error.message.contains("removed"), "\(error)")
                 }
             }
+        }
+    }
+
+    /// A client that, like a test looking at answers, does not follow redirects.
+    private static let browser: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
+    /// One page request: its status, headers and body as text.
+    private func page(_ method: HTTPMethod, _ url: String, cookie: String? = nil, form: [String: String]? = nil)
+        async throws -> (status: UInt, headers: HTTPHeaders, body: String) {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        if let cookie { request.headers.add(name: "Cookie", value: cookie) }
+        if let form {
+            var components = URLComponents()
+            components.queryItems = form.map { URLQueryItem(name: $0.key, value: $0.value) }
+            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+            request.body = .bytes(ByteBuffer(string: components.percentEncodedQuery ?? ""))
+        }
+        let response = try await Self.browser.execute(request, timeout: .seconds(30))
+        let body = try await response.body.collect(upTo: 8 << 20)
+        return (response.status.code, response.headers, String(buffer: body))
+    }
+
+    /// The session cookie a login with `token`'s secret sets.
+    private func logIn(_ tree: HubTree, url: String, as token: String) async throws -> String {
+        let answer = try await page(.POST, url + "/login", form: ["token": try tree.secret(token)])
+        #expect(answer.status == 303)
+        let cookie = try #require(answer.headers.first(name: "Set-Cookie"))
+        #expect(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && !cookie.contains("Secure"), "\(cookie)")
+        return String(cookie.split(separator: ";")[0])
+    }
+
+    /// The CSRF token of the page's forms.
+    private func csrf(_ html: String) throws -> String {
+        let range = try #require(html.range(of: #"name="csrf" value="[0-9a-f]{64}""#, options: .regularExpression))
+        return String(html[range].dropFirst(#"name="csrf" value=""#.count).dropLast())
+    }
+
+    @Test func thePagesShowASubmittersJobsOnceLoggedIn() async throws {
+        try await withHub(lease: "20s", extra: []) { tree, url in
+            let id = try await submitAndFinish(tree, url: url, as: "submitter", name: "paged", console: "hello <script>alert(1)</script>\n")
+            #expect(try await page(.GET, url + "/jobs").status == 303, "no session: to the login page")
+            #expect(try await page(.POST, url + "/login", form: ["token": "construir_wrong"]).status == 401)
+            #expect(try await page(.POST, url + "/login", form: ["token": try tree.secret("runner-a")]).status == 401, "a runner token reads no jobs")
+            let cookie = try await logIn(tree, url: url, as: "submitter")
+            let list = try await page(.GET, url + "/jobs", cookie: cookie)
+            #expect(list.status == 200 && list.body.contains("/jobs/\(id)") && list.body.contains("paged_i0.tar.xz"), "\(list.body)")
+            #expect(list.headers.first(name: "Content-Security-Policy")?.contains("default-src 'none'") == true)
+            let job = try await page(.GET, url + "/jobs/\(id)", cookie: cookie)
+            #expect(job.status == 200 && job.body.contains("passed") && job.body.contains("runner-a"))
+            #expect(job.body.contains("hello &lt;script&gt;alert(1)&lt;/script&gt;") && !job.body.contains("<script"), "the console is text")
+            #expect(job.body.contains("/jobs/\(id)/file/sub/y.txt"))
+            let file = try await page(.GET, url + "/jobs/\(id)/file/sub/y.txt", cookie: cookie)
+            #expect(file.status == 200 && file.body == "y\n" && file.headers.first(name: "Content-Disposition")?.hasPrefix("attachment") == true)
+            #expect(try await page(.GET, url + "/jobs/\(id)/file/../result.json", cookie: cookie).status != 200)
+            // Another submitter sees none of it.
+            let other = try await logIn(tree, url: url, as: "submitter-b")
+            #expect(try await page(.GET, url + "/jobs/\(id)", cookie: other).status == 404)
+            #expect(!(try await page(.GET, url + "/jobs", cookie: other).body.contains(id)))
+            // Stopping takes the session's CSRF token: a forged form is refused.
+            let queued = try await submit(tree, url: url, as: "submitter", name: "waiting")
+            #expect(try await page(.POST, url + "/jobs/\(queued)/stop", cookie: cookie, form: ["csrf": String(repeating: "0", count: 64)]).status == 403)
+            let token = try csrf(list.body)
+            #expect(try await page(.POST, url + "/jobs/\(queued)/stop", cookie: cookie, form: ["csrf": token]).status == 303)
+            #expect(try await page(.GET, url + "/jobs/\(queued)", cookie: cookie).body.contains("killed"))
+            // Logging out ends the session.
+            #expect(try await page(.POST, url + "/logout", cookie: cookie, form: ["csrf": token]).status == 303)
+            #expect(try await page(.GET, url + "/jobs", cookie: cookie).status == 303)
         }
     }
 

@@ -157,6 +157,7 @@ struct HubOperations: APIProtocol {
         let path = "\(blobs.path(id))/\(HubResultIntake.consoleLive(serial: lease.serial))"
         let stop = lease.job.stopRequested != nil ? true : nil
         let size = try await HubConsoleAppend.append(body, to: path, at: input.query.offset, cap: configuration.maxConsoleBytes)
+        logger.debug("console appended", metadata: ["lease": "\(id)", "runner": "\(runner.name)", "size": "\(size)"])
         return .ok(.init(body: .json(.init(size: size, stop: stop))))
     }
 

@@ -628,6 +628,23 @@ import TestSupport
         }
     }
 
+    @Test(.enabled(if: chromiumPath != nil, "chromium is not installed: apt-get install chromium (scripts/install-deps installs it)"))
+    func thePagesLoadInABrowserAndShowMarkupAsText() async throws {
+        let chromium = try #require(chromiumPath)
+        try await withHub(lease: "20s", extra: ["--results", "public"]) { tree, url in
+            let id = try await submitAndFinish(tree, url: url, as: "submitter", name: "shown", console: "a <script>alert(1)</script> b\n")
+            let profile = "\(tree.dir)/chromium"
+            let list = try await dumpDOM(chromium, "\(url)/jobs", profile: profile)
+            #expect(list.contains("shown_i0.tar.xz") && list.contains("/jobs/\(id)"), "\(list)")
+            let job = try await dumpDOM(chromium, "\(url)/jobs/\(id)", profile: profile)
+            #expect(job.contains("a &lt;script&gt;alert(1)&lt;/script&gt; b"), "the console is text in the DOM: \(job)")
+            #expect(!job.contains("<script"), "no script element came to be")
+            #expect(job.contains("/jobs/\(id)/file/x.txt"))
+            let log = (try? String(contentsOfFile: "\(profile).log", encoding: .utf8)) ?? ""
+            #expect(!log.contains(":CONSOLE"), "no console message (an error, a CSP violation) on the pages: \(log.suffix(2000))")
+        }
+    }
+
     @Test func publicResultsAreReadWithoutAToken() async throws {
         try await withHub(lease: "20s", extra: ["--results", "public"]) { tree, url in
             let mine = try await submitAndFinish(tree, url: url, as: "submitter", name: "mine")

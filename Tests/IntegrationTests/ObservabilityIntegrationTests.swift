@@ -215,11 +215,13 @@ extension VMSuites {
 }
 }
 
-/// `chromium --headless --dump-dom URL`: the DOM after the page loaded.
+/// `chromium --headless --dump-dom URL`: the DOM after the page loaded. Chromium's log, with
+/// the page's console messages (`:CONSOLE`, a CSP violation among them), goes to PROFILE.log.
 func dumpDOM(_ chromium: String, _ url: String, profile: String) async throws -> String {
     // Chromium complains on stderr about the missing D-Bus; keep that out of the test log.
     let (status, dom) = try await runTool(["sh", "-c", "exec \"$0\" \"$@\" 2>\"$CHROMIUM_LOG\"", chromium, "--headless", "--no-sandbox",
-                                     "--disable-gpu", "--no-first-run", "--user-data-dir=\(profile)", "--dump-dom", url],
+                                     "--disable-gpu", "--no-first-run", "--enable-logging=stderr", "--v=0", "--user-data-dir=\(profile)",
+                                     "--dump-dom", url],
                                     environment: ["CHROMIUM_LOG": "\(profile).log"])
     guard status == 0 else {
         let log = (try? String(contentsOfFile: "\(profile).log", encoding: .utf8)) ?? ""

@@ -11,7 +11,8 @@ public struct StatusCommand: AsyncParsableCommand {
         abstract: "Show queued jobs in pickup order, running jobs, and recently finished jobs.",
         discussion: """
         Reads the queue, running/ and done/ directories only: it works whether or not a runner is up. \
-        With --hub it shows a hub's runners and leases instead.
+        With --hub it shows a hub's runners and leases instead, and, for a submitter token, its jobs \
+        there: queued, running and the most recent finished ones.
         """)
 
     @OptionGroup var location: QueueLocation
@@ -29,14 +30,21 @@ public struct StatusCommand: AsyncParsableCommand {
     public func run() async throws {
         if let client = try hubConnection.makeClient() {
             let status: HubStatus
+            var mine: [HubJobSummary]?
             do {
                 status = try await client.status()
+                // A submitter's own jobs; a runner token reads none (403), and shows the hub alone.
+                mine = try? await client.jobs(limit: max(limit, 1)).jobs
             } catch {
                 await client.shutdown()
                 throw fail("status", "\(error)")
             }
             await client.shutdown()
-            print(json ? String(decoding: try HubJSON.encode(status), as: UTF8.self) : Self.render(status), terminator: json ? "\n" : "")
+            if json {
+                print(String(decoding: try HubJSON.encode(status), as: UTF8.self))
+            } else {
+                print(Self.render(status) + (mine.map { Self.render(jobs: $0) } ?? ""), terminator: "")
+            }
             return
         }
         let observer = location.observer()
@@ -53,6 +61,21 @@ public struct StatusCommand: AsyncParsableCommand {
         } else {
             print(StatusText.render(snapshot), terminator: "")
         }
+    }
+
+    /// A submitter's jobs on a hub, as `status` shows a local queue's: queued, running, finished.
+    static func render(jobs: [HubJobSummary], now: Date = Date()) -> String {
+        var text = "\nYOUR JOBS\n"
+        for (title, state) in [("queued", HubJobState.queued), ("running", .running), ("finished", .done)] {
+            let some = jobs.filter { $0.state == state }
+            text += "  \(title): \(some.count)\n"
+            for job in some {
+                let age = Int(now.timeIntervalSince(job.finished ?? job.queued).rounded())
+                let status = job.status.map { " \($0.rawValue)" } ?? (job.stopping == true ? " stopping" : "")
+                text += "    \(job.job)\(status)  \(job.runners.isEmpty ? "" : "on \(job.runners.joined(separator: ","))  ")\(age) s ago\n"
+            }
+        }
+        return text
     }
 
     /// A hub's status as text: the queue, each runner, each lease.

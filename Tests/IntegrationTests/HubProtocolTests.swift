@@ -645,6 +645,69 @@ import TestSupport
         }
     }
 
+    /// Runs `plan` in headless Chromium (Tests/Browser/browse.py): each step's result, and every
+    /// console message, log entry and exception the pages caused.
+    private func browse(_ plan: [[String: Any]], in dir: String) async throws -> (results: [Any], console: [[String: Any]]) {
+        let chromium = try #require(chromiumPath)
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../Browser/browse.py").path
+        let planFile = "\(dir)/plan.json"
+        try JSONSerialization.data(withJSONObject: plan).write(to: URL(fileURLWithPath: planFile))
+        try FileManager.default.createDirectory(atPath: "\(dir)/downloads", withIntermediateDirectories: true)
+        let (status, output) = try await runTool(["sh", "-c", "exec python3 \"$0\" \"$1\" \"$2\" \"$3\" < \"$4\"", script, chromium,
+                                                  "\(dir)/chromium", "\(dir)/downloads", planFile])
+        guard status == 0, let line = output.split(separator: "\n").last,
+              let answer = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+            throw ConstruirTestError("browse.py: \(output)")
+        }
+        return (answer["results"] as? [Any] ?? [], answer["console"] as? [[String: Any]] ?? [])
+    }
+
+    @Test(.enabled(if: chromiumPath != nil, "chromium is not installed: apt-get install chromium (scripts/install-deps installs it)"))
+    func aSubmitterUsesThePagesInABrowser() async throws {
+        try await withHub(lease: "60s", extra: []) { tree, url in
+            let done = try await submitAndFinish(tree, url: url, as: "submitter", name: "shown", console: "a <script>alert(1)</script> b\n")
+            let running = try await submit(tree, url: url, as: "submitter", name: "running")
+            let waiting = try await submit(tree, url: url, as: "submitter", name: "waiting")
+            // "running" is held by runner-a, which appends to its console while the page is open.
+            let claim = try await tree.withClient("runner-a", url: url) { try #require(try await $0.claim()) }
+            #expect(claim.id == running)
+            _ = try await tree.withClient("runner-a", url: url) { try await $0.appendConsole(running, offset: 0, bytes: Array("first line\n".utf8)[...]) }
+            let secret = try tree.secret("submitter")
+            let appender = Task {
+                try await Task.sleep(for: .seconds(4))
+                _ = try await tree.withClient("runner-a", url: url) { try await $0.appendConsole(running, offset: 11, bytes: Array("second line\n".utf8)[...]) }
+            }
+            let plan: [[String: Any]] = [
+                ["go": "\(url)/jobs"],
+                ["text": true],                                                              // 1: not logged in
+                ["go": "\(url)/login"],
+                ["submit": "document.querySelector('input[name=token]').value = '\(secret)'; document.querySelector('form[action=\"/login\"]').submit()"],
+                ["text": true],                                                              // 4: the list
+                ["go": "\(url)/jobs/\(done)"],
+                ["text": true],                                                              // 6: a done job
+                ["download": "\(url)/jobs/\(done)/file/sub/y.txt"],                          // 7: its file
+                ["go": "\(url)/jobs/\(running)"],
+                ["wait_for_text": "second line", "timeout": 30],                              // 9: the console grows
+                ["go": "\(url)/jobs/\(waiting)"],
+                ["submit": "document.querySelector('form[action$=\"/stop\"]').submit()"],
+                ["text": true],                                                              // 12: stopped
+            ]
+            let (results, console) = try await browse(plan, in: tree.dir)
+            try await appender.value
+            #expect((results[1] as? String)?.contains("Log in") == true, "\(results[1])")
+            let list = results[4] as? String ?? ""
+            #expect(list.contains("shown_i0.tar.xz") && list.contains("running_i0.tar.xz") && list.contains("waiting_i0.tar.xz"), "\(list)")
+            let page = results[6] as? String ?? ""
+            #expect(page.contains("a <script>alert(1)</script> b") && page.contains("passed") && page.contains("runner-a"), "markup is text: \(page)")
+            #expect((results[7] as? String) == "y.txt")
+            #expect(try String(contentsOfFile: "\(tree.dir)/downloads/y.txt", encoding: .utf8) == "y\n")
+            let growing = results[9] as? String ?? ""
+            #expect(growing.contains("first line") && growing.contains("second line"), "the page followed the console: \(growing)")
+            #expect((results[12] as? String)?.contains("killed") == true, "\(results[12])")
+            #expect(console.isEmpty, "no console message, CSP violation or exception: \(console)")
+        }
+    }
+
     @Test func publicResultsAreReadWithoutAToken() async throws {
         try await withHub(lease: "20s", extra: ["--results", "public"]) { tree, url in
             let mine = try await submitAndFinish(tree, url: url, as: "submitter", name: "mine")

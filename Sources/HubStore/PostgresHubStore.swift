@@ -99,6 +99,7 @@ public final class PostgresHubStore: HubStore {
         "DROP INDEX IF EXISTS jobs_wanting",
         "CREATE INDEX IF NOT EXISTS jobs_fair ON jobs(rank, share, queued, id) WHERE open_places > 0",
         "CREATE INDEX IF NOT EXISTS jobs_share ON jobs(share)",
+        "CREATE INDEX IF NOT EXISTS jobs_name ON jobs (job COLLATE \"C\")",
         "CREATE TABLE IF NOT EXISTS submitters (name TEXT PRIMARY KEY, last_share BIGINT NOT NULL)",
         """
         CREATE TABLE IF NOT EXISTS outbox (sequence BIGSERIAL PRIMARY KEY, job_id TEXT NOT NULL, created DOUBLE PRECISION NOT NULL,
@@ -281,8 +282,11 @@ public final class PostgresHubStore: HubStore {
             select.binds.append(status.rawValue)
         }
         if let prefix = query.namePrefix {
-            select.sql += " AND starts_with(job, $\(select.binds.count + 1))"
+            // Byte order ("C"), so that the name index finds the range; starts_with keeps it exact.
+            let at = select.binds.count
+            select.sql += " AND job COLLATE \"C\" >= $\(at + 1) AND job COLLATE \"C\" < $\(at + 2) AND starts_with(job, $\(at + 1))"
             select.binds.append(prefix)
+            select.binds.append(prefix + "\u{10FFFF}")
         }
         if let submitter = query.submitter {
             select.sql += " AND submitter = $\(select.binds.count + 1)"

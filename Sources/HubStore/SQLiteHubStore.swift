@@ -126,6 +126,10 @@ public final class SQLiteHubStore: HubStore {
                 CREATE INDEX outbox_due ON outbox(next_at);
                 """)
         }
+        // Listings by name prefix.
+        migrator.registerMigration("v6") { db in
+            try db.execute(sql: "CREATE INDEX jobs_name ON jobs(job)")
+        }
         return migrator
     }
 
@@ -262,8 +266,9 @@ public final class SQLiteHubStore: HubStore {
             arguments.append(status.rawValue)
         }
         if let prefix = query.namePrefix {
-            conditions.append("substr(job, 1, ?) = ?")
-            arguments += [prefix.unicodeScalars.count, prefix]
+            // The range lets the name index find the few jobs a prefix names; substr keeps it exact.
+            conditions.append("job >= ? AND job < ? AND substr(job, 1, ?) = ?")
+            arguments += [prefix, prefix + "\u{10FFFF}", prefix.unicodeScalars.count, prefix]
         }
         if let submitter = query.submitter {
             conditions.append("submitter = ?")

@@ -72,8 +72,13 @@ struct HubPostgresTests {
             try "hi\n".write(toFile: "\(dir)/hello.txt", atomically: false, encoding: .utf8)
             _ = try await runTool(["tar", "-cJf", output, "-C", dir, "hello.txt"])
             let extra = ["--database", url, "--finish-timeout", "3s", "--max-leases", "4"]
-            let (hubA, urlA) = try await tree.startHub(lease: "5s", extra: extra, log: "\(dir)/hub-a.log")
-            let (hubB, urlB) = try await tree.startHub(lease: "5s", extra: extra, log: "\(dir)/hub-b.log")
+            // The clients send no heartbeats: a lease must outlast a claim, an upload and a result
+            // on a loaded machine (2 cores, the rest of the suite beside it), or it runs out and
+            // the job rightly goes to another client while the first still sends, which the
+            // ledger would count as two holds. 5 s was too short once in a full run. The jobs
+            // hub A held when it was killed come back when their leases run out.
+            let (hubA, urlA) = try await tree.startHub(lease: "20s", extra: extra, log: "\(dir)/hub-a.log")
+            let (hubB, urlB) = try await tree.startHub(lease: "20s", extra: extra, log: "\(dir)/hub-b.log")
             let ledger = Ledger()
             do {
                 try await withThrowingDiscardingTaskGroup { group in

@@ -9,9 +9,11 @@ import JobModel
 /// the script prints marker lines carrying a per-job nonce and the guest's uptime; the runner
 /// reads them back from console.log (`results`) for each stage's status, exit code, timing and
 /// byte range. After each stage the files its `artifacts` globs match are copied to
-/// `/run/construir-stages/artifacts`, and at the end, unless a stage wrote the output disk
-/// itself, they and job_output.txt become the output, written as a packaged job's wrapper
-/// writes its own (`OutputArchiveScript`).
+/// `/run/construir-stages/artifacts`. As in a packaged script job, `artifacts/` exists in the
+/// stages' directory before the first stage, and what the stages put there joins the output
+/// at its root. At the end, unless a stage wrote the output disk itself, these and
+/// job_output.txt become the output, written as a packaged job's wrapper writes its own
+/// (`OutputArchiveScript`).
 public enum StageDriver {
     public static let diskSerial = "construir-stages"
     /// The first guest protocol whose agent runs stages.
@@ -35,6 +37,7 @@ public enum StageDriver {
             "output=${CONSTRUIR_OUTPUT_DISK:-/dev/sdb}",
             "console=${CONSTRUIR_CONSOLE_COPY:-/job_output.txt}",
             "mkdir -p \"$dir/artifacts\"",
+            "mkdir -p artifacts 2>/dev/null || true",
             "marker() {",
             "    local up rest",
             "    read -r up rest < /proc/uptime",
@@ -75,6 +78,9 @@ public enum StageDriver {
             ]
         }
         lines += [
+            "if [ -d artifacts ] && [ -n \"$(ls -A artifacts 2>/dev/null)\" ]; then",
+            "    cp -a artifacts/. \"$dir/artifacts/\" || echo \"construir: cannot keep artifacts/\"",
+            "fi",
             "if [ -z \"$(head -c 512 \"$output\" 2>/dev/null | tr -d '\\0')\" ] && [ -n \"$(ls -A \"$dir/artifacts\")\" ]; then",
             "    SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-0} write_output \"$dir/artifacts\" \"$console\" \"$output\"",
             "fi",

@@ -56,6 +56,20 @@ import TestSupport
         }
     }
 
+    @Test func artifactsIsThereForTheStagesAndItsFilesAreTheOutput() async throws {
+        try await withTemporaryDirectory { dir in
+            // As a packaged script job finds /repo/artifacts, so do stages.
+            let stages = [JobStage(name: "build", script: ["echo made > artifacts/b.txt", "mkdir -p artifacts/sub", "echo deep > artifacts/sub/c.txt"]),
+                          JobStage(name: "log", script: ["echo logged > log.txt"], artifacts: ["log.txt"])]
+            let (status, console) = try await run(stages, in: dir, nonce: "0f0e0d0c0b0a09080706050403020100")
+            #expect(status == 0, "\(String(decoding: console, as: UTF8.self))")
+            let (listed, listing) = try await runTool(["tar", "-tJf", "\(dir)/output.img"])
+            #expect(listed == 0)
+            let entries = Set(listing.split(separator: "\n").map(String.init))
+            #expect(entries.isSuperset(of: ["./b.txt", "./sub/c.txt", "./log.txt", "job_output.txt"]), "\(listing)")
+        }
+    }
+
     @Test func aFailingStageStopsTheJobAndTheRestAreSkipped() async throws {
         try await withTemporaryDirectory { dir in
             let stages = [JobStage(name: "build", script: ["echo one", "false", "echo two"]),

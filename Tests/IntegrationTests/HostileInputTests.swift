@@ -132,9 +132,11 @@ extension VMSuites {
                 #expect((result.durations.vmStart != nil) == expectation.booted, "\(name): booted \(result.durations.vmStart != nil)")
                 #expect(FileManager.default.fileExists(atPath: "\(dir)/done/\(name)/job.tar.xz"), "\(name): job file kept")
             }
-            // The console was cut at the cap.
+            // The console was cut within the cap, its last line saying so.
             let flood = try FileSystemSize.of("\(dir)/done/flood/console.log")
-            #expect(flood > 256 << 10 && flood < (256 << 10) + 1024)
+            #expect(flood <= 256 << 10 && flood > (256 << 10) - 1024, "\(flood)")
+            #expect(try String(decoding: Data(contentsOf: URL(fileURLWithPath: "\(dir)/done/flood/console.log")).suffix(200), as: UTF8.self)
+                .contains("console log cut at \(256 << 10) bytes"))
             // The manifest's environment reached the job verbatim, and its memory applied.
             let manifest = try readResult("\(dir)/done/manifest")
             #expect(manifest.limits?.memoryMiB == 384)

@@ -74,6 +74,18 @@ struct HubTree {
                           environment: environment, log: log)
     }
 
+    /// Kills every process whose command line names this tree's directory: its hubs, runners,
+    /// commands and VMs. For `defer` right after the tree is made, so that a test that fails
+    /// halfway still leaves nothing running (scripts/test fails the run over any leftover).
+    func endEverything() {
+        for entry in FileManager.default.contentsOfDirectory(atPath: "/proc", default: []) {
+            guard let pid = Int32(entry), pid != getpid(),
+                  let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { continue }
+            let line = String(decoding: data, as: UTF8.self)
+            if line.contains("\(dir)/"), line.contains("construir") || line.contains("qemu-system") { kill(pid, SIGKILL) }
+        }
+    }
+
     /// The done/ directories holding a result.json.
     func results() -> [String: JobResult] {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: done)) ?? []).filter { !$0.hasPrefix(".") }
@@ -164,6 +176,7 @@ extension VMSuites {
         try requireImage0()
         try await withTemporaryDirectory { dir in
             let tree = HubTree(dir: dir)
+            defer { tree.endEverything() }
             try tree.addToken("runner-a", role: .runner)
             try tree.addToken("runner-b", role: .runner)
             try tree.addToken("submitter", role: .submitter)
@@ -227,6 +240,7 @@ extension VMSuites {
         try requireImage0()
         try await withTemporaryDirectory { dir in
             let tree = HubTree(dir: dir)
+            defer { tree.endEverything() }
             try tree.addToken("runner-a", role: .runner)
             try tree.addToken("submitter", role: .submitter)
             let (hub, url) = try await tree.startHub(lease: "60s", log: "\(dir)/hub.log")
@@ -256,6 +270,7 @@ extension VMSuites {
         try requireImage0()
         try await withTemporaryDirectory { dir in
             let tree = HubTree(dir: dir)
+            defer { tree.endEverything() }
             try tree.addToken("runner-a", role: .runner)
             try tree.addToken("submitter", role: .submitter)
             let (hub, url) = try await tree.startHub(lease: "20s", log: "\(dir)/hub.log")
@@ -299,6 +314,7 @@ extension VMSuites {
         try requireImage0()
         try await withTemporaryDirectory { dir in
             let tree = HubTree(dir: dir)
+            defer { tree.endEverything() }
             try tree.addToken("runner-a", role: .runner)
             try tree.addToken("submitter", role: .submitter)
             let (hub, url) = try await tree.startHub(lease: "20s", log: "\(dir)/hub.log")
@@ -350,6 +366,7 @@ extension VMSuites {
         try requireImage0()
         try await withTemporaryDirectory { dir in
             let tree = HubTree(dir: dir)
+            defer { tree.endEverything() }
             let (hub, url) = try await tree.startSleeperHub(lease: "4s", seconds: 10)
             // Both wait for work; whichever gets the job is killed, and the other must run it.
             let runners = [try tree.startRunner("runner-a", url: url, log: "\(dir)/a.log"),
@@ -378,6 +395,7 @@ extension VMSuites {
         try requireImage0()
         try await withTemporaryDirectory { dir in
             let tree = HubTree(dir: dir)
+            defer { tree.endEverything() }
             let (hub, url) = try await tree.startSleeperHub(lease: "30s", seconds: 6)
             let runner = try tree.startRunner("runner-a", url: url, log: "\(dir)/a.log")
             try await tree.waitForClaim(runner)
@@ -404,6 +422,7 @@ extension VMSuites {
         try requireImage0()
         try await withTemporaryDirectory { dir in
             let tree = HubTree(dir: dir)
+            defer { tree.endEverything() }
             let (hub, url) = try await tree.startSleeperHub(lease: "60s", seconds: 1)
             // Killed right after result.json is committed, before anything is uploaded.
             let first = try tree.startRunner("runner-a", url: url, log: "\(dir)/a.log", environment: ["CONSTRUIR_CRASH_AT": "result-written"])
@@ -423,6 +442,7 @@ extension VMSuites {
         try requireImage0()
         try await withTemporaryDirectory { dir in
             let tree = HubTree(dir: dir)
+            defer { tree.endEverything() }
             let (hub, url) = try await tree.startSleeperHub(lease: "30s", seconds: 8)
             let names = ["runner-a", "runner-b"]
             let runners = try names.map { try tree.startRunner($0, url: url, log: "\(dir)/\($0).log", extra: ["--grace", "0s"]) }

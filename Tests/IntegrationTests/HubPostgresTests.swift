@@ -56,6 +56,7 @@ struct HubPostgresTests {
         try await withTemporaryDirectory { dir in
             let url = try await cluster.database("hub")
             let tree = HubTree(dir: dir)
+            defer { tree.endEverything() }
             let jobs = 200
             let clients = 20
             for index in 0..<clients { try tree.addToken("runner-\(index)", role: .runner) }

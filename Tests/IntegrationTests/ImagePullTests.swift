@@ -41,6 +41,7 @@ struct ImagePullTests {
     private func withImageHub(_ body: (HubTree, String, HubImage) async throws -> Void) async throws {
         try await withTemporaryDirectory { dir in
             let tree = HubTree(dir: dir)
+            defer { tree.endEverything() }
             try tree.addToken("runner-a", role: .runner)
             try tree.addToken("runner-b", role: .runner)
             try tree.addToken("submitter", role: .submitter)
@@ -185,6 +186,7 @@ struct ImagePullTests {
     @Test func aHubWithoutImagesAnswers404AndFiltersNoClaim() async throws {
         try await withTemporaryDirectory { dir in
             let tree = HubTree(dir: dir)
+            defer { tree.endEverything() }
             try tree.addToken("runner-a", role: .runner)
             let (hub, url) = try await tree.startHub(lease: "20s", log: "\(dir)/hub.log")
             try await HubTree.makeJob(script: "#!/bin/bash\necho hello\n", in: dir, name: "hello", to: "\(tree.queue)/hello_i0.tar.xz")

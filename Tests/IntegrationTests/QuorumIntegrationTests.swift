@@ -15,6 +15,7 @@ extension VMSuites {
         try requireImage0()
         try await withTemporaryDirectory { dir in
             let tree = HubTree(dir: dir)
+            defer { tree.endEverything() }
             for name in ["runner-a", "runner-b", "forger"] { try tree.addToken(name, role: .runner) }
             try tree.addToken("submitter", role: .submitter)
             let (hub, url) = try await tree.startHub(lease: "60s", extra: ["--replicas", "2"], log: "\(dir)/hub.log")

@@ -4,12 +4,13 @@ import HubStore
 import JobModel
 
 extension Components.Schemas.HubJobSummary {
-    /// A job as a reader sees it.
+    /// A job as a reader sees it: done once its directory is in done/ (or gone), so that a
+    /// reader told `done` finds its result and whole console there.
     init(_ job: HubJob) {
         let state: Components.Schemas.HubJobState = switch job.state {
         case .queued: .queued
         case .held, .finishing: .running
-        case .done: .done
+        case .done: job.location == nil ? .running : .done
         }
         var runners: [String] = []
         for name in job.holds.map(\.holder) + job.results.map(\.runner) where !runners.contains(name) { runners.append(name) }

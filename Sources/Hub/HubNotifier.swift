@@ -40,20 +40,24 @@ public struct HubNotifier: Service {
                     logger.error("cannot read the webhook outbox: \(error)")
                     due = []
                 }
-                for event in due where !Task.isCancelled { await deliver(event, http) }
-                if due.isEmpty { try? await Task.sleep(for: .seconds(1)) }
+                var handled = false
+                for event in due where !Task.isCancelled { handled = await deliver(event, http) || handled }
+                if !handled { try? await Task.sleep(for: .seconds(1)) }
             }
         }
         try? await http.shutdown()
     }
 
-    private func deliver(_ event: HubEvent, _ http: HTTPClient) async {
+    /// Sends `event`, or postpones or drops it; false when it waits for its job to reach done/
+    /// (a receiver that fetches the result at once then finds it).
+    private func deliver(_ event: HubEvent, _ http: HTTPClient) async -> Bool {
         let store = coordinator.store
         do {
             guard let job = try await store.job(event.jobID), job.state == .done else {
                 try await store.removeEvent(event.sequence)
-                return
+                return true
             }
+            if job.location == nil { return false }
             let body = try HubJSON.encode(try await Self.event(for: job, webhook: webhook, done: coordinator.intake.publisher.done.directory))
             var request = HTTPClientRequest(url: webhook.url)
             request.method = .POST
@@ -73,6 +77,7 @@ public struct HubNotifier: Service {
         } catch {
             await postpone(event, error: "\(error)")
         }
+        return true
     }
 
     private func postpone(_ event: HubEvent, error: String) async {

@@ -64,7 +64,9 @@ extension HubOperations {
                 for path in candidates { if let size = try? FileSystem.size(of: path) { return (path, size) } }
                 return (nil, 0)
             }
-            guard offset <= size else {
+            // No file: the console is between places (a hold's live copy, the finished job's
+            // directory, done/); wait for it rather than refuse the offset.
+            guard offset <= size || path == nil else {
                 return .rangeNotSatisfiable(.init(body: .json(.init(error: "offset \(offset) is past the console's \(size) bytes"))))
             }
             let state = HubJobSummary(job).state
@@ -141,11 +143,14 @@ extension HubOperations {
         return "\(coordinator.intake.publisher.done.directory)/\(location)"
     }
 
-    /// Where the job's console may be now: done/'s copy once it is done; while it runs, what
-    /// its runners appended, the earliest hold's first.
+    /// Where the job's console may be now: done/'s copy once it is published there; while it
+    /// runs, what its runners appended, the earliest hold's first; while it is finished, the
+    /// copy laid out in the hub's directory.
     private func consolePaths(of job: HubJob) -> [String] {
-        if job.state == .done { return doneDirectory(of: job).map { ["\($0)/\(JobFiles.consoleLog)"] } ?? [] }
-        return job.holds.sorted { $0.serial < $1.serial }.map { "\(blobs.path(job.id))/\(HubResultIntake.consoleLive(serial: $0.serial))" }
+        if let directory = doneDirectory(of: job) { return ["\(directory)/\(JobFiles.consoleLog)"] }
+        let own = blobs.path(job.id)
+        return job.holds.sorted { $0.serial < $1.serial }.map { "\(own)/\(HubResultIntake.consoleLive(serial: $0.serial))" }
+            + ["\(own)/\(JobFiles.consoleLog)"]
     }
 
     /// `path` as components inside output/, or 400 for one that would leave it.

@@ -449,6 +449,32 @@ import TestSupport
         }
     }
 
+    /// A job ended in the store but not yet in done/ (here done/ refuses it for a while) is
+    /// still running to a reader: a follower is never told `done` before the result and the
+    /// whole console can be read (a `package --follow` once printed nothing of a job that
+    /// ended in that moment).
+    @Test func aFinishedJobIsDoneToReadersOnlyOnceInDone() async throws {
+        try await withHub(.sqlite) { tree, url in
+            let away = "\(tree.dir)/done.away"
+            try FileManager.default.moveItem(atPath: tree.done, toPath: away)
+            try "not a directory".write(toFile: tree.done, atomically: false, encoding: .utf8)
+            let id = try await submitAndFinish(tree, url: url, as: "submitter", name: "late", console: "every line\n")
+            try await tree.withClient("submitter", url: url) { submitter in
+                let console = try await submitter.console(id)
+                #expect(String(decoding: console.bytes, as: UTF8.self) == "every line\n" && console.state == .running, "\(console)")
+                #expect(try await submitter.job(id).job.state == .running)
+                async let followed = submitter.console(id, from: console.size, wait: 20)
+                try FileManager.default.removeItem(atPath: tree.done)
+                try FileManager.default.moveItem(atPath: away, toPath: tree.done)
+                let end = try await followed
+                #expect(end.bytes.isEmpty && end.state == .done, "\(end)")
+                let detail = try await submitter.job(id)
+                #expect(detail.job.state == .done && detail.result?.status == .passed, "\(detail)")
+                #expect(String(decoding: try await submitter.console(id).bytes, as: UTF8.self) == "every line\n")
+            }
+        }
+    }
+
     @Test func aSubmitterWithTooManyJobsWaitingIsToldToWait() async throws {
         try await withHub(lease: "20s", extra: ["--max-queued-per-submitter", "1"]) { tree, url in
             _ = try await submit(tree, url: url, as: "submitter", name: "first")

@@ -17,8 +17,8 @@ public struct JobExecutor: Sendable {
 
     public struct Execution: Sendable {
         public let outcome: Outcome
-        /// The VM, when its guest powered off and QEMU may still be exiting (embedded driver):
-        /// the caller destroys it (`destroyOffPool`) when it suits, before it returns.
+        /// The VM, when its guest powered off and QEMU may still be exiting: the caller lets it
+        /// end (`letEnd`) off the next job's path, before it returns.
         public let exiting: (any JobMachine)?
     }
 
@@ -267,7 +267,8 @@ public struct JobExecutor: Sendable {
         } else if hypervisor.isEmbedded {
             exiting = machine
         } else {
-            await machine.destroyOffPool()
+            // A daemon gives the job's files back (relabels them) once the domain is gone.
+            await machine.letEnd()
         }
         CrashPoint.reach("vm-stopped")
         let stopped = ContinuousClock.now

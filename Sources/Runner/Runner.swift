@@ -167,7 +167,7 @@ public final class Runner<Source: JobSource>: Service, Sendable {
                         let exiting = await self.process(job)
                         wake.yield(.jobFinished(slot: slot))
                         // The slot may boot its next VM while this one's QEMU finishes exiting.
-                        await exiting?.destroyOffPool()
+                        await exiting?.letEnd()
                     }
                 }
             }

@@ -22,6 +22,10 @@ final class LifecycleRouter: Sendable {
             reason = .guestPoweredOff
         case Int32(VIR_DOMAIN_EVENT_STOPPED.rawValue):
             reason = Self.stoppedReason(detail: detail)
+            let signal = signals.withLock { $0[name] }
+            signal?.fire(reason)
+            signal?.end()
+            return
         case Int32(VIR_DOMAIN_EVENT_CRASHED.rawValue):
             reason = .stopped(detail: "guest crashed")
         default:

@@ -1,11 +1,15 @@
 import Synchronization
 
-/// The first stop event of one domain, delivered from libvirt's event thread to one waiter.
+/// The first stop event of one domain, delivered from libvirt's event thread to one waiter;
+/// and apart from it, libvirt's word that the domain is gone (its QEMU stopped and cleaned up).
 final class StopSignal: Sendable {
     private struct State {
         var reason: StopReason?
         var waiter: CheckedContinuation<StopReason?, Never>?
         var cancelled = false
+        var ended = false
+        var endWaiter: CheckedContinuation<Void, Never>?
+        var endCancelled = false
     }
 
     private let state = Mutex(State())
@@ -39,6 +43,37 @@ final class StopSignal: Sendable {
                 return state.waiter
             }
             waiter?.resume(returning: nil)
+        }
+    }
+
+    /// libvirt stopped the domain (its STOPPED event): nothing of it runs any more.
+    func end() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.ended = true
+            defer { state.endWaiter = nil }
+            return state.endWaiter
+        }
+        waiter?.resume()
+    }
+
+    /// Returns once `end()` happened, or when the task is cancelled.
+    func waitForEnd() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let ready = state.withLock { state -> Bool in
+                    if state.ended || state.endCancelled { return true }
+                    state.endWaiter = continuation
+                    return false
+                }
+                if ready { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                state.endCancelled = true
+                defer { state.endWaiter = nil }
+                return state.endWaiter
+            }
+            waiter?.resume()
         }
     }
 }

@@ -36,6 +36,15 @@ public final class VirtualMachine: JobMachine, @unchecked Sendable {
         await signal.wait()
     }
 
+    public func ended() async {
+        // A QEMU this process adopted is its own to reap: libvirt would wait for it in vain.
+        if adoptedPID.withLock({ $0 }) != nil {
+            await destroyOffPool()
+            return
+        }
+        await signal.waitForEnd()
+    }
+
     /// The live I/O throttle of the disk at `target` (e.g. "vda") as QEMU reports it:
     /// (bytes per second, operations per second), or nil when libvirt cannot tell.
     public func diskThrottle(target: String) -> (bytesPerSecond: UInt64, operationsPerSecond: UInt64)? {

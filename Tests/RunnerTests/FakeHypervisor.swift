@@ -34,6 +34,7 @@ final class FakeHypervisor: VirtualMachineManager {
         var running: Set<String> = []
         var mostRunning = 0
         var leftoversDestroyed: [String] = []
+        var destroyed: [String] = []
         var suspended: [FakeMachine] = []
         var resized: [(domain: String, target: String, bytes: Int64)] = []
     }
@@ -49,6 +50,8 @@ final class FakeHypervisor: VirtualMachineManager {
     var mostRunning: Int { state.withLock { $0.mostRunning } }
     var running: Set<String> { state.withLock { $0.running } }
     var leftoversDestroyed: [String] { state.withLock { $0.leftoversDestroyed } }
+    /// Domains the runner destroyed (rather than let end by themselves), in order.
+    var destroyed: [String] { state.withLock { $0.destroyed } }
 
     func start(_ configuration: DomainConfiguration) throws -> FakeMachine {
         // QEMU opens its console log at start, as libvirt's file serial port does.
@@ -86,8 +89,11 @@ final class FakeHypervisor: VirtualMachineManager {
         state.withLock { $0.resized.append((domain, target, bytes)) }
     }
 
-    fileprivate func ended(_ name: String) {
-        _ = state.withLock { $0.running.remove(name) }
+    fileprivate func ended(_ name: String, destroyed: Bool) {
+        state.withLock { state in
+            if destroyed { state.destroyed.append(name) }
+            state.running.remove(name)
+        }
     }
 }
 
@@ -152,7 +158,12 @@ final class FakeMachine: JobMachine {
     }
 
     func destroy() {
-        hypervisor.ended(name)
+        hypervisor.ended(name, destroyed: true)
+    }
+
+    /// Its QEMU ends by itself once the guest stopped.
+    func ended() async {
+        hypervisor.ended(name, destroyed: false)
     }
 
     func suspend() throws {

@@ -100,6 +100,7 @@ import XZ
             #expect(hypervisor.started.count == 5)
             #expect(hypervisor.mostRunning == 2)
             #expect(hypervisor.running.isEmpty, "every VM is torn down before run() returns")
+            #expect(hypervisor.destroyed.isEmpty, "a guest that powered off is left to end by itself, never destroyed")
             let output = try String(contentsOfFile: "\(fixture.done)/job1/output/out.txt", encoding: .utf8)
             #expect(output == "hello")
             #expect(try fixture.queued().isEmpty)
@@ -133,6 +134,8 @@ import XZ
             #expect(results["hangs"]?.error?.hasPrefix("timed out after 30s") == true, "\(results["hangs"]?.error ?? "")")
             #expect(results["hangs"]?.durations.destroy != nil, "the runner destroyed it")
             #expect(results["passes"]?.durations.destroy == nil, "a guest that powered off is torn down later")
+            #expect(hypervisor.destroyed.contains { $0.hasSuffix("-hangs") } && !hypervisor.destroyed.contains { $0.hasSuffix("-passes") },
+                    "\(hypervisor.destroyed)")
             #expect(results["floods"]?.status == .error)
             #expect(results["floods"]?.error?.contains("the console log went over 4096 bytes") == true, "\(results["floods"]?.error ?? "")")
             #expect(results["crashes"]?.status == .error)

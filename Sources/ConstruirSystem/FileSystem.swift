@@ -27,6 +27,21 @@ public enum FileSystem {
         try systemCall("rename", path: "\(from) -> \(to)") { Glibc.rename(from, to) }
     }
 
+    /// The first `count` bytes of the file at `path` (fewer when it is shorter). Blocking.
+    public static func readPrefix(of path: String, count: Int) throws(SystemError) -> [UInt8] {
+        let fd = try systemCall("open", path: path) { open(path, O_RDONLY | O_CLOEXEC) }
+        defer { close(fd) }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 1)
+        defer { buffer.deallocate() }
+        var filled = 0
+        while filled < count {
+            let read = try systemCall("read", path: path) { Glibc.read(fd, buffer.baseAddress! + filled, count - filled) }
+            if read == 0 { break }
+            filled += read
+        }
+        return [UInt8](buffer.prefix(filled))
+    }
+
     /// Flushes a file or directory to stable storage.
     public static func fsync(path: String) throws(SystemError) {
         let fd = try systemCall("open", path: path) { open(path, O_RDONLY | O_CLOEXEC) }

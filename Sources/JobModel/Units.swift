@@ -63,6 +63,12 @@ public enum Units {
         return unit < 0 ? "\(bytes) bytes" : "\(String(format: "%.1f", value)) \(units[unit]) (\(bytes) bytes)"
     }
 
+    /// A duration for people, as limits are given: `30s`, `1.5s`.
+    public static func format(_ duration: Duration) -> String {
+        let seconds = duration.seconds
+        return seconds == seconds.rounded() ? "\(Int(seconds))s" : String(format: "%.1fs", seconds)
+    }
+
     /// `value` rounded up to a whole number of `multiple`s (a disk's size to whole blocks).
     public static func roundUp(_ value: Int64, to multiple: Int64) -> Int64 {
         (value + multiple - 1) / multiple * multiple

@@ -21,7 +21,7 @@ public struct EffectiveLimits: Sendable, Equatable {
         }
         if let timeout = manifest.timeout {
             guard timeout <= policy.maxTimeout else {
-                throw refuse("a timeout of", JobExecutor.format(timeout), JobExecutor.format(policy.maxTimeout), "--max-timeout")
+                throw refuse("a timeout of", Units.format(timeout), Units.format(policy.maxTimeout), "--max-timeout")
             }
             limits.timeout = timeout
         }

@@ -60,6 +60,6 @@ public final class HostCPULoad: CPULoadSource {
     private static func isJobVM(_ pid: String) -> Bool {
         guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"), !data.isEmpty,
               let name = StaleProcesses.domainName(commandLine: data) else { return false }
-        return name.hasPrefix(JobExecutor.domainPrefix)
+        return name.hasPrefix(JobDomain.prefix)
     }
 }

@@ -1,6 +1,9 @@
+import ConstruirSystem
 import Foundation
 import JobModel
+import Logging
 import Synchronization
+import VMHost
 
 /// Whether a volunteer's runner holds back now, and why. Its `PauseCondition`s set their
 /// reasons; the scheduler claims nothing while any reason holds, and each running job follows
@@ -69,5 +72,31 @@ public final class PauseSwitch: Sendable {
             _ = self?.state.withLock { $0.followers.removeValue(forKey: id) }
         }
         return stream
+    }
+}
+
+extension PauseSwitch {
+    /// Pauses and resumes `machine` as the switch says until cancelled, and keeps `clock` (the
+    /// paused time the timeout leaves out). A VM that cannot be paused (it is powering off) runs on.
+    func apply(to machine: any JobMachine, clock: PauseClock, logger: Logger) async {
+        for await suspend in suspensions() where suspend != clock.isPaused {
+            // The clock stops before the VM does and starts after it runs again: a loaded host,
+            // when pauses happen, may take a while to get back to this task, and that delay is
+            // never charged to the job.
+            if suspend { clock.pause() }
+            do {
+                // Not at idle priority: the owner wants the CPUs now.
+                try await OwnThread.run(suspend ? "construir-pause" : "construir-resume", urgent: true) {
+                    try suspend ? machine.suspend() : machine.resume()
+                }
+                if !suspend { clock.resume() }
+                logger.info(suspend ? "VM paused" : "VM resumed", metadata: ["paused": "\(Units.format(clock.paused()))"])
+            } catch {
+                // A VM that did not pause runs on, and one that did not resume is charged from
+                // now on, so its timeout still ends it.
+                clock.resume()
+                logger.warning("cannot \(suspend ? "pause" : "resume") the VM: \(error)")
+            }
+        }
     }
 }

@@ -194,7 +194,7 @@ public final class Runner<Source: JobSource>: Service, Sendable {
                 executor.warm?.holdBack(true)
                 let running = configuration.slots - freeSlots.count
                 if running > 0 {
-                    logger.notice("stopping: no new jobs; \(running) running job(s) get \(JobExecutor.format(configuration.gracePeriod)) to finish")
+                    logger.notice("stopping: no new jobs; \(running) running job(s) get \(Units.format(configuration.gracePeriod)) to finish")
                     jobs.addTask { [grace = configuration.gracePeriod] in
                         try? await Task.sleep(for: grace)
                         if !Task.isCancelled { wake.yield(.graceOver) }
@@ -216,10 +216,10 @@ public final class Runner<Source: JobSource>: Service, Sendable {
     private var killLeftoverVM: @Sendable (String) async -> Void {
         { [hypervisor = executor.hypervisor] directory in
             _ = try? await OwnThread.run("construir-take-over") {
-                hypervisor.destroyLeftover(name: JobExecutor.domainName(jobID: (directory as NSString).lastPathComponent))
-                let record = JobExecutor.domainRecord(in: directory)
+                hypervisor.destroyLeftover(name: JobDomain.name(jobID: (directory as NSString).lastPathComponent))
+                let record = JobDomain.record(in: directory)
                 if let data = FileManager.default.contents(atPath: record), data.count <= 256,
-                   let name = String(data: data, encoding: .utf8), name.hasPrefix(JobExecutor.domainPrefix), SafeName.isSafe(name) {
+                   let name = String(data: data, encoding: .utf8), name.hasPrefix(JobDomain.prefix), SafeName.isSafe(name) {
                     hypervisor.destroyLeftover(name: name)
                 }
             }
@@ -234,7 +234,7 @@ public final class Runner<Source: JobSource>: Service, Sendable {
         let hypervisor = executor.hypervisor
         guard hypervisor.isEmbedded else { return }
         let destroyed = (try? await OwnThread.run("construir-recover-vms") { () -> [String] in
-            let names = hypervisor.runningDomainNames().filter { $0.hasPrefix(JobExecutor.domainPrefix) }
+            let names = hypervisor.runningDomainNames().filter { $0.hasPrefix(JobDomain.prefix) }
             for name in names { hypervisor.destroyLeftover(name: name) }
             return names
         }) ?? []
@@ -322,7 +322,7 @@ public final class Runner<Source: JobSource>: Service, Sendable {
             let entry = pending.failed(job, result: result, error: "\(error)", at: .now)
             try? await OwnThread.run("construir-publish-record") { JobPublisher.recordFailure(entry) }
             pendingChanged.continuation.yield()
-            logger.error("cannot deliver job (to done/ or the hub): it stays in \(job.directory), is tried again in \(JobExecutor.format(pending.delay(afterFailures: entry.failures))), and no new job is claimed meanwhile: \(error)",
+            logger.error("cannot deliver job (to done/ or the hub): it stays in \(job.directory), is tried again in \(Units.format(pending.delay(afterFailures: entry.failures))), and no new job is claimed meanwhile: \(error)",
                          metadata: ["job": "\(job.name.fileName)", "failures": "\(entry.failures)"])
             return
         }

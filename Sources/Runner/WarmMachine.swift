@@ -49,7 +49,7 @@ public struct WarmMachine: Sendable {
         try FileSystem.createSparseFile(paths.status, size: Int64(GuestStatus.diskSize), mode: 0o600)
         try FileSystem.createSparseFile(paths.config, size: scriptDiskSize, mode: 0o600)
         try FileSystem.createSparseFile(paths.stages, size: scriptDiskSize, mode: 0o600)
-        let configuration = JobExecutor.domainConfiguration(
+        let configuration = JobDomain.configuration(
             name: name, image: image, memoryMiB: options.memoryMiB, cpus: options.cpus,
             commandLine: image.manifest.cmdline + " " + commandLineFlag, job: paths.job, output: paths.output,
             status: paths.status, config: paths.config, stages: paths.stages, consoleLog: "\(directory)/console.log",
@@ -61,7 +61,7 @@ public struct WarmMachine: Sendable {
 
     /// What the guest's status disk says: `.waiting` once the agent is ready for a job.
     func guestState() -> GuestStatus.State? {
-        let bytes = (try? JobExecutor.readPrefix(of: statusDisk, count: GuestStatus.diskSize)) ?? []
+        let bytes = (try? FileSystem.readPrefix(of: statusDisk, count: GuestStatus.diskSize)) ?? []
         return (try? GuestStatus.parse(bytes))??.state
     }
 
@@ -74,7 +74,7 @@ public struct WarmMachine: Sendable {
         guard jobSize <= (try FileSystem.size(of: jobDisk)) else {
             throw ConstruirError(.limitExceeded, "the job is larger than the warm VM's job disk")
         }
-        try Data(name.utf8).write(to: URL(fileURLWithPath: JobExecutor.domainRecord(in: job.directory)))
+        try Data(name.utf8).write(to: URL(fileURLWithPath: JobDomain.record(in: job.directory)))
         try FileSystem.copyContents(of: job.jobPath, into: jobDisk)
         if let environment { try FileSystem.overwritePrefix(of: configDisk, with: environment) }
         if let stages { try FileSystem.overwritePrefix(of: stagesDisk, with: stages) }

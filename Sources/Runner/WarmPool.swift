@@ -230,7 +230,7 @@ public final class WarmPool: Sendable {
     /// now, nil when it cannot be had (a rebuild under way, a broken image).
     private func verdict(on machine: WarmMachine, imageDigest: String?) -> Verdict {
         if ContinuousClock.now - machine.booted >= policy.maxAge {
-            return .stale("it waited longer than --warm-max-age \(JobExecutor.format(policy.maxAge))")
+            return .stale("it waited longer than --warm-max-age \(Units.format(policy.maxAge))")
         }
         guard imageDigest == machine.imageDigest else { return .stale("build image \(machine.image) changed since it booted") }
         guard machine.machine.isRunning else { return .stale("it stopped while waiting") }
@@ -272,7 +272,7 @@ public final class WarmPool: Sendable {
     }
 
     private func boot(_ index: Int) async {
-        let name = "\(JobExecutor.domainPrefix)warm-\(Self.lifeTag)-\(Self.sequence.wrappingAdd(1, ordering: .relaxed).newValue)"
+        let name = "\(JobDomain.prefix)warm-\(Self.lifeTag)-\(Self.sequence.wrappingAdd(1, ordering: .relaxed).newValue)"
         let directory = "\(self.directory)/\(name)"
         let (images, digests, options, hypervisor) = (self.images, self.digests, self.options, self.hypervisor)
         do {
@@ -300,7 +300,7 @@ public final class WarmPool: Sendable {
                 state.booting.removeFirst(index)
                 state.failedAt[index] = .now
             }
-            logger.warning("cannot boot a warm VM of image \(index) (tried again in \(JobExecutor.format(Self.retryDelay))): \(error)")
+            logger.warning("cannot boot a warm VM of image \(index) (tried again in \(Units.format(Self.retryDelay))): \(error)")
         }
     }
 
@@ -319,7 +319,7 @@ public final class WarmPool: Sendable {
     /// have no runner), and removes their files.
     private func clearLeftovers() async {
         let directory = self.directory
-        let prefix = "\(JobExecutor.domainPrefix)warm-"
+        let prefix = "\(JobDomain.prefix)warm-"
         let killed = (try? await OwnThread.run("construir-warm-clear") { () throws -> [String] in
             let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
             let names = Set(leftovers.filter { $0.hasPrefix(prefix) })

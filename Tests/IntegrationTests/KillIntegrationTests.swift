@@ -50,7 +50,7 @@ extension VMSuites {
                 jobID = id
                 return console.contains("running until killed")
             }
-            let domain = JobExecutor.domainName(jobID: jobID)
+            let domain = JobDomain.name(jobID: jobID)
             #expect(hypervisor.runningDomainNames().contains(domain))
             // Queued behind the running job (one slot): it runs once the kill frees the slot.
             try FileSystem.renameNoReplace("\(dir)/after_i0.tar.xz", "\(queue)/after_i0.tar.xz")
@@ -76,7 +76,7 @@ extension VMSuites {
             let after = try readResult("\(done)/after")
             #expect(after.status == .passed, "\(after.error ?? "")")
             #expect(try String(contentsOfFile: "\(done)/after/output/job_output.txt", encoding: .utf8).contains("after the kill"))
-            #expect(hypervisor.runningDomainNames().filter { $0.hasPrefix(JobExecutor.domainPrefix) }.isEmpty)
+            #expect(hypervisor.runningDomainNames().filter { $0.hasPrefix(JobDomain.prefix) }.isEmpty)
             #expect(try FileManager.default.contentsOfDirectory(atPath: running).filter { !$0.hasPrefix(".") }.isEmpty)
             #expect(try FileManager.default.contentsOfDirectory(atPath: queue).filter { !$0.hasPrefix(".") }.isEmpty)
         }

@@ -56,7 +56,7 @@ extension VMSuites {
                 return console.contains("tick 2")
             }
             let console = "\(running)/\(jobID)/console.log"
-            let domain = JobExecutor.domainName(jobID: jobID)
+            let domain = JobDomain.name(jobID: jobID)
 
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/bin/sh")

@@ -103,7 +103,7 @@ extension VMSuites {
                 #expect(bigger.limits?.memoryMiB == 768)
                 group.cancelAll()
             }
-            #expect(hypervisor.runningDomainNames().filter { $0.hasPrefix(JobExecutor.domainPrefix) }.isEmpty, "no VM is left at stop")
+            #expect(hypervisor.runningDomainNames().filter { $0.hasPrefix(JobDomain.prefix) }.isEmpty, "no VM is left at stop")
             #expect(warmVMs(dir).isEmpty)
             #expect(((try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/queue/.construir/warm/\(runner.identity.id)")) ?? []).isEmpty)
         }

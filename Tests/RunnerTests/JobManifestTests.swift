@@ -9,8 +9,8 @@ import VMHost
 @Suite struct JobManifestTests {
     @Test func aPinnedDigestThatDiffersNamesBoth() {
         let expected = String(repeating: "a", count: 64), actual = String(repeating: "b", count: 64)
-        #expect(JobExecutor.imageMismatch(pinned: expected, actual: expected, index: 1) == nil)
-        let refusal = JobExecutor.imageMismatch(pinned: expected, actual: actual, index: 1)
+        #expect(JobPlan.imageMismatch(pinned: expected, actual: expected, index: 1) == nil)
+        let refusal = JobPlan.imageMismatch(pinned: expected, actual: actual, index: 1)
         #expect(refusal?.contains("the job expects \(expected)") == true, "\(refusal ?? "")")
         #expect(refusal?.contains("image 1 is \(actual)") == true, "\(refusal ?? "")")
     }

@@ -213,7 +213,7 @@ import XZ
                 let name = try #require(JobName(fileName: "orphan_i0.tar.xz"))
                 let job = try #require(try queue.claim(name, by: dead))
                 orphanID = job.id
-                try Data("construir-warm-dead-7".utf8).write(to: URL(fileURLWithPath: JobExecutor.domainRecord(in: job.directory)))
+                try Data("construir-warm-dead-7".utf8).write(to: URL(fileURLWithPath: JobDomain.record(in: job.directory)))
             }
             try await runner.run()
 

@@ -97,7 +97,7 @@ import Archive
             let large = try fixture.claimedJob("large")
             guard case .finished(let cold) = await executor.execute(large).outcome else { Issue.record("interrupted"); return }
             #expect(cold.status == .passed && cold.warm == nil, "\(cold.error ?? "")")
-            #expect(fixture.hypervisor.started.contains(JobExecutor.domainName(jobID: large.id)))
+            #expect(fixture.hypervisor.started.contains(JobDomain.name(jobID: large.id)))
             #expect(pool.snapshot.map(\.domain) == [vm.domain])
         }
         try await withTemporaryDirectory { dir in

@@ -1,0 +1,44 @@
+import ConstruirSystem
+import Foundation
+import JobModel
+
+/// The disks of a job's VM, in its running directory: whether a warm VM's files are moved
+/// there at its hand-over or fresh ones are made for a cold boot, the paths are the same.
+struct JobDisks {
+    let directory: String
+    var output: String { "\(directory)/output.img" }
+    var status: String { "\(directory)/status.img" }
+    var config: String { "\(directory)/config.img" }
+    var stages: String { "\(directory)/stages.img" }
+    var consoleLog: String { "\(directory)/\(JobFiles.consoleLog)" }
+    var stageMarkers: String { "\(directory)/\(StageMarkers.fileName)" }
+
+    /// Makes the disks a cold boot attaches: a sparse output disk of `outputSize`, the status
+    /// disk, and the environment and stages scripts when the job has them. Blocking.
+    func create(outputSize: Int64, environment: [UInt8]?, stageScript: [UInt8]?) throws {
+        try FileSystem.createSparseFile(output, size: outputSize)
+        try FileSystem.createSparseFile(status, size: Int64(GuestStatus.diskSize))
+        if let environment { try Data(environment).write(to: URL(fileURLWithPath: config)) }
+        if let stageScript { try Data(stageScript).write(to: URL(fileURLWithPath: stages)) }
+    }
+
+    /// Removes what a failed warm hand-over left before the job boots cold. Blocking.
+    func removeHandOverLeftovers() {
+        for file in [output, status, consoleLog, JobDomain.record(in: directory)] { try? FileManager.default.removeItem(atPath: file) }
+    }
+
+    /// Removes the disks and the run's own files once the job's VM is gone; the console log,
+    /// the output and result.json stay. Blocking.
+    func remove() {
+        for file in [output, status, config, stages, stageMarkers, JobDomain.record(in: directory)] {
+            try? FileManager.default.removeItem(atPath: file)
+        }
+    }
+
+    /// A config or stages disk's bytes: the script, NUL-padded to whole 4 KiB blocks.
+    static func scriptBytes(_ script: String) -> [UInt8] {
+        var bytes = Array(script.utf8)
+        bytes += [UInt8](repeating: 0, count: Int(Units.roundUp(Int64(bytes.count) + 1, to: 4096)) - bytes.count)
+        return bytes
+    }
+}

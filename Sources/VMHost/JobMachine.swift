@@ -12,9 +12,9 @@ public protocol JobMachine: Sendable {
     /// Kills the VM now; harmless when it already stopped. Blocks (libvirt's destroy takes ~1.4 s).
     func destroy()
 
-    /// Returns once the hypervisor reports the domain gone (QEMU stopped and cleaned up), or
-    /// when the task is cancelled.
-    func ended() async
+    /// Waits for the hypervisor to report the domain gone (QEMU stopped and cleaned up): true
+    /// then, false when the task is cancelled first.
+    func ended() async -> Bool
 
     /// Stops the guest's CPUs where they are (libvirt's suspend): it keeps its memory and
     /// resumes where it left off. Blocks.
@@ -84,10 +84,11 @@ extension JobMachine {
     /// its QEMU (`on_poweroff` destroy) and holds the domain's lock meanwhile, up to seconds. A
     /// destroy, or any look at the domain, waits on that lock while holding libvirt's domain
     /// list, and the next VM's start waits on the list: back-to-back jobs paid ~1.4 s each for
-    /// the teardown before them. Destroyed after `grace` if libvirt never says it ended.
+    /// the teardown before them. Destroyed after `grace` if libvirt never says it ended, or at
+    /// once when the task is cancelled (the runner stops): a teardown is never left half done.
     public func letEnd(grace: Duration = .seconds(30)) async {
         let ended = await withTaskGroup(of: Bool.self) { group in
-            group.addTask { await self.ended(); return true }
+            group.addTask { await self.ended() }
             group.addTask { try? await Task.sleep(for: grace); return false }
             let first = await group.next() ?? false
             group.cancelAll()

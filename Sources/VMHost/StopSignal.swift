@@ -56,8 +56,8 @@ final class StopSignal: Sendable {
         waiter?.resume()
     }
 
-    /// Returns once `end()` happened, or when the task is cancelled.
-    func waitForEnd() async {
+    /// Waits for `end()`: true once it happened, false when the task is cancelled first.
+    func waitForEnd() async -> Bool {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let ready = state.withLock { state -> Bool in
@@ -67,6 +67,7 @@ final class StopSignal: Sendable {
                 }
                 if ready { continuation.resume() }
             }
+            return state.withLock { $0.ended }
         } onCancel: {
             let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
                 state.endCancelled = true

@@ -36,13 +36,13 @@ public final class VirtualMachine: JobMachine, @unchecked Sendable {
         await signal.wait()
     }
 
-    public func ended() async {
+    public func ended() async -> Bool {
         // A QEMU this process adopted is its own to reap: libvirt would wait for it in vain.
         if adoptedPID.withLock({ $0 }) != nil {
             await destroyOffPool()
-            return
+            return true
         }
-        await signal.waitForEnd()
+        return await signal.waitForEnd()
     }
 
     /// The live I/O throttle of the disk at `target` (e.g. "vda") as QEMU reports it:

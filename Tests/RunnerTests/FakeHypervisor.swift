@@ -162,8 +162,9 @@ final class FakeMachine: JobMachine {
     }
 
     /// Its QEMU ends by itself once the guest stopped.
-    func ended() async {
+    func ended() async -> Bool {
         hypervisor.ended(name, destroyed: false)
+        return true
     }
 
     func suspend() throws {

@@ -39,7 +39,10 @@ let package = Package(
 
         // Not "CSystem": apple/swift-system (under swift-nio, under Hummingbird) has a target of that name.
         .target(name: "CConstruir"),
-        .target(name: "ConstruirSystem", dependencies: ["CConstruir"]),
+        .target(name: "ConstruirSystem", dependencies: [
+            "CConstruir",
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
         .target(name: "XZ", dependencies: ["CLZMA", "ConstruirSystem"]),
         // The job format (names, manifest, results, queue and done/ records, build images) and
         // the done/ directory (publishing a finished job into it): no libvirt, so the status

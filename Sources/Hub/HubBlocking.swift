@@ -1,11 +1,11 @@
-import NIOPosix
+import ConstruirSystem
 
-/// Where the hub's blocking file work runs: NIO's thread pool, a bounded set of threads however
-/// many requests come, never the cooperative pool.
+/// Where the hub's blocking file work runs (`FileWork`): its coordinator and intake take it as a
+/// value, so that the rule is stated once.
 public struct HubBlocking: Sendable {
     public init() {}
 
     public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await NIOThreadPool.singleton.runIfActive(body)
+        try await FileWork.run(body)
     }
 }

@@ -3,7 +3,6 @@ import Foundation
 import HubAPI
 import JobModel
 import Logging
-import NIOPosix
 
 /// The build images a hub serves (`hub serve --images DIR`), so that every runner can run the
 /// hub's jobs on the same bytes: runners fetch them (`image pull`), and a claim hands a runner a
@@ -30,13 +29,13 @@ public struct HubImages: Sendable {
         self.served = served
     }
 
-    /// Reads and checks every image in `directory` on NIO's thread pool (hashing hundreds of
-    /// megabytes must not hold the cooperative pool).
+    /// Reads and checks every image in `directory` on a thread of its own (hashing hundreds of
+    /// megabytes must hold neither the cooperative pool nor the file-work pool).
     public static func load(directory: String, logger: Logger) async throws -> HubImages {
         guard FileSystem.isDirectory(directory) else {
             throw ConstruirError(.notFound, "the images directory \(directory) does not exist")
         }
-        let (served, refusals) = try await NIOThreadPool.singleton.runIfActive { check(directory: directory) }
+        let (served, refusals) = try await OwnThread.run("construir-images") { check(directory: directory) }
         for refusal in refusals { logger.warning("not serving a build image: \(refusal)") }
         for entry in served.values.sorted(by: { $0.image.index < $1.image.index }) {
             logger.info("serving build image", metadata: ["image": "\(entry.image.index)", "digest": "\(entry.image.digest)"])

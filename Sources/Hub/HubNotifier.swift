@@ -101,7 +101,7 @@ public struct HubNotifier: Service {
     static func event(for job: HubJob, webhook: HubWebhook, done: String) async throws -> Components.Schemas.HubJobEvent {
         var exitCode: Int?
         if let location = job.location, !location.isEmpty, SafeName.isSafe(location) {
-            exitCode = try await HubServer.blocking { JobPublisher.readResult("\(done)/\(location)/\(JobFiles.result)")?.exitCode }
+            exitCode = try await FileWork.run { JobPublisher.readResult("\(done)/\(location)/\(JobFiles.result)")?.exitCode }
         }
         return .init(event: .job_finished, id: job.id, job: job.job, name: JobName(fileName: job.job)?.name ?? job.job,
                      status: .init(job.status ?? .error), exitCode: exitCode, submitter: job.submitter, finished: job.finished ?? Date(),

@@ -41,7 +41,7 @@ extension HubOperations {
         let job = try await readable(input.path.id)
         var result: Components.Schemas.JobResult?
         if let directory = doneDirectory(of: job) {
-            result = try await HubServer.blocking {
+            result = try await FileWork.run {
                 try JobPublisher.readResult("\(directory)/\(JobFiles.result)").map { try HubJSON.recode($0, as: Components.Schemas.JobResult.self) }
             }
         }
@@ -50,7 +50,7 @@ extension HubOperations {
 
     func readConsole(_ input: Operations.ReadConsole.Input) async throws -> Operations.ReadConsole.Output {
         var job = try await readable(input.path.id)
-        if let directory = doneDirectory(of: job), try await HubServer.blocking({ !FileSystem.isDirectory(directory) }) {
+        if let directory = doneDirectory(of: job), try await FileWork.run({ !FileSystem.isDirectory(directory) }) {
             throw Self.removed
         }
         let offset = input.query.offset ?? 0
@@ -60,7 +60,7 @@ extension HubOperations {
         let waiters = self.waiters
         while true {
             let candidates = consolePaths(of: job)
-            let (path, size) = try await HubServer.blocking { () -> (String?, Int64) in
+            let (path, size) = try await FileWork.run { () -> (String?, Int64) in
                 for path in candidates { if let size = try? FileSystem.size(of: path) { return (path, size) } }
                 return (nil, 0)
             }
@@ -92,7 +92,7 @@ extension HubOperations {
         let path: String
         if let inside = input.query.path {
             let relative = try Self.outputPath(inside)
-            path = try await HubServer.blocking { () throws -> String in
+            path = try await FileWork.run { () throws -> String in
                 guard let file = Self.regularFile(under: "\(directory)/\(JobFiles.output)", relative) else {
                     throw HubHTTPError(.notFound, "the job's output has no file \(inside)")
                 }
@@ -100,7 +100,7 @@ extension HubOperations {
             }
         } else {
             path = "\(directory)/\(JobFiles.outputArchive)"
-            guard try await HubServer.blocking({ FileSystem.exists(path) }) else { throw HubHTTPError(.notFound, "the job has no output archive") }
+            guard try await FileWork.run({ FileSystem.exists(path) }) else { throw HubHTTPError(.notFound, "the job has no output archive") }
         }
         switch try await HubFileResponse.make(path: path, range: input.headers.range) {
         case .whole(let body): return .ok(.init(headers: .init(acceptRanges: .bytes), body: .binary(body)))

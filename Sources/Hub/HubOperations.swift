@@ -167,7 +167,7 @@ struct HubOperations: APIProtocol {
         let cap: Int64
         do {
             let intake = coordinator.intake
-            cap = try await HubServer.blocking { try intake.outputCap(ofJob: id) }
+            cap = try await FileWork.run { try intake.outputCap(ofJob: id) }
         } catch {
             return .unprocessableContent(.init(body: .json(.init(error: "the hub cannot read this job's image to size its output: \(error)"))))
         }
@@ -211,11 +211,11 @@ struct HubOperations: APIProtocol {
         }
         guard case .applicationXXz(let body) = input.body else { throw HubHTTPError(.unsupportedMediaType, "send the job as application/x-xz") }
         let blobs = self.blobs
-        let place = try await HubServer.blocking { try blobs.uploadPlace(for: name) }
+        let place = try await FileWork.run { try blobs.uploadPlace(for: name) }
         let accepted: HubJob
         do {
             try await Self.receive(body, into: place.file, limit: configuration.maxJobBytes, what: "the job")
-            try await HubServer.blocking {
+            try await FileWork.run {
                 do {
                     _ = try JobImageInspector.inspect(place.file)
                 } catch {
@@ -224,7 +224,7 @@ struct HubOperations: APIProtocol {
             }
             accepted = try await coordinator.accept(upload: place.id, name: name, submitter: submitter.name)
         } catch {
-            try? await HubServer.blocking { blobs.remove(place.id) }
+            try? await FileWork.run { blobs.remove(place.id) }
             throw error
         }
         logger.info("job submitted", metadata: ["job": "\(name.fileName)", "submitter": "\(submitter.name)"])
@@ -279,7 +279,7 @@ struct HubOperations: APIProtocol {
                 offset += Int64(chunk.count)
             }
         } catch {
-            try? await HubServer.blocking { try? FileManager.default.removeItem(atPath: path) }
+            try? await FileWork.run { try? FileManager.default.removeItem(atPath: path) }
             throw error
         }
     }

@@ -149,9 +149,4 @@ public struct HubServer: Sendable {
         @unknown default: return "\(error)"
         }
     }
-
-    /// Blocking file work on NIO's thread pool: a bounded set of threads, however many requests.
-    static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await NIOThreadPool.singleton.runIfActive(body)
-    }
 }

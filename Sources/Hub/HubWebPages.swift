@@ -123,7 +123,7 @@ struct HubWebPages: Sendable {
         var files: [[String: String]] = []
         var filesNote: String?
         if summary.state == .done, let job = try await operations.coordinator.store.job(id), let directory = operations.doneDirectory(of: job) {
-            let listing = try await HubServer.blocking { Self.files(under: "\(directory)/\(JobFiles.output)", limit: 500) }
+            let listing = try await FileWork.run { Self.files(under: "\(directory)/\(JobFiles.output)", limit: 500) }
             files = listing.files.map { ["path": $0.path, "href": Self.pathHref($0.path), "size": "\($0.size)"] }
             if listing.more { filesNote = "The first 500 files; the archive has them all." }
         }

@@ -4,7 +4,7 @@ import JobModel
 import NIOCore
 import NIOPosix
 
-/// A file read or written in chunks on NIO's thread pool, so streaming a job or an output to
+/// A file read or written in chunks, each one short file work (`FileWork`), so streaming a job or an output to
 /// or from the hub, on either side, never blocks the cooperative pool.
 public final class PooledFile: Sendable {
     public let path: String
@@ -14,7 +14,7 @@ public final class PooledFile: Sendable {
     public init(path: String, writing: Bool) async throws {
         self.path = path
         let flags = writing ? (O_WRONLY | O_CREAT | O_CLOEXEC) : (O_RDONLY | O_CLOEXEC)
-        fd = try await NIOThreadPool.singleton.runIfActive {
+        fd = try await FileWork.run {
             try systemCall("open", path: path) { open(path, flags, 0o600) }
         }
     }
@@ -23,7 +23,7 @@ public final class PooledFile: Sendable {
 
     public func size() async throws -> Int64 {
         let fd = self.fd
-        return try await NIOThreadPool.singleton.runIfActive {
+        return try await FileWork.run {
             var st = stat()
             try systemCall("fstat") { fstat(fd, &st) }
             return Int64(st.st_size)
@@ -33,13 +33,13 @@ public final class PooledFile: Sendable {
     /// Cuts the file to `length` bytes.
     public func truncate(to length: Int64) async throws {
         let fd = self.fd
-        _ = try await NIOThreadPool.singleton.runIfActive { try systemCall("ftruncate") { ftruncate(fd, off_t(length)) } }
+        _ = try await FileWork.run { try systemCall("ftruncate") { ftruncate(fd, off_t(length)) } }
     }
 
     /// Writes `buffer` at `offset`; with `hash`, feeds it the bytes on the same pool thread.
     public func write(_ buffer: ByteBuffer, at offset: Int64, hashingInto hash: SHA256Stream? = nil) async throws {
         let (fd, path) = (self.fd, self.path)
-        try await NIOThreadPool.singleton.runIfActive {
+        try await FileWork.run {
             try buffer.withUnsafeReadableBytes { bytes in try Self.write(bytes, fd: fd, path: path, at: offset, hashingInto: hash) }
         }
     }
@@ -47,7 +47,7 @@ public final class PooledFile: Sendable {
     /// Writes a chunk of a generated API body at `offset`.
     public func write(_ chunk: ArraySlice<UInt8>, at offset: Int64, hashingInto hash: SHA256Stream? = nil) async throws {
         let (fd, path) = (self.fd, self.path)
-        try await NIOThreadPool.singleton.runIfActive {
+        try await FileWork.run {
             try chunk.withUnsafeBytes { bytes in try Self.write(bytes, fd: fd, path: path, at: offset, hashingInto: hash) }
         }
     }
@@ -66,7 +66,7 @@ public final class PooledFile: Sendable {
 
     public func sync() async throws {
         let fd = self.fd
-        _ = try await NIOThreadPool.singleton.runIfActive { try systemCall("fsync") { fsync(fd) } }
+        _ = try await FileWork.run { try systemCall("fsync") { fsync(fd) } }
     }
 
     /// The file's bytes from `offset` on (up to `end`, or its end), in chunks of `chunkSize`,
@@ -91,7 +91,7 @@ public final class PooledFile: Sendable {
             public mutating func next() async throws -> ByteBuffer? {
                 guard offset < end else { return nil }
                 let (fd, path, size, at) = (file.fd, file.path, Int(Swift.min(Int64(chunkSize), end - offset)), offset)
-                let buffer = try await NIOThreadPool.singleton.runIfActive { () -> ByteBuffer in
+                let buffer = try await FileWork.run { () -> ByteBuffer in
                     var buffer = ByteBufferAllocator().buffer(capacity: size)
                     _ = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { bytes in
                         try systemCall("pread", path: path) { pread(fd, bytes.baseAddress!, size, off_t(at)) }

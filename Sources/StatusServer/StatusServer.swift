@@ -12,14 +12,18 @@ import ServiceLifecycle
 /// Routes: `GET /` (page), `/jobs/NAME` (one done job), `/api/status`, `/api/jobs/NAME`,
 /// `/metrics`, `/done/NAME/PATH` (a file of done/NAME: text inline as text/plain, anything
 /// else as a download; never rendered as HTML).
+///
+/// Reading a queue grows with it, so every route reads on a thread of its own (`OwnThread`)
+/// and a file is served in chunks of `FileWork`: a slow disk never holds the cooperative pool
+/// that an in-process runner's timers need.
 public struct StatusServer: Sendable {
-    public let observer: QueueObserver
+    public let observer: any StatusSource
     public let files: DoneFiles
     public let address: ListenAddress
     /// How many done jobs the page and `/api/status` show by default.
     public let doneLimit: Int
 
-    public init(observer: QueueObserver, address: ListenAddress, doneLimit: Int = 100) {
+    public init(observer: any StatusSource, address: ListenAddress, doneLimit: Int = 100) {
         self.observer = observer
         self.files = DoneFiles(doneDirectory: observer.doneDirectory)
         self.address = address
@@ -40,32 +44,36 @@ public struct StatusServer: Sendable {
         let router = Router()
         router.get("/") { request, _ -> Response in
             let limit = Self.limit(request) ?? doneLimit
-            return Self.html(StatusPage.overview(observer.snapshot(doneLimit: limit)) { job, file in
-                files.open(job: job, path: [file]) != nil
+            return Self.html(try await Self.read {
+                StatusPage.overview(observer.snapshot(now: Date(), doneLimit: limit)) { job, file in files.open(job: job, path: [file]) != nil }
             })
         }
         router.get("/jobs/{name}") { _, context -> Response in
             let name = try context.parameters.require("name")
-            guard let result = observer.result(directory: name) else { return Self.notFound() }
-            return Self.html(StatusPage.job(directory: name, result: result, files: files.list(job: name)))
+            guard let page = try await Self.read({ () -> String? in
+                observer.result(directory: name).map { StatusPage.job(directory: name, result: $0, files: files.list(job: name)) }
+            }) else { return Self.notFound() }
+            return Self.html(page)
         }
         router.get("/api/status") { request, _ -> Response in
             let limit = Self.limit(request) ?? doneLimit
-            return try Self.json(observer.snapshot(doneLimit: limit).encoded())
+            return Self.json(try await Self.read { try observer.snapshot(now: Date(), doneLimit: limit).encoded() })
         }
         router.get("/api/jobs/{name}") { _, context -> Response in
             let name = try context.parameters.require("name")
-            guard let result = observer.result(directory: name) else { return Self.notFound() }
-            let detail = JobDetail(directory: name, result: result, files: files.list(job: name).map {
-                JobDetail.File(path: $0.path, size: $0.size, regular: $0.isRegularFile)
-            })
-            return try Self.json(detail.encoded())
+            guard let detail = try await Self.read({ () -> Data? in
+                guard let result = observer.result(directory: name) else { return nil }
+                return try JobDetail(directory: name, result: result, files: files.list(job: name).map {
+                    JobDetail.File(path: $0.path, size: $0.size, regular: $0.isRegularFile)
+                }).encoded()
+            }) else { return Self.notFound() }
+            return Self.json(detail)
         }
         router.get("/metrics") { _, _ -> Response in
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            return Response(status: .ok, headers: headers,
-                            body: .init(byteBuffer: ByteBuffer(string: StatusMetrics.render(observer.snapshot()))))
+            let text = try await Self.read { StatusMetrics.render(observer.snapshot(now: Date(), doneLimit: nil)) }
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         router.get("/done/**") { request, _ -> Response in
             // The raw path, decoded here one segment at a time, so an encoded "/" stays inside
@@ -74,7 +82,7 @@ public struct StatusServer: Sendable {
             let decoded = segments.map { $0.removingPercentEncoding }
             guard decoded.count >= 2, decoded.allSatisfy({ $0 != nil }) else { return Self.notFound() }
             let parts = decoded.map { $0! }
-            guard let file = files.open(job: parts[0], path: Array(parts.dropFirst())) else { return Self.notFound() }
+            guard let file = try await FileWork.run({ files.open(job: parts[0], path: Array(parts.dropFirst())) }) else { return Self.notFound() }
             return Self.serve(file, name: parts.last!)
         }
         return router
@@ -95,7 +103,8 @@ public struct StatusServer: Sendable {
         let body = ResponseBody(contentLength: Int(size)) { writer in
             var offset: Int64 = 0
             while offset < size {
-                let chunk = file.read(at: offset, count: Int(min(size - offset, 64 * 1024)))
+                let (at, count) = (offset, Int(min(size - offset, 64 * 1024)))
+                let chunk = try await FileWork.run { file.read(at: at, count: count) }
                 if chunk.isEmpty { break }  // truncated while we read: end early rather than spin
                 try await writer.write(ByteBuffer(bytes: chunk))
                 offset += Int64(chunk.count)
@@ -103,6 +112,11 @@ public struct StatusServer: Sendable {
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: headers, body: body)
+    }
+
+    /// Reads the queue on a thread of its own: how long it takes grows with the queue and done/.
+    static func read<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await OwnThread.run("construir-status", body)
     }
 
     static var securityHeaders: HTTPFields {

@@ -2,15 +2,17 @@ import ConstruirSystem
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 import Testing
 import TestSupport
 @testable import JobModel
 @testable import StatusServer
 
 /// Runs a `StatusServer` on a free loopback port for `body`, then shuts it down.
-func withStatusServer<T: Sendable>(queue: String, done: String, _ body: @Sendable (String) async throws -> T) async throws -> T {
+func withStatusServer<T: Sendable>(queue: String, done: String, source: (any StatusSource)? = nil,
+                                   _ body: @Sendable (String) async throws -> T) async throws -> T {
     let (ports, continuation) = AsyncStream<Int>.makeStream()
-    let server = StatusServer(observer: QueueObserver(queueDirectory: queue, doneDirectory: done),
+    let server = StatusServer(observer: source ?? QueueObserver(queueDirectory: queue, doneDirectory: done),
                               address: ListenAddress(host: "127.0.0.1", port: 0))
     let service = server.makeService(logger: Logger(label: "test")) { continuation.yield($0) }
     let group = ServiceGroup(configuration: .init(services: [.init(service: service)], logger: Logger(label: "test")))
@@ -86,4 +88,54 @@ func curl(_ url: String) async throws -> (status: Int, headers: String, body: St
             }
         }
     }
+
+    /// A queue on a disk so slow that each snapshot blocks for 3 s: four requests for it at
+    /// once (twice the cooperative pool's threads here) must not hold up a request for one
+    /// job's page. Were the snapshots read on the cooperative pool, that request would wait
+    /// for them.
+    @Test func slowQueueReadsHoldNoThreadThatOtherRequestsNeed() async throws {
+        try await withTemporaryDirectory { dir in
+            let done = "\(dir)/done"
+            try FileManager.default.createDirectory(atPath: "\(done)/job", withIntermediateDirectories: true)
+            try makeResult(job: "job_i0.tar.xz", status: .passed, exitCode: 0, total: 5).encoded().write(to: URL(fileURLWithPath: "\(done)/job/result.json"))
+            let source = SlowSource(observer: QueueObserver(queueDirectory: "\(dir)/queue", doneDirectory: done), delay: 3)
+            try await withStatusServer(queue: "\(dir)/queue", done: done, source: source) { base in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for _ in 0..<4 { group.addTask { _ = try await curl("\(base)/api/status") } }
+                    while source.started < 4 { try await Task.sleep(for: .milliseconds(20)) }
+                    let asked = ContinuousClock.now
+                    let page = try await curl("\(base)/jobs/job")
+                    let took = ContinuousClock.now - asked
+                    #expect(page.status == 200 && page.body.contains("job_i0.tar.xz"))
+                    #expect(source.finished == 0 && took < .seconds(2), "the job's page took \(took) while the snapshots were read")
+                    try await group.waitForAll()
+                    #expect(source.finished == 4)
+                }
+            }
+        }
+    }
+}
+
+/// A `StatusSource` whose snapshots block the calling thread for `delay` seconds.
+final class SlowSource: StatusSource {
+    let observer: QueueObserver
+    let delay: UInt32
+    private let counts = Mutex((started: 0, finished: 0))
+    var started: Int { counts.withLock { $0.started } }
+    var finished: Int { counts.withLock { $0.finished } }
+    var doneDirectory: String { observer.doneDirectory }
+
+    init(observer: QueueObserver, delay: UInt32) {
+        self.observer = observer
+        self.delay = delay
+    }
+
+    func snapshot(now: Date, doneLimit: Int?) -> QueueSnapshot {
+        counts.withLock { $0.started += 1 }
+        sleep(delay)
+        counts.withLock { $0.finished += 1 }
+        return observer.snapshot(now: now, doneLimit: doneLimit)
+    }
+
+    func result(directory name: String) -> JobResult? { observer.result(directory: name) }
 }

@@ -225,12 +225,10 @@ public struct JobExecutor: Sendable {
         }
         let start = ContinuousClock.now
         do {
-            try await OwnThread.run("construir-handover") {
-                try vm.handOver(job, outputSize: limits.outputSize, environment: environment, stages: stageScript)
-            }
+            try await vm.handOver(job, outputSize: limits.outputSize, environment: environment, stages: stageScript)
         } catch {
             logger.warning("hand-over to warm VM \(vm.name) failed, booting cold: \(error)")
-            await vm.machine.destroyOffPool()
+            await vm.machine.destroy()
             disks.removeHandOverLeftovers()
             WarmPool.remove(vm.directory)
             return nil
@@ -257,8 +255,7 @@ public struct JobExecutor: Sendable {
             config: environment.map { _ in disks.config }, stages: stageScript.map { _ in disks.stages },
             consoleLog: disks.consoleLog, options: options, relabel: !hypervisor.isEmbedded)
         do {
-            let hypervisor = self.hypervisor
-            return try await OwnThread.run("construir-start") { try hypervisor.start(configuration) as any JobMachine }
+            return try await hypervisor.start(configuration)
         } catch {
             throw .ended(.error, "\(error)")
         }
@@ -306,7 +303,7 @@ public struct JobExecutor: Sendable {
     private func settle(_ machine: any JobMachine, stop: StopReason, record: inout JobRecord) async -> (any JobMachine)? {
         if stop != .guestPoweredOff {
             let destroyStart = ContinuousClock.now
-            await machine.destroyOffPool()
+            await machine.destroy()
             record.result.durations.destroy = (ContinuousClock.now - destroyStart).seconds
             return nil
         }

@@ -85,10 +85,7 @@ extension PauseSwitch {
             // never charged to the job.
             if suspend { clock.pause() }
             do {
-                // Not at idle priority: the owner wants the CPUs now.
-                try await OwnThread.run(suspend ? "construir-pause" : "construir-resume", urgent: true) {
-                    try suspend ? machine.suspend() : machine.resume()
-                }
+                if suspend { try await machine.suspend() } else { try await machine.resume() }
                 if !suspend { clock.resume() }
                 logger.info(suspend ? "VM paused" : "VM resumed", metadata: ["paused": "\(Units.format(clock.paused()))"])
             } catch {

@@ -215,13 +215,13 @@ public final class Runner<Source: JobSource>: Service, Sendable {
     /// domain named after the job, or the warm VM its directory names.
     private var killLeftoverVM: @Sendable (String) async -> Void {
         { [hypervisor = executor.hypervisor] directory in
-            _ = try? await OwnThread.run("construir-take-over") {
-                hypervisor.destroyLeftover(name: JobDomain.name(jobID: (directory as NSString).lastPathComponent))
-                let record = JobDomain.record(in: directory)
-                if let data = FileManager.default.contents(atPath: record), data.count <= 256,
-                   let name = String(data: data, encoding: .utf8), name.hasPrefix(JobDomain.prefix), SafeName.isSafe(name) {
-                    hypervisor.destroyLeftover(name: name)
-                }
+            await hypervisor.destroyLeftover(name: JobDomain.name(jobID: (directory as NSString).lastPathComponent))
+            let recorded = try? await OwnThread.run("construir-take-over") { () -> String? in
+                guard let data = FileManager.default.contents(atPath: JobDomain.record(in: directory)), data.count <= 256 else { return nil }
+                return String(data: data, encoding: .utf8)
+            }
+            if let name = recorded ?? nil, name.hasPrefix(JobDomain.prefix), SafeName.isSafe(name) {
+                await hypervisor.destroyLeftover(name: name)
             }
         }
     }
@@ -233,11 +233,8 @@ public final class Runner<Source: JobSource>: Service, Sendable {
         await source.recover()
         let hypervisor = executor.hypervisor
         guard hypervisor.isEmbedded else { return }
-        let destroyed = (try? await OwnThread.run("construir-recover-vms") { () -> [String] in
-            let names = hypervisor.runningDomainNames().filter { $0.hasPrefix(JobDomain.prefix) }
-            for name in names { hypervisor.destroyLeftover(name: name) }
-            return names
-        }) ?? []
+        let destroyed = await hypervisor.runningDomainNames().filter { $0.hasPrefix(JobDomain.prefix) }
+        for name in destroyed { await hypervisor.destroyLeftover(name: name) }
         for name in destroyed {
             logger.notice("destroyed a VM left running by a runner that died", metadata: ["domain": "\(name)"])
         }

@@ -38,9 +38,21 @@ public struct WarmMachine: Sendable {
     var configDisk: String { "\(directory)/config.img" }
     var stagesDisk: String { "\(directory)/stages.img" }
 
-    /// Boots a warm VM of `image` in `directory` (created here, private). Blocks.
+    /// Boots a warm VM of `image` in `directory` (created here, private).
     static func boot(name: String, image: BuildImage, digest: String, directory: String, options: RunnerOptions,
-                     hypervisor: any VirtualMachineManager) throws -> WarmMachine {
+                     hypervisor: any VirtualMachineManager) async throws -> WarmMachine {
+        let relabel = !hypervisor.isEmbedded
+        let configuration = try await OwnThread.run("construir-warm-disks") {
+            try makeDisks(name: name, image: image, directory: directory, options: options, relabel: relabel)
+        }
+        let machine = try await hypervisor.start(configuration)
+        return WarmMachine(machine: machine, configuration: configuration, directory: directory, image: image.index,
+                           imageDigest: digest, bootedAt: Date(), booted: .now)
+    }
+
+    /// Makes `directory` and a warm VM's idle disks in it; returns the domain's configuration. Blocks.
+    private static func makeDisks(name: String, image: BuildImage, directory: String, options: RunnerOptions,
+                                  relabel: Bool) throws -> DomainConfiguration {
         try PrivateDirectory.makeInside(directory)
         let paths = (job: "\(directory)/job.img", output: "\(directory)/output.img", status: "\(directory)/status.img",
                      config: "\(directory)/config.img", stages: "\(directory)/stages.img")
@@ -49,14 +61,11 @@ public struct WarmMachine: Sendable {
         try FileSystem.createSparseFile(paths.status, size: Int64(GuestStatus.diskSize), mode: 0o600)
         try FileSystem.createSparseFile(paths.config, size: scriptDiskSize, mode: 0o600)
         try FileSystem.createSparseFile(paths.stages, size: scriptDiskSize, mode: 0o600)
-        let configuration = JobDomain.configuration(
+        return JobDomain.configuration(
             name: name, image: image, memoryMiB: options.memoryMiB, cpus: options.cpus,
             commandLine: image.manifest.cmdline + " " + commandLineFlag, job: paths.job, output: paths.output,
             status: paths.status, config: paths.config, stages: paths.stages, consoleLog: "\(directory)/console.log",
-            options: options, relabel: !hypervisor.isEmbedded)
-        let machine = try hypervisor.start(configuration)
-        return WarmMachine(machine: machine, configuration: configuration, directory: directory, image: image.index,
-                           imageDigest: digest, bootedAt: Date(), booted: .now)
+            options: options, relabel: relabel)
     }
 
     /// What the guest's status disk says: `.waiting` once the agent is ready for a job.
@@ -65,11 +74,20 @@ public struct WarmMachine: Sendable {
         return (try? GuestStatus.parse(bytes))??.state
     }
 
-    /// Hands `job` over (blocks): writes its bytes, environment and stage script into this VM's
-    /// disks, moves the console log and the status and output disks into the job's directory
-    /// (where the cold path keeps them), records the domain there for a runner that takes the
-    /// job over after a crash, and grows the output disk to `outputSize`, which starts the guest.
-    func handOver(_ job: ClaimedJob, outputSize: Int64, environment: [UInt8]?, stages: [UInt8]?) throws {
+    /// Hands `job` over: writes its bytes, environment and stage script into this VM's disks,
+    /// moves the console log and the status and output disks into the job's directory (where
+    /// the cold path keeps them), records the domain there for a runner that takes the job over
+    /// after a crash, and grows the output disk to `outputSize`, which starts the guest.
+    func handOver(_ job: ClaimedJob, outputSize: Int64, environment: [UInt8]?, stages: [UInt8]?) async throws {
+        try await OwnThread.run("construir-handover") { try self.moveIn(job, environment: environment, stages: stages) }
+        guard let target = configuration.diskTarget(serial: "construir-output") else {
+            throw ConstruirError(.internalError, "the warm VM has no output disk")
+        }
+        try await machine.resizeDisk(target: target, bytes: outputSize)
+    }
+
+    /// The file part of the hand-over. Blocks.
+    private func moveIn(_ job: ClaimedJob, environment: [UInt8]?, stages: [UInt8]?) throws {
         let jobSize = try FileSystem.size(of: job.jobPath)
         guard jobSize <= (try FileSystem.size(of: jobDisk)) else {
             throw ConstruirError(.limitExceeded, "the job is larger than the warm VM's job disk")
@@ -81,9 +99,5 @@ public struct WarmMachine: Sendable {
         try FileSystem.renameReplacing(consoleLog, "\(job.directory)/\(JobFiles.consoleLog)")
         try FileSystem.renameReplacing(statusDisk, "\(job.directory)/status.img")
         try FileSystem.renameReplacing(outputDisk, "\(job.directory)/output.img")
-        guard let target = configuration.diskTarget(serial: "construir-output") else {
-            throw ConstruirError(.internalError, "the warm VM has no output disk")
-        }
-        try machine.resizeDisk(target: target, bytes: outputSize)
     }
 }

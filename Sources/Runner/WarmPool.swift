@@ -181,7 +181,7 @@ public final class WarmPool: Sendable {
         for machine in evicted { await retire(machine, because: "its memory went to a job that runs cold") }
 
         let waiting = state.withLock { $0.waiting.map(\.machine) }
-        let verdicts = waiting.isEmpty ? [] : (try? await OwnThread.run("construir-warm-check") { () -> [Verdict] in
+        let looks = waiting.isEmpty ? [] : (try? await OwnThread.run("construir-warm-check") { () -> [(digest: String?, guest: GuestStatus.State?)] in
             // Each image's digest once a round, however many of its VMs wait.
             var current: [Int: String?] = [:]
             return waiting.map { machine in
@@ -190,9 +190,14 @@ public final class WarmPool: Sendable {
                     current[machine.image] = digest
                     return digest
                 }()
-                return self.verdict(on: machine, imageDigest: digest)
+                return (digest, machine.guestState())
             }
-        }) ?? waiting.map { _ in .booting }
+        })
+        var verdicts: [Verdict] = []
+        for (machine, look) in zip(waiting, looks ?? []) {
+            verdicts.append(await verdict(on: machine, imageDigest: look.digest, guest: look.guest))
+        }
+        if looks == nil { verdicts = waiting.map { _ in .booting } }
         var stale: [(WarmMachine, String)] = []
         state.withLock { state in
             for (machine, verdict) in zip(waiting, verdicts) {
@@ -226,15 +231,15 @@ public final class WarmPool: Sendable {
 
     enum Verdict { case ready, booting, stale(String) }
 
-    /// Blocks: libvirt and the status disk are looked at. `imageDigest` is the image's digest
-    /// now, nil when it cannot be had (a rebuild under way, a broken image).
-    private func verdict(on machine: WarmMachine, imageDigest: String?) -> Verdict {
+    /// `imageDigest` is the image's digest now, nil when it cannot be had (a rebuild under way,
+    /// a broken image); `guest` what its status disk says.
+    private func verdict(on machine: WarmMachine, imageDigest: String?, guest: GuestStatus.State?) async -> Verdict {
         if ContinuousClock.now - machine.booted >= policy.maxAge {
             return .stale("it waited longer than --warm-max-age \(Units.format(policy.maxAge))")
         }
         guard imageDigest == machine.imageDigest else { return .stale("build image \(machine.image) changed since it booted") }
-        guard machine.machine.isRunning else { return .stale("it stopped while waiting") }
-        switch machine.guestState() {
+        guard await machine.machine.isRunning() else { return .stale("it stopped while waiting") }
+        switch guest {
         case .waiting?: return .ready
         case nil, .running?: return .booting
         case .finished?, .error?: return .stale("its agent gave up before a job came")
@@ -276,19 +281,21 @@ public final class WarmPool: Sendable {
         let directory = "\(self.directory)/\(name)"
         let (images, digests, options, hypervisor) = (self.images, self.digests, self.options, self.hypervisor)
         do {
-            let machine = try await OwnThread.run("construir-warm-boot") { () throws -> WarmMachine in
+            let (image, digest) = try await OwnThread.run("construir-warm-image") { () throws -> (BuildImage, String) in
                 let image = try images.image(index)
                 let digest = try digests.digest(of: image)
                 guard image.manifest.protocol >= BuildImage.warmProtocol else {
                     throw ConstruirError(.invalidArgument, "build image \(index) speaks guest protocol \(image.manifest.protocol); warm VMs need \(BuildImage.warmProtocol) (rebuild it)")
                 }
-                do {
-                    return try WarmMachine.boot(name: name, image: image, digest: digest, directory: directory,
-                                                options: options, hypervisor: hypervisor)
-                } catch {
-                    try? FileManager.default.removeItem(atPath: directory)
-                    throw error
-                }
+                return (image, digest)
+            }
+            let machine: WarmMachine
+            do {
+                machine = try await WarmMachine.boot(name: name, image: image, digest: digest, directory: directory,
+                                                     options: options, hypervisor: hypervisor)
+            } catch {
+                try? await OwnThread.run("construir-warm-clean") { Self.remove(directory) }
+                throw error
             }
             state.withLock { state in
                 state.booting.removeFirst(index)
@@ -307,8 +314,8 @@ public final class WarmPool: Sendable {
     /// Destroys a warm VM that will get no job, and removes its files.
     func retire(_ machine: WarmMachine, because reason: String) async {
         logger.info("warm VM retired", metadata: ["domain": "\(machine.name)", "why": "\(reason)"])
-        await machine.machine.destroyOffPool()
-        Self.remove(machine.directory)
+        await machine.machine.destroy()
+        _ = try? await OwnThread.run("construir-warm-clean") { Self.remove(machine.directory) }
     }
 
     static func remove(_ directory: String) {

@@ -95,12 +95,24 @@ public final class Hypervisor: VirtualMachineManager, @unchecked Sendable {
         return "\(version / 1_000_000).\((version / 1000) % 1000).\(version % 1000)"
     }
 
+    /// Where every blocking libvirt call of a job VM runs: on a thread of its own (`OwnThread`),
+    /// never on the cooperative pool. `urgent`: not lowered to idle priority (pausing and
+    /// resuming VMs for the machine's owner). The calls run to their end even when the calling
+    /// task is cancelled: a teardown is never left half done.
+    static func call<T: Sendable>(_ name: String, urgent: Bool = false, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await OwnThread.run(name, urgent: urgent, body)
+    }
+
     /// Creates and starts a transient domain. The stop watch is armed before the domain exists,
     /// so a guest that stops immediately is never missed.
     ///
     /// The domain is created paused, its memory hard limit set, then resumed: the guest runs no
     /// instruction before the limit is in place.
-    public func start(_ configuration: DomainConfiguration) throws -> VirtualMachine {
+    public func start(_ configuration: DomainConfiguration) async throws -> VirtualMachine {
+        try await Self.call("construir-start") { try self.startNow(configuration) }
+    }
+
+    private func startNow(_ configuration: DomainConfiguration) throws -> VirtualMachine {
         let signal = router.arm(name: configuration.name)
         var configuration = configuration
         configuration.dacSecurityDriver = hasDACSecurityDriver
@@ -136,7 +148,7 @@ public final class Hypervisor: VirtualMachineManager, @unchecked Sendable {
         let limitedAt = clock.now
         guard virDomainResume(domain) == 0 else {
             let error = Self.lastError("cannot resume VM \(configuration.name)")
-            machine.destroy()
+            machine.destroyNow()
             throw error
         }
         logger.debug("domain started", metadata: [
@@ -167,7 +179,13 @@ public final class Hypervisor: VirtualMachineManager, @unchecked Sendable {
     private let memoryLimitWarning = Once()
 
     /// Names of the domains this connection can see that are running (for cleaning up stale ones).
-    public func runningDomainNames() -> [String] {
+    public func runningDomainNames() async -> [String] {
+        (try? await Self.call("construir-domains") { self.runningDomainNamesNow() }) ?? []
+    }
+
+    /// `runningDomainNames()` on the calling thread, for a caller that is not async (a test's
+    /// check, `doctor`).
+    public func runningDomainNamesNow() -> [String] {
         var domains: UnsafeMutablePointer<virDomainPtr?>?
         let count = virConnectListAllDomains(connection, &domains, UInt32(VIR_CONNECT_LIST_DOMAINS_ACTIVE.rawValue))
         guard count > 0, let domains else { return [] }
@@ -194,9 +212,11 @@ public final class Hypervisor: VirtualMachineManager, @unchecked Sendable {
 
     /// Destroys the domain through libvirt, then kills any QEMU process of that name libvirt
     /// cannot see (one of a dead runner whose embedded driver had another root).
-    public func destroyLeftover(name: String) {
-        destroy(name: name)
-        StaleProcesses.kill(domains: [name])
+    public func destroyLeftover(name: String) async {
+        _ = try? await Self.call("construir-destroy") {
+            self.destroy(name: name)
+            StaleProcesses.kill(domains: [name])
+        }
     }
 
     /// Destroys a running domain by name; false when there was none.

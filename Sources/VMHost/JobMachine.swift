@@ -9,26 +9,27 @@ public protocol JobMachine: Sendable {
     /// waiting task is cancelled first. One waiter per machine.
     func stopped() async -> StopReason?
 
-    /// Kills the VM now; harmless when it already stopped. Blocks (libvirt's destroy takes ~1.4 s).
-    func destroy()
+    /// Kills the VM now; harmless when it already stopped. libvirt's destroy takes ~1.4 s; it
+    /// runs to its end even when the calling task is cancelled.
+    func destroy() async
 
     /// Waits for the hypervisor to report the domain gone (QEMU stopped and cleaned up): true
     /// then, false when the task is cancelled first.
     func ended() async -> Bool
 
     /// Stops the guest's CPUs where they are (libvirt's suspend): it keeps its memory and
-    /// resumes where it left off. Blocks.
-    func suspend() throws
+    /// resumes where it left off. Not at idle priority: the owner wants the CPUs now.
+    func suspend() async throws
 
-    /// Lets a suspended guest go on. Blocks.
-    func resume() throws
+    /// Lets a suspended guest go on.
+    func resume() async throws
 
     /// Sets the size the guest sees of the disk at `target` (e.g. "vdb") to `bytes`, growing its
-    /// file; the guest is told at once (virtio-blk's configuration change). Blocks.
-    func resizeDisk(target: String, bytes: Int64) throws
+    /// file; the guest is told at once (virtio-blk's configuration change).
+    func resizeDisk(target: String, bytes: Int64) async throws
 
-    /// Whether the domain still runs (a warm VM is looked at before it gets a job). Blocks.
-    var isRunning: Bool { get }
+    /// Whether the domain still runs (a warm VM is looked at before it gets a job).
+    func isRunning() async -> Bool
 }
 
 extension JobMachine {
@@ -37,7 +38,7 @@ extension JobMachine {
     /// Time `pauses` counts as paused does not count towards `timeout`, and a timeout never
     /// fires while paused.
     ///
-    /// Unless the reason is `.guestPoweredOff`, the guest may still run: call `destroyOffPool()`
+    /// Unless the reason is `.guestPoweredOff`, the guest may still run: call `destroy()`
     /// before reading its disks. A guest that powered off is halted (QEMU paused on its
     /// power-off with its I/O drained), so its disks are final; destroying it takes ~1.4 s that
     /// need not delay the result, so the caller does it when it suits.
@@ -94,13 +95,6 @@ extension JobMachine {
             group.cancelAll()
             return first
         }
-        if !ended { await destroyOffPool() }
-    }
-
-    /// `destroy()` on a thread of its own: on the cooperative pool (one thread per core) its
-    /// ~1.4 s would stall every timer and the status server. Runs to the end even when the
-    /// calling task is cancelled: a teardown is never left half done.
-    public func destroyOffPool() async {
-        _ = try? await OwnThread.run("construir-destroy") { self.destroy() }
+        if !ended { await destroy() }
     }
 }

@@ -39,7 +39,7 @@ public final class VirtualMachine: JobMachine, @unchecked Sendable {
     public func ended() async -> Bool {
         // A QEMU this process adopted is its own to reap: libvirt would wait for it in vain.
         if adoptedPID.withLock({ $0 }) != nil {
-            await destroyOffPool()
+            await destroy()
             return true
         }
         return await signal.waitForEnd()
@@ -64,29 +64,41 @@ public final class VirtualMachine: JobMachine, @unchecked Sendable {
         return (bytes, operations)
     }
 
-    public func suspend() throws {
-        guard virDomainSuspend(domain) == 0 else { throw Hypervisor.lastError("cannot pause VM \(name)") }
-    }
-
-    public func resume() throws {
-        guard virDomainResume(domain) == 0 else { throw Hypervisor.lastError("cannot resume VM \(name)") }
-    }
-
-    public func resizeDisk(target: String, bytes: Int64) throws {
-        guard virDomainBlockResize(domain, target, UInt64(bytes), UInt32(VIR_DOMAIN_BLOCK_RESIZE_BYTES.rawValue)) == 0 else {
-            throw Hypervisor.lastError("cannot resize disk \(target) of VM \(name)")
+    public func suspend() async throws {
+        try await Hypervisor.call("construir-pause", urgent: true) { [self] in
+            guard virDomainSuspend(domain) == 0 else { throw Hypervisor.lastError("cannot pause VM \(name)") }
         }
     }
 
-    public var isRunning: Bool { virDomainIsActive(domain) == 1 }
+    public func resume() async throws {
+        try await Hypervisor.call("construir-resume", urgent: true) { [self] in
+            guard virDomainResume(domain) == 0 else { throw Hypervisor.lastError("cannot resume VM \(name)") }
+        }
+    }
 
-    /// Kills QEMU now; harmless when it already stopped.
+    public func resizeDisk(target: String, bytes: Int64) async throws {
+        try await Hypervisor.call("construir-resize") { [self] in
+            guard virDomainBlockResize(domain, target, UInt64(bytes), UInt32(VIR_DOMAIN_BLOCK_RESIZE_BYTES.rawValue)) == 0 else {
+                throw Hypervisor.lastError("cannot resize disk \(target) of VM \(name)")
+            }
+        }
+    }
+
+    public func isRunning() async -> Bool {
+        (try? await Hypervisor.call("construir-active") { [self] in virDomainIsActive(domain) == 1 }) ?? false
+    }
+
+    public func destroy() async {
+        _ = try? await Hypervisor.call("construir-destroy") { [self] in destroyNow() }
+    }
+
+    /// Kills QEMU now; harmless when it already stopped. Blocks.
     ///
     /// libvirt's destroy sends SIGTERM and then polls every 200 ms until QEMU's process is gone.
     /// When this process adopted QEMU (`Subreaper`), nobody else would reap it, so it is killed
     /// and reaped here first, and libvirt's destroy finds it gone at once. Killing is as safe as
     /// libvirt's own: the guest has powered off (its I/O is complete) or is being destroyed.
-    public func destroy() {
+    func destroyNow() {
         if let pid = adoptedPID.withLock({ pid in defer { pid = nil }; return pid }) {
             Subreaper.killAndReap(pid)
         }

@@ -2,8 +2,8 @@
 /// `Hypervisor` (libvirt) is the real one; tests use a fake that plays the guest, so the
 /// scheduler is tested in milliseconds without QEMU.
 ///
-/// Every method blocks (libvirt calls take up to seconds): call them on a thread of their own
-/// (`OwnThread`), never on the cooperative pool.
+/// Its methods are async: libvirt's calls take up to seconds, and its implementation makes them
+/// on threads of its own (`Hypervisor.call`), so a caller never leaves the pool by hand.
 public protocol VirtualMachineManager: Sendable {
     associatedtype Machine: JobMachine
 
@@ -13,12 +13,12 @@ public protocol VirtualMachineManager: Sendable {
     var isEmbedded: Bool { get }
 
     /// Creates and starts the domain; its stop is watched from before it exists.
-    func start(_ configuration: DomainConfiguration) throws -> Machine
+    func start(_ configuration: DomainConfiguration) async throws -> Machine
 
     /// Kills domain `name` and any QEMU process left of it (by a runner that died); harmless
     /// when there is none.
-    func destroyLeftover(name: String)
+    func destroyLeftover(name: String) async
 
     /// Names of the running domains this manager can see.
-    func runningDomainNames() -> [String]
+    func runningDomainNames() async -> [String]
 }

@@ -34,7 +34,7 @@ extension VMSuites {
                 }
             }
             let id = try #require(booted, "the forever job never started")
-            #expect(hypervisor.runningDomainNames().contains("construir-\(id)"))
+            #expect(hypervisor.runningDomainNamesNow().contains("construir-\(id)"))
 
             task.cancel()  // what a graceful shutdown does to the runner's work
             try await task.value
@@ -43,7 +43,7 @@ extension VMSuites {
             #expect(try BuildImage.sha256(ofFile: "\(dir)/queue/forever_i0.tar.xz") == submitted)
             #expect(try FileManager.default.contentsOfDirectory(atPath: running).isEmpty)
             #expect(((try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/done")) ?? []).isEmpty)
-            #expect(!hypervisor.runningDomainNames().contains("construir-\(id)"))
+            #expect(!hypervisor.runningDomainNamesNow().contains("construir-\(id)"))
         }
     }
 }

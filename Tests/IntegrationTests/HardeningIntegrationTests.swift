@@ -5,7 +5,7 @@ import Testing
 import TestSupport
 @testable import JobModel
 @testable import Runner
-import VMHost
+@testable import VMHost
 
 extension VMSuites {
 /// The volunteer-mode hardening, checked on real VMs: the QEMU command line libvirt generates,
@@ -61,8 +61,8 @@ extension VMSuites {
             let name = "construir-hardening-\(getpid())"
             let configuration = try foreverDomain(name, image: image, in: dir, cpus: 64)
             let hypervisor = try SharedHypervisor.instance.get()
-            let machine = try hypervisor.start(configuration)
-            defer { machine.destroy() }
+            let machine = try await hypervisor.start(configuration)
+            defer { machine.destroyNow() }
 
             let (pid, arguments) = try #require(qemuProcess(named: name), "no QEMU process for \(name)")
             let commandLine = arguments.joined(separator: " ")
@@ -146,8 +146,8 @@ extension VMSuites {
                 let name = "construir-priority-\(idle)-\(getpid())"
                 var configuration = try foreverDomain(name, image: image, in: dir, cpus: 2)
                 configuration.idlePriority = idle
-                let machine = try hypervisor.start(configuration)
-                defer { machine.destroy() }
+                let machine = try await hypervisor.start(configuration)
+                defer { machine.destroyNow() }
                 let (pid, _) = try #require(qemuProcess(named: name), "no QEMU process for \(name)")
                 policies[idle] = threadPolicies(pid)
             }

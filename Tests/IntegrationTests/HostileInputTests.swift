@@ -142,7 +142,7 @@ extension VMSuites {
             #expect(manifest.limits?.memoryMiB == 384)
             let seen = try String(contentsOfFile: "\(dir)/done/manifest/output/env.txt", encoding: .utf8)
             #expect(seen.hasPrefix("it's $HOME `date`|MemTotal:"), "\(seen)")
-            #expect(try SharedHypervisor.instance.get().runningDomainNames().filter { $0.hasPrefix("construir-") }.isEmpty)
+            #expect(try SharedHypervisor.instance.get().runningDomainNamesNow().filter { $0.hasPrefix("construir-") }.isEmpty)
             #expect(try String(contentsOfFile: "\(dir)/outside.txt", encoding: .utf8) == "outside")
         }
     }

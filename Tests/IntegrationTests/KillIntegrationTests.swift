@@ -51,14 +51,14 @@ extension VMSuites {
                 return console.contains("running until killed")
             }
             let domain = JobDomain.name(jobID: jobID)
-            #expect(hypervisor.runningDomainNames().contains(domain))
+            #expect(hypervisor.runningDomainNamesNow().contains(domain))
             // Queued behind the running job (one slot): it runs once the kill frees the slot.
             try FileSystem.renameNoReplace("\(dir)/after_i0.tar.xz", "\(queue)/after_i0.tar.xz")
 
             let (status, output) = try await runTool([binary, "kill", "forever", "--queue", queue, "--done", done, "--wait", "5m"])
             #expect(status == 0, "construir kill: \(output)")
             #expect(output == "forever_i0.tar.xz: killed, \(done)/forever\n", "\(output)")
-            #expect(!hypervisor.runningDomainNames().contains(domain), "no QEMU is left of the killed job")
+            #expect(!hypervisor.runningDomainNamesNow().contains(domain), "no QEMU is left of the killed job")
 
             try await finished
             let killed = try readResult("\(done)/forever")
@@ -76,7 +76,7 @@ extension VMSuites {
             let after = try readResult("\(done)/after")
             #expect(after.status == .passed, "\(after.error ?? "")")
             #expect(try String(contentsOfFile: "\(done)/after/output/job_output.txt", encoding: .utf8).contains("after the kill"))
-            #expect(hypervisor.runningDomainNames().filter { $0.hasPrefix(JobDomain.prefix) }.isEmpty)
+            #expect(hypervisor.runningDomainNamesNow().filter { $0.hasPrefix(JobDomain.prefix) }.isEmpty)
             #expect(try FileManager.default.contentsOfDirectory(atPath: running).filter { !$0.hasPrefix(".") }.isEmpty)
             #expect(try FileManager.default.contentsOfDirectory(atPath: queue).filter { !$0.hasPrefix(".") }.isEmpty)
         }

@@ -117,7 +117,7 @@ extension VMSuites {
             let console = try String(contentsOfFile: "\(dir)/done/forever/console.log", encoding: .utf8)
             #expect(console.contains("construir-agent"))
             // No domain is left running.
-            #expect(try SharedHypervisor.instance.get().runningDomainNames().isEmpty)
+            #expect(try SharedHypervisor.instance.get().runningDomainNamesNow().isEmpty)
         }
     }
 }

@@ -75,7 +75,7 @@ extension VMSuites {
                 try await wait("a ready warm VM") { warmVMs(dir).contains { $0.state == .ready && $0.image == 1 } }
                 let first = try #require(warmVMs(dir).first)
                 #expect(first.memoryMiB == 512)
-                #expect(hypervisor.runningDomainNames().contains(first.domain))
+                #expect(hypervisor.runningDomainNamesNow().contains(first.domain))
 
                 try await submit(jobs, dir, "first_i1", script: Self.traceScript.replacingOccurrences(of: "$1", with: "first"))
                 let firstResult = try await waitForResult(dir, "first_i1")
@@ -84,7 +84,7 @@ extension VMSuites {
                 #expect(try String(contentsOfFile: "\(dir)/done/first/output/found.txt", encoding: .utf8) == "found=no\n")
                 #expect(try String(contentsOfFile: "\(dir)/done/first/output/marker.txt", encoding: .utf8) == "TRACE-42-first\n")
                 // A warm VM is destroyed after its job, as every VM (the runner finishes QEMU's exit after publishing).
-                try await wait("the first warm VM to be destroyed", seconds: 30) { !hypervisor.runningDomainNames().contains(first.domain) }
+                try await wait("the first warm VM to be destroyed", seconds: 30) { !hypervisor.runningDomainNamesNow().contains(first.domain) }
 
                 try await wait("a new ready warm VM") { warmVMs(dir).contains { $0.state == .ready && $0.domain != first.domain } }
                 try await submit(jobs, dir, "second_i1", script: Self.traceScript.replacingOccurrences(of: "$1", with: "second"))
@@ -103,7 +103,7 @@ extension VMSuites {
                 #expect(bigger.limits?.memoryMiB == 768)
                 group.cancelAll()
             }
-            #expect(hypervisor.runningDomainNames().filter { $0.hasPrefix(JobDomain.prefix) }.isEmpty, "no VM is left at stop")
+            #expect(hypervisor.runningDomainNamesNow().filter { $0.hasPrefix(JobDomain.prefix) }.isEmpty, "no VM is left at stop")
             #expect(warmVMs(dir).isEmpty)
             #expect(((try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/queue/.construir/warm/\(runner.identity.id)")) ?? []).isEmpty)
         }
@@ -143,7 +143,7 @@ extension VMSuites {
                     let vms = warmVMs(dir)
                     return !vms.contains { $0.domain == old.domain } && vms.contains { $0.state == .ready }
                 }
-                #expect(!hypervisor.runningDomainNames().contains(old.domain), "the stale VM is destroyed before it leaves the record")
+                #expect(!hypervisor.runningDomainNamesNow().contains(old.domain), "the stale VM is destroyed before it leaves the record")
                 let replacement = try #require(warmVMs(dir).first)
 
                 try await submit(jobs, dir, "after_i0", script: "#!/bin/bash\necho on the new image\n")

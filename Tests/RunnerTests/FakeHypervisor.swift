@@ -53,7 +53,7 @@ final class FakeHypervisor: VirtualMachineManager {
     /// Domains the runner destroyed (rather than let end by themselves), in order.
     var destroyed: [String] { state.withLock { $0.destroyed } }
 
-    func start(_ configuration: DomainConfiguration) throws -> FakeMachine {
+    func start(_ configuration: DomainConfiguration) async throws -> FakeMachine {
         // QEMU opens its console log at start, as libvirt's file serial port does.
         if !FileManager.default.fileExists(atPath: configuration.consoleLog) {
             _ = FileManager.default.createFile(atPath: configuration.consoleLog, contents: nil)
@@ -67,11 +67,11 @@ final class FakeHypervisor: VirtualMachineManager {
         return FakeMachine(configuration: configuration, guest: guest(configuration), hypervisor: self)
     }
 
-    func destroyLeftover(name: String) {
+    func destroyLeftover(name: String) async {
         state.withLock { $0.leftoversDestroyed.append(name) }
     }
 
-    func runningDomainNames() -> [String] { Array(running) }
+    func runningDomainNames() async -> [String] { Array(running) }
 
     /// The machines the runner suspended at least once.
     var suspendedMachines: [FakeMachine] { state.withLock { $0.suspended } }
@@ -157,7 +157,7 @@ final class FakeMachine: JobMachine {
         }
     }
 
-    func destroy() {
+    func destroy() async {
         hypervisor.ended(name, destroyed: true)
     }
 
@@ -167,7 +167,7 @@ final class FakeMachine: JobMachine {
         return true
     }
 
-    func suspend() throws {
+    func suspend() async throws {
         suspendedState.withLock { state in
             state.now = true
             state.times += 1
@@ -175,15 +175,15 @@ final class FakeMachine: JobMachine {
         hypervisor.machineSuspended(self)
     }
 
-    func resume() throws {
+    func resume() async throws {
         suspendedState.withLock { $0.now = false }
     }
 
-    func resizeDisk(target: String, bytes: Int64) throws {
+    func resizeDisk(target: String, bytes: Int64) async throws {
         hypervisor.noteResize(domain: name, target: target, bytes: bytes)
     }
 
-    var isRunning: Bool { hypervisor.running.contains(name) }
+    func isRunning() async -> Bool { hypervisor.running.contains(name) }
 
     /// False when cancelled first.
     private static func sleep(_ duration: Duration) async -> Bool {

@@ -321,7 +321,7 @@ import XZ
             }
             #expect(passed.status == .passed, "\(passed.error ?? "")")
             #expect(hypervisor.started.count == 1)
-            if let machine = execution.exiting { await machine.destroyOffPool() }
+            if let machine = execution.exiting { await machine.destroy() }
         }
     }
 }

@@ -43,11 +43,6 @@ public final class HubBlobs: Sendable {
     public func path(_ id: String) -> String { "\(directory)/\(id)" }
     public func jobPath(_ id: String) -> String { "\(path(id))/\(JobFiles.job)" }
 
-    /// A new job id: its time, a random part and its name, so that a directory listing reads well.
-    static func newID(for name: JobName, now: Date) -> String {
-        "\(Int(now.timeIntervalSince1970 * 1000))-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))-\(name.safeName.prefix(40))"
-    }
-
     /// The job files waiting in `queue`: oldest first, or, in a directory hubs share, in random
     /// order (they would otherwise all reach for the same file first, and all but one write its
     /// note for nothing; the order of intake changes no job's place).
@@ -61,20 +56,11 @@ public final class HubBlobs: Sendable {
     public func take(_ names: some Collection<JobName>, from queue: String, replication: HubReplication, now: Date = Date()) throws -> [HubJob] {
         var taken: [HubJob] = []
         for name in names {
-            let source = "\(queue)/\(name.fileName)"
-            var st = stat()
-            guard lstat(source, &st) == 0 else { continue }
-            let queued = Date(timeIntervalSince1970: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
-            let id = Self.newID(for: name, now: now)
-            try PrivateDirectory.make(path(id))
-            try writeNote(Note(job: name.fileName, queued: queued, submitter: nil), id: id)
-            do {
-                try FileSystem.renameNoReplace(source, jobPath(id))
-            } catch {
-                try? FileManager.default.removeItem(atPath: path(id))
-                if error.errno == ENOENT { continue }
-                throw error
-            }
+            let id = QueueClaim.newID(for: name, now: now)
+            guard let queued = try QueueClaim.take("\(queue)/\(name.fileName)", to: jobPath(id), directory: path(id), prepare: { queued in
+                try PrivateDirectory.make(path(id))
+                try writeNote(Note(job: name.fileName, queued: queued, submitter: nil), id: id)
+            }) else { continue }
             taken.append(try describe(id: id, name: name.fileName, queued: queued, submitter: nil, replication: replication))
         }
         if !taken.isEmpty {
@@ -86,7 +72,7 @@ public final class HubBlobs: Sendable {
 
     /// A new directory for a submitter's upload, with the file it streams into.
     public func uploadPlace(for name: JobName, now: Date = Date()) throws -> (id: String, file: String) {
-        let id = Self.newID(for: name, now: now)
+        let id = QueueClaim.newID(for: name, now: now)
         try PrivateDirectory.make(path(id))
         return (id, "\(path(id))/.upload.part")
     }

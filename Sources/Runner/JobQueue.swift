@@ -41,25 +41,16 @@ public struct JobQueue: Sendable {
     /// `killing` (`construir kill` taking a queued job) writes its `KillRequest` before the
     /// rename: a claim cut short by a crash is then killed, never run, by the runner that adopts it.
     public func claim(_ job: JobName, by runner: RunnerIdentity, slot: Int = 1, killing: KillRequest? = nil) throws -> ClaimedJob? {
-        let source = "\(queueDirectory)/\(job.fileName)"
-        var st = stat()
-        guard lstat(source, &st) == 0 else { return nil }
-        let queuedAt = Date(timeIntervalSince1970: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
-        let id = Self.newID(for: job)
+        let id = QueueClaim.newID(for: job)
         let directory = "\(runningDirectory)/\(id)"
-        try FileSystem.makeDirectory(directory, mode: 0o755)
-        let record = ClaimRecord(id: id, job: job.fileName, runner: runner.id, host: runner.host, pid: getpid(), slot: slot,
-                                 claimed: Date(), queued: queuedAt, attempt: 1)
-        try writeClaim(record, in: directory)
         let kill = try killing?.encoded()
-        do {
+        guard let queuedAt = try QueueClaim.take("\(queueDirectory)/\(job.fileName)", to: "\(directory)/\(JobFiles.job)",
+                                                 directory: directory, prepare: { queuedAt in
+            try FileSystem.makeDirectory(directory, mode: 0o755)
+            try writeClaim(ClaimRecord(id: id, job: job.fileName, runner: runner.id, host: runner.host, pid: getpid(), slot: slot,
+                                       claimed: Date(), queued: queuedAt, attempt: 1), in: directory)
             if let kill { try FileSystem.writeDurably(kill, to: "\(directory)/\(KillRequest.fileName)") }
-            try FileSystem.renameNoReplace(source, "\(directory)/\(JobFiles.job)")
-        } catch {
-            try? FileManager.default.removeItem(atPath: directory)
-            if error.errno == ENOENT { return nil }
-            throw error
-        }
+        }) else { return nil }
         try? FileSystem.fsync(path: directory)
         try? FileSystem.fsync(path: runningDirectory)
         try? FileSystem.fsync(path: queueDirectory)
@@ -123,7 +114,7 @@ public struct JobQueue: Sendable {
     public func adopt(_ orphan: Orphan, by runner: RunnerIdentity, slot: Int = 1) throws -> ClaimedJob? {
         let fileName = orphan.record?.job ?? "recovered-\(orphan.id).tar.xz"
         let name = JobName(fileName: fileName) ?? JobName(fileName: "recovered.tar.xz")!
-        let id = Self.newID(for: name)
+        let id = QueueClaim.newID(for: name)
         let directory = "\(runningDirectory)/\(id)"
         do {
             try FileSystem.renameNoReplace(orphan.directory, directory)
@@ -157,14 +148,5 @@ public struct JobQueue: Sendable {
 
     static func age(of path: String) -> TimeInterval {
         Date().timeIntervalSince1970 - FileSystem.modificationTime(of: path)
-    }
-
-    /// Claims made by this process, so two in one millisecond get different ids.
-    private static let counter = Atomic<Int>(0)
-
-    static func newID(for job: JobName) -> String {
-        let stamp = Int(Date().timeIntervalSince1970 * 1000)
-        let salt = String(UInt16.random(in: 0...UInt16.max), radix: 16)
-        return "\(stamp)-\(getpid())-\(counter.wrappingAdd(1, ordering: .relaxed).newValue)-\(salt)-\(job.safeName.prefix(40))"
     }
 }

@@ -178,9 +178,7 @@ private final class TarExtraction {
         self.root = root
         self.limits = limits
         self.context = context
-        guard let input = archive_read_new() else {
-            throw ConstruirError(.archive, "archive_read_new failed")
-        }
+        let input = try LibArchive.tarReader()
         guard let disk = archive_write_disk_new() else {
             archive_read_free(input)
             throw ConstruirError(.archive, "archive_write_disk_new failed")
@@ -188,10 +186,6 @@ private final class TarExtraction {
         self.input = input
         self.disk = disk
         archive_write_disk_set_options(disk, Self.diskFlags)
-        // Tar only (ustar, pax, GNU): the xz layer is already removed, and nothing else is output.
-        // "empty" accepts a zero-length stream (an xz of nothing) as an archive without entries.
-        archive_read_support_format_tar(input)
-        archive_read_support_format_empty(input)
         let opened = context.open(input)
         if opened != ARCHIVE_OK {
             throw failure("cannot read the output archive", input)
@@ -223,14 +217,14 @@ private final class TarExtraction {
     }
 
     private func extract(_ entry: OpaquePointer) throws(ConstruirError) {
-        guard let rawName = Self.bytes(archive_entry_pathname(entry) ?? archive_entry_pathname_utf8(entry)) else {
+        guard let rawName = LibArchive.path(of: entry) else {
             throw ConstruirError(.unsafeEntry, "archive entry #\(entriesSeen) has no name")
         }
         let path = try EntryPolicy.relativePath(rawName, role: "name", entry: rawName, limits: limits)
         let name = EntryPolicy.quoted(rawName)
         let type = archive_entry_filetype(entry)
-        let hardlink = Self.bytes(archive_entry_hardlink(entry))
-        let symlink = Self.bytes(archive_entry_symlink(entry))
+        let hardlink = LibArchive.bytes(archive_entry_hardlink(entry))
+        let symlink = LibArchive.bytes(archive_entry_symlink(entry))
 
         if path.components.isEmpty {
             // `.` or `./`: the destination itself, which already exists.
@@ -342,14 +336,7 @@ private final class TarExtraction {
 
     /// The reader's own error if it caused the failure, else libarchive's message.
     private func failure(_ what: String, _ archive: OpaquePointer) -> ConstruirError {
-        if let error = context.error { return error }
-        let detail = archive_error_string(archive).map { String(cString: $0) } ?? "unknown libarchive error"
-        return ConstruirError(.archive, "\(what): \(detail)")
-    }
-
-    private static func bytes(_ pointer: UnsafePointer<CChar>?) -> [UInt8]? {
-        guard let pointer else { return nil }
-        return Array(UnsafeRawBufferPointer(start: pointer, count: strlen(pointer)))
+        LibArchive.failure(what, archive, cause: context.error)
     }
 
     private static func typeName(_ type: mode_t) -> String {

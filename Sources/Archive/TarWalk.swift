@@ -50,10 +50,7 @@ final class TarWalk {
 
     init(reader: XZStreamReader) throws(ConstruirError) {
         context = StreamContext(reader: reader)
-        guard let input = archive_read_new() else { throw ConstruirError(.archive, "archive_read_new failed") }
-        self.input = input
-        archive_read_support_format_tar(input)
-        archive_read_support_format_empty(input)
+        input = try LibArchive.tarReader()
         let opened = context.open(input)
         if opened != ARCHIVE_OK { throw failure("cannot read the archive") }
     }
@@ -69,26 +66,19 @@ final class TarWalk {
             guard status == ARCHIVE_OK || status == ARCHIVE_WARN, let entry = pointer else {
                 throw failure("cannot read the archive")
             }
-            guard let name = Self.bytes(archive_entry_pathname(entry) ?? archive_entry_pathname_utf8(entry)) else {
+            guard let name = LibArchive.path(of: entry) else {
                 throw ConstruirError(.unsafeEntry, "an archive entry has no name")
             }
             let size = archive_entry_size_is_set(entry) != 0 ? archive_entry_size(entry) : 0
             try body(Entry(name: name, type: UInt32(archive_entry_filetype(entry)), mode: UInt32(archive_entry_perm(entry)), size: size,
-                           hardlink: Self.bytes(archive_entry_hardlink(entry)),
-                           symlink: Self.bytes(archive_entry_symlink(entry)), walk: self))
+                           hardlink: LibArchive.bytes(archive_entry_hardlink(entry)),
+                           symlink: LibArchive.bytes(archive_entry_symlink(entry)), walk: self))
         }
     }
 
     /// The reader's own error if it caused the failure, else libarchive's message.
     fileprivate func failure(_ what: String) -> ConstruirError {
-        if let error = context.error { return error }
-        let detail = archive_error_string(input).map { String(cString: $0) } ?? "unknown libarchive error"
-        return ConstruirError(.archive, "\(what): \(detail)")
-    }
-
-    private static func bytes(_ pointer: UnsafePointer<CChar>?) -> [UInt8]? {
-        guard let pointer else { return nil }
-        return Array(UnsafeRawBufferPointer(start: pointer, count: strlen(pointer)))
+        LibArchive.failure(what, input, cause: context.error)
     }
 }
 

@@ -201,9 +201,7 @@ public final class TarWriter {
 
     /// The sink's own error if it failed, else libarchive's message.
     private func archiveError(_ what: String) -> ConstruirError {
-        if let sinkError = context.error { return sinkError }
-        let detail = archive_error_string(archive).map { String(cString: $0) } ?? "unknown error"
-        return ConstruirError(.archive, "\(what): \(detail)")
+        LibArchive.failure(what, archive, cause: context.error)
     }
 
     private func checkUsable() throws(ConstruirError) {

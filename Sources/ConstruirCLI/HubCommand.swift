@@ -137,10 +137,8 @@ public struct HubCommand: AsyncParsableCommand {
             } catch {
                 throw fail("hub serve", "\(error)")
             }
-            let group = ServiceGroup(configuration: .init(
-                services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             do {
-                try await group.run()
+                try await CommandServices.run(nil, beside: services, logger: logger)
             } catch {
                 throw fail("hub serve", "\(error)")
             }

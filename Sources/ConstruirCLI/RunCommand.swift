@@ -115,11 +115,8 @@ public struct RunCommand: AsyncParsableCommand {
         if let warning = Self.rootWarning(euid: geteuid(), allowRoot: allowRoot) { logger.warning("\(warning)") }
         if hubConnection.hub != nil {
             let runner = try makeHubRunner(logger: logger)
-            let group = ServiceGroup(configuration: .init(
-                services: [.init(service: runner, successTerminationBehavior: .gracefullyShutdownGroup)],
-                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             do {
-                try await group.run()
+                try await CommandServices.run(runner, logger: logger)
             } catch {
                 await runner.source.client.shutdown()
                 throw error
@@ -128,18 +125,14 @@ public struct RunCommand: AsyncParsableCommand {
             return
         }
         let runner = try makeRunner(logger: logger)
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: runner, successTerminationBehavior: .gracefullyShutdownGroup),
-        ]
+        var others: [any Service] = []
         if let http {
             let (queue, done) = (runner.source.queue, runner.source.done)
             let observer = QueueObserver(queueDirectory: queue.queueDirectory, doneDirectory: done.directory,
                                          stateDirectory: queue.stateDirectory, defaultImage: defaultImage)
-            services.append(.init(service: ServeCommand.makeServer(observer: observer, listen: try ListenAddress(parsing: http), logger: logger)))
+            others.append(ServeCommand.makeServer(observer: observer, listen: try ListenAddress(parsing: http), logger: logger))
         }
-        let group = ServiceGroup(configuration: .init(
-            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        try await CommandServices.run(runner, beside: others, logger: logger)
     }
 
     /// Builds the runner from the options (separate from `run` so tests can use it).

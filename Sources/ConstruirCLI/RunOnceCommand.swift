@@ -115,11 +115,8 @@ public struct RunOnceCommand: AsyncParsableCommand {
                 try? await Task.sleep(for: .milliseconds(100))
             }
         }
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: runner, successTerminationBehavior: .gracefullyShutdownGroup)],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
-            try await group.run()
+            try await CommandServices.run(runner, logger: logger)
         } catch {
             console.cancel()
             throw fail(command, "\(error)")

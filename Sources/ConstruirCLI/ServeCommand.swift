@@ -34,10 +34,8 @@ public struct ServeCommand: AsyncParsableCommand {
     public func run() async throws {
         let logger = RunCommand.makeLogger(verbose: verbose, format: logFormat)
         let server = Self.makeServer(observer: location.observer(), listen: try ListenAddress(parsing: listen), logger: logger)
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
-            try await group.run()
+            try await CommandServices.run(nil, beside: [server], logger: logger)
         } catch {
             throw fail("serve", "\(error)")
         }

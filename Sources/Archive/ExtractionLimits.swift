@@ -5,24 +5,24 @@ import XZ
 /// Why: the output is produced by an untrusted guest; without bounds a tiny archive could fill
 /// the host's disk (a compression bomb), exhaust inodes, or create paths other tools choke on.
 /// Exceeding any of these makes extraction fail with `.limitExceeded` naming the limit.
-public struct ExtractionLimits: Sendable, Equatable {
+package struct ExtractionLimits: Sendable, Equatable {
     /// Sum of the logical sizes of all files written (sparse files count their full size).
-    public var maxTotalBytes: Int64
+    package var maxTotalBytes: Int64
     /// Number of entries (headers) in the archive, including the skipped `./`.
-    public var maxEntries: Int
+    package var maxEntries: Int
     /// Length in bytes of an entry's normalised path, and of a link's target.
-    public var maxPathLength: Int
+    package var maxPathLength: Int
     /// Number of components in an entry's normalised path.
-    public var maxPathDepth: Int
+    package var maxPathDepth: Int
     /// Length in bytes of any one path component (including in link targets).
-    public var maxComponentLength: Int
+    package var maxComponentLength: Int
     /// Cap on the decompressed tar stream (data plus headers and padding); nil derives it from
     /// the limits above, leaving room for headers: see `effectiveMaxTarStreamBytes`.
-    public var maxTarStreamBytes: Int64?
+    package var maxTarStreamBytes: Int64?
     /// liblzma's memory limit for decoding the output stream.
-    public var xzMemoryLimit: UInt64
+    package var xzMemoryLimit: UInt64
 
-    public init(maxTotalBytes: Int64 = 1 << 30, maxEntries: Int = 100_000, maxPathLength: Int = 1024,
+    package init(maxTotalBytes: Int64 = 1 << 30, maxEntries: Int = 100_000, maxPathLength: Int = 1024,
                 maxPathDepth: Int = 64, maxComponentLength: Int = 255, maxTarStreamBytes: Int64? = nil,
                 xzMemoryLimit: UInt64 = XZStreamReader.defaultMemoryLimit) {
         self.maxTotalBytes = maxTotalBytes
@@ -37,7 +37,7 @@ public struct ExtractionLimits: Sendable, Equatable {
     /// The decompressed-size cap handed to the xz reader: `maxTarStreamBytes`, or else the data
     /// limit plus 8 KiB per allowed entry (a header, a pax extended header and block padding)
     /// plus 1 MiB for the end-of-archive blocks and record padding.
-    public var effectiveMaxTarStreamBytes: Int64 {
+    package var effectiveMaxTarStreamBytes: Int64 {
         if let maxTarStreamBytes { return maxTarStreamBytes }
         let (perEntry, overflow1) = Int64(max(maxEntries, 0)).multipliedReportingOverflow(by: 8 << 10)
         let (sum, overflow2) = maxTotalBytes.addingReportingOverflow(perEntry)

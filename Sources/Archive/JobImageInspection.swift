@@ -1,13 +1,13 @@
 import JobModel
 
 /// What the host learned from reading a job image to its end.
-public struct JobImageInspection: Sendable, Equatable {
-    public var entries: Int
-    public var unpackedBytes: Int64
+package struct JobImageInspection: Sendable, Equatable {
+    package var entries: Int
+    package var unpackedBytes: Int64
     /// Length of the xz stream; the rest of the file is zero padding.
-    public var compressedLength: Int64
+    package var compressedLength: Int64
     /// The bytes of `job/construir.yml`, when the job has one.
-    public var manifest: [UInt8]?
+    package var manifest: [UInt8]?
     /// What `job/source.json` says the job was made from, when the job has one.
-    public var source: PackagedSource? = nil
+    package var source: PackagedSource? = nil
 }

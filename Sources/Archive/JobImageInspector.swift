@@ -12,11 +12,11 @@ import XZ
 /// it is what keeps the statuses honest. Entry names follow the output rules (relative, no `..`,
 /// no control characters, UTF-8); symlink targets are not checked (a repository may hold
 /// `lib -> /usr/lib`), device nodes are refused.
-public enum JobImageInspector {
-    public static let scriptPath = "job/construir"
-    public static let manifestPath = JobManifest.path
+package enum JobImageInspector {
+    package static let scriptPath = "job/construir"
+    package static let manifestPath = JobManifest.path
 
-    public static func inspect(_ path: String, limits: JobImageLimits = JobImageLimits()) throws(ConstruirError) -> JobImageInspection {
+    package static func inspect(_ path: String, limits: JobImageLimits = JobImageLimits()) throws(ConstruirError) -> JobImageInspection {
         let size: Int64
         do { size = try FileSystem.size(of: path) } catch {
             throw ConstruirError(.notFound, "cannot read the job file", cause: error)

@@ -1,16 +1,16 @@
 import Glibc
 
 /// Bounds on a submitted job image, checked on the host before any VM boots.
-public struct JobImageLimits: Sendable, Equatable {
+package struct JobImageLimits: Sendable, Equatable {
     /// Size of the submitted file (the tar.xz and its zero padding).
-    public var maxFileBytes: Int64
+    package var maxFileBytes: Int64
     /// Sum of the sizes of the files the job unpacks to inside the guest.
-    public var maxUnpackedBytes: Int64
-    public var maxEntries: Int
+    package var maxUnpackedBytes: Int64
+    package var maxEntries: Int
     /// Largest `job/construir.yml` read.
-    public var maxManifestBytes: Int
+    package var maxManifestBytes: Int
 
-    public init(maxFileBytes: Int64 = 4 << 30, maxUnpackedBytes: Int64 = 16 << 30,
+    package init(maxFileBytes: Int64 = 4 << 30, maxUnpackedBytes: Int64 = 16 << 30,
                 maxEntries: Int = 1_000_000, maxManifestBytes: Int = 64 << 10) {
         self.maxFileBytes = maxFileBytes
         self.maxUnpackedBytes = maxUnpackedBytes

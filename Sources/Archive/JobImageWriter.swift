@@ -8,16 +8,16 @@ import XZ
 /// `XZWriter.Options.blockSize` for output that does not depend on the thread count).
 /// If the writer is dropped or fails before `finish()` succeeds, the file at `path` is removed.
 /// Not thread-safe.
-public final class JobImageWriter {
-    public let path: String
+package final class JobImageWriter {
+    package let path: String
     /// Uncompressed tar bytes produced so far.
-    public var tarLength: Int64 { tar.bytesWritten }
+    package var tarLength: Int64 { tar.bytesWritten }
 
     private let xz: XZWriter
     private let tar: TarWriter
 
     /// Creates (or truncates) `path`.
-    public init(path: String, xz options: XZWriter.Options) throws(ConstruirError) {
+    package init(path: String, xz options: XZWriter.Options) throws(ConstruirError) {
         self.path = path
         let xz = try XZWriter(path: path, options: options)
         self.xz = xz
@@ -25,22 +25,22 @@ public final class JobImageWriter {
     }
 
     /// Writes a member's header; a regular file's data follows through `writeData`.
-    public func append(_ entry: TarWriter.Entry) throws(ConstruirError) {
+    package func append(_ entry: TarWriter.Entry) throws(ConstruirError) {
         try tar.append(entry)
     }
 
     /// Writes the next part of the current file's data.
-    public func writeData(_ bytes: UnsafeRawBufferPointer) throws(ConstruirError) {
+    package func writeData(_ bytes: UnsafeRawBufferPointer) throws(ConstruirError) {
         try tar.writeData(bytes)
     }
 
     /// Writes the next part of the current file's data.
-    public func writeData(_ bytes: [UInt8]) throws(ConstruirError) {
+    package func writeData(_ bytes: [UInt8]) throws(ConstruirError) {
         try tar.writeData(bytes)
     }
 
     /// Appends a whole regular file.
-    public func appendFile(path: [UInt8], contents: [UInt8], mode: UInt32, modificationTime: Int64) throws(ConstruirError) {
+    package func appendFile(path: [UInt8], contents: [UInt8], mode: UInt32, modificationTime: Int64) throws(ConstruirError) {
         try tar.append(TarWriter.Entry(path: path, kind: .file(size: Int64(contents.count)), mode: mode,
                                        modificationTime: modificationTime))
         try tar.writeData(contents)
@@ -49,7 +49,7 @@ public final class JobImageWriter {
     /// Ends the tar stream, completes the xz stream and syncs the file. Returns the file's size
     /// (the compressed length).
     @discardableResult
-    public func finish() throws(ConstruirError) -> Int64 {
+    package func finish() throws(ConstruirError) -> Int64 {
         try tar.finish()
         return try xz.finish()
     }

@@ -20,10 +20,10 @@ import XZ
 /// TYPE is `file`, `dir`, `symlink`, `hardlink` or `other`; NAME is the entry's path without a
 /// leading `./` or trailing `/` (`.` for the root); MODE four octal digits; CONTENT the file's
 /// sha256 in hex, or the link's target, or nothing.
-public enum OutputDigest {
+package enum OutputDigest {
     /// The digest of the tar.xz at `archive` (a kept `output.tar.xz`), decoding at most
     /// `maxDecompressedBytes`. Blocking: decodes and hashes the whole archive.
-    public static func of(archive: String, maxDecompressedBytes: Int64 = ExtractionLimits().effectiveMaxTarStreamBytes) throws(ConstruirError) -> String {
+    package static func of(archive: String, maxDecompressedBytes: Int64 = ExtractionLimits().effectiveMaxTarStreamBytes) throws(ConstruirError) -> String {
         let reader = try XZStreamReader(path: archive, maxDecompressedBytes: maxDecompressedBytes, subject: "the output archive")
         defer { reader.discard() }
         let walk = try TarWalk(reader: reader)

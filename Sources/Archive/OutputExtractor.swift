@@ -22,10 +22,10 @@ import XZ
 /// All or nothing: on any error the destination directory is removed. The trimmed archive copy
 /// (see `extract(disk:to:keepingArchiveAt:limits:)`) is kept whenever the xz stream itself is
 /// complete and valid, even if its contents were rejected, so the job's owner can inspect it.
-public struct OutputExtractor: Sendable {
-    public var limits: ExtractionLimits
+package struct OutputExtractor: Sendable {
+    package var limits: ExtractionLimits
 
-    public init(limits: ExtractionLimits = ExtractionLimits()) {
+    package init(limits: ExtractionLimits = ExtractionLimits()) {
         self.limits = limits
     }
 
@@ -38,7 +38,7 @@ public struct OutputExtractor: Sendable {
     ///     extraction then failed); otherwise it is absent, as is `<path>.partial`.
     /// - Throws: `.xz` (empty disk, not xz, truncated/corrupt), `.limitExceeded`,
     ///   `.unsafeEntry`, `.archive` (malformed tar), `.system`, `.invalidArgument` (bad destination).
-    public static func extract(disk: String, to destination: String, keepingArchiveAt archivePath: String? = nil,
+    package static func extract(disk: String, to destination: String, keepingArchiveAt archivePath: String? = nil,
                                limits: ExtractionLimits = ExtractionLimits()) throws(ConstruirError) -> ExtractionSummary {
         let reader = try XZStreamReader(path: disk, maxDecompressedBytes: limits.effectiveMaxTarStreamBytes,
                                         memoryLimit: limits.xzMemoryLimit, copyingStreamTo: archivePath,
@@ -59,7 +59,7 @@ public struct OutputExtractor: Sendable {
     /// The xz stream is decoded on a second thread (`XZReadAhead`) while this one parses the tar
     /// and writes files, as `tar -xJf` overlaps `xz -d` with tar. That thread has ended by the
     /// time this returns or throws; the remainder after the tar's end is drained on this thread.
-    public func extract(from reader: XZStreamReader, to destination: String) throws(ConstruirError) -> ExtractionSummary {
+    package func extract(from reader: XZStreamReader, to destination: String) throws(ConstruirError) -> ExtractionSummary {
         let root = try Self.createDestination(destination)
         do {
             let (entries, bytes) = try Self.extractEntries(from: reader, into: root, limits: limits)

@@ -14,10 +14,10 @@ import XZ
 /// Usage: `append(_:)` a header, then for a regular file `writeData(_:)` exactly `size` bytes
 /// (in as many calls as convenient), then the next header; `finish()` at the end.
 /// Not thread-safe.
-public final class TarWriter {
+package final class TarWriter {
     /// One archive member. Paths are raw bytes (git paths need not be UTF-8).
-    public struct Entry: Sendable, Equatable {
-        public enum Kind: Sendable, Equatable {
+    package struct Entry: Sendable, Equatable {
+        package enum Kind: Sendable, Equatable {
             /// A regular file; `size` bytes of data must follow via `writeData`.
             case file(size: Int64)
             case directory
@@ -25,30 +25,30 @@ public final class TarWriter {
             case symlink(target: [UInt8])
         }
 
-        public var path: [UInt8]
-        public var kind: Kind
+        package var path: [UInt8]
+        package var kind: Kind
         /// Permission bits (0o7777 at most).
-        public var mode: UInt32
+        package var mode: UInt32
         /// Modification time, seconds since the epoch.
-        public var modificationTime: Int64
+        package var modificationTime: Int64
 
-        public init(path: [UInt8], kind: Kind, mode: UInt32, modificationTime: Int64) {
+        package init(path: [UInt8], kind: Kind, mode: UInt32, modificationTime: Int64) {
             self.path = path
             self.kind = kind
             self.mode = mode
             self.modificationTime = modificationTime
         }
 
-        public init(path: String, kind: Kind, mode: UInt32, modificationTime: Int64) {
+        package init(path: String, kind: Kind, mode: UInt32, modificationTime: Int64) {
             self.init(path: Array(path.utf8), kind: kind, mode: mode, modificationTime: modificationTime)
         }
     }
 
     /// Receives the archive's bytes, in order. Throwing aborts the archive.
-    public typealias Sink = (UnsafeRawBufferPointer) throws(ConstruirError) -> Void
+    package typealias Sink = (UnsafeRawBufferPointer) throws(ConstruirError) -> Void
 
     /// Bytes handed to the sink so far.
-    public var bytesWritten: Int64 { context.bytesWritten }
+    package var bytesWritten: Int64 { context.bytesWritten }
 
     private let archive: OpaquePointer
     private let entry: OpaquePointer
@@ -59,7 +59,7 @@ public final class TarWriter {
     private var failure: ConstruirError?
 
     /// Starts a pax-restricted tar stream whose bytes go to `sink`.
-    public init(sink: @escaping Sink) throws(ConstruirError) {
+    package init(sink: @escaping Sink) throws(ConstruirError) {
         guard let archive = archive_write_new() else {
             throw ConstruirError(.archive, "libarchive: cannot allocate a writer")
         }
@@ -90,7 +90,7 @@ public final class TarWriter {
     }
 
     /// Writes the header of `entry`. A file's data follows through `writeData`.
-    public func append(_ member: Entry) throws(ConstruirError) {
+    package func append(_ member: Entry) throws(ConstruirError) {
         try checkUsable()
         try completePendingData()
         guard !member.path.isEmpty, !member.path.contains(0) else {
@@ -131,7 +131,7 @@ public final class TarWriter {
     }
 
     /// Writes the next part of the current file's data.
-    public func writeData(_ bytes: UnsafeRawBufferPointer) throws(ConstruirError) {
+    package func writeData(_ bytes: UnsafeRawBufferPointer) throws(ConstruirError) {
         try checkUsable()
         guard bytes.count > 0 else { return }
         guard Int64(bytes.count) <= pendingData else {
@@ -150,7 +150,7 @@ public final class TarWriter {
     }
 
     /// Writes the next part of the current file's data.
-    public func writeData(_ bytes: [UInt8]) throws(ConstruirError) {
+    package func writeData(_ bytes: [UInt8]) throws(ConstruirError) {
         var thrown: ConstruirError?
         bytes.withUnsafeBytes { buffer in
             do throws(ConstruirError) { try writeData(buffer) } catch { thrown = error }
@@ -159,7 +159,7 @@ public final class TarWriter {
     }
 
     /// Writes the end-of-archive blocks and flushes everything to the sink.
-    public func finish() throws(ConstruirError) {
+    package func finish() throws(ConstruirError) {
         if finished { return }
         try checkUsable()
         try completePendingData()

@@ -3,8 +3,8 @@ import JobModel
 
 /// The `construir` command line. The executable's `main` only calls this, so every command can
 /// be parsed and run from tests.
-public struct Construir: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct Construir: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "construir",
         abstract: "Run untrusted build jobs in offline, throwaway VMs.",
         version: construirVersion,
@@ -14,5 +14,5 @@ public struct Construir: AsyncParsableCommand {
             HubCommand.self,
         ])
 
-    public init() {}
+    package init() {}
 }

@@ -5,46 +5,46 @@ import VMHost
 
 /// The checks behind `construir doctor`, separate from the command so tests can point them at
 /// fake device and module paths.
-public struct Doctor: Sendable {
-    public struct Check: Sendable, Equatable {
-        public enum Level: String, Sendable { case ok, warning, failure }
-        public var level: Level
-        public var subject: String
-        public var detail: String
+package struct Doctor: Sendable {
+    package struct Check: Sendable, Equatable {
+        package enum Level: String, Sendable { case ok, warning, failure }
+        package var level: Level
+        package var subject: String
+        package var detail: String
         /// What to do about it; nil when nothing needs doing.
-        public var fix: String?
+        package var fix: String?
     }
 
-    public var queue: String
-    public var done: String
-    public var images: String
-    public var state: String
-    public var kvmDevice = "/dev/kvm"
-    public var sysModuleRoot = "/sys/module"
+    package var queue: String
+    package var done: String
+    package var images: String
+    package var state: String
+    package var kvmDevice = "/dev/kvm"
+    package var sysModuleRoot = "/sys/module"
     /// Whether this user may read and write a device (a seam: root may open anything).
-    public var canReadWrite: @Sendable (String) -> Bool = { access($0, R_OK | W_OK) == 0 }
-    public var qemuBinary = "/usr/bin/qemu-system-x86_64"
-    public var libvirtQemuDriver = "/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so"
+    package var canReadWrite: @Sendable (String) -> Bool = { access($0, R_OK | W_OK) == 0 }
+    package var qemuBinary = "/usr/bin/qemu-system-x86_64"
+    package var libvirtQemuDriver = "/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so"
     /// Below this much free space on the queue's or done/'s filesystem the runner cannot work:
     /// every job needs room for its output disk and extracted output.
-    public var minimumFreeBytes: Int64 = 256 << 20
+    package var minimumFreeBytes: Int64 = 256 << 20
     /// Below this, a warning.
-    public var comfortableFreeBytes: Int64 = 4 << 30
+    package var comfortableFreeBytes: Int64 = 4 << 30
 
-    public init(queue: String, done: String, images: String, state: String? = nil) {
+    package init(queue: String, done: String, images: String, state: String? = nil) {
         self.queue = queue
         self.done = done
         self.images = images
         self.state = state ?? "\(queue)/.construir"
     }
 
-    public func run() -> [Check] {
+    package func run() -> [Check] {
         [user(), acceleration(), qemu(), libvirt()] + imageChecks()
             + [directory(queue, role: "queue", create: true), directory(done, role: "done", create: true),
                stateDirectory(), freeSpace(queue, role: "queue"), freeSpace(done, role: "done")]
     }
 
-    public static func format(_ checks: [Check]) -> String {
+    package static func format(_ checks: [Check]) -> String {
         var out = ""
         for check in checks {
             let mark = switch check.level { case .ok: "ok  "; case .warning: "WARN"; case .failure: "FAIL" }

@@ -7,8 +7,8 @@ import VMHost
 
 /// `construir doctor`: checks that this machine and these directories can run jobs, and says
 /// what to fix. Exits non-zero when the runner cannot work; TCG-only is a warning.
-public struct DoctorCommand: ParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct DoctorCommand: ParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "doctor",
         abstract: "Check that this machine can run jobs and print what to fix.",
         discussion: """
@@ -22,9 +22,9 @@ public struct DoctorCommand: ParsableCommand {
     @Option(help: "Directory holding the build images.") var images = "images"
     @Option(help: "Runner state directory. Default: QUEUE/.construir") var state: String?
 
-    public init() {}
+    package init() {}
 
-    public func run() throws {
+    package func run() throws {
         let doctor = Doctor(queue: FileSystem.absolute(queue), done: FileSystem.absolute(done),
                             images: FileSystem.absolute(images), state: state.map(FileSystem.absolute))
         let checks = doctor.run()

@@ -8,8 +8,8 @@ import Foundation
 /// `construir extract`: the runner's output extraction on its own, for an `output.tar.xz` (or
 /// an output disk) obtained elsewhere. The same rules and limits as in the runner apply, so a
 /// hostile archive cannot write outside the destination.
-public struct ExtractCommand: ParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct ExtractCommand: ParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "extract",
         abstract: "Extract a job's output archive (tar.xz, optionally zero padded) with the runner's safety rules.",
         discussion: """
@@ -23,9 +23,9 @@ public struct ExtractCommand: ParsableCommand {
     @Option(help: "Most bytes of file data to write.") var maxBytes = "1G"
     @Option(help: "Most entries.") var maxEntries = 100_000
 
-    public init() {}
+    package init() {}
 
-    public func run() throws {
+    package func run() throws {
         var limits = ExtractionLimits()
         limits.maxTotalBytes = try Units.byteSize(maxBytes)
         limits.maxEntries = maxEntries

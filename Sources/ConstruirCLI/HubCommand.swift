@@ -11,13 +11,13 @@ import ServiceLifecycle
 
 /// `construir hub`: the hub that hands jobs to volunteers' runners over HTTPS, and its tokens
 /// (docs/hub.md).
-public struct HubCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct HubCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "hub",
         abstract: "Serve a queue to runners that pull jobs over HTTPS (construir run --hub), and manage its tokens.",
         subcommands: [Serve.self, Token.self, Pin.self])
 
-    public init() {}
+    package init() {}
 
     /// `construir hub serve --listen ADDR --queue DIR --done DIR --tokens FILE`
     struct Serve: AsyncParsableCommand {

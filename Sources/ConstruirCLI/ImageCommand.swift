@@ -8,8 +8,8 @@ import JobModel
 import Runner
 
 /// `construir image`: build, list and verify build images.
-public struct ImageCommand: ParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct ImageCommand: ParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "image",
         abstract: "Build, list, verify and pull build images.",
         discussion: """
@@ -18,7 +18,7 @@ public struct ImageCommand: ParsableCommand {
         """,
         subcommands: [Build.self, List.self, Verify.self, Pull.self])
 
-    public init() {}
+    package init() {}
 
     struct Location: ParsableArguments {
         @Option(help: "Directory holding the build images (N/image.json) and their recipes (recipes/N.yml).")

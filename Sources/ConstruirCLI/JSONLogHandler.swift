@@ -6,27 +6,27 @@ import Logging
 /// `{"time":"2026-11-22T05:41:00.123Z","level":"info","label":"construir","message":"...","metadata":{...}}`
 /// (`metadata` only when there is some; nested metadata stays nested; `error` when the record
 /// carries one). Lines from concurrent tasks never interleave: each is one write(2).
-public struct JSONLogHandler: LogHandler {
-    public var metadata: Logger.Metadata = [:]
-    public var metadataProvider: Logger.MetadataProvider?
-    public var logLevel: Logger.Level = .info
-    public let label: String
+package struct JSONLogHandler: LogHandler {
+    package var metadata: Logger.Metadata = [:]
+    package var metadataProvider: Logger.MetadataProvider?
+    package var logLevel: Logger.Level = .info
+    package let label: String
     private let write: @Sendable (String) -> Void
 
     /// `write` receives each line, newline included; by default it goes to standard error.
-    public init(label: String, metadataProvider: Logger.MetadataProvider? = LoggingSystem.metadataProvider,
+    package init(label: String, metadataProvider: Logger.MetadataProvider? = LoggingSystem.metadataProvider,
                 write: @escaping @Sendable (String) -> Void = JSONLogHandler.writeToStandardError) {
         self.label = label
         self.metadataProvider = metadataProvider
         self.write = write
     }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    public func log(event: LogEvent) {
+    package func log(event: LogEvent) {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
         if let explicit = event.metadata { merged.merge(explicit) { $1 } }
@@ -60,7 +60,7 @@ public struct JSONLogHandler: LogHandler {
         return formatter.string(from: date)
     }
 
-    public static let writeToStandardError: @Sendable (String) -> Void = { line in
+    package static let writeToStandardError: @Sendable (String) -> Void = { line in
         var bytes = Array(line.utf8)
         var offset = 0
         while offset < bytes.count {

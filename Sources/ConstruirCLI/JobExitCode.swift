@@ -5,8 +5,8 @@ import Runner
 
 /// The exit codes of `run-once` and `result`, derived from the job's status so scripts can
 /// branch on them (docs/observability.md).
-public enum JobExitCode {
-    public static func code(for status: JobResult.Status) -> Int32 {
+package enum JobExitCode {
+    package static func code(for status: JobResult.Status) -> Int32 {
         switch status {
         case .passed, .passedWithFailures: 0
         case .failed: 1
@@ -19,9 +19,9 @@ public enum JobExitCode {
     }
 
     /// The job has no result (yet): it is queued or running, or run-once was interrupted.
-    public static let noResult: Int32 = 5
+    package static let noResult: Int32 = 5
     /// construir itself could not do what was asked (no such job, cannot start, ...).
-    public static let construirFailed: Int32 = 70
+    package static let construirFailed: Int32 = 70
 }
 
 /// Reports an error on standard error and exits with `JobExitCode.construirFailed`.

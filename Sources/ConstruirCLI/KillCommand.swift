@@ -5,8 +5,8 @@ import JobModel
 import Runner
 
 /// `construir kill JOB`
-public struct KillCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct KillCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "kill",
         abstract: "Stop a queued or running job; it ends in done/ as killed.",
         discussion: """
@@ -27,9 +27,9 @@ public struct KillCommand: AsyncParsableCommand {
     /// `--hub`: one of the caller's jobs on a hub.
     @OptionGroup var hubConnection: HubConnection
 
-    public init() {}
+    package init() {}
 
-    public func run() async throws {
+    package func run() async throws {
         let wait: Duration
         do {
             wait = try Units.duration(self.wait, allowZero: true)

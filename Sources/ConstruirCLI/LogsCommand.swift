@@ -4,8 +4,8 @@ import JobModel
 import Runner
 
 /// `construir logs JOB`
-public struct LogsCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct LogsCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "logs",
         abstract: "Print a job's console log (the VM's serial console).",
         discussion: """
@@ -24,11 +24,11 @@ public struct LogsCommand: AsyncParsableCommand {
     /// `--hub`: one of the caller's jobs on a hub.
     @OptionGroup var hubConnection: HubConnection
 
-    public func validate() throws {
+    package func validate() throws {
         if stage != nil, follow { throw ValidationError("--stage prints a stage's lines as they are now; it does not go with --follow") }
     }
 
-    public init() {}
+    package init() {}
 
     /// The console lines of stage `name`, or why there are none.
     static func lines(of name: String, in console: [UInt8], stages: [StageResult]?, job: String) throws -> ArraySlice<UInt8> {
@@ -42,7 +42,7 @@ public struct LogsCommand: AsyncParsableCommand {
         return console[Int(range.offset)..<Int(range.offset + range.length)]
     }
 
-    public func run() async throws {
+    package func run() async throws {
         let (job, follow, stage) = (self.job, self.follow, self.stage)
         if try await hubConnection.run("logs", { try await HubJobCommands.printLogs(job, $0, follow: follow, stage: stage) }) { return }
         let observer = location.observer()

@@ -9,8 +9,8 @@ import Packager
 import Runner
 
 /// `construir package`: make job files from a git commit.
-public struct PackageCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct PackageCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "package",
         abstract: "Turn a git commit into job files for the queue.",
         discussion: """
@@ -48,9 +48,9 @@ public struct PackageCommand: AsyncParsableCommand {
     @Flag(help: "Log debug details.") var verbose = false
     @Option(help: "Log format on standard error: text or json.") var logFormat: LogFormat = .text
 
-    public init() {}
+    package init() {}
 
-    public func validate() throws {
+    package func validate() throws {
         if queue != nil && output != nil { throw ValidationError("give --queue or --output, not both") }
         if hubConnection.hub != nil && (queue != nil || output != nil) { throw ValidationError("give --hub, or --queue or --output, not both") }
         if hubConnection.hub == nil && (wait || follow) { throw ValidationError("--wait and --follow go with --hub") }
@@ -62,7 +62,7 @@ public struct PackageCommand: AsyncParsableCommand {
         }
     }
 
-    public func run() async throws {
+    package func run() async throws {
         let logger = RunCommand.makeLogger(verbose: verbose, format: logFormat)
         if let client = try hubConnection.makeClient() {
             let submitted: [HubReceipt]
@@ -146,7 +146,7 @@ public struct PackageCommand: AsyncParsableCommand {
     }
 
     /// The request the options describe (separate from `run` for tests).
-    public func makeRequest() throws -> PackageRequest {
+    package func makeRequest() throws -> PackageRequest {
         let imageList = try image.split(separator: ",", omittingEmptySubsequences: false).map { part -> Int in
             let text = part.trimmingCharacters(in: .whitespaces)
             guard let index = Int(text), index >= 0 else {

@@ -4,8 +4,8 @@ import Foundation
 import JobModel
 
 /// `construir result JOB`
-public struct ResultCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct ResultCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "result",
         abstract: "Show a finished job's status, exit code and output/job_output.txt.",
         discussion: """
@@ -22,9 +22,9 @@ public struct ResultCommand: AsyncParsableCommand {
     /// `--hub`: one of the caller's jobs on a hub.
     @OptionGroup var hubConnection: HubConnection
 
-    public init() {}
+    package init() {}
 
-    public func run() async throws {
+    package func run() async throws {
         let (job, json, extract) = (self.job, self.json, self.extract)
         if try await hubConnection.run("result", { try await HubJobCommands.printResult(job, $0, json: json, extract: extract) }) { return }
         let observer = location.observer()

@@ -10,8 +10,8 @@ import StatusServer
 import VMHost
 
 /// `construir run`: watch a queue directory and run each job in a fresh VM.
-public struct RunCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct RunCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Watch the queue directory and run each job in a VM without network.",
         discussion: """
@@ -78,14 +78,14 @@ public struct RunCommand: AsyncParsableCommand {
     /// is thrown away, points it at its kept libvirt root.
     @Option(help: .hidden) var imageDigests: String?
 
-    public init() {}
+    package init() {}
 
     /// `--hours`, each comma-separated window on its own.
     private var computeWindows: [String] {
         hours.flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
     }
 
-    public func validate() throws {
+    package func validate() throws {
         if let http { _ = try Self.validated { try ListenAddress(parsing: http) } }
         if hubConnection.hub != nil, http != nil || keepDone != nil {
             throw ValidationError("--http and --keep-done are for a queue directory; a hub runner has neither")
@@ -102,7 +102,7 @@ public struct RunCommand: AsyncParsableCommand {
         }
     }
 
-    public func run() async throws {
+    package func run() async throws {
         if config != nil {
             var command = try applyingConfig(commandLine: Self.commandLineArguments())
             command.config = nil
@@ -137,7 +137,7 @@ public struct RunCommand: AsyncParsableCommand {
 
     /// Builds the runner from the options (separate from `run` so tests can use it).
     /// `onPublished` runs after each published job, after the `--on-done` hook.
-    public func makeRunner(logger: Logger, onPublished: (@Sendable (PublishedJob) async -> Void)? = nil) throws -> Runner<QueueDirectorySource> {
+    package func makeRunner(logger: Logger, onPublished: (@Sendable (PublishedJob) async -> Void)? = nil) throws -> Runner<QueueDirectorySource> {
         let queueDirectory = FileSystem.absolute(queue)
         let doneDirectory = FileSystem.absolute(done)
         let stateDirectory = FileSystem.absolute(state ?? "\(queueDirectory)/.construir")
@@ -150,7 +150,7 @@ public struct RunCommand: AsyncParsableCommand {
     }
 
     /// The runner of `--hub`: jobs from the hub, its files in a private state directory.
-    public func makeHubRunner(logger: Logger, onPublished: (@Sendable (PublishedJob) async -> Void)? = nil) throws -> Runner<HubJobSource> {
+    package func makeHubRunner(logger: Logger, onPublished: (@Sendable (PublishedJob) async -> Void)? = nil) throws -> Runner<HubJobSource> {
         guard let client = try hubConnection.makeClient() else { throw ValidationError("no --hub given") }
         let stateDirectory = FileSystem.absolute(state ?? Self.defaultHubState())
         try PrivateDirectory.make(stateDirectory)

@@ -13,8 +13,8 @@ import VMHost
 /// `Runner` built by `RunCommand.makeRunner` (the same options, claim, executor, publish step and
 /// `--on-done` hook as `construir run`) runs that queue until it is empty. The user's file is
 /// only read.
-public struct RunOnceCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct RunOnceCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "run-once",
         abstract: "Run one job in the foreground as the runner would, printing its console, then its result.",
         discussion: """
@@ -29,9 +29,9 @@ public struct RunOnceCommand: AsyncParsableCommand {
     @Option(help: "Image for a job whose name has no _iN.") var defaultImage = 0
     @OptionGroup var options: RunOnceOptions
 
-    public init() {}
+    package init() {}
 
-    public func validate() throws {
+    package func validate() throws {
         let path = FileSystem.absolute(job)
         var st = stat()
         guard stat(path, &st) == 0 else { throw ValidationError("\(job): no such file") }
@@ -43,7 +43,7 @@ public struct RunOnceCommand: AsyncParsableCommand {
         _ = try options.runCommand(queue: "/nonexistent", state: "/nonexistent", defaultImage: defaultImage)
     }
 
-    public func run() async throws {
+    package func run() async throws {
         let source = FileSystem.absolute(job)
         let fileName = (source as NSString).lastPathComponent
         try await Self.runJob(command: "run-once", options: options, defaultImage: defaultImage) { queue, _ in

@@ -8,8 +8,8 @@ import ServiceLifecycle
 import StatusServer
 
 /// `construir serve`: the read-only status page, JSON API and metrics, without a runner.
-public struct ServeCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct ServeCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Serve a read-only status page, a JSON API and Prometheus metrics over HTTP.",
         discussion: """
@@ -25,13 +25,13 @@ public struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Log debug details.") var verbose = false
     @Option(help: "Log format on standard error: text or json.") var logFormat: LogFormat = .text
 
-    public init() {}
+    package init() {}
 
-    public func validate() throws {
+    package func validate() throws {
         _ = try RunCommand.validated { try ListenAddress(parsing: listen) }
     }
 
-    public func run() async throws {
+    package func run() async throws {
         let logger = RunCommand.makeLogger(verbose: verbose, format: logFormat)
         let server = Self.makeServer(observer: location.observer(), listen: try ListenAddress(parsing: listen), logger: logger)
         do {

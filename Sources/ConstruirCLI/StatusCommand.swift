@@ -5,8 +5,8 @@ import HubAPI
 import HubClient
 
 /// `construir status`
-public struct StatusCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct StatusCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Show queued jobs in pickup order, running jobs, and recently finished jobs.",
         discussion: """
@@ -21,13 +21,13 @@ public struct StatusCommand: AsyncParsableCommand {
     @Option(help: "How many finished jobs to show (most recent first).") var limit = 20
     @Flag(help: "Print the snapshot as JSON (the same document as the web server's /api/status).") var json = false
 
-    public init() {}
+    package init() {}
 
-    public func validate() throws {
+    package func validate() throws {
         guard limit >= 0 else { throw ValidationError("--limit must not be negative") }
     }
 
-    public func run() async throws {
+    package func run() async throws {
         if let client = try hubConnection.makeClient() {
             let status: HubStatus
             var mine: [HubJobSummary]?

@@ -12,8 +12,8 @@ import Packager
 /// followed by `construir run-once` of that job (`RunOnceCommand.runJob`: the runner itself).
 /// The job's `job/source.json` records HEAD and whether the working tree differed, and the
 /// runner copies it into result.json as `source`.
-public struct TryCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct TryCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "try",
         abstract: "Run a repository's working tree, uncommitted changes included, as a job in the foreground.",
         discussion: """
@@ -35,9 +35,9 @@ public struct TryCommand: AsyncParsableCommand {
     @Flag(help: "Include submodules' files (at the commits the working tree records).") var recurseSubmodules = false
     @OptionGroup var options: RunOnceOptions
 
-    public init() {}
+    package init() {}
 
-    public func validate() throws {
+    package func validate() throws {
         do {
             _ = try makeRequest(queue: "/nonexistent")
             _ = try options.runCommand(queue: "/nonexistent", state: "/nonexistent", defaultImage: image)
@@ -48,7 +48,7 @@ public struct TryCommand: AsyncParsableCommand {
         }
     }
 
-    public func run() async throws {
+    package func run() async throws {
         let image = self.image
         try await RunOnceCommand.runJob(command: "try", options: options, defaultImage: image) { queue, logger in
             let request = try makeRequest(queue: queue)

@@ -3,16 +3,16 @@ import Synchronization
 /// Mutual exclusion across suspension points, holding no thread while it waits: for short
 /// async sections that must not interleave (the hub's inbox pass, from the rename to the
 /// store's commit). Waiters go first come, first served.
-public final class AsyncLock: Sendable {
+package final class AsyncLock: Sendable {
     private struct State {
         var locked = false
         var waiters: [CheckedContinuation<Void, Never>] = []
     }
     private let state = Mutex(State())
 
-    public init() {}
+    package init() {}
 
-    public func withLock<T: Sendable>(_ body: () async throws -> T) async rethrows -> T {
+    package func withLock<T: Sendable>(_ body: () async throws -> T) async rethrows -> T {
         await lock()
         defer { unlock() }
         return try await body()

@@ -17,9 +17,9 @@ import Glibc
 ///
 /// Waiting (`wait`, `terminate`) blocks the calling thread; from async code use `exit(timeout:)`,
 /// which waits on a thread of its own, never on one of Swift's cooperative pool.
-public final class ChildProcess {
+package final class ChildProcess {
     /// What the child reads.
-    public enum Input: Sendable {
+    package enum Input: Sendable {
         case null
         /// Written to its standard input (then closed) from a thread of its own, so a child that
         /// writes much before reading cannot deadlock with the caller.
@@ -27,7 +27,7 @@ public final class ChildProcess {
     }
 
     /// Where the child's standard output goes.
-    public enum Output: Sendable {
+    package enum Output: Sendable {
         /// A pipe the caller reads with `read(into:)` or `readAll()`.
         case pipe
         case null
@@ -36,7 +36,7 @@ public final class ChildProcess {
     }
 
     /// Where the child's standard error goes.
-    public enum ErrorOutput: Sendable {
+    package enum ErrorOutput: Sendable {
         /// Read on a thread of its own until every process holding it has closed it; `errorOutput`
         /// after waiting.
         case collected
@@ -46,14 +46,14 @@ public final class ChildProcess {
     }
 
     /// How the child ended.
-    public enum Termination: Sendable, Equatable, CustomStringConvertible {
+    package enum Termination: Sendable, Equatable, CustomStringConvertible {
         case exited(Int32)
         case signalled(Int32)
         /// It ran past its time limit and was killed (with its process group, if it had one).
         case timedOut
 
         /// The status a shell would report: the exit code, or 128 plus the signal.
-        public var status: Int32 {
+        package var status: Int32 {
             switch self {
             case .exited(let code): code
             case .signalled(let signal): 128 + signal
@@ -61,7 +61,7 @@ public final class ChildProcess {
             }
         }
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .exited(let code): "exited with status \(code)"
             case .signalled(let signal): "was killed by signal \(signal)"
@@ -70,8 +70,8 @@ public final class ChildProcess {
         }
     }
 
-    public let arguments: [String]
-    public let pid: pid_t
+    package let arguments: [String]
+    package let pid: pid_t
     private let watch: Watch
     private let stdoutFD: Int32
     private let errorCollector: ErrorCollector?
@@ -81,7 +81,7 @@ public final class ChildProcess {
     /// Starts `arguments` (a program name without a slash is looked up in PATH). `environment` is
     /// the child's whole environment (nil: this process's). With `ownProcessGroup`, the child
     /// leads a new process group, which signals from `terminate` and timeouts go to.
-    public init(_ arguments: [String], environment: [String: String]? = nil, directory: String? = nil,
+    package init(_ arguments: [String], environment: [String: String]? = nil, directory: String? = nil,
                 input: Input = .null, output: Output = .pipe, error: ErrorOutput = .collected,
                 ownProcessGroup: Bool = false) throws(ConstruirError) {
         guard let program = arguments.first else { throw ConstruirError(.invalidArgument, "no program to run") }
@@ -212,10 +212,10 @@ public final class ChildProcess {
     }
 
     /// The command line, for messages.
-    public var command: String { arguments.joined(separator: " ") }
+    package var command: String { arguments.joined(separator: " ") }
 
     /// Reads up to `buffer.count` bytes of standard output (`.pipe`); 0 at its end.
-    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(ConstruirError) -> Int {
+    package func read(into buffer: UnsafeMutableRawBufferPointer) throws(ConstruirError) -> Int {
         do {
             return try systemCall("read", path: "the output of \(arguments[0])") { Glibc.read(stdoutFD, buffer.baseAddress, buffer.count) }
         } catch {
@@ -224,7 +224,7 @@ public final class ChildProcess {
     }
 
     /// Reads standard output (`.pipe`) to its end.
-    public func readAll() throws(ConstruirError) -> [UInt8] {
+    package func readAll() throws(ConstruirError) -> [UInt8] {
         var result: [UInt8] = []
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
         defer { chunk.deallocate() }
@@ -236,7 +236,7 @@ public final class ChildProcess {
     }
 
     /// Standard error (`.collected`) as text, once the child has been waited for.
-    public var errorOutput: String {
+    package var errorOutput: String {
         String(decoding: errorCollector?.get() ?? Data(), as: UTF8.self)
     }
 
@@ -244,7 +244,7 @@ public final class ChildProcess {
     /// after `grace`; with a process group of its own, the signals go to the whole group, and
     /// whatever of the group is left then is killed.
     @discardableResult
-    public func wait(timeout: Duration? = nil, grace: Duration = .seconds(2)) -> Termination {
+    package func wait(timeout: Duration? = nil, grace: Duration = .seconds(2)) -> Termination {
         if let termination { return termination }
         let result = watch.wait(timeout: timeout, grace: grace)
         helpers.wait()
@@ -253,7 +253,7 @@ public final class ChildProcess {
     }
 
     /// Like `wait`, for async code: the waiting is done on a thread of its own.
-    public func exit(timeout: Duration? = nil, grace: Duration = .seconds(2)) async -> Termination {
+    package func exit(timeout: Duration? = nil, grace: Duration = .seconds(2)) async -> Termination {
         if let termination { return termination }
         let (watch, helpers) = (watch, helpers)
         // The body does not throw. (A short name: Linux keeps 15 bytes of a thread name.)
@@ -267,7 +267,7 @@ public final class ChildProcess {
     }
 
     /// Stops the child: SIGTERM, SIGKILL after `grace`, and waits for it.
-    public func terminate(grace: Duration = .seconds(2)) {
+    package func terminate(grace: Duration = .seconds(2)) {
         guard termination == nil else { return }
         watch.stop(grace: grace)
         termination = watch.reap()
@@ -276,7 +276,7 @@ public final class ChildProcess {
 
     /// The full path of `program`, searched in `path` (default: this process's PATH) when it has
     /// no slash; nil if there is no such executable.
-    public static func find(_ program: String, path: String? = nil) -> String? {
+    package static func find(_ program: String, path: String? = nil) -> String? {
         if program.contains("/") { return access(program, X_OK) == 0 ? program : nil }
         let search = path ?? ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
         for directory in search.split(separator: ":") where !directory.isEmpty {

@@ -4,19 +4,19 @@ import Foundation
 
 /// Tells when files arrive in one directory (inotify: IN_CLOSE_WRITE | IN_MOVED_TO), so the
 /// runner sleeps until there is work instead of polling.
-public final class DirectoryWatcher: Sendable {
-    public enum Event: Sendable, Equatable {
+package final class DirectoryWatcher: Sendable {
+    package enum Event: Sendable, Equatable {
         /// A file was written and closed, or renamed into the directory.
         case arrived(String)
         /// The kernel dropped events: rescan the directory.
         case overflow
     }
 
-    public let directory: String
-    public let events: AsyncStream<Event>
+    package let directory: String
+    package let events: AsyncStream<Event>
     private let reader: InotifyReader
 
-    public init(directory: String) throws {
+    package init(directory: String) throws {
         self.directory = directory
         let fd = try systemCall("inotify_init1") { inotify_init1(Int32(IN_CLOEXEC)) }
         let mask = UInt32(IN_CLOSE_WRITE) | UInt32(IN_MOVED_TO)
@@ -39,7 +39,7 @@ public final class DirectoryWatcher: Sendable {
     }
 
     /// Stops watching; the event stream finishes.
-    public func stop() {
+    package func stop() {
         reader.wake()
     }
 

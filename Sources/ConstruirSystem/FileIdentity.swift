@@ -2,20 +2,20 @@ import Glibc
 
 /// What identifies a file's content without reading it: device, inode, size, mtime and ctime
 /// (nanoseconds). Any write changes the ctime, which no user can set back.
-public struct FileIdentity: Codable, Sendable, Equatable, CustomStringConvertible {
-    public var device: UInt64
-    public var inode: UInt64
-    public var size: Int64
-    public var mtime: Int64
-    public var ctime: Int64
+package struct FileIdentity: Codable, Sendable, Equatable, CustomStringConvertible {
+    package var device: UInt64
+    package var inode: UInt64
+    package var size: Int64
+    package var mtime: Int64
+    package var ctime: Int64
 
-    public init?(path: String) {
+    package init?(path: String) {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }
         self.init(st)
     }
 
-    public init(_ st: stat) {
+    package init(_ st: stat) {
         device = UInt64(st.st_dev)
         inode = UInt64(st.st_ino)
         size = Int64(st.st_size)
@@ -23,5 +23,5 @@ public struct FileIdentity: Codable, Sendable, Equatable, CustomStringConvertibl
         ctime = Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec)
     }
 
-    public var description: String { "\(device):\(inode):\(size):\(mtime):\(ctime)" }
+    package var description: String { "\(device):\(inode):\(size):\(mtime):\(ctime)" }
 }

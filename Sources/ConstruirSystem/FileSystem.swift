@@ -4,10 +4,10 @@ import Foundation
 
 /// The few file operations the runner's state machine relies on, with the guarantees it needs
 /// (no silent overwrite, durability of renames) spelled out.
-public enum FileSystem {
+package enum FileSystem {
     /// Renames `from` to `to`, failing with EEXIST instead of replacing an existing `to`
     /// (renameat2 RENAME_NOREPLACE). This is what makes a claim exclusive.
-    public static func renameNoReplace(_ from: String, _ to: String) throws(SystemError) {
+    package static func renameNoReplace(_ from: String, _ to: String) throws(SystemError) {
         try systemCall("renameat2", path: "\(from) -> \(to)") {
             construir_rename_noreplace(from, to)
         }
@@ -16,19 +16,19 @@ public enum FileSystem {
     /// Swaps `a` and `b`, both of which must exist (renameat2 RENAME_EXCHANGE): one step, so a
     /// reader of either path sees the old entry or the new one, never neither. This is how a
     /// pulled image replaces a directory that is already there.
-    public static func exchange(_ a: String, _ b: String) throws(SystemError) {
+    package static func exchange(_ a: String, _ b: String) throws(SystemError) {
         try systemCall("renameat2", path: "\(a) <-> \(b)") {
             construir_rename_exchange(a, b)
         }
     }
 
     /// Renames `from` to `to`, replacing `to` if it exists (rename(2): atomic within a filesystem).
-    public static func renameReplacing(_ from: String, _ to: String) throws(SystemError) {
+    package static func renameReplacing(_ from: String, _ to: String) throws(SystemError) {
         try systemCall("rename", path: "\(from) -> \(to)") { Glibc.rename(from, to) }
     }
 
     /// The first `count` bytes of the file at `path` (fewer when it is shorter). Blocking.
-    public static func readPrefix(of path: String, count: Int) throws(SystemError) -> [UInt8] {
+    package static func readPrefix(of path: String, count: Int) throws(SystemError) -> [UInt8] {
         let fd = try systemCall("open", path: path) { open(path, O_RDONLY | O_CLOEXEC) }
         defer { close(fd) }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 1)
@@ -43,14 +43,14 @@ public enum FileSystem {
     }
 
     /// Flushes a file or directory to stable storage.
-    public static func fsync(path: String) throws(SystemError) {
+    package static func fsync(path: String) throws(SystemError) {
         let fd = try systemCall("open", path: path) { open(path, O_RDONLY | O_CLOEXEC) }
         defer { close(fd) }
         try systemCall("fsync", path: path) { Glibc.fsync(fd) }
     }
 
     /// Flushes the directory that holds `path`, so that a rename into it survives a crash.
-    public static func fsyncParent(of path: String) throws(SystemError) {
+    package static func fsyncParent(of path: String) throws(SystemError) {
         let parent = (path as NSString).deletingLastPathComponent
         try fsync(path: parent.isEmpty ? "." : parent)
     }
@@ -59,7 +59,7 @@ public enum FileSystem {
     /// the new one survives: written to a hidden temporary of this process's own beside it
     /// (created with `mode`, less the umask), flushed, renamed over it, and the directory flushed.
     /// Two processes replacing the same file never write into each other's temporary.
-    public static func writeDurably(_ data: Data, to path: String, mode: mode_t = 0o666) throws(SystemError) {
+    package static func writeDurably(_ data: Data, to path: String, mode: mode_t = 0o666) throws(SystemError) {
         let directory = (path as NSString).deletingLastPathComponent
         let temporary = "\(directory.isEmpty ? "." : directory)/.\((path as NSString).lastPathComponent).\(getpid()).tmp"
         do throws(SystemError) {
@@ -82,36 +82,36 @@ public enum FileSystem {
         try fsync(path: directory.isEmpty ? "." : directory)
     }
 
-    public static func exists(_ path: String) -> Bool {
+    package static func exists(_ path: String) -> Bool {
         var st = stat()
         return lstat(path, &st) == 0
     }
 
-    public static func isDirectory(_ path: String) -> Bool {
+    package static func isDirectory(_ path: String) -> Bool {
         var st = stat()
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
-    public static func size(of path: String) throws(SystemError) -> Int64 {
+    package static func size(of path: String) throws(SystemError) -> Int64 {
         var st = stat()
         try systemCall("stat", path: path) { stat(path, &st) }
         return Int64(st.st_size)
     }
 
     /// `path`'s mtime in seconds since 1970 (a symlink's own), 0 when it does not exist.
-    public static func modificationTime(of path: String) -> TimeInterval {
+    package static func modificationTime(of path: String) -> TimeInterval {
         var st = stat()
         guard lstat(path, &st) == 0 else { return 0 }
         return Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
     }
 
-    public static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws {
+    package static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: Int(mode)])
     }
 
     /// Creates (or truncates) a sparse file of `size` bytes: reads as zeros, takes no space.
-    public static func createSparseFile(_ path: String, size: Int64, mode: mode_t = 0o644) throws(SystemError) {
+    package static func createSparseFile(_ path: String, size: Int64, mode: mode_t = 0o644) throws(SystemError) {
         let fd = try systemCall("open", path: path) { open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode) }
         defer { close(fd) }
         try systemCall("ftruncate", path: path) { ftruncate(fd, off_t(size)) }
@@ -121,7 +121,7 @@ public enum FileSystem {
     /// kernel (`copy_file_range`: no copy through this process, a reflink where the file system
     /// shares blocks). The rest of `destination` is left as it was. Returns the bytes copied.
     @discardableResult
-    public static func copyContents(of source: String, into destination: String) throws(SystemError) -> Int64 {
+    package static func copyContents(of source: String, into destination: String) throws(SystemError) -> Int64 {
         let input = try systemCall("open", path: source) { open(source, O_RDONLY | O_CLOEXEC) }
         defer { close(input) }
         let output = try systemCall("open", path: destination) { open(destination, O_WRONLY | O_CLOEXEC) }
@@ -135,7 +135,7 @@ public enum FileSystem {
     }
 
     /// Writes `bytes` into the existing file `path` at offset 0, leaving the rest as it was.
-    public static func overwritePrefix(of path: String, with bytes: [UInt8]) throws(SystemError) {
+    package static func overwritePrefix(of path: String, with bytes: [UInt8]) throws(SystemError) {
         let fd = try systemCall("open", path: path) { open(path, O_WRONLY | O_CLOEXEC) }
         defer { close(fd) }
         var offset = 0
@@ -148,7 +148,7 @@ public enum FileSystem {
     }
 
     /// An absolute, normalised form of `path` relative to the current directory.
-    public static func absolute(_ path: String) -> String {
+    package static func absolute(_ path: String) -> String {
         let url = URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
         return url.standardizedFileURL.path
     }

@@ -9,8 +9,8 @@ import NIOPosix
 /// (VM calls, hashing, archives, directory scans, waiting for processes), goes to `OwnThread`,
 /// where it neither queues behind nor holds up this pool; nothing blocking runs on the
 /// cooperative pool.
-public enum FileWork {
-    public static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+package enum FileWork {
+    package static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await NIOThreadPool.singleton.runIfActive(body)
     }
 }

@@ -1,16 +1,16 @@
 
 /// `HOST:PORT` as given to `--listen` and `--http`: `127.0.0.1:8080`, `[::1]:8080`, `localhost:0`
 /// (port 0: any free port, reported once listening).
-public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
-    public var host: String
-    public var port: Int
+package struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    package var host: String
+    package var port: Int
 
-    public init(host: String, port: Int) {
+    package init(host: String, port: Int) {
         self.host = host
         self.port = port
     }
 
-    public init(parsing text: String) throws {
+    package init(parsing text: String) throws {
         let host: Substring
         let port: Substring
         if text.hasPrefix("[") {
@@ -34,5 +34,5 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
         self.port = number
     }
 
-    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    package var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }

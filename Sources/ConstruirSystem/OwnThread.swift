@@ -11,8 +11,8 @@ import Foundation
 /// priority (and so do threads it starts, such as the xz read-ahead), unless `urgent`: work
 /// done for the machine's owner (pausing VMs when the owner needs the CPUs) must not wait
 /// behind the owner's own programs.
-public enum OwnThread {
-    public static func run<T: Sendable>(_ name: String, urgent: Bool = false, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+package enum OwnThread {
+    package static func run<T: Sendable>(_ name: String, urgent: Bool = false, _ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             let idle = IdlePriority.isEnabled && !urgent
             let thread = Thread {

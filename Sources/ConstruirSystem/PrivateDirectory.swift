@@ -8,9 +8,9 @@ import Foundation
 /// QEMU's sandbox off) or plant symlinks where libvirt and QEMU, possibly as root, write logs,
 /// sockets and pid files. A name under /tmp can be taken by anyone first, so an existing path is
 /// only used after every part of it has been checked.
-public enum PrivateDirectory {
+package enum PrivateDirectory {
     /// A new directory `DIR/PREFIXxxxxxx` with a name nobody had (mkdtemp), mode 0700.
-    public static func makeUnique(in directory: String, prefix: String) throws -> String {
+    package static func makeUnique(in directory: String, prefix: String) throws -> String {
         var template = Array("\(directory)/\(prefix)XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { buffer in mkdtemp(buffer.baseAddress!).map { String(cString: $0) } }
         guard let made else {
@@ -24,7 +24,7 @@ public enum PrivateDirectory {
     /// group or others. Every directory above it must belong to root or this user and be
     /// writable only by its owner, unless it is sticky (as /tmp is: nobody can rename or remove
     /// another's entries there). Throws an `untrustedPath` error naming the path and its owner.
-    public static func make(_ path: String) throws {
+    package static func make(_ path: String) throws {
         let target = FileSystem.absolute(path)
         guard target != "/" else { throw untrusted("/", "is the root directory") }
         let parent = (target as NSString).deletingLastPathComponent
@@ -47,21 +47,21 @@ public enum PrivateDirectory {
     /// Where this user's private runtime directories go: `$XDG_RUNTIME_DIR/construir` when that
     /// is set (a per-user tmpfs on systemd machines), else `$TMPDIR/construir-UID` (or
     /// /tmp/construir-UID). Not created here: pass it (or a path below it) to `make`.
-    public static func runtimeBase(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+    package static func runtimeBase(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         if let runtime = environment["XDG_RUNTIME_DIR"], runtime.hasPrefix("/") { return "\(runtime)/construir" }
         return "\(temporaryBase(environment: environment))/construir-\(geteuid())"
     }
 
     /// Where temporary directories go (`makeUnique`): `$TMPDIR` when it is an absolute path,
     /// else /tmp.
-    public static func temporaryBase(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+    package static func temporaryBase(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         environment["TMPDIR"].flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "/tmp"
     }
 
     /// Creates `path` (and missing parents) with mode 0700 inside a directory the caller already
     /// trusts as its own, such as the queue's state directory, whose ancestors may be shared (a
     /// queue a team writes to), or checks the existing `path` as `checkOwned` does.
-    public static func makeInside(_ path: String) throws {
+    package static func makeInside(_ path: String) throws {
         try FileSystem.makeDirectory((path as NSString).deletingLastPathComponent, mode: 0o700)
         if mkdir(path, 0o700) != 0, errno != EEXIST {
             throw ConstruirError(.system, "cannot create \(path): \(String(cString: strerror(errno)))")
@@ -71,7 +71,7 @@ public enum PrivateDirectory {
 
     /// Checks that `path` is a directory of this user's, not a symlink, not writable by group or
     /// others.
-    public static func checkOwned(_ path: String) throws {
+    package static func checkOwned(_ path: String) throws {
         var st = stat()
         guard lstat(path, &st) == 0 else {
             throw ConstruirError(.system, "cannot inspect \(path): \(String(cString: strerror(errno)))")

@@ -16,7 +16,7 @@ import Synchronization
 /// vanish, which an adopted, unreaped one never does (a first run-once on a new libvirt root
 /// took 163 s instead of about 10). A child adopted while the role was held stays this process's
 /// child after it ends.
-public enum Subreaper {
+package enum Subreaper {
     private struct State {
         var wanted = false
         var starting = 0
@@ -25,18 +25,18 @@ public enum Subreaper {
     private static let state = Mutex(State())
 
     /// Asks that domains started from now on be adopted (`whileStartingDomain`).
-    public static func adoptQEMU() {
+    package static func adoptQEMU() {
         state.withLock { $0.wanted = true }
     }
 
     /// Whether `adoptQEMU()` was asked for: QEMU processes started since are this process's
     /// children, to be reaped by it.
-    public static var isEnabled: Bool { state.withLock { $0.wanted } }
+    package static var isEnabled: Bool { state.withLock { $0.wanted } }
 
     /// Runs `body`, which starts a domain, as the subreaper of this process's descendants when
     /// `adoptQEMU()` was asked for, so the QEMU it daemonises becomes this process's child.
     /// Several starts at once share the role; it ends with the last of them.
-    public static func whileStartingDomain<T>(_ body: () throws -> T) rethrows -> T {
+    package static func whileStartingDomain<T>(_ body: () throws -> T) rethrows -> T {
         let holding = state.withLock { state -> Bool in
             guard state.wanted else { return false }
             if state.starting == 0 { _ = construir_set_child_subreaper(1) }
@@ -56,7 +56,7 @@ public enum Subreaper {
 
     /// Kills `pid` (SIGKILL) and reaps it, if it is a child of this process; does nothing if it
     /// is not. Only a child's pid is safe to signal: it cannot be reused before it is reaped.
-    public static func killAndReap(_ pid: pid_t) {
+    package static func killAndReap(_ pid: pid_t) {
         var status: Int32 = 0
         var result = waitpid(pid, &status, WNOHANG)
         while result < 0 && errno == EINTR { result = waitpid(pid, &status, WNOHANG) }

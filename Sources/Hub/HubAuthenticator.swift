@@ -5,8 +5,8 @@ import Synchronization
 /// Who is calling: the tokens file's live tokens, held in memory so that no request reads a
 /// file. The hub reloads them when the file changes (`reloadIfChanged`, from its maintenance
 /// loop), so a revoked token stops working within a second.
-public final class HubAuthenticator: Sendable {
-    public let store: HubTokenStore
+package final class HubAuthenticator: Sendable {
+    package let store: HubTokenStore
     private struct Loaded {
         var tokens: [HubToken] = []
         var file: FileIdentity?
@@ -14,7 +14,7 @@ public final class HubAuthenticator: Sendable {
     private let loaded = Mutex(Loaded())
 
     /// What a request's `Authorization` header proves.
-    public enum Outcome: Sendable, Equatable {
+    package enum Outcome: Sendable, Equatable {
         case token(HubToken)
         /// No `Authorization: Bearer` header.
         case missing
@@ -23,7 +23,7 @@ public final class HubAuthenticator: Sendable {
     }
 
     /// Reads the tokens file now: a file that is not a valid private tokens file is an error.
-    public init(store: HubTokenStore) throws(ConstruirError) {
+    package init(store: HubTokenStore) throws(ConstruirError) {
         self.store = store
         try reloadIfChanged()
     }
@@ -31,7 +31,7 @@ public final class HubAuthenticator: Sendable {
     /// Reads the tokens file again if it changed since the last read. Blocking (a stat, and a
     /// read when it changed): call it from a thread of its own. On error the tokens stay as
     /// they were, except that a file now unsafe to trust authenticates nobody.
-    public func reloadIfChanged() throws(ConstruirError) {
+    package func reloadIfChanged() throws(ConstruirError) {
         // Any rewrite of the file (an atomic rename) changes its inode and ctime.
         let identity = FileIdentity(path: store.path)
         if let identity, identity == loaded.withLock({ $0.file }) { return }
@@ -45,11 +45,11 @@ public final class HubAuthenticator: Sendable {
     }
 
     /// The live token named `name`, if it still is one (a session's token may be revoked).
-    public func token(named name: String) -> HubToken? {
+    package func token(named name: String) -> HubToken? {
         loaded.withLock { $0.tokens.first { $0.name == name && $0.revoked == nil } }
     }
 
-    public func authenticate(authorization: String?) -> Outcome {
+    package func authenticate(authorization: String?) -> Outcome {
         guard let authorization, authorization.lowercased().hasPrefix("bearer ") else { return .missing }
         let secret = authorization.dropFirst("bearer ".count).trimmingCharacters(in: .whitespaces)
         let tokens = loaded.withLock { $0.tokens }

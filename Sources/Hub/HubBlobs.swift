@@ -13,8 +13,8 @@ import JobModel
 /// 0700. A hub on its own store holds it by a lock for the life of the process; hubs sharing
 /// a database share it too (on a shared filesystem), and take no lock. Blocking: call it from
 /// a thread of its own.
-public final class HubBlobs: Sendable {
-    public let directory: String
+package final class HubBlobs: Sendable {
+    package let directory: String
     private let lock: FileLock?
 
     /// Written before the job file moves in, so that a hub that stops between the move and the
@@ -27,7 +27,7 @@ public final class HubBlobs: Sendable {
         var submitter: String?
     }
 
-    public init(directory: String, exclusive: Bool = true) throws {
+    package init(directory: String, exclusive: Bool = true) throws {
         try PrivateDirectory.make(directory)
         if exclusive {
             guard let lock = try FileLock.tryLock("\(directory)/.lock", mode: 0o600) else {
@@ -40,20 +40,20 @@ public final class HubBlobs: Sendable {
         self.directory = directory
     }
 
-    public func path(_ id: String) -> String { "\(directory)/\(id)" }
-    public func jobPath(_ id: String) -> String { "\(path(id))/\(JobFiles.job)" }
+    package func path(_ id: String) -> String { "\(directory)/\(id)" }
+    package func jobPath(_ id: String) -> String { "\(path(id))/\(JobFiles.job)" }
 
     /// The job files waiting in `queue`: oldest first, or, in a directory hubs share, in random
     /// order (they would otherwise all reach for the same file first, and all but one write its
     /// note for nothing; the order of intake changes no job's place).
-    public func pending(in queue: String) -> [JobName] {
+    package func pending(in queue: String) -> [JobName] {
         let pending = QueueListing.pending(in: queue)
         return lock == nil ? pending.shuffled() : pending
     }
 
     /// Takes `names` from `queue`, each by one rename; returns the jobs for the store, each
     /// queued at its file's mtime. A file another runner or hub took first is skipped.
-    public func take(_ names: some Collection<JobName>, from queue: String, replication: HubReplication, now: Date = Date()) throws -> [HubJob] {
+    package func take(_ names: some Collection<JobName>, from queue: String, replication: HubReplication, now: Date = Date()) throws -> [HubJob] {
         var taken: [HubJob] = []
         for name in names {
             let id = QueueClaim.newID(for: name, now: now)
@@ -71,28 +71,28 @@ public final class HubBlobs: Sendable {
     }
 
     /// A new directory for a submitter's upload, with the file it streams into.
-    public func uploadPlace(for name: JobName, now: Date = Date()) throws -> (id: String, file: String) {
+    package func uploadPlace(for name: JobName, now: Date = Date()) throws -> (id: String, file: String) {
         let id = QueueClaim.newID(for: name, now: now)
         try PrivateDirectory.make(path(id))
         return (id, "\(path(id))/.upload.part")
     }
 
     /// Makes a checked upload a job of `submitter`.
-    public func accept(upload id: String, name: JobName, submitter: String, replication: HubReplication, now: Date = Date()) throws -> HubJob {
+    package func accept(upload id: String, name: JobName, submitter: String, replication: HubReplication, now: Date = Date()) throws -> HubJob {
         try writeNote(Note(job: name.fileName, queued: now, submitter: submitter), id: id)
         try FileSystem.renameNoReplace("\(path(id))/.upload.part", jobPath(id))
         try? FileSystem.fsync(path: directory)
         return try describe(id: id, name: name.fileName, queued: now, submitter: submitter, replication: replication)
     }
 
-    public func remove(_ id: String) {
+    package func remove(_ id: String) {
         try? FileManager.default.removeItem(atPath: path(id))
     }
 
     /// Among `ids`, directories the store does not know whose note was written before
     /// `before`: a job taken in whose commit was lost becomes a job again; a half-made directory
     /// (no job file) is removed. The cut-off spares what another hub is taking in now.
-    public func strays(_ ids: [String], before: Date, replication: HubReplication) -> [HubJob] {
+    package func strays(_ ids: [String], before: Date, replication: HubReplication) -> [HubJob] {
         var found: [HubJob] = []
         for id in ids {
             let notePath = "\(path(id))/\(Self.noteFile)"
@@ -112,7 +112,7 @@ public final class HubBlobs: Sendable {
     }
 
     /// Every job directory's name.
-    public func entries() -> [String] {
+    package func entries() -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter {
             !$0.hasPrefix(".") && SafeName.isSafe($0) && FileSystem.isDirectory(path($0))
         }

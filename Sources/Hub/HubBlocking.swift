@@ -2,10 +2,10 @@ import ConstruirSystem
 
 /// Where the hub's blocking file work runs (`FileWork`): its coordinator and intake take it as a
 /// value, so that the rule is stated once.
-public struct HubBlocking: Sendable {
-    public init() {}
+package struct HubBlocking: Sendable {
+    package init() {}
 
-    public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    package func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await FileWork.run(body)
     }
 }

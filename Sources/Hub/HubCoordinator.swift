@@ -9,23 +9,23 @@ import Synchronization
 /// The one place a change to the hub's state happens, for the routes and for maintenance
 /// alike: it applies a transition through the store, then its side effects (the runners'
 /// counters, waking long polls, taking results in and publishing to done/).
-public final class HubCoordinator: Sendable {
-    public let store: any HubStore
-    public let blobs: HubBlobs
-    public let intake: HubResultIntake
-    public let rules: HubRules
-    public let replication: HubReplication
+package final class HubCoordinator: Sendable {
+    package let store: any HubStore
+    package let blobs: HubBlobs
+    package let intake: HubResultIntake
+    package let rules: HubRules
+    package let replication: HubReplication
     /// Whether this hub is the store's only user (SQLite): then whatever a stopped hub left
     /// halfway is its own to settle at start. Hubs sharing a store settle only what stayed
     /// halfway longer than `finishTimeout`, since another hub may be finishing it now.
-    public let exclusive: Bool
+    package let exclusive: Bool
     /// How long taking a result in, or finishing a job, may take before another hub (or this
     /// one, later) takes it as abandoned by a hub that died (`hub serve --finish-timeout`).
-    public let finishTimeout: Duration
+    package let finishTimeout: Duration
     /// The inbox: job files renamed into it become jobs.
-    public let queueDirectory: String
-    public let runners = HubRunners()
-    public let waiters = HubWaiters()
+    package let queueDirectory: String
+    package let runners = HubRunners()
+    package let waiters = HubWaiters()
     let blocking = HubBlocking()
     let logger: Logger
     /// One inbox pass at a time, from the rename to the store's commit: a claim that finds the
@@ -34,7 +34,7 @@ public final class HubCoordinator: Sendable {
     /// The queue directory's mtime when an inbox pass last found nothing to take.
     private let emptyQueueSeen = Mutex<TimeInterval?>(nil)
 
-    public init(store: any HubStore, blobs: HubBlobs, intake: HubResultIntake, rules: HubRules, replication: HubReplication,
+    package init(store: any HubStore, blobs: HubBlobs, intake: HubResultIntake, rules: HubRules, replication: HubReplication,
                 queueDirectory: String, exclusive: Bool = true, finishTimeout: Duration = .seconds(600), logger: Logger) {
         self.store = store
         self.exclusive = exclusive
@@ -52,7 +52,7 @@ public final class HubCoordinator: Sendable {
     /// Hands `runner` its next job. When the store has none for it, job files that arrived in
     /// the queue since the inbox last looked are taken in first: a file renamed into the queue
     /// is a job from that moment, not from the next inotify event.
-    public func claim(for runner: String, accepting: @escaping @Sendable (JobName) -> Bool, now: Date = Date()) async throws -> HubHold? {
+    package func claim(for runner: String, accepting: @escaping @Sendable (JobName) -> Bool, now: Date = Date()) async throws -> HubHold? {
         var held = try await store.claim(for: runner, rules: rules, now: now, accepting: accepting)
         if held == nil {
             // Also after a pass that took nothing: the pass it waited for may have added the job.
@@ -64,27 +64,27 @@ public final class HubCoordinator: Sendable {
         return held
     }
 
-    public func hasWork(for runner: String, accepting: @escaping @Sendable (JobName) -> Bool) async throws -> Bool {
+    package func hasWork(for runner: String, accepting: @escaping @Sendable (JobName) -> Bool) async throws -> Bool {
         if try await store.hasWork(for: runner, rules: rules, now: Date(), accepting: accepting) { return true }
         try await takeQueuedFiles(ifChanged: true)
         return try await store.hasWork(for: runner, rules: rules, now: Date(), accepting: accepting)
     }
 
     /// `runner`'s live hold on job `id`, for its downloads and uploads.
-    public func held(_ id: String, by runner: String, now: Date = Date()) async throws -> HubHold {
+    package func held(_ id: String, by runner: String, now: Date = Date()) async throws -> HubHold {
         guard let job = try await store.job(id), let hold = job.hold(of: runner, at: now) else { throw HubNotHeld(id: id) }
         return HubHold(job: job, hold: hold)
     }
 
     /// Moves `runner`'s hold on; the job it returns says whether its submitter asked to stop it.
-    public func heartbeat(_ id: String, by runner: String, now: Date = Date()) async throws -> HubHold {
+    package func heartbeat(_ id: String, by runner: String, now: Date = Date()) async throws -> HubHold {
         let duration = rules.leaseDuration
         let hold = try await store.update(id) { job, _ in HubHold(job: job, hold: try job.heartbeat(holder: runner, now: now, duration: duration)) }
         runners.started(id, by: runner)  // after a hub restart, this is how it learns who runs what
         return hold
     }
 
-    public func release(_ id: String, by runner: String, now: Date = Date()) async throws {
+    package func release(_ id: String, by runner: String, now: Date = Date()) async throws {
         try await store.update(id) { job, _ in try job.release(holder: runner, now: now) }
         runners.ended(id, by: runner, delivered: false)
         waiters.notify()
@@ -93,7 +93,7 @@ public final class HubCoordinator: Sendable {
 
     /// `runner` sent more than the job allows: its hold fails, and the job goes to another
     /// runner (or ends in error after `--max-attempts` failures).
-    public func refuseUpload(_ id: String, by runner: String, reason: String) async throws {
+    package func refuseUpload(_ id: String, by runner: String, reason: String) async throws {
         let held = try await store.update(id) { job, _ in HubHold(job: job, hold: try job.beginFinishing(holder: runner, now: Date())) }
         try await intake.fail(held, error: reason)
         runners.ended(id, by: runner, delivered: false)
@@ -102,7 +102,7 @@ public final class HubCoordinator: Sendable {
         try await endExhausted(id)
     }
 
-    public func finish(_ id: String, by runner: String, reported: JobResult) async throws -> HubResultIntake.Outcome {
+    package func finish(_ id: String, by runner: String, reported: JobResult) async throws -> HubResultIntake.Outcome {
         let outcome = try await intake.finish(id: id, holder: runner, reported: reported)
         runners.ended(id, by: runner, delivered: outcome.refusal == nil)
         if outcome.finishedJob { runners.finished() }
@@ -117,12 +117,12 @@ public final class HubCoordinator: Sendable {
     // MARK: Submitters and the inbox
 
     /// Whether a job of this name waits for its first runner (a second submission is refused).
-    public func isQueued(name: String) async throws -> Bool {
+    package func isQueued(name: String) async throws -> Bool {
         try await store.isQueued(name: name)
     }
 
     /// Makes a checked upload in `blobs` a job of `submitter`.
-    public func accept(upload id: String, name: JobName, submitter: String) async throws -> HubJob {
+    package func accept(upload id: String, name: JobName, submitter: String) async throws -> HubJob {
         let replication = self.replication
         let job = try await blocking.run { [blobs] in try blobs.accept(upload: id, name: name, submitter: submitter, replication: replication) }
         try await store.add([job])
@@ -135,7 +135,7 @@ public final class HubCoordinator: Sendable {
     /// changed since a pass last found it empty: a runner at its cap, or many runners polling
     /// an empty hub, cost a `stat`, not a listing each. (The watcher's passes look always.)
     @discardableResult
-    public func takeQueuedFiles(ifChanged: Bool = false) async throws -> Int {
+    package func takeQueuedFiles(ifChanged: Bool = false) async throws -> Int {
         try await inbox.withLock {
             let queue = queueDirectory
             let changed = try await blocking.run { FileSystem.modificationTime(of: queue) }
@@ -167,7 +167,7 @@ public final class HubCoordinator: Sendable {
 
     /// Ends holds that ran out (each a failure of its runner), then ends in error the jobs that
     /// failed `--max-attempts` times.
-    public func expire(now: Date = Date()) async throws {
+    package func expire(now: Date = Date()) async throws {
         let expired = try await store.expire(now: now)
         for held in expired {
             runners.ended(held.id, by: held.holder, delivered: false)
@@ -187,7 +187,7 @@ public final class HubCoordinator: Sendable {
     /// Its submitter stops job `id`: a job no runner holds ends `killed` now; a held one once
     /// its runner, told in its next heartbeat's answer, sends what it has, or once its lease
     /// runs out. Returns the job as it is then, or nil when it had ended already.
-    public func stop(_ id: String, now: Date = Date()) async throws -> HubJob? {
+    package func stop(_ id: String, now: Date = Date()) async throws -> HubJob? {
         let (stop, job) = try await store.update(id) { job, _ in (job.requestStop(now: now), job) }
         switch stop {
         case .tooLate:
@@ -229,7 +229,7 @@ public final class HubCoordinator: Sendable {
     }
 
     /// Moves finished jobs that done/ could not take yet.
-    public func publishWaiting() async {
+    package func publishWaiting() async {
         for job in (try? await store.unpublished()) ?? [] {
             do {
                 let receipt = try await intake.publish(job)
@@ -243,7 +243,7 @@ public final class HubCoordinator: Sendable {
     /// At start: imports a file-based hub's state, takes back jobs whose commit was lost, gives
     /// held leases one more lease length, settles results a stopped hub was taking in, and
     /// finishes what it left halfway.
-    public func recover(now: Date = Date()) async throws {
+    package func recover(now: Date = Date()) async throws {
         try await store.prepare()
         let imported = try await HubLegacyImport.run(blobs, into: store, blocking: blocking)
         if imported > 0 { logger.notice("imported \(imported) job(s) from the hub's lease files into its database") }
@@ -261,7 +261,7 @@ public final class HubCoordinator: Sendable {
 
     /// Takes back jobs a hub moved into its directory but stopped before recording, once their
     /// note is older than `before`.
-    public func takeBackStrays(before: Date) async throws {
+    package func takeBackStrays(before: Date) async throws {
         let entries = try await blocking.run { [blobs] in blobs.entries() }
         let known = try await store.known(entries)
         let unknown = entries.filter { !known.contains($0) }
@@ -277,7 +277,7 @@ public final class HubCoordinator: Sendable {
 
     /// Settles results and finishes left halfway for longer than `finishTimeout`, by a hub that
     /// died while others go on (several hubs on one store); maintenance calls it now and then.
-    public func settleStale(now: Date = Date()) async {
+    package func settleStale(now: Date = Date()) async {
         let staleBefore = now.addingTimeInterval(-finishTimeout.seconds)
         if !exclusive {
             do {
@@ -324,7 +324,7 @@ public final class HubCoordinator: Sendable {
 
     // MARK: Status
 
-    public func status() async throws -> HubStatus {
+    package func status() async throws -> HubStatus {
         let active = try await store.jobs(in: [.held, .finishing])
         let rows: [HubStatus.Lease] = active.flatMap { job in
             let held = job.holds.map {

@@ -6,13 +6,13 @@ import NIOCore
 import OpenAPIRuntime
 
 /// An API error: its status, and `{"error": "..."}` saying what went wrong in words.
-public struct HubHTTPError: Error, Sendable, CustomStringConvertible {
-    public let status: HTTPResponse.Status
-    public let message: String
+package struct HubHTTPError: Error, Sendable, CustomStringConvertible {
+    package let status: HTTPResponse.Status
+    package let message: String
     /// The methods a path has, for a 405.
     let allow: String?
 
-    public init(_ status: HTTPResponse.Status, _ message: String) {
+    package init(_ status: HTTPResponse.Status, _ message: String) {
         self.init(status, message, allow: nil)
     }
 
@@ -22,7 +22,7 @@ public struct HubHTTPError: Error, Sendable, CustomStringConvertible {
         self.allow = allow
     }
 
-    public var description: String { "\(status.code) \(message)" }
+    package var description: String { "\(status.code) \(message)" }
 
     var headers: HTTPFields {
         var headers = HTTPFields()
@@ -42,7 +42,7 @@ public struct HubHTTPError: Error, Sendable, CustomStringConvertible {
 
 /// The same answer where Hummingbird itself answers (a method a path does not have).
 extension HubHTTPError: HTTPResponseError {
-    public func response(from request: Request, context: some RequestContext) throws -> Response {
+    package func response(from request: Request, context: some RequestContext) throws -> Response {
         Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

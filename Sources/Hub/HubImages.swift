@@ -11,18 +11,18 @@ import Logging
 /// Checked once, when the hub starts: an image whose files do not match its image.json is not
 /// served (and logged). What is listed is what was checked; a file changed on disk later is
 /// served as it is, and the runner's check of the sha256 refuses it.
-public struct HubImages: Sendable {
+package struct HubImages: Sendable {
     struct Served: Sendable {
         var image: HubImage
         var directory: String
     }
 
     /// The images directory; nil when the hub serves no images.
-    public let directory: String?
+    package let directory: String?
     private let served: [Int: Served]
 
     /// No images: no image route answers but with 404, and claims are not filtered.
-    public static let none = HubImages(directory: nil, served: [:])
+    package static let none = HubImages(directory: nil, served: [:])
 
     private init(directory: String?, served: [Int: Served]) {
         self.directory = directory
@@ -31,7 +31,7 @@ public struct HubImages: Sendable {
 
     /// Reads and checks every image in `directory` on a thread of its own (hashing hundreds of
     /// megabytes must hold neither the cooperative pool nor the file-work pool).
-    public static func load(directory: String, logger: Logger) async throws -> HubImages {
+    package static func load(directory: String, logger: Logger) async throws -> HubImages {
         guard FileSystem.isDirectory(directory) else {
             throw ConstruirError(.notFound, "the images directory \(directory) does not exist")
         }
@@ -79,12 +79,12 @@ public struct HubImages: Sendable {
         !name.isEmpty && !name.hasPrefix(".") && !name.contains("/") && SafeName.isSafe(name)
     }
 
-    public var isServing: Bool { directory != nil }
+    package var isServing: Bool { directory != nil }
 
-    public var list: [HubImage] { served.values.map(\.image).sorted { $0.index < $1.index } }
+    package var list: [HubImage] { served.values.map(\.image).sorted { $0.index < $1.index } }
 
     /// The hub's digest of image `index`, nil when it does not serve it.
-    public func digest(ofImage index: Int) -> String? { served[index]?.image.digest }
+    package func digest(ofImage index: Int) -> String? { served[index]?.image.digest }
 
     /// Image `index`'s image.json, nil when it is not served.
     func manifestPath(_ index: Int) -> String? {
@@ -101,7 +101,7 @@ public struct HubImages: Sendable {
 
     /// Whether a runner that sent `request` may get a job: when the hub serves the job's image,
     /// only if the runner's image has the same digest.
-    public func accepts(_ job: JobName, from request: HubClaimRequest) -> Bool {
+    package func accepts(_ job: JobName, from request: HubClaimRequest) -> Bool {
         let index = job.image(default: request.defaultImageIndex)
         guard let digest = digest(ofImage: index) else { return true }
         return request.digest(ofImage: index) == digest

@@ -14,19 +14,19 @@ import ServiceLifecycle
 /// none within 10 s, is tried again with a doubling wait (1 s up to 10 min) for a day, then
 /// given up and logged. Publishing never waits for it: the outbox is written with each job's
 /// end, and this service reads it on its own.
-public struct HubNotifier: Service {
+package struct HubNotifier: Service {
     let webhook: HubWebhook
     let coordinator: HubCoordinator
     let logger: Logger
     static let giveUpAfter: TimeInterval = 24 * 3600
 
-    public init(webhook: HubWebhook, coordinator: HubCoordinator, logger: Logger) {
+    package init(webhook: HubWebhook, coordinator: HubCoordinator, logger: Logger) {
         self.webhook = webhook
         self.coordinator = coordinator
         self.logger = logger
     }
 
-    public func run() async throws {
+    package func run() async throws {
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
         configuration.timeout = .init(connect: .seconds(10), read: .seconds(10))

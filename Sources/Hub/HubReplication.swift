@@ -4,11 +4,11 @@ import JobModel
 /// How many runners a job goes to: the hub's `--replicas`, raised by the job's own
 /// `replicas:` (job/construir.yml) up to `--max-replicas`. A job cannot ask for fewer than the
 /// hub's policy: the hub, not the submitter, decides how far volunteers are trusted.
-public struct HubReplication: Sendable, Equatable {
-    public var replicas: Int
-    public var maxReplicas: Int
+package struct HubReplication: Sendable, Equatable {
+    package var replicas: Int
+    package var maxReplicas: Int
 
-    public init(replicas: Int = 1, maxReplicas: Int? = nil) {
+    package init(replicas: Int = 1, maxReplicas: Int? = nil) {
         self.replicas = max(replicas, 1)
         self.maxReplicas = max(maxReplicas ?? replicas, self.replicas)
     }
@@ -16,7 +16,7 @@ public struct HubReplication: Sendable, Equatable {
     /// The replicas for the job file at `path`. Reads its manifest only when a job could ask for
     /// more; a job whose manifest cannot be read gets the hub's number (its runners reject it).
     /// Blocking: decodes the job.
-    public func replicas(forJob path: String) -> Int {
+    package func replicas(forJob path: String) -> Int {
         guard maxReplicas > replicas,
               let bytes = try? JobImageInspector.inspect(path).manifest,
               let asked = try? JobManifest.parse(bytes).replicas else { return replicas }

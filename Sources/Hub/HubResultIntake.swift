@@ -20,31 +20,31 @@ import JobModel
 ///
 /// State changes go through the store, one transition each; file work (extraction, hashing,
 /// fsync, renames) runs on `HubBlocking`, never inside a store transaction.
-public struct HubResultIntake: Sendable {
-    public let store: any HubStore
-    public let blobs: HubBlobs
-    public let publisher: JobPublisher
-    public let extractionLimits: ExtractionLimits
+package struct HubResultIntake: Sendable {
+    package let store: any HubStore
+    package let blobs: HubBlobs
+    package let publisher: JobPublisher
+    package let extractionLimits: ExtractionLimits
     /// No job's output may be larger than this (`hub serve --max-output-size`).
-    public let maxOutputSize: Int64
+    package let maxOutputSize: Int64
     /// Each job's end goes into the outbox, for `hub serve --webhook`.
-    public let announcing: Bool
+    package let announcing: Bool
     private let blocking = HubBlocking()
 
     /// Where a hold's uploads land inside the job's directory until its result comes. The
     /// hold's serial is in the name, so an upload still streaming from a runner whose hold ran
     /// out never becomes another runner's.
-    public static func consoleUpload(serial: Int) -> String { ".console.upload.\(serial)" }
-    public static func outputUpload(serial: Int) -> String { ".output.upload.\(serial)" }
+    package static func consoleUpload(serial: Int) -> String { ".console.upload.\(serial)" }
+    package static func outputUpload(serial: Int) -> String { ".output.upload.\(serial)" }
     /// The console a hold's runner appends while the job runs, for its submitter to follow; the
     /// final upload replaces it.
-    public static func consoleLive(serial: Int) -> String { ".console.live.\(serial)" }
+    package static func consoleLive(serial: Int) -> String { ".console.live.\(serial)" }
     /// Each replica's output, console log and result.json, under the job's directory.
-    public static let replicasDirectory = "replicas"
+    package static let replicasDirectory = "replicas"
     /// The longest `error` text kept from a runner.
     static let maxErrorLength = 4096
 
-    public init(store: any HubStore, blobs: HubBlobs, done: DoneStore, extractionLimits: ExtractionLimits = ExtractionLimits(),
+    package init(store: any HubStore, blobs: HubBlobs, done: DoneStore, extractionLimits: ExtractionLimits = ExtractionLimits(),
                 maxOutputSize: Int64 = 4 << 30, announcing: Bool = false) {
         self.announcing = announcing
         self.store = store
@@ -57,7 +57,7 @@ public struct HubResultIntake: Sendable {
     /// The largest output archive the job may send: the output disk a runner with default
     /// options gives it (the manifest's `output_size`, at least the job's size and 1 MiB), and
     /// no more than `maxOutputSize`. Blocking.
-    public func outputCap(ofJob id: String) throws(ConstruirError) -> Int64 {
+    package func outputCap(ofJob id: String) throws(ConstruirError) -> Int64 {
         let job = blobs.jobPath(id)
         let inspection = try JobImageInspector.inspect(job)
         let manifest = try inspection.manifest.map { bytes throws(ConstruirError) in try JobManifest.parse(bytes) }
@@ -67,17 +67,17 @@ public struct HubResultIntake: Sendable {
     }
 
     /// What became of a result.
-    public struct Outcome: Sendable {
-        public var receipt: HubReceipt
+    package struct Outcome: Sendable {
+        package var receipt: HubReceipt
         /// Why the runner's upload was refused (its hold then failed); nil if accepted.
-        public var refusal: String?
+        package var refusal: String?
         /// Whether this result finished the job (the last replica came in).
-        public var finishedJob = false
+        package var finishedJob = false
     }
 
     /// Takes in the result `holder` reported for job `id`. Throws `HubNotHeld` when the job is
     /// not (or no longer) held by that runner: then nothing changes.
-    public func finish(id: String, holder: String, reported: JobResult, now: Date = Date()) async throws -> Outcome {
+    package func finish(id: String, holder: String, reported: JobResult, now: Date = Date()) async throws -> Outcome {
         let held = try await store.update(id) { job, _ in HubHold(job: job, hold: try job.beginFinishing(holder: holder, now: now)) }
         let (result, refusal) = try await blocking.run { try self.stage(held, reported: reported) }
         if result.status == .error {
@@ -155,7 +155,7 @@ public struct HubResultIntake: Sendable {
     /// against the runner: the job goes to another runner, or ends in error once it failed
     /// `maxAttempts` times (the hub's maintenance ends it).
     @discardableResult
-    public func fail(_ held: HubHold, error: String) async throws -> HubJob {
+    package func fail(_ held: HubHold, error: String) async throws -> HubJob {
         let uploads = [Self.consoleUpload(serial: held.serial), Self.outputUpload(serial: held.serial), Self.consoleLive(serial: held.serial)]
             .map { "\(blobs.path(held.id))/\($0)" }
         try await blocking.run { for upload in uploads { try? FileManager.default.removeItem(atPath: upload) } }
@@ -170,7 +170,7 @@ public struct HubResultIntake: Sendable {
     /// Finishes a job whose every replica is in: compares them, lays out the directory as done/
     /// wants it, writes result.json, ends the job in the store and publishes. Safe to run again
     /// on a job a stopped hub left halfway.
-    public func complete(_ job: HubJob) async throws -> HubReceipt {
+    package func complete(_ job: HubJob) async throws -> HubReceipt {
         guard let verdict = job.verdict else { throw HubNotHeld(id: job.id) }
         let result = try await blocking.run { try self.layOut(job, agreed: verdict.agreed, canonical: verdict.canonical) }
         let runners = job.results.map(\.runner)
@@ -233,13 +233,13 @@ public struct HubResultIntake: Sendable {
 
     /// Ends job `id` as `error` without comparing results (its holds failed too often). What
     /// replicas already reported stays under `replicas/`.
-    public func finishAsError(id: String, error: String) async throws -> HubReceipt {
+    package func finishAsError(id: String, error: String) async throws -> HubReceipt {
         try await finishUnrun(id: id, status: .error, error: error)
     }
 
     /// Ends job `id` with `status` and no runner's result: it failed too often (`error`), or was
     /// stopped before any runner sent one (`killed`).
-    public func finishUnrun(id: String, status: JobResult.Status, error: String) async throws -> HubReceipt {
+    package func finishUnrun(id: String, status: JobResult.Status, error: String) async throws -> HubReceipt {
         let job = try await store.update(id) { job, _ in
             try job.beginFinishingJob(now: Date())
             return job
@@ -263,7 +263,7 @@ public struct HubResultIntake: Sendable {
 
     /// Moves a done job's directory to done/ and records where; a done/ that refuses it leaves
     /// it for the next try (`HubJob.location` stays nil).
-    public func publish(_ job: HubJob) async throws -> HubReceipt {
+    package func publish(_ job: HubJob) async throws -> HubReceipt {
         let directory = blobs.path(job.id)
         // nil: done/ refused it for now; "": already gone from the hub's directory.
         let (status, moved): (JobResult.Status?, String?) = try await blocking.run {
@@ -283,7 +283,7 @@ public struct HubResultIntake: Sendable {
 
     /// The result `hold`'s runner had sent when the hub stopped while taking it in, if the hub
     /// had kept it (for `HubJob.recover`). Blocking.
-    public func keptReplica(_ hold: HubJob.Hold, of id: String) -> HubJob.Replica? {
+    package func keptReplica(_ hold: HubJob.Hold, of id: String) -> HubJob.Replica? {
         let path = "\(blobs.path(id))/\(Self.replicasDirectory)/\(hold.holder)/\(JobFiles.result)"
         guard let result = JobPublisher.readResult(path), result.attempt == hold.attempt else { return nil }
         return HubJob.Replica(runner: hold.holder, serial: hold.serial, attempt: hold.attempt, status: result.status,

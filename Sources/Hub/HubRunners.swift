@@ -5,7 +5,7 @@ import Synchronization
 /// What the hub saw of each runner since it started: last call, leases held, results
 /// delivered. In memory, per hub process: the leases themselves are in the store; this is for people
 /// (the store keeps the record that matters across restarts: `HubStore.reputations`).
-public final class HubRunners: Sendable {
+package final class HubRunners: Sendable {
     private struct Seen {
         var lastSeen: Date
         var running: Set<String> = []
@@ -17,13 +17,13 @@ public final class HubRunners: Sendable {
     /// claim would give it (a runner whose images differ from the hub's would otherwise spin).
     private let claims = Mutex([String: HubClaimRequest]())
 
-    public init() {}
+    package init() {}
 
-    public func saw(_ runner: String, now: Date = Date()) {
+    package func saw(_ runner: String, now: Date = Date()) {
         seen.withLock { $0[runner, default: Seen(lastSeen: now)].lastSeen = now }
     }
 
-    public func started(_ lease: String, by runner: String, now: Date = Date()) {
+    package func started(_ lease: String, by runner: String, now: Date = Date()) {
         seen.withLock {
             $0[runner, default: Seen(lastSeen: now)].lastSeen = now
             $0[runner]?.running.insert(lease)
@@ -31,7 +31,7 @@ public final class HubRunners: Sendable {
     }
 
     /// The lease ended for `runner`: given back, ran out, or finished (`delivered`).
-    public func ended(_ lease: String, by runner: String?, delivered: Bool) {
+    package func ended(_ lease: String, by runner: String?, delivered: Bool) {
         seen.withLock { all in
             for name in all.keys where runner == nil || name == runner {
                 all[name]?.running.remove(lease)
@@ -40,24 +40,24 @@ public final class HubRunners: Sendable {
         }
     }
 
-    public func claimed(_ request: HubClaimRequest, by runner: String) {
+    package func claimed(_ request: HubClaimRequest, by runner: String) {
         claims.withLock { $0[runner] = request }
     }
 
     /// What `runner` sent with its last claim since the hub started; nil before its first.
-    public func lastClaim(of runner: String) -> HubClaimRequest? {
+    package func lastClaim(of runner: String) -> HubClaimRequest? {
         claims.withLock { $0[runner] }
     }
 
     /// A job reached done/ (delivered, or finished by the hub as an error).
-    public func finished() {
+    package func finished() {
         finishedCount.add(1, ordering: .relaxed)
     }
 
-    public var finishedJobs: Int { finishedCount.load(ordering: .relaxed) }
+    package var finishedJobs: Int { finishedCount.load(ordering: .relaxed) }
 
     /// Every runner seen since the start or with a `reputation` (kept across restarts).
-    public func snapshot(reputation: [String: HubStatus.Reputation] = [:]) -> [HubStatus.Runner] {
+    package func snapshot(reputation: [String: HubStatus.Reputation] = [:]) -> [HubStatus.Runner] {
         seen.withLock { all in
             Set(all.keys).union(reputation.keys).map { name in
                 HubStatus.Runner(name: name, lastSeen: all[name]?.lastSeen, running: all[name]?.running.sorted() ?? [],

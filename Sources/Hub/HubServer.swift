@@ -20,28 +20,28 @@ import ServiceLifecycle
 /// heartbeat, release and upload its leased jobs, a submitter token may add jobs. The web page
 /// and `/metrics` are read-only and show no secrets. File and lease work runs on NIO's thread
 /// pool, never on the cooperative pool.
-public struct HubServer: Sendable {
-    public struct Configuration: Sendable {
-        public var address: ListenAddress
+package struct HubServer: Sendable {
+    package struct Configuration: Sendable {
+        package var address: ListenAddress
         /// Serve HTTPS with this certificate chain and key (PEM); nil serves plain HTTP.
-        public var tls: TLSFiles?
+        package var tls: TLSFiles?
         /// The largest console log a runner may send (`--max-console`).
-        public var maxConsoleBytes: Int64
+        package var maxConsoleBytes: Int64
         /// The largest job a submitter may send (`--max-job-size`).
-        public var maxJobBytes: Int64
+        package var maxJobBytes: Int64
         /// The longest a long poll waits before answering 204.
-        public var longPollLimit: Duration
+        package var longPollLimit: Duration
         /// `--results public`: anyone may read every job, its result, console and output,
         /// without a token; stopping a job still takes its submitter's.
-        public var publicResults: Bool
+        package var publicResults: Bool
         /// The most jobs one submitter may have waiting for a runner (`--max-queued-per-submitter`).
-        public var maxQueuedPerSubmitter: Int
+        package var maxQueuedPerSubmitter: Int
         /// `--keep-done SIZE` and `--keep-days N`: the oldest finished jobs beyond them leave
         /// done/ (pinned ones stay); nil: kept.
-        public var keepDoneBytes: Int64?
-        public var keepDays: Double?
+        package var keepDoneBytes: Int64?
+        package var keepDays: Double?
 
-        public init(address: ListenAddress, tls: TLSFiles? = nil, maxConsoleBytes: Int64 = 16 << 20,
+        package init(address: ListenAddress, tls: TLSFiles? = nil, maxConsoleBytes: Int64 = 16 << 20,
                     maxJobBytes: Int64 = 4 << 30, longPollLimit: Duration = .seconds(60), publicResults: Bool = false,
                     maxQueuedPerSubmitter: Int = 1000, keepDoneBytes: Int64? = nil, keepDays: Double? = nil) {
             self.keepDoneBytes = keepDoneBytes
@@ -56,26 +56,26 @@ public struct HubServer: Sendable {
         }
     }
 
-    public struct TLSFiles: Sendable {
-        public var certificateChain: String
-        public var privateKey: String
+    package struct TLSFiles: Sendable {
+        package var certificateChain: String
+        package var privateKey: String
 
-        public init(certificateChain: String, privateKey: String) {
+        package init(certificateChain: String, privateKey: String) {
             self.certificateChain = certificateChain
             self.privateKey = privateKey
         }
     }
 
-    public let configuration: Configuration
+    package let configuration: Configuration
     /// Owns the hub's state: every route and the maintenance loop change it through it.
-    public let coordinator: HubCoordinator
-    public let authenticator: HubAuthenticator
+    package let coordinator: HubCoordinator
+    package let authenticator: HubAuthenticator
     /// The build images served to runners, and checked at each claim (`--images`).
-    public let images: HubImages
+    package let images: HubImages
     /// Where job ends are announced (`--webhook`); nil: nowhere.
-    public let webhook: HubWebhook?
+    package let webhook: HubWebhook?
 
-    public init(configuration: Configuration, coordinator: HubCoordinator, authenticator: HubAuthenticator, images: HubImages = .none,
+    package init(configuration: Configuration, coordinator: HubCoordinator, authenticator: HubAuthenticator, images: HubImages = .none,
                 webhook: HubWebhook? = nil) {
         self.configuration = configuration
         self.webhook = webhook
@@ -91,7 +91,7 @@ public struct HubServer: Sendable {
     /// The hub's services, in start order: the store's (connections, other hubs' news), then
     /// the HTTP server with the maintenance loop beside it. A service group stops them in
     /// reverse, so the store outlives every request. `onListening` gets the bound port.
-    public func makeServices(logger: Logger, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> [any Service] {
+    package func makeServices(logger: Logger, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> [any Service] {
         let maintenance = HubMaintenance(coordinator: coordinator, authenticator: authenticator, logger: logger,
                                          keepDoneBytes: configuration.keepDoneBytes, keepDays: configuration.keepDays)
         let background: [any Service] = [maintenance] + (webhook.map { [HubNotifier(webhook: $0, coordinator: coordinator, logger: logger)] } ?? [])

@@ -3,16 +3,16 @@ import JobModel
 
 /// One token of a hub as its tokens file keeps it: the name and role it was given, and the
 /// sha256 of the secret, never the secret itself.
-public struct HubToken: Codable, Sendable, Equatable {
-    public var name: String
-    public var role: HubRole
+package struct HubToken: Codable, Sendable, Equatable {
+    package var name: String
+    package var role: HubRole
     /// Lowercase hex sha256 of the secret the holder sends as `Authorization: Bearer SECRET`.
-    public var sha256: String
-    public var created: Date
+    package var sha256: String
+    package var created: Date
     /// Set by `hub token revoke`; a revoked token authenticates nothing.
-    public var revoked: Date?
+    package var revoked: Date?
 
-    public init(name: String, role: HubRole, sha256: String, created: Date, revoked: Date? = nil) {
+    package init(name: String, role: HubRole, sha256: String, created: Date, revoked: Date? = nil) {
         self.name = name
         self.role = role
         self.sha256 = sha256
@@ -21,11 +21,11 @@ public struct HubToken: Codable, Sendable, Equatable {
     }
 
     /// Longest token name: it appears in results (`runner_id`), logs and the status page.
-    public static let maxNameLength = 64
+    package static let maxNameLength = 64
 
     /// Why `name` cannot name a token, or nil when it can: 1 to 64 characters of
     /// `[A-Za-z0-9._-]` (`SafeName`), not starting with `.` or `-`.
-    public static func problem(withName name: String) -> String? {
+    package static func problem(withName name: String) -> String? {
         guard !name.isEmpty, name.utf8.count <= maxNameLength else {
             return "a token name has 1 to \(maxNameLength) characters"
         }

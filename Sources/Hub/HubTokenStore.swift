@@ -10,10 +10,10 @@ import JobModel
 /// written atomically with mode 0600, and read only when it is a regular file of this user that
 /// nobody else can read or write. A file someone else could change could grant them a token.
 /// Changes are serialised by a lock beside it (`FILE.lock`).
-public struct HubTokenStore: Sendable {
-    public let path: String
+package struct HubTokenStore: Sendable {
+    package let path: String
 
-    public init(path: String) {
+    package init(path: String) {
         self.path = path
     }
 
@@ -26,15 +26,15 @@ public struct HubTokenStore: Sendable {
     /// Larger than any real tokens file; a bigger one is refused rather than read.
     static let maxFileSize = 4 << 20
     /// The prefix of every secret, so that secret scanners and people can tell one when they see it.
-    public static let secretPrefix = "construir_"
+    package static let secretPrefix = "construir_"
 
     /// Every token, revoked ones included, in the order they were added. A missing file has none.
-    public func tokens() throws(ConstruirError) -> [HubToken] {
+    package func tokens() throws(ConstruirError) -> [HubToken] {
         try read() ?? []
     }
 
     /// Makes a token for `name` and returns its secret, which only the caller ever sees.
-    public func add(name: String, role: HubRole, now: Date = Date()) throws(ConstruirError) -> String {
+    package func add(name: String, role: HubRole, now: Date = Date()) throws(ConstruirError) -> String {
         if let problem = HubToken.problem(withName: name) { throw ConstruirError(.invalidArgument, problem) }
         return try changing { tokens throws(ConstruirError) in
             if tokens.contains(where: { $0.name == name }) {
@@ -47,7 +47,7 @@ public struct HubTokenStore: Sendable {
     }
 
     /// Revokes the token `name`: from now on it authenticates nothing.
-    public func revoke(name: String, now: Date = Date()) throws(ConstruirError) {
+    package func revoke(name: String, now: Date = Date()) throws(ConstruirError) {
         try changing { tokens throws(ConstruirError) in
             guard let index = tokens.firstIndex(where: { $0.name == name }) else {
                 throw ConstruirError(.notFound, "no token named \(name) in \(path)")
@@ -57,7 +57,7 @@ public struct HubTokenStore: Sendable {
     }
 
     /// The live token whose secret is `secret`, or nil.
-    public static func authenticate(_ secret: String, among tokens: [HubToken]) -> HubToken? {
+    package static func authenticate(_ secret: String, among tokens: [HubToken]) -> HubToken? {
         let digest = Hex.sha256(secret)
         return tokens.first { $0.revoked == nil && $0.sha256 == digest }
     }

@@ -6,7 +6,7 @@ import Synchronization
 ///
 /// A waiter first reads `generation`, then looks for work, then waits for a generation after
 /// the one it read: work that arrives between the look and the wait still wakes it.
-public final class HubWaiters: Sendable {
+package final class HubWaiters: Sendable {
     private enum Waiter {
         case registered
         case waiting(CheckedContinuation<Void, Never>)
@@ -20,25 +20,25 @@ public final class HubWaiters: Sendable {
     }
     private let state = Mutex(State())
 
-    public init() {}
+    package init() {}
 
-    public var generation: UInt64 { state.withLock { $0.generation } }
+    package var generation: UInt64 { state.withLock { $0.generation } }
 
     /// How many requests are waiting now (the page and /metrics show it).
-    public var count: Int { state.withLock { $0.waiters.count } }
+    package var count: Int { state.withLock { $0.waiters.count } }
 
     /// Whether the hub is stopping: then no request waits any more.
-    public var isClosed: Bool { state.withLock { $0.closed } }
+    package var isClosed: Bool { state.withLock { $0.closed } }
 
     /// The hub is stopping: every waiter returns now, and later ones do not wait, so that
     /// open long polls do not hold the shutdown up for their whole length.
-    public func close() {
+    package func close() {
         state.withLock { $0.closed = true }
         notify()
     }
 
     /// Wakes every waiter.
-    public func notify() {
+    package func notify() {
         let woken = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.generation &+= 1
             var woken: [CheckedContinuation<Void, Never>] = []
@@ -55,7 +55,7 @@ public final class HubWaiters: Sendable {
 
     /// Returns once the generation is past `seen`, after `timeout`, or when the task is
     /// cancelled (the client went away), whichever comes first.
-    public func wait(after seen: UInt64, timeout: Duration) async {
+    package func wait(after seen: UInt64, timeout: Duration) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.waitForNotify(after: seen) }
             group.addTask { try? await Task.sleep(for: timeout) }

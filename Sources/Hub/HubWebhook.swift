@@ -4,13 +4,13 @@ import Foundation
 
 /// `hub serve --webhook URL --webhook-secret-file F [--public-url URL]`: where job ends are
 /// announced, and the secret each announcement is signed with.
-public struct HubWebhook: Sendable {
-    public let url: String
+package struct HubWebhook: Sendable {
+    package let url: String
     let secret: Data
     /// The hub's address as its users reach it, for the link in each event.
-    public let publicURL: String?
+    package let publicURL: String?
 
-    public init(url: String, secretFile: String, publicURL: String?) throws(ConstruirError) {
+    package init(url: String, secretFile: String, publicURL: String?) throws(ConstruirError) {
         guard let components = URLComponents(string: url), ["http", "https"].contains(components.scheme?.lowercased() ?? ""),
               components.host?.isEmpty == false else {
             throw ConstruirError(.invalidArgument, "--webhook: '\(url)' is not an http:// or https:// URL")
@@ -21,7 +21,7 @@ public struct HubWebhook: Sendable {
     }
 
     /// `sha256=` and the hex HMAC-SHA256 of `body`: the receiver checks it with the same secret.
-    public func signature(of body: Data) -> String {
+    package func signature(of body: Data) -> String {
         "sha256=" + HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: secret)).map { String(format: "%02x", $0) }.joined()
     }
 

@@ -2,14 +2,14 @@ import HubOpenAPI
 
 extension Components.Schemas.HubClaimRequest {
     /// A runner's images by index (the wire keys them by the index's decimal text).
-    public init(imageDigests: [Int: String], defaultImage: Int) {
+    package init(imageDigests: [Int: String], defaultImage: Int) {
         let digests = Dictionary(uniqueKeysWithValues: imageDigests.map { (String($0.key), $0.value) })
         self.init(imageDigests: .init(additionalProperties: digests), defaultImage: defaultImage)
     }
 
     /// The runner's digest of image `index`, if it has one that verifies.
-    public func digest(ofImage index: Int) -> String? { imageDigests?.additionalProperties[String(index)] }
+    package func digest(ofImage index: Int) -> String? { imageDigests?.additionalProperties[String(index)] }
 
     /// The image a job named without `_iN` runs on; absent is image 0.
-    public var defaultImageIndex: Int { defaultImage ?? 0 }
+    package var defaultImageIndex: Int { defaultImage ?? 0 }
 }

@@ -4,34 +4,34 @@ import JobModel
 // The API's JSON documents are the types generated from openapi.yaml; these are the names the
 // hub and its clients use for them.
 
-public typealias HubClaim = Components.Schemas.HubClaim
-public typealias HubClaimRequest = Components.Schemas.HubClaimRequest
-public typealias HubErrorBody = Components.Schemas.HubErrorBody
-public typealias HubHeartbeatReply = Components.Schemas.HubHeartbeatReply
-public typealias HubImage = Components.Schemas.HubImage
-public typealias HubReceipt = Components.Schemas.HubReceipt
-public typealias HubStatus = Components.Schemas.HubStatus
+package typealias HubClaim = Components.Schemas.HubClaim
+package typealias HubClaimRequest = Components.Schemas.HubClaimRequest
+package typealias HubErrorBody = Components.Schemas.HubErrorBody
+package typealias HubHeartbeatReply = Components.Schemas.HubHeartbeatReply
+package typealias HubImage = Components.Schemas.HubImage
+package typealias HubReceipt = Components.Schemas.HubReceipt
+package typealias HubStatus = Components.Schemas.HubStatus
 
 extension Components.Schemas.HubImage {
-    public typealias File = Components.Schemas.HubImageFile
+    package typealias File = Components.Schemas.HubImageFile
 }
 
 extension Components.Schemas.HubStatus {
-    public typealias Runner = Components.Schemas.HubStatusRunner
-    public typealias Lease = Components.Schemas.HubStatusLease
-    public typealias Reputation = Components.Schemas.HubReputation
+    package typealias Runner = Components.Schemas.HubStatusRunner
+    package typealias Lease = Components.Schemas.HubStatusLease
+    package typealias Reputation = Components.Schemas.HubReputation
 }
 
 extension Components.Schemas.HubReputation {
     /// A runner with no record yet.
-    public init() {
+    package init() {
         self.init(agreed: 0, disputed: 0, errors: 0)
     }
 }
 
 extension Components.Schemas.JobStatus {
     /// A result's status as the API spells it (the same words).
-    public init(_ status: JobResult.Status) {
+    package init(_ status: JobResult.Status) {
         switch status {
         case .passed: self = .passed
         case .passedWithFailures: self = .passedWithFailures
@@ -45,8 +45,8 @@ extension Components.Schemas.JobStatus {
     }
 }
 
-public typealias HubJobSummary = Components.Schemas.HubJobSummary
-public typealias HubJobPage = Components.Schemas.HubJobPage
-public typealias HubJobDetail = Components.Schemas.HubJobDetail
-public typealias HubJobState = Components.Schemas.HubJobState
-public typealias HubJobStatus = Components.Schemas.JobStatus
+package typealias HubJobSummary = Components.Schemas.HubJobSummary
+package typealias HubJobPage = Components.Schemas.HubJobPage
+package typealias HubJobDetail = Components.Schemas.HubJobDetail
+package typealias HubJobState = Components.Schemas.HubJobState
+package typealias HubJobStatus = Components.Schemas.JobStatus

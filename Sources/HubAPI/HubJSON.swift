@@ -5,23 +5,23 @@ import OpenAPIRuntime
 /// The API's JSON, as both generated sides and every hand-made body write it: sorted,
 /// pretty-printed keys (the generated types name them in snake_case), and dates as result.json
 /// writes them, with fractional seconds.
-public enum HubJSON {
+package enum HubJSON {
     /// The generated server's and client's configuration.
-    public static let configuration = Configuration(
+    package static let configuration = Configuration(
         dateTranscoder: HubDateTranscoder(), jsonEncodingOptions: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
 
-    public static func encode<T: Encodable>(_ value: T) throws -> Data {
+    package static func encode<T: Encodable>(_ value: T) throws -> Data {
         try JobResult.jsonEncoder().encode(value)
     }
 
-    public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+    package static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
         try JobResult.jsonDecoder().decode(type, from: data)
     }
 
     /// The same document as another type: a `JobResult` as the API's `JobResult` schema and
     /// back. What one type has and the other lacks is dropped, which is why a test holds the
     /// schema to every field of result.json.
-    public static func recode<T: Decodable>(_ value: some Encodable, as type: T.Type) throws -> T {
+    package static func recode<T: Decodable>(_ value: some Encodable, as type: T.Type) throws -> T {
         try decode(type, from: try encode(value))
     }
 }

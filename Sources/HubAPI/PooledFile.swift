@@ -6,12 +6,12 @@ import NIOPosix
 
 /// A file read or written in chunks, each one short file work (`FileWork`), so streaming a job or an output to
 /// or from the hub, on either side, never blocks the cooperative pool.
-public final class PooledFile: Sendable {
-    public let path: String
+package final class PooledFile: Sendable {
+    package let path: String
     private let fd: Int32
 
     /// Opens `path` for reading, or for writing (created with mode 0600 if missing).
-    public init(path: String, writing: Bool) async throws {
+    package init(path: String, writing: Bool) async throws {
         self.path = path
         let flags = writing ? (O_WRONLY | O_CREAT | O_CLOEXEC) : (O_RDONLY | O_CLOEXEC)
         fd = try await FileWork.run {
@@ -21,7 +21,7 @@ public final class PooledFile: Sendable {
 
     deinit { close(fd) }
 
-    public func size() async throws -> Int64 {
+    package func size() async throws -> Int64 {
         let fd = self.fd
         return try await FileWork.run {
             var st = stat()
@@ -31,13 +31,13 @@ public final class PooledFile: Sendable {
     }
 
     /// Cuts the file to `length` bytes.
-    public func truncate(to length: Int64) async throws {
+    package func truncate(to length: Int64) async throws {
         let fd = self.fd
         _ = try await FileWork.run { try systemCall("ftruncate") { ftruncate(fd, off_t(length)) } }
     }
 
     /// Writes `buffer` at `offset`; with `hash`, feeds it the bytes on the same pool thread.
-    public func write(_ buffer: ByteBuffer, at offset: Int64, hashingInto hash: SHA256Stream? = nil) async throws {
+    package func write(_ buffer: ByteBuffer, at offset: Int64, hashingInto hash: SHA256Stream? = nil) async throws {
         let (fd, path) = (self.fd, self.path)
         try await FileWork.run {
             try buffer.withUnsafeReadableBytes { bytes in try Self.write(bytes, fd: fd, path: path, at: offset, hashingInto: hash) }
@@ -45,7 +45,7 @@ public final class PooledFile: Sendable {
     }
 
     /// Writes a chunk of a generated API body at `offset`.
-    public func write(_ chunk: ArraySlice<UInt8>, at offset: Int64, hashingInto hash: SHA256Stream? = nil) async throws {
+    package func write(_ chunk: ArraySlice<UInt8>, at offset: Int64, hashingInto hash: SHA256Stream? = nil) async throws {
         let (fd, path) = (self.fd, self.path)
         try await FileWork.run {
             try chunk.withUnsafeBytes { bytes in try Self.write(bytes, fd: fd, path: path, at: offset, hashingInto: hash) }
@@ -64,31 +64,31 @@ public final class PooledFile: Sendable {
         }
     }
 
-    public func sync() async throws {
+    package func sync() async throws {
         let fd = self.fd
         _ = try await FileWork.run { try systemCall("fsync") { fsync(fd) } }
     }
 
     /// The file's bytes from `offset` on (up to `end`, or its end), in chunks of `chunkSize`,
     /// each read when asked for. The sequence keeps the file open until it is dropped.
-    public func chunks(from offset: Int64 = 0, to end: Int64 = .max, chunkSize: Int = 256 * 1024) -> Chunks {
+    package func chunks(from offset: Int64 = 0, to end: Int64 = .max, chunkSize: Int = 256 * 1024) -> Chunks {
         Chunks(file: self, offset: offset, end: end, chunkSize: chunkSize)
     }
 
-    public struct Chunks: AsyncSequence, Sendable {
-        public typealias Element = ByteBuffer
+    package struct Chunks: AsyncSequence, Sendable {
+        package typealias Element = ByteBuffer
         let file: PooledFile
         let offset: Int64
         let end: Int64
         let chunkSize: Int
 
-        public struct AsyncIterator: AsyncIteratorProtocol {
+        package struct AsyncIterator: AsyncIteratorProtocol {
             let file: PooledFile
             var offset: Int64
             let end: Int64
             let chunkSize: Int
 
-            public mutating func next() async throws -> ByteBuffer? {
+            package mutating func next() async throws -> ByteBuffer? {
                 guard offset < end else { return nil }
                 let (fd, path, size, at) = (file.fd, file.path, Int(Swift.min(Int64(chunkSize), end - offset)), offset)
                 let buffer = try await FileWork.run { () -> ByteBuffer in
@@ -104,7 +104,7 @@ public final class PooledFile: Sendable {
             }
         }
 
-        public func makeAsyncIterator() -> AsyncIterator {
+        package func makeAsyncIterator() -> AsyncIterator {
             AsyncIterator(file: file, offset: offset, end: end, chunkSize: chunkSize)
         }
     }

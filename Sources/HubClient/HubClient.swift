@@ -17,13 +17,13 @@ import OpenAPIRuntime
 /// HTTPS is verified against the system's trust store, or only against `--ca FILE`. Plain HTTP
 /// is refused unless the hub is on this machine (loopback) or `allowInsecureHTTP` says so: a
 /// token sent in clear text is a token given away.
-public final class HubClient: Sendable {
-    public let baseURL: String
+package final class HubClient: Sendable {
+    package let baseURL: String
     private let serverURL: URL
     private let token: HubBearerToken
     private let http: HTTPClient
 
-    public init(url: String, token: String, caFile: String? = nil, allowInsecureHTTP: Bool = false) throws(ConstruirError) {
+    package init(url: String, token: String, caFile: String? = nil, allowInsecureHTTP: Bool = false) throws(ConstruirError) {
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
               scheme == "http" || scheme == "https", let host = components.host, !host.isEmpty else {
             throw ConstruirError(.invalidArgument, "'\(url)' is not an http:// or https:// URL")
@@ -49,18 +49,18 @@ public final class HubClient: Sendable {
         self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
-    public func shutdown() async {
+    package func shutdown() async {
         try? await http.shutdown()
     }
 
     /// Whether `host` names this machine's loopback, where plain HTTP crosses no network.
-    public static func isLoopback(_ host: String) -> Bool {
+    package static func isLoopback(_ host: String) -> Bool {
         let bare = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
         return bare == "localhost" || bare == "::1" || bare.hasPrefix("127.")
     }
 
     /// Reads a token file: its first line. The file must be private to its owner, like any key.
-    public static func readToken(file path: String) throws(ConstruirError) -> String {
+    package static func readToken(file path: String) throws(ConstruirError) -> String {
         var st = stat()
         guard stat(path, &st) == 0 else { throw ConstruirError(.notFound, "cannot read the token file \(path)") }
         guard (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == getuid(), st.st_mode & 0o077 == 0 else {
@@ -77,7 +77,7 @@ public final class HubClient: Sendable {
     // MARK: Runner calls
 
     /// The long poll: true as soon as a job waits on the hub, false after `seconds` without one.
-    public func waitForWork(seconds: Int) async throws -> Bool {
+    package func waitForWork(seconds: Int) async throws -> Bool {
         switch try await call(timeout: .seconds(Int64(seconds) + 30), { try await $0.waitForWork(query: .init(wait: Double(seconds))) }) {
         case .ok: return true
         case .noContent: return false
@@ -86,7 +86,7 @@ public final class HubClient: Sendable {
     }
 
     /// Claims the next job this runner can run (`request`: its images); nil when there is none.
-    public func claim(_ request: HubClaimRequest = HubClaimRequest()) async throws -> HubClaim? {
+    package func claim(_ request: HubClaimRequest = HubClaimRequest()) async throws -> HubClaim? {
         switch try await call({ try await $0.claim(body: .json(request)) }) {
         case .ok(let answer): return try answer.body.json
         case .noContent: return nil
@@ -94,14 +94,14 @@ public final class HubClient: Sendable {
         }
     }
 
-    public func heartbeat(_ id: String) async throws -> HubHeartbeatReply {
+    package func heartbeat(_ id: String) async throws -> HubHeartbeatReply {
         switch try await call({ try await $0.heartbeat(path: .init(id: id)) }) {
         case .ok(let answer): return try answer.body.json
         case let other: throw Self.unexpected(other)
         }
     }
 
-    public func release(_ id: String) async throws {
+    package func release(_ id: String) async throws {
         switch try await call({ try await $0.release(path: .init(id: id)) }) {
         case .noContent: return
         case let other: throw Self.unexpected(other)
@@ -110,7 +110,7 @@ public final class HubClient: Sendable {
 
     /// Downloads the claimed job to `path`, resuming what an earlier try left there (Range),
     /// and checks it against the claim's size and sha256. A file that does not match is removed.
-    public func download(_ claim: HubClaim, to path: String) async throws {
+    package func download(_ claim: HubClaim, to path: String) async throws {
         let file = try await PooledFile(path: path, writing: true)
         var have = try await file.size()
         if have > claim.size {
@@ -152,7 +152,7 @@ public final class HubClient: Sendable {
 
     /// Appends `bytes` to the console of a job that runs, at `offset`; returns what the hub has
     /// now (its size, and whether the job was stopped).
-    public func appendConsole(_ id: String, offset: Int64, bytes: ArraySlice<UInt8>) async throws -> Components.Schemas.HubConsoleAppendReply {
+    package func appendConsole(_ id: String, offset: Int64, bytes: ArraySlice<UInt8>) async throws -> Components.Schemas.HubConsoleAppendReply {
         switch try await call({ try await $0.appendConsole(path: .init(id: id), query: .init(offset: offset), body: .binary(HTTPBody(bytes))) }) {
         case .ok(let answer): return try answer.body.json
         case let other: throw Self.unexpected(other)
@@ -160,7 +160,7 @@ public final class HubClient: Sendable {
     }
 
     /// Sends the console log of a finished job.
-    public func uploadConsole(_ id: String, file path: String) async throws {
+    package func uploadConsole(_ id: String, file path: String) async throws {
         let body = try await Self.body(ofFile: path)
         switch try await call(timeout: .hours(1), { try await $0.uploadConsole(path: .init(id: id), body: .binary(body)) }) {
         case .noContent: return
@@ -169,7 +169,7 @@ public final class HubClient: Sendable {
     }
 
     /// Sends the output archive of a finished job.
-    public func uploadOutput(_ id: String, file path: String) async throws {
+    package func uploadOutput(_ id: String, file path: String) async throws {
         let body = try await Self.body(ofFile: path)
         switch try await call(timeout: .hours(1), { try await $0.uploadOutput(path: .init(id: id), body: .applicationXXz(body)) }) {
         case .noContent: return
@@ -178,7 +178,7 @@ public final class HubClient: Sendable {
     }
 
     /// Sends the job's result.json; the hub then finishes the job.
-    public func sendResult(_ id: String, result: Data) async throws -> HubReceipt {
+    package func sendResult(_ id: String, result: Data) async throws -> HubReceipt {
         let document: Components.Schemas.JobResult
         do {
             document = try HubJSON.decode(Components.Schemas.JobResult.self, from: result)
@@ -194,7 +194,7 @@ public final class HubClient: Sendable {
     // MARK: Build images
 
     /// The build images the hub serves (404, `failed`, when it serves none).
-    public func images() async throws -> [HubImage] {
+    package func images() async throws -> [HubImage] {
         switch try await call({ try await $0.listImages() }) {
         case .ok(let answer): return try answer.body.json
         case let other: throw Self.unexpected(other)
@@ -202,7 +202,7 @@ public final class HubClient: Sendable {
     }
 
     /// Image `index`'s image.json as the hub has it now.
-    public func imageManifest(_ index: Int) async throws -> Data {
+    package func imageManifest(_ index: Int) async throws -> Data {
         switch try await call({ try await $0.downloadImageManifest(path: .init(index: String(index))) }) {
         case .ok(let answer): return try await Data(collecting: try answer.body.binary, upTo: 1 << 20)
         case let other: throw Self.unexpected(other)
@@ -212,7 +212,7 @@ public final class HubClient: Sendable {
     /// Downloads file `file` of image `index` into `path` (created 0600, replaced), hashing
     /// each chunk on the pool thread that writes it. Returns the sha256 of what arrived; throws
     /// when the hub sends more or fewer bytes than the listing's size.
-    public func downloadImageFile(_ index: Int, _ file: HubImage.File, to path: String) async throws -> String {
+    package func downloadImageFile(_ index: Int, _ file: HubImage.File, to path: String) async throws -> String {
         let output = try await PooledFile(path: path, writing: true)
         try await output.truncate(to: 0)
         let body: HTTPBody
@@ -234,7 +234,7 @@ public final class HubClient: Sendable {
     /// step (`ImageInstaller`); `root/index` is left as it was on any failure. `listing` is the
     /// hub's image list when the caller already has it. Returns the hub's entry.
     @discardableResult
-    public func pullImage(_ index: Int, into root: String, listing: [HubImage]? = nil) async throws -> HubImage {
+    package func pullImage(_ index: Int, into root: String, listing: [HubImage]? = nil) async throws -> HubImage {
         let listed: [HubImage]
         if let listing { listed = listing } else { listed = try await images() }
         guard let image = listed.first(where: { $0.index == index }) else {
@@ -251,7 +251,7 @@ public final class HubClient: Sendable {
     // MARK: Submitter and status calls
 
     /// Adds the job file at `path` to the hub's queue as `name` (`NAME_iN.tar.xz`).
-    public func submit(file path: String, as name: String) async throws -> HubReceipt {
+    package func submit(file path: String, as name: String) async throws -> HubReceipt {
         let body = try await Self.body(ofFile: path)
         switch try await call(timeout: .hours(1), { try await $0.submit(query: .init(name: name), body: .applicationXXz(body)) }) {
         case .created(let answer): return try answer.body.json
@@ -263,7 +263,7 @@ public final class HubClient: Sendable {
 
     /// One page of the jobs the caller may read, newest first; `cursor` is the `next` of the
     /// page before.
-    public func jobs(state: HubJobState? = nil, status: HubJobStatus? = nil, prefix: String? = nil, submitter: String? = nil,
+    package func jobs(state: HubJobState? = nil, status: HubJobStatus? = nil, prefix: String? = nil, submitter: String? = nil,
                      limit: Int? = nil, cursor: String? = nil) async throws -> HubJobPage {
         let query = Operations.ListJobs.Input.Query(state: state, status: status, prefix: prefix, submitter: submitter,
                                                     limit: limit, cursor: cursor)
@@ -274,7 +274,7 @@ public final class HubClient: Sendable {
     }
 
     /// Job `id` now, with its result.json once it is done.
-    public func job(_ id: String) async throws -> HubJobDetail {
+    package func job(_ id: String) async throws -> HubJobDetail {
         switch try await call({ try await $0.getJob(path: .init(id: id)) }) {
         case .ok(let answer): return try answer.body.json
         case let other: throw Self.unexpected(other)
@@ -283,7 +283,7 @@ public final class HubClient: Sendable {
 
     /// Job `id`'s console from byte `offset` on; with `wait`, waits that long for new bytes
     /// or for the job to end. Returns the bytes, the console's size and the job's state.
-    public func console(_ id: String, from offset: Int64 = 0, wait: Double = 0) async throws -> (bytes: Data, size: Int64, state: HubJobState) {
+    package func console(_ id: String, from offset: Int64 = 0, wait: Double = 0) async throws -> (bytes: Data, size: Int64, state: HubJobState) {
         switch try await call(timeout: .seconds(Int64(wait) + 60), { try await $0.readConsole(path: .init(id: id), query: .init(offset: offset, wait: wait)) }) {
         case .ok(let answer):
             let bytes = try await Data(collecting: try answer.body.plainText, upTo: 1 << 30)
@@ -294,7 +294,7 @@ public final class HubClient: Sendable {
 
     /// Downloads job `id`'s output archive, or with `path` one file of its output, into `file`
     /// (created 0600, replaced).
-    public func downloadOutput(_ id: String, path: String? = nil, to file: String) async throws {
+    package func downloadOutput(_ id: String, path: String? = nil, to file: String) async throws {
         let output = try await PooledFile(path: file, writing: true)
         try await output.truncate(to: 0)
         let body: HTTPBody
@@ -307,14 +307,14 @@ public final class HubClient: Sendable {
     }
 
     /// Stops one of the caller's jobs (submitter); returns it as it is then.
-    public func stop(_ id: String) async throws -> HubJobSummary {
+    package func stop(_ id: String) async throws -> HubJobSummary {
         switch try await call({ try await $0.stopJob(path: .init(id: id)) }) {
         case .ok(let answer): return try answer.body.json
         case let other: throw Self.unexpected(other)
         }
     }
 
-    public func status() async throws -> HubStatus {
+    package func status() async throws -> HubStatus {
         switch try await call({ try await $0.status() }) {
         case .ok(let answer): return try answer.body.json
         case let other: throw Self.unexpected(other)

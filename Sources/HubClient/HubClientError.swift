@@ -1,6 +1,6 @@
 /// Why a call to the hub failed.
-public struct HubClientError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: Sendable, Equatable {
+package struct HubClientError: Error, Sendable, CustomStringConvertible {
+    package enum Kind: Sendable, Equatable {
         /// No answer: the hub is down or the network is (worth trying again later).
         case unreachable
         /// 401 or 403: the token is wrong, revoked, or of the wrong role.
@@ -13,18 +13,18 @@ public struct HubClientError: Error, Sendable, CustomStringConvertible {
         case failed
     }
 
-    public let kind: Kind
+    package let kind: Kind
     /// The HTTP status, when there was an answer.
-    public let status: Int?
-    public let message: String
+    package let status: Int?
+    package let message: String
 
-    public init(_ kind: Kind, status: Int? = nil, _ message: String) {
+    package init(_ kind: Kind, status: Int? = nil, _ message: String) {
         self.kind = kind
         self.status = status
         self.message = message
     }
 
-    public var description: String {
+    package var description: String {
         status.map { "the hub answered \($0): \(message)" } ?? message
     }
 }

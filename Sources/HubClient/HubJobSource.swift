@@ -16,10 +16,10 @@ import Synchronization
 /// output archive and result.json are uploaded; while the hub cannot be reached the job stays
 /// on disk and the runner tries again with backoff. A job the runner gives back (it is
 /// stopping) is released to the hub.
-public final class HubJobSource: JobSource {
-    public let client: HubClient
+package final class HubJobSource: JobSource {
+    package let client: HubClient
     /// `STATE/running`: one directory per leased job.
-    public let runningDirectory: String
+    package let runningDirectory: String
     private let identity: RunnerIdentity?
     private let logger: Logger
     /// How long one long poll waits before asking again.
@@ -62,7 +62,7 @@ public final class HubJobSource: JobSource {
 
     /// - Parameter identity: the runner's, when it should name itself in each running job's
     ///   `claim.json` (what `construir status --state` reads).
-    public init(client: HubClient, stateDirectory: String, pollSeconds: Int = 30, logger: Logger, images: ImageStore? = nil,
+    package init(client: HubClient, stateDirectory: String, pollSeconds: Int = 30, logger: Logger, images: ImageStore? = nil,
                 digests: ImageDigestCache = ImageDigestCache(), defaultImage: Int = 0, pullImages: Bool = false,
                 identity: RunnerIdentity? = nil) throws {
         self.client = client
@@ -82,7 +82,7 @@ public final class HubJobSource: JobSource {
         self.lock = lock
     }
 
-    public func watch(onChange: @escaping @Sendable () -> Void) async throws {
+    package func watch(onChange: @escaping @Sendable () -> Void) async throws {
         logger.info("pulling jobs from the hub", metadata: ["hub": "\(client.baseURL)"])
         onChange()
         try await withThrowingDiscardingTaskGroup { group in
@@ -198,7 +198,7 @@ public final class HubJobSource: JobSource {
 
     /// A job with a committed result is delivered again; one without is given back to the hub
     /// (the runner that held it died; its lease may already have run out).
-    public func recover() async {
+    package func recover() async {
         if pullImages { await pullChangedImages() }
         let running = runningDirectory
         let found = (try? await OwnThread.run("construir-hub-recover") { () -> [(id: String, claim: HubClaim?)] in
@@ -224,7 +224,7 @@ public final class HubJobSource: JobSource {
         }
     }
 
-    public func claim(slot: Int, prepareTakeOver: @escaping @Sendable (String) async -> Void) async -> ClaimedJob? {
+    package func claim(slot: Int, prepareTakeOver: @escaping @Sendable (String) async -> Void) async -> ClaimedJob? {
         if let leftover = state.withLock({ $0.leftovers.popLast() }) { return leftover }
         guard state.withLock({ $0.workMayExist }) else { return nil }
         let claim: HubClaim
@@ -274,11 +274,11 @@ public final class HubJobSource: JobSource {
         return job
     }
 
-    public func hasWaitingJobs() async -> Bool {
+    package func hasWaitingJobs() async -> Bool {
         (try? await client.waitForWork(seconds: 0)) ?? false
     }
 
-    public func release(_ job: ClaimedJob) async throws {
+    package func release(_ job: ClaimedJob) async throws {
         // The runner gives a job back when it is stopping, often from a cancelled task, which
         // would cancel the request too: the release runs in a task of its own, awaited here.
         let client = self.client
@@ -290,7 +290,7 @@ public final class HubJobSource: JobSource {
         await forget(job.id, directory: job.directory)
     }
 
-    public func deliver(_ job: ClaimedJob, result: JobResult?) async throws -> (location: String, result: JobResult?) {
+    package func deliver(_ job: ClaimedJob, result: JobResult?) async throws -> (location: String, result: JobResult?) {
         let directory = job.directory
         let (resultData, consoleExists, outputExists) = try await OwnThread.run("construir-hub-deliver") {
             (try Data(contentsOf: URL(fileURLWithPath: job.resultPath)),
@@ -313,7 +313,7 @@ public final class HubJobSource: JobSource {
     }
 
     /// The digests of this runner's images that verify against their image.json, by index.
-    public func localImageDigests() async -> [Int: String] {
+    package func localImageDigests() async -> [Int: String] {
         guard let images else { return [:] }
         let digests = self.digests
         return (try? await OwnThread.run("construir-image-digests") { () -> [Int: String] in

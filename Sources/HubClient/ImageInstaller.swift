@@ -15,20 +15,20 @@ import JobModel
 /// renamed into place when there was none. A runner starting a VM meanwhile reads either the
 /// old image or the new one, never half of each. The image's build lock is held throughout, so
 /// an `image build N` cannot install over a pull, nor a pull over a build.
-public struct ImageInstaller: Sendable {
+package struct ImageInstaller: Sendable {
     /// The images directory (`--images`).
-    public let root: String
+    package let root: String
 
-    public init(root: String) {
+    package init(root: String) {
         self.root = root
     }
 
     /// The prefix of the temporary directories of pulls of image `index`.
-    public static func temporaryPrefix(_ index: Int) -> String { ".pull-\(index)-" }
+    package static func temporaryPrefix(_ index: Int) -> String { ".pull-\(index)-" }
 
     /// Installs `image` (the hub's listing entry) with the image.json `manifest`; `fetch` writes
     /// one listed file to the path it is given and returns the sha256 of what it wrote.
-    public func install(_ image: HubImage, manifest: Data,
+    package func install(_ image: HubImage, manifest: Data,
                         fetch: @escaping @Sendable (HubImage.File, String) async throws -> String) async throws {
         let (root, index) = (self.root, image.index)
         let (lock, staging) = try await OwnThread.run("construir-pull-stage") { () -> (BuildLock, String) in

@@ -1,22 +1,22 @@
 import Foundation
 
 /// One runner's hold on a job, as the API hands it out: the job and that runner's part.
-public struct HubHold: Sendable, Equatable {
-    public var job: HubJob
-    public var hold: HubJob.Hold
+package struct HubHold: Sendable, Equatable {
+    package var job: HubJob
+    package var hold: HubJob.Hold
 
-    public init(job: HubJob, hold: HubJob.Hold) {
+    package init(job: HubJob, hold: HubJob.Hold) {
         self.job = job
         self.hold = hold
     }
 
-    public var id: String { job.id }
-    public var fileName: String { job.job }
-    public var holder: String { hold.holder }
-    public var attempt: Int { hold.attempt }
-    public var serial: Int { hold.serial }
-    public var expires: Date { hold.expires }
-    public var sha256: String { job.sha256 }
-    public var size: Int64 { job.size }
-    public var queued: Date { job.queued }
+    package var id: String { job.id }
+    package var fileName: String { job.job }
+    package var holder: String { hold.holder }
+    package var attempt: Int { hold.attempt }
+    package var serial: Int { hold.serial }
+    package var expires: Date { hold.expires }
+    package var sha256: String { job.sha256 }
+    package var size: Int64 { job.size }
+    package var queued: Date { job.queued }
 }

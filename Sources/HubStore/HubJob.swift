@@ -13,27 +13,27 @@ import JobModel
 ///
 /// Every transition is a pure function of the job and the time given to it: a `HubStore`
 /// loads a job, applies one in a transaction, and saves it. Nothing here touches a disk.
-public struct HubJob: Codable, Sendable, Equatable {
-    public enum State: String, Codable, Sendable, CaseIterable {
+package struct HubJob: Codable, Sendable, Equatable {
+    package enum State: String, Codable, Sendable, CaseIterable {
         case queued, held, finishing, done
     }
 
     /// One runner's part: it holds the job until `expires`.
-    public struct Hold: Codable, Sendable, Equatable {
+    package struct Hold: Codable, Sendable, Equatable {
         /// The runner token's name.
-        public var holder: String
+        package var holder: String
         /// Numbers the hold's uploads (`.output.upload.SERIAL`): never reused within a job, so an
         /// upload still streaming from a runner whose hold ran out never becomes another's.
-        public var serial: Int
+        package var serial: Int
         /// 1 + the failures before this hold: what `result.json` calls the attempt.
-        public var attempt: Int
-        public var claimed: Date
-        public var expires: Date
+        package var attempt: Int
+        package var claimed: Date
+        package var expires: Date
         /// When its result began to be taken in: from then on it neither expires nor takes
         /// another result. A hub that stopped halfway leaves it set (`settle`).
-        public var finishing: Date?
+        package var finishing: Date?
 
-        public init(holder: String, serial: Int, attempt: Int, claimed: Date, expires: Date, finishing: Date? = nil) {
+        package init(holder: String, serial: Int, attempt: Int, claimed: Date, expires: Date, finishing: Date? = nil) {
             self.holder = holder
             self.serial = serial
             self.attempt = attempt
@@ -44,16 +44,16 @@ public struct HubJob: Codable, Sendable, Equatable {
     }
 
     /// What one runner reported, once its output was taken in.
-    public struct Replica: Codable, Sendable, Equatable {
-        public var runner: String
-        public var serial: Int
-        public var attempt: Int
-        public var status: JobResult.Status
-        public var exitCode: Int?
+    package struct Replica: Codable, Sendable, Equatable {
+        package var runner: String
+        package var serial: Int
+        package var attempt: Int
+        package var status: JobResult.Status
+        package var exitCode: Int?
         /// `OutputDigest` of its output archive; nil when it sent none.
-        public var outputDigest: String?
+        package var outputDigest: String?
 
-        public init(runner: String, serial: Int, attempt: Int, status: JobResult.Status, exitCode: Int?, outputDigest: String?) {
+        package init(runner: String, serial: Int, attempt: Int, status: JobResult.Status, exitCode: Int?, outputDigest: String?) {
             self.runner = runner
             self.serial = serial
             self.attempt = attempt
@@ -63,46 +63,46 @@ public struct HubJob: Codable, Sendable, Equatable {
         }
 
         /// Whether two runners reported the same thing: status, exit code and output digest.
-        public func agrees(with other: Replica) -> Bool {
+        package func agrees(with other: Replica) -> Bool {
             status == other.status && exitCode == other.exitCode && outputDigest == other.outputDigest
         }
     }
 
     /// The job's id in the API, and the name of its blob directory.
-    public var id: String
+    package var id: String
     /// The job's file name (`NAME_iN.tar.xz`).
-    public var job: String
+    package var job: String
     /// The submitter token's name; nil for a file dropped into the queue by hand (the operator's).
-    public var submitter: String?
+    package var submitter: String?
     /// When the job arrived (a queued file's mtime, or the submission).
-    public var queued: Date
+    package var queued: Date
     /// The job file's sha256 and size, which a runner checks its download against.
-    public var sha256: String
-    public var size: Int64
+    package var sha256: String
+    package var size: Int64
     /// How many runners must report the same result.
-    public var replicas: Int
-    public var state: State
+    package var replicas: Int
+    package var state: State
     /// Holds handed out so far (the last serial).
-    public var handedOut: Int
+    package var handedOut: Int
     /// Holds that ran out or ended in error, and why the last one did.
-    public var failures: Int
-    public var lastFailure: String?
-    public var holds: [Hold]
-    public var results: [Replica]
+    package var failures: Int
+    package var lastFailure: String?
+    package var holds: [Hold]
+    package var results: [Replica]
     /// When the hub began to finish the whole job (compare its replicas, or end it in error).
-    public var finishingSince: Date?
+    package var finishingSince: Date?
     /// Once done: when, with what status, and its directory's name in done/ (nil until it got there).
-    public var finished: Date?
-    public var status: JobResult.Status?
-    public var location: String?
+    package var finished: Date?
+    package var status: JobResult.Status?
+    package var location: String?
     /// When its submitter asked to stop it: no runner gets it again, its runners learn it in
     /// their heartbeats' answers, and it ends `killed`.
-    public var stopRequested: Date?
+    package var stopRequested: Date?
     /// Its place in the fair share between submitters: queued jobs go out by this first, then
     /// by age. A store sets it as it adds the job (`HubJob.share(after:front:)`).
-    public var share = 0
+    package var share = 0
 
-    public init(id: String, job: String, submitter: String? = nil, queued: Date, sha256: String, size: Int64, replicas: Int = 1) {
+    package init(id: String, job: String, submitter: String? = nil, queued: Date, sha256: String, size: Int64, replicas: Int = 1) {
         self.id = id
         self.job = job
         self.submitter = submitter
@@ -118,39 +118,39 @@ public struct HubJob: Codable, Sendable, Equatable {
     }
 
     /// The image index the job's name asks for, nil when it names none (the runner's default).
-    public var image: Int? {
+    package var image: Int? {
         JobName(fileName: job)?.requestedImage
     }
 
     /// `holder`'s live hold at `now`.
-    public func hold(of holder: String, at now: Date) -> Hold? {
+    package func hold(of holder: String, at now: Date) -> Hold? {
         holds.first { $0.holder == holder && $0.finishing == nil && $0.expires > now }
     }
 
     /// Places waiting for a runner: replicas not yet held nor reported. Zero once finishing.
-    public var openPlaces: Int {
+    package var openPlaces: Int {
         guard stopRequested == nil, state == .queued || state == .held else { return 0 }
         return max(0, replicas - holds.count - results.count)
     }
 
     /// Whether `holder` may take a replica now: the job wants another runner, and `holder`
     /// neither runs it nor reported a result for it (replicas come from different runners).
-    public func wantsRunner(_ holder: String, maxAttempts: Int) -> Bool {
+    package func wantsRunner(_ holder: String, maxAttempts: Int) -> Bool {
         openPlaces > 0 && failures < maxAttempts
             && !holds.contains { $0.holder == holder } && !results.contains { $0.runner == holder }
     }
 
     /// Whether every replica's result is in; for a stopped job, the first one that comes.
-    public var isComplete: Bool { results.count >= replicas || (stopRequested != nil && !results.isEmpty) }
+    package var isComplete: Bool { results.count >= replicas || (stopRequested != nil && !results.isEmpty) }
 
     /// A stopped job no runner holds any more (none had it, or its holds ran out or failed):
     /// the hub ends it `killed` itself.
-    public var isStoppedUnheld: Bool {
+    package var isStoppedUnheld: Bool {
         stopRequested != nil && (state == .queued || state == .held) && holds.isEmpty
     }
 
     /// No runner will get it again: its holds failed `maxAttempts` times and none is left.
-    public func isExhausted(maxAttempts: Int) -> Bool {
+    package func isExhausted(maxAttempts: Int) -> Bool {
         state == .held && holds.isEmpty && failures >= maxAttempts && !isComplete
     }
 
@@ -158,7 +158,7 @@ public struct HubJob: Codable, Sendable, Equatable {
 
     /// Gives `holder` a new hold until `now + duration`. The caller checked `wantsRunner`.
     /// A job that starts over (no hold, no result) says so: its blob directory is cleared.
-    public mutating func hand(to holder: String, now: Date, duration: Duration) -> Hold {
+    package mutating func hand(to holder: String, now: Date, duration: Duration) -> Hold {
         handedOut += 1
         state = .held
         let hold = Hold(holder: holder, serial: handedOut, attempt: failures + 1, claimed: now,
@@ -168,19 +168,19 @@ public struct HubJob: Codable, Sendable, Equatable {
     }
 
     /// Moves `holder`'s live hold on by `duration` from `now`.
-    public mutating func heartbeat(holder: String, now: Date, duration: Duration) throws(HubNotHeld) -> Hold {
+    package mutating func heartbeat(holder: String, now: Date, duration: Duration) throws(HubNotHeld) -> Hold {
         try changeHold(of: holder, at: now) { $0.expires = now.addingTimeInterval(duration.seconds) }
     }
 
     /// `holder` gives the job back unfinished (its runner is stopping): its place waits for the
     /// next runner, ahead of the queue, and counts as no failure.
-    public mutating func release(holder: String, now: Date) throws(HubNotHeld) {
+    package mutating func release(holder: String, now: Date) throws(HubNotHeld) {
         guard hold(of: holder, at: now) != nil else { throw HubNotHeld(id: id) }
         holds.removeAll { $0.holder == holder }
     }
 
     /// Ends every hold that ran out by `now`, each counted as a failure. Returns them.
-    public mutating func expireHolds(now: Date) -> [Hold] {
+    package mutating func expireHolds(now: Date) -> [Hold] {
         guard state == .held else { return [] }
         let ended = holds.filter { $0.finishing == nil && $0.expires <= now }
         for hold in ended {
@@ -193,13 +193,13 @@ public struct HubJob: Codable, Sendable, Equatable {
 
     /// Takes `holder`'s hold out of circulation while its result is taken in: it no longer
     /// expires or takes another result.
-    public mutating func beginFinishing(holder: String, now: Date) throws(HubNotHeld) -> Hold {
+    package mutating func beginFinishing(holder: String, now: Date) throws(HubNotHeld) -> Hold {
         try changeHold(of: holder, at: now) { $0.finishing = now }
     }
 
     /// Records what `holder` reported, ending its finishing hold: a result (`replica`), or a
     /// failure (`failure` says why). Once every replica's result is in, the job is finishing.
-    public mutating func record(holder: String, replica: Replica?, failure: String?, now: Date) throws(HubNotHeld) {
+    package mutating func record(holder: String, replica: Replica?, failure: String?, now: Date) throws(HubNotHeld) {
         guard state == .held, holds.contains(where: { $0.holder == holder && $0.finishing != nil }) else { throw HubNotHeld(id: id) }
         holds.removeAll { $0.holder == holder }
         if let replica {
@@ -219,18 +219,18 @@ public struct HubJob: Codable, Sendable, Equatable {
     /// `front`. Each submitter's jobs take turns with everyone else's: 200 jobs of one and then
     /// 1 of another go out as 1, 1', 2, 3, ..., and a submitter back after a while starts at
     /// the front, neither ahead of those waiting nor behind for what it ran before.
-    public static func share(after last: Int?, front: Int) -> Int {
+    package static func share(after last: Int?, front: Int) -> Int {
         max((last ?? 0) + 1, front)
     }
 
     /// Pickup order within one submitter's share: older first, then by id. A store gives the
     /// jobs of a batch their shares in this order.
-    public static func olderFirst(_ a: HubJob, _ b: HubJob) -> Bool {
+    package static func olderFirst(_ a: HubJob, _ b: HubJob) -> Bool {
         (a.queued, a.id) < (b.queued, b.id)
     }
 
     /// What asking a job to stop did.
-    public enum Stop: Sendable, Equatable {
+    package enum Stop: Sendable, Equatable {
         /// No runner holds it: the hub ends it `killed` now (`isStoppedUnheld`).
         case endsNow
         /// Its runners learn it in their next heartbeat's answer.
@@ -240,21 +240,21 @@ public struct HubJob: Codable, Sendable, Equatable {
     }
 
     /// Its submitter asks to stop it. Asking again changes nothing.
-    public mutating func requestStop(now: Date) -> Stop {
+    package mutating func requestStop(now: Date) -> Stop {
         guard state == .queued || state == .held else { return .tooLate }
         if stopRequested == nil { stopRequested = now }
         return holds.isEmpty ? .endsNow : .asked
     }
 
     /// Takes the whole job out of circulation so the hub can end it itself (as an error).
-    public mutating func beginFinishingJob(now: Date) throws(HubNotHeld) {
+    package mutating func beginFinishingJob(now: Date) throws(HubNotHeld) {
         guard state == .queued || state == .held else { throw HubNotHeld(id: id) }
         state = .finishing
         finishingSince = now
     }
 
     /// The job's result.json is written: it is done, with `status`.
-    public mutating func end(status: JobResult.Status, now: Date) {
+    package mutating func end(status: JobResult.Status, now: Date) {
         state = .done
         self.status = status
         finished = now
@@ -266,7 +266,7 @@ public struct HubJob: Codable, Sendable, Equatable {
     /// directory but the name it got in done/ is not known (another hub moved it, or this one
     /// did before it stopped). An unknown name never replaces a known one: two hubs publishing
     /// the same job at once both record, in either order.
-    public mutating func published(as location: String) {
+    package mutating func published(as location: String) {
         if location.isEmpty, let known = self.location, !known.isEmpty { return }
         self.location = location
     }
@@ -279,7 +279,7 @@ public struct HubJob: Codable, Sendable, Equatable {
     /// heartbeats again. Returns whether the job is finishing and its finish is stale: the
     /// caller then finishes it (again).
     @discardableResult
-    public mutating func settle(staleBefore: Date, renewingUntil: Date? = nil, keptReplica: (Hold) -> Replica?) -> Bool {
+    package mutating func settle(staleBefore: Date, renewingUntil: Date? = nil, keptReplica: (Hold) -> Replica?) -> Bool {
         switch state {
         case .finishing:
             guard let since = finishingSince, since <= staleBefore else { return false }
@@ -314,7 +314,7 @@ public struct HubJob: Codable, Sendable, Equatable {
     }
 
     /// Whether every replica agrees with the first (by serial); nil until all are in.
-    public var verdict: (agreed: Bool, canonical: Replica)? {
+    package var verdict: (agreed: Bool, canonical: Replica)? {
         let ordered = results.sorted { $0.serial < $1.serial }
         guard isComplete, let first = ordered.first else { return nil }
         // A stopped job ends with what came; there is nothing to compare.

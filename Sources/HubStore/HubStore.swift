@@ -11,7 +11,7 @@ import ServiceLifecycle
 /// transitions, and saves it together with the reputation counts the transition produced. The
 /// job files themselves stay on disk (`HubBlobs`); the store only names them by id. Calls never
 /// block the cooperative pool.
-public protocol HubStore: Sendable {
+package protocol HubStore: Sendable {
     /// What must run beside the hub for the store to work (connections, other hubs' news);
     /// `onChange` wakes long polls when another hub made work. They stop after the hub does.
     func services(onChange: @escaping @Sendable () -> Void) -> [any Service]
@@ -85,8 +85,8 @@ public protocol HubStore: Sendable {
 }
 
 /// What a runner's record gains from a transition; stored in the same transaction.
-public struct HubOutcomes: Sendable {
-    public enum Outcome: String, Sendable {
+package struct HubOutcomes: Sendable {
+    package enum Outcome: String, Sendable {
         /// A replicated job whose replicas all agreed.
         case agreed
         /// A replicated job whose replicas disagreed while this runner took part.
@@ -104,19 +104,19 @@ public struct HubOutcomes: Sendable {
         }
     }
 
-    public private(set) var counts: [(runner: String, outcome: Outcome)] = []
+    package private(set) var counts: [(runner: String, outcome: Outcome)] = []
     /// Jobs that ended in this transition and whose end is announced (`hub serve --webhook`):
     /// each gets an event in the outbox, written with the end itself.
-    public private(set) var announced: [String] = []
+    package private(set) var announced: [String] = []
 
     /// Puts the end of job `id` in the outbox.
-    public mutating func announce(_ id: String) {
+    package mutating func announce(_ id: String) {
         announced.append(id)
     }
 
-    public init() {}
+    package init() {}
 
-    public mutating func add(_ outcome: Outcome, for runners: [String]) {
+    package mutating func add(_ outcome: Outcome, for runners: [String]) {
         counts += runners.map { ($0, outcome) }
     }
 }

@@ -15,8 +15,8 @@ import Synchronization
 /// `--max-leases` holds across every hub. A change that makes work (a job added, a hold given
 /// back or run out, a failure) sends a NOTIFY, and each hub's `Listener` wakes its long polls.
 /// postgres-nio does its I/O on NIO's event loops: nothing here blocks the cooperative pool.
-public final class PostgresHubStore: HubStore {
-    public let client: PostgresClient
+package final class PostgresHubStore: HubStore {
+    package let client: PostgresClient
     private let logger: Logger
     private let schemaReady = Mutex(false)
     private let schemaLock = AsyncLock()
@@ -25,7 +25,7 @@ public final class PostgresHubStore: HubStore {
 
     /// A store for `url` (`postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`). It connects once
     /// `client` runs (one of `services`); `prepare` then brings the schema up to date.
-    public init(url: String, logger: Logger) throws {
+    package init(url: String, logger: Logger) throws {
         guard let parts = URLComponents(string: url), ["postgres", "postgresql"].contains(parts.scheme ?? ""),
               let host = parts.host, !host.isEmpty, let user = parts.user, !user.isEmpty else {
             throw ConstruirError(.invalidArgument, "--database: expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
@@ -41,7 +41,7 @@ public final class PostgresHubStore: HubStore {
 
     /// The client's connection pool, and the listener that turns other hubs' NOTIFYs into
     /// `onChange` calls. They go into the service group before the hub, so that they stop after it.
-    public func services(onChange: @escaping @Sendable () -> Void) -> [any Service] {
+    package func services(onChange: @escaping @Sendable () -> Void) -> [any Service] {
         [client, Listener(store: self, onChange: onChange)]
     }
 
@@ -69,7 +69,7 @@ public final class PostgresHubStore: HubStore {
 
     /// Creates the tables if they are missing, once; every call waits for it, so a request that
     /// comes before the hub's start-up work finds the tables there. Hubs starting at once take turns.
-    public func prepare() async throws {
+    package func prepare() async throws {
         if schemaReady.withLock({ $0 }) { return }
         try await schemaLock.withLock {
             if schemaReady.withLock({ $0 }) { return }
@@ -137,7 +137,7 @@ public final class PostgresHubStore: HubStore {
 
     // MARK: HubStore
 
-    public func add(_ jobs: [HubJob]) async throws {
+    package func add(_ jobs: [HubJob]) async throws {
         try await prepare()
         guard !jobs.isEmpty else { return }
         try await transaction { connection in
@@ -160,12 +160,12 @@ public final class PostgresHubStore: HubStore {
         }
     }
 
-    public func job(_ id: String) async throws -> HubJob? {
+    package func job(_ id: String) async throws -> HubJob? {
         try await prepare()
         return try await client.withConnection { connection in try await self.load(connection, id, locking: false) }
     }
 
-    public func update<T: Sendable>(_ id: String, _ change: @escaping @Sendable (inout HubJob, inout HubOutcomes) throws -> T) async throws -> T {
+    package func update<T: Sendable>(_ id: String, _ change: @escaping @Sendable (inout HubJob, inout HubOutcomes) throws -> T) async throws -> T {
         try await prepare()
         return try await transaction { connection in
             guard var job = try await self.load(connection, id, locking: true) else { throw HubNotHeld(id: id) }
@@ -183,7 +183,7 @@ public final class PostgresHubStore: HubStore {
         }
     }
 
-    public func claim(for holder: String, rules: HubRules, now: Date, accepting: @escaping @Sendable (JobName) -> Bool) async throws -> HubHold? {
+    package func claim(for holder: String, rules: HubRules, now: Date, accepting: @escaping @Sendable (JobName) -> Bool) async throws -> HubHold? {
         try await prepare()
         return try await transaction { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(holder)))", logger: self.logger)
@@ -202,14 +202,14 @@ public final class PostgresHubStore: HubStore {
         }
     }
 
-    public func hasWork(for holder: String, rules: HubRules, now: Date, accepting: @escaping @Sendable (JobName) -> Bool) async throws -> Bool {
+    package func hasWork(for holder: String, rules: HubRules, now: Date, accepting: @escaping @Sendable (JobName) -> Bool) async throws -> Bool {
         try await prepare()
         return try await client.withConnection { connection in
             try await self.firstWanted(connection, by: holder, rules: rules, locking: false, accepting: accepting) != nil
         }
     }
 
-    public func expire(now: Date) async throws -> [HubHold] {
+    package func expire(now: Date) async throws -> [HubHold] {
         try await prepare()
         return try await transaction { connection in
             let seconds = now.timeIntervalSince1970
@@ -236,14 +236,14 @@ public final class PostgresHubStore: HubStore {
         }
     }
 
-    public func known(_ ids: [String]) async throws -> Set<String> {
+    package func known(_ ids: [String]) async throws -> Set<String> {
         try await prepare()
         return try await client.withConnection { connection in
             Set(try await self.strings(connection, "SELECT id FROM jobs WHERE id = ANY(\(ids))"))
         }
     }
 
-    public func jobs(in states: Set<HubJob.State>) async throws -> [HubJob] {
+    package func jobs(in states: Set<HubJob.State>) async throws -> [HubJob] {
         try await prepare()
         let names = states.map(\.rawValue)
         return try await client.withConnection { connection in
@@ -251,7 +251,7 @@ public final class PostgresHubStore: HubStore {
         }
     }
 
-    public func staleFinishing(before: Date) async throws -> [String] {
+    package func staleFinishing(before: Date) async throws -> [String] {
         try await prepare()
         let seconds = before.timeIntervalSince1970
         return try await client.withConnection { connection in
@@ -262,14 +262,14 @@ public final class PostgresHubStore: HubStore {
         }
     }
 
-    public func unpublished() async throws -> [HubJob] {
+    package func unpublished() async throws -> [HubJob] {
         try await prepare()
         return try await client.withConnection { connection in
             try await self.loadAll(connection, "SELECT id FROM jobs WHERE state = 'done' AND location IS NULL ORDER BY finished")
         }
     }
 
-    public func list(_ query: HubJobQuery) async throws -> [HubJob] {
+    package func list(_ query: HubJobQuery) async throws -> [HubJob] {
         try await prepare()
         var select: PostgresQuery = "SELECT id FROM jobs WHERE true"
         if let states = query.states {
@@ -305,28 +305,28 @@ public final class PostgresHubStore: HubStore {
         }
     }
 
-    public func isQueued(name: String) async throws -> Bool {
+    package func isQueued(name: String) async throws -> Bool {
         try await prepare()
         return try await client.withConnection { connection in
             (try await self.scalar(connection, "SELECT count(*) FROM jobs WHERE state = 'queued' AND job = \(name)", as: Int.self) ?? 0) > 0
         }
     }
 
-    public func queuedCount(of submitter: String) async throws -> Int {
+    package func queuedCount(of submitter: String) async throws -> Int {
         try await prepare()
         return try await client.withConnection { connection in
             try await self.scalar(connection, "SELECT count(*) FROM jobs WHERE submitter = \(submitter) AND state = 'queued'", as: Int.self) ?? 0
         }
     }
 
-    public func queuedCount() async throws -> Int {
+    package func queuedCount() async throws -> Int {
         try await prepare()
         return try await client.withConnection { connection in
             try await self.scalar(connection, "SELECT count(*) FROM jobs WHERE state = 'queued'", as: Int.self) ?? 0
         }
     }
 
-    public func reputations() async throws -> [String: HubStatus.Reputation] {
+    package func reputations() async throws -> [String: HubStatus.Reputation] {
         try await prepare()
         return try await client.withConnection { connection in
             var all: [String: HubStatus.Reputation] = [:]
@@ -339,7 +339,7 @@ public final class PostgresHubStore: HubStore {
         }
     }
 
-    public func importReputation(_ records: [String: HubStatus.Reputation], once key: String) async throws {
+    package func importReputation(_ records: [String: HubStatus.Reputation], once key: String) async throws {
         try await prepare()
         return try await transaction { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(7412)", logger: self.logger)
@@ -532,7 +532,7 @@ public final class PostgresHubStore: HubStore {
         }
     }
 
-    public func dueEvents(now: Date, limit: Int) async throws -> [HubEvent] {
+    package func dueEvents(now: Date, limit: Int) async throws -> [HubEvent] {
         try await prepare()
         return try await client.withConnection { connection in
             var events: [HubEvent] = []
@@ -547,14 +547,14 @@ public final class PostgresHubStore: HubStore {
         }
     }
 
-    public func removeEvent(_ sequence: Int64) async throws {
+    package func removeEvent(_ sequence: Int64) async throws {
         try await prepare()
         try await client.withConnection { connection in
             _ = try await connection.query("DELETE FROM outbox WHERE sequence = \(sequence)", logger: self.logger)
         }
     }
 
-    public func postponeEvent(_ sequence: Int64, until next: Date, error: String) async throws {
+    package func postponeEvent(_ sequence: Int64, until next: Date, error: String) async throws {
         try await prepare()
         try await client.withConnection { connection in
             _ = try await connection.query("""

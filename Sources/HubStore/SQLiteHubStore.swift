@@ -12,12 +12,12 @@ import ServiceLifecycle
 /// in pickup order, so a claim reads only the jobs it considers, however many are held or done.
 /// GRDB runs each call on its own serial writer queue or reader pool: never on the cooperative
 /// pool.
-public final class SQLiteHubStore: HubStore {
-    public let path: String
+package final class SQLiteHubStore: HubStore {
+    package let path: String
     private let database: DatabasePool
 
     /// Opens (creating it, mode 0600) the database at `path` and brings its schema up to date.
-    public init(path: String) throws {
+    package init(path: String) throws {
         self.path = path
         let descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard descriptor >= 0 else { throw SystemError(call: "open", errno: errno, path: path) }
@@ -136,11 +136,11 @@ public final class SQLiteHubStore: HubStore {
     // MARK: HubStore
 
     /// Nothing: one hub, one file, opened in `init`.
-    public func services(onChange: @escaping @Sendable () -> Void) -> [any Service] { [] }
+    package func services(onChange: @escaping @Sendable () -> Void) -> [any Service] { [] }
 
-    public func prepare() async throws {}
+    package func prepare() async throws {}
 
-    public func add(_ jobs: [HubJob]) async throws {
+    package func add(_ jobs: [HubJob]) async throws {
         try await database.write { db in
             for var job in jobs.sorted(by: HubJob.olderFirst) where try Self.exists(db, job.id) == false {
                 let front = try Int.fetchOne(db.cachedStatement(sql: "SELECT MIN(share) FROM jobs WHERE open_places > 0 AND rank = 1"))
@@ -157,18 +157,18 @@ public final class SQLiteHubStore: HubStore {
         }
     }
 
-    public func queuedCount(of submitter: String) async throws -> Int {
+    package func queuedCount(of submitter: String) async throws -> Int {
         try await database.read { db in
             try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM jobs WHERE submitter = ? AND state = 'queued'"),
                              arguments: [submitter]) ?? 0
         }
     }
 
-    public func job(_ id: String) async throws -> HubJob? {
+    package func job(_ id: String) async throws -> HubJob? {
         try await database.read { db in try Self.load(db, id) }
     }
 
-    public func update<T: Sendable>(_ id: String, _ change: @escaping @Sendable (inout HubJob, inout HubOutcomes) throws -> T) async throws -> T {
+    package func update<T: Sendable>(_ id: String, _ change: @escaping @Sendable (inout HubJob, inout HubOutcomes) throws -> T) async throws -> T {
         try await database.write { db in
             guard var job = try Self.load(db, id) else { throw HubNotHeld(id: id) }
             let before = job
@@ -180,7 +180,7 @@ public final class SQLiteHubStore: HubStore {
         }
     }
 
-    public func claim(for holder: String, rules: HubRules, now: Date, accepting: @escaping @Sendable (JobName) -> Bool) async throws -> HubHold? {
+    package func claim(for holder: String, rules: HubRules, now: Date, accepting: @escaping @Sendable (JobName) -> Bool) async throws -> HubHold? {
         try await database.write { db in
             let held = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM holds WHERE holder = ? AND finishing IS NULL AND expires > ?",
                                         arguments: [holder, now.timeIntervalSince1970]) ?? 0
@@ -194,13 +194,13 @@ public final class SQLiteHubStore: HubStore {
         }
     }
 
-    public func hasWork(for holder: String, rules: HubRules, now: Date, accepting: @escaping @Sendable (JobName) -> Bool) async throws -> Bool {
+    package func hasWork(for holder: String, rules: HubRules, now: Date, accepting: @escaping @Sendable (JobName) -> Bool) async throws -> Bool {
         try await database.read { db in
             try Self.firstWanted(db, by: holder, rules: rules, accepting: accepting) != nil
         }
     }
 
-    public func expire(now: Date) async throws -> [HubHold] {
+    package func expire(now: Date) async throws -> [HubHold] {
         try await database.write { db in
             let ids = try String.fetchAll(db, sql: "SELECT DISTINCT job_id FROM holds WHERE finishing IS NULL AND expires <= ?",
                                           arguments: [now.timeIntervalSince1970])
@@ -220,7 +220,7 @@ public final class SQLiteHubStore: HubStore {
         }
     }
 
-    public func known(_ ids: [String]) async throws -> Set<String> {
+    package func known(_ ids: [String]) async throws -> Set<String> {
         try await database.read { db in
             var found: Set<String> = []
             for chunk in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }) {
@@ -231,7 +231,7 @@ public final class SQLiteHubStore: HubStore {
         }
     }
 
-    public func jobs(in states: Set<HubJob.State>) async throws -> [HubJob] {
+    package func jobs(in states: Set<HubJob.State>) async throws -> [HubJob] {
         try await database.read { db in
             let marks = states.map { _ in "?" }.joined(separator: ",")
             return try Self.loadAll(db, where: "jobs.state IN (\(marks))", order: "jobs.queued, jobs.id",
@@ -239,7 +239,7 @@ public final class SQLiteHubStore: HubStore {
         }
     }
 
-    public func staleFinishing(before: Date) async throws -> [String] {
+    package func staleFinishing(before: Date) async throws -> [String] {
         try await database.read { db in
             try String.fetchAll(db, sql: """
                 SELECT job_id FROM holds WHERE finishing IS NOT NULL AND finishing <= :before
@@ -248,13 +248,13 @@ public final class SQLiteHubStore: HubStore {
         }
     }
 
-    public func unpublished() async throws -> [HubJob] {
+    package func unpublished() async throws -> [HubJob] {
         try await database.read { db in
             try Self.loadAll(db, where: "jobs.state = 'done' AND jobs.location IS NULL", order: "jobs.finished", arguments: [])
         }
     }
 
-    public func list(_ query: HubJobQuery) async throws -> [HubJob] {
+    package func list(_ query: HubJobQuery) async throws -> [HubJob] {
         var conditions: [String] = []
         var arguments: [(any DatabaseValueConvertible)?] = []
         if let states = query.states {
@@ -289,19 +289,19 @@ public final class SQLiteHubStore: HubStore {
         }
     }
 
-    public func isQueued(name: String) async throws -> Bool {
+    package func isQueued(name: String) async throws -> Bool {
         try await database.read { db in
             try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'queued' AND job = ?)", arguments: [name]) ?? false
         }
     }
 
-    public func queuedCount() async throws -> Int {
+    package func queuedCount() async throws -> Int {
         try await database.read { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE state = 'queued'") ?? 0
         }
     }
 
-    public func reputations() async throws -> [String: HubStatus.Reputation] {
+    package func reputations() async throws -> [String: HubStatus.Reputation] {
         try await database.read { db in
             var all: [String: HubStatus.Reputation] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT name, agreed, disputed, errors FROM runners") {
@@ -311,7 +311,7 @@ public final class SQLiteHubStore: HubStore {
         }
     }
 
-    public func importReputation(_ records: [String: HubStatus.Reputation], once key: String) async throws {
+    package func importReputation(_ records: [String: HubStatus.Reputation], once key: String) async throws {
         try await database.write { db in
             guard try String.fetchOne(db, sql: "SELECT value FROM settings WHERE key = ?", arguments: [key]) == nil else { return }
             for (name, record) in records {
@@ -445,7 +445,7 @@ public final class SQLiteHubStore: HubStore {
         }
     }
 
-    public func dueEvents(now: Date, limit: Int) async throws -> [HubEvent] {
+    package func dueEvents(now: Date, limit: Int) async throws -> [HubEvent] {
         try await database.read { db in
             try Row.fetchAll(db.cachedStatement(sql: """
                 SELECT sequence, job_id, created, attempts FROM outbox WHERE next_at <= ? ORDER BY next_at, sequence LIMIT ?
@@ -455,13 +455,13 @@ public final class SQLiteHubStore: HubStore {
         }
     }
 
-    public func removeEvent(_ sequence: Int64) async throws {
+    package func removeEvent(_ sequence: Int64) async throws {
         try await database.write { db in
             try db.cachedStatement(sql: "DELETE FROM outbox WHERE sequence = ?").execute(arguments: [sequence])
         }
     }
 
-    public func postponeEvent(_ sequence: Int64, until next: Date, error: String) async throws {
+    package func postponeEvent(_ sequence: Int64, until next: Date, error: String) async throws {
         try await database.write { db in
             try db.cachedStatement(sql: "UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ? WHERE sequence = ?")
                 .execute(arguments: [next.timeIntervalSince1970, error, sequence])

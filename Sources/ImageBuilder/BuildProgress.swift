@@ -5,8 +5,8 @@ import Synchronization
 /// redrawn every second with the elapsed time and the tool's latest output line. Otherwise
 /// (CI logs, pipes): plain lines — the step, the tool's output indented, a line every 30 s
 /// while a step runs silently, and the step's duration.
-public final class BuildProgress: Sendable {
-    public enum Style: Sendable { case terminal, plain, silent }
+package final class BuildProgress: Sendable {
+    package enum Style: Sendable { case terminal, plain, silent }
 
     private let style: Style
     private let prefix: String
@@ -22,7 +22,7 @@ public final class BuildProgress: Sendable {
     }
 
     /// `style` nil: a terminal when standard error is one, else plain lines.
-    public init(prefix: String, style: Style? = nil,
+    package init(prefix: String, style: Style? = nil,
                 write: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }) {
         self.prefix = prefix
         self.style = style ?? (isatty(STDERR_FILENO) == 1 ? .terminal : .plain)
@@ -32,7 +32,7 @@ public final class BuildProgress: Sendable {
     deinit { state.withLock { $0.timer?.cancel() } }
 
     /// A message outside any step.
-    public func note(_ message: String) {
+    package func note(_ message: String) {
         guard style != .silent else { return }
         state.withLock { state in
             clearStatusLine(state)
@@ -41,7 +41,7 @@ public final class BuildProgress: Sendable {
         }
     }
 
-    public func begin(step number: Int, of total: Int, _ title: String) {
+    package func begin(step number: Int, of total: Int, _ title: String) {
         state.withLock { state in
             state.step = (number, total, title, .now)
             state.lastLine = ""
@@ -60,7 +60,7 @@ public final class BuildProgress: Sendable {
     }
 
     /// One line of output of the step's tool.
-    public func output(_ line: String) {
+    package func output(_ line: String) {
         let line = line.trimmingCharacters(in: .whitespaces)
         guard !line.isEmpty else { return }
         state.withLock { state in
@@ -75,7 +75,7 @@ public final class BuildProgress: Sendable {
         }
     }
 
-    public func end(_ outcome: String = "done") {
+    package func end(_ outcome: String = "done") {
         state.withLock { state in
             state.timer?.cancel()
             state.timer = nil

@@ -9,35 +9,35 @@ import JobModel
 /// Everything is made in `images/.cache/build-N/` and moved into `images/N/` at the end. A build
 /// writes only there: `images/N/` is generated and untracked, so building never changes a file
 /// git tracks.
-public struct ImageBuilder: Sendable {
+package struct ImageBuilder: Sendable {
     /// Part of the recipe hash: bump it when a change here changes what a build produces.
-    public static let builderVersion = "construir image builder 1"
+    package static let builderVersion = "construir image builder 1"
     /// The agent every image runs as /init (part of every recipe hash).
-    public static let agentPath = "agent/construir-agent"
+    package static let agentPath = "agent/construir-agent"
     /// Builds a kernel from Debian's sources for recipes with `kernel.config`.
-    public static let kernelScriptPath = "build-kernel.sh"
+    package static let kernelScriptPath = "build-kernel.sh"
     /// SOURCE_DATE_EPOCH of root filesystem builds, and the time of every file in a squashfs
     /// root (2025-01-01T00:00:00Z): with the same package versions, a rebuild gives the same bytes.
-    public static let sourceDateEpoch = 1_735_689_600
+    package static let sourceDateEpoch = 1_735_689_600
 
-    public enum Outcome: Sendable, Equatable {
+    package enum Outcome: Sendable, Equatable {
         case upToDate(BuildImage.Manifest)
         case built(BuildImage.Manifest)
     }
 
     /// The images directory, absolute.
-    public let root: String
-    public let progress: BuildProgress
+    package let root: String
+    package let progress: BuildProgress
 
-    public init(root: String, progress: BuildProgress) {
+    package init(root: String, progress: BuildProgress) {
         self.root = FileSystem.absolute(root)
         self.progress = progress
     }
 
-    public func recipePath(_ index: Int) -> String { "\(root)/recipes/\(index).yml" }
+    package func recipePath(_ index: Int) -> String { "\(root)/recipes/\(index).yml" }
 
     /// The recipe of image `index`; it must say it is image `index`.
-    public func recipe(_ index: Int) throws -> ImageRecipe {
+    package func recipe(_ index: Int) throws -> ImageRecipe {
         let path = recipePath(index)
         guard FileManager.default.fileExists(atPath: path) else {
             let known = ImageCatalog(root: root).indexes().filter { FileManager.default.fileExists(atPath: recipePath($0)) }
@@ -52,7 +52,7 @@ public struct ImageBuilder: Sendable {
     }
 
     /// The files a build of `recipe` reads besides the Debian packages, relative to `root`.
-    public func inputs(of recipe: ImageRecipe) -> [String] {
+    package func inputs(of recipe: ImageRecipe) -> [String] {
         var inputs = ["recipes/\(recipe.index).yml", recipe.initramfs.script, Self.agentPath]
         if let config = recipe.kernel.config { inputs += [config, Self.kernelScriptPath] }
         inputs += recipe.files.compactMap(\.source)
@@ -61,7 +61,7 @@ public struct ImageBuilder: Sendable {
     }
 
     /// sha256 over the builder version and `sha256sum`-style lines of every input file.
-    public func recipeHash(_ recipe: ImageRecipe) throws -> String {
+    package func recipeHash(_ recipe: ImageRecipe) throws -> String {
         var text = "\(Self.builderVersion)\n"
         for input in inputs(of: recipe) {
             let path = "\(root)/\(input)"
@@ -74,7 +74,7 @@ public struct ImageBuilder: Sendable {
     }
 
     /// Whether `images/N/` was built from this recipe hash and still matches its image.json.
-    public func isUpToDate(_ index: Int, recipeHash: String) -> Bool {
+    package func isUpToDate(_ index: Int, recipeHash: String) -> Bool {
         let directory = "\(root)/\(index)"
         guard let manifest = try? ImageMetadata.read(directory: directory), manifest.index == index,
               manifest.recipeSHA256 == recipeHash,
@@ -83,7 +83,7 @@ public struct ImageBuilder: Sendable {
     }
 
     /// Builds image `index` unless it is up to date (or always, with `force`).
-    public func build(_ index: Int, force: Bool = false) throws -> Outcome {
+    package func build(_ index: Int, force: Bool = false) throws -> Outcome {
         let recipe = try recipe(index)
         let hash = try recipeHash(recipe)
         let lock = try BuildLock(root: root, index: index)

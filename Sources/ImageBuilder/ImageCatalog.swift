@@ -3,9 +3,9 @@ import Foundation
 import JobModel
 
 /// The images of an images directory, for `construir image list` and `construir image verify`.
-public struct ImageCatalog: Sendable {
-    public struct Entry: Sendable, Equatable {
-        public enum State: Sendable, Equatable {
+package struct ImageCatalog: Sendable {
+    package struct Entry: Sendable, Equatable {
+        package enum State: Sendable, Equatable {
             /// Every file matches image.json.
             case verified
             /// Some file does not match (the problems, one per file).
@@ -16,25 +16,25 @@ public struct ImageCatalog: Sendable {
             case notBuilt
         }
 
-        public var index: Int
-        public var description: String
-        public var size: Int64?
+        package var index: Int
+        package var description: String
+        package var size: Int64?
         /// `BuildImage.digest()`, the value a job pins with `image_digest`.
-        public var digest: String?
-        public var state: State
-        public var verification: BuildImage.Verification?
+        package var digest: String?
+        package var state: State
+        package var verification: BuildImage.Verification?
         /// `"name version"` of the Debian packages the kernel and initramfs were made from.
-        public var packages: [String] = []
+        package var packages: [String] = []
         /// The root filesystem's installed packages, for images that have one.
-        public var rootfsPackages: [String]?
+        package var rootfsPackages: [String]?
     }
 
-    public let root: String
+    package let root: String
 
-    public init(root: String) { self.root = root }
+    package init(root: String) { self.root = root }
 
     /// Indexes with a built image (`N/image.json`) or a recipe (`recipes/N.yml`).
-    public func indexes() -> [Int] {
+    package func indexes() -> [Int] {
         var indexes = Set(ImageStore(root: root).availableIndexes())
         for name in (try? FileManager.default.contentsOfDirectory(atPath: "\(root)/recipes")) ?? [] where name.hasSuffix(".yml") {
             if let index = ImageStore.index(named: String(name.dropLast(4))) { indexes.insert(index) }
@@ -43,7 +43,7 @@ public struct ImageCatalog: Sendable {
     }
 
     /// Image `index`, its files hashed and checked against its image.json.
-    public func entry(_ index: Int) -> Entry {
+    package func entry(_ index: Int) -> Entry {
         let directory = "\(root)/\(index)"
         guard FileManager.default.fileExists(atPath: "\(directory)/\(ImageMetadata.manifestName)") else {
             let description = (try? ImageRecipe.load(path: "\(root)/recipes/\(index).yml").description) ?? ""
@@ -64,10 +64,10 @@ public struct ImageCatalog: Sendable {
                      rootfsPackages: image.manifest.rootfsPackages.flatMap { try? ImageMetadata.readPackageList("\(directory)/\($0)") })
     }
 
-    public func entries() -> [Entry] { indexes().map(entry) }
+    package func entries() -> [Entry] { indexes().map(entry) }
 
     /// The table `construir image list` prints.
-    public static func formatList(_ entries: [Entry]) -> String {
+    package static func formatList(_ entries: [Entry]) -> String {
         var rows = [["IMAGE", "SIZE", "VERIFIED", "DIGEST", "DESCRIPTION"]]
         for entry in entries {
             let verified: String
@@ -101,7 +101,7 @@ public struct ImageCatalog: Sendable {
     /// The package sets `construir image list --packages` prints after the table, one
     /// `"name version"` a line under a header per image: two images whose digests differ can be
     /// told apart by diffing this output from both machines.
-    public static func formatPackages(_ entries: [Entry]) -> String {
+    package static func formatPackages(_ entries: [Entry]) -> String {
         var text = ""
         for entry in entries where entry.state != .notBuilt {
             text += "\nimage \(entry.index) (digest \(entry.digest ?? "-")): kernel and initramfs packages\n"
@@ -115,7 +115,7 @@ public struct ImageCatalog: Sendable {
     }
 
     /// The report `construir image verify` prints for one image.
-    public static func formatVerification(_ entry: Entry) -> String {
+    package static func formatVerification(_ entry: Entry) -> String {
         switch entry.state {
         case .notBuilt: return "image \(entry.index): not built\n"
         case let .broken(reason): return "image \(entry.index): BROKEN: \(reason)\n"
@@ -135,7 +135,7 @@ public struct ImageCatalog: Sendable {
     }
 
     /// 1.5 KiB, 71.4 MiB, 1.2 GiB.
-    public static func formatSize(_ bytes: Int64) -> String {
+    package static func formatSize(_ bytes: Int64) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]
         var value = Double(bytes)
         var unit = 0

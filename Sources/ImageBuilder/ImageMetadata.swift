@@ -6,11 +6,11 @@ import JobModel
 /// and the root filesystem's package list. Both are generated into `images/N/` beside the files
 /// they describe and are never committed: a rebuild against newer Debian packages must not
 /// change a tracked file (which machine's record would be right?).
-public enum ImageMetadata {
-    public static let manifestName = BuildImage.manifestName
-    public static let rootfsPackagesName = "packages.txt"
+package enum ImageMetadata {
+    package static let manifestName = BuildImage.manifestName
+    package static let rootfsPackagesName = "packages.txt"
 
-    public static func read(directory: String) throws -> BuildImage.Manifest {
+    package static func read(directory: String) throws -> BuildImage.Manifest {
         let path = "\(directory)/\(manifestName)"
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConstruirError(.notFound, "\(path) not found")
@@ -23,7 +23,7 @@ public enum ImageMetadata {
     }
 
     /// The JSON text of a manifest: sorted keys, two-space indentation, a final newline.
-    public static func encode(_ manifest: BuildImage.Manifest) throws -> Data {
+    package static func encode(_ manifest: BuildImage.Manifest) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         var data = try encoder.encode(manifest)
@@ -32,16 +32,16 @@ public enum ImageMetadata {
     }
 
     /// Writes `image.json` atomically (a temporary file renamed into place).
-    public static func write(_ manifest: BuildImage.Manifest, directory: String) throws {
+    package static func write(_ manifest: BuildImage.Manifest, directory: String) throws {
         try writeAtomically(try encode(manifest), to: "\(directory)/\(manifestName)")
     }
 
     /// `"name version"` lines, sorted, one a line.
-    public static func writePackageList(_ packages: [String], to path: String) throws {
+    package static func writePackageList(_ packages: [String], to path: String) throws {
         try writeAtomically(Data((packages.sorted().joined(separator: "\n") + "\n").utf8), to: path)
     }
 
-    public static func readPackageList(_ path: String) throws -> [String] {
+    package static func readPackageList(_ path: String) throws -> [String] {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConstruirError(.notFound, "\(path) not found")
         }

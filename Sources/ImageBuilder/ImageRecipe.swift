@@ -9,80 +9,80 @@ import Yams
 /// `rootfs` (image 1): the same kind of kernel and initramfs (the script builds it, with the
 /// recipe's `initramfs.root_modules` added), plus a Debian root filesystem made with mmdebstrap
 /// from `packages`, stored as a read-only filesystem image that the agent mounts under an overlay.
-public struct ImageRecipe: Sendable, Equatable {
-    public enum Kind: String, Sendable, CaseIterable {
+package struct ImageRecipe: Sendable, Equatable {
+    package enum Kind: String, Sendable, CaseIterable {
         case initramfsOnly = "initramfs-only"
         case rootfs
     }
 
-    public struct Kernel: Sendable, Equatable {
+    package struct Kernel: Sendable, Equatable {
         /// A Debian kernel package; the meta-package `linux-image-amd64` means the version it
         /// depends on at build time.
-        public var package: String
-        public var cmdline: String
+        package var package: String
+        package var cmdline: String
         /// Kernel options (relative to the images directory): the kernel is built from
         /// `package`, a linux-source package, with `images/build-kernel.sh`. Nil: Debian's binary
         /// kernel `package` is used as it is.
-        public var config: String? = nil
+        package var config: String? = nil
     }
 
-    public struct Initramfs: Sendable, Equatable {
+    package struct Initramfs: Sendable, Equatable {
         /// The script that builds the kernel and initramfs, relative to the images directory.
-        public var script: String
+        package var script: String
         /// Kernel modules the agent loads before mounting the root filesystem (rootfs images).
-        public var rootModules: [String]
+        package var rootModules: [String]
     }
 
-    public struct RootFilesystem: Sendable, Equatable {
-        public enum Format: String, Sendable, CaseIterable { case squashfs, ext4 }
+    package struct RootFilesystem: Sendable, Equatable {
+        package enum Format: String, Sendable, CaseIterable { case squashfs, ext4 }
         /// mmdebstrap's `--variant`.
-        public var variant: String
-        public var format: Format
+        package var variant: String
+        package var format: Format
         /// squashfs compressor (`-comp`), e.g. zstd, lz4, xz, gzip.
-        public var compression: String?
-        public var compressionLevel: Int?
+        package var compression: String?
+        package var compressionLevel: Int?
         /// dpkg `path-exclude` / `path-include` patterns: files never installed.
-        public var pathExclude: [String]
-        public var pathInclude: [String]
+        package var pathExclude: [String]
+        package var pathInclude: [String]
         /// The file name in `images/N/`.
-        public var fileName: String { "rootfs.\(format.rawValue)" }
+        package var fileName: String { "rootfs.\(format.rawValue)" }
         /// The filesystem type the agent mounts.
-        public var fstype: String { format.rawValue }
+        package var fstype: String { format.rawValue }
     }
 
     /// An extra file put into the image (the root filesystem of a rootfs image; in the
     /// initramfs for initramfs-only images, where the script does it).
-    public struct ExtraFile: Sendable, Equatable {
-        public var path: String
+    package struct ExtraFile: Sendable, Equatable {
+        package var path: String
         /// Relative to the images directory.
-        public var source: String?
-        public var content: String?
+        package var source: String?
+        package var content: String?
         /// Octal, e.g. "0644".
-        public var mode: String?
+        package var mode: String?
 
-        public var permissions: Int? { mode.flatMap { Int($0, radix: 8) } }
+        package var permissions: Int? { mode.flatMap { Int($0, radix: 8) } }
     }
 
-    public var index: Int
-    public var kind: Kind
-    public var description: String
-    public var suite: String
+    package var index: Int
+    package var kind: Kind
+    package var description: String
+    package var suite: String
     /// apt sources lines (`deb URI SUITE COMPONENTS`) for the root filesystem.
-    public var mirrors: [String]
-    public var kernel: Kernel
-    public var initramfs: Initramfs
+    package var mirrors: [String]
+    package var kernel: Kernel
+    package var initramfs: Initramfs
     /// Debian packages: installed into the root filesystem (rootfs), or the initramfs's userland
     /// (initramfs-only, as the script's USERLAND_PACKAGES).
-    public var packages: [String]
-    public var rootfs: RootFilesystem?
-    public var files: [ExtraFile]
+    package var packages: [String]
+    package var rootfs: RootFilesystem?
+    package var files: [ExtraFile]
     /// Paths removed from the root filesystem after installation.
-    public var remove: [String]
+    package var remove: [String]
 }
 
 extension ImageRecipe {
     /// Reads and checks `path`.
-    public static func load(path: String) throws -> ImageRecipe {
+    package static func load(path: String) throws -> ImageRecipe {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConstruirError(.notFound, "recipe \(path) not found")
         }
@@ -91,7 +91,7 @@ extension ImageRecipe {
 
     /// Parses a recipe. Every error names `source` and the field; unknown fields are errors too,
     /// so that a misspelt key is not silently ignored.
-    public static func parse(_ yaml: String, source: String = "recipe") throws -> ImageRecipe {
+    package static func parse(_ yaml: String, source: String = "recipe") throws -> ImageRecipe {
         func fail(_ message: String) -> ConstruirError {
             ConstruirError(.invalidArgument, "\(source): \(message)")
         }

@@ -5,19 +5,19 @@ import Synchronization
 /// An exclusive lock on image N, taken by `image build N` and `image pull N`: two builds of one
 /// image would share a staging directory, and a pull and a build would each replace what the
 /// other installs.
-public final class BuildLock: Sendable {
+package final class BuildLock: Sendable {
     private let descriptor: Mutex<Int32>
 
     /// `IMAGES/.cache/build-N.lock`: the build keeps its downloads and staging in `.cache` too.
-    public static func path(root: String, index: Int) -> String { "\(root)/.cache/build-\(index).lock" }
+    package static func path(root: String, index: Int) -> String { "\(root)/.cache/build-\(index).lock" }
 
     /// Takes image `index`'s lock in `root` without waiting (creating `root/.cache` if missing).
-    public convenience init(root: String, index: Int) throws {
+    package convenience init(root: String, index: Int) throws {
         try FileSystem.makeDirectory("\(root)/.cache")
         try self.init(path: Self.path(root: root, index: index), index: index)
     }
 
-    public init(path: String, index: Int) throws {
+    package init(path: String, index: Int) throws {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw ConstruirError(.system, "cannot open \(path): \(String(cString: strerror(errno)))")
@@ -29,7 +29,7 @@ public final class BuildLock: Sendable {
         descriptor = Mutex(fd)
     }
 
-    public func release() {
+    package func release() {
         descriptor.withLock { fd in
             if fd >= 0 { close(fd); fd = -1 }
         }

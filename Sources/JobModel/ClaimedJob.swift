@@ -2,22 +2,22 @@ import ConstruirSystem
 import Foundation
 
 /// A job taken from the queue: its file now lives in its own running directory.
-public struct ClaimedJob: Sendable {
-    public let name: JobName
+package struct ClaimedJob: Sendable {
+    package let name: JobName
     /// `STATE/running/ID/`: everything about this job until it is published to done/.
-    public let directory: String
+    package let directory: String
     /// When the job file was written into the queue (its mtime).
-    public let queuedAt: Date
+    package let queuedAt: Date
     /// 1 for a fresh claim; n when this is the n-th runner to take the job after earlier ones
     /// died while running it.
-    public var attempt: Int = 1
+    package var attempt: Int = 1
     /// Which of the runner's slots runs it (1-based).
-    public var slot: Int = 1
+    package var slot: Int = 1
     /// The digest the job's build image must have (a hub's, `HubClaim.imageDigest`): on any
     /// other image, or none, the job ends in `error` without booting.
-    public var requiredImageDigest: String?
+    package var requiredImageDigest: String?
 
-    public init(name: JobName, directory: String, queuedAt: Date, attempt: Int = 1, slot: Int = 1) {
+    package init(name: JobName, directory: String, queuedAt: Date, attempt: Int = 1, slot: Int = 1) {
         self.name = name
         self.directory = directory
         self.queuedAt = queuedAt
@@ -26,9 +26,9 @@ public struct ClaimedJob: Sendable {
     }
 
     /// The submitted job image, kept unchanged.
-    public var jobPath: String { "\(directory)/\(JobFiles.job)" }
-    public var resultPath: String { "\(directory)/\(JobFiles.result)" }
-    public var id: String { (directory as NSString).lastPathComponent }
+    package var jobPath: String { "\(directory)/\(JobFiles.job)" }
+    package var resultPath: String { "\(directory)/\(JobFiles.result)" }
+    package var id: String { (directory as NSString).lastPathComponent }
     /// Whether a result was committed before the runner died: then only publishing is left.
-    public var hasResult: Bool { FileSystem.exists(resultPath) }
+    package var hasResult: Bool { FileSystem.exists(resultPath) }
 }

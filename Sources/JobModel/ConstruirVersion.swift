@@ -1,2 +1,2 @@
 /// The version construir reports in results and logs, a runner's and the hub's alike.
-public let construirVersion = "0.1.0"
+package let construirVersion = "0.1.0"

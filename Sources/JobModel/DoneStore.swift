@@ -2,12 +2,12 @@ import ConstruirSystem
 import Foundation
 
 /// The done/ directory: one directory per finished job, never overwriting an earlier one.
-public struct DoneStore: Sendable {
-    public let directory: String
+package struct DoneStore: Sendable {
+    package let directory: String
     /// The file that pins a job directory: `--keep-done` never removes `done/NAME` holding it.
-    public static let pinFile = ".pinned"
+    package static let pinFile = ".pinned"
 
-    public init(directory: String) throws {
+    package init(directory: String) throws {
         self.directory = directory
         try FileSystem.makeDirectory(directory)
     }
@@ -17,7 +17,7 @@ public struct DoneStore: Sendable {
     /// directory is copied to a hidden staging name, flushed, then renamed into place; a
     /// `publishing` marker in the source names the staging copy, so a runner that dies midway
     /// knows at restart whether the job reached done/ (see `finishInterruptedPublish`).
-    public func publish(_ source: String, name: String) throws -> String {
+    package func publish(_ source: String, name: String) throws -> String {
         for attempt in 1...10_000 {
             let target = attempt == 1 ? "\(directory)/\(name)" : "\(directory)/\(name).\(attempt)"
             let failure: SystemError
@@ -42,7 +42,7 @@ public struct DoneStore: Sendable {
     static let publishingMarker = "publishing"
     /// The runner's record of failed publishes in a job's running directory (`PublishFailure`);
     /// it describes the job's stay in running/, so it never goes to done/.
-    public static let failureRecord = JobFiles.publishFailure
+    package static let failureRecord = JobFiles.publishFailure
     /// What a running directory holds about the job's stay there and not about the job: a
     /// failed publish's record and a kill request (result.json says the job was killed).
     static let runnerRecords = [failureRecord, KillRequest.fileName]
@@ -98,12 +98,12 @@ public struct DoneStore: Sendable {
 
     /// Free and total bytes of done/'s filesystem, as an unprivileged writer sees them (blocks
     /// reserved for root are counted in neither).
-    public struct Space: Sendable, Equatable {
-        public var available: Int64
-        public var capacity: Int64
+    package struct Space: Sendable, Equatable {
+        package var available: Int64
+        package var capacity: Int64
     }
 
-    public func space() throws(SystemError) -> Space {
+    package func space() throws(SystemError) -> Space {
         var st = statvfs()
         try systemCall("statvfs", path: directory) { statvfs(directory, &st) }
         let unit = Int64(st.f_frsize)
@@ -112,7 +112,7 @@ public struct DoneStore: Sendable {
     }
 
     /// Whether `path` is on done/'s filesystem: then publishing is a rename and needs no space.
-    public func isOnSameFilesystem(_ path: String) -> Bool {
+    package func isOnSameFilesystem(_ path: String) -> Bool {
         var a = stat(), b = stat()
         return lstat(path, &a) == 0 && stat(directory, &b) == 0 && a.st_dev == b.st_dev
     }
@@ -128,7 +128,7 @@ public struct DoneStore: Sendable {
     /// For a running directory left by a dead runner: true when it had already been copied into
     /// done/ (the staging copy named by its marker is gone, so it was renamed into place), in
     /// which case the directory is removed; false when publishing must be done again.
-    public func finishInterruptedPublish(of source: String) -> Bool {
+    package func finishInterruptedPublish(of source: String) -> Bool {
         let marker = "\(source)/\(Self.publishingMarker)"
         guard let staging = try? String(contentsOfFile: marker, encoding: .utf8) else { return false }
         if FileSystem.exists(staging) {
@@ -144,7 +144,7 @@ public struct DoneStore: Sendable {
     /// `--keep-done`, and staging copies no job's `publishing` marker in `runningDirectory`
     /// names any more (a publish that failed and was cut short before it removed its copy).
     /// A staging copy whose marker is still there is resolved through it instead, at takeover.
-    public func removeLeftovers(runningDirectory: String? = nil) {
+    package func removeLeftovers(runningDirectory: String? = nil) {
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
             if entry.hasPrefix(".removing-") {
                 try? FileManager.default.removeItem(atPath: "\(directory)/\(entry)")
@@ -172,7 +172,7 @@ public struct DoneStore: Sendable {
     /// `keeping` (the job just published). Each directory is first renamed to a hidden name, so
     /// a half-removed job never shows as a job. Returns the names removed.
     @discardableResult
-    public func curate(maxBytes: Int64 = .max, olderThan cutoff: Date? = nil, keeping: String? = nil) -> [String] {
+    package func curate(maxBytes: Int64 = .max, olderThan cutoff: Date? = nil, keeping: String? = nil) -> [String] {
         var entries: [Entry] = []
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where !name.hasPrefix(".") {
             let path = "\(directory)/\(name)"
@@ -197,7 +197,7 @@ public struct DoneStore: Sendable {
     }
 
     /// Pins done/`name`: `curate` never removes it. `pinned: false` unpins it.
-    public func pin(_ name: String, pinned: Bool = true) throws(ConstruirError) {
+    package func pin(_ name: String, pinned: Bool = true) throws(ConstruirError) {
         guard SafeName.isSafe(name), !name.hasPrefix("."), FileSystem.isDirectory("\(directory)/\(name)") else {
             throw ConstruirError(.notFound, "no job \(name) in \(directory)")
         }

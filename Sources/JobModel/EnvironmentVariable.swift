@@ -1,13 +1,13 @@
 import ConstruirSystem
 
 /// One variable the job's wrapper exports in the guest.
-public struct EnvironmentVariable: Sendable, Equatable, CustomStringConvertible {
-    public let name: String
-    public let value: String
+package struct EnvironmentVariable: Sendable, Equatable, CustomStringConvertible {
+    package let name: String
+    package let value: String
 
     /// - Throws: `.invalidArgument` unless `name` is a shell identifier (`[A-Za-z_][A-Za-z0-9_]*`)
     ///   and `value` has no NUL byte (a shell cannot hold one).
-    public init(name: String, value: String) throws(ConstruirError) {
+    package init(name: String, value: String) throws(ConstruirError) {
         guard Self.isIdentifier(name) else {
             throw ConstruirError(.invalidArgument, "'\(name)' is not a valid environment variable name (letters, digits and _, not starting with a digit)")
         }
@@ -19,7 +19,7 @@ public struct EnvironmentVariable: Sendable, Equatable, CustomStringConvertible 
     }
 
     /// Parses `KEY=VALUE` (the value may be empty and may contain `=`).
-    public init(parsing assignment: String) throws(ConstruirError) {
+    package init(parsing assignment: String) throws(ConstruirError) {
         guard let equals = assignment.firstIndex(of: "=") else {
             throw ConstruirError(.invalidArgument, "'\(assignment)' is not KEY=VALUE")
         }
@@ -28,14 +28,14 @@ public struct EnvironmentVariable: Sendable, Equatable, CustomStringConvertible 
 
     /// Whether `name` is a shell identifier: the one rule for variable names, in the packager's
     /// `--env` and in a job manifest's `environment`.
-    public static func isIdentifier(_ name: String) -> Bool {
+    package static func isIdentifier(_ name: String) -> Bool {
         guard let first = name.unicodeScalars.first, first.isASCII,
               first == "_" || first.properties.isAlphabetic else { return false }
         return name.unicodeScalars.allSatisfy { $0.isASCII && ($0 == "_" || $0.properties.isAlphabetic || ("0"..."9").contains($0)) }
     }
 
     /// `export NAME='VALUE'`.
-    public var exportLine: String { "export \(name)=\(ShellQuote.quote(value))" }
+    package var exportLine: String { "export \(name)=\(ShellQuote.quote(value))" }
 
-    public var description: String { "\(name)=\(value)" }
+    package var description: String { "\(name)=\(value)" }
 }

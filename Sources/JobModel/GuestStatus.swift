@@ -2,28 +2,28 @@ import ConstruirSystem
 
 /// The status record the guest agent writes on its status disk (guest protocol v1): NUL-padded
 /// `key=value` lines. It is written by an untrusted guest, so parsing is strict and bounded.
-public struct GuestStatus: Sendable, Equatable {
-    public static let diskSize = 4096
+package struct GuestStatus: Sendable, Equatable {
+    package static let diskSize = 4096
 
-    public enum State: String, Sendable {
+    package enum State: String, Sendable {
         case running, finished, error
         /// A warm VM's agent (protocol 3) booted and waits for its job.
         case waiting
     }
 
-    public var state: State
-    public var exitCode: Int?
-    public var error: String?
-    public var bootUptimeMs: Int?
-    public var startUptimeMs: Int?
-    public var endUptimeMs: Int?
+    package var state: State
+    package var exitCode: Int?
+    package var error: String?
+    package var bootUptimeMs: Int?
+    package var startUptimeMs: Int?
+    package var endUptimeMs: Int?
     /// When a warm VM's agent saw its job handed over (protocol 3).
-    public var handoverUptimeMs: Int?
+    package var handoverUptimeMs: Int?
     /// The agent applied the job's config disk (environment variables).
-    public var configApplied = false
+    package var configApplied = false
 
     /// Parses the first `diskSize` bytes of the status disk. Nil when the guest wrote nothing.
-    public static func parse(_ bytes: [UInt8]) throws -> GuestStatus? {
+    package static func parse(_ bytes: [UInt8]) throws -> GuestStatus? {
         let record = bytes.prefix(diskSize).prefix { $0 != 0 }
         guard !record.isEmpty else { return nil }
         guard let text = String(validating: record, as: UTF8.self) else {
@@ -65,5 +65,5 @@ public struct GuestStatus: Sendable, Equatable {
         return status
     }
 
-    public init(state: State) { self.state = state }
+    package init(state: State) { self.state = state }
 }

@@ -2,20 +2,20 @@ import ConstruirSystem
 import Foundation
 
 /// The `images/` directory: build images by index.
-public struct ImageStore: Sendable {
-    public let root: String
+package struct ImageStore: Sendable {
+    package let root: String
 
-    public init(root: String) { self.root = root }
+    package init(root: String) { self.root = root }
 
     /// The index a name (`N`, the stem of `N.yml`) stands for: decimal digits as `String(N)`
     /// writes them, so `01` or `+1` is no image.
-    public static func index(named name: String) -> Int? {
+    package static func index(named name: String) -> Int? {
         guard let index = Int(name), String(index) == name else { return nil }
         return index
     }
 
     /// Indexes of the images present (directories `N/` with an image.json), sorted.
-    public func availableIndexes() -> [Int] {
+    package func availableIndexes() -> [Int] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
         return entries.compactMap { name in
             guard let index = Self.index(named: name),
@@ -25,7 +25,7 @@ public struct ImageStore: Sendable {
     }
 
     /// Image `index`, or an error naming the images that do exist.
-    public func image(_ index: Int) throws -> BuildImage {
+    package func image(_ index: Int) throws -> BuildImage {
         let directory = "\(root)/\(index)"
         guard FileManager.default.fileExists(atPath: "\(directory)/\(BuildImage.manifestName)") else {
             let present = availableIndexes()

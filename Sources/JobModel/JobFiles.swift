@@ -1,18 +1,18 @@
 /// The names of the files in a job's directory, from its claim (`running/ID/`) to done/
 /// (`done/NAME/`); a hub's job directory, and each replica's under it, use the same names.
-public enum JobFiles {
+package enum JobFiles {
     /// The submitted job image, kept unchanged.
-    public static let job = "job.tar.xz"
+    package static let job = "job.tar.xz"
     /// The job's `JobResult`, written once the job has ended: a directory holding it needs only
     /// publishing.
-    public static let result = "result.json"
+    package static let result = "result.json"
     /// The VM's serial console, as the guest wrote it (capped).
-    public static let consoleLog = "console.log"
+    package static let consoleLog = "console.log"
     /// The output disk's archive, kept whole (`construir extract` unpacks it).
-    public static let outputArchive = "output.tar.xz"
+    package static let outputArchive = "output.tar.xz"
     /// The output archive extracted: a directory.
-    public static let output = "output"
+    package static let output = "output"
     /// A runner's record of failed publishes (`PublishFailure`) while the job waits in
     /// running/; it never goes to done/.
-    public static let publishFailure = "unpublished.json"
+    package static let publishFailure = "unpublished.json"
 }

@@ -27,23 +27,23 @@ import Yams
 /// Every field is optional; an unknown field is an error (a typo must not silently do nothing).
 /// The runner checks each request against its policy (`RunnerPolicy`) and rejects the job when
 /// it asks for more than the policy allows.
-public struct JobManifest: Sendable, Equatable {
-    public var timeout: Duration?
-    public var memoryBytes: Int64?
-    public var cpus: Int?
-    public var outputSize: Int64?
-    public var environment: [(String, String)]
+package struct JobManifest: Sendable, Equatable {
+    package var timeout: Duration?
+    package var memoryBytes: Int64?
+    package var cpus: Int?
+    package var outputSize: Int64?
+    package var environment: [(String, String)]
     /// The digest (`BuildImage.digest()`) of the image the job was made for: two runners may
     /// both have an "image 1" built from different Debian package versions, and a job that
     /// pins one is rejected by a runner whose image differs instead of running on other bytes.
-    public var imageDigest: String?
+    package var imageDigest: String?
     /// How many different runners a hub should run the job on and compare; a local runner
     /// ignores it.
-    public var replicas: Int?
+    package var replicas: Int?
     /// The job's stages (`JobStage`); empty for a job that runs job/construir.
-    public var stages: [JobStage] = []
+    package var stages: [JobStage] = []
 
-    public init(timeout: Duration? = nil, memoryBytes: Int64? = nil, cpus: Int? = nil, outputSize: Int64? = nil,
+    package init(timeout: Duration? = nil, memoryBytes: Int64? = nil, cpus: Int? = nil, outputSize: Int64? = nil,
                 environment: [(String, String)] = [], imageDigest: String? = nil, replicas: Int? = nil) {
         self.timeout = timeout
         self.memoryBytes = memoryBytes
@@ -54,23 +54,23 @@ public struct JobManifest: Sendable, Equatable {
         self.replicas = replicas
     }
 
-    public static func == (a: JobManifest, b: JobManifest) -> Bool {
+    package static func == (a: JobManifest, b: JobManifest) -> Bool {
         a.timeout == b.timeout && a.memoryBytes == b.memoryBytes && a.cpus == b.cpus && a.outputSize == b.outputSize
             && a.environment.elementsEqual(b.environment, by: { $0 == $1 }) && a.imageDigest == b.imageDigest
             && a.replicas == b.replicas && a.stages == b.stages
     }
 
     /// Where the manifest is in a job image.
-    public static let path = "job/construir.yml"
+    package static let path = "job/construir.yml"
 
     static let fields: Set<String> = ["timeout", "memory", "cpus", "output_size", "environment", "image_digest", "replicas", "stages"]
     /// Upper bound on the environment, as written to the guest's config disk.
-    public static let maxEnvironmentBytes = 60 << 10
+    package static let maxEnvironmentBytes = 60 << 10
     /// More replicas than this are no check but a waste of volunteers.
-    public static let maxReplicas = 16
+    package static let maxReplicas = 16
 
     /// Parses `job/construir.yml`; throws `.invalidArgument` with what is wrong.
-    public static func parse(_ bytes: [UInt8]) throws(ConstruirError) -> JobManifest {
+    package static func parse(_ bytes: [UInt8]) throws(ConstruirError) -> JobManifest {
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw invalid("is not UTF-8 text")
         }
@@ -128,7 +128,7 @@ public struct JobManifest: Sendable, Equatable {
 
     /// The environment as a bash file the guest agent hands to the job through `BASH_ENV`:
     /// one `export NAME='value'` line each, quoted by `ShellQuote`, so no value is ever interpreted.
-    public var environmentScript: String {
+    package var environmentScript: String {
         var script = ""
         for (name, value) in environment {
             script += "export \(name)=\(ShellQuote.quote(value))\n"

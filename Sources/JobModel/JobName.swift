@@ -2,28 +2,28 @@ import Foundation
 
 /// What a queue file's name says: the job's name and which build image it wants.
 /// `NAME_iN.tar.xz` selects image N; a plain `NAME.tar.xz` gets the runner's default image.
-public struct JobName: Sendable, Equatable, CustomStringConvertible {
-    public static let suffix = ".tar.xz"
+package struct JobName: Sendable, Equatable, CustomStringConvertible {
+    package static let suffix = ".tar.xz"
     /// Longest accepted file name (bytes); a longer one is claimed and rejected.
-    public static let maxFileNameLength = 200
+    package static let maxFileNameLength = 200
 
     /// The file name in the queue, e.g. `hello_i0.tar.xz`.
-    public let fileName: String
+    package let fileName: String
     /// The name without the image selector and suffix, e.g. `hello`.
-    public let name: String
+    package let name: String
     /// The image the name asks for, nil when it names none.
-    public let requestedImage: Int?
+    package let requestedImage: Int?
 
     /// The file name that `init(fileName:)` parses back to `name` and `image`: `NAME_iN.tar.xz`,
     /// or `NAME.tar.xz` for the runner's default image. `construir package` names its jobs so.
-    public static func fileName(name: String, image: Int?) -> String {
+    package static func fileName(name: String, image: Int?) -> String {
         image.map { "\(name)_i\($0)\(suffix)" } ?? "\(name)\(suffix)"
     }
 
     /// A job name made from free text (a repository's directory name): safe characters
     /// (`SafeName`), others turned into `-`, no leading dot (the runner ignores dotfiles), and
     /// `fallback` when nothing is left.
-    public static func sanitize(_ text: String, fallback: String = "repo") -> String {
+    package static func sanitize(_ text: String, fallback: String = "repo") -> String {
         var out = SafeName.replacingUnsafe(text, with: "-")
         while out.hasPrefix(".") { out.removeFirst() }
         return out.isEmpty ? fallback : out
@@ -32,7 +32,7 @@ public struct JobName: Sendable, Equatable, CustomStringConvertible {
     /// Parses a queue file name; nil for files that are not jobs (dotfiles, other suffixes).
     /// A name that is a job but a bad one (see `problem`) still parses, so that the runner can
     /// claim it and reject it with a reason instead of leaving it in the queue forever.
-    public init?(fileName: String) {
+    package init?(fileName: String) {
         guard !fileName.hasPrefix("."), fileName.hasSuffix(Self.suffix), !fileName.contains("/") else { return nil }
         let stem = String(fileName.dropLast(Self.suffix.count))
         guard !stem.isEmpty else { return nil }
@@ -51,7 +51,7 @@ public struct JobName: Sendable, Equatable, CustomStringConvertible {
 
     /// Why this name cannot be accepted, or nil: control characters (they break logs, terminals
     /// and scripts that read done/) or more than `maxFileNameLength` bytes.
-    public var problem: String? {
+    package var problem: String? {
         if fileName.unicodeScalars.contains(where: { $0.properties.generalCategory == .control || $0.properties.generalCategory == .format }) {
             return "the job file name contains control characters"
         }
@@ -62,15 +62,15 @@ public struct JobName: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The image to use: the requested one, or `defaultImage`.
-    public func image(default defaultImage: Int) -> Int { requestedImage ?? defaultImage }
+    package func image(default defaultImage: Int) -> Int { requestedImage ?? defaultImage }
 
     /// The name made safe for a directory in done/: only `[A-Za-z0-9._-]`, no leading dot.
-    public var safeName: String {
+    package var safeName: String {
         var out = SafeName.replacingUnsafe(name, with: "_")
         if out.hasPrefix(".") { out = "_" + out.dropFirst() }
         if out.count > 100 { out = String(out.prefix(100)) }
         return out.isEmpty ? "job" : out
     }
 
-    public var description: String { fileName }
+    package var description: String { fileName }
 }

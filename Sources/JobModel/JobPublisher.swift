@@ -16,27 +16,27 @@ import Foundation
 ///
 /// A publish within one filesystem is a rename and needs no space. Blocking (it copies and
 /// flushes whole trees): call it on a thread of its own.
-public struct JobPublisher: Sendable {
-    public let done: DoneStore
+package struct JobPublisher: Sendable {
+    package let done: DoneStore
 
     /// What is left out, in order, of a job larger than done/'s filesystem.
     static let optionalParts = [JobFiles.output, JobFiles.outputArchive, JobFiles.consoleLog, JobFiles.job]
     /// Starts the note in `error`; a publish retried after a crash does not add it twice.
     static let leftOutNote = "not published for lack of space in done/"
 
-    public init(done: DoneStore) {
+    package init(done: DoneStore) {
         self.done = done
     }
 
-    public struct Published: Sendable {
+    package struct Published: Sendable {
         /// Its directory in done/.
-        public let directory: String
+        package let directory: String
         /// The result as published (changed when parts were left out); nil if unreadable.
-        public let result: JobResult?
+        package let result: JobResult?
     }
 
     /// `result` is what the job's result.json holds; nil to read it from there.
-    public func publish(_ job: ClaimedJob, result: JobResult?) throws(ConstruirError) -> Published {
+    package func publish(_ job: ClaimedJob, result: JobResult?) throws(ConstruirError) -> Published {
         var result = result
         do {
             if !done.isOnSameFilesystem(job.directory) {
@@ -91,7 +91,7 @@ public struct JobPublisher: Sendable {
         return result
     }
 
-    public static func readResult(_ path: String) -> JobResult? {
+    package static func readResult(_ path: String) -> JobResult? {
         (try? Data(contentsOf: URL(fileURLWithPath: path))).flatMap { try? JobResult.decode($0) }
     }
 }

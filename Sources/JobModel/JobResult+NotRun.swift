@@ -3,7 +3,7 @@ import Foundation
 
 extension JobResult {
     /// The result of a job that was not run at all (e.g. too many attempts).
-    public static func notRun(_ job: ClaimedJob, status: Status, defaultImage: Int, error: String) -> JobResult {
+    package static func notRun(_ job: ClaimedJob, status: Status, defaultImage: Int, error: String) -> JobResult {
         let now = Date()
         var result = JobResult(
             job: job.name.fileName, name: job.name.name, status: status, exitCode: nil, error: error,

@@ -3,8 +3,8 @@ import Foundation
 
 /// What happened to a job: written as `result.json` beside its output, the record users and
 /// tools read instead of digging through logs.
-public struct JobResult: Codable, Sendable, Equatable {
-    public enum Status: String, Codable, Sendable {
+package struct JobResult: Codable, Sendable, Equatable {
+    package enum Status: String, Codable, Sendable {
         /// The job script exited 0 and its output was collected.
         case passed
         /// The job script exited non-zero.
@@ -24,24 +24,24 @@ public struct JobResult: Codable, Sendable, Equatable {
         case killed
 
         /// In the order status lists and metrics show them.
-        public static let all: [Status] = [.passed, .passedWithFailures, .failed, .timedOut, .error, .rejected, .disputed, .killed]
+        package static let all: [Status] = [.passed, .passedWithFailures, .failed, .timedOut, .error, .rejected, .disputed, .killed]
     }
 
     /// How a hub's replicas of the job compared (`hub serve --replicas`).
-    public struct Quorum: Codable, Sendable, Equatable {
-        public enum State: String, Codable, Sendable {
+    package struct Quorum: Codable, Sendable, Equatable {
+        package enum State: String, Codable, Sendable {
             /// Every runner reported the same status, exit code and output digest.
             case agreed
             case disputed
         }
 
         /// What one runner reported.
-        public struct Replica: Codable, Sendable, Equatable {
-            public var runnerID: String
-            public var status: Status
-            public var exitCode: Int?
-            public var outputDigest: String?
-            public var attempt: Int
+        package struct Replica: Codable, Sendable, Equatable {
+            package var runnerID: String
+            package var status: Status
+            package var exitCode: Int?
+            package var outputDigest: String?
+            package var attempt: Int
 
             enum CodingKeys: String, CodingKey {
                 case status, attempt
@@ -50,7 +50,7 @@ public struct JobResult: Codable, Sendable, Equatable {
                 case outputDigest = "output_digest"
             }
 
-            public init(runnerID: String, status: Status, exitCode: Int?, outputDigest: String?, attempt: Int) {
+            package init(runnerID: String, status: Status, exitCode: Int?, outputDigest: String?, attempt: Int) {
                 self.runnerID = runnerID
                 self.status = status
                 self.exitCode = exitCode
@@ -59,31 +59,31 @@ public struct JobResult: Codable, Sendable, Equatable {
             }
         }
 
-        public var state: State
-        public var replicas: [Replica]
+        package var state: State
+        package var replicas: [Replica]
 
-        public init(state: State, replicas: [Replica]) {
+        package init(state: State, replicas: [Replica]) {
             self.state = state
             self.replicas = replicas
         }
     }
 
-    public struct Image: Codable, Sendable, Equatable {
-        public var index: Int
-        public var sha256: String?
+    package struct Image: Codable, Sendable, Equatable {
+        package var index: Int
+        package var sha256: String?
 
-        public init(index: Int, sha256: String?) {
+        package init(index: Int, sha256: String?) {
             self.index = index
             self.sha256 = sha256
         }
     }
 
-    public struct Timestamps: Codable, Sendable, Equatable {
-        public var queued: Date
-        public var started: Date
-        public var finished: Date
+    package struct Timestamps: Codable, Sendable, Equatable {
+        package var queued: Date
+        package var started: Date
+        package var finished: Date
 
-        public init(queued: Date, started: Date, finished: Date) {
+        package init(queued: Date, started: Date, finished: Date) {
             self.queued = queued
             self.started = started
             self.finished = finished
@@ -92,24 +92,24 @@ public struct JobResult: Codable, Sendable, Equatable {
 
     /// Seconds. `boot` and `run` are measured by the guest (uptime at job start, and script
     /// duration); `vm` is the host's wall time from creating the domain to its stop.
-    public struct Durations: Codable, Sendable, Equatable {
-        public var wait: Double
+    package struct Durations: Codable, Sendable, Equatable {
+        package var wait: Double
         /// Reading the job image through before booting (the input checks).
-        public var inspect: Double?
-        public var vmStart: Double?
-        public var boot: Double?
-        public var run: Double?
-        public var vm: Double?
+        package var inspect: Double?
+        package var vmStart: Double?
+        package var boot: Double?
+        package var run: Double?
+        package var vm: Double?
         /// The part of `vm` spent destroying a VM the runner stopped (timeout, a limit): the
         /// rest is how long the guest ran, so `vm - destroy` shows how late a timeout fired.
-        public var destroy: Double?
-        public var collect: Double?
+        package var destroy: Double?
+        package var collect: Double?
         /// The part of `vm` the VM spent paused by the runner (a busy machine, on battery,
         /// outside the compute hours); it does not count towards the timeout.
-        public var paused: Double?
-        public var total: Double
+        package var paused: Double?
+        package var total: Double
 
-        public init(wait: Double, inspect: Double? = nil, vmStart: Double? = nil, boot: Double? = nil, run: Double? = nil,
+        package init(wait: Double, inspect: Double? = nil, vmStart: Double? = nil, boot: Double? = nil, run: Double? = nil,
                     vm: Double? = nil, collect: Double? = nil, total: Double) {
             self.wait = wait
             self.inspect = inspect
@@ -128,15 +128,15 @@ public struct JobResult: Codable, Sendable, Equatable {
     }
 
     /// Bytes (and entries) of what went in and came out.
-    public struct Sizes: Codable, Sendable, Equatable {
-        public var job: Int64
-        public var outputDisk: Int64?
-        public var outputArchive: Int64?
-        public var outputFiles: Int64?
-        public var outputEntries: Int?
-        public var consoleLog: Int64?
+    package struct Sizes: Codable, Sendable, Equatable {
+        package var job: Int64
+        package var outputDisk: Int64?
+        package var outputArchive: Int64?
+        package var outputFiles: Int64?
+        package var outputEntries: Int?
+        package var consoleLog: Int64?
 
-        public init(job: Int64, outputDisk: Int64? = nil, outputArchive: Int64? = nil, outputFiles: Int64? = nil,
+        package init(job: Int64, outputDisk: Int64? = nil, outputArchive: Int64? = nil, outputFiles: Int64? = nil,
                     outputEntries: Int? = nil, consoleLog: Int64? = nil) {
             self.job = job
             self.outputDisk = outputDisk
@@ -158,15 +158,15 @@ public struct JobResult: Codable, Sendable, Equatable {
 
     /// The limits this job ran under: the runner's defaults with the job manifest's requests
     /// applied (bytes and seconds).
-    public struct Limits: Codable, Sendable, Equatable {
-        public var timeout: Double
-        public var memoryMiB: Int
-        public var cpus: Int
-        public var acceleration: String
-        public var outputSize: Int64?
-        public var consoleLog: Int64?
+    package struct Limits: Codable, Sendable, Equatable {
+        package var timeout: Double
+        package var memoryMiB: Int
+        package var cpus: Int
+        package var acceleration: String
+        package var outputSize: Int64?
+        package var consoleLog: Int64?
 
-        public init(timeout: Double, memoryMiB: Int, cpus: Int, acceleration: String, outputSize: Int64? = nil, consoleLog: Int64? = nil) {
+        package init(timeout: Double, memoryMiB: Int, cpus: Int, acceleration: String, outputSize: Int64? = nil, consoleLog: Int64? = nil) {
             self.timeout = timeout
             self.memoryMiB = memoryMiB
             self.cpus = cpus
@@ -183,52 +183,52 @@ public struct JobResult: Codable, Sendable, Equatable {
         }
     }
 
-    public var job: String
-    public var name: String
-    public var status: Status
-    public var exitCode: Int?
-    public var error: String?
-    public var image: Image?
-    public var timestamps: Timestamps
-    public var durations: Durations
-    public var sizes: Sizes
-    public var limits: Limits?
-    public var runner: String
+    package var job: String
+    package var name: String
+    package var status: Status
+    package var exitCode: Int?
+    package var error: String?
+    package var image: Image?
+    package var timestamps: Timestamps
+    package var durations: Durations
+    package var sizes: Sizes
+    package var limits: Limits?
+    package var runner: String
     /// Which attempt produced this result: above 1 when earlier runners died running the job.
-    public var attempt: Int?
+    package var attempt: Int?
     /// The identity (`HOST.N`) of the runner that ran the job.
-    public var runnerID: String?
+    package var runnerID: String?
     /// The output's canonical digest (see `OutputDigest`), where a hub took the output in.
-    public var outputDigest: String?
+    package var outputDigest: String?
     /// The hub's submitter token that sent the job; nil for a job dropped into a queue.
-    public var submitter: String?
+    package var submitter: String?
     /// Where a hub ran the job on several runners: whether they agreed, and what each reported.
-    public var quorum: Quorum?
+    package var quorum: Quorum?
     /// A job with `stages:` in its manifest: what each stage did, in the order they ran.
-    public var stages: [StageResult]?
+    package var stages: [StageResult]?
     /// A packaged job: the commit it was made from, and whether uncommitted changes were part
     /// of it (`construir try`), as its job/source.json says (`PackagedSource`).
-    public var source: PackagedSource?
+    package var source: PackagedSource?
     /// A job handed to a VM booted before it (`run --warm`): which one, and how long it had waited.
-    public var warm: WarmStart?
+    package var warm: WarmStart?
 
     /// The warm VM a job ran on.
-    public struct WarmStart: Codable, Sendable, Equatable {
+    package struct WarmStart: Codable, Sendable, Equatable {
         /// The libvirt domain, `construir-warm-…`.
-        public var domain: String
+        package var domain: String
         /// Seconds from the VM's boot to the hand-over.
-        public var age: Double
+        package var age: Double
         /// Seconds the hand-over took on the host (job copied to its disk, output disk grown).
-        public var handover: Double
+        package var handover: Double
 
-        public init(domain: String, age: Double, handover: Double) {
+        package init(domain: String, age: Double, handover: Double) {
             self.domain = domain
             self.age = age
             self.handover = handover
         }
     }
 
-    public init(job: String, name: String, status: Status, exitCode: Int?, error: String?, image: Image?,
+    package init(job: String, name: String, status: Status, exitCode: Int?, error: String?, image: Image?,
                 timestamps: Timestamps, durations: Durations, sizes: Sizes, limits: Limits?, runner: String,
                 attempt: Int? = nil, runnerID: String? = nil) {
         self.job = job
@@ -256,17 +256,17 @@ public struct JobResult: Codable, Sendable, Equatable {
     }
 
     /// The JSON written to result.json (stable key order, ISO 8601 dates, explicit nulls).
-    public func encoded() throws -> Data {
+    package func encoded() throws -> Data {
         try Self.jsonEncoder().encode(NullKeeping(self))
     }
 
-    public static func decode(_ data: Data) throws -> JobResult {
+    package static func decode(_ data: Data) throws -> JobResult {
         try jsonDecoder().decode(JobResult.self, from: data)
     }
 
     /// The conventions of every JSON file construir writes (result.json, claim.json, status):
     /// pretty, stable key order, ISO 8601 dates with fractional seconds.
-    public static func jsonEncoder() -> JSONEncoder {
+    package static func jsonEncoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .custom { date, encoder in
@@ -277,7 +277,7 @@ public struct JobResult: Codable, Sendable, Equatable {
     }
 
     /// Reads what `jsonEncoder` writes.
-    public static func jsonDecoder() -> JSONDecoder {
+    package static func jsonDecoder() -> JSONDecoder {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { decoder in
             let text = try decoder.singleValueContainer().decode(String.self)
@@ -297,13 +297,13 @@ public struct JobResult: Codable, Sendable, Equatable {
         return formatter
     }()
 
-    public static func timestamp(_ date: Date) -> String {
+    package static func timestamp(_ date: Date) -> String {
         formatter.string(from: date)
     }
 
     /// Reads what `timestamp` writes, and any other RFC 3339 date-time a runner may send (no
     /// fractional seconds, an offset other than Z), as the API's description allows.
-    public static func parseTimestamp(_ text: String) -> Date? {
+    package static func parseTimestamp(_ text: String) -> Date? {
         formatter.date(from: text) ?? wholeSeconds.date(from: text)
     }
 

@@ -3,22 +3,22 @@ import Yams
 
 /// One stage of a job (`stages:` in job/construir.yml): a bash script run with `set -e` in the
 /// job's VM after the stages before it. A failing stage ends the job unless it may fail.
-public struct JobStage: Sendable, Equatable {
+package struct JobStage: Sendable, Equatable {
     /// The stage that always runs first, wherever it is listed.
-    public static let prepare = "prepare"
+    package static let prepare = "prepare"
     /// More stages than this is not a build but a script; names are short enough to show.
-    public static let maxStages = 20
-    public static let maxNameLength = 40
-    public static let fields: Set<String> = ["name", "script", "allow_failure", "artifacts"]
+    package static let maxStages = 20
+    package static let maxNameLength = 40
+    package static let fields: Set<String> = ["name", "script", "allow_failure", "artifacts"]
 
-    public var name: String
+    package var name: String
     /// The script's lines, joined with newlines.
-    public var script: [String]
-    public var allowFailure: Bool
+    package var script: [String]
+    package var allowFailure: Bool
     /// Globs, relative to the job's directory, of files kept after the stage (`artifacts/`).
-    public var artifacts: [String]
+    package var artifacts: [String]
 
-    public init(name: String, script: [String], allowFailure: Bool = false, artifacts: [String] = []) {
+    package init(name: String, script: [String], allowFailure: Bool = false, artifacts: [String] = []) {
         self.name = name
         self.script = script
         self.allowFailure = allowFailure
@@ -26,7 +26,7 @@ public struct JobStage: Sendable, Equatable {
     }
 
     /// `stages` in the order they run: `prepare` first, the others as listed.
-    public static func runOrder(_ stages: [JobStage]) -> [JobStage] {
+    package static func runOrder(_ stages: [JobStage]) -> [JobStage] {
         stages.filter { $0.name == prepare } + stages.filter { $0.name != prepare }
     }
 

@@ -5,39 +5,39 @@ import Foundation
 /// signal, because the two are separate processes (maybe on separate hosts sharing the queue)
 /// and a request must outlive either: a runner that dies and one that takes the job over both
 /// see it, and a job that has not booted yet never boots.
-public struct KillRequest: Codable, Sendable, Equatable {
+package struct KillRequest: Codable, Sendable, Equatable {
     /// The request's name in a running directory; `DoneStore` keeps it out of done/.
-    public static let fileName = "kill"
+    package static let fileName = "kill"
 
-    public var requested: Date
+    package var requested: Date
     /// Who asked, for the runner's log.
-    public var host: String
-    public var pid: Int32
+    package var host: String
+    package var pid: Int32
 
-    public init(requested: Date = Date(), host: String = HostName.current(), pid: Int32 = getpid()) {
+    package init(requested: Date = Date(), host: String = HostName.current(), pid: Int32 = getpid()) {
         self.requested = requested
         self.host = host
         self.pid = pid
     }
 
-    public func encoded() throws -> Data {
+    package func encoded() throws -> Data {
         try JobResult.jsonEncoder().encode(self)
     }
 
     /// Writes the request into a running directory, flushed before this returns. Fails with
     /// ENOENT when the directory is gone (the job was published or returned to the queue).
-    public func write(in directory: String) throws {
+    package func write(in directory: String) throws {
         try FileSystem.writeDurably(try encoded(), to: "\(directory)/\(Self.fileName)")
     }
 
     /// Whether the job in `directory` is asked to stop. Cheap: the executor looks every 500 ms.
-    public static func exists(in directory: String) -> Bool {
+    package static func exists(in directory: String) -> Bool {
         FileSystem.exists("\(directory)/\(fileName)")
     }
 
     /// `result.json`'s `error` for a job killed before its VM booted (queued, or claimed and
     /// not booted yet).
-    public static let killedBeforeBoot = "killed by construir kill before it ran"
+    package static let killedBeforeBoot = "killed by construir kill before it ran"
     /// `result.json`'s `error` for a job whose VM was running.
-    public static let killedWhileRunning = "killed by construir kill: the VM was destroyed"
+    package static let killedWhileRunning = "killed by construir kill: the VM was destroyed"
 }

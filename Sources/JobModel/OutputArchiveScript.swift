@@ -2,17 +2,17 @@
 /// ARTIFACTS and a snapshot of CONSOLE (as job_output.txt) as a reproducible tar.xz. Both the
 /// packaged job's wrapper (`JobLayout`) and the stage script (`StageDriver`) write their output
 /// with it, so a hub compares the same kind of archive whichever wrote it.
-public enum OutputArchiveScript {
+package enum OutputArchiveScript {
     /// Mark the function's first and last lines (tests run it with bash against temporary
     /// directories).
-    public static let begin = "# --- output ---"
-    public static let end = "# --- end of output ---"
+    package static let begin = "# --- output ---"
+    package static let end = "# --- end of output ---"
 
     /// The function's lines, `begin` to `end`. Honest replicas of a reproducible build must
     /// agree byte for byte (a hub compares them), so with GNU tar (images 0 and 1 have it) the archive has a fixed order, every time `SOURCE_DATE_EPOCH`, owner 0/0
     /// without names, the gnu format (no pax atime/ctime records) and single-threaded xz at a
     /// fixed preset. Another tar gets the plain command, which is not reproducible.
-    public static let function = [
+    package static let function = [
         begin,
         "# write_output ARTIFACTS CONSOLE DEVICE: ARTIFACTS and a copy of CONSOLE, named",
         "# job_output.txt, as a tar.xz on DEVICE. CONSOLE still grows (the agent tees the",

@@ -12,13 +12,13 @@ import Foundation
 /// The file comes with the job, so it is untrusted input: at most `maxBytes`, exactly these two
 /// fields, a commit of 40 or 64 lowercase hex digits (SHA-1 or SHA-256 git); anything else
 /// rejects the job, as a bad manifest does. It is a report of the submitter's, not a proof.
-public struct PackagedSource: Codable, Sendable, Equatable {
+package struct PackagedSource: Codable, Sendable, Equatable {
     /// The commit the job's files come from; with `uncommittedChanges`, the one they are based on.
-    public var commit: String
+    package var commit: String
     /// The files are the working tree's (`construir try`), which differ from `commit`.
-    public var uncommittedChanges: Bool
+    package var uncommittedChanges: Bool
 
-    public init(commit: String, uncommittedChanges: Bool) {
+    package init(commit: String, uncommittedChanges: Bool) {
         self.commit = commit
         self.uncommittedChanges = uncommittedChanges
     }
@@ -29,17 +29,17 @@ public struct PackagedSource: Codable, Sendable, Equatable {
     }
 
     /// Where the file is in a job image.
-    public static let path = "job/source.json"
+    package static let path = "job/source.json"
     /// Two fields need a few dozen bytes; more is not a source record.
-    public static let maxBytes = 1024
+    package static let maxBytes = 1024
 
     /// The file's bytes: one line of JSON, fixed key order, so packaging stays reproducible.
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         Array("{\"commit\":\"\(commit)\",\"uncommitted_changes\":\(uncommittedChanges)}\n".utf8)
     }
 
     /// Parses `job/source.json`; throws `.invalidArgument` saying what is wrong.
-    public static func parse(_ bytes: [UInt8]) throws(ConstruirError) -> PackagedSource {
+    package static func parse(_ bytes: [UInt8]) throws(ConstruirError) -> PackagedSource {
         guard bytes.count <= maxBytes else { throw invalid("is larger than \(maxBytes) bytes") }
         let source: Strict
         do {

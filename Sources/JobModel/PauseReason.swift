@@ -1,7 +1,7 @@
 /// Why a volunteer's runner holds back: it claims no new job, and when `suspendsVMs` it also
 /// pauses the VMs it runs (`run --pause-when-busy`, `--pause-on-battery`, `--hours`).
-public struct PauseReason: Codable, Sendable, Hashable, CustomStringConvertible {
-    public enum Kind: String, Codable, Sendable, CaseIterable, Comparable {
+package struct PauseReason: Codable, Sendable, Hashable, CustomStringConvertible {
+    package enum Kind: String, Codable, Sendable, CaseIterable, Comparable {
         /// Other programs use more of the CPUs than `--pause-when-busy` allows.
         case busy
         /// The machine runs on battery (`--pause-on-battery`).
@@ -9,17 +9,17 @@ public struct PauseReason: Codable, Sendable, Hashable, CustomStringConvertible 
         /// Outside the compute hours (`--hours`); VMs pause only with `--window-end pause`.
         case hours
 
-        public static func < (lhs: Kind, rhs: Kind) -> Bool {
+        package static func < (lhs: Kind, rhs: Kind) -> Bool {
             allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
         }
     }
 
-    public var kind: Kind
+    package var kind: Kind
     /// For people, e.g. "other processes use 87% of the CPUs (--pause-when-busy 50)".
-    public var detail: String
-    public var suspendsVMs: Bool
+    package var detail: String
+    package var suspendsVMs: Bool
 
-    public init(kind: Kind, detail: String, suspendsVMs: Bool) {
+    package init(kind: Kind, detail: String, suspendsVMs: Bool) {
         self.kind = kind
         self.detail = detail
         self.suspendsVMs = suspendsVMs
@@ -30,5 +30,5 @@ public struct PauseReason: Codable, Sendable, Hashable, CustomStringConvertible 
         case suspendsVMs = "suspends_vms"
     }
 
-    public var description: String { detail }
+    package var description: String { detail }
 }

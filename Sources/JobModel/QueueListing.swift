@@ -2,10 +2,10 @@ import Foundation
 
 /// The jobs waiting in a queue directory, in pickup order: one listing for the runner that
 /// claims them (`JobQueue`) and for everything that only shows them (`QueueObserver`).
-public enum QueueListing {
+package enum QueueListing {
     /// Job files in `queueDirectory` (regular files that parse as a `JobName`), oldest first
     /// (by mtime, then name).
-    public static func pending(in queueDirectory: String) -> [JobName] {
+    package static func pending(in queueDirectory: String) -> [JobName] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: queueDirectory)) ?? []
         var jobs: [(JobName, Double)] = []
         for fileName in names {

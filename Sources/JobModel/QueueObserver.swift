@@ -5,18 +5,18 @@ import Synchronization
 /// Reads queue/, running/ and done/ into a `QueueSnapshot`. A result.json never changes once it
 /// is in done/, so decoded results are kept (keyed by directory, inode and mtime) and a page or
 /// metrics scrape does not re-read thousands of files.
-public final class QueueObserver: Sendable {
-    public let queueDirectory: String
-    public let runningDirectory: String
+package final class QueueObserver: Sendable {
+    package let queueDirectory: String
+    package let runningDirectory: String
     /// Where runners keep their locks and `RunnerRecord`s.
-    public let runnersDirectory: String
-    public let doneDirectory: String
-    public let defaultImage: Int
+    package let runnersDirectory: String
+    package let doneDirectory: String
+    package let defaultImage: Int
     /// Decoded results by done/ directory, with the identity of the result.json they came from.
     private let results = Mutex<[String: (key: String, result: JobResult)]>([:])
 
     /// `stateDirectory` nil means `QUEUE/.construir`, as `construir run` uses.
-    public init(queueDirectory: String, doneDirectory: String, stateDirectory: String? = nil, defaultImage: Int = 0) {
+    package init(queueDirectory: String, doneDirectory: String, stateDirectory: String? = nil, defaultImage: Int = 0) {
         self.queueDirectory = FileSystem.absolute(queueDirectory)
         self.doneDirectory = FileSystem.absolute(doneDirectory)
         let state = FileSystem.absolute(stateDirectory ?? "\(queueDirectory)/.construir")
@@ -26,7 +26,7 @@ public final class QueueObserver: Sendable {
     }
 
     /// The state now. `doneLimit` keeps only the most recently finished jobs (nil: all).
-    public func snapshot(now: Date = Date(), doneLimit: Int? = nil) -> QueueSnapshot {
+    package func snapshot(now: Date = Date(), doneLimit: Int? = nil) -> QueueSnapshot {
         let done = doneJobs()
         let pauses = RunnerPause.readAll(in: runnersDirectory)
         var snapshot = QueueSnapshot(
@@ -39,7 +39,7 @@ public final class QueueObserver: Sendable {
     }
 
     /// The waiting jobs in the order a runner picks them up (`QueueListing.pending(in:)`).
-    public func queued() -> [QueueSnapshot.Queued] {
+    package func queued() -> [QueueSnapshot.Queued] {
         guard FileSystem.isDirectory(queueDirectory) else { return [] }
         return QueueListing.pending(in: queueDirectory).enumerated().compactMap { index, job in
             var st = stat()
@@ -53,7 +53,7 @@ public final class QueueObserver: Sendable {
 
     /// The claimed jobs, oldest claim first. Uses `claim.json` when a runner wrote one, else
     /// `source-name` and the running directory's mtime (the moment of the claim).
-    public func running(now: Date = Date()) -> [QueueSnapshot.Running] {
+    package func running(now: Date = Date()) -> [QueueSnapshot.Running] {
         running(now: now, pauses: RunnerPause.readAll(in: runnersDirectory))
     }
 
@@ -83,7 +83,7 @@ public final class QueueObserver: Sendable {
     }
 
     /// Every job in done/ that has a readable result.json, most recently finished first.
-    public func doneJobs() -> [QueueSnapshot.Done] {
+    package func doneJobs() -> [QueueSnapshot.Done] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: doneDirectory)) ?? []
         var jobs: [QueueSnapshot.Done] = []
         var seen = Set<String>()
@@ -100,7 +100,7 @@ public final class QueueObserver: Sendable {
     }
 
     /// The result of `done/NAME`, or nil when there is no such job or its result.json is unreadable.
-    public func result(directory name: String) -> JobResult? {
+    package func result(directory name: String) -> JobResult? {
         guard QueueObserver.isDoneName(name) else { return nil }
         let path = "\(doneDirectory)/\(name)/\(JobFiles.result)"
         var st = stat()
@@ -115,7 +115,7 @@ public final class QueueObserver: Sendable {
     }
 
     /// Where a job named on the command line is.
-    public enum Location: Sendable, Equatable {
+    package enum Location: Sendable, Equatable {
         case done(QueueSnapshot.Done)
         case running(QueueSnapshot.Running)
         case queued(QueueSnapshot.Queued)
@@ -125,7 +125,7 @@ public final class QueueObserver: Sendable {
     /// directory's ID, or a job's file name (`hello_i0.tar.xz`) or name (`hello`) in running/,
     /// done/ (the most recently finished) or the queue. When a name matches both a running and a
     /// done job, `preferRunning` picks the running one (what `logs --follow` wants).
-    public func locate(_ query: String, preferRunning: Bool = false) -> Location? {
+    package func locate(_ query: String, preferRunning: Bool = false) -> Location? {
         let running = self.running()
         let runningMatch = running.first { $0.id == query }
             ?? running.last { $0.file == query || $0.name == query }
@@ -139,7 +139,7 @@ public final class QueueObserver: Sendable {
 
     /// Whether `name` can be a directory that `DoneStore` publishes: a job's safe name, maybe
     /// with `.N`; never empty, `.`/`..`, hidden (staging directories) or holding a slash.
-    public static func isDoneName(_ name: String) -> Bool {
+    package static func isDoneName(_ name: String) -> Bool {
         guard !name.isEmpty, !name.hasPrefix("."), name.utf8.count <= 255 else { return false }
         return SafeName.isSafe(name)
     }

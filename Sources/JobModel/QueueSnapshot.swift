@@ -3,18 +3,18 @@ import Foundation
 
 /// Everything a person asks "what is the runner doing?" about, read from the queue, running/
 /// and done/ directories alone: it needs no runner process and changes nothing on disk.
-public struct QueueSnapshot: Codable, Sendable, Equatable {
+package struct QueueSnapshot: Codable, Sendable, Equatable {
     /// A job file waiting in the queue.
-    public struct Queued: Codable, Sendable, Equatable {
+    package struct Queued: Codable, Sendable, Equatable {
         /// Its place in pickup order, from 1.
-        public var position: Int
-        public var file: String
-        public var name: String
-        public var image: Int
-        public var queued: Date
-        public var size: Int64
+        package var position: Int
+        package var file: String
+        package var name: String
+        package var image: Int
+        package var queued: Date
+        package var size: Int64
 
-        public init(position: Int, file: String, name: String, image: Int, queued: Date, size: Int64) {
+        package init(position: Int, file: String, name: String, image: Int, queued: Date, size: Int64) {
             self.position = position
             self.file = file
             self.name = name
@@ -25,29 +25,29 @@ public struct QueueSnapshot: Codable, Sendable, Equatable {
     }
 
     /// A claimed job whose VM may be running now.
-    public struct Running: Codable, Sendable, Equatable {
+    package struct Running: Codable, Sendable, Equatable {
         /// The running directory's name.
-        public var id: String
-        public var file: String
-        public var name: String
-        public var image: Int
-        public var slot: Int?
-        public var runner: String?
-        public var host: String?
-        public var pid: Int?
-        public var attempt: Int?
-        public var claimed: Date
+        package var id: String
+        package var file: String
+        package var name: String
+        package var image: Int
+        package var slot: Int?
+        package var runner: String?
+        package var host: String?
+        package var pid: Int?
+        package var attempt: Int?
+        package var claimed: Date
         /// Seconds since `claimed` when the snapshot was taken.
-        public var elapsed: Double
+        package var elapsed: Double
         /// False when the claim is known only from `source-name` and the directory's mtime.
-        public var fromClaimRecord: Bool
+        package var fromClaimRecord: Bool
         /// Set when the job has finished but done/ did not take it (`running/ID/unpublished.json`):
         /// why, and when its runner tries again.
-        public var unpublished: PublishFailure?
+        package var unpublished: PublishFailure?
         /// Why its VM is paused now (its runner's `RunnerPause`), nil while it runs.
-        public var paused: String?
+        package var paused: String?
 
-        public init(id: String, file: String, name: String, image: Int, slot: Int?, runner: String?, host: String?, pid: Int?,
+        package init(id: String, file: String, name: String, image: Int, slot: Int?, runner: String?, host: String?, pid: Int?,
                     attempt: Int?, claimed: Date, elapsed: Double, fromClaimRecord: Bool, unpublished: PublishFailure? = nil,
                     paused: String? = nil) {
             self.id = id
@@ -73,37 +73,37 @@ public struct QueueSnapshot: Codable, Sendable, Equatable {
     }
 
     /// A job in done/: its directory name there and its result.
-    public struct Done: Codable, Sendable, Equatable {
+    package struct Done: Codable, Sendable, Equatable {
         /// The directory's name in done/ (`NAME` or `NAME.2`, ...).
-        public var directory: String
-        public var result: JobResult
+        package var directory: String
+        package var result: JobResult
 
-        public init(directory: String, result: JobResult) {
+        package init(directory: String, result: JobResult) {
             self.directory = directory
             self.result = result
         }
     }
 
-    public var taken: Date
-    public var queueDirectory: String
-    public var doneDirectory: String
-    public var queued: [Queued]
-    public var running: [Running]
+    package var taken: Date
+    package var queueDirectory: String
+    package var doneDirectory: String
+    package var queued: [Queued]
+    package var running: [Running]
     /// The live runners holding back now (a busy machine, on battery, outside their hours), and why.
-    public var pausedRunners: [RunnerPause] = []
+    package var pausedRunners: [RunnerPause] = []
     /// The VMs live runners keep booted ahead of their jobs (`run --warm`), by runner.
-    public var warmVMs: [RunnerWarmVMs] = []
+    package var warmVMs: [RunnerWarmVMs] = []
 
     /// Every warm VM with the runner that keeps it, runner by runner.
-    public var everyWarmVM: [(runner: String, vm: RunnerWarmVMs.VM)] {
+    package var everyWarmVM: [(runner: String, vm: RunnerWarmVMs.VM)] {
         warmVMs.flatMap { record in record.vms.map { (record.runner, $0) } }
     }
     /// Most recently finished first.
-    public var done: [Done]
+    package var done: [Done]
     /// How many jobs done/ holds in all (`done` may be only the most recent).
-    public var doneTotal: Int
+    package var doneTotal: Int
 
-    public init(taken: Date, queueDirectory: String, doneDirectory: String, queued: [Queued], running: [Running], done: [Done],
+    package init(taken: Date, queueDirectory: String, doneDirectory: String, queued: [Queued], running: [Running], done: [Done],
                 doneTotal: Int) {
         self.taken = taken
         self.queueDirectory = queueDirectory
@@ -124,7 +124,7 @@ public struct QueueSnapshot: Codable, Sendable, Equatable {
     }
 
     /// A duration for people: `12.3s`, `4m05s`, `2h03m`.
-    public static func formatDuration(_ seconds: Double) -> String {
+    package static func formatDuration(_ seconds: Double) -> String {
         guard seconds.isFinite, seconds >= 0 else { return "-" }
         if seconds < 60 { return String(format: "%.1fs", seconds) }
         let whole = Int(seconds)
@@ -133,7 +133,7 @@ public struct QueueSnapshot: Codable, Sendable, Equatable {
     }
 
     /// JSON in the same conventions as result.json (snake_case keys, ISO 8601 dates).
-    public func encoded() throws -> Data {
+    package func encoded() throws -> Data {
         try JobResult.jsonEncoder().encode(self)
     }
 }

@@ -3,25 +3,25 @@ import Foundation
 
 /// A file a live runner keeps in `STATE/runners/` beside its lock, `RUNNER.SUFFIX`, so that
 /// `status`, the page and `/metrics`, which read directories, know what it does now.
-public protocol RunnerRecord: Codable, Sendable {
+package protocol RunnerRecord: Codable, Sendable {
     static var suffix: String { get }
     var runner: String { get }
 }
 
 extension RunnerRecord {
-    public static func fileName(runner: String) -> String { "\(runner)\(suffix)" }
+    package static func fileName(runner: String) -> String { "\(runner)\(suffix)" }
 
-    public func encoded() throws -> Data {
+    package func encoded() throws -> Data {
         try JobResult.jsonEncoder().encode(self)
     }
 
-    public static func decode(_ data: Data) throws -> Self {
+    package static func decode(_ data: Data) throws -> Self {
         try JobResult.jsonDecoder().decode(Self.self, from: data)
     }
 
     /// The records of the live runners in `runnersDirectory` (`STATE/runners`), by runner; a
     /// record whose runner's lock is not held was left by one that died and is ignored.
-    public static func readAll(in runnersDirectory: String) -> [String: Self] {
+    package static func readAll(in runnersDirectory: String) -> [String: Self] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: runnersDirectory)) ?? []
         var found: [String: Self] = [:]
         for name in names where name.hasSuffix(suffix) {

@@ -2,25 +2,25 @@ import Foundation
 
 /// `STATE/runners/ID.warm.json`: the VMs a runner keeps booted ahead of their jobs
 /// (`run --warm`), there while it keeps any.
-public struct RunnerWarmVMs: RunnerRecord, Equatable {
-    public static let suffix = ".warm.json"
+package struct RunnerWarmVMs: RunnerRecord, Equatable {
+    package static let suffix = ".warm.json"
 
-    public struct VM: Codable, Sendable, Equatable {
-        public enum State: String, Codable, Sendable {
+    package struct VM: Codable, Sendable, Equatable {
+        package enum State: String, Codable, Sendable {
             /// Started; its agent has not said it waits yet.
             case booting
             /// Its agent waits for a job.
             case ready
         }
 
-        public var domain: String
-        public var image: Int
-        public var state: State
-        public var booted: Date
-        public var memoryMiB: Int
-        public var cpus: Int
+        package var domain: String
+        package var image: Int
+        package var state: State
+        package var booted: Date
+        package var memoryMiB: Int
+        package var cpus: Int
 
-        public init(domain: String, image: Int, state: State, booted: Date, memoryMiB: Int, cpus: Int) {
+        package init(domain: String, image: Int, state: State, booted: Date, memoryMiB: Int, cpus: Int) {
             self.domain = domain
             self.image = image
             self.state = state
@@ -35,10 +35,10 @@ public struct RunnerWarmVMs: RunnerRecord, Equatable {
         }
     }
 
-    public var runner: String
-    public var vms: [VM]
+    package var runner: String
+    package var vms: [VM]
 
-    public init(runner: String, vms: [VM]) {
+    package init(runner: String, vms: [VM]) {
         self.runner = runner
         self.vms = vms
     }

@@ -1,7 +1,7 @@
 /// What one stage of a job did (`stages` in result.json), as the guest's stage markers in the
 /// console log tell. The guest is not trusted: this is its report, bounded and checked.
-public struct StageResult: Codable, Sendable, Equatable {
-    public enum Status: String, Codable, Sendable {
+package struct StageResult: Codable, Sendable, Equatable {
+    package enum Status: String, Codable, Sendable {
         case passed, failed
         /// Not run: a stage before it failed without `allow_failure`.
         case skipped
@@ -11,26 +11,26 @@ public struct StageResult: Codable, Sendable, Equatable {
 
     /// The byte range of the stage's lines in console.log (after the begin marker's line, up to
     /// the end marker's).
-    public struct ConsoleRange: Codable, Sendable, Equatable {
-        public var offset: Int64
-        public var length: Int64
+    package struct ConsoleRange: Codable, Sendable, Equatable {
+        package var offset: Int64
+        package var length: Int64
 
-        public init(offset: Int64, length: Int64) {
+        package init(offset: Int64, length: Int64) {
             self.offset = offset
             self.length = length
         }
     }
 
-    public var name: String
-    public var status: Status
-    public var allowFailure: Bool
-    public var exitCode: Int?
+    package var name: String
+    package var status: Status
+    package var allowFailure: Bool
+    package var exitCode: Int?
     /// Seconds after the job's stages began (guest uptime), and how long it ran.
-    public var start: Double?
-    public var duration: Double?
-    public var console: ConsoleRange?
+    package var start: Double?
+    package var duration: Double?
+    package var console: ConsoleRange?
 
-    public init(name: String, status: Status, allowFailure: Bool, exitCode: Int? = nil, start: Double? = nil,
+    package init(name: String, status: Status, allowFailure: Bool, exitCode: Int? = nil, start: Double? = nil,
                 duration: Double? = nil, console: ConsoleRange? = nil) {
         self.name = name
         self.status = status
@@ -42,7 +42,7 @@ public struct StageResult: Codable, Sendable, Equatable {
     }
 
     /// For people: "failed, exit 7, 1.2s, allowed to fail".
-    public var summary: String {
+    package var summary: String {
         var parts = [status.rawValue]
         if let exitCode { parts.append("exit \(exitCode)") }
         if let duration { parts.append(QueueSnapshot.formatDuration(duration)) }
@@ -51,7 +51,7 @@ public struct StageResult: Codable, Sendable, Equatable {
     }
 
     /// "3/4 stages passed" for a list of a job's stages.
-    public static func tally(_ stages: [StageResult]) -> String {
+    package static func tally(_ stages: [StageResult]) -> String {
         "\(stages.filter { $0.status == .passed }.count)/\(stages.count) stages passed"
     }
 

@@ -4,8 +4,8 @@ import Foundation
 /// Parsers for the human units on the command line: durations like `90s`, `30m`, `2h`, `1h30m`
 /// (a bare number is seconds) and sizes like `512M`, `1G`, `1536K` (a bare number is bytes);
 /// sizes as people read them (`formatBytes`) and as disks hold them (`roundUp`).
-public enum Units {
-    public static func duration(_ text: String, allowZero: Bool = false) throws -> Duration {
+package enum Units {
+    package static func duration(_ text: String, allowZero: Bool = false) throws -> Duration {
         let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
         if let seconds = Double(trimmed), seconds > 0 || (allowZero && seconds == 0), seconds.isFinite {
             return .milliseconds(Int64(seconds * 1000))
@@ -33,7 +33,7 @@ public enum Units {
         return .milliseconds(Int64(total * 1000))
     }
 
-    public static func byteSize(_ text: String) throws -> Int64 {
+    package static func byteSize(_ text: String) throws -> Int64 {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         let upper = trimmed.uppercased().replacingOccurrences(of: "IB", with: "").replacingOccurrences(of: "B", with: "")
         let multipliers: [Character: Int64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
@@ -52,7 +52,7 @@ public enum Units {
 
     /// Bytes for people, with the exact count for programs and bug reports:
     /// `30.0 MiB (31457280 bytes)`.
-    public static func formatBytes(_ bytes: Int64) -> String {
+    package static func formatBytes(_ bytes: Int64) -> String {
         let units = ["KiB", "MiB", "GiB", "TiB"]
         var value = Double(bytes)
         var unit = -1
@@ -64,13 +64,13 @@ public enum Units {
     }
 
     /// A duration for people, as limits are given: `30s`, `1.5s`.
-    public static func format(_ duration: Duration) -> String {
+    package static func format(_ duration: Duration) -> String {
         let seconds = duration.seconds
         return seconds == seconds.rounded() ? "\(Int(seconds))s" : String(format: "%.1fs", seconds)
     }
 
     /// `value` rounded up to a whole number of `multiple`s (a disk's size to whole blocks).
-    public static func roundUp(_ value: Int64, to multiple: Int64) -> Int64 {
+    package static func roundUp(_ value: Int64, to multiple: Int64) -> Int64 {
         (value + multiple - 1) / multiple * multiple
     }
 

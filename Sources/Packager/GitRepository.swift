@@ -5,20 +5,20 @@ import Foundation
 /// packs, alternates and configuration are its business). Every command runs as
 /// `git --git-dir=GITDIR ...`, so a bare repository or a submodule's git directory under
 /// `.git/modules` works like a checkout. Nothing is ever written to the repository.
-public struct GitRepository: Sendable, Equatable {
+package struct GitRepository: Sendable, Equatable {
     /// The absolute git directory (`.git` of a checkout, the repository itself when bare).
-    public let gitDirectory: String
+    package let gitDirectory: String
     /// The common git directory (differs from `gitDirectory` in a linked worktree); submodules'
     /// git directories live in its `modules/`.
-    public let commonDirectory: String
+    package let commonDirectory: String
     /// The top of the work tree, nil for a bare repository.
-    public let workTree: String?
+    package let workTree: String?
 
     /// The directory the repository is known by: the work tree, or the git directory when bare.
-    public var location: String { workTree ?? gitDirectory }
+    package var location: String { workTree ?? gitDirectory }
 
     /// The last component of `location`, without a `.git` suffix for a bare repository.
-    public var directoryName: String {
+    package var directoryName: String {
         let base = (location as NSString).lastPathComponent
         if workTree == nil, base.hasSuffix(".git"), base.count > 4 { return String(base.dropLast(4)) }
         return base
@@ -27,7 +27,7 @@ public struct GitRepository: Sendable, Equatable {
     /// Opens the repository at `path` (a work tree, any directory inside one, or a git directory).
     /// - Throws: `.notFound` if `path` is not a directory, `.invalidArgument` if it is not in a
     ///   git repository.
-    public init(path: String) throws(ConstruirError) {
+    package init(path: String) throws(ConstruirError) {
         let absolute = FileSystem.absolute(path)
         guard FileSystem.isDirectory(absolute) else {
             throw ConstruirError(.notFound, "\(path) is not a directory")
@@ -68,7 +68,7 @@ public struct GitRepository: Sendable, Equatable {
 
     /// The full hash of the commit `revision` names.
     /// - Throws: `.notFound` for a revision that does not name a commit here.
-    public func resolveCommit(_ revision: String) throws(ConstruirError) -> String {
+    package func resolveCommit(_ revision: String) throws(ConstruirError) -> String {
         guard !revision.isEmpty, !revision.hasPrefix("-"), !revision.contains("\n"), !revision.contains("\0") else {
             throw ConstruirError(.invalidArgument, "'\(revision)' is not a revision")
         }
@@ -87,13 +87,13 @@ public struct GitRepository: Sendable, Equatable {
     /// `commit` abbreviated to `length` hex digits, longer only if that would be ambiguous.
     /// A fixed length (not git's default, which grows with the number of objects in a clone)
     /// keeps names and job images identical across clones.
-    public func shortHash(_ commit: String, length: Int = 12) throws(ConstruirError) -> String {
+    package func shortHash(_ commit: String, length: Int = 12) throws(ConstruirError) -> String {
         try git(["rev-parse", "--short=\(length)", commit], "cannot abbreviate \(commit)").trimmedLine
     }
 
     /// The committer time of `commit`, seconds since the epoch (read from the raw commit object,
     /// which no `log`/`show` configuration can change).
-    public func committerTime(_ commit: String) throws(ConstruirError) -> Int64 {
+    package func committerTime(_ commit: String) throws(ConstruirError) -> Int64 {
         let raw = try git(["cat-file", "commit", commit], "cannot read commit \(commit)")
         for line in raw.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             if line.isEmpty { break }  // end of the header
@@ -109,7 +109,7 @@ public struct GitRepository: Sendable, Equatable {
 
     /// The branch `revision` names: `main` for `main`, `HEAD` on branch `main`, or
     /// `origin/main`; empty for a tag, a commit hash, an expression or a detached HEAD.
-    public func branch(of revision: String) throws(ConstruirError) -> String {
+    package func branch(of revision: String) throws(ConstruirError) -> String {
         guard let output = try gitAnswer(["rev-parse", "--symbolic-full-name", revision, "--"]) else { return "" }
         let name = output.trimmedLine.split(separator: "\n").map(String.init).first { $0 != "--" } ?? ""
         if name.hasPrefix("refs/heads/") { return String(name.dropFirst("refs/heads/".count)) }
@@ -123,12 +123,12 @@ public struct GitRepository: Sendable, Equatable {
     }
 
     /// The nearest tag reachable from `commit` (`git describe --tags --abbrev=0`), or empty.
-    public func nearestTag(_ commit: String) throws(ConstruirError) -> String {
+    package func nearestTag(_ commit: String) throws(ConstruirError) -> String {
         try gitAnswer(["describe", "--tags", "--abbrev=0", commit])?.trimmedLine ?? ""
     }
 
     /// `remote.origin.url`, or nil when there is none.
-    public func originURL() throws(ConstruirError) -> String? {
+    package func originURL() throws(ConstruirError) -> String? {
         guard let url = try gitAnswer(["config", "--get", "remote.origin.url"])?.trimmedLine, !url.isEmpty else { return nil }
         return url
     }
@@ -144,7 +144,7 @@ public struct GitRepository: Sendable, Equatable {
 
     /// Every entry of `commit`'s tree, recursively (blobs, symlinks and submodule commits; no
     /// trees), in git's order.
-    public func tree(_ commit: String) throws(ConstruirError) -> [GitTreeEntry] {
+    package func tree(_ commit: String) throws(ConstruirError) -> [GitTreeEntry] {
         let output = try git(["ls-tree", "-r", "-z", "-l", "--full-tree", commit], "cannot list the tree of \(commit)")
         var entries: [GitTreeEntry] = []
         for record in output.split(separator: 0, omittingEmptySubsequences: true) {

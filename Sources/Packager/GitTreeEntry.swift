@@ -1,6 +1,6 @@
 /// One line of `git ls-tree -r -l`.
-public struct GitTreeEntry: Sendable, Equatable {
-    public enum Kind: Sendable, Equatable {
+package struct GitTreeEntry: Sendable, Equatable {
+    package enum Kind: Sendable, Equatable {
         /// A regular file; `executable` for git mode 100755.
         case file(executable: Bool)
         /// A symbolic link (mode 120000): the blob is the target.
@@ -9,13 +9,13 @@ public struct GitTreeEntry: Sendable, Equatable {
         case submodule
     }
 
-    public let kind: Kind
+    package let kind: Kind
     /// The object id (hex): a blob, or the submodule's commit.
-    public let object: String
+    package let object: String
     /// The blob's size; nil for a submodule.
-    public let size: Int64?
+    package let size: Int64?
     /// The path from the top of the tree, raw bytes.
-    public let path: [UInt8]
+    package let path: [UInt8]
 
     /// Parses `MODE SP TYPE SP OBJECT SP+ SIZE TAB PATH`.
     init?(record: ArraySlice<UInt8>) {
@@ -43,7 +43,7 @@ public struct GitTreeEntry: Sendable, Equatable {
         guard !path.isEmpty else { return nil }
     }
 
-    public init(kind: Kind, object: String, size: Int64?, path: [UInt8]) {
+    package init(kind: Kind, object: String, size: Int64?, path: [UInt8]) {
         self.kind = kind
         self.object = object
         self.size = size

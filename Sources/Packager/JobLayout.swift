@@ -14,23 +14,23 @@ import JobModel
 /// `/job_output.txt` to the output disk as a tar.xz (byte-reproducible with GNU tar: see
 /// `OutputArchiveScript`) and exits with the script's exit code. A repository whose construir.yml
 /// has `stages:` gets no wrapper: the runner runs the stages in `/repo`.
-public enum JobLayout {
+package enum JobLayout {
     /// Where the repository's files go in the job.
-    public static let repositoryDirectory = "repo"
+    package static let repositoryDirectory = "repo"
     /// The job directory the guest runs.
-    public static let jobDirectory = "job"
+    package static let jobDirectory = "job"
     /// The wrapper script, relative to the archive root.
-    public static let wrapperPath = "job/construir"
+    package static let wrapperPath = "job/construir"
     /// The script a repository must have at its root, unless its manifest has stages.
-    public static let scriptName = "construir"
+    package static let scriptName = "construir"
     /// The repository's own manifest, at its root: becomes the job's `job/construir.yml`.
-    public static let manifestName = "construir.yml"
+    package static let manifestName = "construir.yml"
     /// Marks the lines that set the environment (tests run just those with bash).
-    public static let environmentBegin = "# --- environment ---"
-    public static let environmentEnd = "# --- end of environment ---"
+    package static let environmentBegin = "# --- environment ---"
+    package static let environmentEnd = "# --- end of environment ---"
 
     /// The wrapper's text. Every value is quoted by `ShellQuote`, so no value can run code.
-    public static func wrapperScript(environment: [EnvironmentVariable], commit: String) -> String {
+    package static func wrapperScript(environment: [EnvironmentVariable], commit: String) -> String {
         var lines = [
             "#!/bin/bash",
             "# Written by `construir package` for commit \(commit).",

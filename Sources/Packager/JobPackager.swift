@@ -17,18 +17,18 @@ import XZ
 ///
 /// It is also fast: file contents stream from one `git cat-file --batch` per repository through
 /// libarchive into liblzma's multithreaded encoder, in-process, without a checkout.
-public struct JobPackager: Sendable {
+package struct JobPackager: Sendable {
     /// The smallest job file written by default: the runner gives the output disk at least this
     /// much anyway, and the guest's output must fit in it.
-    public static let minimumFileSize: Int64 = 1 << 20
+    package static let minimumFileSize: Int64 = 1 << 20
     /// xz preset (the level `xz` and `tar -J` use by default).
-    public static let preset = 6
+    package static let preset = 6
     /// Length of the abbreviated commit in names and in `COMMIT_HASH`.
-    public static let shortHashLength = 12
+    package static let shortHashLength = 12
 
     private let logger: Logger
 
-    public init(logger: Logger = Logger(label: "construir.package")) {
+    package init(logger: Logger = Logger(label: "construir.package")) {
         self.logger = logger
     }
 
@@ -40,7 +40,7 @@ public struct JobPackager: Sendable {
     ///   missing directory, missing submodule commit), `.system` (cannot write the destination,
     ///   git failed), `.xz`/`.archive`.
     @discardableResult
-    public func package(_ request: PackageRequest, progress: (any PackageProgress)? = nil) throws(ConstruirError) -> PackageResult {
+    package func package(_ request: PackageRequest, progress: (any PackageProgress)? = nil) throws(ConstruirError) -> PackageResult {
         // Cheap checks first: nothing is read from git before the request is known to be usable.
         try checkImages(request.images, in: request.imagesDirectory)
         if case .file = request.destination, request.images.count != 1 {
@@ -184,25 +184,25 @@ public struct JobPackager: Sendable {
 
     /// `REPO_SHORTREV`: the repository's directory name made safe (`[A-Za-z0-9._-]`, no leading
     /// dot) and the abbreviated commit.
-    public static func jobName(repositoryName: String, shortCommit: String) -> String {
+    package static func jobName(repositoryName: String, shortCommit: String) -> String {
         "\(sanitize(repositoryName))_\(shortCommit)"
     }
 
     /// `NAME_iN.tar.xz`: the runner runs it on build image N (`JobName.fileName`).
-    public static func fileName(jobName: String, image: Int) -> String {
+    package static func fileName(jobName: String, image: Int) -> String {
         JobName.fileName(name: jobName, image: image)
     }
 
     /// Keeps `[A-Za-z0-9._-]`, turns anything else into `-`, drops leading dots (dotfiles are
     /// ignored by the runner) and gives `repo` for nothing left (`JobName.sanitize`).
-    public static func sanitize(_ name: String) -> String {
+    package static func sanitize(_ name: String) -> String {
         JobName.sanitize(name)
     }
 
     // MARK: - Environment
 
     /// The variable reproducible build tools read their timestamps from (reproducible-builds.org).
-    public static let sourceDateEpoch = "SOURCE_DATE_EPOCH"
+    package static let sourceDateEpoch = "SOURCE_DATE_EPOCH"
 
     /// REPO_URL, COMMIT_HASH, BRANCH, TAG, SOURCE_DATE_EPOCH, then `extra` (a later variable of
     /// the same name replaces the earlier one in place).
@@ -272,7 +272,7 @@ public struct JobPackager: Sendable {
     }
 
     /// The indices N with `directory/N/image.json` or `directory/recipes/N.yml`, sorted.
-    public static func availableImages(in directory: String) -> [Int] {
+    package static func availableImages(in directory: String) -> [Int] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         let built = names.compactMap { name -> Int? in
             guard let index = Int(name), String(index) == name, index >= 0,
@@ -292,7 +292,7 @@ public struct JobPackager: Sendable {
     /// at least `minimumFileSize`) rounded up to a multiple of 512, the unit of a disk. The zero
     /// padding is then a multiple of 4, which even `xz` without `--single-stream` accepts.
     /// - Throws: `.invalidArgument` if `requested` is smaller than the archive.
-    public static func paddedSize(archiveSize: Int64, requested: Int64?) throws(ConstruirError) -> Int64 {
+    package static func paddedSize(archiveSize: Int64, requested: Int64?) throws(ConstruirError) -> Int64 {
         let size = requested ?? max(archiveSize, minimumFileSize)
         let rounded = (size + 511) / 512 * 512
         guard size >= archiveSize else {

@@ -1,5 +1,5 @@
 /// Receives how far packaging is: `completed` of `total` archive entries written.
-public protocol PackageProgress: AnyObject {
+package protocol PackageProgress: AnyObject {
     func update(completed: Int, total: Int)
     /// Packaging ended (successfully or not).
     func finish()

@@ -1,9 +1,9 @@
 import JobModel
 
 /// What `construir package` should make.
-public struct PackageRequest: Sendable, Equatable {
+package struct PackageRequest: Sendable, Equatable {
     /// Where the job files go.
-    public enum Destination: Sendable, Equatable {
+    package enum Destination: Sendable, Equatable {
         /// Into this directory (a queue, or the current directory), named `REPO_SHORTREV_iN.tar.xz`.
         case directory(String)
         /// Exactly this file (one image only).
@@ -11,31 +11,31 @@ public struct PackageRequest: Sendable, Equatable {
     }
 
     /// The repository: a work tree (or any directory in one), or a bare repository.
-    public var repository: String
+    package var repository: String
     /// The commit to package (anything `git rev-parse` understands).
-    public var revision: String
+    package var revision: String
     /// Build images to make a job for; one file per image, identical bytes.
-    public var images: [Int]
+    package var images: [Int]
     /// Where build images live (`N/image.json`), to check the indices against.
-    public var imagesDirectory: String
+    package var imagesDirectory: String
     /// The job file's size (the runner gives the job's output disk this size); nil for
     /// the archive's size, at least `JobPackager.minimumFileSize`. Rounded up to 512 bytes.
-    public var outputSize: Int64?
-    public var destination: Destination
+    package var outputSize: Int64?
+    package var destination: Destination
     /// Extra variables for the guest (`-e KEY=VALUE`); they may override the built-in ones.
-    public var environment: [EnvironmentVariable]
+    package var environment: [EnvironmentVariable]
     /// Include submodules' files (from their git directories) instead of skipping them.
-    public var recurseSubmodules: Bool
+    package var recurseSubmodules: Bool
     /// xz encoder threads, 0 for one per CPU. The output does not depend on it.
-    public var threads: Int
+    package var threads: Int
     /// Pins the job to the build image with this digest (`image_digest` in `job/construir.yml`):
     /// a runner whose image has other bytes rejects the job. Needs exactly one image.
-    public var imageDigest: String?
+    package var imageDigest: String?
     /// Package the working tree (uncommitted changes and untracked files that are not ignored)
     /// on top of HEAD instead of `revision`, which must then be `HEAD` (`WorkingTreeSnapshot`).
-    public var workingTree: Bool
+    package var workingTree: Bool
 
-    public init(repository: String = ".", revision: String = "HEAD", images: [Int] = [0], imagesDirectory: String = "images",
+    package init(repository: String = ".", revision: String = "HEAD", images: [Int] = [0], imagesDirectory: String = "images",
                 outputSize: Int64? = nil, destination: Destination = .directory("."), environment: [EnvironmentVariable] = [],
                 recurseSubmodules: Bool = false, threads: Int = 0, imageDigest: String? = nil, workingTree: Bool = false) {
         self.repository = repository

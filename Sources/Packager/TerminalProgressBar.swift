@@ -3,7 +3,7 @@ import Glibc
 /// A one-line progress bar on standard error, drawn only when standard error is a terminal and
 /// only once packaging has taken a while (small repositories finish before it would appear).
 /// Redrawn at most ten times a second.
-public final class TerminalProgressBar: PackageProgress {
+package final class TerminalProgressBar: PackageProgress {
     private let fd: Int32
     private let delay: Duration
     private let clock = ContinuousClock()
@@ -12,14 +12,14 @@ public final class TerminalProgressBar: PackageProgress {
     private var drawn = false
 
     /// nil when `fd` is not a terminal.
-    public init?(fd: Int32 = 2, delay: Duration = .milliseconds(300)) {
+    package init?(fd: Int32 = 2, delay: Duration = .milliseconds(300)) {
         guard isatty(fd) == 1 else { return nil }
         self.fd = fd
         self.delay = delay
         self.started = clock.now
     }
 
-    public func update(completed: Int, total: Int) {
+    package func update(completed: Int, total: Int) {
         guard total > 0 else { return }
         let now = clock.now
         guard now - started >= delay else { return }
@@ -28,7 +28,7 @@ public final class TerminalProgressBar: PackageProgress {
         draw(completed: completed, total: total)
     }
 
-    public func finish() {
+    package func finish() {
         guard drawn else { return }
         emit("\n")
         drawn = false

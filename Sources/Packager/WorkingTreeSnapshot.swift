@@ -15,14 +15,14 @@ import JobModel
 /// The commit is a function of the tree and HEAD alone: a fixed author and committer, and
 /// HEAD's committer time as its time (so `SOURCE_DATE_EPOCH` and the entries' times stay
 /// HEAD's, and the same working tree makes the same job bytes).
-public struct WorkingTreeSnapshot: Sendable, Equatable {
+package struct WorkingTreeSnapshot: Sendable, Equatable {
     /// HEAD: the commit the working tree is based on.
-    public let base: String
+    package let base: String
     /// The commit whose tree is the working tree's; `base` itself when nothing differs.
-    public let commit: String
+    package let commit: String
 
     /// Whether the working tree differs from HEAD.
-    public var uncommittedChanges: Bool { commit != base }
+    package var uncommittedChanges: Bool { commit != base }
 
     /// The identity of the snapshot commits: never the user's, which may not be configured.
     static let identity = ["GIT_AUTHOR_NAME": "construir try", "GIT_AUTHOR_EMAIL": "construir-try@localhost",
@@ -31,7 +31,7 @@ public struct WorkingTreeSnapshot: Sendable, Equatable {
     /// Takes the snapshot.
     /// - Throws: `.invalidArgument` for a bare repository or one without a commit yet,
     ///   `.system` when git fails.
-    public static func take(_ repository: GitRepository) throws(ConstruirError) -> WorkingTreeSnapshot {
+    package static func take(_ repository: GitRepository) throws(ConstruirError) -> WorkingTreeSnapshot {
         guard let workTree = repository.workTree else {
             throw ConstruirError(.invalidArgument, "\(repository.location) is a bare repository: there is no working tree to package")
         }

@@ -3,26 +3,26 @@ import JobModel
 
 /// `run --pause-on-battery`: holds back while the machine runs on its battery, as the kernel's
 /// power supply class tells (`/sys/class/power_supply`). A machine without a battery never does.
-public struct BatteryCondition: PauseCondition {
-    public let kind = PauseReason.Kind.battery
-    public let interval: Duration
-    public let directory: String
+package struct BatteryCondition: PauseCondition {
+    package let kind = PauseReason.Kind.battery
+    package let interval: Duration
+    package let directory: String
 
-    public init(directory: String = "/sys/class/power_supply", interval: Duration = .seconds(10)) {
+    package init(directory: String = "/sys/class/power_supply", interval: Duration = .seconds(10)) {
         self.directory = directory
         self.interval = interval
     }
 
-    public var description: String { "--pause-on-battery (\(directory))" }
+    package var description: String { "--pause-on-battery (\(directory))" }
 
-    public func check() -> PauseReason? {
+    package func check() -> PauseReason? {
         guard Self.onBattery(directory: directory) else { return nil }
         return PauseReason(kind: .battery, detail: "on battery (--pause-on-battery)", suspendsVMs: true)
     }
 
     /// Whether the machine runs on battery: one of its own batteries (not a mouse's, whose
     /// `scope` is Device) is discharging, or it has a mains or USB supply and none is online.
-    public static func onBattery(directory: String) -> Bool {
+    package static func onBattery(directory: String) -> Bool {
         var batteries: [String] = []
         var supplies = 0
         var online = false

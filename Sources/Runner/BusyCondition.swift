@@ -5,20 +5,20 @@ import Synchronization
 /// `run --pause-when-busy PCT`: holds back while other programs use more than PCT % of the
 /// CPUs, averaged over a sliding `window`. It lets go only once their use is down to
 /// `resumeBelow`, so that a load near the threshold does not pause and resume VMs on end.
-public final class BusyCondition: PauseCondition {
-    public let kind = PauseReason.Kind.busy
-    public let interval: Duration
-    public let percent: Double
+package final class BusyCondition: PauseCondition {
+    package let kind = PauseReason.Kind.busy
+    package let interval: Duration
+    package let percent: Double
     /// Where a pause ends: 15 points below `percent`, but not below half of it (a low
     /// threshold would otherwise never let go).
-    public var resumeBelow: Double { max(percent - 15, percent / 2) }
+    package var resumeBelow: Double { max(percent - 15, percent / 2) }
     private let window: Int
     private let source: any CPULoadSource
     private let state = Mutex<(samples: [CPUUsage], busy: Bool)>(([], false))
 
     /// - Parameters:
     ///   - window: how much history the average covers (`window / interval` samples).
-    public init(percent: Double, window: Duration = .seconds(10), interval: Duration = .seconds(1),
+    package init(percent: Double, window: Duration = .seconds(10), interval: Duration = .seconds(1),
                 source: any CPULoadSource = HostCPULoad()) {
         self.percent = percent
         self.interval = interval
@@ -26,10 +26,10 @@ public final class BusyCondition: PauseCondition {
         self.source = source
     }
 
-    public var description: String { "--pause-when-busy \(Int(percent)) (resumes below \(Int(resumeBelow))%)" }
+    package var description: String { "--pause-when-busy \(Int(percent)) (resumes below \(Int(resumeBelow))%)" }
 
     /// Other programs' share of the CPUs over the window, in percent; nil before two samples.
-    public func check() -> PauseReason? {
+    package func check() -> PauseReason? {
         let usage = source.sample()
         return state.withLock { state in
             if let usage, usage.capacity > 0 {

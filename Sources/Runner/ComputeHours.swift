@@ -4,22 +4,22 @@ import Foundation
 /// When a volunteer's runner may start jobs (`run --hours 22:00-07:00`, several allowed), in
 /// the machine's local time. Outside every window no job is claimed; a job already running
 /// finishes. A window may cross midnight; `00:00-24:00` is the whole day.
-public struct ComputeHours: Sendable, Equatable, CustomStringConvertible {
+package struct ComputeHours: Sendable, Equatable, CustomStringConvertible {
     /// Minutes after local midnight: `start` inclusive, `end` exclusive; `end < start` crosses midnight.
-    public struct Window: Sendable, Equatable {
-        public var start: Int
-        public var end: Int
+    package struct Window: Sendable, Equatable {
+        package var start: Int
+        package var end: Int
 
         func contains(_ minute: Int) -> Bool {
             start <= end ? (start..<end).contains(minute) : minute >= start || minute < end
         }
     }
 
-    public var windows: [Window]
-    public var timeZone: TimeZone
+    package var windows: [Window]
+    package var timeZone: TimeZone
 
     /// Parses `HH:MM-HH:MM` windows; throws `.invalidArgument` naming the one that is wrong.
-    public init(parsing texts: [String], timeZone: TimeZone = .current) throws(ConstruirError) {
+    package init(parsing texts: [String], timeZone: TimeZone = .current) throws(ConstruirError) {
         var windows: [Window] = []
         for text in texts {
             let parts = text.split(separator: "-", omittingEmptySubsequences: false)
@@ -50,12 +50,12 @@ public struct ComputeHours: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Whether `date` falls in a window.
-    public func contains(_ date: Date) -> Bool {
+    package func contains(_ date: Date) -> Bool {
         let minute = minuteOfDay(date)
         return windows.contains { $0.contains(minute) }
     }
 
-    public var description: String {
+    package var description: String {
         windows.map { String(format: "%02d:%02d-%02d:%02d", $0.start / 60, $0.start % 60, $0.end / 60, $0.end % 60) }
             .joined(separator: ",")
     }

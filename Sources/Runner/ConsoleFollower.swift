@@ -10,11 +10,11 @@ import JobModel
 /// It polls (every `interval`): inotify on the running directory would not report QEMU's
 /// appends without IN_MODIFY, which `DirectoryWatcher` does not watch, and a console log grows
 /// at human speed.
-public enum ConsoleFollower {
+package enum ConsoleFollower {
     /// Follows `DIRECTORY/console.log` from `offset`; `write` gets each new chunk. Returns the
     /// number of bytes written. Ends early when the task is cancelled.
     @discardableResult
-    public static func follow(directory: String, from offset: Int64 = 0, interval: Duration = .milliseconds(200),
+    package static func follow(directory: String, from offset: Int64 = 0, interval: Duration = .milliseconds(200),
                               write: (ArraySlice<UInt8>) -> Void) async -> Int64 {
         let path = "\(directory)/\(JobFiles.consoleLog)"
         var fd: Int32 = -1

@@ -4,11 +4,11 @@ import Foundation
 import JobModel
 
 /// The limits one job runs under: the runner's defaults, overridden by the job's manifest.
-public struct EffectiveLimits: Sendable, Equatable {
-    public var timeout: Duration
-    public var memoryMiB: Int
-    public var cpus: Int
-    public var outputSize: Int64
+package struct EffectiveLimits: Sendable, Equatable {
+    package var timeout: Duration
+    package var memoryMiB: Int
+    package var cpus: Int
+    package var outputSize: Int64
 
     /// Applies `manifest` to the defaults in `options`, or says why the job is refused.
     static func resolve(options: RunnerOptions, manifest: JobManifest?, jobSize: Int64) throws(ConstruirError) -> EffectiveLimits {

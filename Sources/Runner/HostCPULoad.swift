@@ -5,7 +5,7 @@ import VMHost
 /// The machine's CPU use less construir's own: this process and every QEMU of a construir job
 /// VM (found by its domain name, so a daemon's QEMU running as another user counts too).
 /// Leaving them out keeps a paused runner from seeing its own VMs as the owner's load.
-public final class HostCPULoad: CPULoadSource {
+package final class HostCPULoad: CPULoadSource {
     private struct State {
         var machine: (busy: UInt64, total: UInt64)?
         /// Ticks per construir process at the last sample ("self" and QEMU pids).
@@ -19,9 +19,9 @@ public final class HostCPULoad: CPULoadSource {
 
     private let state = Mutex(State())
 
-    public init() {}
+    package init() {}
 
-    public func sample() -> CPUUsage? {
+    package func sample() -> CPUUsage? {
         guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
               let machine = ProcessCPUTime.machine(stat: text) else { return nil }
         let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.filter { $0.first?.isNumber == true } ?? []

@@ -3,20 +3,20 @@ import JobModel
 
 /// `run --hours`: holds back outside the compute hours. Running jobs finish, or with
 /// `--window-end pause` their VMs pause until the next window begins.
-public struct HoursCondition: PauseCondition {
+package struct HoursCondition: PauseCondition {
     /// What a window's end does to a running job.
-    public enum WindowEnd: String, Sendable, CaseIterable {
+    package enum WindowEnd: String, Sendable, CaseIterable {
         case finish, pause
     }
 
-    public let kind = PauseReason.Kind.hours
-    public let interval: Duration
-    public let hours: ComputeHours
-    public let windowEnd: WindowEnd
+    package let kind = PauseReason.Kind.hours
+    package let interval: Duration
+    package let hours: ComputeHours
+    package let windowEnd: WindowEnd
     /// The time the hours are checked against; a test gives its own.
-    public let now: @Sendable () -> Date
+    package let now: @Sendable () -> Date
 
-    public init(hours: ComputeHours, windowEnd: WindowEnd = .finish, interval: Duration = .seconds(20),
+    package init(hours: ComputeHours, windowEnd: WindowEnd = .finish, interval: Duration = .seconds(20),
                 now: @escaping @Sendable () -> Date = { Date() }) {
         self.hours = hours
         self.windowEnd = windowEnd
@@ -24,9 +24,9 @@ public struct HoursCondition: PauseCondition {
         self.now = now
     }
 
-    public var description: String { "--hours \(hours) --window-end \(windowEnd.rawValue)" }
+    package var description: String { "--hours \(hours) --window-end \(windowEnd.rawValue)" }
 
-    public func check() -> PauseReason? {
+    package func check() -> PauseReason? {
         guard !hours.contains(now()) else { return nil }
         return PauseReason(kind: .hours, detail: "outside the compute hours \(hours)"
                            + (windowEnd == .pause ? " (--window-end pause)" : ""), suspendsVMs: windowEnd == .pause)

@@ -10,7 +10,7 @@ import Synchronization
 /// With a `FileDigestStore`, the sha256 of each file also outlives the process: `construir
 /// run-once` is a new process every time and would otherwise hash ~75 MB of image before each
 /// job. The check against image.json still runs every time; only the hashing is remembered.
-public final class ImageDigestCache: Sendable {
+package final class ImageDigestCache: Sendable {
     private struct Entry {
         /// The identities of the image's files when it was checked.
         var key: String
@@ -22,12 +22,12 @@ public final class ImageDigestCache: Sendable {
     private let store: FileDigestStore?
 
     /// - Parameter persistingTo: where file digests are remembered across processes; nil: not.
-    public init(persistingTo path: String? = nil) {
+    package init(persistingTo path: String? = nil) {
         store = path.map { FileDigestStore(path: $0) }
     }
 
     /// Blocking (hashes what changed): call it from a thread of its own.
-    public func digest(of image: BuildImage) throws -> String {
+    package func digest(of image: BuildImage) throws -> String {
         var key = ""
         for file in image.verifiedFiles + ["image.json"] {
             guard let identity = FileIdentity(path: "\(image.directory)/\(file)") else { return try verifiedDigest(of: image) }

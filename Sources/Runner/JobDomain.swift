@@ -4,14 +4,14 @@ import VMHost
 
 /// A job VM's libvirt domain: its name, the record of it in the job's directory, its
 /// configuration. The same for cold VMs and warm ones.
-public enum JobDomain {
+package enum JobDomain {
     /// Job VMs are named `construir-ID`, ID being the job's running directory.
-    public static let prefix = "construir-"
-    public static func name(jobID: String) -> String { prefix + jobID }
+    package static let prefix = "construir-"
+    package static func name(jobID: String) -> String { prefix + jobID }
 
     /// Where a job's directory names the domain it runs in when that is not `name(jobID:)`
     /// (a warm VM): a runner taking the job over after a crash kills that one.
-    public static func record(in directory: String) -> String { "\(directory)/domain" }
+    package static func record(in directory: String) -> String { "\(directory)/domain" }
 
     /// A job VM's domain, cold or warm: the job's disks, found by serial (config and stages only
     /// when given), then the image's root disk. The job's files are handed to QEMU's user by

@@ -13,18 +13,18 @@ import XZ
 /// Blocking work (decompressing the whole job, hashing, starting a VM, extracting) runs on
 /// threads of its own: the cooperative pool has one thread per core, and the other slots'
 /// timers and the status server need them meanwhile.
-public struct JobExecutor: Sendable {
-    public enum Outcome: Sendable {
+package struct JobExecutor: Sendable {
+    package enum Outcome: Sendable {
         case finished(JobResult)
         /// The runner is stopping: the VM was destroyed and the job should go back to the queue.
         case interrupted
     }
 
-    public struct Execution: Sendable {
-        public let outcome: Outcome
+    package struct Execution: Sendable {
+        package let outcome: Outcome
         /// The VM, when its guest powered off and QEMU may still be exiting: the caller lets it
         /// end (`letEnd`) off the next job's path, before it returns.
-        public let exiting: (any JobMachine)?
+        package let exiting: (any JobMachine)?
     }
 
     /// A booted job VM, and the warm VM's directory it came from (removed once the job ends).
@@ -40,17 +40,17 @@ public struct JobExecutor: Sendable {
         var stages: [StageResult]?
     }
 
-    public let images: ImageStore
-    public let hypervisor: any VirtualMachineManager
-    public let options: RunnerOptions
-    public let logger: Logger
+    package let images: ImageStore
+    package let hypervisor: any VirtualMachineManager
+    package let options: RunnerOptions
+    package let logger: Logger
     /// Booted VMs that take jobs (`run --warm`); nil: every job boots cold.
-    public let warm: WarmPool?
+    package let warm: WarmPool?
     private let digests: ImageDigestCache
 
     /// - Parameter digests: the image digests, when shared with another user of the images (the
     ///   pull runner's claims); by default the executor's own.
-    public init(images: ImageStore, hypervisor: any VirtualMachineManager, options: RunnerOptions, logger: Logger,
+    package init(images: ImageStore, hypervisor: any VirtualMachineManager, options: RunnerOptions, logger: Logger,
                 digests: ImageDigestCache? = nil, warm: WarmPool? = nil) {
         self.images = images
         self.hypervisor = hypervisor
@@ -63,7 +63,7 @@ public struct JobExecutor: Sendable {
     /// Runs the job; a runner that began stopping (its task cancelled) boots nothing more.
     /// While `pauses` says so, the job's VM is paused, and that time does not count towards
     /// its timeout.
-    public func execute(_ job: ClaimedJob, pauses: PauseSwitch? = nil) async -> Execution {
+    package func execute(_ job: ClaimedJob, pauses: PauseSwitch? = nil) async -> Execution {
         var logger = self.logger
         logger[metadataKey: "job"] = "\(job.name.fileName)"
         var record = JobRecord(job: job, defaultImage: options.defaultImage, jobSize: (try? FileSystem.size(of: job.jobPath)) ?? 0)

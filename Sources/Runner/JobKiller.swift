@@ -8,12 +8,12 @@ import JobModel
 /// runner's executor acts on: before boot it boots nothing, while running it destroys the VM.
 ///
 /// Blocking (renames, flushes, copies into done/): call it on a thread of its own.
-public struct JobKiller: Sendable {
-    public let queue: JobQueue
-    public let publisher: JobPublisher
-    public let defaultImage: Int
+package struct JobKiller: Sendable {
+    package let queue: JobQueue
+    package let publisher: JobPublisher
+    package let defaultImage: Int
 
-    public init(queueDirectory: String, stateDirectory: String, doneDirectory: String, defaultImage: Int = 0) throws {
+    package init(queueDirectory: String, stateDirectory: String, doneDirectory: String, defaultImage: Int = 0) throws {
         self.queue = try JobQueue(queueDirectory: queueDirectory, stateDirectory: stateDirectory)
         self.publisher = JobPublisher(done: try DoneStore(directory: doneDirectory))
         self.defaultImage = defaultImage
@@ -22,7 +22,7 @@ public struct JobKiller: Sendable {
     /// Takes the queued job file `fileName` out of the queue and publishes it as killed; nil
     /// when it is not in the queue any more (a runner claimed it meanwhile: request the kill of
     /// the running job instead).
-    public func killQueued(_ fileName: String) throws -> JobPublisher.Published? {
+    package func killQueued(_ fileName: String) throws -> JobPublisher.Published? {
         guard let name = JobName(fileName: fileName) else {
             throw ConstruirError(.invalidArgument, "\(fileName) is not a job file name")
         }
@@ -44,7 +44,7 @@ public struct JobKiller: Sendable {
 
     /// Asks the runner of the claimed job whose running directory is `id` to stop it. False
     /// when that directory is gone (the job was published, or returned to the queue, meanwhile).
-    public func requestKill(runningID id: String) throws -> Bool {
+    package func requestKill(runningID id: String) throws -> Bool {
         guard !id.isEmpty, !id.hasPrefix("."), !id.contains("/") else {
             throw ConstruirError(.invalidArgument, "\(id) is not a running job's ID")
         }

@@ -9,16 +9,16 @@ import Synchronization
 /// the state directory must be on the same filesystem, so at every moment the job file is in
 /// exactly one place, and a rename that fails means another runner took it. Runners sharing the
 /// queue (on one host or several, over NFS) share the state directory too.
-public struct JobQueue: Sendable {
-    public let queueDirectory: String
-    public let stateDirectory: String
-    public let runningDirectory: String
+package struct JobQueue: Sendable {
+    package let queueDirectory: String
+    package let stateDirectory: String
+    package let runningDirectory: String
 
     /// A running directory without a job file is removed only when older than this (it may be a
     /// claim in progress in another runner).
     static let staleEmptyClaimAge: TimeInterval = 60
 
-    public init(queueDirectory: String, stateDirectory: String) throws {
+    package init(queueDirectory: String, stateDirectory: String) throws {
         self.queueDirectory = queueDirectory
         self.stateDirectory = stateDirectory
         self.runningDirectory = "\(stateDirectory)/running"
@@ -33,14 +33,14 @@ public struct JobQueue: Sendable {
     }
 
     /// The jobs waiting in the queue, oldest first (by mtime, then name).
-    public func pending() -> [JobName] {
+    package func pending() -> [JobName] {
         QueueListing.pending(in: queueDirectory)
     }
 
     /// Claims `job` for `runner`; nil when it is no longer in the queue (another runner took it).
     /// `killing` (`construir kill` taking a queued job) writes its `KillRequest` before the
     /// rename: a claim cut short by a crash is then killed, never run, by the runner that adopts it.
-    public func claim(_ job: JobName, by runner: RunnerIdentity, slot: Int = 1, killing: KillRequest? = nil) throws -> ClaimedJob? {
+    package func claim(_ job: JobName, by runner: RunnerIdentity, slot: Int = 1, killing: KillRequest? = nil) throws -> ClaimedJob? {
         let id = QueueClaim.newID(for: job)
         let directory = "\(runningDirectory)/\(id)"
         let kill = try killing?.encoded()
@@ -60,7 +60,7 @@ public struct JobQueue: Sendable {
     /// Puts a claimed job's file back in the queue under its original name (used when the runner
     /// stops before the job finished; that does not count as an attempt) and removes its
     /// running directory.
-    public func requeue(_ job: ClaimedJob) throws {
+    package func requeue(_ job: ClaimedJob) throws {
         var target = "\(queueDirectory)/\(job.name.fileName)"
         var attempt = 1
         while true {
@@ -80,16 +80,16 @@ public struct JobQueue: Sendable {
     }
 
     /// A job in running/ whose runner is gone.
-    public struct Orphan: Sendable {
-        public let directory: String
+    package struct Orphan: Sendable {
+        package let directory: String
         /// The claim as the dead runner wrote it; nil if it was lost or never written.
-        public let record: ClaimRecord?
-        public var id: String { (directory as NSString).lastPathComponent }
+        package let record: ClaimRecord?
+        package var id: String { (directory as NSString).lastPathComponent }
     }
 
     /// Jobs in running/ whose runner died (its lock is free). Directories of dead claims that
     /// never received a job file are removed.
-    public func orphans(isAlive: (ClaimRecord) -> Bool) -> [Orphan] {
+    package func orphans(isAlive: (ClaimRecord) -> Bool) -> [Orphan] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: runningDirectory)) ?? []
         var orphans: [Orphan] = []
         for id in entries.sorted() where !id.hasPrefix(".") {
@@ -111,7 +111,7 @@ public struct JobQueue: Sendable {
     /// runners racing for it, exactly one wins; nil for the others), its claim rewritten with the
     /// attempt counted, and what the dead runner left half-made removed. A job whose result was
     /// already committed keeps it: only publishing is left.
-    public func adopt(_ orphan: Orphan, by runner: RunnerIdentity, slot: Int = 1) throws -> ClaimedJob? {
+    package func adopt(_ orphan: Orphan, by runner: RunnerIdentity, slot: Int = 1) throws -> ClaimedJob? {
         let fileName = orphan.record?.job ?? "recovered-\(orphan.id).tar.xz"
         let name = JobName(fileName: fileName) ?? JobName(fileName: "recovered.tar.xz")!
         let id = QueueClaim.newID(for: name)

@@ -7,7 +7,7 @@ import JobModel
 /// commits result.json there, and retries a delivery the destination refused, with backoff.
 /// Methods may block on files or the network for a while: implementations keep that off the
 /// cooperative pool.
-public protocol JobSource: Sendable {
+package protocol JobSource: Sendable {
     /// Calls `onChange` whenever there may be new work (empty calls are harmless), once right
     /// after watching began (for what arrived before), until the calling task is cancelled.
     func watch(onChange: @escaping @Sendable () -> Void) async throws

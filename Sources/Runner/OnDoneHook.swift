@@ -10,19 +10,19 @@ import Logging
 /// `CONSTRUIR_JOB_NAME`, `CONSTRUIR_JOB_STATUS`. Standard input is /dev/null; its output is
 /// logged. A hook that fails, or runs past `timeout` (its whole process group is then killed),
 /// is logged and changes nothing else: the job is already in done/.
-public struct OnDoneHook: Sendable {
-    public enum Outcome: Sendable, Equatable {
+package struct OnDoneHook: Sendable {
+    package enum Outcome: Sendable, Equatable {
         case exited(Int32)
         case signalled(Int32)
         case timedOut
         case couldNotStart(String)
     }
 
-    public let command: String
-    public let timeout: Duration
-    public let logger: Logger
+    package let command: String
+    package let timeout: Duration
+    package let logger: Logger
 
-    public init(command: String, timeout: Duration = .seconds(60), logger: Logger) {
+    package init(command: String, timeout: Duration = .seconds(60), logger: Logger) {
         self.command = command
         self.timeout = timeout
         self.logger = logger
@@ -30,7 +30,7 @@ public struct OnDoneHook: Sendable {
 
     /// Runs the hook for `job` and waits for it (at most `timeout` plus a grace of 2 s).
     @discardableResult
-    public func run(for job: PublishedJob) async -> Outcome {
+    package func run(for job: PublishedJob) async -> Outcome {
         let extra = [
             "CONSTRUIR_DONE_DIR": job.directory,
             "CONSTRUIR_JOB": job.result.job,

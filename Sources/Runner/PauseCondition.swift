@@ -2,7 +2,7 @@ import JobModel
 
 /// One thing that makes a volunteer's runner hold back (a busy machine, a battery, the
 /// clock), looked at every `interval` by the runner.
-public protocol PauseCondition: Sendable, CustomStringConvertible {
+package protocol PauseCondition: Sendable, CustomStringConvertible {
     var kind: PauseReason.Kind { get }
     var interval: Duration { get }
     /// The reason to hold back now, or nil. Called by one task, one call at a time; it reads

@@ -8,7 +8,7 @@ import VMHost
 /// Whether a volunteer's runner holds back now, and why. Its `PauseCondition`s set their
 /// reasons; the scheduler claims nothing while any reason holds, and each running job follows
 /// `suspensions()` to pause and resume its VM.
-public final class PauseSwitch: Sendable {
+package final class PauseSwitch: Sendable {
     private struct State {
         var reasons: [PauseReason.Kind: PauseReason] = [:]
         var since: Date?
@@ -18,21 +18,21 @@ public final class PauseSwitch: Sendable {
 
     private let state = Mutex(State())
 
-    public init() {}
+    package init() {}
 
     /// The reasons in force, in `PauseReason.Kind` order.
-    public var reasons: [PauseReason] {
+    package var reasons: [PauseReason] {
         state.withLock { $0.reasons.values.sorted { $0.kind < $1.kind } }
     }
 
     /// Whether new jobs are held back.
-    public var holdsClaims: Bool { state.withLock { !$0.reasons.isEmpty } }
+    package var holdsClaims: Bool { state.withLock { !$0.reasons.isEmpty } }
 
     /// Whether running VMs are to be paused.
-    public var suspendsVMs: Bool { state.withLock { $0.reasons.values.contains { $0.suspendsVMs } } }
+    package var suspendsVMs: Bool { state.withLock { $0.reasons.values.contains { $0.suspendsVMs } } }
 
     /// What the runner shows while it holds back (`RunnerPause`), nil when it does not.
-    public func record(runner: String) -> RunnerPause? {
+    package func record(runner: String) -> RunnerPause? {
         state.withLock { state in
             guard let since = state.since, !state.reasons.isEmpty else { return nil }
             return RunnerPause(runner: runner, since: since, reasons: state.reasons.values.sorted { $0.kind < $1.kind })
@@ -43,7 +43,7 @@ public final class PauseSwitch: Sendable {
     /// runner holds back for this kind or pauses VMs for it; a new detail alone (another
     /// percentage) is kept without counting as a change.
     @discardableResult
-    public func set(_ kind: PauseReason.Kind, _ reason: PauseReason?, now: Date = Date()) -> Bool {
+    package func set(_ kind: PauseReason.Kind, _ reason: PauseReason?, now: Date = Date()) -> Bool {
         state.withLock { state in
             let before = state.reasons[kind]
             let suspendedBefore = state.reasons.values.contains { $0.suspendsVMs }
@@ -60,7 +60,7 @@ public final class PauseSwitch: Sendable {
 
     /// Whether running VMs are to be paused: now, then at each change, until the iterating task
     /// is cancelled.
-    public func suspensions() -> AsyncStream<Bool> {
+    package func suspensions() -> AsyncStream<Bool> {
         let (stream, continuation) = AsyncStream<Bool>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let id = state.withLock { state in
             defer { state.nextFollower += 1 }

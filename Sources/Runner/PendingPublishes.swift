@@ -6,31 +6,31 @@ import Synchronization
 /// Finished jobs done/ did not take (full, or failing), left in running/ and retried with
 /// backoff while the runner runs: a full disk is usually freed by someone, and a restart must
 /// not be the only way out. Times are passed in, so tests need no clock.
-public final class PendingPublishes: Sendable {
-    public struct Entry: Sendable {
-        public let job: ClaimedJob
+package final class PendingPublishes: Sendable {
+    package struct Entry: Sendable {
+        package let job: ClaimedJob
         /// The committed result; nil when it is read back from result.json at publish time.
-        public var result: JobResult?
-        public var failures: Int
-        public var firstFailure: Date
-        public var lastError: String
-        public var nextAttempt: ContinuousClock.Instant
+        package var result: JobResult?
+        package var failures: Int
+        package var firstFailure: Date
+        package var lastError: String
+        package var nextAttempt: ContinuousClock.Instant
         /// The same moment on the wall clock, for the record `status` shows.
-        public var nextAttemptDate: Date
+        package var nextAttemptDate: Date
     }
 
-    public let initialDelay: Duration
-    public let maxDelay: Duration
+    package let initialDelay: Duration
+    package let maxDelay: Duration
     private let entries = Mutex<[String: Entry]>([:])
 
-    public init(initialDelay: Duration = .seconds(5), maxDelay: Duration = .seconds(300)) {
+    package init(initialDelay: Duration = .seconds(5), maxDelay: Duration = .seconds(300)) {
         self.initialDelay = initialDelay
         self.maxDelay = max(initialDelay, maxDelay)
     }
 
     /// The wait after `failures` failed attempts in a row: `initialDelay` doubled each time,
     /// at most `maxDelay`.
-    public func delay(afterFailures failures: Int) -> Duration {
+    package func delay(afterFailures failures: Int) -> Duration {
         var delay = initialDelay
         for _ in 1..<max(failures, 1) {
             delay = delay * 2
@@ -41,7 +41,7 @@ public final class PendingPublishes: Sendable {
 
     /// Records a failed attempt of `job` and returns its entry with the next attempt set.
     @discardableResult
-    public func failed(_ job: ClaimedJob, result: JobResult?, error: String,
+    package func failed(_ job: ClaimedJob, result: JobResult?, error: String,
                        at now: ContinuousClock.Instant, date: Date = Date()) -> Entry {
         entries.withLock { entries in
             var entry = entries[job.id] ?? Entry(job: job, result: result, failures: 0, firstFailure: date, lastError: error,
@@ -58,24 +58,24 @@ public final class PendingPublishes: Sendable {
     }
 
     /// Forgets a job once it is in done/.
-    public func succeeded(_ id: String) {
+    package func succeeded(_ id: String) {
         _ = entries.withLock { $0.removeValue(forKey: id) }
     }
 
     /// The jobs whose next attempt has come, earliest first.
-    public func due(at now: ContinuousClock.Instant) -> [Entry] {
+    package func due(at now: ContinuousClock.Instant) -> [Entry] {
         entries.withLock { entries in
             entries.values.filter { $0.nextAttempt <= now }.sorted { $0.nextAttempt < $1.nextAttempt }
         }
     }
 
-    public var count: Int { entries.withLock { $0.count } }
-    public var isEmpty: Bool { count == 0 }
+    package var count: Int { entries.withLock { $0.count } }
+    package var isEmpty: Bool { count == 0 }
 }
 
 extension JobPublisher {
     /// Writes (or updates) the job's `unpublished.json` after a failed attempt.
-    public static func recordFailure(_ entry: PendingPublishes.Entry) {
+    package static func recordFailure(_ entry: PendingPublishes.Entry) {
         let record = PublishFailure(error: entry.lastError, failures: entry.failures, firstFailure: entry.firstFailure,
                                     nextAttempt: entry.nextAttemptDate)
         if let data = try? record.encoded() {

@@ -3,17 +3,17 @@ import Synchronization
 
 /// The CPU use of chosen processes only, as a share of `cpus` CPUs: a load source that a test
 /// controls (its own CPU burner) while other tests keep the machine busy.
-public final class ProcessCPULoad: CPULoadSource {
+package final class ProcessCPULoad: CPULoadSource {
     private let pids: @Sendable () -> [pid_t]
     private let cpus: Int
     private let last = Mutex<(at: ContinuousClock.Instant, ticks: [pid_t: UInt64])?>(nil)
 
-    public init(cpus: Int = 1, pids: @escaping @Sendable () -> [pid_t]) {
+    package init(cpus: Int = 1, pids: @escaping @Sendable () -> [pid_t]) {
         self.cpus = cpus
         self.pids = pids
     }
 
-    public func sample() -> CPUUsage? {
+    package func sample() -> CPUUsage? {
         let now = ContinuousClock.now
         var ticks: [pid_t: UInt64] = [:]
         for pid in pids() {

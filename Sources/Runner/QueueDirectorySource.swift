@@ -8,16 +8,16 @@ import Logging
 /// Claims are renames into `STATE/running/`, shared by every runner on the queue (see
 /// `JobQueue`); a job whose runner died is taken over before any queued job (it has waited
 /// longest). File work runs on threads of its own.
-public struct QueueDirectorySource: JobSource {
-    public let queue: JobQueue
-    public let done: DoneStore
-    public let identity: RunnerIdentity
+package struct QueueDirectorySource: JobSource {
+    package let queue: JobQueue
+    package let done: DoneStore
+    package let identity: RunnerIdentity
     /// `--keep-done`: after each publish, the oldest unpinned jobs beyond this many bytes go.
-    public let keepDoneBytes: Int64?
+    package let keepDoneBytes: Int64?
     private let publisher: JobPublisher
     private let logger: Logger
 
-    public init(queue: JobQueue, done: DoneStore, identity: RunnerIdentity, keepDoneBytes: Int64? = nil, logger: Logger) {
+    package init(queue: JobQueue, done: DoneStore, identity: RunnerIdentity, keepDoneBytes: Int64? = nil, logger: Logger) {
         self.queue = queue
         self.done = done
         self.identity = identity
@@ -28,7 +28,7 @@ public struct QueueDirectorySource: JobSource {
         self.logger = logger
     }
 
-    public func watch(onChange: @escaping @Sendable () -> Void) async throws {
+    package func watch(onChange: @escaping @Sendable () -> Void) async throws {
         let watcher = try DirectoryWatcher(directory: queue.queueDirectory)
         defer { watcher.stop() }
         logger.info("watching queue", metadata: ["queue": "\(queue.queueDirectory)", "done": "\(done.directory)"])
@@ -36,12 +36,12 @@ public struct QueueDirectorySource: JobSource {
         for await _ in watcher.events { onChange() }
     }
 
-    public func recover() async {
+    package func recover() async {
         let (done, running) = (self.done, queue.runningDirectory)
         _ = try? await OwnThread.run("construir-recover") { done.removeLeftovers(runningDirectory: running) }
     }
 
-    public func claim(slot: Int, prepareTakeOver: @escaping @Sendable (String) async -> Void) async -> ClaimedJob? {
+    package func claim(slot: Int, prepareTakeOver: @escaping @Sendable (String) async -> Void) async -> ClaimedJob? {
         for orphan in await offPool({ $0.orphans() }) ?? [] {
             await prepareTakeOver(orphan.directory)
             if let job = await offPool({ $0.takeOver(orphan, slot: slot) }) ?? nil { return job }
@@ -49,16 +49,16 @@ public struct QueueDirectorySource: JobSource {
         return await offPool({ $0.claimQueued(slot: slot) }) ?? nil
     }
 
-    public func hasWaitingJobs() async -> Bool {
+    package func hasWaitingJobs() async -> Bool {
         await offPool({ !$0.queue.pending().isEmpty || !$0.orphans().isEmpty }) ?? false
     }
 
-    public func release(_ job: ClaimedJob) async throws {
+    package func release(_ job: ClaimedJob) async throws {
         let queue = self.queue
         try await OwnThread.run("construir-requeue") { try queue.requeue(job) }
     }
 
-    public func deliver(_ job: ClaimedJob, result: JobResult?) async throws -> (location: String, result: JobResult?) {
+    package func deliver(_ job: ClaimedJob, result: JobResult?) async throws -> (location: String, result: JobResult?) {
         let publisher = self.publisher
         let published = try await OwnThread.run("construir-publish") { try publisher.publish(job, result: result) }
         if let limit = keepDoneBytes {

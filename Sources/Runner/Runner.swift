@@ -17,22 +17,22 @@ import VMHost
 ///
 /// Its work is one task tree: the source's watch, the timers, each slot's job and its VM's
 /// teardown are child tasks, so `run` returns only when all of them have.
-public final class Runner<Source: JobSource>: Service, Sendable {
-    public let source: Source
-    public let executor: JobExecutor
-    public let identity: RunnerIdentity
-    public let configuration: RunnerConfiguration
+package final class Runner<Source: JobSource>: Service, Sendable {
+    package let source: Source
+    package let executor: JobExecutor
+    package let identity: RunnerIdentity
+    package let configuration: RunnerConfiguration
     /// Called after each job is delivered (the `--on-done` hook, `run-once`'s report).
-    public let onPublished: (@Sendable (PublishedJob) async -> Void)?
+    package let onPublished: (@Sendable (PublishedJob) async -> Void)?
     private let logger: Logger
     /// Finished jobs the source did not take yet.
-    public let pending: PendingPublishes
+    package let pending: PendingPublishes
     /// Whether the runner holds back now (`configuration.pauseConditions`), and why.
-    public let pauses = PauseSwitch()
+    package let pauses = PauseSwitch()
     /// Tells the retry timer that `pending` gained a job.
     private let pendingChanged = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
 
-    public init(source: Source, executor: JobExecutor, identity: RunnerIdentity,
+    package init(source: Source, executor: JobExecutor, identity: RunnerIdentity,
                 configuration: RunnerConfiguration = RunnerConfiguration(), logger: Logger,
                 onPublished: (@Sendable (PublishedJob) async -> Void)? = nil) {
         self.source = source
@@ -50,7 +50,7 @@ public final class Runner<Source: JobSource>: Service, Sendable {
         case workMayExist, jobFinished(slot: Int), stop, graceOver, retryDue, retriesFinished
     }
 
-    public func run() async throws {
+    package func run() async throws {
         await recoverAtStart()
         // Looked at before the first claim: a runner started in the owner's busy hour claims nothing.
         for condition in configuration.pauseConditions {

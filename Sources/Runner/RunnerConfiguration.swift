@@ -5,28 +5,28 @@ import ServiceLifecycle
 import VMHost
 
 /// How the runner schedules and keeps jobs.
-public struct RunnerConfiguration: Sendable {
+package struct RunnerConfiguration: Sendable {
     /// VMs at once.
-    public var slots: Int
+    package var slots: Int
     /// On SIGTERM/SIGINT, how long running jobs may go on before they are destroyed and
     /// returned to the queue.
-    public var gracePeriod: Duration
+    package var gracePeriod: Duration
     /// A job whose runner died this many times while running it ends in `error` instead of
     /// being run again (it may be what kills the runner).
-    public var maxAttempts: Int
-    public var exitWhenIdle: Bool
+    package var maxAttempts: Int
+    package var exitWhenIdle: Bool
     /// How often to look for jobs orphaned by a runner that died on another host (the queue's
     /// own changes wake the runner at once; this is only for that case).
-    public var orphanScanInterval: Duration
+    package var orphanScanInterval: Duration
     /// A finished job done/ did not take is tried again after this, doubled after each failure
     /// up to `publishRetryMaxDelay`.
-    public var publishRetryDelay: Duration
-    public var publishRetryMaxDelay: Duration
+    package var publishRetryDelay: Duration
+    package var publishRetryMaxDelay: Duration
     /// What makes the runner hold back: no claims while any holds, and running VMs paused
     /// while one that `suspendsVMs` does (`run --hours`, `--pause-when-busy`, `--pause-on-battery`).
-    public var pauseConditions: [any PauseCondition] = []
+    package var pauseConditions: [any PauseCondition] = []
 
-    public init(slots: Int = 1, gracePeriod: Duration = .seconds(30), maxAttempts: Int = 3,
+    package init(slots: Int = 1, gracePeriod: Duration = .seconds(30), maxAttempts: Int = 3,
                 exitWhenIdle: Bool = false, orphanScanInterval: Duration = .seconds(60),
                 publishRetryDelay: Duration = .seconds(5), publishRetryMaxDelay: Duration = .seconds(300)) {
         self.slots = slots

@@ -6,10 +6,10 @@ import JobModel
 /// `STATE/runners/HOST.N.lock` for the life of the process. The lock is the liveness test for
 /// the jobs it claims; N is the smallest free number, so a runner restarted after a crash takes
 /// the identity (and the embedded libvirt root) of the one that died.
-public final class RunnerIdentity: Sendable {
-    public let id: String
-    public let host: String
-    public let directory: String
+package final class RunnerIdentity: Sendable {
+    package let id: String
+    package let host: String
+    package let directory: String
     private let lock: FileLock
 
     private init(id: String, host: String, directory: String, lock: FileLock) {
@@ -19,7 +19,7 @@ public final class RunnerIdentity: Sendable {
         self.lock = lock
     }
 
-    public static func acquire(stateDirectory: String) throws -> RunnerIdentity {
+    package static func acquire(stateDirectory: String) throws -> RunnerIdentity {
         let directory = "\(stateDirectory)/runners"
         try FileSystem.makeDirectory(directory, mode: 0o755)
         let host = hostName()
@@ -36,7 +36,7 @@ public final class RunnerIdentity: Sendable {
     /// (`construir kill` taking a queued job): `HOST.ROLE-PID`. Its lock makes its claim a live
     /// one to the runners' orphan scans; it never takes a runner's `HOST.N` (and with it that
     /// runner's libvirt root). `discard()` removes the lock file when it is done.
-    public static func acquire(stateDirectory: String, role: String) throws -> RunnerIdentity {
+    package static func acquire(stateDirectory: String, role: String) throws -> RunnerIdentity {
         let directory = "\(stateDirectory)/runners"
         try FileSystem.makeDirectory(directory, mode: 0o755)
         let host = hostName()
@@ -49,20 +49,20 @@ public final class RunnerIdentity: Sendable {
 
     /// Removes the lock file of an identity from `acquire(stateDirectory:role:)` (no other
     /// process ever takes its name); the lock itself ends with this value.
-    public func discard() {
+    package func discard() {
         unlink(lock.path)
     }
 
     /// Whether the runner that wrote `claim` is alive: this process, or another runner whose
     /// lock is held. A claim with this identity but another pid was made by the process that
     /// held the identity before this one (it died, or this one could not have taken the lock).
-    public func isAlive(_ claim: ClaimRecord) -> Bool {
+    package func isAlive(_ claim: ClaimRecord) -> Bool {
         if claim.runner == id { return claim.pid == getpid() }
         return FileLock.isHeld("\(directory)/\(claim.runner).lock")
     }
 
     /// Whether the runner `id` is alive: this one, or one whose lock is held by someone.
-    public func isAlive(_ id: String) -> Bool {
+    package func isAlive(_ id: String) -> Bool {
         id == self.id || FileLock.isHeld("\(directory)/\(id).lock")
     }
 

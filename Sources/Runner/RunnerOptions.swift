@@ -7,32 +7,32 @@ import VMHost
 import XZ
 
 /// How the runner runs every job.
-public struct RunnerOptions: Sendable {
+package struct RunnerOptions: Sendable {
     /// Defaults for a job whose manifest does not ask otherwise.
-    public var timeout: Duration
-    public var memoryMiB: Int
-    public var cpus: Int
+    package var timeout: Duration
+    package var memoryMiB: Int
+    package var cpus: Int
     /// Already resolved: never `.auto`.
-    public var acceleration: Acceleration
-    public var defaultImage: Int
+    package var acceleration: Acceleration
+    package var defaultImage: Int
     /// The output disk is as large as the submitted job file (construir's convention: a job is
     /// padded to make room for its output), and at least this; a manifest may ask for more.
-    public var minimumOutputSize: Int64
-    public var extractionLimits: ExtractionLimits
+    package var minimumOutputSize: Int64
+    package var extractionLimits: ExtractionLimits
     /// The most a job's manifest may ask for.
-    public var policy: RunnerPolicy
+    package var policy: RunnerPolicy
     /// Bounds on the submitted file, checked before booting.
-    public var jobLimits: JobImageLimits
+    package var jobLimits: JobImageLimits
     /// The console log is cut here and the VM destroyed: a guest must not fill the host's disk
     /// by printing.
-    public var maxConsoleBytes: Int64
+    package var maxConsoleBytes: Int64
     /// Where the sha256 of image files is remembered across processes (see `FileDigestStore`);
     /// nil: only for the life of this process.
-    public var imageDigestStore: String?
+    package var imageDigestStore: String?
     /// Run every VM at idle priority (`run --priority idle`, see `IdlePriority`).
-    public var idlePriority = false
+    package var idlePriority = false
 
-    public init(timeout: Duration = .seconds(30 * 60), memoryMiB: Int = 1024, cpus: Int = 1,
+    package init(timeout: Duration = .seconds(30 * 60), memoryMiB: Int = 1024, cpus: Int = 1,
                 acceleration: Acceleration, defaultImage: Int = 0,
                 minimumOutputSize: Int64 = 1 << 20, extractionLimits: ExtractionLimits = ExtractionLimits(),
                 policy: RunnerPolicy = RunnerPolicy(), jobLimits: JobImageLimits = JobImageLimits(),

@@ -14,18 +14,18 @@ import JobModel
 /// at its root. At the end, unless a stage wrote the output disk itself, these and
 /// job_output.txt become the output, written as a packaged job's wrapper writes its own
 /// (`OutputArchiveScript`).
-public enum StageDriver {
-    public static let diskSerial = "construir-stages"
+package enum StageDriver {
+    package static let diskSerial = "construir-stages"
     /// The first guest protocol whose agent runs stages.
-    public static let protocolVersion = 2
+    package static let protocolVersion = 2
 
     /// A fresh nonce: the job cannot guess it before it runs, so its own output does not end
     /// a stage by accident.
-    public static func makeNonce() -> String {
+    package static func makeNonce() -> String {
         (0..<16).map { _ in String(UInt8.random(in: 0...255), radix: 16).leftPadded(to: 2) }.joined()
     }
 
-    public static func script(stages: [JobStage], nonce: String) -> String {
+    package static func script(stages: [JobStage], nonce: String) -> String {
         let ordered = JobStage.runOrder(stages)
         let delimiter = "CONSTRUIR_STAGE_END_\(nonce)"
         var lines = [
@@ -91,7 +91,7 @@ public enum StageDriver {
 
     /// Whether `script` could hold `stages` safely: no line of a stage may be the heredoc's
     /// delimiter (a fresh nonce makes that as likely as guessing it).
-    public static func isSafe(stages: [JobStage], nonce: String) -> Bool {
+    package static func isSafe(stages: [JobStage], nonce: String) -> Bool {
         !stages.contains { $0.script.contains { $0.split(separator: "\n").contains { $0 == "CONSTRUIR_STAGE_END_\(nonce)" } } }
     }
 
@@ -100,7 +100,7 @@ public enum StageDriver {
     /// A stage with no begin marker was skipped or never reached (the `skip` markers are for
     /// people reading the console); one begun but not ended was interrupted. Markers are the guest's: only the first of each kind per stage counts,
     /// and indexes, codes and times must be in range.
-    public static func results(console: [UInt8], stages: [JobStage], nonce: String) -> [StageResult] {
+    package static func results(console: [UInt8], stages: [JobStage], nonce: String) -> [StageResult] {
         let ordered = JobStage.runOrder(stages)
         var begins: [Int: (end: Int, uptime: Int64)] = [:]
         var ends: [Int: (start: Int, code: Int, uptime: Int64)] = [:]
@@ -156,12 +156,12 @@ public enum StageDriver {
 
 /// `running/ID/stages.json`, there while a job with stages runs: its nonce and stages, so that
 /// `construir logs --stage` can find a running stage's lines in the console log.
-public struct StageMarkers: Codable, Sendable, Equatable {
-    public static let fileName = "stages.json"
+package struct StageMarkers: Codable, Sendable, Equatable {
+    package static let fileName = "stages.json"
 
-    public struct Stage: Codable, Sendable, Equatable {
-        public var name: String
-        public var allowFailure: Bool
+    package struct Stage: Codable, Sendable, Equatable {
+        package var name: String
+        package var allowFailure: Bool
 
         enum CodingKeys: String, CodingKey {
             case name
@@ -169,17 +169,17 @@ public struct StageMarkers: Codable, Sendable, Equatable {
         }
     }
 
-    public var nonce: String
+    package var nonce: String
     /// In the order they run.
-    public var stages: [Stage]
+    package var stages: [Stage]
 
-    public init(nonce: String, stages: [JobStage]) {
+    package init(nonce: String, stages: [JobStage]) {
         self.nonce = nonce
         self.stages = JobStage.runOrder(stages).map { Stage(name: $0.name, allowFailure: $0.allowFailure) }
     }
 
     /// Each stage's result so far, from `console`.
-    public func results(console: [UInt8]) -> [StageResult] {
+    package func results(console: [UInt8]) -> [StageResult] {
         StageDriver.results(console: console, stages: stages.map { JobStage(name: $0.name, script: [], allowFailure: $0.allowFailure) },
                             nonce: nonce)
     }

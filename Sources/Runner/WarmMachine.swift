@@ -9,29 +9,29 @@ import VMHost
 /// disk (sparse, as large as a job may be), an output disk of one block, the status disk, and
 /// config and stage disks of `scriptDiskSize`. The hand-over fills them and then grows the
 /// output disk to the job's output size, which is the agent's signal (guest protocol 3).
-public struct WarmMachine: Sendable {
-    public let machine: any JobMachine
-    public let configuration: DomainConfiguration
-    public let directory: String
-    public let image: Int
+package struct WarmMachine: Sendable {
+    package let machine: any JobMachine
+    package let configuration: DomainConfiguration
+    package let directory: String
+    package let image: Int
     /// The image's digest when the VM booted: a job runs on a warm VM only of the digest it
     /// would get cold, and a VM whose image changed since is replaced.
-    public let imageDigest: String
-    public let bootedAt: Date
+    package let imageDigest: String
+    package let bootedAt: Date
     let booted: ContinuousClock.Instant
 
     /// The config and stage disks' size: a job whose environment or stage script is larger runs cold.
-    public static let scriptDiskSize: Int64 = 1 << 20
+    package static let scriptDiskSize: Int64 = 1 << 20
     /// The output disk's size until the hand-over: one block, not 0, since the kernel announces
     /// a change from an empty disk with no uevent.
-    public static let idleOutputSize: Int64 = 4096
+    package static let idleOutputSize: Int64 = 4096
     /// Added to the kernel command line: the agent waits for a hand-over.
-    public static let commandLineFlag = "construir.warm=1"
+    package static let commandLineFlag = "construir.warm=1"
 
-    public var name: String { configuration.name }
-    public var memoryMiB: Int { configuration.memoryMiB }
-    public var cpus: Int { configuration.cappedCPUs }
-    public var consoleLog: String { configuration.consoleLog }
+    package var name: String { configuration.name }
+    package var memoryMiB: Int { configuration.memoryMiB }
+    package var cpus: Int { configuration.cappedCPUs }
+    package var consoleLog: String { configuration.consoleLog }
     var jobDisk: String { "\(directory)/job.img" }
     var outputDisk: String { "\(directory)/output.img" }
     var statusDisk: String { "\(directory)/status.img" }

@@ -13,9 +13,9 @@ import VMHost
 /// Warm VMs use only what running jobs leave of `WarmPolicy.maxMachines`; a job that needs
 /// another image or more memory makes room (`makeRoom`) and boots cold. While the runner holds
 /// back (paused, stopping) it keeps none. Their files live in `directory`, one folder each.
-public final class WarmPool: Sendable {
-    public let policy: WarmPolicy
-    public let directory: String
+package final class WarmPool: Sendable {
+    package let policy: WarmPolicy
+    package let directory: String
     let images: ImageStore
     let hypervisor: any VirtualMachineManager
     let options: RunnerOptions
@@ -50,7 +50,7 @@ public final class WarmPool: Sendable {
     static let tick = Duration.milliseconds(500)
     static let settledTick = Duration.seconds(5)
 
-    public init(policy: WarmPolicy, directory: String, images: ImageStore, hypervisor: any VirtualMachineManager,
+    package init(policy: WarmPolicy, directory: String, images: ImageStore, hypervisor: any VirtualMachineManager,
                 options: RunnerOptions, digests: ImageDigestCache, logger: Logger, record: (path: String, runner: String)? = nil) {
         self.policy = policy
         self.directory = directory
@@ -63,7 +63,7 @@ public final class WarmPool: Sendable {
     }
 
     /// The warm VMs now, oldest first, as the record file shows them.
-    public var snapshot: [RunnerWarmVMs.VM] {
+    package var snapshot: [RunnerWarmVMs.VM] {
         state.withLock { Self.records(of: $0.waiting) }
     }
 
@@ -76,7 +76,7 @@ public final class WarmPool: Sendable {
 
     /// Takes the warm VM a job of `image` with that digest, memory and CPUs can run on (a ready
     /// one first), or nil: the job then boots cold.
-    public func take(image: Int, digest: String, memoryMiB: Int, cpus: Int) -> WarmMachine? {
+    package func take(image: Int, digest: String, memoryMiB: Int, cpus: Int) -> WarmMachine? {
         let taken = state.withLock { state -> WarmMachine? in
             let fits = state.waiting.indices.filter { index in
                 let machine = state.waiting[index].machine
@@ -91,7 +91,7 @@ public final class WarmPool: Sendable {
 
     /// Called when a job that runs cold starts: warm VMs beyond what running jobs leave of the
     /// budget are taken out, oldest first, and destroyed by the maintenance loop.
-    public func makeRoom() {
+    package func makeRoom() {
         let evicted = state.withLock { state -> Int in
             var count = 0
             while state.busy + state.waiting.count + state.booting.count > policy.maxMachines, !state.waiting.isEmpty {
@@ -104,15 +104,15 @@ public final class WarmPool: Sendable {
     }
 
     /// A job was claimed; `jobFinished` when it is delivered or given back.
-    public func jobStarted() { state.withLock { $0.busy += 1 } }
+    package func jobStarted() { state.withLock { $0.busy += 1 } }
 
-    public func jobFinished() {
+    package func jobFinished() {
         state.withLock { $0.busy -= 1 }
         changes.continuation.yield()
     }
 
     /// Keeps no warm VM while `holdBack` (the runner is paused or stopping).
-    public func holdBack(_ holdBack: Bool) {
+    package func holdBack(_ holdBack: Bool) {
         let changed = state.withLock { state in
             defer { state.holdingBack = holdBack }
             return state.holdingBack != holdBack
@@ -122,7 +122,7 @@ public final class WarmPool: Sendable {
 
     /// Boots, checks and replaces warm VMs until cancelled; then destroys those left. Domains
     /// and files a previous life of this runner left behind are removed first.
-    public func run() async {
+    package func run() async {
         await clearLeftovers()
         await withDiscardingTaskGroup { group in
             group.addTask { [changes] in

@@ -7,17 +7,17 @@ import JobModel
 /// directory and a relative path, every component is checked (no `..`, `.`, empty, or NUL), and
 /// each is opened with `openat(..., O_NOFOLLOW)` from done/ downwards, so neither a `..` nor a
 /// symlink anywhere on the way (a job's output may hold any) can reach another file.
-public struct DoneFiles: Sendable {
-    public let doneDirectory: String
+package struct DoneFiles: Sendable {
+    package let doneDirectory: String
 
-    public init(doneDirectory: String) {
+    package init(doneDirectory: String) {
         self.doneDirectory = doneDirectory
     }
 
     /// An open regular file; closed when the last reference goes.
-    public final class OpenFile: Sendable {
-        public let fd: Int32
-        public let size: Int64
+    package final class OpenFile: Sendable {
+        package let fd: Int32
+        package let size: Int64
         init(fd: Int32, size: Int64) {
             self.fd = fd
             self.size = size
@@ -25,7 +25,7 @@ public struct DoneFiles: Sendable {
         deinit { close(fd) }
 
         /// Reads up to `count` bytes at `offset`.
-        public func read(at offset: Int64, count: Int) -> [UInt8] {
+        package func read(at offset: Int64, count: Int) -> [UInt8] {
             var buffer = [UInt8](repeating: 0, count: count)
             let got = buffer.withUnsafeMutableBytes { bytes in
                 systemRetrying { pread(fd, bytes.baseAddress, count, off_t(offset)) }
@@ -35,17 +35,17 @@ public struct DoneFiles: Sendable {
     }
 
     /// One entry of a job's directory listing.
-    public struct Entry: Sendable, Equatable {
+    package struct Entry: Sendable, Equatable {
         /// Relative to the job's directory, `/`-separated.
-        public var path: String
-        public var size: Int64
+        package var path: String
+        package var size: Int64
         /// Only regular files are served; symlinks and others are listed but not linked.
-        public var isRegularFile: Bool
+        package var isRegularFile: Bool
     }
 
     /// Opens `done/JOB/COMPONENTS...`; nil when it does not exist, is not a regular file, or the
     /// request is not a plain path inside the job's directory.
-    public func open(job: String, path components: [String]) -> OpenFile? {
+    package func open(job: String, path components: [String]) -> OpenFile? {
         guard QueueObserver.isDoneName(job), !components.isEmpty,
               components.allSatisfy(Self.isSafeComponent) else { return nil }
         var fd = Glibc.open(doneDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
@@ -68,7 +68,7 @@ public struct DoneFiles: Sendable {
     }
 
     /// The files of `done/JOB`, depth first, sorted; symlinks are never followed. At most `limit`.
-    public func list(job: String, limit: Int = 2000) -> [Entry] {
+    package func list(job: String, limit: Int = 2000) -> [Entry] {
         guard QueueObserver.isDoneName(job) else { return [] }
         let root = "\(doneDirectory)/\(job)"
         var st = stat()
@@ -99,7 +99,7 @@ public struct DoneFiles: Sendable {
 
     /// How a file is served: never as HTML. Logs, text and JSON inline as plain text or JSON;
     /// everything else as a download.
-    public static func contentType(for name: String) -> (type: String, download: Bool) {
+    package static func contentType(for name: String) -> (type: String, download: Bool) {
         let lower = name.lowercased()
         if lower.hasSuffix(".json") { return ("application/json; charset=utf-8", false) }
         if lower.hasSuffix(".log") || lower.hasSuffix(".txt") { return ("text/plain; charset=utf-8", false) }

@@ -4,11 +4,11 @@ import Prometheus
 /// The `/metrics` text (Prometheus exposition format), computed from a snapshot of the
 /// directories at each scrape: done/ is the record of what happened, so the numbers are the same
 /// whichever process serves them and survive restarts.
-public enum StatusMetrics {
+package enum StatusMetrics {
     /// Upper bounds, in seconds, of the job duration histogram: from a KVM boot to the 30 min timeout.
-    public static let durationBuckets: [Double] = [1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600]
+    package static let durationBuckets: [Double] = [1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600]
 
-    public static func render(_ snapshot: QueueSnapshot) -> String {
+    package static func render(_ snapshot: QueueSnapshot) -> String {
         let registry = PrometheusCollectorRegistry()
         let statuses = JobResult.Status.all
         var counts: [JobResult.Status: Int] = [:]

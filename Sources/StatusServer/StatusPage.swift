@@ -5,10 +5,10 @@ import JobModel
 /// The HTML of the status pages. Every value that comes from a job (names, errors, file names)
 /// goes through `MarkupText.escape`, and every path segment in a link through `pathSegment`, because job
 /// names and output files are chosen by whoever submitted the job.
-public enum StatusPage {
+package enum StatusPage {
     /// The overview: queue, running jobs with elapsed time, recent done jobs with links to the
     /// files `hasFile(directory, file)` says exist (a rejected job has no console log or output).
-    public static func overview(_ snapshot: QueueSnapshot, hasFile: (String, String) -> Bool = { _, _ in true }) -> String {
+    package static func overview(_ snapshot: QueueSnapshot, hasFile: (String, String) -> Bool = { _, _ in true }) -> String {
         var html = header(title: "construir", refresh: 10)
         html += "<h1>construir</h1>\n"
         html += "<p class=\"meta\">\(MarkupText.escape(timestamp(snapshot.taken))) · queue <code>\(MarkupText.escape(snapshot.queueDirectory))</code> · done <code>\(MarkupText.escape(snapshot.doneDirectory))</code> · <a href=\"/api/status\">JSON</a> · <a href=\"/metrics\">metrics</a></p>\n"
@@ -80,7 +80,7 @@ public enum StatusPage {
     }
 
     /// One done job: its result, and links to every file of its directory.
-    public static func job(directory: String, result: JobResult, files: [DoneFiles.Entry]) -> String {
+    package static func job(directory: String, result: JobResult, files: [DoneFiles.Entry]) -> String {
         var html = header(title: "construir: \(directory)", refresh: nil)
         html += "<p><a href=\"/\">← all jobs</a></p>\n<h1>\(MarkupText.escape(directory))</h1>\n<table id=\"result\">\n"
         let rows: [(String, String)] = [
@@ -117,7 +117,7 @@ public enum StatusPage {
     }
 
     /// Percent-encodes one path segment: only unreserved characters stay as they are.
-    public static func pathSegment(_ text: String) -> String {
+    package static func pathSegment(_ text: String) -> String {
         var allowed = CharacterSet.alphanumerics.intersection(CharacterSet(charactersIn: Unicode.Scalar(0)..<Unicode.Scalar(128)))
         allowed.insert(charactersIn: "-._~")
         return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
@@ -149,7 +149,7 @@ public enum StatusPage {
 
     static func formatDuration(_ seconds: Double) -> String { QueueSnapshot.formatDuration(seconds) }
 
-    public static func formatBytes(_ bytes: Int64) -> String {
+    package static func formatBytes(_ bytes: Int64) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]
         var value = Double(bytes)
         var unit = 0

@@ -16,14 +16,14 @@ import ServiceLifecycle
 /// Reading a queue grows with it, so every route reads on a thread of its own (`OwnThread`)
 /// and a file is served in chunks of `FileWork`: a slow disk never holds the cooperative pool
 /// that an in-process runner's timers need.
-public struct StatusServer: Sendable {
-    public let observer: any StatusSource
-    public let files: DoneFiles
-    public let address: ListenAddress
+package struct StatusServer: Sendable {
+    package let observer: any StatusSource
+    package let files: DoneFiles
+    package let address: ListenAddress
     /// How many done jobs the page and `/api/status` show by default.
-    public let doneLimit: Int
+    package let doneLimit: Int
 
-    public init(observer: any StatusSource, address: ListenAddress, doneLimit: Int = 100) {
+    package init(observer: any StatusSource, address: ListenAddress, doneLimit: Int = 100) {
         self.observer = observer
         self.files = DoneFiles(doneDirectory: observer.doneDirectory)
         self.address = address
@@ -32,7 +32,7 @@ public struct StatusServer: Sendable {
 
     /// The server as a service for a `ServiceGroup`; `onListening` gets the bound port (useful
     /// with port 0).
-    public func makeService(logger: Logger, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> any Service {
+    package func makeService(logger: Logger, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> any Service {
         Application(
             router: makeRouter(),
             configuration: .init(address: .hostname(address.host, port: address.port), serverName: "construir"),

@@ -2,14 +2,14 @@ import Foundation
 
 /// How the guest CPU runs. `/dev/kvm` existing is not enough (see HOST-NOTES: a paravirtual
 /// nested KVM module hangs stock kernels), so `auto` also requires a hardware KVM module.
-public enum Acceleration: String, Sendable, CaseIterable, Codable {
+package enum Acceleration: String, Sendable, CaseIterable, Codable {
     case auto, kvm, tcg
 
     /// The libvirt domain type for a resolved acceleration.
-    public var domainType: String { self == .kvm ? "kvm" : "qemu" }
+    package var domainType: String { self == .kvm ? "kvm" : "qemu" }
 
     /// What `auto` becomes on this host, and why.
-    public static func detect(devicePath: String = "/dev/kvm", sysModuleRoot: String = "/sys/module") -> (Acceleration, reason: String) {
+    package static func detect(devicePath: String = "/dev/kvm", sysModuleRoot: String = "/sys/module") -> (Acceleration, reason: String) {
         guard access(devicePath, R_OK | W_OK) == 0 else {
             return (.tcg, "\(devicePath) is missing or not read-write for this user")
         }
@@ -21,7 +21,7 @@ public enum Acceleration: String, Sendable, CaseIterable, Codable {
     }
 
     /// Resolves `auto`; explicit choices are kept as they are.
-    public func resolved() -> (Acceleration, reason: String) {
+    package func resolved() -> (Acceleration, reason: String) {
         switch self {
         case .auto: return Acceleration.detect()
         case .kvm: return (.kvm, "requested")

@@ -3,18 +3,18 @@ import Foundation
 
 /// Everything that defines one job's VM. Kept as plain data so that the XML libvirt receives
 /// can be unit-tested without booting anything.
-public struct DomainConfiguration: Sendable, Equatable {
+package struct DomainConfiguration: Sendable, Equatable {
     /// A block device the guest sees as virtio-blk, found by its serial rather than its order.
-    public struct Disk: Sendable, Equatable {
-        public var path: String
-        public var serial: String
-        public var readOnly: Bool
+    package struct Disk: Sendable, Equatable {
+        package var path: String
+        package var serial: String
+        package var readOnly: Bool
         /// Whether libvirt may change the file's owner so that QEMU (which runs as another user
         /// under `qemu:///system`) can use it. Off for build image files, which must stay
         /// byte- and metadata-identical; on for the job's own files.
-        public var relabel: Bool
+        package var relabel: Bool
 
-        public init(path: String, serial: String, readOnly: Bool, relabel: Bool = true) {
+        package init(path: String, serial: String, readOnly: Bool, relabel: Bool = true) {
             self.path = path
             self.serial = serial
             self.readOnly = readOnly
@@ -25,51 +25,51 @@ public struct DomainConfiguration: Sendable, Equatable {
     /// QEMU-level I/O throttling for one disk (libvirt `<iotune>`). Applied by QEMU itself, so it
     /// works without cgroups, also for an unprivileged runner: a job cannot saturate the host's
     /// disk however hard it hammers its own devices.
-    public struct DiskThrottle: Sendable, Equatable {
-        public var bytesPerSecond: Int64
-        public var operationsPerSecond: Int64
+    package struct DiskThrottle: Sendable, Equatable {
+        package var bytesPerSecond: Int64
+        package var operationsPerSecond: Int64
 
-        public init(bytesPerSecond: Int64, operationsPerSecond: Int64) {
+        package init(bytesPerSecond: Int64, operationsPerSecond: Int64) {
             self.bytesPerSecond = bytesPerSecond
             self.operationsPerSecond = operationsPerSecond
         }
 
         /// 200 MiB/s and 4000 operations/s per disk: far above what a TCG guest reaches, enough
         /// for a KVM build, and below what lets one VM starve a home machine's SSD.
-        public static let `default` = DiskThrottle(bytesPerSecond: 200 << 20, operationsPerSecond: 4000)
+        package static let `default` = DiskThrottle(bytesPerSecond: 200 << 20, operationsPerSecond: 4000)
     }
 
-    public var name: String
-    public var acceleration: Acceleration
-    public var memoryMiB: Int
-    public var cpus: Int
-    public var kernel: String
-    public var initrd: String?
-    public var commandLine: String
-    public var disks: [Disk]
-    public var consoleLog: String
+    package var name: String
+    package var acceleration: Acceleration
+    package var memoryMiB: Int
+    package var cpus: Int
+    package var kernel: String
+    package var initrd: String?
+    package var commandLine: String
+    package var disks: [Disk]
+    package var consoleLog: String
     /// Whether libvirt may relabel the console log (see `Disk.relabel`).
-    public var relabelConsole: Bool = true
+    package var relabelConsole: Bool = true
     /// Whether the connection has libvirt's DAC security driver, so `<seclabel model='dac'>` may
     /// be written. An unprivileged runner's embedded driver has none and refuses any mention of
     /// it ("Security driver model 'dac' is not available"); it relabels nothing anyway.
-    public var dacSecurityDriver = true
+    package var dacSecurityDriver = true
     /// Throttle put on every disk; nil for none.
-    public var diskThrottle: DiskThrottle? = .default
+    package var diskThrottle: DiskThrottle? = .default
     /// Cap on the memory the whole QEMU process may use (guest RAM plus QEMU's own), in MiB.
     /// Not part of the XML: `<memtune>` at creation makes libvirt also raise QEMU's locked-memory
     /// rlimit, which needs CAP_SYS_RESOURCE. `Hypervisor.start` sets it on the live domain
     /// instead, through the memory cgroup, where that is available (see docs/security.md).
-    public var memoryHardLimitMiB: Int?
+    package var memoryHardLimitMiB: Int?
     /// Run QEMU's vCPU and emulator threads under SCHED_IDLE (`run --priority idle`): the host's
     /// own programs come first, and the guest gets the CPU time nobody else wants.
-    public var idlePriority = false
+    package var idlePriority = false
     /// The firmware QEMU runs before the kernel (libvirt `<loader type='rom'>`); nil for QEMU's
     /// default, SeaBIOS. Defaults to `qbootPath` when installed: qboot does nothing but hand over
     /// to the kernel, which under TCG saves about 0.15 s per boot (docs/performance.md).
-    public var firmware: String? = Self.installedQboot
+    package var firmware: String? = Self.installedQboot
 
-    public init(name: String, acceleration: Acceleration, memoryMiB: Int, cpus: Int,
+    package init(name: String, acceleration: Acceleration, memoryMiB: Int, cpus: Int,
                 kernel: String, initrd: String?, commandLine: String, disks: [Disk], consoleLog: String) {
         self.name = name
         self.acceleration = acceleration
@@ -85,27 +85,27 @@ public struct DomainConfiguration: Sendable, Equatable {
 
     /// The hard limit for a guest of `memoryMiB`: its RAM plus room for QEMU itself (TCG's
     /// translation cache, block buffers), which a guest can drive but should not grow unbounded.
-    public static func defaultHardLimit(memoryMiB: Int) -> Int {
+    package static func defaultHardLimit(memoryMiB: Int) -> Int {
         memoryMiB + max(256, memoryMiB / 2)
     }
 
     /// qboot, a minimal firmware for direct kernel boot; Debian ships it in qemu-system-data.
-    public static let qbootPath = "/usr/share/qemu/qboot.rom"
+    package static let qbootPath = "/usr/share/qemu/qboot.rom"
 
     static let installedQboot: String? = FileManager.default.isReadableFile(atPath: qbootPath) ? qbootPath : nil
 
     /// The host's online CPUs: the guest never gets more vCPUs than this, so a job cannot ask
     /// for a VM that oversubscribes the volunteer's machine.
-    public static var hostCPUs: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
+    package static var hostCPUs: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
 
     /// The vCPU count written to the XML: `cpus` capped at 1...hostCPUs.
-    public var cappedCPUs: Int { min(max(cpus, 1), Self.hostCPUs) }
+    package var cappedCPUs: Int { min(max(cpus, 1), Self.hostCPUs) }
 
     /// The libvirt domain XML. The VM is transient and has no network interface at all; every
     /// disk has an explicit raw format (a guest-written qcow2 header is never interpreted) and an
     /// I/O throttle. Devices are only the disks and one serial port: libvirt runs QEMU with
     /// `-nodefaults`, and USB, the balloon, graphics, video and sound are left out or disabled.
-    public func xml() -> String {
+    package func xml() -> String {
         precondition(acceleration != .auto, "resolve the acceleration before building a domain")
         var lines: [String] = []
         lines.append("<domain type='\(acceleration.domainType)'>")
@@ -172,7 +172,7 @@ public struct DomainConfiguration: Sendable, Equatable {
 
     /// The device name (e.g. "vdb") libvirt gives the disk of serial `serial`, for calls that
     /// name a disk of a running domain.
-    public func diskTarget(serial: String) -> String? {
+    package func diskTarget(serial: String) -> String? {
         disks.firstIndex(where: { $0.serial == serial }).map { "vd" + Self.driveLetter($0) }
     }
 

@@ -9,8 +9,8 @@ import Logging
 /// daemon. Stops are learned from lifecycle events delivered by libvirt's event loop, which
 /// runs on its own thread; nothing polls.
 // @unchecked: it holds libvirt's connection handle, which libvirt allows from any thread.
-public final class Hypervisor: VirtualMachineManager, @unchecked Sendable {
-    public let uri: String
+package final class Hypervisor: VirtualMachineManager, @unchecked Sendable {
+    package let uri: String
     private let connection: virConnectPtr
     private let router: LifecycleRouter
     /// The lifecycle callback's registration, ended in `deinit` (which releases `router`).
@@ -18,7 +18,7 @@ public final class Hypervisor: VirtualMachineManager, @unchecked Sendable {
     private let logger: Logger
 
     /// The URI of the embedded driver rooted at `root`.
-    public static func embeddedURI(root: String) -> String { "qemu:///embed?root=\(root)" }
+    package static func embeddedURI(root: String) -> String { "qemu:///embed?root=\(root)" }
 
     /// Writes the embedded driver's qemu.conf: QEMU runs as the runner's own user (Debian's
     /// default `libvirt-qemu` user exists only with the system daemon installed), serial consoles
@@ -29,7 +29,7 @@ public final class Hypervisor: VirtualMachineManager, @unchecked Sendable {
     ///
     /// The root and its etc/ are this user's own, mode 0700 (`PrivateDirectory`): an existing
     /// one that someone else owns or can write is refused, never used.
-    public static func prepareEmbeddedRoot(_ root: String) throws {
+    package static func prepareEmbeddedRoot(_ root: String) throws {
         try PrivateDirectory.make(root)
         try PrivateDirectory.make("\(root)/etc")
         let conf = """
@@ -45,7 +45,7 @@ public final class Hypervisor: VirtualMachineManager, @unchecked Sendable {
     }
 
     /// Opens `uri`. For an embedded URI the root's qemu.conf is written first.
-    public init(uri: String, logger: Logger) throws {
+    package init(uri: String, logger: Logger) throws {
         EventLoop.startOnce()
         if let root = Self.embeddedRoot(of: uri) {
             try Self.prepareEmbeddedRoot(root)
@@ -76,7 +76,7 @@ public final class Hypervisor: VirtualMachineManager, @unchecked Sendable {
 
     /// Whether libvirt's DAC security driver is available: not for an unprivileged runner on the
     /// embedded driver, which then must not name it in a domain (see `DomainConfiguration`).
-    public let hasDACSecurityDriver: Bool
+    package let hasDACSecurityDriver: Bool
 
     private static func capabilities(_ connection: virConnectPtr) -> String {
         guard let xml = virConnectGetCapabilities(connection) else { return "" }
@@ -86,10 +86,10 @@ public final class Hypervisor: VirtualMachineManager, @unchecked Sendable {
 
     /// Whether this is libvirt's embedded driver, which runs QEMU as the runner's own user: the
     /// job's files then need no relabelling (and a relabel would have nothing to restore).
-    public var isEmbedded: Bool { Self.embeddedRoot(of: uri) != nil }
+    package var isEmbedded: Bool { Self.embeddedRoot(of: uri) != nil }
 
     /// The version of the libvirt library in use, e.g. "9.0.0".
-    public static var libraryVersion: String {
+    package static var libraryVersion: String {
         var version: UInt = 0
         virGetVersion(&version, nil, nil)
         return "\(version / 1_000_000).\((version / 1000) % 1000).\(version % 1000)"
@@ -108,7 +108,7 @@ public final class Hypervisor: VirtualMachineManager, @unchecked Sendable {
     ///
     /// The domain is created paused, its memory hard limit set, then resumed: the guest runs no
     /// instruction before the limit is in place.
-    public func start(_ configuration: DomainConfiguration) async throws -> VirtualMachine {
+    package func start(_ configuration: DomainConfiguration) async throws -> VirtualMachine {
         try await Self.call("construir-start") { try self.startNow(configuration) }
     }
 
@@ -179,13 +179,13 @@ public final class Hypervisor: VirtualMachineManager, @unchecked Sendable {
     private let memoryLimitWarning = Once()
 
     /// Names of the domains this connection can see that are running (for cleaning up stale ones).
-    public func runningDomainNames() async -> [String] {
+    package func runningDomainNames() async -> [String] {
         (try? await Self.call("construir-domains") { self.runningDomainNamesNow() }) ?? []
     }
 
     /// `runningDomainNames()` on the calling thread, for a caller that is not async (a test's
     /// check, `doctor`).
-    public func runningDomainNamesNow() -> [String] {
+    package func runningDomainNamesNow() -> [String] {
         var domains: UnsafeMutablePointer<virDomainPtr?>?
         let count = virConnectListAllDomains(connection, &domains, UInt32(VIR_CONNECT_LIST_DOMAINS_ACTIVE.rawValue))
         guard count > 0, let domains else { return [] }
@@ -201,7 +201,7 @@ public final class Hypervisor: VirtualMachineManager, @unchecked Sendable {
 
     /// Whether the running domain `name` is paused (suspended, or halted on its power-off);
     /// nil when there is no such running domain.
-    public func isPaused(name: String) -> Bool? {
+    package func isPaused(name: String) -> Bool? {
         guard let domain = virDomainLookupByName(connection, name) else { return nil }
         defer { virDomainFree(domain) }
         var state: Int32 = 0
@@ -212,7 +212,7 @@ public final class Hypervisor: VirtualMachineManager, @unchecked Sendable {
 
     /// Destroys the domain through libvirt, then kills any QEMU process of that name libvirt
     /// cannot see (one of a dead runner whose embedded driver had another root).
-    public func destroyLeftover(name: String) async {
+    package func destroyLeftover(name: String) async {
         _ = try? await Self.call("construir-destroy") {
             self.destroy(name: name)
             StaleProcesses.kill(domains: [name])
@@ -221,7 +221,7 @@ public final class Hypervisor: VirtualMachineManager, @unchecked Sendable {
 
     /// Destroys a running domain by name; false when there was none.
     @discardableResult
-    public func destroy(name: String) -> Bool {
+    package func destroy(name: String) -> Bool {
         guard let domain = virDomainLookupByName(connection, name) else { return false }
         defer { virDomainFree(domain) }
         return virDomainDestroy(domain) == 0

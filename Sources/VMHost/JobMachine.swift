@@ -2,7 +2,7 @@ import ConstruirSystem
 
 /// One started job VM. It ends in exactly one way: the guest powers off, the domain stops for
 /// another reason, or the runner destroys it (timeout, a limit, a stopping runner).
-public protocol JobMachine: Sendable {
+package protocol JobMachine: Sendable {
     var name: String { get }
 
     /// The first stop of the domain on its own (guest power-off, crash, QEMU gone); nil when the
@@ -42,7 +42,7 @@ extension JobMachine {
     /// before reading its disks. A guest that powered off is halted (QEMU paused on its
     /// power-off with its I/O drained), so its disks are final; destroying it takes ~1.4 s that
     /// need not delay the result, so the caller does it when it suits.
-    public func waitForStop(timeout: Duration, pauses: PauseClock? = nil, watchdog: (@Sendable () -> StopReason?)? = nil,
+    package func waitForStop(timeout: Duration, pauses: PauseClock? = nil, watchdog: (@Sendable () -> StopReason?)? = nil,
                             interval: Duration = .milliseconds(500)) async -> StopReason {
         let start = ContinuousClock.now
         return await withTaskGroup(of: StopReason?.self) { group in
@@ -87,7 +87,7 @@ extension JobMachine {
     /// list, and the next VM's start waits on the list: back-to-back jobs paid ~1.4 s each for
     /// the teardown before them. Destroyed after `grace` if libvirt never says it ended, or at
     /// once when the task is cancelled (the runner stops): a teardown is never left half done.
-    public func letEnd(grace: Duration = .seconds(30)) async {
+    package func letEnd(grace: Duration = .seconds(30)) async {
         let ended = await withTaskGroup(of: Bool.self) { group in
             group.addTask { await self.ended() }
             group.addTask { try? await Task.sleep(for: grace); return false }

@@ -6,10 +6,10 @@ import Glibc
 /// Why: the embedded driver runs QEMU as a child of the runner, daemonised; when the runner is
 /// killed (`kill -9`, OOM) those processes live on. A restarted runner finds them here and kills
 /// them before their jobs are run again, whichever libvirt root they were started from.
-public enum StaleProcesses {
+package enum StaleProcesses {
     /// Domain name → pid of every QEMU process of this user (all users, for root) whose domain
     /// name passes `matching`.
-    public static func qemuDomains(matching: (String) -> Bool) -> [String: pid_t] {
+    package static func qemuDomains(matching: (String) -> Bool) -> [String: pid_t] {
         var found: [String: pid_t] = [:]
         let me = getuid()
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
@@ -24,7 +24,7 @@ public enum StaleProcesses {
     }
 
     /// The domain name in a QEMU command line (NUL-separated arguments), or nil.
-    public static func domainName(commandLine data: Data) -> String? {
+    package static func domainName(commandLine data: Data) -> String? {
         let arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
         guard let first = arguments.first, first.contains("qemu") else { return nil }
         guard let index = arguments.firstIndex(of: "-name"), index + 1 < arguments.count else { return nil }
@@ -41,7 +41,7 @@ public enum StaleProcesses {
     /// The wait blocks this thread: call it from a thread of its own (`OwnThread`, as
     /// `Hypervisor.destroyLeftover`'s callers do) or from code that is not async.
     @discardableResult
-    public static func kill(domains names: Set<String>) -> [String] {
+    package static func kill(domains names: Set<String>) -> [String] {
         let targets = qemuDomains(matching: names.contains)
         for pid in targets.values { _ = Glibc.kill(pid, SIGKILL) }
         for _ in 0..<100 where targets.values.contains(where: { Glibc.kill($0, 0) == 0 && !isZombie($0) }) {

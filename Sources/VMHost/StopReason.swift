@@ -4,7 +4,7 @@ import Foundation
 import Logging
 
 /// What ended a VM.
-public enum StopReason: Sendable, Equatable, CustomStringConvertible {
+package enum StopReason: Sendable, Equatable, CustomStringConvertible {
     /// The guest powered itself off (ACPI shutdown).
     case guestPoweredOff
     /// The domain stopped for another reason (crash, reset, destroyed from outside, QEMU died).
@@ -16,7 +16,7 @@ public enum StopReason: Sendable, Equatable, CustomStringConvertible {
     /// `construir kill` asked for the job to stop (a `KillRequest`); the domain was destroyed.
     case killed
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .guestPoweredOff: return "guest powered off"
         case .stopped(let detail): return "stopped (\(detail))"

@@ -5,14 +5,14 @@ import Synchronization
 
 /// One libvirt job VM (see `JobMachine`).
 // @unchecked: it holds libvirt's domain handle, which libvirt allows from any thread.
-public final class VirtualMachine: JobMachine, @unchecked Sendable {
-    public let name: String
+package final class VirtualMachine: JobMachine, @unchecked Sendable {
+    package let name: String
     private let domain: virDomainPtr
     private let signal: StopSignal
     private let router: LifecycleRouter
 
     /// Whether the memory hard limit of the configuration is in force (see `Hypervisor.start`).
-    public let memoryHardLimitApplied: Bool
+    package let memoryHardLimitApplied: Bool
 
     /// QEMU's pid while this process, which adopted it (`Subreaper`), has to reap it; else nil.
     private let adoptedPID: Mutex<pid_t?>
@@ -32,11 +32,11 @@ public final class VirtualMachine: JobMachine, @unchecked Sendable {
         virDomainFree(domain)
     }
 
-    public func stopped() async -> StopReason? {
+    package func stopped() async -> StopReason? {
         await signal.wait()
     }
 
-    public func ended() async -> Bool {
+    package func ended() async -> Bool {
         // A QEMU this process adopted is its own to reap: libvirt would wait for it in vain.
         if adoptedPID.withLock({ $0 }) != nil {
             await destroy()
@@ -47,7 +47,7 @@ public final class VirtualMachine: JobMachine, @unchecked Sendable {
 
     /// The live I/O throttle of the disk at `target` (e.g. "vda") as QEMU reports it:
     /// (bytes per second, operations per second), or nil when libvirt cannot tell.
-    public func diskThrottle(target: String) -> (bytesPerSecond: UInt64, operationsPerSecond: UInt64)? {
+    package func diskThrottle(target: String) -> (bytesPerSecond: UInt64, operationsPerSecond: UInt64)? {
         var count: Int32 = 0
         guard virDomainGetBlockIoTune(domain, target, nil, &count, 0) == 0, count > 0 else { return nil }
         var parameters = [virTypedParameter](repeating: virTypedParameter(), count: Int(count))
@@ -64,19 +64,19 @@ public final class VirtualMachine: JobMachine, @unchecked Sendable {
         return (bytes, operations)
     }
 
-    public func suspend() async throws {
+    package func suspend() async throws {
         try await Hypervisor.call("construir-pause", urgent: true) { [self] in
             guard virDomainSuspend(domain) == 0 else { throw Hypervisor.lastError("cannot pause VM \(name)") }
         }
     }
 
-    public func resume() async throws {
+    package func resume() async throws {
         try await Hypervisor.call("construir-resume", urgent: true) { [self] in
             guard virDomainResume(domain) == 0 else { throw Hypervisor.lastError("cannot resume VM \(name)") }
         }
     }
 
-    public func resizeDisk(target: String, bytes: Int64) async throws {
+    package func resizeDisk(target: String, bytes: Int64) async throws {
         try await Hypervisor.call("construir-resize") { [self] in
             guard virDomainBlockResize(domain, target, UInt64(bytes), UInt32(VIR_DOMAIN_BLOCK_RESIZE_BYTES.rawValue)) == 0 else {
                 throw Hypervisor.lastError("cannot resize disk \(target) of VM \(name)")
@@ -84,11 +84,11 @@ public final class VirtualMachine: JobMachine, @unchecked Sendable {
         }
     }
 
-    public func isRunning() async -> Bool {
+    package func isRunning() async -> Bool {
         (try? await Hypervisor.call("construir-active") { [self] in virDomainIsActive(domain) == 1 }) ?? false
     }
 
-    public func destroy() async {
+    package func destroy() async {
         _ = try? await Hypervisor.call("construir-destroy") { [self] in destroyNow() }
     }
 

@@ -4,7 +4,7 @@
 ///
 /// Its methods are async: libvirt's calls take up to seconds, and its implementation makes them
 /// on threads of its own (`Hypervisor.call`), so a caller never leaves the pool by hand.
-public protocol VirtualMachineManager: Sendable {
+package protocol VirtualMachineManager: Sendable {
     associatedtype Machine: JobMachine
 
     /// Whether QEMU runs as the runner's own user (libvirt's embedded driver): the job's files

@@ -4,12 +4,12 @@ import ConstruirSystem
 
 /// Small, whole-buffer xz helpers. The streaming types (`XZStreamReader`, `XZWriter`) are what
 /// production code uses; these exist for small payloads and tests, where a buffer is simpler.
-public enum XZ {
+package enum XZ {
     /// The six bytes every xz stream starts with.
-    public static let magic: [UInt8] = [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]
+    package static let magic: [UInt8] = [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]
 
     /// Compresses `data` into one complete xz stream (CRC64 check) at `preset` 0...9.
-    public static func compress(_ data: [UInt8], preset: Int = 6, extreme: Bool = false) throws(ConstruirError) -> [UInt8] {
+    package static func compress(_ data: [UInt8], preset: Int = 6, extreme: Bool = false) throws(ConstruirError) -> [UInt8] {
         let presetValue = try presetFlags(preset, extreme: extreme)
         var output = [UInt8](repeating: 0, count: lzma_stream_buffer_bound(data.count))
         var written = 0

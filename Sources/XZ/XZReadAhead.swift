@@ -21,9 +21,9 @@ import Synchronization
 /// Threads: `stop()` (also called by `deinit`) stops the decoder and joins it, so no thread
 /// outlives this object. A decoder error ends the thread at once and reaches the consumer, in
 /// stream order, from `next()`. The consumer uses one thread at a time.
-public final class XZReadAhead {
+package final class XZReadAhead {
     /// The file the reader decodes.
-    public let path: String
+    package let path: String
     private let shared: Shared
     private let chunkSize: Int
     private var thread: pthread_t?
@@ -38,7 +38,7 @@ public final class XZReadAhead {
     ///   - chunkSize: bytes per buffer; the decoder fills each one before handing it over.
     ///   - chunkCount: buffers in flight; at most `chunkSize × chunkCount` decoded bytes wait.
     /// - Throws: `.system` if the thread cannot be created (the reader is then untouched).
-    public init(_ reader: XZStreamReader, chunkSize: Int = 1 << 20, chunkCount: Int = 4) throws(ConstruirError) {
+    package init(_ reader: XZStreamReader, chunkSize: Int = 1 << 20, chunkCount: Int = 4) throws(ConstruirError) {
         precondition(chunkSize > 0 && chunkCount > 0, "XZReadAhead needs at least one non-empty chunk")
         self.path = reader.path
         self.chunkSize = chunkSize
@@ -74,7 +74,7 @@ public final class XZReadAhead {
     ///
     /// - Throws: the reader's error (`.limitExceeded`, `.xz`, `.system`) once the consumer has
     ///   received everything decoded before it; the same error on every later call.
-    public func next() throws(ConstruirError) -> UnsafeRawBufferPointer {
+    package func next() throws(ConstruirError) -> UnsafeRawBufferPointer {
         if let lent {
             self.lent = nil
             shared.state.withLock { $0.free.append(lent) }
@@ -101,7 +101,7 @@ public final class XZReadAhead {
 
     /// Stops the decoder thread and waits until it has ended; the reader is the caller's again.
     /// A decoder in the middle of a chunk finishes that chunk first. Calling it again does nothing.
-    public func stop() {
+    package func stop() {
         guard let thread else { return }
         shared.state.withLock { $0.stopping = true }
         shared.slots.signal()  // wakes a decoder waiting for a free chunk
@@ -112,11 +112,11 @@ public final class XZReadAhead {
 
     /// The decoder thread's kernel thread id (`/proc/self/task/TID`), once it has started; for
     /// diagnostics and tests.
-    public var threadID: pid_t? { shared.state.withLock { $0.threadID } }
+    package var threadID: pid_t? { shared.state.withLock { $0.threadID } }
 
     /// The files being decoded ahead right now, one entry per running decoder thread. For
     /// diagnostics and tests: a decoder thread must never outlive the call that started it.
-    public static func running() -> [String] {
+    package static func running() -> [String] {
         live.withLock { Array($0.values) }
     }
 

@@ -22,27 +22,27 @@ import ConstruirSystem
 /// xz stream.
 ///
 /// Not thread-safe; use it from one thread at a time.
-public final class XZStreamReader {
+package final class XZStreamReader {
     /// 256 MiB: more than any preset (even -9e, 64 MiB dictionary) needs, far less than a
     /// crafted header could ask for.
-    public static let defaultMemoryLimit: UInt64 = 256 << 20
+    package static let defaultMemoryLimit: UInt64 = 256 << 20
     /// Bytes examined at the start of the disk to tell "never written" from "not xz".
     static let sniffLength = 4096
 
     /// The file being decoded.
-    public let path: String
+    package let path: String
     /// What the file is, in error messages.
-    public let subject: String
+    package let subject: String
     /// Decompressed bytes allowed before `read(into:)` fails with `.limitExceeded`.
-    public let maxDecompressedBytes: Int64
+    package let maxDecompressedBytes: Int64
     /// Where the trimmed copy of the stream goes once `finish()` succeeds, if anywhere.
-    public let copyPath: String?
+    package let copyPath: String?
     /// The exact byte length of the xz stream; `nil` until the end of the stream was decoded.
-    public private(set) var compressedLength: Int64?
+    package private(set) var compressedLength: Int64?
     /// Decompressed bytes handed out so far.
-    public private(set) var decompressedLength: Int64 = 0
+    package private(set) var decompressedLength: Int64 = 0
     /// True once the whole stream has been decoded (and `read(into:)` returns 0).
-    public var isAtEnd: Bool { compressedLength != nil }
+    package var isAtEnd: Bool { compressedLength != nil }
 
     private enum State { case reading, finished, closed }
 
@@ -66,7 +66,7 @@ public final class XZStreamReader {
     ///   - subject: what the file is, for error messages (default: "output disk PATH").
     /// - Throws: `.xz` if the disk is empty (zero length or all zeros at the start) or does not
     ///   start with the xz magic; `.system` if it cannot be opened or read.
-    public init(path: String, maxDecompressedBytes: Int64, memoryLimit: UInt64 = XZStreamReader.defaultMemoryLimit,
+    package init(path: String, maxDecompressedBytes: Int64, memoryLimit: UInt64 = XZStreamReader.defaultMemoryLimit,
                 copyingStreamTo copyPath: String? = nil, bufferSize: Int = 1 << 20, subject: String? = nil) throws(ConstruirError) {
         precondition(maxDecompressedBytes >= 0, "maxDecompressedBytes must not be negative")
         self.path = path
@@ -114,7 +114,7 @@ public final class XZStreamReader {
     ///
     /// - Throws: `.limitExceeded` past `maxDecompressedBytes`; `.xz` for a truncated or corrupt
     ///   stream or one needing too much memory; `.system` for I/O errors.
-    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(ConstruirError) -> Int {
+    package func read(into buffer: UnsafeMutableRawBufferPointer) throws(ConstruirError) -> Int {
         if let failure { throw failure }
         guard state == .reading else {
             throw ConstruirError(.internalError, "XZStreamReader used after finish() or discard()")
@@ -164,7 +164,7 @@ public final class XZStreamReader {
     /// it stopped early (tar readers stop at the end-of-archive marker). Returns the stream's
     /// compressed length. Calling it again returns the same value.
     @discardableResult
-    public func finish() throws(ConstruirError) -> Int64 {
+    package func finish() throws(ConstruirError) -> Int64 {
         if let failure { throw failure }
         if state == .finished, let compressedLength { return compressedLength }
         guard state == .reading else {
@@ -194,7 +194,7 @@ public final class XZStreamReader {
     }
 
     /// Gives up: closes the disk and removes the partial copy. Later calls throw.
-    public func discard() {
+    package func discard() {
         if state == .reading { release(keepCopy: false) }
     }
 

@@ -11,23 +11,23 @@ import ConstruirSystem
 ///
 /// The file at `path` is created or truncated by `init`. If the writer is dropped (or fails)
 /// before `finish()` succeeds, the incomplete file is removed. Not thread-safe.
-public final class XZWriter {
+package final class XZWriter {
     /// How to compress.
-    public struct Options: Sendable, Equatable {
+    package struct Options: Sendable, Equatable {
         /// xz preset level 0...9 (`xz -0` ... `xz -9`).
-        public var preset: Int
+        package var preset: Int
         /// `xz -e`: slower, slightly smaller.
-        public var extreme: Bool
+        package var extreme: Bool
         /// Encoder threads; 0 means one per CPU. Without `blockSize`, 1 uses the
         /// single-threaded encoder (one block, the smallest output).
-        public var threads: Int
+        package var threads: Int
         /// Uncompressed bytes per xz block, or nil for liblzma's choice. When set, the
         /// multithreaded encoder is used whatever `threads` is, so the output depends only on
         /// the input, `preset`, `extreme` and `blockSize`: byte-identical for any thread count.
         /// (liblzma's encoder splits the input by block size, never by thread count.)
-        public var blockSize: Int?
+        package var blockSize: Int?
 
-        public init(preset: Int = 6, extreme: Bool = false, threads: Int = 1, blockSize: Int? = nil) {
+        package init(preset: Int = 6, extreme: Bool = false, threads: Int = 1, blockSize: Int? = nil) {
             self.preset = preset
             self.extreme = extreme
             self.threads = threads
@@ -35,11 +35,11 @@ public final class XZWriter {
         }
     }
 
-    public let path: String
+    package let path: String
     /// Uncompressed bytes written so far.
-    public private(set) var uncompressedLength: Int64 = 0
+    package private(set) var uncompressedLength: Int64 = 0
     /// Compressed bytes written to the file so far (the final size once `finish()` returned).
-    public private(set) var compressedLength: Int64 = 0
+    package private(set) var compressedLength: Int64 = 0
 
     private var fd: Int32 = -1
     private let stream: UnsafeMutablePointer<lzma_stream>
@@ -47,7 +47,7 @@ public final class XZWriter {
     private var finished = false
     private var failure: ConstruirError?
 
-    public init(path: String, options: Options = Options()) throws(ConstruirError) {
+    package init(path: String, options: Options = Options()) throws(ConstruirError) {
         self.path = path
         self.stream = .allocate(capacity: 1)
         self.stream.initialize(to: construir_lzma_stream_init())
@@ -92,7 +92,7 @@ public final class XZWriter {
     }
 
     /// Compresses `bytes` and writes whatever output is ready.
-    public func write(_ bytes: UnsafeRawBufferPointer) throws(ConstruirError) {
+    package func write(_ bytes: UnsafeRawBufferPointer) throws(ConstruirError) {
         try checkUsable()
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
         stream.pointee.next_in = base.assumingMemoryBound(to: UInt8.self)
@@ -104,7 +104,7 @@ public final class XZWriter {
     }
 
     /// Compresses `bytes` and writes whatever output is ready.
-    public func write(_ bytes: [UInt8]) throws(ConstruirError) {
+    package func write(_ bytes: [UInt8]) throws(ConstruirError) {
         var thrown: ConstruirError?
         bytes.withUnsafeBytes { buffer in
             do throws(ConstruirError) { try write(buffer) } catch { thrown = error }
@@ -114,7 +114,7 @@ public final class XZWriter {
 
     /// Flushes the encoder, completes the stream and syncs the file. Returns the file's size.
     @discardableResult
-    public func finish() throws(ConstruirError) -> Int64 {
+    package func finish() throws(ConstruirError) -> Int64 {
         if finished { return compressedLength }
         try checkUsable()
         stream.pointee.next_in = nil

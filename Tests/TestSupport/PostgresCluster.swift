@@ -9,28 +9,28 @@ import Foundation
 /// Debian's `postgresql` package (scripts/install-deps) provides it. Where it is missing, the
 /// tests that need it skip with a reason, except under scripts/test
 /// (CONSTRUIR_REQUIRE_POSTGRES=1), where they fail.
-public struct PostgresCluster: Sendable {
+package struct PostgresCluster: Sendable {
     /// `postgres://construir@127.0.0.1:PORT/postgres`; `database(_:)` makes another.
-    public let url: String
-    public let port: Int
+    package let url: String
+    package let port: Int
     let directory: String
     let bin: String
     let user: String?
 
     /// The server's binaries: the newest `/usr/lib/postgresql/N/bin` with `initdb`.
-    public static var binaries: String? {
+    package static var binaries: String? {
         let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
         return versions.compactMap(Int.init).sorted().reversed().map { "/usr/lib/postgresql/\($0)/bin" }
             .first { FileManager.default.isExecutableFile(atPath: "\($0)/initdb") }
     }
 
-    public static var isRequired: Bool { ProcessInfo.processInfo.environment["CONSTRUIR_REQUIRE_POSTGRES"] == "1" }
+    package static var isRequired: Bool { ProcessInfo.processInfo.environment["CONSTRUIR_REQUIRE_POSTGRES"] == "1" }
 
     /// Whether the PostgreSQL tests run: the server is installed, or the run requires it.
-    public static var available: Bool { binaries != nil || isRequired }
+    package static var available: Bool { binaries != nil || isRequired }
 
     /// Runs `body` with a new cluster, and stops and removes it afterwards.
-    public static func with<T>(_ body: (PostgresCluster) async throws -> T) async throws -> T {
+    package static func with<T>(_ body: (PostgresCluster) async throws -> T) async throws -> T {
         let cluster = try await start()
         do {
             let value = try await body(cluster)
@@ -66,7 +66,7 @@ public struct PostgresCluster: Sendable {
     }
 
     /// Makes database `name` and returns its URL.
-    public func database(_ name: String) async throws -> String {
+    package func database(_ name: String) async throws -> String {
         let (status, output) = try await run(["\(bin)/createdb", "-h", "127.0.0.1", "-p", "\(port)", "-U", "construir", name])
         guard status == 0 else { throw PostgresClusterError("createdb \(name): \(output)") }
         return "postgres://construir@127.0.0.1:\(port)/\(name)"
@@ -106,7 +106,7 @@ public struct PostgresCluster: Sendable {
     }
 }
 
-public struct PostgresClusterError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
+package struct PostgresClusterError: Error, CustomStringConvertible {
+    package let description: String
+    package init(_ description: String) { self.description = description }
 }

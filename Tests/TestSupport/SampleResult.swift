@@ -2,7 +2,7 @@ import Foundation
 import JobModel
 
 /// A result.json as the runner writes it, for trees built by hand.
-public func sampleResult(job: String, status: JobResult.Status, exitCode: Int? = nil, finished: Date, total: Double) -> JobResult {
+package func sampleResult(job: String, status: JobResult.Status, exitCode: Int? = nil, finished: Date, total: Double) -> JobResult {
     let name = JobName(fileName: job)!
     return JobResult(
         job: job, name: name.name, status: status, exitCode: exitCode, error: status == .error ? "boom <b>" : nil,

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Runs `body` with a fresh directory that is removed afterwards, whatever happens.
-public func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
+package func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
     let base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
     let template = "\(base)/construir-test-XXXXXX"
     var bytes = Array(template.utf8CString)
@@ -16,7 +16,7 @@ public func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async 
 /// of Swift's cooperative pool, which the other tests running meanwhile (and an in-process
 /// server or runner that the child may talk to) need.
 @discardableResult
-public func runTool(_ arguments: [String], in directory: String? = nil,
+package func runTool(_ arguments: [String], in directory: String? = nil,
                     environment: [String: String]? = nil) async throws -> (status: Int32, output: String) {
     try await withCheckedThrowingContinuation { continuation in
         DispatchQueue.global().async {
@@ -27,7 +27,7 @@ public func runTool(_ arguments: [String], in directory: String? = nil,
 
 /// `runTool` waiting on the calling thread: only where nothing can wait, as in a `defer`.
 @discardableResult
-public func runToolBlocking(_ arguments: [String], in directory: String? = nil,
+package func runToolBlocking(_ arguments: [String], in directory: String? = nil,
                             environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")

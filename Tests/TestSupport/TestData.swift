@@ -1,6 +1,6 @@
 /// `count` bytes that xz compresses, but not to nothing: runs of text between pseudo-random
 /// words. Deterministic per `seed`, and fast enough for tens of MiB.
-public func mixedBytes(_ count: Int, seed: UInt64 = 0x9E37_79B9_7F4A_7C15) -> [UInt8] {
+package func mixedBytes(_ count: Int, seed: UInt64 = 0x9E37_79B9_7F4A_7C15) -> [UInt8] {
     var state = seed | 1
     var result: [UInt8] = []
     result.reserveCapacity(count + 64)

@@ -216,6 +216,9 @@ private final class TarExtraction {
         }
     }
 
+    /// One entry, checked then written. Longer than 80 lines on purpose: every check an entry
+    /// from a hostile guest must pass (name, type, links, sizes, totals) reads top to bottom in
+    /// one place, in the order they apply (docs/security.md, "Extraction rules", lists them).
     private func extract(_ entry: OpaquePointer) throws(ConstruirError) {
         guard let rawName = LibArchive.path(of: entry) else {
             throw ConstruirError(.unsafeEntry, "archive entry #\(entriesSeen) has no name")

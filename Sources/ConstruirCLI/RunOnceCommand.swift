@@ -98,23 +98,7 @@ package struct RunOnceCommand: AsyncParsableCommand {
             throw fail(command, "\(error)")
         }
 
-        let quiet = options.quiet
-        let runningDirectory = runner.source.queue.runningDirectory
-        let console = Task {
-            guard !quiet else { return }
-            let toTerminal = isatty(STDOUT_FILENO) == 1
-            // The runner claims the job into running/ID/ first; follow that directory's console.
-            while !Task.isCancelled, !published.runnerEnded {
-                let claimed = (try? FileManager.default.contentsOfDirectory(atPath: runningDirectory)) ?? []
-                if let id = claimed.first(where: { !$0.hasPrefix(".") }) {
-                    await ConsoleFollower.follow(directory: "\(runningDirectory)/\(id)") {
-                        TerminalText.write($0, toTerminal: toTerminal)
-                    }
-                    return
-                }
-                try? await Task.sleep(for: .milliseconds(100))
-            }
-        }
+        let console = Self.printConsole(of: runner.source.queue.runningDirectory, quiet: options.quiet, published: published)
         do {
             try await CommandServices.run(runner, logger: logger)
         } catch {
@@ -141,6 +125,26 @@ package struct RunOnceCommand: AsyncParsableCommand {
         print("--- construir \(command): \(fileName) ---")
         print(StatusText.result(.init(directory: (job.directory as NSString).lastPathComponent, result: job.result), directory: job.directory), terminator: "")
         throw ExitCode(JobExitCode.code(for: job.result.status))
+    }
+
+    /// Prints the console of the job the runner claims into `runningDirectory` as it grows,
+    /// until the runner ended and every byte is out.
+    private static func printConsole(of runningDirectory: String, quiet: Bool, published: PublishedBox) -> Task<Void, Never> {
+        Task {
+            guard !quiet else { return }
+            let toTerminal = isatty(STDOUT_FILENO) == 1
+            // The runner claims the job into running/ID/ first; follow that directory's console.
+            while !Task.isCancelled, !published.runnerEnded {
+                let claimed = (try? FileManager.default.contentsOfDirectory(atPath: runningDirectory)) ?? []
+                if let id = claimed.first(where: { !$0.hasPrefix(".") }) {
+                    await ConsoleFollower.follow(directory: "\(runningDirectory)/\(id)") {
+                        TerminalText.write($0, toTerminal: toTerminal)
+                    }
+                    return
+                }
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        }
     }
 
     /// A kept embedded-driver root below `base` and the lock that makes it this process's; nil

@@ -100,57 +100,9 @@ package final class ChildProcess {
             // The child's ends (and, on failure, ours): the child has its copies.
             opened.forEach { Glibc.close($0) }
         }
-        func makePipe() throws(ConstruirError) -> (read: Int32, write: Int32) {
-            var ends: [Int32] = [-1, -1]
-            guard construir_pipe_cloexec(&ends) == 0 else {
-                throw ConstruirError(.system, "cannot make a pipe for \(program): \(String(cString: strerror(errno)))")
-            }
-            opened += ends
-            return (ends[0], ends[1])
-        }
 
-        // No blocked signals, and default handling of those the runner ignores or catches
-        // (ignoring is inherited across exec).
-        var flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
-        if ownProcessGroup {
-            flags |= POSIX_SPAWN_SETPGROUP
-            posix_spawnattr_setpgroup(&attributes, 0)
-        }
-        posix_spawnattr_setflags(&attributes, Int16(flags))
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signal in [SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD] { sigaddset(&defaults, signal) }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-
-        var stdinPipe: (read: Int32, write: Int32)?
-        switch input {
-        case .null: posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        case .bytes:
-            let ends = try makePipe()
-            stdinPipe = ends
-            posix_spawn_file_actions_adddup2(&actions, ends.read, 0)
-        }
-        var stdoutPipe: (read: Int32, write: Int32)?
-        switch output {
-        case .pipe:
-            let ends = try makePipe()
-            stdoutPipe = ends
-            posix_spawn_file_actions_adddup2(&actions, ends.write, 1)
-        case .null: posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        case .file(let fd): posix_spawn_file_actions_adddup2(&actions, fd, 1)
-        }
-        var stderrPipe: (read: Int32, write: Int32)?
-        switch error {
-        case .collected:
-            let ends = try makePipe()
-            stderrPipe = ends
-            posix_spawn_file_actions_adddup2(&actions, ends.write, 2)
-        case .null: posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        case .standardOutput: posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        }
+        Self.setSignals(&attributes, ownProcessGroup: ownProcessGroup)
+        let (stdinPipe, stdoutPipe, stderrPipe) = try Self.redirect(input, output, error, &actions, opened: &opened, program: program)
         if let directory {
             let failed = construir_spawn_chdir(&actions, directory)
             guard failed == 0 else { throw ConstruirError(.system, "cannot run \(program) in \(directory): \(String(cString: strerror(failed)))") }
@@ -179,23 +131,87 @@ package final class ChildProcess {
         stdoutFD = stdoutPipe?.read ?? -1
         var keep: Set<Int32> = []
         if let stdoutPipe { keep.insert(stdoutPipe.read) }
-        if let stderrPipe {
-            keep.insert(stderrPipe.read)
-            let collector = ErrorCollector()
-            errorCollector = collector
-            let fd = stderrPipe.read
+        if let stderrPipe { keep.insert(stderrPipe.read) }
+        if let stdinPipe, case .bytes = input { keep.insert(stdinPipe.write) }
+        let collected = stderrPipe.map { (fd: $0.read, collector: ErrorCollector()) }
+        errorCollector = collected?.collector
+        Self.startHelpers(stderr: collected, stdin: stdinPipe?.write, input: input, helpers: helpers)
+        opened.removeAll { keep.contains($0) }
+    }
+
+    private static func makePipe(_ program: String, _ opened: inout [Int32]) throws(ConstruirError) -> (read: Int32, write: Int32) {
+        var ends: [Int32] = [-1, -1]
+        guard construir_pipe_cloexec(&ends) == 0 else {
+            throw ConstruirError(.system, "cannot make a pipe for \(program): \(String(cString: strerror(errno)))")
+        }
+        opened += ends
+        return (ends[0], ends[1])
+    }
+
+    /// No blocked signals, and default handling of those the runner ignores or catches
+    /// (ignoring is inherited across exec); a process group of its own when asked.
+    private static func setSignals(_ attributes: inout posix_spawnattr_t, ownProcessGroup: Bool) {
+        var flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
+        if ownProcessGroup {
+            flags |= POSIX_SPAWN_SETPGROUP
+            posix_spawnattr_setpgroup(&attributes, 0)
+        }
+        posix_spawnattr_setflags(&attributes, Int16(flags))
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+    }
+
+    /// Sets the child's stdin, stdout and stderr; returns the pipes made for them (both ends
+    /// are also in `opened`, closed by the caller except those it keeps).
+    private static func redirect(_ input: Input, _ output: Output, _ error: ErrorOutput, _ actions: inout posix_spawn_file_actions_t,
+                                 opened: inout [Int32], program: String) throws(ConstruirError)
+        -> (stdin: (read: Int32, write: Int32)?, stdout: (read: Int32, write: Int32)?, stderr: (read: Int32, write: Int32)?) {
+        var stdinPipe: (read: Int32, write: Int32)?
+        switch input {
+        case .null: posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        case .bytes:
+            let ends = try makePipe(program, &opened)
+            stdinPipe = ends
+            posix_spawn_file_actions_adddup2(&actions, ends.read, 0)
+        }
+        var stdoutPipe: (read: Int32, write: Int32)?
+        switch output {
+        case .pipe:
+            let ends = try makePipe(program, &opened)
+            stdoutPipe = ends
+            posix_spawn_file_actions_adddup2(&actions, ends.write, 1)
+        case .null: posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        case .file(let fd): posix_spawn_file_actions_adddup2(&actions, fd, 1)
+        }
+        var stderrPipe: (read: Int32, write: Int32)?
+        switch error {
+        case .collected:
+            let ends = try makePipe(program, &opened)
+            stderrPipe = ends
+            posix_spawn_file_actions_adddup2(&actions, ends.write, 2)
+        case .null: posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        case .standardOutput: posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
+        return (stdinPipe, stdoutPipe, stderrPipe)
+    }
+
+    /// Threads that collect the child's stderr and feed its stdin, so that neither pipe fills
+    /// while the caller reads stdout; `helpers` is left when both are done.
+    private static func startHelpers(stderr: (fd: Int32, collector: ErrorCollector)?, stdin: Int32?, input: Input, helpers: DispatchGroup) {
+        if let (fd, errors) = stderr {
             helpers.enter()
             Thread.detachNewThread { [helpers] in
-                collector.set(Self.readToEnd(fd))
+                errors.set(Self.readToEnd(fd))
                 Glibc.close(fd)
                 helpers.leave()
             }
-        } else {
-            errorCollector = nil
         }
-        if let stdinPipe, case .bytes(let data) = input {
-            keep.insert(stdinPipe.write)
-            let fd = stdinPipe.write
+        if let fd = stdin, case .bytes(let data) = input {
             helpers.enter()
             Thread.detachNewThread { [helpers] in
                 Self.feed(data, to: fd)
@@ -203,7 +219,6 @@ package final class ChildProcess {
                 helpers.leave()
             }
         }
-        opened.removeAll { keep.contains($0) }
     }
 
     deinit {

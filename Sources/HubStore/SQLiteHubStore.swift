@@ -36,6 +36,8 @@ package final class SQLiteHubStore: HubStore {
         }
     }
 
+    /// The schema, one migration per release that changed it, in order. Longer than 80 lines on
+    /// purpose: it is the schema's history, and it only grows at its end.
     private static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in

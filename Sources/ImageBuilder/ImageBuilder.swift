@@ -179,27 +179,7 @@ package struct ImageBuilder: Sendable {
 
         // 3. The filesystem image.
         let image = "\(staging)/\(rootfs.fileName)"
-        switch rootfs.format {
-        case .squashfs:
-            try step(3, of: steps, "squashfs image (mksquashfs\(rootfs.compression.map { ", \($0)" } ?? ""))") {
-                var arguments = ["mksquashfs", tree, image, "-noappend", "-no-progress", "-quiet",
-                                 "-all-time", String(Self.sourceDateEpoch), "-mkfs-time", String(Self.sourceDateEpoch)]
-                if let compression = rootfs.compression {
-                    arguments += ["-comp", compression]
-                    if let level = rootfs.compressionLevel { arguments += ["-Xcompression-level", String(level)] }
-                }
-                try Tool.run(arguments, output: progress.output)
-                progress.output("\(rootfs.fileName): \(ImageCatalog.formatSize(try FileSystem.size(of: image)))")
-            }
-        case .ext4:
-            try step(3, of: steps, "ext4 image (mkfs.ext4 -d)") {
-                let used = try Tool.run(["du", "-s", "-B1", "--apparent-size", tree], output: { _ in })
-                let bytes = Int64(used.first?.split(separator: "\t").first ?? "") ?? 0
-                let size = ((bytes + bytes / 4 + (64 << 20)) / (1 << 20)) * (1 << 20)
-                try Tool.run(["mkfs.ext4", "-q", "-F", "-d", tree, "-L", "construir-root", "-m", "0", "-O", "^has_journal",
-                              image, "\(size / 1024)k"], output: progress.output)
-            }
-        }
+        try makeFilesystemImage(rootfs, tree: tree, image: image, step: 3, of: steps)
 
         // 4. Hash and move everything into images/N/.
         var manifest = BuildImage.Manifest(
@@ -220,6 +200,31 @@ package struct ImageBuilder: Sendable {
             try install(staged: staged, manifest: manifest)
         }
         return manifest
+    }
+
+    /// Step 3: the root filesystem image of `tree`, squashfs or ext4 as the recipe says.
+    private func makeFilesystemImage(_ rootfs: ImageRecipe.RootFilesystem, tree: String, image: String, step number: Int, of total: Int) throws {
+        switch rootfs.format {
+        case .squashfs:
+            try step(number, of: total, "squashfs image (mksquashfs\(rootfs.compression.map { ", \($0)" } ?? ""))") {
+                var arguments = ["mksquashfs", tree, image, "-noappend", "-no-progress", "-quiet",
+                                 "-all-time", String(Self.sourceDateEpoch), "-mkfs-time", String(Self.sourceDateEpoch)]
+                if let compression = rootfs.compression {
+                    arguments += ["-comp", compression]
+                    if let level = rootfs.compressionLevel { arguments += ["-Xcompression-level", String(level)] }
+                }
+                try Tool.run(arguments, output: progress.output)
+                progress.output("\(rootfs.fileName): \(ImageCatalog.formatSize(try FileSystem.size(of: image)))")
+            }
+        case .ext4:
+            try step(number, of: total, "ext4 image (mkfs.ext4 -d)") {
+                let used = try Tool.run(["du", "-s", "-B1", "--apparent-size", tree], output: { _ in })
+                let bytes = Int64(used.first?.split(separator: "\t").first ?? "") ?? 0
+                let size = ((bytes + bytes / 4 + (64 << 20)) / (1 << 20)) * (1 << 20)
+                try Tool.run(["mkfs.ext4", "-q", "-F", "-d", tree, "-L", "construir-root", "-m", "0", "-O", "^has_journal",
+                              image, "\(size / 1024)k"], output: progress.output)
+            }
+        }
     }
 
     private func step(_ number: Int, of total: Int, _ title: String, _ body: () throws -> Void) throws {

@@ -95,37 +95,7 @@ extension ImageRecipe {
         func fail(_ message: String) -> ConstruirError {
             ConstruirError(.invalidArgument, "\(source): \(message)")
         }
-        let node: Node?
-        do {
-            node = try Yams.compose(yaml: yaml)
-        } catch {
-            throw fail("not valid YAML: \(error)")
-        }
-        guard let node, let top = node.mapping else { throw fail("expected a mapping of fields") }
-        try checkKeys(top, allowed: ["index", "kind", "description", "suite", "mirrors", "kernel", "initramfs",
-                                     "packages", "rootfs", "files", "remove"], at: "", fail: fail)
-        for (section, allowed) in [("kernel", ["package", "cmdline", "config"]),
-                                   ("initramfs", ["script", "root_modules"]),
-                                   ("rootfs", ["variant", "format", "compression", "compression_level",
-                                               "path_exclude", "path_include"])] {
-            if let sub = top[section] {
-                guard let mapping = sub.mapping else { throw fail("`\(section)` must be a mapping") }
-                try checkKeys(mapping, allowed: Set(allowed), at: "\(section).", fail: fail)
-            }
-        }
-        for file in top["files"]?.sequence ?? [] {
-            guard let mapping = file.mapping else { throw fail("each entry of `files` must be a mapping") }
-            try checkKeys(mapping, allowed: ["path", "source", "content", "mode"], at: "files[].", fail: fail)
-        }
-
-        let raw: Raw
-        do {
-            raw = try YAMLDecoder().decode(Raw.self, from: node)
-        } catch let error as DecodingError {
-            throw fail(describe(error))
-        } catch {
-            throw fail("\(error)")
-        }
+        let raw = try decode(yaml, fail: fail)
 
         guard let index = raw.index else { throw fail("missing field `index`") }
         guard index >= 0 else { throw fail("`index` must not be negative") }
@@ -158,27 +128,7 @@ extension ImageRecipe {
             throw fail("mirror `\(mirror)` is not an apt sources line (`deb URI SUITE COMPONENTS`)")
         }
 
-        var rootfs: RootFilesystem?
-        switch kind {
-        case .initramfsOnly:
-            if raw.rootfs != nil { throw fail("`rootfs` is only for kind rootfs") }
-            if !(initramfs.rootModules ?? []).isEmpty { throw fail("`initramfs.root_modules` is only for kind rootfs") }
-        case .rootfs:
-            guard let section = raw.rootfs else { throw fail("missing field `rootfs` (kind rootfs)") }
-            guard !mirrors.isEmpty else { throw fail("missing field `mirrors` (kind rootfs)") }
-            guard let formatName = section.format else { throw fail("missing field `rootfs.format`") }
-            guard let format = RootFilesystem.Format(rawValue: formatName) else {
-                throw fail("unknown rootfs.format `\(formatName)` (expected \(RootFilesystem.Format.allCases.map(\.rawValue).joined(separator: " or ")))")
-            }
-            guard !(initramfs.rootModules ?? []).isEmpty else {
-                throw fail("missing field `initramfs.root_modules` (the modules that mount the root filesystem)")
-            }
-            if format == .ext4, section.compression != nil { throw fail("`rootfs.compression` is only for squashfs") }
-            rootfs = RootFilesystem(
-                variant: section.variant ?? "apt", format: format,
-                compression: section.compression, compressionLevel: section.compressionLevel,
-                pathExclude: section.pathExclude ?? [], pathInclude: section.pathInclude ?? [])
-        }
+        let rootfs = try rootFilesystem(raw, kind: kind, rootModules: initramfs.rootModules ?? [], mirrors: mirrors, fail: fail)
 
         var files: [ExtraFile] = []
         for file in raw.files ?? [] {
@@ -199,6 +149,70 @@ extension ImageRecipe {
             kernel: Kernel(package: kernelPackage, cmdline: cmdline, config: kernel.config),
             initramfs: Initramfs(script: script, rootModules: initramfs.rootModules ?? []),
             packages: packages, rootfs: rootfs, files: files, remove: remove)
+    }
+
+    /// The recipe's YAML as `Raw`, every mapping's keys checked first (a misspelt key is an
+    /// error, not ignored).
+    private static func decode(_ yaml: String, fail: (String) -> ConstruirError) throws -> Raw {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: yaml)
+        } catch {
+            throw fail("not valid YAML: \(error)")
+        }
+        guard let node, let top = node.mapping else { throw fail("expected a mapping of fields") }
+        try checkKeys(top, allowed: ["index", "kind", "description", "suite", "mirrors", "kernel", "initramfs",
+                                     "packages", "rootfs", "files", "remove"], at: "", fail: fail)
+        for (section, allowed) in [("kernel", ["package", "cmdline", "config"]),
+                                   ("initramfs", ["script", "root_modules"]),
+                                   ("rootfs", ["variant", "format", "compression", "compression_level",
+                                               "path_exclude", "path_include"])] {
+            if let sub = top[section] {
+                guard let mapping = sub.mapping else { throw fail("`\(section)` must be a mapping") }
+                try checkKeys(mapping, allowed: Set(allowed), at: "\(section).", fail: fail)
+            }
+        }
+        for file in top["files"]?.sequence ?? [] {
+            guard let mapping = file.mapping else { throw fail("each entry of `files` must be a mapping") }
+            try checkKeys(mapping, allowed: ["path", "source", "content", "mode"], at: "files[].", fail: fail)
+        }
+
+        let raw: Raw
+        do {
+            raw = try YAMLDecoder().decode(Raw.self, from: node)
+        } catch let error as DecodingError {
+            throw fail(describe(error))
+        } catch {
+            throw fail("\(error)")
+        }
+        return raw
+    }
+
+    /// The `rootfs` section, required by kind rootfs and refused by kind initramfs-only.
+    private static func rootFilesystem(_ raw: Raw, kind: Kind, rootModules: [String], mirrors: [String],
+                                       fail: (String) -> ConstruirError) throws -> RootFilesystem? {
+        var rootfs: RootFilesystem?
+        switch kind {
+        case .initramfsOnly:
+            if raw.rootfs != nil { throw fail("`rootfs` is only for kind rootfs") }
+            if !rootModules.isEmpty { throw fail("`initramfs.root_modules` is only for kind rootfs") }
+        case .rootfs:
+            guard let section = raw.rootfs else { throw fail("missing field `rootfs` (kind rootfs)") }
+            guard !mirrors.isEmpty else { throw fail("missing field `mirrors` (kind rootfs)") }
+            guard let formatName = section.format else { throw fail("missing field `rootfs.format`") }
+            guard let format = RootFilesystem.Format(rawValue: formatName) else {
+                throw fail("unknown rootfs.format `\(formatName)` (expected \(RootFilesystem.Format.allCases.map(\.rawValue).joined(separator: " or ")))")
+            }
+            guard !rootModules.isEmpty else {
+                throw fail("missing field `initramfs.root_modules` (the modules that mount the root filesystem)")
+            }
+            if format == .ext4, section.compression != nil { throw fail("`rootfs.compression` is only for squashfs") }
+            rootfs = RootFilesystem(
+                variant: section.variant ?? "apt", format: format,
+                compression: section.compression, compressionLevel: section.compressionLevel,
+                pathExclude: section.pathExclude ?? [], pathInclude: section.pathInclude ?? [])
+        }
+        return rootfs
     }
 
     private static var kindNames: String { Kind.allCases.map(\.rawValue).joined(separator: " or ") }

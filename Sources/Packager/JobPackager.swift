@@ -42,35 +42,11 @@ package struct JobPackager: Sendable {
     @discardableResult
     package func package(_ request: PackageRequest, progress: (any PackageProgress)? = nil) throws(ConstruirError) -> PackageResult {
         // Cheap checks first: nothing is read from git before the request is known to be usable.
-        try checkImages(request.images, in: request.imagesDirectory)
-        if case .file = request.destination, request.images.count != 1 {
-            throw ConstruirError(.invalidArgument, "an output file takes exactly one image; use a directory for \(request.images.count) images")
-        }
-        if let size = request.outputSize, size <= 0 {
-            throw ConstruirError(.invalidArgument, "the output size must be positive")
-        }
-        if let digest = request.imageDigest {
-            _ = try ImageDigest.validated(digest, what: "the image digest")
-            guard request.images.count == 1 else {
-                throw ConstruirError(.invalidArgument, "an image digest pins one image; give exactly one image, not \(request.images.map(String.init).joined(separator: ","))")
-            }
-        }
+        try check(request)
         let targetDirectory = try destinationDirectory(request.destination)
 
         let repository = try GitRepository(path: request.repository)
-        let commit: String
-        let source: PackagedSource
-        if request.workingTree {
-            guard request.revision == "HEAD" else {
-                throw ConstruirError(.invalidArgument, "the working tree is packaged on top of HEAD, not of '\(request.revision)'")
-            }
-            let snapshot = try WorkingTreeSnapshot.take(repository)
-            commit = snapshot.commit
-            source = PackagedSource(commit: snapshot.base, uncommittedChanges: snapshot.uncommittedChanges)
-        } else {
-            commit = try repository.resolveCommit(request.revision)
-            source = PackagedSource(commit: commit, uncommittedChanges: false)
-        }
+        let (commit, source) = try Self.source(of: repository, request)
         let shortCommit = try repository.shortHash(commit, length: Self.shortHashLength)
         let time = try repository.committerTime(commit)
         let described = source.uncommittedChanges ? "the working tree (on top of HEAD)" : "commit \(shortCommit) (\(request.revision))"
@@ -112,6 +88,67 @@ package struct JobPackager: Sendable {
             finalPaths = [FileSystem.absolute(path)]
         }
 
+        let written = try write(entries, plan: plan, time: time, to: finalPaths, in: targetDirectory, request, progress: progress)
+        let (tarSize, archiveSize, fileSize) = (written.tarSize, written.archiveSize, written.fileSize)
+        logger.debug("packaged", metadata: ["commit": "\(commit)", "entries": "\(entries.count)", "tar": "\(tarSize)",
+                                            "xz": "\(archiveSize)", "block_size": "\(written.blockSize)",
+                                            "threads": "\(written.threads)"])
+        return PackageResult(files: finalPaths, jobName: jobName, commit: commit, shortCommit: shortCommit,
+                             environment: environment, entries: entries.count, tarSize: tarSize,
+                             archiveSize: archiveSize, fileSize: fileSize, skippedSubmodules: plan.skippedSubmodules,
+                             source: source, stages: stages)
+    }
+
+    /// The checks that need no git: images, destination kind, output size, image digest.
+    private func check(_ request: PackageRequest) throws(ConstruirError) {
+        try checkImages(request.images, in: request.imagesDirectory)
+        if case .file = request.destination, request.images.count != 1 {
+            throw ConstruirError(.invalidArgument, "an output file takes exactly one image; use a directory for \(request.images.count) images")
+        }
+        if let size = request.outputSize, size <= 0 {
+            throw ConstruirError(.invalidArgument, "the output size must be positive")
+        }
+        if let digest = request.imageDigest {
+            _ = try ImageDigest.validated(digest, what: "the image digest")
+            guard request.images.count == 1 else {
+                throw ConstruirError(.invalidArgument, "an image digest pins one image; give exactly one image, not \(request.images.map(String.init).joined(separator: ","))")
+            }
+        }
+    }
+
+    /// The commit to package and what result.json will say of it: the revision's commit, or a
+    /// snapshot commit of the working tree on top of HEAD.
+    private static func source(of repository: GitRepository, _ request: PackageRequest) throws(ConstruirError) -> (String, PackagedSource) {
+        let commit: String
+        let source: PackagedSource
+        if request.workingTree {
+            guard request.revision == "HEAD" else {
+                throw ConstruirError(.invalidArgument, "the working tree is packaged on top of HEAD, not of '\(request.revision)'")
+            }
+            let snapshot = try WorkingTreeSnapshot.take(repository)
+            commit = snapshot.commit
+            source = PackagedSource(commit: snapshot.base, uncommittedChanges: snapshot.uncommittedChanges)
+        } else {
+            commit = try repository.resolveCommit(request.revision)
+            source = PackagedSource(commit: commit, uncommittedChanges: false)
+        }
+        return (commit, source)
+    }
+
+    /// What writing the job files made, for the result and the log.
+    private struct Written {
+        let tarSize: Int64
+        let archiveSize: Int64
+        let fileSize: Int64
+        let blockSize: Int
+        let threads: Int
+    }
+
+    /// Writes the job image once into a temporary beside the first of `finalPaths`, pads it,
+    /// copies it for the other images, then renames each into place (the first last) and syncs
+    /// the directory. Nothing is left behind on failure.
+    private func write(_ entries: [TreePlan.Entry], plan: TreePlan, time: Int64, to finalPaths: [String], in targetDirectory: String,
+                       _ request: PackageRequest, progress: (any PackageProgress)?) throws(ConstruirError) -> Written {
         var temporaries: [String] = []
         defer { for path in temporaries { unlink(path) } }
         let temporary = Self.temporaryPath(for: finalPaths[0])
@@ -155,13 +192,7 @@ package struct JobPackager: Sendable {
         } catch {
             throw ConstruirError(.system, "cannot sync \(targetDirectory)", cause: error)
         }
-        logger.debug("packaged", metadata: ["commit": "\(commit)", "entries": "\(entries.count)", "tar": "\(tarSize)",
-                                            "xz": "\(archiveSize)", "block_size": "\(blockSize)",
-                                            "threads": "\(threads)"])
-        return PackageResult(files: finalPaths, jobName: jobName, commit: commit, shortCommit: shortCommit,
-                             environment: environment, entries: entries.count, tarSize: tarSize,
-                             archiveSize: archiveSize, fileSize: fileSize, skippedSubmodules: plan.skippedSubmodules,
-                             source: source, stages: stages)
+        return Written(tarSize: tarSize, archiveSize: archiveSize, fileSize: fileSize, blockSize: blockSize, threads: threads)
     }
 
     /// The repository's `construir.yml` (its bytes, checked by `JobManifest.parse`), if its

@@ -95,7 +95,7 @@ package struct RunCommand: AsyncParsableCommand {
         _ = try Self.validated { try ComputeHours(parsing: computeWindows) }
         if windowEnd != nil, computeWindows.isEmpty { throw ValidationError("--window-end goes with --hours") }
         if let pauseWhenBusy, !(1...100).contains(pauseWhenBusy) { throw ValidationError("--pause-when-busy takes a percentage from 1 to 100") }
-        _ = try Self.validated { try Self.warmCount(warm, acceleration: .tcg) }
+        _ = try Self.validated { try RunnerSetup.warmCount(warm, acceleration: .tcg) }
         _ = try Self.validated { try Units.duration(warmMaxAge) }
         if onDone?.trimmingCharacters(in: .whitespaces).isEmpty == true {
             throw ValidationError("--on-done needs a command")
@@ -156,7 +156,7 @@ package struct RunCommand: AsyncParsableCommand {
         try PrivateDirectory.make(stateDirectory)
         let identity = try RunnerIdentity.acquire(stateDirectory: stateDirectory)
         // One digest cache for the claims (which name our images' digests) and the executor.
-        let digests = ImageDigestCache(persistingTo: imageDigestStore(stateDirectory: stateDirectory))
+        let digests = ImageDigestCache(persistingTo: try setup().imageDigestStore(stateDirectory: stateDirectory))
         let source = try HubJobSource(client: client, stateDirectory: stateDirectory, logger: logger,
                                       images: ImageStore(root: FileSystem.absolute(images)), digests: digests,
                                       defaultImage: defaultImage, pullImages: pullImages, identity: identity)
@@ -174,76 +174,23 @@ package struct RunCommand: AsyncParsableCommand {
     private func makeRunner<Source: JobSource>(source: Source, stateDirectory: String, identity: RunnerIdentity, logger: Logger,
                                                maxAttempts: Int? = nil, digests: ImageDigestCache? = nil,
                                                onPublished: (@Sendable (PublishedJob) async -> Void)?) throws -> Runner<Source> {
-        let timeout = try Units.duration(self.timeout)
+        try setup().makeRunner(source: source, stateDirectory: stateDirectory, identity: identity, logger: logger,
+                               maxAttempts: maxAttempts, digests: digests, onPublished: onPublished)
+    }
+
+    /// The runner's settings, parsed from the options.
+    func setup() throws -> RunnerSetup {
         let memoryMiB = Int(try Units.byteSize(memory) >> 20)
-        guard memoryMiB >= 64 else { throw ValidationError("--memory must be at least 64M") }
-        guard (1...64).contains(cpus) else { throw ValidationError("--cpus must be between 1 and 64") }
-        let hostCores = ProcessInfo.processInfo.activeProcessorCount
-        let policy = RunnerPolicy(maxTimeout: try Units.duration(maxTimeout),
-                                  maxMemoryMiB: Int(try Units.byteSize(maxMemory) >> 20),
-                                  maxCpus: maxCpus ?? hostCores,
+        let policy = RunnerPolicy(maxTimeout: try Units.duration(maxTimeout), maxMemoryMiB: Int(try Units.byteSize(maxMemory) >> 20),
+                                  maxCpus: maxCpus ?? ProcessInfo.processInfo.activeProcessorCount,
                                   maxOutputSize: try Units.byteSize(maxOutputSize))
-        guard timeout <= policy.maxTimeout, memoryMiB <= policy.maxMemoryMiB, cpus <= policy.maxCpus else {
-            throw ValidationError("--timeout, --memory and --cpus must not exceed --max-timeout, --max-memory and --max-cpus")
-        }
-        guard self.maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
-        let slots = self.slots ?? Self.defaultSlots(memoryMiB: memoryMiB, cores: hostCores)
-        guard (1...256).contains(slots) else { throw ValidationError("--slots must be between 1 and 256") }
-
-        let (acceleration, reason) = accel.resolved()
-        if acceleration == .tcg {
-            logger.notice("using TCG software emulation (slow; not a security boundary): \(reason)")
-        } else {
-            logger.info("using KVM: \(reason)")
-        }
-        let uri = connect ?? Hypervisor.embeddedURI(root: Self.embeddedRoot(stateDirectory: stateDirectory, identity: identity.id))
-        let hypervisor = try Hypervisor(uri: uri, logger: logger)
-        logger.info("libvirt connected", metadata: ["uri": "\(uri)", "libvirt": "\(Hypervisor.libraryVersion)"])
-
-        var options = RunnerOptions(timeout: timeout, memoryMiB: memoryMiB, cpus: cpus,
-                                    acceleration: acceleration, defaultImage: defaultImage, policy: policy,
-                                    maxConsoleBytes: try Units.byteSize(maxConsole),
-                                    imageDigestStore: imageDigestStore(stateDirectory: stateDirectory))
-        options.jobLimits.maxFileBytes = try Units.byteSize(maxJobSize)
-        options.idlePriority = (priority ?? (hubConnection.hub != nil ? .idle : .normal)) == .idle
-        IdlePriority.isEnabled = options.idlePriority
-        if options.idlePriority { logger.info("running VMs and heavy work at idle priority (--priority normal turns it off)") }
-        let imageStore = ImageStore(root: FileSystem.absolute(images))
-        let digests = digests ?? ImageDigestCache(persistingTo: options.imageDigestStore)
-        var warmPool: WarmPool?
-        let warmCount = try Self.warmCount(warm, acceleration: acceleration)
-        if warmCount > 0 {
-            let policy = WarmPolicy(perImage: warmCount, maxAge: try Units.duration(warmMaxAge),
-                                    maxMachines: Self.machineBudget(memoryMiB: memoryMiB, slots: slots),
-                                    images: warmImage.isEmpty ? nil : warmImage)
-            warmPool = WarmPool(policy: policy, directory: "\(stateDirectory)/warm/\(identity.id)", images: imageStore,
-                                hypervisor: hypervisor, options: options, digests: digests, logger: logger,
-                                record: ("\(identity.directory)/\(RunnerWarmVMs.fileName(runner: identity.id))", identity.id))
-            logger.info("keeping VMs warm", metadata: ["per image": "\(warmCount)", "most VMs": "\(policy.maxMachines)",
-                                                       "max age": "\(warmMaxAge)"])
-        } else {
-            // Files of warm VMs an earlier life of this runner kept (their QEMU is destroyed at start).
-            try? FileManager.default.removeItem(atPath: "\(stateDirectory)/warm/\(identity.id)")
-        }
-        let executor = JobExecutor(images: imageStore, hypervisor: hypervisor,
-                                   options: options, logger: logger, digests: digests, warm: warmPool)
-        var configuration = RunnerConfiguration(
-            slots: slots, gracePeriod: try Units.duration(grace, allowZero: true), maxAttempts: maxAttempts ?? self.maxAttempts,
-            exitWhenIdle: exitWhenIdle)
-        configuration.pauseConditions = try pauseConditions()
-        for condition in configuration.pauseConditions {
-            logger.info("volunteer preference", metadata: ["holds back with": "\(condition)"])
-        }
-        var afterPublish = onPublished
-        if let onDone {
-            let hook = OnDoneHook(command: onDone, timeout: try Units.duration(onDoneTimeout), logger: logger)
-            afterPublish = { job in
-                await hook.run(for: job)
-                await onPublished?(job)
-            }
-        }
-        return Runner(source: source, executor: executor, identity: identity, configuration: configuration,
-                      logger: logger, onPublished: afterPublish)
+        return RunnerSetup(
+            timeout: try Units.duration(timeout), memoryMiB: memoryMiB, cpus: cpus, policy: policy, slots: slots,
+            acceleration: accel, connect: connect, defaultImage: defaultImage, maxConsoleBytes: try Units.byteSize(maxConsole),
+            maxJobBytes: try Units.byteSize(maxJobSize), idlePriority: (priority ?? (hubConnection.hub != nil ? .idle : .normal)) == .idle,
+            images: images, imageDigests: imageDigests, warm: warm, warmMaxAge: try Units.duration(warmMaxAge), warmImages: warmImage,
+            gracePeriod: try Units.duration(grace, allowZero: true), maxAttempts: maxAttempts, exitWhenIdle: exitWhenIdle,
+            pauseConditions: try pauseConditions(), onDone: try onDone.map { ($0, try Units.duration(onDoneTimeout)) })
     }
 
     /// What makes this runner hold back: `--hours`, `--pause-when-busy`, `--pause-on-battery`.
@@ -257,39 +204,6 @@ package struct RunCommand: AsyncParsableCommand {
         return conditions
     }
 
-    /// Where image file hashes are remembered between runs.
-    private func imageDigestStore(stateDirectory: String) -> String {
-        FileSystem.absolute(imageDigests ?? "\(stateDirectory)/image-digests.json")
-    }
-
-    /// One VM per core, as long as each can have its memory with a quarter of the host's left
-    /// for the host itself.
-    static func defaultSlots(memoryMiB: Int, cores: Int) -> Int {
-        max(1, min(cores, machinesByMemory(memoryMiB: memoryMiB)))
-    }
-
-    /// How many VMs of `memoryMiB` fit with a quarter of the host's memory left for the host
-    /// (each also gets 256 MiB for QEMU itself).
-    static func machinesByMemory(memoryMiB: Int) -> Int {
-        let totalMiB = Int(ProcessInfo.processInfo.physicalMemory >> 20)
-        return (totalMiB * 3 / 4) / (memoryMiB + 256)
-    }
-
-    /// `--warm`: a count, or auto (1 with KVM, 0 under TCG: see the option's help).
-    static func warmCount(_ value: String, acceleration: Acceleration) throws -> Int {
-        if value == "auto" { return acceleration == .kvm ? 1 : 0 }
-        guard let count = Int(value), (0...16).contains(count) else {
-            throw ConstruirError(.invalidArgument, "--warm takes a count from 0 to 16, or auto")
-        }
-        return count
-    }
-
-    /// The most VMs at once, running and warm: what the memory allows as `defaultSlots` counts
-    /// it, and never fewer than the slots. Warm VMs fill only what running jobs leave of it.
-    static func machineBudget(memoryMiB: Int, slots: Int) -> Int {
-        max(slots, machinesByMemory(memoryMiB: memoryMiB))
-    }
-
     /// Why root is discouraged: a guest that escapes QEMU (certainly possible under TCG) would
     /// hold everything the runner holds. nil when not root or when told to allow it.
     static func rootWarning(euid: uid_t, allowRoot: Bool) -> String? {
@@ -297,25 +211,6 @@ package struct RunCommand: AsyncParsableCommand {
         return "running as root: a job that escapes its VM would own this machine; run construir as a "
             + "dedicated unprivileged user (docs/volunteer.md), or pass --allow-root to silence this"
     }
-
-    /// The embedded driver's root. libvirt puts UNIX sockets below it, whose paths may not exceed
-    /// 107 bytes, so a deep state directory gets a short root in this user's private runtime
-    /// directory instead (`PrivateDirectory.runtimeBase`, else /tmp/construir-UID; either is
-    /// made mode 0700 or refused when opened, see `Hypervisor.prepareEmbeddedRoot`).
-    /// Each runner identity has its own root (the embedded driver allows one process per root),
-    /// and a runner restarted after a crash gets its predecessor's, with any VM it left behind.
-    static func embeddedRoot(stateDirectory: String, identity: String,
-                             environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
-        let preferred = "\(stateDirectory)/libvirt/\(identity)"
-        if preferred.utf8.count <= maximumEmbeddedRootLength { return preferred }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in preferred.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        let root = "\(PrivateDirectory.runtimeBase(environment: environment))/\(String(hash, radix: 16))"
-        return root.utf8.count <= maximumEmbeddedRootLength ? root : "/tmp/construir-\(geteuid())/\(String(hash, radix: 16))"
-    }
-
-    /// The longest embedded-driver root whose sockets still fit in 107 bytes.
-    static let maximumEmbeddedRootLength = 48
 
     static func makeLogger(verbose: Bool, format: LogFormat = .text) -> Logger {
         LogSetup.once(format: format)

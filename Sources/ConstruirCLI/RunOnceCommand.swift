@@ -115,7 +115,7 @@ package struct RunOnceCommand: AsyncParsableCommand {
         // private directory unless its path was too long for libvirt's sockets; then it is under
         // /tmp, and goes too.
         if options.connect == nil, cache == nil {
-            let root = RunCommand.embeddedRoot(stateDirectory: state, identity: runner.identity.id)
+            let root = RunnerSetup.embeddedRoot(stateDirectory: state, identity: runner.identity.id)
             if !root.hasPrefix(privateDirectory + "/") { try? FileManager.default.removeItem(atPath: root) }
         }
         guard let job = published.get() else {
@@ -152,7 +152,7 @@ package struct RunOnceCommand: AsyncParsableCommand {
     /// the probe). `base` is made this user's own (mode 0700) or refused: a base someone else
     /// owns or can write throws, naming it and its owner.
     static func embeddedRootCache(base: String) throws -> (root: String, lock: FileLock)? {
-        guard "\(base)/once-16".utf8.count <= RunCommand.maximumEmbeddedRootLength else { return nil }
+        guard "\(base)/once-16".utf8.count <= RunnerSetup.maximumEmbeddedRootLength else { return nil }
         try PrivateDirectory.make(base)
         for n in 1...16 {
             let root = "\(base)/once-\(n)"

@@ -5,7 +5,7 @@ package struct WarmPolicy: Sendable, Equatable {
     /// A warm VM that waited this long is replaced by a fresh one.
     package var maxAge: Duration
     /// The most VMs at once, running jobs and warm ones together: the memory the slot policy
-    /// allows (`RunCommand.machineBudget`). A warm VM never takes a job's slot; it only uses
+    /// allows (`RunnerSetup.machineBudget`). A warm VM never takes a job's slot; it only uses
     /// memory no running job needs.
     package var maxMachines: Int
     /// The build images kept warm; nil: every installed image whose agent can wait for a job.

@@ -191,17 +191,17 @@ final class LineSink: @unchecked Sendable {
     }
 
     @Test func warmOptionsParseAndAreChecked() throws {
-        #expect(try RunCommand.warmCount("auto", acceleration: .kvm) == 1)
-        #expect(try RunCommand.warmCount("auto", acceleration: .tcg) == 0)
-        #expect(try RunCommand.warmCount("3", acceleration: .tcg) == 3)
+        #expect(try RunnerSetup.warmCount("auto", acceleration: .kvm) == 1)
+        #expect(try RunnerSetup.warmCount("auto", acceleration: .tcg) == 0)
+        #expect(try RunnerSetup.warmCount("3", acceleration: .tcg) == 3)
         for bad in ["-1", "17", "many", ""] {
-            #expect(throws: (any Error).self, "\(bad)") { try RunCommand.warmCount(bad, acceleration: .kvm) }
+            #expect(throws: (any Error).self, "\(bad)") { try RunnerSetup.warmCount(bad, acceleration: .kvm) }
         }
         let run = try #require(try Construir.parseAsRoot(["run", "--warm", "2", "--warm-max-age", "10m", "--warm-image", "1"]) as? RunCommand)
         #expect(run.warm == "2" && run.warmMaxAge == "10m" && run.warmImage == [1])
         for bad in [["run", "--warm", "x"], ["run", "--warm-max-age", "soon"]] {
             #expect(throws: (any Error).self, "\(bad)") { try Construir.parseAsRoot(bad) }
         }
-        #expect(RunCommand.machineBudget(memoryMiB: 1 << 30, slots: 3) == 3, "never fewer VMs than slots")
+        #expect(RunnerSetup.machineBudget(memoryMiB: 1 << 30, slots: 3) == 3, "never fewer VMs than slots")
     }
 }

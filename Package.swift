@@ -149,7 +149,11 @@ let package = Package(
         ]),
         .executableTarget(name: "construir", dependencies: ["ConstruirCLI"]),
 
-        .target(name: "TestSupport", dependencies: ["ConstruirSystem", "JobModel"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: [
+            "ConstruirSystem", "JobModel", "StatusServer",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], path: "Tests/TestSupport"),
         .testTarget(name: "ConstruirSystemTests", dependencies: ["ConstruirSystem", "TestSupport"]),
         .testTarget(name: "JobModelTests", dependencies: ["JobModel", "ConstruirSystem", "TestSupport"]),
         .testTarget(name: "XZTests", dependencies: ["XZ", "TestSupport"]),

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
-bin=.build/release/construir
+bin=${CONSTRUIR_BIN:-.build/release/construir}   # CONSTRUIR_BIN: another build
 [ -x "$bin" ] || { echo "build first: swift build -c release" >&2; exit 1; }
 [ -f images/0/image.json ] || { echo "build image 0 first: images/build-image0.sh" >&2; exit 1; }
 

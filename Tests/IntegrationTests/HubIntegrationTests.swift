@@ -77,6 +77,23 @@ struct HubTree {
     /// Kills every process whose command line names this tree's directory: its hubs, runners,
     /// commands and VMs. For `defer` right after the tree is made, so that a test that fails
     /// halfway still leaves nothing running (scripts/test fails the run over any leftover).
+    /// Runs `body` with a tree in a new temporary directory, and ends every process and VM it
+    /// started, even when `body` fails.
+    static func with<T>(_ body: (HubTree) async throws -> T) async throws -> T {
+        try await withTemporaryDirectory { dir in
+            let tree = HubTree(dir: dir)
+            defer { tree.endEverything() }
+            return try await body(tree)
+        }
+    }
+
+    /// Expects a sleeper job's result that ran once, on `runner`, and wrote its file.
+    func expectSleptOnce(_ result: JobResult, on runner: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(result.attempt == 1, sourceLocation: sourceLocation)
+        #expect(result.runnerID == runner, sourceLocation: sourceLocation)
+        #expect((try? String(contentsOfFile: "\(done)/sleeper/output/slept.txt", encoding: .utf8)) == "slept\n", sourceLocation: sourceLocation)
+    }
+
     func endEverything() {
         for entry in FileManager.default.contentsOfDirectory(atPath: "/proc", default: []) {
             guard let pid = Int32(entry), pid != getpid(),
@@ -174,9 +191,8 @@ extension VMSuites {
 @Suite(.serialized) struct HubIntegrationTests {
     @Test func twoPullRunnersRunJobsDroppedInTheQueueAndSubmittedWithPackage() async throws {
         try requireImage0()
-        try await withTemporaryDirectory { dir in
-            let tree = HubTree(dir: dir)
-            defer { tree.endEverything() }
+        try await HubTree.with { tree in
+            let dir = tree.dir
             try tree.addToken("runner-a", role: .runner)
             try tree.addToken("runner-b", role: .runner)
             try tree.addToken("submitter", role: .submitter)
@@ -238,9 +254,8 @@ extension VMSuites {
 
     @Test func aSubmitterStopsItsRunningJobAndTheRunnerDestroysTheVM() async throws {
         try requireImage0()
-        try await withTemporaryDirectory { dir in
-            let tree = HubTree(dir: dir)
-            defer { tree.endEverything() }
+        try await HubTree.with { tree in
+            let dir = tree.dir
             try tree.addToken("runner-a", role: .runner)
             try tree.addToken("submitter", role: .submitter)
             let (hub, url) = try await tree.startHub(lease: "60s", log: "\(dir)/hub.log")
@@ -268,9 +283,8 @@ extension VMSuites {
 
     @Test func aSubmitterFollowsItsJobFromTheCommandLine() async throws {
         try requireImage0()
-        try await withTemporaryDirectory { dir in
-            let tree = HubTree(dir: dir)
-            defer { tree.endEverything() }
+        try await HubTree.with { tree in
+            let dir = tree.dir
             try tree.addToken("runner-a", role: .runner)
             try tree.addToken("submitter", role: .submitter)
             let (hub, url) = try await tree.startHub(lease: "20s", log: "\(dir)/hub.log")
@@ -312,9 +326,8 @@ extension VMSuites {
 
     @Test func aSubmitterFollowsTheConsoleOfAJobWhileItRuns() async throws {
         try requireImage0()
-        try await withTemporaryDirectory { dir in
-            let tree = HubTree(dir: dir)
-            defer { tree.endEverything() }
+        try await HubTree.with { tree in
+            let dir = tree.dir
             try tree.addToken("runner-a", role: .runner)
             try tree.addToken("submitter", role: .submitter)
             let (hub, url) = try await tree.startHub(lease: "20s", log: "\(dir)/hub.log")
@@ -364,9 +377,8 @@ extension VMSuites {
 
     @Test func aRunnerKilledMidJobLosesItsLeaseAndAnotherRunsTheJobAgain() async throws {
         try requireImage0()
-        try await withTemporaryDirectory { dir in
-            let tree = HubTree(dir: dir)
-            defer { tree.endEverything() }
+        try await HubTree.with { tree in
+            let dir = tree.dir
             let (hub, url) = try await tree.startSleeperHub(lease: "4s", seconds: 10)
             // Both wait for work; whichever gets the job is killed, and the other must run it.
             let runners = [try tree.startRunner("runner-a", url: url, log: "\(dir)/a.log"),
@@ -393,9 +405,8 @@ extension VMSuites {
 
     @Test func aHubRestartedMidJobLosesNothing() async throws {
         try requireImage0()
-        try await withTemporaryDirectory { dir in
-            let tree = HubTree(dir: dir)
-            defer { tree.endEverything() }
+        try await HubTree.with { tree in
+            let dir = tree.dir
             let (hub, url) = try await tree.startSleeperHub(lease: "30s", seconds: 6)
             let runner = try tree.startRunner("runner-a", url: url, log: "\(dir)/a.log")
             try await tree.waitForClaim(runner)
@@ -411,18 +422,15 @@ extension VMSuites {
             let port = Int(url.split(separator: ":").last!)!
             let (restarted, _) = try await tree.startHub(lease: "30s", port: port, log: "\(dir)/hub2.log")
             let result = try await tree.sleeperResult(logs: [runner, restarted])
-            #expect(result.attempt == 1)
-            #expect(result.runnerID == "runner-a")
-            #expect(try String(contentsOfFile: "\(tree.done)/sleeper/output/slept.txt", encoding: .utf8) == "slept\n")
+            tree.expectSleptOnce(result, on: "runner-a")
             await tree.stop([runner, restarted])
         }
     }
 
     @Test func aRunnerThatDiedWithAResultNotYetSentSendsItWhenStartedAgain() async throws {
         try requireImage0()
-        try await withTemporaryDirectory { dir in
-            let tree = HubTree(dir: dir)
-            defer { tree.endEverything() }
+        try await HubTree.with { tree in
+            let dir = tree.dir
             let (hub, url) = try await tree.startSleeperHub(lease: "60s", seconds: 1)
             // Killed right after result.json is committed, before anything is uploaded.
             let first = try tree.startRunner("runner-a", url: url, log: "\(dir)/a.log", environment: ["CONSTRUIR_CRASH_AT": "result-written"])
@@ -431,18 +439,15 @@ extension VMSuites {
             #expect(tree.results().isEmpty)
             let again = try tree.startRunner("runner-a", url: url, log: "\(dir)/a2.log")
             let result = try await tree.sleeperResult(logs: [again, hub])
-            #expect(result.attempt == 1)
-            #expect(result.runnerID == "runner-a")
-            #expect(try String(contentsOfFile: "\(tree.done)/sleeper/output/slept.txt", encoding: .utf8) == "slept\n")
+            tree.expectSleptOnce(result, on: "runner-a")
             await tree.stop([again, hub])
         }
     }
 
     @Test func aRunnerStoppedWithSIGTERMGivesTheJobBackWithoutCountingAnAttempt() async throws {
         try requireImage0()
-        try await withTemporaryDirectory { dir in
-            let tree = HubTree(dir: dir)
-            defer { tree.endEverything() }
+        try await HubTree.with { tree in
+            let dir = tree.dir
             let (hub, url) = try await tree.startSleeperHub(lease: "30s", seconds: 8)
             let names = ["runner-a", "runner-b"]
             let runners = try names.map { try tree.startRunner($0, url: url, log: "\(dir)/\($0).log", extra: ["--grace", "0s"]) }

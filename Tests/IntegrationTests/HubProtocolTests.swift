@@ -34,9 +34,8 @@ import TestSupport
     }
 
     private func withHub(lease: String, extra: [String], _ body: (HubTree, String) async throws -> Void) async throws {
-        try await withTemporaryDirectory { dir in
-            let tree = HubTree(dir: dir)
-            defer { tree.endEverything() }
+        try await HubTree.with { tree in
+            let dir = tree.dir
             try tree.addToken("runner-a", role: .runner)
             try tree.addToken("runner-b", role: .runner)
             try tree.addToken("submitter", role: .submitter)
@@ -521,9 +520,7 @@ import TestSupport
     @Test(arguments: Store.tested) func finishedJobsAreAnnouncedSignedAndRetried(store: Store) async throws {
         let receiver = WebhookReceiver(failures: 2)
         try await receiver.serve { port in
-            try await withTemporaryDirectory { dir in
-                let tree = HubTree(dir: dir)
-                defer { tree.endEverything() }
+            try await HubTree.with { tree in
                 let (secretFile, secret) = try self.webhookSecret(tree)
                 let hook = ["--webhook", "http://127.0.0.1:\(port)/hook", "--webhook-secret-file", secretFile, "--public-url", "https://hub.example.org/"]
                 try await self.withHub(store, extra: hook) { tree, url in
@@ -541,9 +538,8 @@ import TestSupport
     @Test func anEventAHubCouldNotSendIsSentAfterItsRestart() async throws {
         // A port nothing listens on yet: the receiver comes up only after the hub was killed.
         let port = try await WebhookReceiver().serve { $0 }
-        try await withTemporaryDirectory { dir in
-            let tree = HubTree(dir: dir)
-            defer { tree.endEverything() }
+        try await HubTree.with { tree in
+            let dir = tree.dir
             try tree.addToken("runner-a", role: .runner)
             try tree.addToken("submitter", role: .submitter)
             let (secretFile, secret) = try webhookSecret(tree)
@@ -752,9 +748,8 @@ import TestSupport
     }
 
     @Test func theHubServesHTTPSThatRunnersVerifyAgainstTheirCA() async throws {
-        try await withTemporaryDirectory { dir in
-            let tree = HubTree(dir: dir)
-            defer { tree.endEverything() }
+        try await HubTree.with { tree in
+            let dir = tree.dir
             try tree.addToken("submitter", role: .submitter)
             // A CA, and a certificate for 127.0.0.1 signed by it.
             for command in [
@@ -789,9 +784,8 @@ import TestSupport
     }
 
     @Test func aStoppingHubEndsItsOpenLongPollsAndExitsWithoutWaitingForThem() async throws {
-        try await withTemporaryDirectory { dir in
-            let tree = HubTree(dir: dir)
-            defer { tree.endEverything() }
+        try await HubTree.with { tree in
+            let dir = tree.dir
             try tree.addToken("runner-a", role: .runner)
             let (hub, url) = try await tree.startHub(lease: "20s", log: "\(dir)/hub.log")
             try await tree.withClient("runner-a", url: url) { runner in
@@ -814,9 +808,8 @@ import TestSupport
     }
 
     @Test func plainHTTPIsRefusedAwayFromLoopbackUnlessAsked() async throws {
-        try await withTemporaryDirectory { dir in
-            let tree = HubTree(dir: dir)
-            defer { tree.endEverything() }
+        try await HubTree.with { tree in
+            let dir = tree.dir
             try FileManager.default.createDirectory(atPath: tree.queue, withIntermediateDirectories: true)
             let hub = try RunnerProcess(["--listen", "0.0.0.0:0", "--queue", tree.queue, "--done", tree.done, "--tokens", tree.tokens],
                                         command: ["hub", "serve"], log: "\(dir)/hub.log")

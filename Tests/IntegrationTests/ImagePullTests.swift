@@ -39,9 +39,8 @@ struct ImagePullTests {
     /// A hub serving a copy of image 0 (`DIR/hub-images/0`), with the runner tokens runner-a
     /// and runner-b and a submitter token.
     private func withImageHub(_ body: (HubTree, String, HubImage) async throws -> Void) async throws {
-        try await withTemporaryDirectory { dir in
-            let tree = HubTree(dir: dir)
-            defer { tree.endEverything() }
+        try await HubTree.with { tree in
+            let dir = tree.dir
             try tree.addToken("runner-a", role: .runner)
             try tree.addToken("runner-b", role: .runner)
             try tree.addToken("submitter", role: .submitter)
@@ -184,9 +183,8 @@ struct ImagePullTests {
     }
 
     @Test func aHubWithoutImagesAnswers404AndFiltersNoClaim() async throws {
-        try await withTemporaryDirectory { dir in
-            let tree = HubTree(dir: dir)
-            defer { tree.endEverything() }
+        try await HubTree.with { tree in
+            let dir = tree.dir
             try tree.addToken("runner-a", role: .runner)
             let (hub, url) = try await tree.startHub(lease: "20s", log: "\(dir)/hub.log")
             try await HubTree.makeJob(script: "#!/bin/bash\necho hello\n", in: dir, name: "hello", to: "\(tree.queue)/hello_i0.tar.xz")

@@ -13,9 +13,8 @@ extension VMSuites {
     @Test(.enabled(if: BuiltImages.available(1), "build image 1 is not built: construir image build 1 (scripts/test builds it)"))
     func honestReplicasAgreeRandomOutputsAndForgeriesAreDisputed() async throws {
         try requireImage0()
-        try await withTemporaryDirectory { dir in
-            let tree = HubTree(dir: dir)
-            defer { tree.endEverything() }
+        try await HubTree.with { tree in
+            let dir = tree.dir
             for name in ["runner-a", "runner-b", "forger"] { try tree.addToken(name, role: .runner) }
             try tree.addToken("submitter", role: .submitter)
             let (hub, url) = try await tree.startHub(lease: "60s", extra: ["--replicas", "2"], log: "\(dir)/hub.log")

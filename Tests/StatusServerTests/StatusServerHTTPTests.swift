@@ -8,23 +8,6 @@ import TestSupport
 @testable import JobModel
 @testable import StatusServer
 
-/// Runs a `StatusServer` on a free loopback port for `body`, then shuts it down.
-func withStatusServer<T: Sendable>(queue: String, done: String, source: (any StatusSource)? = nil,
-                                   _ body: @Sendable (String) async throws -> T) async throws -> T {
-    let (ports, continuation) = AsyncStream<Int>.makeStream()
-    let server = StatusServer(observer: source ?? QueueObserver(queueDirectory: queue, doneDirectory: done),
-                              address: ListenAddress(host: "127.0.0.1", port: 0))
-    let service = server.makeService(logger: Logger(label: "test")) { continuation.yield($0) }
-    let group = ServiceGroup(configuration: .init(services: [.init(service: service)], logger: Logger(label: "test")))
-    let running = Task { try await group.run() }
-    defer { running.cancel() }
-    var iterator = ports.makeAsyncIterator()
-    guard let port = await iterator.next() else { throw ParseError("the server never listened") }
-    let result = try await body("http://127.0.0.1:\(port)")
-    await group.triggerGracefulShutdown()
-    try await running.value
-    return result
-}
 
 /// `curl` with `--path-as-is`, so `..` reaches the server as written. Returns status, headers, body.
 func curl(_ url: String) async throws -> (status: Int, headers: String, body: String) {

@@ -100,40 +100,7 @@ package struct HubCommand: AsyncParsableCommand {
             let logger = RunCommand.makeLogger(verbose: verbose, format: logFormat)
             let services: [any Service]
             do {
-                let address = try ListenAddress(parsing: listen)
-                let queueDirectory = FileSystem.absolute(queue)
-                try FileSystem.makeDirectory(queueDirectory)
-                let shared = database.map { $0.hasPrefix("postgres://") || $0.hasPrefix("postgresql://") } ?? false
-                let blobs = try HubBlobs(directory: FileSystem.absolute(self.leases ?? "\(queueDirectory)/.construir-hub"), exclusive: !shared)
-                let store: any HubStore = if shared, let database {
-                    try PostgresHubStore(url: database, logger: logger)
-                } else {
-                    try SQLiteHubStore(path: FileSystem.absolute(database ?? "\(blobs.directory)/hub.sqlite"))
-                }
-                let hook = try webhook.map { try HubWebhook(url: $0, secretFile: webhookSecretFile ?? "", publicURL: publicURL) }
-                let intake = HubResultIntake(store: store, blobs: blobs, done: try DoneStore(directory: FileSystem.absolute(done)),
-                                             maxOutputSize: try Units.byteSize(maxOutputSize), announcing: hook != nil)
-                let coordinator = HubCoordinator(
-                    store: store, blobs: blobs, intake: intake,
-                    rules: HubRules(leaseDuration: try Units.duration(lease), maxAttempts: maxAttempts, maxLeasesPerRunner: maxLeases),
-                    replication: HubReplication(replicas: replicas, maxReplicas: maxReplicas), queueDirectory: queueDirectory,
-                    exclusive: !shared, finishTimeout: try Units.duration(finishTimeout), logger: logger)
-                let authenticator = try HubAuthenticator(store: HubTokenStore(path: FileSystem.absolute(tokens)))
-                let tls = tlsCert.map { HubServer.TLSFiles(certificateChain: $0, privateKey: tlsKey ?? "") }
-                var served = HubImages.none
-                if let images { served = try await HubImages.load(directory: FileSystem.absolute(images), logger: logger) }
-                let server = HubServer(
-                    configuration: .init(address: address, tls: tls, maxConsoleBytes: try Units.byteSize(maxConsole),
-                                         maxJobBytes: try Units.byteSize(maxJobSize), publicResults: results == .public,
-                                         maxQueuedPerSubmitter: maxQueuedPerSubmitter,
-                                         keepDoneBytes: try keepDone.map { try Units.byteSize($0) }, keepDays: keepDays),
-                    coordinator: coordinator, authenticator: authenticator, images: served, webhook: hook)
-                let scheme = tls == nil ? "http" : "https"
-                services = try server.makeServices(logger: logger) { port in
-                    logger.notice("hub listening at \(scheme)://\(ListenAddress(host: address.host, port: port))/", metadata: [
-                        "queue": "\(queueDirectory)", "done": "\(intake.publisher.done.directory)", "lease": "\(lease)",
-                        "replicas": "\(replicas)"])
-                }
+                services = try await setup().makeServices(logger: logger)
             } catch {
                 throw fail("hub serve", "\(error)")
             }
@@ -142,6 +109,21 @@ package struct HubCommand: AsyncParsableCommand {
             } catch {
                 throw fail("hub serve", "\(error)")
             }
+        }
+
+        /// The hub's settings, parsed from the options.
+        func setup() throws -> HubSetup {
+            let server = HubServer.Configuration(
+                address: try ListenAddress(parsing: listen), tls: tlsCert.map { HubServer.TLSFiles(certificateChain: $0, privateKey: tlsKey ?? "") },
+                maxConsoleBytes: try Units.byteSize(maxConsole), maxJobBytes: try Units.byteSize(maxJobSize),
+                publicResults: results == .public, maxQueuedPerSubmitter: maxQueuedPerSubmitter,
+                keepDoneBytes: try keepDone.map { try Units.byteSize($0) }, keepDays: keepDays)
+            return HubSetup(
+                server: server, queue: queue, done: done, leases: leases, database: database, tokens: tokens, images: images,
+                rules: HubRules(leaseDuration: try Units.duration(lease), maxAttempts: maxAttempts, maxLeasesPerRunner: maxLeases),
+                replication: HubReplication(replicas: replicas, maxReplicas: maxReplicas), finishTimeout: try Units.duration(finishTimeout),
+                maxOutputSize: try Units.byteSize(maxOutputSize),
+                webhook: try webhook.map { try HubWebhook(url: $0, secretFile: webhookSecretFile ?? "", publicURL: publicURL) })
         }
     }
 

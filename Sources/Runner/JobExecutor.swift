@@ -89,8 +89,8 @@ package struct JobExecutor: Sendable {
         let plan = try await inspect(job, record: &record)
         let disks = JobDisks(directory: job.directory)
         defer { disks.remove() }
-        try prepare(job, plan, disks)
         record.result.sizes.outputDisk = plan.limits.outputSize
+        try prepare(job, plan, disks)
         let booted = try await boot(job, plan, disks, record: &record, logger: logger)
         defer { if let directory = booted.warmDirectory { WarmPool.remove(directory) } }
         let created = ContinuousClock.now
@@ -137,14 +137,13 @@ package struct JobExecutor: Sendable {
         record.result.limits = .init(timeout: limits.timeout.seconds, memoryMiB: limits.memoryMiB, cpus: limits.cpus,
                                      acceleration: options.acceleration.rawValue, outputSize: limits.outputSize,
                                      consoleLog: options.maxConsoleBytes)
-        let (image, digest) = try await verifiedImage(for: job, manifest: manifest)
-        record.result.image?.sha256 = digest
+        let (image, digest) = try await verifiedImage(for: job, manifest: manifest, record: &record)
         return JobPlan(manifest: manifest, limits: limits, image: image, digest: digest, stageNonce: try stageNonce(manifest, image: image))
     }
 
-    /// The job's build image and its digest, checked against the digest the hub or the job's
-    /// manifest asks for.
-    private func verifiedImage(for job: ClaimedJob, manifest: JobManifest?) async throws(JobStop) -> (BuildImage, String) {
+    /// The job's build image and its digest (recorded at once, so a refusal names it), checked
+    /// against the digest the hub or the job's manifest asks for.
+    private func verifiedImage(for job: ClaimedJob, manifest: JobManifest?, record: inout JobRecord) async throws(JobStop) -> (BuildImage, String) {
         let index = job.name.image(default: options.defaultImage)
         let image: BuildImage
         let digest: String
@@ -159,6 +158,7 @@ package struct JobExecutor: Sendable {
             }
             throw .ended(.error, "\(error)")
         }
+        record.result.image?.sha256 = digest
         if Task.isCancelled { throw .interrupted }
         if let required = job.requiredImageDigest, required != digest {
             throw .ended(.error, "build image \(image.index) differs from the hub's: the hub's is \(required), this runner's is \(digest) "

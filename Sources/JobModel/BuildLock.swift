@@ -11,20 +11,31 @@ package final class BuildLock: Sendable {
     /// `IMAGES/.cache/build-N.lock`: the build keeps its downloads and staging in `.cache` too.
     package static func path(root: String, index: Int) -> String { "\(root)/.cache/build-\(index).lock" }
 
-    /// Takes image `index`'s lock in `root` without waiting (creating `root/.cache` if missing).
-    package convenience init(root: String, index: Int) throws {
+    /// Takes image `index`'s lock in `root` (creating `root/.cache` if missing), waiting up to
+    /// `patience` for it.
+    ///
+    /// Why wait at all: a process that also starts QEMU through libvirt forks, and a forked
+    /// child holds a copy of every descriptor, this lock's included, until it closes them
+    /// before its exec. A lock released in that moment is still held by the child for a few
+    /// milliseconds. A real build holds the lock for minutes, so the wait refuses it all the
+    /// same. Blocking.
+    package convenience init(root: String, index: Int, patience: Duration = .seconds(2)) throws {
         try FileSystem.makeDirectory("\(root)/.cache")
-        try self.init(path: Self.path(root: root, index: index), index: index)
+        try self.init(path: Self.path(root: root, index: index), index: index, patience: patience)
     }
 
-    package init(path: String, index: Int) throws {
+    package init(path: String, index: Int, patience: Duration = .seconds(2)) throws {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw ConstruirError(.system, "cannot open \(path): \(String(cString: strerror(errno)))")
         }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            close(fd)
-            throw ConstruirError(.invalidArgument, "another build or pull of image \(index) is running (\(path) is locked)")
+        let deadline = ContinuousClock.now + patience
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR, ContinuousClock.now < deadline else {
+                close(fd)
+                throw ConstruirError(.invalidArgument, "another build or pull of image \(index) is running (\(path) is locked)")
+            }
+            usleep(50_000)
         }
         descriptor = Mutex(fd)
     }

@@ -92,6 +92,10 @@ import TestSupport
             #expect(firstID.hasSuffix(".1") && second.id.hasSuffix(".2"))
             #expect(second.isAlive(firstID))
             first = nil
+            // A child that libvirt forks for a VM test running beside this one holds a copy of
+            // the lock's descriptor until it closes it before exec: give it that moment.
+            let deadline = ContinuousClock.now + .seconds(5)
+            while second.isAlive(firstID), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
             #expect(!second.isAlive(firstID))
             // A restarted runner takes the lowest free identity: the dead one's.
             #expect(try RunnerIdentity.acquire(stateDirectory: dir).id == firstID)

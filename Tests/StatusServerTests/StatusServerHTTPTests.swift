@@ -72,16 +72,17 @@ func curl(_ url: String) async throws -> (status: Int, headers: String, body: St
         }
     }
 
-    /// A queue on a disk so slow that each snapshot blocks for 3 s: four requests for it at
+    /// A queue on a disk so slow that each snapshot blocks for 6 s: four requests for it at
     /// once (twice the cooperative pool's threads here) must not hold up a request for one
-    /// job's page. Were the snapshots read on the cooperative pool, that request would wait
-    /// for them.
+    /// job's page. Were the snapshots read on the cooperative pool, that request would be
+    /// answered only after one of them finished; it is checked by that order, not by a time,
+    /// so a busy machine does not fail it.
     @Test func slowQueueReadsHoldNoThreadThatOtherRequestsNeed() async throws {
         try await withTemporaryDirectory { dir in
             let done = "\(dir)/done"
             try FileManager.default.createDirectory(atPath: "\(done)/job", withIntermediateDirectories: true)
             try makeResult(job: "job_i0.tar.xz", status: .passed, exitCode: 0, total: 5).encoded().write(to: URL(fileURLWithPath: "\(done)/job/result.json"))
-            let source = SlowSource(observer: QueueObserver(queueDirectory: "\(dir)/queue", doneDirectory: done), delay: 3)
+            let source = SlowSource(observer: QueueObserver(queueDirectory: "\(dir)/queue", doneDirectory: done), delay: 6)
             try await withStatusServer(queue: "\(dir)/queue", done: done, source: source) { base in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for _ in 0..<4 { group.addTask { _ = try await curl("\(base)/api/status") } }
@@ -90,7 +91,7 @@ func curl(_ url: String) async throws -> (status: Int, headers: String, body: St
                     let page = try await curl("\(base)/jobs/job")
                     let took = ContinuousClock.now - asked
                     #expect(page.status == 200 && page.body.contains("job_i0.tar.xz"))
-                    #expect(source.finished == 0 && took < .seconds(2), "the job's page took \(took) while the snapshots were read")
+                    #expect(source.finished == 0, "the job's page waited for a snapshot (it took \(took))")
                     try await group.waitForAll()
                     #expect(source.finished == 4)
                 }

@@ -10,8 +10,8 @@ import TestSupport
 
 
 /// `curl` with `--path-as-is`, so `..` reaches the server as written. Returns status, headers, body.
-func curl(_ url: String) async throws -> (status: Int, headers: String, body: String) {
-    let (exit, output) = try await runTool(["curl", "-sS", "--path-as-is", "-D", "-", "--max-time", "10", url])
+func curl(_ url: String, maxTime: Int = 10) async throws -> (status: Int, headers: String, body: String) {
+    let (exit, output) = try await runTool(["curl", "-sS", "--path-as-is", "-D", "-", "--max-time", String(maxTime), url])
     guard exit == 0 else { throw ParseError("curl \(url) failed with \(exit)") }
     guard let split = output.range(of: "\r\n\r\n") else { throw ParseError("no headers from \(url)") }
     let headers = String(output[..<split.lowerBound])
@@ -85,7 +85,8 @@ func curl(_ url: String) async throws -> (status: Int, headers: String, body: St
             let source = SlowSource(observer: QueueObserver(queueDirectory: "\(dir)/queue", doneDirectory: done), delay: 6)
             try await withStatusServer(queue: "\(dir)/queue", done: done, source: source) { base in
                 try await withThrowingTaskGroup(of: Void.self) { group in
-                    for _ in 0..<4 { group.addTask { _ = try await curl("\(base)/api/status") } }
+                    // However busy the machine: these wait for the slow snapshots on purpose.
+                    for _ in 0..<4 { group.addTask { _ = try await curl("\(base)/api/status", maxTime: 120) } }
                     while source.started < 4 { try await Task.sleep(for: .milliseconds(20)) }
                     let asked = ContinuousClock.now
                     let page = try await curl("\(base)/jobs/job")

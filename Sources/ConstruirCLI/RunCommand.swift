@@ -146,7 +146,8 @@ package struct RunCommand: AsyncParsableCommand {
         let identity = try RunnerIdentity.acquire(stateDirectory: stateDirectory)
         let source = QueueDirectorySource(queue: jobQueue, done: try DoneStore(directory: doneDirectory), identity: identity,
                                           keepDoneBytes: try keepDone.map { try Units.byteSize($0) }, logger: logger)
-        return try makeRunner(source: source, stateDirectory: stateDirectory, identity: identity, logger: logger, onPublished: onPublished)
+        return try setup().makeRunner(source: source, stateDirectory: stateDirectory, identity: identity, logger: logger,
+                                      onPublished: onPublished)
     }
 
     /// The runner of `--hub`: jobs from the hub, its files in a private state directory.
@@ -155,14 +156,15 @@ package struct RunCommand: AsyncParsableCommand {
         let stateDirectory = FileSystem.absolute(state ?? Self.defaultHubState())
         try PrivateDirectory.make(stateDirectory)
         let identity = try RunnerIdentity.acquire(stateDirectory: stateDirectory)
+        let setup = try setup()
         // One digest cache for the claims (which name our images' digests) and the executor.
-        let digests = ImageDigestCache(persistingTo: try setup().imageDigestStore(stateDirectory: stateDirectory))
+        let digests = ImageDigestCache(persistingTo: setup.imageDigestStore(stateDirectory: stateDirectory))
         let source = try HubJobSource(client: client, stateDirectory: stateDirectory, logger: logger,
                                       images: ImageStore(root: FileSystem.absolute(images)), digests: digests,
                                       defaultImage: defaultImage, pullImages: pullImages, identity: identity)
         // The hub counts a job's attempts (its leases) and ends it after its own --max-attempts.
-        return try makeRunner(source: source, stateDirectory: stateDirectory, identity: identity, logger: logger,
-                              maxAttempts: .max, digests: digests, onPublished: onPublished)
+        return try setup.makeRunner(source: source, stateDirectory: stateDirectory, identity: identity, logger: logger,
+                                    maxAttempts: .max, digests: digests, onPublished: onPublished)
     }
 
     /// `$XDG_STATE_HOME/construir/runner`, else `~/.local/state/construir/runner`.
@@ -171,26 +173,22 @@ package struct RunCommand: AsyncParsableCommand {
         return "\(environment["HOME"] ?? NSHomeDirectory())/.local/state/construir/runner"
     }
 
-    private func makeRunner<Source: JobSource>(source: Source, stateDirectory: String, identity: RunnerIdentity, logger: Logger,
-                                               maxAttempts: Int? = nil, digests: ImageDigestCache? = nil,
-                                               onPublished: (@Sendable (PublishedJob) async -> Void)?) throws -> Runner<Source> {
-        try setup().makeRunner(source: source, stateDirectory: stateDirectory, identity: identity, logger: logger,
-                               maxAttempts: maxAttempts, digests: digests, onPublished: onPublished)
-    }
-
-    /// The runner's settings, parsed from the options.
+    /// The runner's settings, parsed from the options; settings that do not go together are a
+    /// `ValidationError`, as ArgumentParser reports them.
     func setup() throws -> RunnerSetup {
         let memoryMiB = Int(try Units.byteSize(memory) >> 20)
         let policy = RunnerPolicy(maxTimeout: try Units.duration(maxTimeout), maxMemoryMiB: Int(try Units.byteSize(maxMemory) >> 20),
                                   maxCpus: maxCpus ?? ProcessInfo.processInfo.activeProcessorCount,
                                   maxOutputSize: try Units.byteSize(maxOutputSize))
-        return RunnerSetup(
+        let setup = RunnerSetup(
             timeout: try Units.duration(timeout), memoryMiB: memoryMiB, cpus: cpus, policy: policy, slots: slots,
             acceleration: accel, connect: connect, defaultImage: defaultImage, maxConsoleBytes: try Units.byteSize(maxConsole),
             maxJobBytes: try Units.byteSize(maxJobSize), idlePriority: (priority ?? (hubConnection.hub != nil ? .idle : .normal)) == .idle,
             images: images, imageDigests: imageDigests, warm: warm, warmMaxAge: try Units.duration(warmMaxAge), warmImages: warmImage,
             gracePeriod: try Units.duration(grace, allowZero: true), maxAttempts: maxAttempts, exitWhenIdle: exitWhenIdle,
             pauseConditions: try pauseConditions(), onDone: try onDone.map { ($0, try Units.duration(onDoneTimeout)) })
+        try Self.validated { try setup.check() }
+        return setup
     }
 
     /// What makes this runner hold back: `--hours`, `--pause-when-busy`, `--pause-on-battery`.

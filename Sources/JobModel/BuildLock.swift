@@ -18,7 +18,8 @@ package final class BuildLock: Sendable {
     /// child holds a copy of every descriptor, this lock's included, until it closes them
     /// before its exec. A lock released in that moment is still held by the child for a few
     /// milliseconds. A real build holds the lock for minutes, so the wait refuses it all the
-    /// same. Blocking.
+    /// same. Blocking, for up to `patience`: never on the cooperative pool (a pull takes it on
+    /// a thread of its own, `image build` on the synchronous command's main thread).
     package convenience init(root: String, index: Int, patience: Duration = .seconds(2)) throws {
         try FileSystem.makeDirectory("\(root)/.cache")
         try self.init(path: Self.path(root: root, index: index), index: index, patience: patience)

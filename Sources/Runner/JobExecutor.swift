@@ -33,11 +33,11 @@ package struct JobExecutor: Sendable {
         let warmDirectory: String?
     }
 
-    /// What the collect step found: the guest's status record, what went wrong, the stages.
+    /// What the collect step found: the guest's status record and what went wrong (each
+    /// stage's result goes into the record).
     struct Collected {
         var guest: GuestStatus?
         var problems: [String] = []
-        var stages: [StageResult]?
     }
 
     package let images: ImageStore
@@ -106,7 +106,7 @@ package struct JobExecutor: Sendable {
         }
         logger.info("VM stopped", metadata: ["reason": "\(stop)"])
         let collected = await collect(job, plan, disks, record: &record)
-        return JobEnding.classify(stop: stop, guest: collected.guest, problems: collected.problems, stages: collected.stages,
+        return JobEnding.classify(stop: stop, guest: collected.guest, problems: collected.problems, stages: record.result.stages,
                                   timeout: plan.limits.timeout)
     }
 
@@ -319,16 +319,16 @@ package struct JobExecutor: Sendable {
         let consoleLog = disks.consoleLog
         let statusDisk = disks.status
         var collected = Collected()
-        do {
-            let (size, status) = try await OwnThread.run("construir-status") { () throws -> (Int64?, [UInt8]) in
-                ConsoleLog.cap(consoleLog, at: consoleCap)
-                return (try? FileSystem.size(of: consoleLog), try FileSystem.readPrefix(of: statusDisk, count: GuestStatus.diskSize))
-            }
-            record.result.sizes.consoleLog = size
-            collected.guest = try GuestStatus.parse(status)
-        } catch {
-            record.result.sizes.consoleLog = try? FileSystem.size(of: consoleLog)
-            collected.problems.append("\(error)")
+        let read = try? await OwnThread.run("construir-status") { () -> (Int64?, Result<GuestStatus?, any Error>) in
+            ConsoleLog.cap(consoleLog, at: consoleCap)
+            return (try? FileSystem.size(of: consoleLog),
+                    Result { try GuestStatus.parse(FileSystem.readPrefix(of: statusDisk, count: GuestStatus.diskSize)) })
+        }
+        record.result.sizes.consoleLog = read?.0
+        switch read?.1 {
+        case .success(let guest)?: collected.guest = guest
+        case .failure(let error)?: collected.problems.append("\(error)")
+        case nil: collected.problems.append("cannot read the status disk")
         }
         if let guest = collected.guest {
             record.result.exitCode = guest.exitCode
@@ -357,8 +357,7 @@ package struct JobExecutor: Sendable {
         if let stageNonce = plan.stageNonce {
             // What each stage did, from its markers in the console log (capped above, so bounded).
             let console = (try? await OwnThread.run("construir-stages") { try FileSystem.readPrefix(of: consoleLog, count: Int(consoleCap) + 4096) }) ?? []
-            collected.stages = StageDriver.results(console: console, stages: plan.stages, nonce: stageNonce)
-            record.result.stages = collected.stages
+            record.result.stages = StageDriver.results(console: console, stages: plan.stages, nonce: stageNonce)
         }
         record.result.durations.collect = (ContinuousClock.now - collectStart).seconds
         return collected

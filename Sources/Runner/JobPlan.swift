@@ -10,13 +10,25 @@ struct JobPlan: Sendable {
     let digest: String
     /// The markers' nonce of a stages job (nil: a script job).
     let stageNonce: String?
+    /// The config disk's bytes: the job's environment as a script (nil: no environment).
+    let environmentScript: [UInt8]?
+    /// The stages disk's bytes: the script `StageDriver` writes for the stages (nil: none).
+    let stageScript: [UInt8]?
+
+    init(manifest: JobManifest?, limits: EffectiveLimits, image: BuildImage, digest: String, stageNonce: String?) {
+        self.manifest = manifest
+        self.limits = limits
+        self.image = image
+        self.digest = digest
+        self.stageNonce = stageNonce
+        let environment = manifest?.environment ?? []
+        environmentScript = environment.isEmpty ? nil : JobDisks.scriptBytes(manifest?.environmentScript ?? "")
+        let stages = manifest?.stages ?? []
+        stageScript = stageNonce.map { JobDisks.scriptBytes(StageDriver.script(stages: stages, nonce: $0)) }
+    }
 
     var stages: [JobStage] { manifest?.stages ?? [] }
     var environment: [(String, String)] { manifest?.environment ?? [] }
-    /// The config disk's bytes: the job's environment as a script (nil: no environment).
-    var environmentScript: [UInt8]? { environment.isEmpty ? nil : JobDisks.scriptBytes(manifest?.environmentScript ?? "") }
-    /// The stages disk's bytes: the script `StageDriver` writes for the stages (nil: none).
-    var stageScript: [UInt8]? { stageNonce.map { JobDisks.scriptBytes(StageDriver.script(stages: stages, nonce: $0)) } }
 
     /// Why a job pinned to the image digest `pinned` must not run on image `index` whose digest
     /// is `actual`, or nil when they agree. Both digests are named so that the job's author can

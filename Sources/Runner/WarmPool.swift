@@ -193,11 +193,10 @@ package final class WarmPool: Sendable {
                 return (digest, machine.guestState())
             }
         })
-        var verdicts: [Verdict] = []
-        for (machine, look) in zip(waiting, looks ?? []) {
-            verdicts.append(await verdict(on: machine, imageDigest: look.digest, guest: look.guest))
+        var verdicts: [Verdict] = waiting.map { _ in .booting }
+        for (index, look) in (looks ?? []).enumerated() {
+            verdicts[index] = await verdict(on: waiting[index], imageDigest: look.digest, guest: look.guest)
         }
-        if looks == nil { verdicts = waiting.map { _ in .booting } }
         var stale: [(WarmMachine, String)] = []
         state.withLock { state in
             for (machine, verdict) in zip(waiting, verdicts) {

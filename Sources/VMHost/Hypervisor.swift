@@ -184,7 +184,7 @@ package final class Hypervisor: VirtualMachineManager, @unchecked Sendable {
     }
 
     /// `runningDomainNames()` on the calling thread, for a caller that is not async (a test's
-    /// check, `doctor`).
+    /// check). Blocks.
     package func runningDomainNamesNow() -> [String] {
         var domains: UnsafeMutablePointer<virDomainPtr?>?
         let count = virConnectListAllDomains(connection, &domains, UInt32(VIR_CONNECT_LIST_DOMAINS_ACTIVE.rawValue))

@@ -46,9 +46,20 @@ package struct HubCommand: AsyncParsableCommand {
         var finishTimeout = "10m"
         @Option(help: "How long a lease lasts without a heartbeat, e.g. 60s.") var lease = "60s"
         @Option(help: "Runners that may fail a job (lease ran out, error, refused output) before it ends in error.") var maxAttempts = 3
-        @Option(help: "Run each job on this many different runners and accept its result only when all agree.") var replicas = 1
-        @Option(help: "Most replicas a job may ask for with `replicas:` in job/construir.yml. Default: --replicas.")
+        @Option(help: "Run each job on this many different runners and accept the result a strict majority agrees on (all of them, for 2).")
+        var replicas = 1
+        @Option(help: "Most replicas a job may ask for with `replicas:` in job/construir.yml, and the most the hub adds, one at a time, to a job whose results form no majority before it ends disputed. Default: --replicas.")
         var maxReplicas: Int?
+        @Flag(help: "Adaptive replication: a runner with --trust-after agreed results in a row runs a replicated job alone with probability 1 - 1/K; any dispute or error resets its count.")
+        var adaptive = false
+        @Option(help: ArgumentHelp("With --adaptive, the agreed results in a row (K) before a runner may run a job alone.", valueName: "K"))
+        var trustAfter = 10
+        @Option(help: "Holds a runner may take per UTC day; each failure (error, refused output, lease ran out) halves its quota and each result it delivers doubles it back.")
+        var dailyQuota = 1000
+        @Option(help: "No lease lives longer than the job's timeout plus this margin for download and upload, whatever its heartbeats say; \"none\" for no limit.")
+        var leaseMargin = "15m"
+        @Option(help: "The timeout of a job whose manifest names none, for its lease limit: what runners give it by default.")
+        var jobTimeout = "30m"
         @Option(help: "Most jobs one runner token may hold at once.") var maxLeases = 32
         @Option(help: "Largest console log a runner may send.") var maxConsole = "16M"
         @Option(help: "Largest output any job may send (a job's own limit is its output size).") var maxOutputSize = "4G"
@@ -84,6 +95,10 @@ package struct HubCommand: AsyncParsableCommand {
             }
             guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
             guard maxLeases >= 1 else { throw ValidationError("--max-leases must be at least 1") }
+            guard dailyQuota >= 1 else { throw ValidationError("--daily-quota must be at least 1") }
+            guard trustAfter >= 1 else { throw ValidationError("--trust-after must be at least 1") }
+            if leaseMargin != "none" { _ = try RunCommand.validated { try Units.duration(leaseMargin) } }
+            _ = try RunCommand.validated { try Units.duration(jobTimeout) }
             guard maxQueuedPerSubmitter >= 1 else { throw ValidationError("--max-queued-per-submitter must be at least 1") }
             guard (webhook == nil) == (webhookSecretFile == nil) else { throw ValidationError("--webhook and --webhook-secret-file go together") }
             if let keepDays, !(keepDays > 0) { throw ValidationError("--keep-days must be more than 0") }
@@ -120,8 +135,11 @@ package struct HubCommand: AsyncParsableCommand {
                 keepDoneBytes: try keepDone.map { try Units.byteSize($0) }, keepDays: keepDays)
             return HubSetup(
                 server: server, queue: queue, done: done, leases: leases, database: database, tokens: tokens, images: images,
-                rules: HubRules(leaseDuration: try Units.duration(lease), maxAttempts: maxAttempts, maxLeasesPerRunner: maxLeases),
-                replication: HubReplication(replicas: replicas, maxReplicas: maxReplicas), finishTimeout: try Units.duration(finishTimeout),
+                rules: HubRules(leaseDuration: try Units.duration(lease), maxAttempts: maxAttempts, maxLeasesPerRunner: maxLeases,
+                                dailyQuota: dailyQuota, trust: adaptive ? HubTrust(after: trustAfter) : nil),
+                terms: HubJobTerms(replicas: replicas, maxReplicas: maxReplicas, jobTimeout: try Units.duration(jobTimeout),
+                                   leaseMargin: leaseMargin == "none" ? nil : try Units.duration(leaseMargin)),
+                finishTimeout: try Units.duration(finishTimeout),
                 maxOutputSize: try Units.byteSize(maxOutputSize),
                 webhook: try webhook.map { try HubWebhook(url: $0, secretFile: webhookSecretFile ?? "", publicURL: publicURL) })
         }

@@ -84,7 +84,8 @@ package struct StatusCommand: AsyncParsableCommand {
         for runner in status.runners {
             let seen = runner.lastSeen.map { "\(Int(now.timeIntervalSince($0).rounded())) s ago" } ?? "never"
             text += "  \(runner.name)  last seen \(seen)  running \(runner.running.isEmpty ? "-" : runner.running.joined(separator: ","))  done \(runner.jobsDone)"
-                + "  agreed \(runner.reputation.agreed) disputed \(runner.reputation.disputed) errors \(runner.reputation.errors)\n"
+                + "  agreed \(runner.reputation.agreed) disputed \(runner.reputation.disputed) errors \(runner.reputation.errors)"
+                + " in a row \(runner.reputation.agreedInARow ?? 0) today \(runner.reputation.holdsToday ?? 0)/\(runner.reputation.quota.map(String.init) ?? "-")\n"
         }
         text += "\nLEASES\n"
         for lease in status.leases {

@@ -58,6 +58,8 @@ enum StatusText {
             rows.append(("warm VM", "\(warm.domain), booted \(duration(warm.age)) before the job, handed over in \(duration(warm.handover))"))
         }
         for stage in result.stages ?? [] { rows.append(("stage \(stage.name)", stage.summary)) }
+        if let quorum = result.quorum { rows.append(("quorum", QuorumText.describe(quorum))) }
+        if let comparison = result.comparison { rows.append(("compared", QuorumText.describe(comparison))) }
         let width = rows.map(\.0.count).max() ?? 0
         return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n") + "\n"
     }

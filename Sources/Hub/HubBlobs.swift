@@ -53,7 +53,7 @@ package final class HubBlobs: Sendable {
 
     /// Takes `names` from `queue`, each by one rename; returns the jobs for the store, each
     /// queued at its file's mtime. A file another runner or hub took first is skipped.
-    package func take(_ names: some Collection<JobName>, from queue: String, replication: HubReplication, now: Date = Date()) throws -> [HubJob] {
+    package func take(_ names: some Collection<JobName>, from queue: String, terms: HubJobTerms, now: Date = Date()) throws -> [HubJob] {
         var taken: [HubJob] = []
         for name in names {
             let id = QueueClaim.newID(for: name, now: now)
@@ -61,7 +61,7 @@ package final class HubBlobs: Sendable {
                 try PrivateDirectory.make(path(id))
                 try writeNote(Note(job: name.fileName, queued: queued, submitter: nil), id: id)
             }) else { continue }
-            taken.append(try describe(id: id, name: name.fileName, queued: queued, submitter: nil, replication: replication))
+            taken.append(try describe(id: id, name: name.fileName, queued: queued, submitter: nil, terms: terms))
         }
         if !taken.isEmpty {
             try? FileSystem.fsync(path: queue)
@@ -78,11 +78,11 @@ package final class HubBlobs: Sendable {
     }
 
     /// Makes a checked upload a job of `submitter`.
-    package func accept(upload id: String, name: JobName, submitter: String, replication: HubReplication, now: Date = Date()) throws -> HubJob {
+    package func accept(upload id: String, name: JobName, submitter: String, terms: HubJobTerms, now: Date = Date()) throws -> HubJob {
         try writeNote(Note(job: name.fileName, queued: now, submitter: submitter), id: id)
         try FileSystem.renameNoReplace("\(path(id))/.upload.part", jobPath(id))
         try? FileSystem.fsync(path: directory)
-        return try describe(id: id, name: name.fileName, queued: now, submitter: submitter, replication: replication)
+        return try describe(id: id, name: name.fileName, queued: now, submitter: submitter, terms: terms)
     }
 
     package func remove(_ id: String) {
@@ -92,7 +92,7 @@ package final class HubBlobs: Sendable {
     /// Among `ids`, directories the store does not know whose note was written before
     /// `before`: a job taken in whose commit was lost becomes a job again; a half-made directory
     /// (no job file) is removed. The cut-off spares what another hub is taking in now.
-    package func strays(_ ids: [String], before: Date, replication: HubReplication) -> [HubJob] {
+    package func strays(_ ids: [String], before: Date, terms: HubJobTerms) -> [HubJob] {
         var found: [HubJob] = []
         for id in ids {
             let notePath = "\(path(id))/\(Self.noteFile)"
@@ -101,7 +101,7 @@ package final class HubBlobs: Sendable {
                   let data = FileManager.default.contents(atPath: notePath),
                   let note = try? JobResult.jsonDecoder().decode(Note.self, from: data) else { continue }
             guard FileSystem.exists(jobPath(id)),
-                  let job = try? describe(id: id, name: note.job, queued: note.queued, submitter: note.submitter, replication: replication)
+                  let job = try? describe(id: id, name: note.job, queued: note.queued, submitter: note.submitter, terms: terms)
             else {
                 remove(id)
                 continue
@@ -118,10 +118,11 @@ package final class HubBlobs: Sendable {
         }
     }
 
-    private func describe(id: String, name: String, queued: Date, submitter: String?, replication: HubReplication) throws -> HubJob {
+    private func describe(id: String, name: String, queued: Date, submitter: String?, terms: HubJobTerms) throws -> HubJob {
         let file = jobPath(id)
+        let (replicas, maxReplicas, leaseLimit) = terms.of(job: file)
         return HubJob(id: id, job: name, submitter: submitter, queued: queued, sha256: try BuildImage.sha256(ofFile: file),
-                      size: try FileSystem.size(of: file), replicas: replication.replicas(forJob: file))
+                      size: try FileSystem.size(of: file), replicas: replicas, maxReplicas: maxReplicas, leaseLimit: leaseLimit)
     }
 
     private func writeNote(_ note: Note, id: String) throws {

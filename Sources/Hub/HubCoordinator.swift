@@ -14,7 +14,7 @@ package final class HubCoordinator: Sendable {
     package let blobs: HubBlobs
     package let intake: HubResultIntake
     package let rules: HubRules
-    package let replication: HubReplication
+    package let terms: HubJobTerms
     /// Whether this hub is the store's only user (SQLite): then whatever a stopped hub left
     /// halfway is its own to settle at start. Hubs sharing a store settle only what stayed
     /// halfway longer than `finishTimeout`, since another hub may be finishing it now.
@@ -34,7 +34,7 @@ package final class HubCoordinator: Sendable {
     /// The queue directory's mtime when an inbox pass last found nothing to take.
     private let emptyQueueSeen = Mutex<TimeInterval?>(nil)
 
-    package init(store: any HubStore, blobs: HubBlobs, intake: HubResultIntake, rules: HubRules, replication: HubReplication,
+    package init(store: any HubStore, blobs: HubBlobs, intake: HubResultIntake, rules: HubRules, terms: HubJobTerms,
                 queueDirectory: String, exclusive: Bool = true, finishTimeout: Duration = .seconds(600), logger: Logger) {
         self.store = store
         self.exclusive = exclusive
@@ -42,7 +42,7 @@ package final class HubCoordinator: Sendable {
         self.blobs = blobs
         self.intake = intake
         self.rules = rules
-        self.replication = replication
+        self.terms = terms
         self.queueDirectory = queueDirectory
         self.logger = logger
     }
@@ -53,18 +53,33 @@ package final class HubCoordinator: Sendable {
     /// the queue since the inbox last looked are taken in first: a file renamed into the queue
     /// is a job from that moment, not from the next inotify event.
     package func claim(for runner: String, accepting: @escaping @Sendable (JobName) -> Bool, now: Date = Date()) async throws -> HubHold? {
+        try await claimOrRefusal(for: runner, accepting: accepting, now: now).hold
+    }
+
+    /// `claim`, or why `runner` gets no job for now (its daily quota); both nil: no job waits.
+    package func claimOrRefusal(for runner: String, accepting: @escaping @Sendable (JobName) -> Bool,
+                                now: Date = Date()) async throws -> (hold: HubHold?, refusal: String?) {
+        if let refusal = try await refusal(for: runner, now: now) { return (nil, refusal) }
         var held = try await store.claim(for: runner, rules: rules, now: now, accepting: accepting)
         if held == nil {
             // Also after a pass that took nothing: the pass it waited for may have added the job.
             try await takeQueuedFiles(ifChanged: true)
             held = try await store.claim(for: runner, rules: rules, now: now, accepting: accepting)
         }
-        guard let held else { return nil }
+        guard let held else { return (nil, try await refusal(for: runner, now: now)) }
         runners.started(held.id, by: runner)
-        return held
+        return (held, nil)
     }
 
+    /// Why `runner` may take no hold now (`HubRunnerRecord.refusal`); nil when it may.
+    private func refusal(for runner: String, now: Date) async throws -> String? {
+        try await store.runnerRecord(runner).refusal(at: now, daily: rules.dailyQuota)
+    }
+
+    /// Whether a claim by `runner` now would get a job. A runner at its quota has none: its
+    /// long poll waits out its time instead of waking it for a claim it would be refused.
     package func hasWork(for runner: String, accepting: @escaping @Sendable (JobName) -> Bool) async throws -> Bool {
+        if try await refusal(for: runner, now: Date()) != nil { return false }
         if try await store.hasWork(for: runner, rules: rules, now: Date(), accepting: accepting) { return true }
         try await takeQueuedFiles(ifChanged: true)
         return try await store.hasWork(for: runner, rules: rules, now: Date(), accepting: accepting)
@@ -123,8 +138,8 @@ package final class HubCoordinator: Sendable {
 
     /// Makes a checked upload in `blobs` a job of `submitter`.
     package func accept(upload id: String, name: JobName, submitter: String) async throws -> HubJob {
-        let replication = self.replication
-        let job = try await blocking.run { [blobs] in try blobs.accept(upload: id, name: name, submitter: submitter, replication: replication) }
+        let terms = self.terms
+        let job = try await blocking.run { [blobs] in try blobs.accept(upload: id, name: name, submitter: submitter, terms: terms) }
         try await store.add([job])
         waiters.notify()
         return job
@@ -149,12 +164,12 @@ package final class HubCoordinator: Sendable {
     /// One pass: the queue is listed once, and its files are taken in 256 to a commit. Files
     /// that arrive meanwhile wake the next pass.
     private func takeQueuedFilesNow() async throws -> Int {
-        let (queue, replication) = (queueDirectory, replication)
+        let (queue, terms) = (queueDirectory, terms)
         let pending = try await blocking.run { [blobs] in blobs.pending(in: queue) }
         var total = 0
         for start in stride(from: 0, to: pending.count, by: 256) {
             let batch = pending[start..<min(start + 256, pending.count)]
-            let taken = try await blocking.run { [blobs] in try blobs.take(batch, from: queue, replication: replication) }
+            let taken = try await blocking.run { [blobs] in try blobs.take(batch, from: queue, terms: terms) }
             guard !taken.isEmpty else { continue }
             try await store.add(taken)
             total += taken.count
@@ -171,7 +186,8 @@ package final class HubCoordinator: Sendable {
         let expired = try await store.expire(now: now)
         for held in expired {
             runners.ended(held.id, by: held.holder, delivered: false)
-            logger.notice("lease ran out: the job goes to the next runner", metadata: [
+            let why = held.job.reachedLimit(held.hold) ? "lease reached the job's limit" : "lease ran out"
+            logger.notice("\(why): the job goes to the next runner", metadata: [
                 "job": "\(held.fileName)", "lease": "\(held.id)", "runner": "\(held.holder)", "attempt": "\(held.attempt)"])
         }
         if !expired.isEmpty { waiters.notify() }
@@ -266,8 +282,8 @@ package final class HubCoordinator: Sendable {
         let known = try await store.known(entries)
         let unknown = entries.filter { !known.contains($0) }
         guard !unknown.isEmpty else { return }
-        let replication = self.replication
-        let strays = try await blocking.run { [blobs] in blobs.strays(unknown, before: before, replication: replication) }
+        let terms = self.terms
+        let strays = try await blocking.run { [blobs] in blobs.strays(unknown, before: before, terms: terms) }
         try await store.add(strays)
         if !strays.isEmpty {
             logger.notice("took back \(strays.count) job(s) a stopped hub had moved but not recorded")
@@ -334,7 +350,12 @@ package final class HubCoordinator: Sendable {
             return held + Array(repeating: HubStatus.Lease(id: job.id, job: job.job, holder: nil, attempt: job.failures + 1, expires: nil,
                                                            replicas: job.replicas, results: job.results.count), count: job.openPlaces)
         }
-        return HubStatus(queued: try await store.queuedCount(), runners: runners.snapshot(reputation: try await store.reputations()),
+        let now = Date(), daily = rules.dailyQuota
+        let records = try await store.runnerRecords().mapValues {
+            HubStatus.Reputation(agreed: $0.agreed, disputed: $0.disputed, errors: $0.errors, agreedInARow: $0.agreedInARow,
+                                 quota: $0.quota(daily: daily), holdsToday: $0.holds(on: now))
+        }
+        return HubStatus(queued: try await store.queuedCount(), runners: runners.snapshot(reputation: records),
                          leases: rows, finished: runners.finishedJobs)
     }
 }

@@ -75,8 +75,10 @@ struct HubOperations: APIProtocol {
         }
         runners.claimed(asked, by: runner.name)
         let images = self.images
-        guard let lease = try await coordinator.claim(for: runner.name, accepting: { images.accepts($0, from: asked) }) else {
-            return .noContent(.init())
+        let (held, refusal) = try await coordinator.claimOrRefusal(for: runner.name, accepting: { images.accepts($0, from: asked) })
+        guard let lease = held else {
+            if let refusal { logger.info("runner refused a job for now", metadata: ["runner": "\(runner.name)", "reason": "\(refusal)"]) }
+            return .noContent(.init(headers: .init(construirReason: refusal)))
         }
         logger.info("leased job", metadata: ["job": "\(lease.fileName)", "lease": "\(lease.id)", "runner": "\(runner.name)",
                                              "attempt": "\(lease.attempt)", "replica": "\(lease.job.holds.count + lease.job.results.count) of \(lease.job.replicas)"])

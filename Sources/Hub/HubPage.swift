@@ -17,10 +17,10 @@ enum HubPage {
         <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{padding:.2em .8em;border-bottom:1px solid #ddd;text-align:left}</style>
         </head><body><h1>construir hub</h1><p><a href="/jobs">jobs</a></p>
         <p>\(status.queued) queued, \(status.leases.count) leased, \(status.finished) finished since the hub started.</p>
-        <h2>Runners</h2><table><tr><th>name</th><th>last seen</th><th>running</th><th>jobs done</th><th>agreed</th><th>disputed</th><th>errors</th></tr>
+        <h2>Runners</h2><table><tr><th>name</th><th>last seen</th><th>running</th><th>jobs done</th><th>agreed</th><th>disputed</th><th>errors</th><th>agreed in a row</th><th>holds today / quota</th></tr>
         """
         for runner in status.runners {
-            page += "<tr><td>\(escape(runner.name))</td><td>\(ago(runner.lastSeen))</td><td>\(escape(runner.running.joined(separator: ", ")))</td><td>\(runner.jobsDone)</td><td>\(runner.reputation.agreed)</td><td>\(runner.reputation.disputed)</td><td>\(runner.reputation.errors)</td></tr>"
+            page += "<tr><td>\(escape(runner.name))</td><td>\(ago(runner.lastSeen))</td><td>\(escape(runner.running.joined(separator: ", ")))</td><td>\(runner.jobsDone)</td><td>\(runner.reputation.agreed)</td><td>\(runner.reputation.disputed)</td><td>\(runner.reputation.errors)</td><td>\(runner.reputation.agreedInARow ?? 0)</td><td>\(runner.reputation.holdsToday ?? 0) / \(runner.reputation.quota.map(String.init) ?? "-")</td></tr>"
         }
         page += "</table><h2>Leases</h2><table><tr><th>job</th><th>runner</th><th>attempt</th><th>replicas in</th><th>expires</th></tr>"
         for lease in status.leases {

@@ -14,9 +14,13 @@ import JobModel
 /// sizes as measured here, no path from the runner). A runner that reports `error`, or whose
 /// archive does not extract, failed: its place goes to another runner (`HubJob.record`).
 ///
-/// Once every replica is in, the job is finished: when all agree (status, exit code, output
-/// digest) the first replica's output becomes the job's, as a local runner lays it out;
-/// otherwise the job is `disputed` and every replica's output stays under `replicas/`.
+/// The digest covers only the paths the job's own manifest says to compare (`compare:`, read
+/// from the job file the hub holds, never from the runner). Once every replica is in, the job
+/// is finished: when all, or a strict majority, agree (status, exit code, output digest) the
+/// first agreeing replica's output becomes the job's, as a local runner lays it out;
+/// otherwise the job is `disputed`, naming the compared paths that differ. Every replica's
+/// console and result.json stay under `replicas/RUNNER/`, and so does the output of every
+/// replica that did not agree.
 ///
 /// State changes go through the store, one transition each; file work (extraction, hashing,
 /// fsync, renames) runs on `HubBlocking`, never inside a store transaction.
@@ -87,11 +91,12 @@ package struct HubResultIntake: Sendable {
         }
         let replica = HubJob.Replica(runner: holder, serial: held.serial, attempt: held.attempt, status: result.status,
                                      exitCode: result.exitCode, outputDigest: result.outputDigest)
-        let job = try await store.update(id) { job, _ in
+        let job = try await store.update(id) { job, outcomes in
             try job.record(holder: holder, replica: replica, failure: nil, now: Date())
+            outcomes.add(.delivered, for: [holder])
             return job
         }
-        guard job.isComplete else {
+        guard job.state == .finishing else {
             let waiting = job.replicas - job.results.count
             return Outcome(receipt: HubReceipt(job: job.job, location: "(waiting for \(waiting) more runner(s) to agree)",
                                                status: .init(result.status)), refusal: nil)
@@ -116,6 +121,7 @@ package struct HubResultIntake: Sendable {
         result.sizes.outputEntries = nil
         result.outputDigest = nil
         result.quorum = nil
+        result.comparison = nil
         var refusal: String?
         let output = "\(directory)/\(Self.outputUpload(serial: held.serial))"
         if FileSystem.exists(output) {
@@ -125,7 +131,10 @@ package struct HubResultIntake: Sendable {
                 result.sizes.outputArchive = summary.compressedLength
                 result.sizes.outputFiles = summary.bytesWritten
                 result.sizes.outputEntries = summary.entries
-                result.outputDigest = try OutputDigest.of(archive: "\(staging)/\(JobFiles.outputArchive)")
+                let comparison = comparison(ofJob: held.id)
+                let digest = try OutputDigest.summary(archive: "\(staging)/\(JobFiles.outputArchive)", comparing: comparison)
+                result.outputDigest = digest.digest
+                result.comparison = JobResult.Comparison(patterns: comparison.patterns, compared: digest.compared, leftOut: digest.leftOut)
             } catch {
                 refusal = "the output of runner \(held.holder) was refused: \(error)"
             }
@@ -151,6 +160,12 @@ package struct HubResultIntake: Sendable {
         return (result, nil)
     }
 
+    /// What the job's manifest says to compare (the default when it says nothing). Blocking.
+    private func comparison(ofJob id: String) -> OutputComparison {
+        let manifest = (try? JobImageInspector.inspect(blobs.jobPath(id)).manifest).flatMap { try? JobManifest.parse($0) }
+        return manifest?.comparison ?? .default
+    }
+
     /// Ends `held` as a failure (its runner sent more than allowed, or an error), counted
     /// against the runner: the job goes to another runner, or ends in error once it failed
     /// `maxAttempts` times (the hub's maintenance ends it).
@@ -172,35 +187,53 @@ package struct HubResultIntake: Sendable {
     /// on a job a stopped hub left halfway.
     package func complete(_ job: HubJob) async throws -> HubReceipt {
         guard let verdict = job.verdict else { throw HubNotHeld(id: job.id) }
-        let result = try await blocking.run { try self.layOut(job, agreed: verdict.agreed, canonical: verdict.canonical) }
-        let runners = job.results.map(\.runner)
+        let result = try await blocking.run { try self.layOut(job, verdict: verdict) }
         let announcing = self.announcing
+        let compared = job.results.count > 1 && job.stopRequested == nil
         try await store.update(job.id) { job, outcomes in
             job.end(status: result.status, now: Date())
-            if job.replicas > 1 { outcomes.add(verdict.agreed ? .agreed : .disputed, for: runners) }
+            if compared {
+                outcomes.add(verdict.state == .agreed ? .agreed : .disputed, for: verdict.majority.map(\.runner))
+                outcomes.add(.disputed, for: verdict.dissenters.map(\.runner))
+            }
             if announcing { outcomes.announce(job.id) }
         }
         return try await publish(job)
     }
 
-    private func layOut(_ job: HubJob, agreed: Bool, canonical first: HubJob.Replica) throws -> JobResult {
+    private func layOut(_ job: HubJob, verdict: HubVerdict) throws -> JobResult {
         let directory = blobs.path(job.id)
         let replicasPath = "\(directory)/\(Self.replicasDirectory)"
         let replicas = job.results.sorted { $0.serial < $1.serial }
         let runners = replicas.map(\.runner)
+        let first = verdict.canonical
+        let agreed = verdict.state != .disputed
         var result = JobPublisher.readResult("\(replicasPath)/\(first.runner)/\(JobFiles.result)")
             ?? JobPublisher.readResult("\(directory)/\(Self.firstReplicaResult)")
             ?? JobResult.notRun(claimedJob(job), status: first.status, defaultImage: 0, error: "")
         try? FileSystem.writeDurably(try result.encoded(), to: "\(directory)/\(Self.firstReplicaResult)", mode: 0o600)
-        let quorum = JobResult.Quorum(state: agreed ? .agreed : .disputed, replicas: replicas.map {
+        var quorum = JobResult.Quorum(state: .init(rawValue: verdict.state.rawValue) ?? .disputed, replicas: replicas.map {
             .init(runnerID: $0.runner, status: $0.status, exitCode: $0.exitCode, outputDigest: $0.outputDigest, attempt: $0.attempt)
         })
         if agreed {
-            for name in [JobFiles.output, JobFiles.outputArchive, JobFiles.consoleLog] where FileSystem.exists("\(replicasPath)/\(first.runner)/\(name)") {
+            let canonical = "\(replicasPath)/\(first.runner)"
+            for name in [JobFiles.output, JobFiles.outputArchive] where FileSystem.exists("\(canonical)/\(name)") {
                 try? FileManager.default.removeItem(atPath: "\(directory)/\(name)")
-                try FileSystem.renameReplacing("\(replicasPath)/\(first.runner)/\(name)", "\(directory)/\(name)")
+                try FileSystem.renameReplacing("\(canonical)/\(name)", "\(directory)/\(name)")
             }
-            if job.replicas > 1 { result.quorum = quorum }
+            if FileSystem.exists("\(canonical)/\(JobFiles.consoleLog)") {
+                try? FileManager.default.removeItem(atPath: "\(directory)/\(JobFiles.consoleLog)")
+                try FileManager.default.copyItem(atPath: "\(canonical)/\(JobFiles.consoleLog)", toPath: "\(directory)/\(JobFiles.consoleLog)")
+            }
+            // The outputs that agree are the job's; the outvoted ones stay as evidence.
+            for replica in verdict.majority {
+                for name in [JobFiles.output, JobFiles.outputArchive] {
+                    try? FileManager.default.removeItem(atPath: "\(replicasPath)/\(replica.runner)/\(name)")
+                }
+            }
+            if !verdict.dissenters.isEmpty { quorum.dissenters = verdict.dissenters.map(\.runner) }
+            if verdict.state == .trusted { quorum.agreedInARow = job.trust?.agreedInARow }
+            if job.results.count > 1 || verdict.state == .trusted { result.quorum = quorum }
         } else {
             result.status = .disputed
             result.exitCode = nil
@@ -209,10 +242,15 @@ package struct HubResultIntake: Sendable {
             result.sizes.outputFiles = nil
             result.sizes.outputEntries = nil
             result.sizes.consoleLog = nil
+            let differing = differingPaths(replicas, in: replicasPath, comparing: result.comparison)
+            quorum.differing = Array(differing.prefix(JobResult.Quorum.maxDiffering))
+            quorum.differingCount = differing.count
             result.quorum = quorum
             result.error = "the \(replicas.count) runners disagree: "
                 + replicas.map { "\($0.runner) \($0.status.rawValue) exit \($0.exitCode.map(String.init) ?? "-") output \($0.outputDigest?.prefix(12) ?? "none")" }
                     .joined(separator: "; ")
+                + (differing.isEmpty ? "" : "; compared paths that differ: " + differing.prefix(10).joined(separator: ", ")
+                    + (differing.count > 10 ? " and \(differing.count - 10) more (quorum.differing)" : ""))
                 + "; each one's output is in \(Self.replicasDirectory)/RUNNER/"
         }
         if job.stopRequested != nil, result.status != .killed {
@@ -221,10 +259,24 @@ package struct HubResultIntake: Sendable {
         }
         result.runnerID = agreed ? first.runner : runners.joined(separator: ",")
         fill(&result, job: job, attempt: first.attempt, runner: result.runnerID)
-        tidy(directory, keepingReplicas: !agreed)
+        tidy(directory, keepingReplicas: job.results.count > 1)
         try FileSystem.writeDurably(try result.encoded(), to: "\(directory)/\(JobFiles.result)")
         try? FileManager.default.removeItem(atPath: "\(directory)/\(Self.firstReplicaResult)")
         return result
+    }
+
+    /// The compared paths whose records differ between the replicas' kept archives (each
+    /// against the first), under the job's comparison; empty when an archive is missing.
+    private func differingPaths(_ replicas: [HubJob.Replica], in replicasPath: String, comparing: JobResult.Comparison?) -> [String] {
+        let comparison = comparing.map { OutputComparison(patterns: $0.patterns) } ?? .default
+        let summaries = replicas.map { replica -> OutputDigest.Summary? in
+            let archive = "\(replicasPath)/\(replica.runner)/\(JobFiles.outputArchive)"
+            return FileSystem.exists(archive) ? try? OutputDigest.summary(archive: archive, comparing: comparison) : nil
+        }
+        guard let first = summaries.first ?? nil else { return [] }
+        var differing = Set<String>()
+        for case let other? in summaries.dropFirst() { differing.formUnion(first.differing(from: other)) }
+        return differing.sorted()
     }
 
     /// The first replica's result.json, kept while a job is finished so that a second run of

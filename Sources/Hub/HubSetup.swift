@@ -21,13 +21,13 @@ package struct HubSetup: Sendable {
     /// The build images to serve; nil: none.
     package var images: String?
     package var rules: HubRules
-    package var replication: HubReplication
+    package var terms: HubJobTerms
     package var finishTimeout: Duration
     package var maxOutputSize: Int64
     package var webhook: HubWebhook?
 
     package init(server: HubServer.Configuration, queue: String, done: String, leases: String?, database: String?, tokens: String,
-                 images: String?, rules: HubRules, replication: HubReplication, finishTimeout: Duration, maxOutputSize: Int64,
+                 images: String?, rules: HubRules, terms: HubJobTerms, finishTimeout: Duration, maxOutputSize: Int64,
                  webhook: HubWebhook?) {
         self.server = server
         self.queue = queue
@@ -37,7 +37,7 @@ package struct HubSetup: Sendable {
         self.tokens = tokens
         self.images = images
         self.rules = rules
-        self.replication = replication
+        self.terms = terms
         self.finishTimeout = finishTimeout
         self.maxOutputSize = maxOutputSize
         self.webhook = webhook
@@ -62,7 +62,7 @@ package struct HubSetup: Sendable {
         }
         let intake = HubResultIntake(store: store, blobs: blobs, done: try DoneStore(directory: FileSystem.absolute(done)),
                                      maxOutputSize: maxOutputSize, announcing: webhook != nil)
-        let coordinator = HubCoordinator(store: store, blobs: blobs, intake: intake, rules: rules, replication: replication,
+        let coordinator = HubCoordinator(store: store, blobs: blobs, intake: intake, rules: rules, terms: terms,
                                          queueDirectory: queueDirectory, exclusive: !shared, finishTimeout: finishTimeout, logger: logger)
         let authenticator = try HubAuthenticator(store: HubTokenStore(path: FileSystem.absolute(tokens)))
         var served = HubImages.none
@@ -71,7 +71,7 @@ package struct HubSetup: Sendable {
                                webhook: webhook)
         let address = self.server.address
         let scheme = self.server.tls == nil ? "http" : "https"
-        let (lease, replicas) = (Units.format(rules.leaseDuration), replication.replicas)
+        let (lease, replicas) = (Units.format(rules.leaseDuration), terms.replicas)
         return try server.makeServices(logger: logger) { port in
             logger.notice("hub listening at \(scheme)://\(ListenAddress(host: address.host, port: port))/", metadata: [
                 "queue": "\(queueDirectory)", "done": "\(intake.publisher.done.directory)", "lease": "\(lease)",

@@ -115,7 +115,8 @@ struct HubWebPages: Sendable {
         rows.append(["label": "runners", "value": summary.runners.isEmpty ? "-" : summary.runners.joined(separator: ", "), "style": ""])
         rows.append(["label": "attempts", "value": "\(summary.attempts)", "style": ""])
         if summary.replicas > 1 { rows.append(["label": "replicas in", "value": "\(summary.results) of \(summary.replicas)", "style": ""]) }
-        if let quorum = result?.quorum { rows.append(["label": "quorum", "value": quorum.state.rawValue, "style": quorum.state == .agreed ? "passed" : "disputed"]) }
+        if let quorum = result?.quorum { rows.append(["label": "quorum", "value": QuorumText.describe(quorum), "style": quorum.state == .disputed ? "disputed" : "passed"]) }
+        if let comparison = result?.comparison { rows.append(["label": "compared", "value": QuorumText.describe(comparison), "style": ""]) }
         let stages = (result?.stages ?? []).map { ["name": $0.name, "summary": $0.summary] }
         let replicas = (result?.quorum?.replicas ?? []).map {
             ["runner": $0.runnerID, "status": $0.status.rawValue, "exitCode": $0.exitCode.map(String.init) ?? "-", "digest": $0.outputDigest ?? "-"]

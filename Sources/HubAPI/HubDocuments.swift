@@ -25,7 +25,7 @@ extension Components.Schemas.HubStatus {
 extension Components.Schemas.HubReputation {
     /// A runner with no record yet.
     package init() {
-        self.init(agreed: 0, disputed: 0, errors: 0)
+        self.init(agreed: 0, disputed: 0, errors: 0, agreedInARow: 0)
     }
 }
 

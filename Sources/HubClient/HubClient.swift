@@ -87,9 +87,15 @@ package final class HubClient: Sendable {
 
     /// Claims the next job this runner can run (`request`: its images); nil when there is none.
     package func claim(_ request: HubClaimRequest = HubClaimRequest()) async throws -> HubClaim? {
+        try await claimOrReason(request).claim
+    }
+
+    /// `claim`, or, when there is none, why the hub refuses this runner any job for now (nil
+    /// when simply none waits).
+    package func claimOrReason(_ request: HubClaimRequest = HubClaimRequest()) async throws -> (claim: HubClaim?, reason: String?) {
         switch try await call({ try await $0.claim(body: .json(request)) }) {
-        case .ok(let answer): return try answer.body.json
-        case .noContent: return nil
+        case .ok(let answer): return (try answer.body.json, nil)
+        case .noContent(let answer): return (nil, answer.headers.construirReason)
         case let other: throw Self.unexpected(other)
         }
     }

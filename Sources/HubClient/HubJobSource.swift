@@ -49,6 +49,8 @@ package final class HubJobSource: JobSource {
         var leftovers: [ClaimedJob] = []
         /// When the hub's image list was last compared with ours (`pullImages`).
         var imagesChecked: ContinuousClock.Instant?
+        /// Why the hub last refused this runner any job (logged once per change).
+        var refusal: String?
     }
     private let state = Mutex(State())
     /// Wakes the long poll (a claim found nothing) and the heartbeat loop (a lease was taken).
@@ -230,7 +232,12 @@ package final class HubJobSource: JobSource {
         let claim: HubClaim
         do {
             let request = HubClaimRequest(imageDigests: await localImageDigests(), defaultImage: defaultImage)
-            guard let claimed = try await client.claim(request) else {
+            let (claimed, reason) = try await client.claimOrReason(request)
+            if reason != state.withLock({ $0.refusal }) {
+                state.withLock { $0.refusal = reason }
+                if let reason { logger.warning("the hub gives this runner no job for now: \(reason)") }
+            }
+            guard let claimed else {
                 noWork()
                 return nil
             }

@@ -9,7 +9,9 @@ import JobModel
 /// running it has a `Hold` until `expires`; heartbeats move `expires` on. A hold that runs
 /// out, or ends in `error`, counts as a failure, and its place goes to the next runner that
 /// asks, before any queued job: it has waited longest. After `maxAttempts` failures the hub
-/// ends the job in error.
+/// ends the job in error. No hold outlives `leaseLimit` after its claim, whatever the
+/// heartbeats say. When every result is in and no strict majority agrees, the job asks for one
+/// more replica, up to `maxReplicas` (`verdict`).
 ///
 /// Every transition is a pure function of the job and the time given to it: a `HubStore`
 /// loads a job, applies one in a transaction, and saves it. Nothing here touches a disk.
@@ -79,8 +81,17 @@ package struct HubJob: Codable, Sendable, Equatable {
     /// The job file's sha256 and size, which a runner checks its download against.
     package var sha256: String
     package var size: Int64
-    /// How many runners must report the same result.
+    /// How many runners must report a result: the hub's `--replicas`, or the job's own, raised
+    /// by one each time the results in form no majority (up to `maxReplicas`), or 1 for a job a
+    /// trusted runner runs alone.
     package var replicas: Int
+    /// The most replicas the job may grow to before it ends disputed (`--max-replicas`).
+    package var maxReplicas: Int
+    /// How long after its claim any hold on the job ends: the job's timeout plus the hub's
+    /// margin for download and upload (`--lease-margin`); nil for no limit.
+    package var leaseLimit: Duration?
+    /// Set when a runner trusted for its record runs the job alone (`hub serve --adaptive`).
+    package var trust: Trust?
     package var state: State
     /// Holds handed out so far (the last serial).
     package var handedOut: Int
@@ -102,7 +113,23 @@ package struct HubJob: Codable, Sendable, Equatable {
     /// by age. A store sets it as it adds the job (`HubJob.share(after:front:)`).
     package var share = 0
 
-    package init(id: String, job: String, submitter: String? = nil, queued: Date, sha256: String, size: Int64, replicas: Int = 1) {
+    /// The runner a replicated job was handed to alone, and why.
+    package struct Trust: Codable, Sendable, Equatable {
+        package var runner: String
+        /// Its agreed results in a row when it got the job.
+        package var agreedInARow: Int
+        /// The replicas the job had: it gets them back if that runner fails it.
+        package var replicas: Int
+
+        package init(runner: String, agreedInARow: Int, replicas: Int) {
+            self.runner = runner
+            self.agreedInARow = agreedInARow
+            self.replicas = replicas
+        }
+    }
+
+    package init(id: String, job: String, submitter: String? = nil, queued: Date, sha256: String, size: Int64, replicas: Int = 1,
+                 maxReplicas: Int? = nil, leaseLimit: Duration? = nil) {
         self.id = id
         self.job = job
         self.submitter = submitter
@@ -110,6 +137,8 @@ package struct HubJob: Codable, Sendable, Equatable {
         self.sha256 = sha256
         self.size = size
         self.replicas = max(replicas, 1)
+        self.maxReplicas = max(maxReplicas ?? replicas, self.replicas)
+        self.leaseLimit = leaseLimit
         state = .queued
         handedOut = 0
         failures = 0
@@ -156,20 +185,50 @@ package struct HubJob: Codable, Sendable, Equatable {
 
     // MARK: Transitions
 
-    /// Gives `holder` a new hold until `now + duration`. The caller checked `wantsRunner`.
-    /// A job that starts over (no hold, no result) says so: its blob directory is cleared.
-    package mutating func hand(to holder: String, now: Date, duration: Duration) -> Hold {
+    /// Gives `holder` a new hold until `now + duration` (or the lease limit). The caller
+    /// checked `wantsRunner`. With `alone`, a replicated job that no runner had yet goes to
+    /// `holder` only: it is trusted for `alone`'s agreed results in a row.
+    package mutating func hand(to holder: String, now: Date, duration: Duration, alone: Int? = nil) -> Hold {
+        if let alone, replicas > 1, handedOut == 0, results.isEmpty {
+            trust = Trust(runner: holder, agreedInARow: alone, replicas: replicas)
+            replicas = 1
+        }
         handedOut += 1
         state = .held
         let hold = Hold(holder: holder, serial: handedOut, attempt: failures + 1, claimed: now,
-                        expires: now.addingTimeInterval(duration.seconds))
+                        expires: expiry(claimed: now, now: now, duration: duration))
         holds.append(hold)
         return hold
     }
 
-    /// Moves `holder`'s live hold on by `duration` from `now`.
+    /// Moves `holder`'s live hold on by `duration` from `now`, never past its lease limit.
     package mutating func heartbeat(holder: String, now: Date, duration: Duration) throws(HubNotHeld) -> Hold {
-        try changeHold(of: holder, at: now) { $0.expires = now.addingTimeInterval(duration.seconds) }
+        let limit = leaseLimit
+        return try changeHold(of: holder, at: now) {
+            $0.expires = Self.expiry(claimed: $0.claimed, now: now, duration: duration, limit: limit)
+        }
+    }
+
+    private func expiry(claimed: Date, now: Date, duration: Duration) -> Date {
+        Self.expiry(claimed: claimed, now: now, duration: duration, limit: leaseLimit)
+    }
+
+    private static func expiry(claimed: Date, now: Date, duration: Duration, limit: Duration?) -> Date {
+        let renewed = now.addingTimeInterval(duration.seconds)
+        guard let limit else { return renewed }
+        return min(renewed, claimed.addingTimeInterval(limit.seconds))
+    }
+
+    /// Whether `hold` ends at the job's lease limit rather than for want of a heartbeat.
+    package func reachedLimit(_ hold: Hold) -> Bool {
+        leaseLimit.map { hold.expires >= hold.claimed.addingTimeInterval($0.seconds) } ?? false
+    }
+
+    /// A trusted runner gave the job back or failed it: it is replicated again.
+    private mutating func distrust(_ holder: String) {
+        guard let trust, trust.runner == holder else { return }
+        replicas = max(replicas, trust.replicas)
+        self.trust = nil
     }
 
     /// `holder` gives the job back unfinished (its runner is stopping): its place waits for the
@@ -177,6 +236,7 @@ package struct HubJob: Codable, Sendable, Equatable {
     package mutating func release(holder: String, now: Date) throws(HubNotHeld) {
         guard hold(of: holder, at: now) != nil else { throw HubNotHeld(id: id) }
         holds.removeAll { $0.holder == holder }
+        distrust(holder)
     }
 
     /// Ends every hold that ran out by `now`, each counted as a failure. Returns them.
@@ -185,7 +245,12 @@ package struct HubJob: Codable, Sendable, Equatable {
         let ended = holds.filter { $0.finishing == nil && $0.expires <= now }
         for hold in ended {
             failures += 1
-            lastFailure = "the lease of runner \(hold.holder) ran out (it stopped sending heartbeats)"
+            if reachedLimit(hold), let limit = leaseLimit {
+                lastFailure = "the lease of runner \(hold.holder) reached the job's limit of \(Int(limit.seconds)) s (its timeout and the hub's --lease-margin)"
+            } else {
+                lastFailure = "the lease of runner \(hold.holder) ran out (it stopped sending heartbeats)"
+            }
+            distrust(hold.holder)
         }
         holds.removeAll { hold in ended.contains { $0.serial == hold.serial } }
         return ended
@@ -198,7 +263,8 @@ package struct HubJob: Codable, Sendable, Equatable {
     }
 
     /// Records what `holder` reported, ending its finishing hold: a result (`replica`), or a
-    /// failure (`failure` says why). Once every replica's result is in, the job is finishing.
+    /// failure (`failure` says why). Once every replica's result is in, the job is finishing,
+    /// unless they form no majority and it may ask for one more (`growsForMajority`).
     package mutating func record(holder: String, replica: Replica?, failure: String?, now: Date) throws(HubNotHeld) {
         guard state == .held, holds.contains(where: { $0.holder == holder && $0.finishing != nil }) else { throw HubNotHeld(id: id) }
         holds.removeAll { $0.holder == holder }
@@ -207,11 +273,21 @@ package struct HubJob: Codable, Sendable, Equatable {
         } else {
             failures += 1
             lastFailure = failure
+            distrust(holder)
         }
-        if isComplete {
-            state = .finishing
-            finishingSince = now
+        finishIfComplete(now: now)
+    }
+
+    /// Complete and with a majority (or no room to grow): finishing. Complete without one: one
+    /// more replica.
+    private mutating func finishIfComplete(now: Date) {
+        guard isComplete else { return }
+        if stopRequested == nil, replicas < maxReplicas, Self.majority(of: results) == nil {
+            replicas += 1
+            return
         }
+        state = .finishing
+        finishingSince = now
     }
 
     /// The share of a submitter's next job, whose last job had `last` (nil: none yet), when the
@@ -300,26 +376,42 @@ package struct HubJob: Codable, Sendable, Equatable {
                 } else {
                     failures += 1
                     lastFailure = "the hub stopped while it took in the result of runner \(hold.holder)"
+                    distrust(hold.holder)
                 }
             }
-            if isComplete {
-                state = .finishing
-                finishingSince = staleBefore
-                return true
-            }
+            finishIfComplete(now: staleBefore)
+            if state == .finishing { return true }
         case .queued, .done:
             break
         }
         return false
     }
 
-    /// Whether every replica agrees with the first (by serial); nil until all are in.
-    package var verdict: (agreed: Bool, canonical: Replica)? {
+    /// How the results compare once every replica is in; nil until then.
+    package var verdict: HubVerdict? {
         let ordered = results.sorted { $0.serial < $1.serial }
         guard isComplete, let first = ordered.first else { return nil }
         // A stopped job ends with what came; there is nothing to compare.
-        if stopRequested != nil { return (true, first) }
-        return (ordered.allSatisfy { $0.agrees(with: first) }, first)
+        if stopRequested != nil { return HubVerdict(state: .agreed, canonical: first, majority: ordered, dissenters: []) }
+        if let trust, ordered.count == 1, first.runner == trust.runner {
+            return HubVerdict(state: .trusted, canonical: first, majority: ordered, dissenters: [])
+        }
+        guard let majority = Self.majority(of: ordered) else {
+            return HubVerdict(state: .disputed, canonical: first, majority: [], dissenters: ordered)
+        }
+        return HubVerdict(state: .agreed, canonical: majority[0], majority: majority,
+                          dissenters: ordered.filter { replica in !majority.contains { $0.runner == replica.runner } })
+    }
+
+    /// The results that a strict majority agrees on, in serial order; nil when none does.
+    /// (Two groups cannot both be a strict majority.)
+    static func majority(of results: [Replica]) -> [Replica]? {
+        let ordered = results.sorted { $0.serial < $1.serial }
+        for candidate in ordered {
+            let group = ordered.filter { $0.agrees(with: candidate) }
+            if group.count * 2 > ordered.count { return group }
+        }
+        return nil
     }
 
     private mutating func changeHold(of holder: String, at now: Date, _ change: (inout Hold) -> Void) throws(HubNotHeld) -> Hold {

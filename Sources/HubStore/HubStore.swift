@@ -76,8 +76,11 @@ package protocol HubStore: Sendable {
     /// An event's try failed: it waits until `next`, its attempts counted.
     func postponeEvent(_ sequence: Int64, until next: Date, error: String) async throws
 
-    /// Each runner's record: agreed, disputed, errors.
-    func reputations() async throws -> [String: HubStatus.Reputation]
+    /// Each runner's record.
+    func runnerRecords() async throws -> [String: HubRunnerRecord]
+
+    /// `runner`'s record (a new one when it has none).
+    func runnerRecord(_ runner: String) async throws -> HubRunnerRecord
 
     /// Adds `records` to the runners' records and sets `key`, in one transaction; does nothing
     /// when `key` is set already (an import that must happen once).
@@ -87,21 +90,15 @@ package protocol HubStore: Sendable {
 /// What a runner's record gains from a transition; stored in the same transaction.
 package struct HubOutcomes: Sendable {
     package enum Outcome: String, Sendable {
-        /// A replicated job whose replicas all agreed.
+        /// A replicated job whose result this runner's agreed with (all, or the majority).
         case agreed
-        /// A replicated job whose replicas disagreed while this runner took part.
+        /// A replicated job whose replicas disagreed while this runner took part, or whose
+        /// majority outvoted it.
         case disputed
         /// A hold that failed: an error result, a refused output, a lease that ran out.
         case error
-
-        /// Its count's column in the stores' `runners` table.
-        var column: String {
-            switch self {
-            case .agreed: "agreed"
-            case .disputed: "disputed"
-            case .error: "errors"
-            }
-        }
+        /// A result taken in (any status but error): its quota doubles back.
+        case delivered
     }
 
     package private(set) var counts: [(runner: String, outcome: Outcome)] = []

@@ -133,6 +133,17 @@ package final class PostgresHubStore: HubStore {
             errors BIGINT NOT NULL DEFAULT 0)
         """,
         "CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        // Quorum for real projects: majorities that grow, lease limits, trust and daily quotas.
+        """
+        ALTER TABLE jobs ADD COLUMN IF NOT EXISTS max_replicas BIGINT, ADD COLUMN IF NOT EXISTS lease_limit DOUBLE PRECISION,
+            ADD COLUMN IF NOT EXISTS trust_runner TEXT, ADD COLUMN IF NOT EXISTS trust_agreed_in_a_row BIGINT,
+            ADD COLUMN IF NOT EXISTS trust_replicas BIGINT
+        """,
+        """
+        ALTER TABLE runners ADD COLUMN IF NOT EXISTS agreed_in_a_row BIGINT NOT NULL DEFAULT 0,
+            ADD COLUMN IF NOT EXISTS quota_halvings BIGINT NOT NULL DEFAULT 0, ADD COLUMN IF NOT EXISTS day BIGINT NOT NULL DEFAULT 0,
+            ADD COLUMN IF NOT EXISTS holds_on_day BIGINT NOT NULL DEFAULT 0
+        """,
     ]
 
     // MARK: HubStore
@@ -191,13 +202,17 @@ package final class PostgresHubStore: HubStore {
             let held = try await self.scalar(connection, """
                 SELECT count(*) FROM holds WHERE holder = \(holder) AND finishing IS NULL AND expires > \(seconds)
                 """, as: Int.self) ?? 0
-            guard held < rules.maxLeasesPerRunner,
+            var record = try await self.lockedRecord(of: holder, connection)
+            guard held < rules.maxLeasesPerRunner, record.mayHold(at: now, daily: rules.dailyQuota),
                   let id = try await self.firstWanted(connection, by: holder, rules: rules, locking: true, accepting: accepting),
                   var job = try await self.load(connection, id, locking: false),
                   job.wantsRunner(holder, maxAttempts: rules.maxAttempts) else { return nil }
             let before = job
-            let hold = job.hand(to: holder, now: now, duration: rules.leaseDuration)
+            let alone = rules.trust.flatMap { record.runsAlone(after: $0.after, draw: $0.draw()) ? record.agreedInARow : nil }
+            let hold = job.hand(to: holder, now: now, duration: rules.leaseDuration, alone: alone)
             try await self.save(job, previous: before, connection)
+            record.held(at: now)
+            try await self.save(record, of: holder, connection)
             return HubHold(job: job, hold: hold)
         }
     }
@@ -326,17 +341,56 @@ package final class PostgresHubStore: HubStore {
         }
     }
 
-    package func reputations() async throws -> [String: HubStatus.Reputation] {
+    package func runnerRecords() async throws -> [String: HubRunnerRecord] {
         try await prepare()
         return try await client.withConnection { connection in
-            var all: [String: HubStatus.Reputation] = [:]
-            let rows = try await connection.query("SELECT name, agreed, disputed, errors FROM runners", logger: self.logger)
-            for try await row in rows {
-                let (name, agreed, disputed, errors) = try row.decode((String, Int, Int, Int).self)
-                all[name] = HubStatus.Reputation(agreed: agreed, disputed: disputed, errors: errors)
+            var all: [String: HubRunnerRecord] = [:]
+            for try await row in try await connection.query("SELECT \(unescaped: Self.recordColumns) FROM runners", logger: self.logger) {
+                let (name, record) = try Self.record(row)
+                all[name] = record
             }
             return all
         }
+    }
+
+    package func runnerRecord(_ runner: String) async throws -> HubRunnerRecord {
+        try await prepare()
+        return try await client.withConnection { connection in
+            for try await row in try await connection.query("SELECT \(unescaped: Self.recordColumns) FROM runners WHERE name = \(runner)",
+                                                            logger: self.logger) {
+                return try Self.record(row).1
+            }
+            return HubRunnerRecord()
+        }
+    }
+
+    private static let recordColumns = "name, agreed, disputed, errors, agreed_in_a_row, quota_halvings, day, holds_on_day"
+
+    private static func record(_ row: PostgresRow) throws -> (String, HubRunnerRecord) {
+        let (name, agreed, disputed, errors, inARow, halvings, day, holds) = try row.decode((String, Int, Int, Int, Int, Int, Int, Int).self)
+        var record = HubRunnerRecord()
+        (record.agreed, record.disputed, record.errors, record.agreedInARow) = (agreed, disputed, errors, inARow)
+        (record.quotaHalvings, record.day, record.holdsOnDay) = (halvings, day, holds)
+        return (name, record)
+    }
+
+    /// `name`'s record, its row locked for this transaction (made first when there is none).
+    private func lockedRecord(of name: String, _ connection: PostgresConnection) async throws -> HubRunnerRecord {
+        try await connection.query("INSERT INTO runners (name) VALUES (\(name)) ON CONFLICT (name) DO NOTHING", logger: logger)
+        for try await row in try await connection.query("SELECT \(unescaped: Self.recordColumns) FROM runners WHERE name = \(name) FOR UPDATE",
+                                                        logger: logger) {
+            return try Self.record(row).1
+        }
+        return HubRunnerRecord()
+    }
+
+    private func save(_ record: HubRunnerRecord, of name: String, _ connection: PostgresConnection) async throws {
+        try await connection.query("""
+            UPDATE runners SET agreed = \(record.agreed), disputed = \(record.disputed), errors = \(record.errors),
+                agreed_in_a_row = \(record.agreedInARow), quota_halvings = \(record.quotaHalvings), day = \(record.day),
+                holds_on_day = \(record.holdsOnDay)
+            WHERE name = \(name)
+            """, logger: logger)
     }
 
     package func importReputation(_ records: [String: HubStatus.Reputation], once key: String) async throws {
@@ -441,7 +495,8 @@ package final class PostgresHubStore: HubStore {
     private func load(_ connection: PostgresConnection, _ ids: [String], locking: Bool) async throws -> [HubJob] {
         var query: PostgresQuery = """
             SELECT id, job, submitter, state, queued, sha256, size, replicas, handed_out, failures, last_failure,
-                   finishing_since, finished, status, location, stop_requested, share FROM jobs WHERE id = ANY(\(ids))
+                   finishing_since, finished, status, location, stop_requested, share, max_replicas, lease_limit,
+                   trust_runner, trust_agreed_in_a_row, trust_replicas FROM jobs WHERE id = ANY(\(ids))
             """
         if locking { query.sql += " FOR UPDATE" }
         var found: [String: HubJob] = [:]
@@ -453,7 +508,12 @@ package final class PostgresHubStore: HubStore {
                 throw ConstruirError(.invalidArgument, "the hub's database has job \(id) in an unknown state")
             }
             var job = HubJob(id: id, job: file, submitter: submitter, queued: Date(timeIntervalSince1970: queued), sha256: sha256,
-                             size: size, replicas: replicas)
+                             size: size, replicas: replicas, maxReplicas: try cells["max_replicas"].decode(Int?.self),
+                             leaseLimit: try cells["lease_limit"].decode(Double?.self).map { .milliseconds(Int64($0 * 1000)) })
+            if let runner = try cells["trust_runner"].decode(String?.self) {
+                job.trust = HubJob.Trust(runner: runner, agreedInARow: try cells["trust_agreed_in_a_row"].decode(Int?.self) ?? 0,
+                                         replicas: try cells["trust_replicas"].decode(Int?.self) ?? job.replicas)
+            }
             job.state = state
             job.handedOut = handedOut
             job.failures = failures
@@ -494,16 +554,19 @@ package final class PostgresHubStore: HubStore {
         if changes.job {
             try await connection.query("""
                 INSERT INTO jobs (id, job, image, submitter, state, queued, sha256, size, replicas, handed_out, failures,
-                                  last_failure, open_places, rank, finishing_since, finished, status, location, stop_requested, share)
+                                  last_failure, open_places, rank, finishing_since, finished, status, location, stop_requested, share,
+                                  max_replicas, lease_limit, trust_runner, trust_agreed_in_a_row, trust_replicas)
                 VALUES (\(job.id), \(job.job), \(job.image), \(job.submitter), \(state), \(job.queued.timeIntervalSince1970),
                         \(job.sha256), \(job.size), \(job.replicas), \(job.handedOut), \(job.failures), \(job.lastFailure),
                         \(job.openPlaces), \(rank), \(job.finishingSince?.timeIntervalSince1970), \(job.finished?.timeIntervalSince1970),
-                        \(job.status?.rawValue), \(job.location), \(job.stopRequested?.timeIntervalSince1970), \(job.share))
+                        \(job.status?.rawValue), \(job.location), \(job.stopRequested?.timeIntervalSince1970), \(job.share),
+                        \(job.maxReplicas), \(job.leaseLimit?.seconds), \(job.trust?.runner), \(job.trust?.agreedInARow), \(job.trust?.replicas))
                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, handed_out = excluded.handed_out,
                     failures = excluded.failures, last_failure = excluded.last_failure, open_places = excluded.open_places,
                     rank = excluded.rank, finishing_since = excluded.finishing_since, finished = excluded.finished,
                     status = excluded.status, location = excluded.location, replicas = excluded.replicas,
-                    stop_requested = excluded.stop_requested
+                    stop_requested = excluded.stop_requested, max_replicas = excluded.max_replicas, trust_runner = excluded.trust_runner,
+                    trust_agreed_in_a_row = excluded.trust_agreed_in_a_row, trust_replicas = excluded.trust_replicas
                 """, logger: logger)
         }
         for holder in changes.removedHolders {
@@ -569,13 +632,9 @@ package final class PostgresHubStore: HubStore {
             try await connection.query("INSERT INTO outbox (job_id, created, next_at) VALUES (\(id), \(now), \(now))", logger: logger)
         }
         for (runner, outcome) in outcomes.counts {
-            // The column is one of three fixed names; only the runner's name is a value.
-            var bindings = PostgresBindings()
-            bindings.append(runner)
-            try await connection.query(PostgresQuery(unsafeSQL: """
-                INSERT INTO runners (name, \(outcome.column)) VALUES ($1, 1)
-                ON CONFLICT (name) DO UPDATE SET \(outcome.column) = runners.\(outcome.column) + 1
-                """, binds: bindings), logger: logger)
+            var record = try await lockedRecord(of: runner, connection)
+            record.apply(outcome)
+            try await save(record, of: runner, connection)
         }
     }
 }

@@ -132,6 +132,20 @@ package final class SQLiteHubStore: HubStore {
         migrator.registerMigration("v6") { db in
             try db.execute(sql: "CREATE INDEX jobs_name ON jobs(job)")
         }
+        // Quorum for real projects: majorities that grow, lease limits, trust and daily quotas.
+        migrator.registerMigration("v7") { db in
+            try db.execute(sql: """
+                ALTER TABLE jobs ADD COLUMN max_replicas INTEGER;
+                ALTER TABLE jobs ADD COLUMN lease_limit REAL;
+                ALTER TABLE jobs ADD COLUMN trust_runner TEXT;
+                ALTER TABLE jobs ADD COLUMN trust_agreed_in_a_row INTEGER;
+                ALTER TABLE jobs ADD COLUMN trust_replicas INTEGER;
+                ALTER TABLE runners ADD COLUMN agreed_in_a_row INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE runners ADD COLUMN quota_halvings INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE runners ADD COLUMN day INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE runners ADD COLUMN holds_on_day INTEGER NOT NULL DEFAULT 0;
+                """)
+        }
         return migrator
     }
 
@@ -186,12 +200,16 @@ package final class SQLiteHubStore: HubStore {
         try await database.write { db in
             let held = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM holds WHERE holder = ? AND finishing IS NULL AND expires > ?",
                                         arguments: [holder, now.timeIntervalSince1970]) ?? 0
-            guard held < rules.maxLeasesPerRunner,
+            var record = try Self.runner(db, holder)
+            guard held < rules.maxLeasesPerRunner, record.mayHold(at: now, daily: rules.dailyQuota),
                   let id = try Self.firstWanted(db, by: holder, rules: rules, accepting: accepting),
                   var job = try Self.load(db, id) else { return nil }
             let before = job
-            let hold = job.hand(to: holder, now: now, duration: rules.leaseDuration)
+            let alone = rules.trust.flatMap { record.runsAlone(after: $0.after, draw: $0.draw()) ? record.agreedInARow : nil }
+            let hold = job.hand(to: holder, now: now, duration: rules.leaseDuration, alone: alone)
             try Self.save(job, previous: before, in: db)
+            record.held(at: now)
+            try Self.save(record, of: holder, in: db)
             return HubHold(job: job, hold: hold)
         }
     }
@@ -303,14 +321,42 @@ package final class SQLiteHubStore: HubStore {
         }
     }
 
-    package func reputations() async throws -> [String: HubStatus.Reputation] {
+    package func runnerRecords() async throws -> [String: HubRunnerRecord] {
         try await database.read { db in
-            var all: [String: HubStatus.Reputation] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT name, agreed, disputed, errors FROM runners") {
-                all[row["name"]] = HubStatus.Reputation(agreed: row["agreed"], disputed: row["disputed"], errors: row["errors"])
+            var all: [String: HubRunnerRecord] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM runners") {
+                all[row["name"]] = Self.record(row)
             }
             return all
         }
+    }
+
+    package func runnerRecord(_ runner: String) async throws -> HubRunnerRecord {
+        try await database.read { db in try Self.runner(db, runner) }
+    }
+
+    private static func runner(_ db: Database, _ name: String) throws -> HubRunnerRecord {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM runners WHERE name = ?"), arguments: [name]).map(record) ?? HubRunnerRecord()
+    }
+
+    private static func record(_ row: Row) -> HubRunnerRecord {
+        var record = HubRunnerRecord()
+        record.agreed = row["agreed"]
+        record.disputed = row["disputed"]
+        record.errors = row["errors"]
+        record.agreedInARow = row["agreed_in_a_row"]
+        record.quotaHalvings = row["quota_halvings"]
+        record.day = row["day"]
+        record.holdsOnDay = row["holds_on_day"]
+        return record
+    }
+
+    private static func save(_ record: HubRunnerRecord, of name: String, in db: Database) throws {
+        try db.cachedStatement(sql: """
+            INSERT OR REPLACE INTO runners (name, agreed, disputed, errors, agreed_in_a_row, quota_halvings, day, holds_on_day)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [name, record.agreed, record.disputed, record.errors, record.agreedInARow,
+                                       record.quotaHalvings, record.day, record.holdsOnDay])
     }
 
     package func importReputation(_ records: [String: HubStatus.Reputation], once key: String) async throws {
@@ -372,7 +418,11 @@ package final class SQLiteHubStore: HubStore {
                 throw ConstruirError(.invalidArgument, "the hub's database has job \(id) in an unknown state")
             }
             var job = HubJob(id: id, job: row["job"], submitter: row["submitter"], queued: date(row["queued"]),
-                             sha256: row["sha256"], size: row["size"], replicas: row["replicas"])
+                             sha256: row["sha256"], size: row["size"], replicas: row["replicas"], maxReplicas: row["max_replicas"],
+                             leaseLimit: (row["lease_limit"] as Double?).map { .milliseconds(Int64($0 * 1000)) })
+            if let runner: String = row["trust_runner"] {
+                job.trust = HubJob.Trust(runner: runner, agreedInARow: row["trust_agreed_in_a_row"] ?? 0, replicas: row["trust_replicas"] ?? job.replicas)
+            }
             job.state = state
             job.handedOut = row["handed_out"]
             job.failures = row["failures"]
@@ -411,13 +461,17 @@ package final class SQLiteHubStore: HubStore {
         if changes.job {
             try db.cachedStatement(sql: """
                 INSERT INTO jobs (id, job, image, submitter, state, queued, sha256, size, replicas, handed_out, failures,
-                                  last_failure, open_places, rank, finishing_since, finished, status, location, stop_requested, share)
+                                  last_failure, open_places, rank, finishing_since, finished, status, location, stop_requested, share,
+                                  max_replicas, lease_limit, trust_runner, trust_agreed_in_a_row, trust_replicas)
                 VALUES (:id, :job, :image, :submitter, :state, :queued, :sha256, :size, :replicas, :handedOut, :failures,
-                        :lastFailure, :openPlaces, :rank, :finishingSince, :finished, :status, :location, :stopRequested, :share)
+                        :lastFailure, :openPlaces, :rank, :finishingSince, :finished, :status, :location, :stopRequested, :share,
+                        :maxReplicas, :leaseLimit, :trustRunner, :trustAgreedInARow, :trustReplicas)
                 ON CONFLICT(id) DO UPDATE SET state = excluded.state, handed_out = excluded.handed_out,
                     failures = excluded.failures, last_failure = excluded.last_failure, open_places = excluded.open_places,
                     rank = excluded.rank, finishing_since = excluded.finishing_since, finished = excluded.finished, status = excluded.status, location = excluded.location,
-                    replicas = excluded.replicas, stop_requested = excluded.stop_requested
+                    replicas = excluded.replicas, stop_requested = excluded.stop_requested, max_replicas = excluded.max_replicas,
+                    trust_runner = excluded.trust_runner, trust_agreed_in_a_row = excluded.trust_agreed_in_a_row,
+                    trust_replicas = excluded.trust_replicas
                 """).execute(arguments: [
                     "id": job.id, "job": job.job, "image": job.image, "submitter": job.submitter, "state": job.state.rawValue,
                     "queued": job.queued.timeIntervalSince1970, "sha256": job.sha256, "size": job.size, "replicas": job.replicas,
@@ -425,6 +479,8 @@ package final class SQLiteHubStore: HubStore {
                     "openPlaces": job.openPlaces, "rank": job.state == .queued ? 1 : 0,
                     "finishingSince": job.finishingSince?.timeIntervalSince1970, "finished": job.finished?.timeIntervalSince1970, "status": job.status?.rawValue, "location": job.location,
                     "stopRequested": job.stopRequested?.timeIntervalSince1970, "share": job.share,
+                    "maxReplicas": job.maxReplicas, "leaseLimit": job.leaseLimit?.seconds, "trustRunner": job.trust?.runner,
+                    "trustAgreedInARow": job.trust?.agreedInARow, "trustReplicas": job.trust?.replicas,
                 ])
         }
         for holder in changes.removedHolders {
@@ -475,11 +531,10 @@ package final class SQLiteHubStore: HubStore {
         for id in outcomes.announced {
             try db.cachedStatement(sql: "INSERT INTO outbox (job_id, created, next_at) VALUES (?, ?, ?)").execute(arguments: [id, now, now])
         }
-        for (runner, outcome) in outcomes.counts {
-            try db.cachedStatement(sql: """
-                INSERT INTO runners (name, \(outcome.column)) VALUES (?, 1)
-                ON CONFLICT(name) DO UPDATE SET \(outcome.column) = \(outcome.column) + 1
-                """).execute(arguments: [runner])
+        for (name, outcome) in outcomes.counts {
+            var record = try runner(db, name)
+            record.apply(outcome)
+            try save(record, of: name, in: db)
         }
     }
 

@@ -13,6 +13,8 @@ import Yams
 ///   MODE: release
 /// image_digest: 3f5c…   # run only on the build image with this digest (64 hex digits)
 /// replicas: 3           # on a hub: how many runners must agree (up to its --max-replicas)
+/// compare: ["**", "!logs/**"]  # on a hub: the output paths replicas must agree on
+///                       # (default: everything but job_output.txt; see OutputComparison)
 /// stages:               # instead of job/construir: bash scripts run with set -e, in order
 ///   - name: build
 ///     script: [make]
@@ -42,6 +44,11 @@ package struct JobManifest: Sendable, Equatable {
     package var replicas: Int?
     /// The job's stages (`JobStage`); empty for a job that runs job/construir.
     package var stages: [JobStage] = []
+    /// The output paths a hub compares its replicas on; nil for the default.
+    package var compare: OutputComparison?
+
+    /// What a hub compares: the job's `compare:`, else `OutputComparison.default`.
+    package var comparison: OutputComparison { compare ?? .default }
 
     package init(timeout: Duration? = nil, memoryBytes: Int64? = nil, cpus: Int? = nil, outputSize: Int64? = nil,
                 environment: [(String, String)] = [], imageDigest: String? = nil, replicas: Int? = nil) {
@@ -57,13 +64,13 @@ package struct JobManifest: Sendable, Equatable {
     package static func == (a: JobManifest, b: JobManifest) -> Bool {
         a.timeout == b.timeout && a.memoryBytes == b.memoryBytes && a.cpus == b.cpus && a.outputSize == b.outputSize
             && a.environment.elementsEqual(b.environment, by: { $0 == $1 }) && a.imageDigest == b.imageDigest
-            && a.replicas == b.replicas && a.stages == b.stages
+            && a.replicas == b.replicas && a.stages == b.stages && a.compare == b.compare
     }
 
     /// Where the manifest is in a job image.
     package static let path = "job/construir.yml"
 
-    static let fields: Set<String> = ["timeout", "memory", "cpus", "output_size", "environment", "image_digest", "replicas", "stages"]
+    static let fields: Set<String> = ["timeout", "memory", "cpus", "output_size", "environment", "image_digest", "replicas", "stages", "compare"]
     /// Upper bound on the environment, as written to the guest's config disk.
     package static let maxEnvironmentBytes = 60 << 10
     /// More replicas than this are no check but a waste of volunteers.
@@ -119,6 +126,8 @@ package struct JobManifest: Sendable, Equatable {
                 manifest.replicas = replicas
             case "stages":
                 manifest.stages = try JobStage.parse(value, invalid: invalid)
+            case "compare":
+                manifest.compare = try comparison(value)
             default:
                 throw invalid("has an unknown field '\(key)' (known: \(fields.sorted().joined(separator: ", ")))")
             }
@@ -134,6 +143,23 @@ package struct JobManifest: Sendable, Equatable {
             script += "export \(name)=\(ShellQuote.quote(value))\n"
         }
         return script + "unset BASH_ENV\n"
+    }
+
+    private static func comparison(_ node: Node) throws(ConstruirError) -> OutputComparison {
+        let patterns: [String]
+        if let single = node.scalar?.string {
+            patterns = [single]
+        } else if let sequence = node.sequence {
+            patterns = try sequence.map { item throws(ConstruirError) in try scalar(item, "compare") }
+        } else {
+            throw invalid("compare must be a glob or a list of globs")
+        }
+        guard !patterns.isEmpty else { throw invalid("compare is empty: list at least one glob (\"**\" for everything)") }
+        guard patterns.count <= OutputComparison.maxPatterns else { throw invalid("compare has more than \(OutputComparison.maxPatterns) globs") }
+        for pattern in patterns {
+            if let problem = OutputComparison.problem(with: pattern) { throw invalid("compare: \(problem)") }
+        }
+        return OutputComparison(patterns: patterns)
     }
 
     private static func scalar(_ node: Node, _ key: String) throws(ConstruirError) -> String {

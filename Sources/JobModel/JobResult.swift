@@ -30,9 +30,13 @@ package struct JobResult: Codable, Sendable, Equatable {
     /// How a hub's replicas of the job compared (`hub serve --replicas`).
     package struct Quorum: Codable, Sendable, Equatable {
         package enum State: String, Codable, Sendable {
-            /// Every runner reported the same status, exit code and output digest.
+            /// Every runner, or a strict majority of them (`dissenters` names the others),
+            /// reported the same status, exit code and output digest.
             case agreed
+            /// No majority formed, even with the replicas the hub added (`--max-replicas`).
             case disputed
+            /// One runner ran it alone, trusted for its record (`hub serve --adaptive`).
+            case trusted
         }
 
         /// What one runner reported.
@@ -61,10 +65,59 @@ package struct JobResult: Codable, Sendable, Equatable {
 
         package var state: State
         package var replicas: [Replica]
+        /// Agreed by a majority: the runners outvoted.
+        package var dissenters: [String]?
+        /// Disputed: the compared paths whose content or kind differ between the replicas
+        /// (at most `maxDiffering`), and how many there were.
+        package var differing: [String]?
+        package var differingCount: Int?
+        /// Trusted: how many replicated results in a row the runner had agreed on.
+        package var agreedInARow: Int?
 
-        package init(state: State, replicas: [Replica]) {
+        package static let maxDiffering = 100
+
+        enum CodingKeys: String, CodingKey {
+            case state, replicas, dissenters, differing
+            case differingCount = "differing_count"
+            case agreedInARow = "agreed_in_a_row"
+        }
+
+        package init(state: State, replicas: [Replica], dissenters: [String]? = nil, differing: [String]? = nil,
+                     differingCount: Int? = nil, agreedInARow: Int? = nil) {
             self.state = state
             self.replicas = replicas
+            self.dissenters = dissenters
+            self.differing = differing
+            self.differingCount = differingCount
+            self.agreedInARow = agreedInARow
+        }
+    }
+
+    /// Which output paths the hub compared the replicas on (`compare:` in job/construir.yml).
+    package struct Comparison: Codable, Sendable, Equatable {
+        package var patterns: [String]
+        /// The compared paths and the ones left out, each list at most `maxListed` long; the
+        /// counts are whole.
+        package var compared: [String]
+        package var comparedCount: Int
+        package var leftOut: [String]
+        package var leftOutCount: Int
+
+        package static let maxListed = 1000
+
+        enum CodingKeys: String, CodingKey {
+            case patterns, compared
+            case comparedCount = "compared_count"
+            case leftOut = "left_out"
+            case leftOutCount = "left_out_count"
+        }
+
+        package init(patterns: [String], compared: [String], leftOut: [String]) {
+            self.patterns = patterns
+            self.compared = Array(compared.prefix(Self.maxListed))
+            comparedCount = compared.count
+            self.leftOut = Array(leftOut.prefix(Self.maxListed))
+            leftOutCount = leftOut.count
         }
     }
 
@@ -204,6 +257,8 @@ package struct JobResult: Codable, Sendable, Equatable {
     package var submitter: String?
     /// Where a hub ran the job on several runners: whether they agreed, and what each reported.
     package var quorum: Quorum?
+    /// Where a hub took the output in: which of its paths replicas are compared on.
+    package var comparison: Comparison?
     /// A job with `stages:` in its manifest: what each stage did, in the order they ran.
     package var stages: [StageResult]?
     /// A packaged job: the commit it was made from, and whether uncommitted changes were part
@@ -251,7 +306,7 @@ package struct JobResult: Codable, Sendable, Equatable {
         case exitCode = "exit_code"
         case runnerID = "runner_id"
         case outputDigest = "output_digest"
-        case quorum, stages
+        case quorum, stages, comparison
         case source, warm, submitter
     }
 

@@ -121,7 +121,7 @@ import Yams
             let store = try SQLiteHubStore(path: "\(blobs.directory)/hub.sqlite")
             let intake = HubResultIntake(store: store, blobs: blobs, done: try DoneStore(directory: "\(dir)/done"))
             let coordinator = HubCoordinator(store: store, blobs: blobs, intake: intake, rules: HubRules(leaseDuration: .seconds(60)),
-                                             replication: HubReplication(replicas: 1), queueDirectory: "\(dir)/queue",
+                                             terms: HubJobTerms(replicas: 1), queueDirectory: "\(dir)/queue",
                                              logger: Logger(label: "test"))
             let server = HubServer(configuration: .init(address: ListenAddress(host: "127.0.0.1", port: 0)), coordinator: coordinator,
                                    authenticator: try HubAuthenticator(store: tokens))

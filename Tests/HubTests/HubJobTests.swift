@@ -65,7 +65,7 @@ import Testing
         #expect(job.state == .finishing)
         #expect(job.isComplete)
         #expect(throws: HubNotHeld.self) { try job.record(holder: "r1", replica: replica("r1", serial: 1), failure: nil, now: start) }
-        #expect(job.verdict?.agreed == true)
+        #expect(job.verdict?.state == .agreed)
         job.end(status: .passed, now: start)
         #expect(job.state == .done && job.status == .passed && job.location == nil)
         job.published(as: "a")
@@ -94,7 +94,7 @@ import Testing
         _ = try job.beginFinishing(holder: "r2", now: start)
         try job.record(holder: "r2", replica: replica("r2", serial: 2, digest: "other"), failure: nil, now: start)
         #expect(job.state == .finishing)
-        #expect(job.verdict?.agreed == false)
+        #expect(job.verdict?.state == .disputed)
         #expect(job.verdict?.canonical.runner == "r1")
     }
 
@@ -172,7 +172,7 @@ import Testing
         killed.status = .killed
         try held.record(holder: "r1", replica: killed, failure: nil, now: start.addingTimeInterval(3))
         #expect(held.state == .finishing && held.isComplete, "one result ends a stopped job")
-        #expect(held.verdict?.agreed == true && held.verdict?.canonical.runner == "r1")
+        #expect(held.verdict?.state == .agreed && held.verdict?.canonical.runner == "r1")
         #expect(held.requestStop(now: start.addingTimeInterval(4)) == .tooLate)
 
         var silent = job()

@@ -18,7 +18,7 @@ import TestSupport
         let store = try SQLiteHubStore(path: "\(blobs.directory)/hub.sqlite")
         let intake = HubResultIntake(store: store, blobs: blobs, done: try DoneStore(directory: "\(dir)/done"))
         return HubCoordinator(store: store, blobs: blobs, intake: intake, rules: HubRules(leaseDuration: .seconds(60)),
-                              replication: HubReplication(replicas: replicas), queueDirectory: "\(dir)/queue",
+                              terms: HubJobTerms(replicas: replicas), queueDirectory: "\(dir)/queue",
                               logger: Logger(label: "test"))
     }
 
@@ -64,7 +64,7 @@ import TestSupport
             do {
                 let blobs = try HubBlobs(directory: "\(dir)/queue/.construir-hub")
                 // The hub moved the file and stopped before its store's commit.
-                #expect(try blobs.take(blobs.pending(in: "\(dir)/queue"), from: "\(dir)/queue", replication: HubReplication()).count == 1)
+                #expect(try blobs.take(blobs.pending(in: "\(dir)/queue"), from: "\(dir)/queue", terms: HubJobTerms()).count == 1)
                 try FileManager.default.createDirectory(atPath: "\(blobs.directory)/123-half", withIntermediateDirectories: false,
                                                         attributes: [.posixPermissions: 0o700])
                 try "{}".write(toFile: "\(blobs.directory)/123-half/inbox.json", atomically: false, encoding: .utf8)
@@ -111,7 +111,8 @@ import TestSupport
                 #expect(try await hub.heartbeat("1-held", by: "r1").holder == "r1", "the runner keeps its lease")
                 let waiting = try #require(try await hub.claim(for: "r2", accepting: { _ in true }))
                 #expect(waiting.id == "2-waiting" && waiting.attempt == 2)
-                #expect(try await hub.store.reputations()["r1"] == .init(agreed: 7, disputed: 1, errors: 2))
+                let record = try await hub.store.runnerRecord("r1")
+                #expect(record.agreed == 7 && record.disputed == 1 && record.errors == 2)
                 #expect(!FileSystem.exists("\(leases)/1-held/lease.json") && FileSystem.exists("\(leases)/1-held/lease.json.imported"))
                 #expect(FileSystem.exists("\(leases)/.reputation.json.imported"))
             }
@@ -119,7 +120,7 @@ import TestSupport
             try FileManager.default.copyItem(atPath: "\(leases)/.reputation.json.imported", toPath: "\(leases)/.reputation.json")
             let again = try coordinator(dir)
             try await again.recover()
-            #expect(try await again.store.reputations()["r1"] == .init(agreed: 7, disputed: 1, errors: 2))
+            #expect(try await again.store.runnerRecord("r1").counts == [7, 1, 2])
             #expect(try await again.store.jobs(in: [.held]).map(\.id) == ["1-held", "2-waiting"])
         }
     }

@@ -96,7 +96,7 @@ package struct HubCommand: AsyncParsableCommand {
             guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
             guard maxLeases >= 1 else { throw ValidationError("--max-leases must be at least 1") }
             guard dailyQuota >= 1 else { throw ValidationError("--daily-quota must be at least 1") }
-            guard trustAfter >= 1 else { throw ValidationError("--trust-after must be at least 1") }
+            guard trustAfter >= 2 else { throw ValidationError("--trust-after must be at least 2 (a runner runs alone with probability 1 - 1/K)") }
             if leaseMargin != "none" { _ = try RunCommand.validated { try Units.duration(leaseMargin) } }
             _ = try RunCommand.validated { try Units.duration(jobTimeout) }
             guard maxQueuedPerSubmitter >= 1 else { throw ValidationError("--max-queued-per-submitter must be at least 1") }

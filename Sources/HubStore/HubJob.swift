@@ -365,7 +365,7 @@ package struct HubJob: Codable, Sendable, Equatable {
         case .held:
             if let renewed = renewingUntil {
                 for index in holds.indices where holds[index].finishing == nil && holds[index].expires < renewed {
-                    holds[index].expires = renewed
+                    holds[index].expires = Self.expiry(claimed: holds[index].claimed, now: renewed, duration: .zero, limit: leaseLimit)
                 }
             }
             for hold in holds {

@@ -1,5 +1,6 @@
 import ConstruirSystem
 import Foundation
+import JobModel
 import Testing
 import TestSupport
 @testable import Archive
@@ -40,6 +41,41 @@ import TestSupport
             #expect(try await digest(dir, files, extra: "ln -s a.txt link") == (try await digest(dir, files, extra: "ln -s a.txt link")))
             #expect(try await digest(dir, files, extra: "ln -s sub/b.bin link") != (try await digest(dir, files, extra: "ln -s a.txt link")),
                     "a link's target")
+        }
+    }
+
+    /// Archives `files` under a fresh directory; returns the archive's path.
+    private func archive(_ dir: String, _ files: [(String, String)]) async throws -> String {
+        let root = "\(dir)/\(UUID().uuidString)"
+        for (path, contents) in files {
+            let full = "\(root)/\(path)"
+            try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try contents.write(toFile: full, atomically: false, encoding: .utf8)
+        }
+        _ = try await runTool(["bash", "-c", "cd \(root) && find . -type d -exec chmod 755 {} + && find . -type f -exec chmod 644 {} +"])
+        _ = try await runTool(["tar", "-cJf", "\(root).tar.xz", "-C", root, "."])
+        return "\(root).tar.xz"
+    }
+
+    @Test func onlyComparedPathsCountAndTheDifferingOnesAreNamed() async throws {
+        try await withTemporaryDirectory { dir in
+            let one = try await archive(dir, [("lib.a", "code"), ("job_output.txt", "took 0.12 s"), ("t/report.txt", "ok 0.12 s")])
+            let two = try await archive(dir, [("lib.a", "code"), ("job_output.txt", "took 0.09 s"), ("t/report.txt", "ok 0.09 s")])
+            let first = try OutputDigest.summary(archive: one, comparing: .default)
+            let second = try OutputDigest.summary(archive: two, comparing: .default)
+            #expect(first.leftOut == ["job_output.txt"])
+            #expect(first.compared == [".", "lib.a", "t", "t/report.txt"])
+            #expect(first.digest != second.digest, "the report's timings differ")
+            #expect(first.differing(from: second) == ["t/report.txt"])
+            let withoutReport = OutputComparison(patterns: ["**", "!job_output.txt", "!t/**"])
+            let a = try OutputDigest.summary(archive: one, comparing: withoutReport)
+            let b = try OutputDigest.summary(archive: two, comparing: withoutReport)
+            #expect(a.digest == b.digest && a.differing(from: b).isEmpty)
+            #expect(a.leftOut == ["job_output.txt", "t", "t/report.txt"])
+            #expect(try OutputDigest.of(archive: one) == (try OutputDigest.summary(archive: one, comparing: .everything).digest))
+            let three = try await archive(dir, [("lib.a", "code"), ("extra", "x")])
+            #expect(try OutputDigest.summary(archive: three, comparing: .default).differing(from: first) == ["extra", "t", "t/report.txt"],
+                    "a path only one side has differs too")
         }
     }
 

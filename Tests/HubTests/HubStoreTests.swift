@@ -157,6 +157,38 @@ import TestSupport
         }
     }
 
+    @Test(arguments: Kind.tested) func quotasTrustAndLeaseLimitsAreKeptAndClaimsFollowThem(kind: Kind) async throws {
+        try await withStore(kind) { open in
+            let store = try await open()
+            let other = try await open()
+            var limited = job("a", "a_i0.tar.xz", at: 1, replicas: 2)
+            limited.maxReplicas = 3
+            limited.leaseLimit = .seconds(90)
+            try await store.add([limited, job("b", "b_i0.tar.xz", at: 2, replicas: 2), job("c", "c_i0.tar.xz", at: 3)])
+            // A runner with two failures under a daily quota of 4 gets one hold today.
+            try await store.update("a") { _, outcomes in outcomes.add(.error, for: ["bad", "bad"]) }
+            let quota = HubRules(leaseDuration: .seconds(60), dailyQuota: 4)
+            let first = try #require(try await store.claim(for: "bad", rules: quota, now: start, accepting: any))
+            #expect(first.id == "a" && first.expires == start.addingTimeInterval(60))
+            #expect(try await store.claim(for: "bad", rules: quota, now: start, accepting: any) == nil, "at its quota of 1")
+            #expect(try await other.runnerRecord("bad").holds(on: start) == 1)
+            let reopened = try #require(try await other.job("a"))
+            #expect(reopened.maxReplicas == 3 && reopened.leaseLimit == .seconds(90))
+            // A runner with agreed results in a row runs a fresh replicated job alone when the draw says so.
+            try await store.update("c") { _, outcomes in outcomes.add(.agreed, for: ["trusted", "trusted", "trusted"]) }
+            let never = HubRules(leaseDuration: .seconds(60), trust: HubTrust(after: 3, draw: { 0.99 }))
+            let replicated = try #require(try await store.claim(for: "trusted", rules: never, now: start, accepting: any))
+            #expect(replicated.id == "a" && replicated.job.trust == nil, "a job others hold already is not run alone")
+            let always = HubRules(leaseDuration: .seconds(60), trust: HubTrust(after: 3, draw: { 0 }))
+            let alone = try #require(try await store.claim(for: "trusted", rules: always, now: start, accepting: any))
+            #expect(alone.id == "b" && alone.job.replicas == 1)
+            let kept = try #require(try await other.job("b"))
+            #expect(kept.trust == HubJob.Trust(runner: "trusted", agreedInARow: 3, replicas: 2) && kept.openPlaces == 0)
+            #expect(try await store.claim(for: "bad", rules: quota, now: start.addingTimeInterval(86_400), accepting: any)?.id == "c",
+                    "a new day")
+        }
+    }
+
     @Test(arguments: Kind.tested) func doneJobsWaitingForDoneAreListedUntilPublished(kind: Kind) async throws {
         try await withStore(kind) { open in
             let store = try await open()

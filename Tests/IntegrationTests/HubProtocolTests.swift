@@ -24,20 +24,20 @@ import TestSupport
         static var tested: [Store] { PostgresCluster.available ? allCases : [.sqlite] }
     }
 
-    private func withHub(_ store: Store, lease: String = "20s", extra: [String] = [],
-                         _ body: (HubTree, String) async throws -> Void) async throws {
-        guard store == .postgres else { return try await withHub(lease: lease, extra: extra, body) }
+    /// `runners`: more runner tokens, besides runner-a and runner-b.
+    func withHub(_ store: Store, lease: String = "20s", extra: [String] = [], runners: [String] = [],
+                 _ body: (HubTree, String) async throws -> Void) async throws {
+        guard store == .postgres else { return try await withHub(lease: lease, extra: extra, runners: runners, body) }
         try await PostgresCluster.with { cluster in
             let url = try await cluster.database("hub")
-            try await withHub(lease: lease, extra: extra + ["--database", url], body)
+            try await withHub(lease: lease, extra: extra + ["--database", url], runners: runners, body)
         }
     }
 
-    private func withHub(lease: String, extra: [String], _ body: (HubTree, String) async throws -> Void) async throws {
+    private func withHub(lease: String, extra: [String], runners: [String] = [], _ body: (HubTree, String) async throws -> Void) async throws {
         try await HubTree.with { tree in
             let dir = tree.dir
-            try tree.addToken("runner-a", role: .runner)
-            try tree.addToken("runner-b", role: .runner)
+            for runner in ["runner-a", "runner-b"] + runners { try tree.addToken(runner, role: .runner) }
             try tree.addToken("submitter", role: .submitter)
             try tree.addToken("submitter-b", role: .submitter)
             let (hub, url) = try await tree.startHub(lease: lease, extra: extra, log: "\(dir)/hub.log")
@@ -51,7 +51,7 @@ import TestSupport
         }
     }
 
-    private func queueJob(_ tree: HubTree, name: String) async throws {
+    func queueJob(_ tree: HubTree, name: String) async throws {
         let repository = VMSuites.RunnerIntegrationTests.repository
         let (status, log) = try await runTool(["\(repository)/jobs/make-job.sh", "\(repository)/jobs/hello", "\(tree.dir)/\(name).packed"])
         guard status == 0 else { throw ConstruirTestError("make-job.sh: \(log)") }
@@ -60,7 +60,7 @@ import TestSupport
 
     /// The result.json of done/NAME, once the hub wrote it (its maintenance ends failed jobs
     /// within a second).
-    private func waitForResult(_ tree: HubTree, _ name: String) async throws -> JobResult {
+    func waitForResult(_ tree: HubTree, _ name: String) async throws -> JobResult {
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
             if let result = try? readResult("\(tree.done)/\(name)") { return result }
@@ -150,7 +150,7 @@ import TestSupport
     }
 
     /// An output archive of `files` (name → contents), made with the host's tar in `order`.
-    private func outputArchive(_ tree: HubTree, _ name: String, _ files: [(String, String)]) async throws -> String {
+    func outputArchive(_ tree: HubTree, _ name: String, _ files: [(String, String)]) async throws -> String {
         let root = "\(tree.dir)/out-\(name)"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         for (file, contents) in files {
@@ -165,7 +165,7 @@ import TestSupport
     }
 
     /// Claims a job as `runner`, sends `archive` as its output and a passed result.
-    private func deliver(_ tree: HubTree, url: String, as runner: String, archive: String) async throws -> HubReceipt {
+    func deliver(_ tree: HubTree, url: String, as runner: String, archive: String) async throws -> HubReceipt {
         try await tree.withClient(runner, url: url) { client in
             let claim = try #require(try await client.claim())
             try await client.uploadOutput(claim.id, file: archive)
@@ -193,7 +193,10 @@ import TestSupport
             #expect(agreed.outputDigest?.count == 64)
             #expect(Set(agreed.quorum?.replicas.map(\.outputDigest) ?? []) == [agreed.outputDigest])
             #expect(try String(contentsOfFile: "\(tree.done)/same/output/x.txt", encoding: .utf8) == "x")
-            #expect(!FileManager.default.fileExists(atPath: "\(tree.done)/same/replicas"))
+            for runner in ["runner-a", "runner-b"] {
+                #expect(try readResult("\(tree.done)/same/replicas/\(runner)").runnerID == runner, "each replica's record stays")
+                #expect(!FileManager.default.fileExists(atPath: "\(tree.done)/same/replicas/\(runner)/output"), "agreeing outputs are kept once")
+            }
 
             // Disagreement: runner-c forges its output. Both outputs are kept; all are suspects.
             try await queueJob(tree, name: "forged_i0.tar.xz")
@@ -212,9 +215,9 @@ import TestSupport
 
             let runners = try await tree.withClient("runner-a", url: url) { try await $0.status() }.runners
             let reputation = Dictionary(uniqueKeysWithValues: runners.map { ($0.name, $0.reputation) })
-            #expect(reputation["runner-a"] == .init(agreed: 1, disputed: 0, errors: 0))
-            #expect(reputation["runner-b"] == .init(agreed: 1, disputed: 1, errors: 0))
-            #expect(reputation["runner-c"] == .init(agreed: 0, disputed: 1, errors: 0))
+            #expect(reputation["runner-a"].map { [$0.agreed, $0.disputed, $0.errors, $0.agreedInARow] } == [1, 0, 0, 1])
+            #expect(reputation["runner-b"].map { [$0.agreed, $0.disputed, $0.errors, $0.agreedInARow] } == [1, 1, 0, 0])
+            #expect(reputation["runner-c"].map { [$0.agreed, $0.disputed, $0.errors, $0.agreedInARow] } == [0, 1, 0, 0])
             let (_, metrics) = try await runTool(["curl", "-sf", url + "/metrics"])
             #expect(metrics.contains("construir_hub_runner_results_total{runner=\"runner-c\",outcome=\"disputed\"} 1"), "\(metrics)")
         }

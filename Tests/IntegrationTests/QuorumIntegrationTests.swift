@@ -37,35 +37,38 @@ extension VMSuites {
             // A job whose output is random: honest runners cannot agree on it.
             try await HubTree.makeJob(script: "#!/bin/bash\nset -e\nmkdir -p /tmp/out\nhead -c 64 /dev/urandom > /tmp/out/random.bin\ntar -C /tmp/out -cJf /dev/sdb .\n",
                                       in: dir, name: "random", to: "\(tree.queue)/random_i0.tar.xz")
-            // A C project made with `construir package` for image 1: a reproducible build.
-            let repo = "\(dir)/cproject"
-            try FileManager.default.createDirectory(atPath: repo, withIntermediateDirectories: true)
-            try "#include <stdio.h>\nint main(void) { printf(\"%d\\n\", 6 * 7); return 0; }\n"
-                .write(toFile: "\(repo)/main.c", atomically: true, encoding: .utf8)
-            try "answer: main.c\n\tcc -O2 -o answer main.c\n".write(toFile: "\(repo)/Makefile", atomically: true, encoding: .utf8)
-            try "#!/bin/bash\nset -e\nmake\n./answer\ncp answer artifacts/\n".write(toFile: "\(repo)/construir", atomically: true, encoding: .utf8)
-            for command in [["git", "init", "-q"], ["chmod", "+x", "construir"], ["git", "add", "."],
-                            ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "c project"]] {
-                let (status, log) = try await runTool(command, in: repo)
-                #expect(status == 0, "\(command): \(log)")
+            // A C project made with `construir package` for image 1: a reproducible cmake build
+            // whose ctest run prints a clock, so that the console snapshot (job_output.txt)
+            // differs between honest runners as real test timings do. Twice: with the default
+            // compare, and with `compare: ["**"]`, which compares the snapshot too.
+            for (name, manifest) in [("cproject", nil), ("cstrict", "compare: [\"**\"]\n")] {
+                try await packageCMakeProject(at: "\(dir)/\(name)", manifest: manifest, hub: url, token: tree.tokenFile("submitter"))
             }
-            let images = "\(RunnerIntegrationTests.repository)/images"
-            let package = try RunnerProcess([repo, "--image", "1", "--images", images, "--hub", url, "--token-file", tree.tokenFile("submitter")],
-                                             command: ["package"], log: "\(dir)/package.log")
-            #expect(await package.wait(timeout: .seconds(120))?.status == 0, "\(package.log)")
 
             let runners = try ["runner-a", "runner-b"].map {
                 try tree.startRunner($0, url: url, log: "\(dir)/\($0).log", extra: ["--memory", "1G", "--timeout", "300s"])
             }
-            let results = try await tree.waitForResults(3, timeout: .seconds(540), logs: runners + [hub])
+            let results = try await tree.waitForResults(4, timeout: .seconds(900), logs: runners + [hub])
 
             let built = try #require(results.first { $0.key.hasPrefix("cproject") })
             #expect(built.value.status == .passed, "\(built.value.error ?? "")")
             #expect(built.value.quorum?.state == .agreed, "\(String(describing: built.value.quorum))")
             #expect(built.value.quorum?.replicas.map(\.runnerID).sorted() == ["runner-a", "runner-b"])
             #expect(built.value.quorum?.replicas.allSatisfy { $0.outputDigest == built.value.outputDigest } == true)
+            #expect(built.value.comparison?.leftOut == ["job_output.txt"])
+            #expect(built.value.comparison?.compared.contains("answer") == true)
             let (exit, output) = try await runTool(["\(tree.done)/\(built.key)/output/answer"])
             #expect(exit == 0 && output == "42\n")
+            let console = try String(contentsOfFile: "\(tree.done)/\(built.key)/output/job_output.txt", encoding: .utf8)
+            #expect(console.contains("100% tests passed"), "ctest ran: \(console.suffix(2000))")
+            for runner in ["runner-a", "runner-b"] {
+                #expect(FileManager.default.fileExists(atPath: "\(tree.done)/\(built.key)/replicas/\(runner)/console.log"), "each replica's console stays")
+            }
+
+            let strict = try #require(results.first { $0.key.hasPrefix("cstrict") })
+            #expect(strict.value.status == .disputed)
+            #expect(strict.value.quorum?.differing == ["job_output.txt"], "\(String(describing: strict.value.quorum))")
+            #expect(strict.value.error?.contains("job_output.txt") == true)
 
             let random = try #require(results["random"])
             #expect(random.status == .disputed)
@@ -83,10 +86,43 @@ extension VMSuites {
 
             let reputation = Dictionary(uniqueKeysWithValues: try await tree.withClient("submitter", url: url) { try await $0.status() }
                 .runners.map { ($0.name, $0.reputation) })
-            #expect(reputation["forger"] == .init(agreed: 0, disputed: 1, errors: 0))
+            #expect(reputation["forger"].map { [$0.agreed, $0.disputed, $0.errors] } == [0, 1, 0])
             #expect(reputation["runner-a"]?.agreed == 1 && reputation["runner-b"]?.agreed == 1)
             await tree.stop(runners + [hub])
         }
+    }
+
+    /// A git repository at `repo` with a cmake project (a library, a program, two ctest tests,
+    /// one printing the time in nanoseconds) and `manifest` as its construir.yml, packaged for
+    /// image 1 and sent to the hub at `hub`.
+    private func packageCMakeProject(at repo: String, manifest: String?, hub: String, token: String) async throws {
+        try FileManager.default.createDirectory(atPath: repo, withIntermediateDirectories: true)
+        let files = [
+            ("answer.c", "int answer(void) { return 6 * 7; }\n"),
+            ("main.c", "#include <stdio.h>\nint answer(void);\nint main(void) { printf(\"%d\\n\", answer()); return answer() == 42 ? 0 : 1; }\n"),
+            ("CMakeLists.txt", """
+                cmake_minimum_required(VERSION 3.13)
+                project(answer C)
+                add_library(answerlib STATIC answer.c)
+                add_executable(answer main.c)
+                target_link_libraries(answer answerlib)
+                enable_testing()
+                add_test(NAME answers COMMAND answer)
+                add_test(NAME clock COMMAND date +%s%N)
+
+                """),
+            ("construir", "#!/bin/bash\nset -e\ncmake -S . -B build\ncmake --build build\n(cd build && ctest -V)\ncp build/answer artifacts/\n"),
+        ] + (manifest.map { [("construir.yml", $0)] } ?? [])
+        for (name, text) in files { try text.write(toFile: "\(repo)/\(name)", atomically: true, encoding: .utf8) }
+        for command in [["git", "init", "-q"], ["chmod", "+x", "construir"], ["git", "add", "."],
+                        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "cmake project"]] {
+            let (status, log) = try await runTool(command, in: repo)
+            #expect(status == 0, "\(command): \(log)")
+        }
+        let images = "\(RunnerIntegrationTests.repository)/images"
+        let package = try RunnerProcess([repo, "--image", "1", "--images", images, "--hub", hub, "--token-file", token],
+                                         command: ["package"], log: "\(repo).package.log")
+        #expect(await package.wait(timeout: .seconds(120))?.status == 0, "\(package.log)")
     }
 }
 }

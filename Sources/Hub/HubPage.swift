@@ -59,6 +59,14 @@ enum HubPage {
                                      labels: [name, ("outcome", outcome)])
                     .increment(by: Int64(count))
             }
+            registry.makeGauge(descriptor: descriptor("runner_agreed_in_a_row", help: "A runner's replicated results in a row that agreed (--adaptive trusts it at K)."),
+                               labels: [name])
+                .set(Double(runner.reputation.agreedInARow ?? 0))
+            registry.makeGauge(descriptor: descriptor("runner_daily_quota", help: "Holds a runner may take this UTC day: --daily-quota, halved by its failures."),
+                               labels: [name])
+                .set(Double(runner.reputation.quota ?? 0))
+            registry.makeGauge(descriptor: descriptor("runner_holds_today", help: "Holds a runner took this UTC day."), labels: [name])
+                .set(Double(runner.reputation.holdsToday ?? 0))
             // -1 for a runner not seen since the hub started; to the millisecond, as a log has it.
             let seconds = runner.lastSeen.map { (now.timeIntervalSince($0) * 1000).rounded() / 1000 } ?? -1
             registry.makeGauge(descriptor: descriptor("runner_last_seen", unit: "seconds", help: "Seconds since the runner's last call."),

@@ -71,11 +71,13 @@ package struct HubSetup: Sendable {
                                webhook: webhook)
         let address = self.server.address
         let scheme = self.server.tls == nil ? "http" : "https"
-        let (lease, replicas) = (Units.format(rules.leaseDuration), terms.replicas)
+        let (lease, replicas) = (Units.format(rules.leaseDuration), "\(terms.replicas)" + (terms.maxReplicas > terms.replicas ? "-\(terms.maxReplicas)" : ""))
+        let adaptive = rules.trust.map { "after \($0.after) agreed in a row" } ?? "off"
+        let (quota, limit) = (rules.dailyQuota, terms.leaseMargin.map { "job timeout + \(Units.format($0))" } ?? "none")
         return try server.makeServices(logger: logger) { port in
             logger.notice("hub listening at \(scheme)://\(ListenAddress(host: address.host, port: port))/", metadata: [
                 "queue": "\(queueDirectory)", "done": "\(intake.publisher.done.directory)", "lease": "\(lease)",
-                "replicas": "\(replicas)"])
+                "replicas": "\(replicas)", "adaptive": "\(adaptive)", "daily-quota": "\(quota)", "lease-limit": "\(limit)"])
         }
     }
 }

@@ -71,6 +71,9 @@ extension HubProtocolTests {
             let binary = try await construirBinary(repository: VMSuites.RunnerIntegrationTests.repository)
             let (_, text) = try await runTool([binary, "status", "--hub", url, "--token-file", tree.tokenFile("runner-a")])
             #expect(text.contains("today 2/1"), "\(text)")
+            let (_, metrics) = try await runTool(["curl", "-sf", url + "/metrics"])
+            #expect(metrics.contains("construir_hub_runner_daily_quota{runner=\"broken\"} 1"), "\(metrics)")
+            #expect(metrics.contains("construir_hub_runner_daily_quota{runner=\"runner-a\"} 4"))
         }
     }
 

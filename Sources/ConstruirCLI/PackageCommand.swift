@@ -36,6 +36,8 @@ package struct PackageCommand: AsyncParsableCommand {
     var output: String?
     @Option(name: .customShort("e"), help: ArgumentHelp("Set a variable in the job's environment (repeatable).", valueName: "KEY=VALUE"))
     var env: [String] = []
+    @Option(name: .customShort("p"), help: ArgumentHelp("Set a parameter the repository's construir.yml declares under params: (repeatable); checked against its choices, and required ones must be given.", valueName: "NAME=VALUE"))
+    var param: [String] = []
     @Option(help: ArgumentHelp("Pin the job to the build image with this digest (from `construir image list`); a runner whose image differs rejects it. One image only.", valueName: "HEX"))
     var imageDigest: String?
     @Flag(help: "Include submodules' files (from .git/modules or their checkouts).") var recurseSubmodules = false
@@ -159,6 +161,7 @@ package struct PackageCommand: AsyncParsableCommand {
             repository: repo, revision: rev, images: imageList, imagesDirectory: images,
             outputSize: try outputSize.map(Units.byteSize), destination: destination,
             environment: try env.map(EnvironmentVariable.init(parsing:)),
+            parameters: try param.map(EnvironmentVariable.init(parsing:)),
             recurseSubmodules: recurseSubmodules, threads: threads,
             imageDigest: try imageDigest.map { digest throws(ConstruirError) in try ImageDigest.validated(digest, what: "--image-digest") })
     }

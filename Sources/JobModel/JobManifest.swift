@@ -15,6 +15,8 @@ import Yams
 /// replicas: 3           # on a hub: how many runners must agree (up to its --max-replicas)
 /// compare: ["**", "!logs/**"]  # on a hub: the output paths replicas must agree on
 ///                       # (default: everything but job_output.txt; see OutputComparison)
+/// params:               # chosen with `construir package -p NAME=VALUE`; environment variables
+///   - {name: MODE, choices: [debug, release], default: release}
 /// stages:               # instead of job/construir: bash scripts run with set -e, in order
 ///   - name: build
 ///     script: [make]
@@ -46,6 +48,8 @@ package struct JobManifest: Sendable, Equatable {
     package var stages: [JobStage] = []
     /// The output paths a hub compares its replicas on; nil for the default.
     package var compare: OutputComparison?
+    /// What `construir package -p` may set (`JobParameter`).
+    package var params: [JobParameter] = []
 
     /// What a hub compares: the job's `compare:`, else `OutputComparison.default`.
     package var comparison: OutputComparison { compare ?? .default }
@@ -64,13 +68,13 @@ package struct JobManifest: Sendable, Equatable {
     package static func == (a: JobManifest, b: JobManifest) -> Bool {
         a.timeout == b.timeout && a.memoryBytes == b.memoryBytes && a.cpus == b.cpus && a.outputSize == b.outputSize
             && a.environment.elementsEqual(b.environment, by: { $0 == $1 }) && a.imageDigest == b.imageDigest
-            && a.replicas == b.replicas && a.stages == b.stages && a.compare == b.compare
+            && a.replicas == b.replicas && a.stages == b.stages && a.compare == b.compare && a.params == b.params
     }
 
     /// Where the manifest is in a job image.
     package static let path = "job/construir.yml"
 
-    static let fields: Set<String> = ["timeout", "memory", "cpus", "output_size", "environment", "image_digest", "replicas", "stages", "compare"]
+    static let fields: Set<String> = ["timeout", "memory", "cpus", "output_size", "environment", "image_digest", "replicas", "stages", "compare", "params"]
     /// Upper bound on the environment, as written to the guest's config disk.
     package static let maxEnvironmentBytes = 60 << 10
     /// More replicas than this are no check but a waste of volunteers.
@@ -128,6 +132,8 @@ package struct JobManifest: Sendable, Equatable {
                 manifest.stages = try JobStage.parse(value, invalid: invalid)
             case "compare":
                 manifest.compare = try comparison(value)
+            case "params":
+                manifest.params = try JobParameter.parse(value, invalid: invalid)
             default:
                 throw invalid("has an unknown field '\(key)' (known: \(fields.sorted().joined(separator: ", ")))")
             }

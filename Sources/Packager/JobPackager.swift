@@ -64,8 +64,12 @@ package struct JobPackager: Sendable {
             logger.warning("submodules left out (use --recurse-submodules to include them): \(plan.skippedSubmodules.joined(separator: ", "))")
         }
 
+        let parameters = try JobParameter.resolve(repositoryManifest?.parsed.params ?? [], given: request.parameters)
+        if let both = parameters.first(where: { parameter in request.environment.contains { $0.name == parameter.name } }) {
+            throw ConstruirError(.invalidArgument, "\(both.name) is a parameter: set it with -p \(both.name)=VALUE, not -e")
+        }
         let environment = try Self.environment(repository: repository, revision: request.revision, commit: commit,
-                                               shortCommit: shortCommit, commitTime: time, extra: request.environment)
+                                               shortCommit: shortCommit, commitTime: time, extra: request.environment + parameters)
         // With stages the runner runs them, and the environment goes into the manifest; without,
         // the wrapper runs the script and exports the environment.
         if !stages {

@@ -24,6 +24,9 @@ package struct PackageRequest: Sendable, Equatable {
     package var destination: Destination
     /// Extra variables for the guest (`-e KEY=VALUE`); they may override the built-in ones.
     package var environment: [EnvironmentVariable]
+    /// Values of the parameters the repository's construir.yml declares (`-p NAME=VALUE`),
+    /// checked against them (`JobParameter.resolve`); each becomes a variable.
+    package var parameters: [EnvironmentVariable] = []
     /// Include submodules' files (from their git directories) instead of skipping them.
     package var recurseSubmodules: Bool
     /// xz encoder threads, 0 for one per CPU. The output does not depend on it.
@@ -37,7 +40,7 @@ package struct PackageRequest: Sendable, Equatable {
 
     package init(repository: String = ".", revision: String = "HEAD", images: [Int] = [0], imagesDirectory: String = "images",
                 outputSize: Int64? = nil, destination: Destination = .directory("."), environment: [EnvironmentVariable] = [],
-                recurseSubmodules: Bool = false, threads: Int = 0, imageDigest: String? = nil, workingTree: Bool = false) {
+                parameters: [EnvironmentVariable] = [], recurseSubmodules: Bool = false, threads: Int = 0, imageDigest: String? = nil, workingTree: Bool = false) {
         self.repository = repository
         self.revision = revision
         self.images = images
@@ -45,6 +48,7 @@ package struct PackageRequest: Sendable, Equatable {
         self.outputSize = outputSize
         self.destination = destination
         self.environment = environment
+        self.parameters = parameters
         self.recurseSubmodules = recurseSubmodules
         self.threads = threads
         self.imageDigest = imageDigest

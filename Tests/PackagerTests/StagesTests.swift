@@ -52,6 +52,20 @@ import TestSupport
         return (String(decoding: bytes, as: UTF8.self), try JobManifest.parse(bytes))
     }
 
+    @Test func aStagesJobsParametersGoIntoItsManifestsEnvironment() async throws {
+        try await withTemporaryDirectory { dir in
+            let repo = "\(dir)/staged"
+            let manifest = "params:\n  - {name: LEVEL, choices: ['1', '2'], default: '1'}\nstages:\n  - {name: build, script: [echo $LEVEL]}\n"
+            try await makeScriptlessRepository(at: repo, files: ["construir.yml": manifest])
+            var made = try request(repo, into: "\(dir)/queue")
+            made.parameters = [try EnvironmentVariable(name: "LEVEL", value: "2")]
+            let job = try JobPackager().package(made).files[0]
+            let written = try await jobManifest(job, scratch: "\(dir)/scratch").manifest
+            #expect(written.params.map(\.name) == ["LEVEL"])
+            #expect(written.environment.contains { $0 == ("LEVEL", "2") }, "\(written.environment)")
+        }
+    }
+
     @Test func aRepositoryWithOnlyStagesPackagesWithTheEnvironmentAndPinInItsManifest() async throws {
         try await withTemporaryDirectory { dir in
             let repo = "\(dir)/staged"

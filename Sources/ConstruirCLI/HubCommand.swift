@@ -189,11 +189,13 @@ package struct HubCommand: AsyncParsableCommand {
 
         @Argument(help: "The token's name: the runner or submitter it is for.") var name: String
         @Option(help: "What it may do: runner (claim jobs, send results) or submitter (add jobs).") var role: HubRole
+        @Option(name: .customLong("tag"), help: ArgumentHelp("A tag the hub grants this runner token's runners, e.g. owner:alice (repeatable): a job asking for it goes only to them, and no runner can claim it for itself.", valueName: "TAG"))
+        var tags: [String] = []
         @OptionGroup var file: TokensFile
 
         func run() throws {
             do {
-                print(try HubTokenStore(path: file.tokens).add(name: name, role: role))
+                print(try HubTokenStore(path: file.tokens).add(name: name, role: role, tags: tags))
             } catch {
                 throw fail("hub token add", "\(error)")
             }
@@ -202,7 +204,7 @@ package struct HubCommand: AsyncParsableCommand {
 
     /// `construir hub token list --tokens FILE`
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the tokens: name, role, created, revoked.")
+        static let configuration = CommandConfiguration(abstract: "List the tokens: name, role, created, revoked, granted tags.")
 
         @OptionGroup var file: TokensFile
         @Flag(help: "Print JSON (without the hashes).") var json = false
@@ -219,6 +221,7 @@ package struct HubCommand: AsyncParsableCommand {
                 let rows = tokens.map { token -> [String: String] in
                     var row = ["name": token.name, "role": token.role.rawValue, "created": date.string(from: token.created)]
                     if let revoked = token.revoked { row["revoked"] = date.string(from: revoked) }
+                    if let tags = token.tags { row["tags"] = tags.joined(separator: ",") }
                     return row
                 }
                 let data = try JSONSerialization.data(withJSONObject: rows, options: [.prettyPrinted, .sortedKeys])
@@ -226,11 +229,14 @@ package struct HubCommand: AsyncParsableCommand {
                 return
             }
             let width = max(4, tokens.map(\.name.count).max() ?? 0)
-            print("NAME".padding(toLength: width, withPad: " ", startingAt: 0) + "  ROLE       CREATED               REVOKED")
+            print("NAME".padding(toLength: width, withPad: " ", startingAt: 0) + "  ROLE       CREATED               REVOKED               TAGS")
             for token in tokens {
-                print(token.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
-                      + token.role.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0) + "  "
-                      + date.string(from: token.created) + "  " + (token.revoked.map { date.string(from: $0) } ?? "-"))
+                let revoked: String = token.revoked.map { date.string(from: $0) } ?? "-"
+                let columns: [String] = [token.name.padding(toLength: width, withPad: " ", startingAt: 0),
+                                         token.role.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0),
+                                         date.string(from: token.created), revoked.padding(toLength: 20, withPad: " ", startingAt: 0),
+                                         token.tags?.joined(separator: ",") ?? "-"]
+                print(columns.joined(separator: "  "))
             }
         }
     }

@@ -38,6 +38,8 @@ package struct PackageCommand: AsyncParsableCommand {
     var env: [String] = []
     @Option(name: .customShort("p"), help: ArgumentHelp("Set a parameter the repository's construir.yml declares under params: (repeatable); checked against its choices, and required ones must be given.", valueName: "NAME=VALUE"))
     var param: [String] = []
+    @Option(name: .customLong("tag"), help: ArgumentHelp("Run the job only on a runner with this tag (repeatable; tags: in job/construir.yml).", valueName: "TAG"))
+    var tags: [String] = []
     @Option(help: ArgumentHelp("Pin the job to the build image with this digest (from `construir image list`); a runner whose image differs rejects it. One image only.", valueName: "HEX"))
     var imageDigest: String?
     @Flag(help: "Include submodules' files (from .git/modules or their checkouts).") var recurseSubmodules = false
@@ -162,6 +164,10 @@ package struct PackageCommand: AsyncParsableCommand {
             outputSize: try outputSize.map(Units.byteSize), destination: destination,
             environment: try env.map(EnvironmentVariable.init(parsing:)),
             parameters: try param.map(EnvironmentVariable.init(parsing:)),
+            tags: try tags.map { tag throws(ConstruirError) in
+                if let problem = JobTags.problem(with: tag) { throw ConstruirError(.invalidArgument, "--tag: \(problem)") }
+                return tag
+            },
             recurseSubmodules: recurseSubmodules, threads: threads,
             imageDigest: try imageDigest.map { digest throws(ConstruirError) in try ImageDigest.validated(digest, what: "--image-digest") })
     }

@@ -45,6 +45,8 @@ package struct RunCommand: AsyncParsableCommand {
     @Option(help: "Largest job file accepted; larger ones are rejected.") var maxJobSize = "4G"
     @Option(help: "Console log cap; a guest printing more is destroyed.") var maxConsole = "16M"
     @Option(help: "Image for jobs whose name has no _iN.") var defaultImage = 0
+    @Option(name: .customLong("tag"), help: ArgumentHelp("A tag this runner has, besides arch:, accel:, cpus: and memory: (repeatable): it runs jobs that ask for it (tags: in job/construir.yml), and leaves a shared queue's jobs whose tags it lacks for other runners.", valueName: "TAG"))
+    var tags: [String] = []
     @Option(help: "idle: QEMU and the runner's heavy work run at idle CPU and I/O priority, so the machine's own programs come first; normal: as any program. Default: idle with --hub (a volunteer's machine), else normal.")
     var priority: RunPriority?
     @Option(help: ArgumentHelp("Claim jobs only in these hours, local time (repeatable, or comma-separated).", valueName: "HH:MM-HH:MM"))
@@ -145,7 +147,7 @@ package struct RunCommand: AsyncParsableCommand {
         let jobQueue = try JobQueue(queueDirectory: queueDirectory, stateDirectory: stateDirectory)
         let identity = try RunnerIdentity.acquire(stateDirectory: stateDirectory)
         let source = QueueDirectorySource(queue: jobQueue, done: try DoneStore(directory: doneDirectory), identity: identity,
-                                          keepDoneBytes: try keepDone.map { try Units.byteSize($0) }, logger: logger)
+                                          keepDoneBytes: try keepDone.map { try Units.byteSize($0) }, tags: try runnerTags(), logger: logger)
         return try setup().makeRunner(source: source, stateDirectory: stateDirectory, identity: identity, logger: logger,
                                       onPublished: onPublished)
     }
@@ -161,7 +163,7 @@ package struct RunCommand: AsyncParsableCommand {
         let digests = ImageDigestCache(persistingTo: setup.imageDigestStore(stateDirectory: stateDirectory))
         let source = try HubJobSource(client: client, stateDirectory: stateDirectory, logger: logger,
                                       images: ImageStore(root: FileSystem.absolute(images)), digests: digests,
-                                      defaultImage: defaultImage, pullImages: pullImages, identity: identity)
+                                      defaultImage: defaultImage, pullImages: pullImages, identity: identity, tags: try runnerTags().tags)
         // The hub counts a job's attempts (its leases) and ends it after its own --max-attempts.
         return try setup.makeRunner(source: source, stateDirectory: stateDirectory, identity: identity, logger: logger,
                                     maxAttempts: .max, digests: digests, onPublished: onPublished)
@@ -175,6 +177,11 @@ package struct RunCommand: AsyncParsableCommand {
 
     /// The runner's settings, parsed from the options; settings that do not go together are a
     /// `ValidationError`, as ArgumentParser reports them.
+    /// The runner's tags: the machine's, and `--tag`.
+    package func runnerTags() throws -> RunnerTags {
+        try RunnerTags.make(acceleration: accel.resolved().0, own: tags)
+    }
+
     func setup() throws -> RunnerSetup {
         let memoryMiB = Int(try Units.byteSize(memory) >> 20)
         let policy = RunnerPolicy(maxTimeout: try Units.duration(maxTimeout), maxMemoryMiB: Int(try Units.byteSize(maxMemory) >> 20),

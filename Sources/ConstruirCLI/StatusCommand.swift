@@ -87,6 +87,10 @@ package struct StatusCommand: AsyncParsableCommand {
                 + "  agreed \(runner.reputation.agreed) disputed \(runner.reputation.disputed) errors \(runner.reputation.errors)"
                 + " in a row \(runner.reputation.agreedInARow ?? 0) today \(runner.reputation.holdsToday ?? 0)/\(runner.reputation.quota.map(String.init) ?? "-")\n"
         }
+        if let unservable = status.unservable, !unservable.isEmpty {
+            text += "\nNO RUNNER SEEN IN THE LAST HOUR HAS THE TAGS THESE JOBS ASK FOR\n"
+            for job in unservable { text += "  \(job.job)  tags \(job.tags.joined(separator: ","))\n" }
+        }
         text += "\nLEASES\n"
         for lease in status.leases {
             let expires = lease.expires.map { "expires in \(Int($0.timeIntervalSince(now).rounded())) s" } ?? "waiting for a runner"

@@ -120,9 +120,11 @@ package final class HubBlobs: Sendable {
 
     private func describe(id: String, name: String, queued: Date, submitter: String?, terms: HubJobTerms) throws -> HubJob {
         let file = jobPath(id)
-        let (replicas, maxReplicas, leaseLimit) = terms.of(job: file)
-        return HubJob(id: id, job: name, submitter: submitter, queued: queued, sha256: try BuildImage.sha256(ofFile: file),
-                      size: try FileSystem.size(of: file), replicas: replicas, maxReplicas: maxReplicas, leaseLimit: leaseLimit)
+        let (replicas, maxReplicas, leaseLimit, tags) = terms.of(job: file)
+        var job = HubJob(id: id, job: name, submitter: submitter, queued: queued, sha256: try BuildImage.sha256(ofFile: file),
+                         size: try FileSystem.size(of: file), replicas: replicas, maxReplicas: maxReplicas, leaseLimit: leaseLimit)
+        job.tags = tags
+        return job
     }
 
     private func writeNote(_ note: Note, id: String) throws {

@@ -52,12 +52,12 @@ package final class HubCoordinator: Sendable {
     /// Hands `runner` its next job. When the store has none for it, job files that arrived in
     /// the queue since the inbox last looked are taken in first: a file renamed into the queue
     /// is a job from that moment, not from the next inotify event.
-    package func claim(for runner: String, accepting: @escaping @Sendable (JobName) -> Bool, now: Date = Date()) async throws -> HubHold? {
+    package func claim(for runner: String, accepting: @escaping @Sendable (HubOffer) -> Bool, now: Date = Date()) async throws -> HubHold? {
         try await claimOrRefusal(for: runner, accepting: accepting, now: now).hold
     }
 
     /// `claim`, or why `runner` gets no job for now (its daily quota); both nil: no job waits.
-    package func claimOrRefusal(for runner: String, accepting: @escaping @Sendable (JobName) -> Bool,
+    package func claimOrRefusal(for runner: String, accepting: @escaping @Sendable (HubOffer) -> Bool,
                                 now: Date = Date()) async throws -> (hold: HubHold?, refusal: String?) {
         if let refusal = try await refusal(for: runner, now: now) { return (nil, refusal) }
         var held = try await store.claim(for: runner, rules: rules, now: now, accepting: accepting)
@@ -78,7 +78,7 @@ package final class HubCoordinator: Sendable {
 
     /// Whether a claim by `runner` now would get a job. A runner at its quota has none: its
     /// long poll waits out its time instead of waking it for a claim it would be refused.
-    package func hasWork(for runner: String, accepting: @escaping @Sendable (JobName) -> Bool) async throws -> Bool {
+    package func hasWork(for runner: String, accepting: @escaping @Sendable (HubOffer) -> Bool) async throws -> Bool {
         if try await refusal(for: runner, now: Date()) != nil { return false }
         if try await store.hasWork(for: runner, rules: rules, now: Date(), accepting: accepting) { return true }
         try await takeQueuedFiles(ifChanged: true)
@@ -355,7 +355,11 @@ package final class HubCoordinator: Sendable {
             HubStatus.Reputation(agreed: $0.agreed, disputed: $0.disputed, errors: $0.errors, agreedInARow: $0.agreedInARow,
                                  quota: $0.quota(daily: daily), holdsToday: $0.holds(on: now))
         }
+        let recent = runners.recentTags(now: now)
+        let unservable = try await store.list(HubJobQuery(states: [.queued], limit: 500)).filter { job in
+            !job.tags.isEmpty && !recent.contains { Set(job.tags).isSubset(of: $0) }
+        }.map { HubStatus.UnservablePayloadPayload(job: $0.job, tags: $0.tags) }
         return HubStatus(queued: try await store.queuedCount(), runners: runners.snapshot(reputation: records),
-                         leases: rows, finished: runners.finishedJobs)
+                         leases: rows, finished: runners.finishedJobs, unservable: unservable.isEmpty ? nil : unservable)
     }
 }

@@ -25,13 +25,12 @@ package struct HubJobTerms: Sendable, Equatable {
         self.leaseMargin = leaseMargin
     }
 
-    /// The terms of the job file at `path`: its replicas, the most it may grow to, and its
-    /// lease limit. Reads its manifest only when it could change them; a job whose manifest
-    /// cannot be read gets the hub's numbers (its runners reject it). Blocking: decodes the job.
-    package func of(job path: String) -> (replicas: Int, maxReplicas: Int, leaseLimit: Duration?) {
-        let manifest = maxReplicas > replicas || leaseMargin != nil
-            ? (try? JobImageInspector.inspect(path).manifest).flatMap { try? JobManifest.parse($0) } : nil
+    /// The terms of the job file at `path`: its replicas, the most it may grow to, its lease
+    /// limit and the tags its runners must have. A job whose manifest cannot be read gets the
+    /// hub's numbers (its runners reject it). Blocking: decodes the job.
+    package func of(job path: String) -> (replicas: Int, maxReplicas: Int, leaseLimit: Duration?, tags: [String]) {
+        let manifest = (try? JobImageInspector.inspect(path).manifest).flatMap { try? JobManifest.parse($0) }
         let asked = min(max(manifest?.replicas ?? replicas, replicas), maxReplicas)
-        return (asked, maxReplicas, leaseMargin.map { (manifest?.timeout ?? jobTimeout) + $0 })
+        return (asked, maxReplicas, leaseMargin.map { (manifest?.timeout ?? jobTimeout) + $0 }, manifest?.tags ?? [])
     }
 }

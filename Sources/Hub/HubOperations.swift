@@ -44,8 +44,12 @@ struct HubOperations: APIProtocol {
         let limit = min(max(input.query.wait ?? 30, 0), configuration.longPollLimit.seconds)
         let deadline = ContinuousClock.now + .milliseconds(Int64(limit * 1000))
         let images = self.images
-        let claim = images.isServing ? runners.lastClaim(of: runner.name) : nil
-        let accepting: @Sendable (JobName) -> Bool = { job in claim.map { images.accepts(job, from: $0) } ?? true }
+        let claim = runners.lastClaim(of: runner.name)
+        let tags = runner.runnerTags(claimed: claim?.tags ?? [])
+        let serving = images.isServing
+        let accepting: @Sendable (HubOffer) -> Bool = { job in
+            Set(job.tags).isSubset(of: tags) && (!serving || claim.map { images.accepts(job.name, from: $0) } ?? true)
+        }
         let (coordinator, waiters) = (self.coordinator, self.waiters)
         // A stopping server waits for its open requests before the maintenance service hears
         // of the shutdown: the poll must end on the server's own signal, or a hub takes the
@@ -73,9 +77,12 @@ struct HubOperations: APIProtocol {
         guard (0...Int(Int32.max)).contains(asked.defaultImageIndex) else {
             return .badRequest(.init(body: .json(.init(error: "default_image: an image index is 0 to \(Int32.max)"))))
         }
-        runners.claimed(asked, by: runner.name)
+        let tags = runner.runnerTags(claimed: asked.tags ?? [])
+        runners.claimed(asked, by: runner.name, tags: tags)
         let images = self.images
-        let (held, refusal) = try await coordinator.claimOrRefusal(for: runner.name, accepting: { images.accepts($0, from: asked) })
+        let (held, refusal) = try await coordinator.claimOrRefusal(for: runner.name, accepting: {
+            Set($0.tags).isSubset(of: tags) && images.accepts($0.name, from: asked)
+        })
         guard let lease = held else {
             if let refusal { logger.info("runner refused a job for now", metadata: ["runner": "\(runner.name)", "reason": "\(refusal)"]) }
             return .noContent(.init(headers: .init(construirReason: refusal)))

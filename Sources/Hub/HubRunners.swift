@@ -16,6 +16,8 @@ package final class HubRunners: Sendable {
     /// Each runner's last claim: what it can run, so that its long polls wake only for jobs a
     /// claim would give it (a runner whose images differ from the hub's would otherwise spin).
     private let claims = Mutex([String: HubClaimRequest]())
+    /// Each runner's tags at its last claim (its own and the ones its token is granted), and when.
+    private let tags = Mutex([String: (tags: Set<String>, at: Date)]())
 
     package init() {}
 
@@ -40,8 +42,14 @@ package final class HubRunners: Sendable {
         }
     }
 
-    package func claimed(_ request: HubClaimRequest, by runner: String) {
+    package func claimed(_ request: HubClaimRequest, by runner: String, tags: Set<String> = [], now: Date = Date()) {
         claims.withLock { $0[runner] = request }
+        self.tags.withLock { $0[runner] = (tags, now) }
+    }
+
+    /// The tags of each runner that claimed within `window` of `now`.
+    package func recentTags(now: Date = Date(), within window: TimeInterval = 3600) -> [Set<String>] {
+        tags.withLock { all in all.values.filter { now.timeIntervalSince($0.at) <= window }.map(\.tags) }
     }
 
     /// What `runner` sent with its last claim since the hub started; nil before its first.

@@ -11,13 +11,24 @@ package struct HubToken: Codable, Sendable, Equatable {
     package var created: Date
     /// Set by `hub token revoke`; a revoked token authenticates nothing.
     package var revoked: Date?
+    /// Tags the hub grants a runner token's runners (`hub token add --tag owner:alice`): only
+    /// the hub gives them, and a runner cannot claim them for itself (`JobTags`).
+    package var tags: [String]?
 
-    package init(name: String, role: HubRole, sha256: String, created: Date, revoked: Date? = nil) {
+    package init(name: String, role: HubRole, sha256: String, created: Date, revoked: Date? = nil, tags: [String]? = nil) {
         self.name = name
         self.role = role
         self.sha256 = sha256
         self.created = created
         self.revoked = revoked
+        self.tags = tags
+    }
+
+    /// What a runner of this token has, from the tags its runner claims (`run --tag` and the
+    /// automatic ones): those, without the `owner:` ones, which only the hub grants, and the
+    /// ones it grants this token.
+    package func runnerTags(claimed: [String]) -> Set<String> {
+        Set(claimed.filter { !$0.hasPrefix("owner:") }).union(tags ?? [])
     }
 
     /// Longest token name: it appears in results (`runner_id`), logs and the status page.

@@ -34,14 +34,18 @@ package struct HubTokenStore: Sendable {
     }
 
     /// Makes a token for `name` and returns its secret, which only the caller ever sees.
-    package func add(name: String, role: HubRole, now: Date = Date()) throws(ConstruirError) -> String {
+    package func add(name: String, role: HubRole, tags: [String] = [], now: Date = Date()) throws(ConstruirError) -> String {
         if let problem = HubToken.problem(withName: name) { throw ConstruirError(.invalidArgument, problem) }
+        if !tags.isEmpty, role != .runner { throw ConstruirError(.invalidArgument, "--tag: only a runner token has tags") }
+        for tag in tags {
+            if let problem = JobTags.problem(with: tag) { throw ConstruirError(.invalidArgument, "--tag: \(problem)") }
+        }
         return try changing { tokens throws(ConstruirError) in
             if tokens.contains(where: { $0.name == name }) {
                 throw ConstruirError(.invalidArgument, "a token named \(name) already exists in \(path) (revoked tokens keep their name)")
             }
             let secret = Self.newSecret()
-            tokens.append(HubToken(name: name, role: role, sha256: Hex.sha256(secret), created: now))
+            tokens.append(HubToken(name: name, role: role, sha256: Hex.sha256(secret), created: now, tags: tags.isEmpty ? nil : tags))
             return secret
         }
     }

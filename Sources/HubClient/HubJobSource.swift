@@ -33,6 +33,8 @@ package final class HubJobSource: JobSource {
     /// The executor's digests, so a claim hashes nothing the executor already hashed.
     private let digests: ImageDigestCache
     private let defaultImage: Int
+    /// The runner's tags (`RunnerTags`), sent with each claim; the hub adds the ones it grants its token.
+    private let tags: Set<String>
     /// `run --pull-images`: fetch the hub's images that differ from ours at start, and again
     /// while idle, at most once per `imageCheckInterval`.
     private let pullImages: Bool
@@ -66,8 +68,9 @@ package final class HubJobSource: JobSource {
     ///   `claim.json` (what `construir status --state` reads).
     package init(client: HubClient, stateDirectory: String, pollSeconds: Int = 30, logger: Logger, images: ImageStore? = nil,
                 digests: ImageDigestCache = ImageDigestCache(), defaultImage: Int = 0, pullImages: Bool = false,
-                identity: RunnerIdentity? = nil) throws {
+                identity: RunnerIdentity? = nil, tags: Set<String> = []) throws {
         self.client = client
+        self.tags = tags
         self.identity = identity
         self.images = images
         self.digests = digests
@@ -231,7 +234,7 @@ package final class HubJobSource: JobSource {
         guard state.withLock({ $0.workMayExist }) else { return nil }
         let claim: HubClaim
         do {
-            let request = HubClaimRequest(imageDigests: await localImageDigests(), defaultImage: defaultImage)
+            let request = HubClaimRequest(imageDigests: await localImageDigests(), defaultImage: defaultImage, tags: tags.sorted())
             let (claimed, reason) = try await client.claimOrReason(request)
             if reason != state.withLock({ $0.refusal }) {
                 state.withLock { $0.refusal = reason }

@@ -92,6 +92,16 @@ package struct HubJob: Codable, Sendable, Equatable {
     package var leaseLimit: Duration?
     /// Set when a runner trusted for its record runs the job alone (`hub serve --adaptive`).
     package var trust: Trust?
+    /// The tags its runner must have (`tags:` in job/construir.yml).
+    package var tags: [String] = []
+
+    /// `tags` as a store keeps them: space-separated (a tag has no space), nil for none.
+    package var storedTags: String? { tags.isEmpty ? nil : tags.joined(separator: " ") }
+
+    /// What `storedTags` wrote.
+    package static func tags(stored: String?) -> [String] {
+        stored.map { $0.split(separator: " ").map(String.init) } ?? []
+    }
     package var state: State
     /// Holds handed out so far (the last serial).
     package var handedOut: Int

@@ -33,10 +33,10 @@ package protocol HubStore: Sendable {
     /// ran out, or it needs more replicas), then the oldest queued one. Nil when there is none,
     /// when `holder` already holds `rules.maxLeasesPerRunner`, or when `accepting` refuses every
     /// job. One transaction, reading only the jobs it considers.
-    func claim(for holder: String, rules: HubRules, now: Date, accepting: @escaping @Sendable (JobName) -> Bool) async throws -> HubHold?
+    func claim(for holder: String, rules: HubRules, now: Date, accepting: @escaping @Sendable (HubOffer) -> Bool) async throws -> HubHold?
 
     /// Whether `holder` claiming now would get a job (the long poll asks).
-    func hasWork(for holder: String, rules: HubRules, now: Date, accepting: @escaping @Sendable (JobName) -> Bool) async throws -> Bool
+    func hasWork(for holder: String, rules: HubRules, now: Date, accepting: @escaping @Sendable (HubOffer) -> Bool) async throws -> Bool
 
     /// Ends every hold that ran out by `now` (each a failure, counted against its runner) and
     /// returns them.

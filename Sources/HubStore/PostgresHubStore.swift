@@ -137,7 +137,7 @@ package final class PostgresHubStore: HubStore {
         """
         ALTER TABLE jobs ADD COLUMN IF NOT EXISTS max_replicas BIGINT, ADD COLUMN IF NOT EXISTS lease_limit DOUBLE PRECISION,
             ADD COLUMN IF NOT EXISTS trust_runner TEXT, ADD COLUMN IF NOT EXISTS trust_agreed_in_a_row BIGINT,
-            ADD COLUMN IF NOT EXISTS trust_replicas BIGINT
+            ADD COLUMN IF NOT EXISTS trust_replicas BIGINT, ADD COLUMN IF NOT EXISTS tags TEXT
         """,
         """
         ALTER TABLE runners ADD COLUMN IF NOT EXISTS agreed_in_a_row BIGINT NOT NULL DEFAULT 0,
@@ -194,7 +194,7 @@ package final class PostgresHubStore: HubStore {
         }
     }
 
-    package func claim(for holder: String, rules: HubRules, now: Date, accepting: @escaping @Sendable (JobName) -> Bool) async throws -> HubHold? {
+    package func claim(for holder: String, rules: HubRules, now: Date, accepting: @escaping @Sendable (HubOffer) -> Bool) async throws -> HubHold? {
         try await prepare()
         return try await transaction { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(holder)))", logger: self.logger)
@@ -217,7 +217,7 @@ package final class PostgresHubStore: HubStore {
         }
     }
 
-    package func hasWork(for holder: String, rules: HubRules, now: Date, accepting: @escaping @Sendable (JobName) -> Bool) async throws -> Bool {
+    package func hasWork(for holder: String, rules: HubRules, now: Date, accepting: @escaping @Sendable (HubOffer) -> Bool) async throws -> Bool {
         try await prepare()
         return try await client.withConnection { connection in
             try await self.firstWanted(connection, by: holder, rules: rules, locking: false, accepting: accepting) != nil
@@ -447,22 +447,23 @@ package final class PostgresHubStore: HubStore {
     /// `LIMIT 1 … FOR UPDATE SKIP LOCKED` locks exactly one of the accepted ones. Locking a
     /// whole page would hide its other jobs from every claim in flight.
     private func firstWanted(_ connection: PostgresConnection, by holder: String, rules: HubRules, locking: Bool,
-                             accepting: (JobName) -> Bool) async throws -> String? {
+                             accepting: (HubOffer) -> Bool) async throws -> String? {
         let page = 32
         var offset = 0
         while true {
             var count = 0
             var accepted: [String] = []
             for try await row in try await connection.query("""
-                SELECT id, job FROM jobs
+                SELECT id, job, tags FROM jobs
                 WHERE open_places > 0 AND failures < \(rules.maxAttempts)
                   AND NOT EXISTS (SELECT 1 FROM holds WHERE holds.job_id = jobs.id AND holds.holder = \(holder))
                   AND NOT EXISTS (SELECT 1 FROM replicas WHERE replicas.job_id = jobs.id AND replicas.runner = \(holder))
                 ORDER BY rank, share, queued, id LIMIT \(page) OFFSET \(offset)
                 """, logger: logger) {
                 count += 1
-                let (id, file) = try row.decode((String, String).self)
-                if JobName(fileName: file).map(accepting) ?? true { accepted.append(id) }
+                let (id, file, tags) = try row.decode((String, String, String?).self)
+                let offer = JobName(fileName: file).map { HubOffer(name: $0, tags: HubJob.tags(stored: tags)) }
+                if offer.map(accepting) ?? true { accepted.append(id) }
             }
             if !accepted.isEmpty {
                 guard locking else { return accepted[0] }
@@ -496,7 +497,7 @@ package final class PostgresHubStore: HubStore {
         var query: PostgresQuery = """
             SELECT id, job, submitter, state, queued, sha256, size, replicas, handed_out, failures, last_failure,
                    finishing_since, finished, status, location, stop_requested, share, max_replicas, lease_limit,
-                   trust_runner, trust_agreed_in_a_row, trust_replicas FROM jobs WHERE id = ANY(\(ids))
+                   trust_runner, trust_agreed_in_a_row, trust_replicas, tags FROM jobs WHERE id = ANY(\(ids))
             """
         if locking { query.sql += " FOR UPDATE" }
         var found: [String: HubJob] = [:]
@@ -510,6 +511,7 @@ package final class PostgresHubStore: HubStore {
             var job = HubJob(id: id, job: file, submitter: submitter, queued: Date(timeIntervalSince1970: queued), sha256: sha256,
                              size: size, replicas: replicas, maxReplicas: try cells["max_replicas"].decode(Int?.self),
                              leaseLimit: try cells["lease_limit"].decode(Double?.self).map { .milliseconds(Int64($0 * 1000)) })
+            job.tags = HubJob.tags(stored: try cells["tags"].decode(String?.self))
             if let runner = try cells["trust_runner"].decode(String?.self) {
                 job.trust = HubJob.Trust(runner: runner, agreedInARow: try cells["trust_agreed_in_a_row"].decode(Int?.self) ?? 0,
                                          replicas: try cells["trust_replicas"].decode(Int?.self) ?? job.replicas)
@@ -555,12 +557,13 @@ package final class PostgresHubStore: HubStore {
             try await connection.query("""
                 INSERT INTO jobs (id, job, image, submitter, state, queued, sha256, size, replicas, handed_out, failures,
                                   last_failure, open_places, rank, finishing_since, finished, status, location, stop_requested, share,
-                                  max_replicas, lease_limit, trust_runner, trust_agreed_in_a_row, trust_replicas)
+                                  max_replicas, lease_limit, trust_runner, trust_agreed_in_a_row, trust_replicas, tags)
                 VALUES (\(job.id), \(job.job), \(job.image), \(job.submitter), \(state), \(job.queued.timeIntervalSince1970),
                         \(job.sha256), \(job.size), \(job.replicas), \(job.handedOut), \(job.failures), \(job.lastFailure),
                         \(job.openPlaces), \(rank), \(job.finishingSince?.timeIntervalSince1970), \(job.finished?.timeIntervalSince1970),
                         \(job.status?.rawValue), \(job.location), \(job.stopRequested?.timeIntervalSince1970), \(job.share),
-                        \(job.maxReplicas), \(job.leaseLimit?.seconds), \(job.trust?.runner), \(job.trust?.agreedInARow), \(job.trust?.replicas))
+                        \(job.maxReplicas), \(job.leaseLimit?.seconds), \(job.trust?.runner), \(job.trust?.agreedInARow), \(job.trust?.replicas),
+                        \(job.storedTags))
                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, handed_out = excluded.handed_out,
                     failures = excluded.failures, last_failure = excluded.last_failure, open_places = excluded.open_places,
                     rank = excluded.rank, finishing_since = excluded.finishing_since, finished = excluded.finished,

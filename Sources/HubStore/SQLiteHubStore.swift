@@ -140,6 +140,7 @@ package final class SQLiteHubStore: HubStore {
                 ALTER TABLE jobs ADD COLUMN trust_runner TEXT;
                 ALTER TABLE jobs ADD COLUMN trust_agreed_in_a_row INTEGER;
                 ALTER TABLE jobs ADD COLUMN trust_replicas INTEGER;
+                ALTER TABLE jobs ADD COLUMN tags TEXT;
                 ALTER TABLE runners ADD COLUMN agreed_in_a_row INTEGER NOT NULL DEFAULT 0;
                 ALTER TABLE runners ADD COLUMN quota_halvings INTEGER NOT NULL DEFAULT 0;
                 ALTER TABLE runners ADD COLUMN day INTEGER NOT NULL DEFAULT 0;
@@ -196,7 +197,7 @@ package final class SQLiteHubStore: HubStore {
         }
     }
 
-    package func claim(for holder: String, rules: HubRules, now: Date, accepting: @escaping @Sendable (JobName) -> Bool) async throws -> HubHold? {
+    package func claim(for holder: String, rules: HubRules, now: Date, accepting: @escaping @Sendable (HubOffer) -> Bool) async throws -> HubHold? {
         try await database.write { db in
             let held = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM holds WHERE holder = ? AND finishing IS NULL AND expires > ?",
                                         arguments: [holder, now.timeIntervalSince1970]) ?? 0
@@ -214,7 +215,7 @@ package final class SQLiteHubStore: HubStore {
         }
     }
 
-    package func hasWork(for holder: String, rules: HubRules, now: Date, accepting: @escaping @Sendable (JobName) -> Bool) async throws -> Bool {
+    package func hasWork(for holder: String, rules: HubRules, now: Date, accepting: @escaping @Sendable (HubOffer) -> Bool) async throws -> Bool {
         try await database.read { db in
             try Self.firstWanted(db, by: holder, rules: rules, accepting: accepting) != nil
         }
@@ -378,12 +379,12 @@ package final class SQLiteHubStore: HubStore {
     /// The first job in pickup order that `holder` may take and `accepting` takes, read a page
     /// at a time so that a runner refusing many jobs (other images) still reads few rows.
     private static func firstWanted(_ db: Database, by holder: String, rules: HubRules,
-                                    accepting: (JobName) -> Bool) throws -> String? {
+                                    accepting: (HubOffer) -> Bool) throws -> String? {
         let page = 64
         var offset = 0
         while true {
             let rows = try Row.fetchAll(db.cachedStatement(sql: """
-                SELECT id, job FROM jobs INDEXED BY jobs_wanting
+                SELECT id, job, tags FROM jobs INDEXED BY jobs_wanting
                 WHERE open_places > 0 AND failures < :maxAttempts
                   AND NOT EXISTS (SELECT 1 FROM holds WHERE holds.job_id = jobs.id AND holds.holder = :holder)
                   AND NOT EXISTS (SELECT 1 FROM replicas WHERE replicas.job_id = jobs.id AND replicas.runner = :holder)
@@ -391,7 +392,8 @@ package final class SQLiteHubStore: HubStore {
                 """), arguments: ["maxAttempts": rules.maxAttempts, "holder": holder, "page": page, "offset": offset])
             for row in rows {
                 let file: String = row["job"]
-                if JobName(fileName: file).map(accepting) ?? true { return row["id"] }
+                let offer = JobName(fileName: file).map { HubOffer(name: $0, tags: HubJob.tags(stored: row["tags"])) }
+                if offer.map(accepting) ?? true { return row["id"] }
             }
             guard rows.count == page else { return nil }
             offset += page
@@ -420,6 +422,7 @@ package final class SQLiteHubStore: HubStore {
             var job = HubJob(id: id, job: row["job"], submitter: row["submitter"], queued: date(row["queued"]),
                              sha256: row["sha256"], size: row["size"], replicas: row["replicas"], maxReplicas: row["max_replicas"],
                              leaseLimit: (row["lease_limit"] as Double?).map { .milliseconds(Int64($0 * 1000)) })
+            job.tags = HubJob.tags(stored: row["tags"])
             if let runner: String = row["trust_runner"] {
                 job.trust = HubJob.Trust(runner: runner, agreedInARow: row["trust_agreed_in_a_row"] ?? 0, replicas: row["trust_replicas"] ?? job.replicas)
             }
@@ -462,10 +465,10 @@ package final class SQLiteHubStore: HubStore {
             try db.cachedStatement(sql: """
                 INSERT INTO jobs (id, job, image, submitter, state, queued, sha256, size, replicas, handed_out, failures,
                                   last_failure, open_places, rank, finishing_since, finished, status, location, stop_requested, share,
-                                  max_replicas, lease_limit, trust_runner, trust_agreed_in_a_row, trust_replicas)
+                                  max_replicas, lease_limit, trust_runner, trust_agreed_in_a_row, trust_replicas, tags)
                 VALUES (:id, :job, :image, :submitter, :state, :queued, :sha256, :size, :replicas, :handedOut, :failures,
                         :lastFailure, :openPlaces, :rank, :finishingSince, :finished, :status, :location, :stopRequested, :share,
-                        :maxReplicas, :leaseLimit, :trustRunner, :trustAgreedInARow, :trustReplicas)
+                        :maxReplicas, :leaseLimit, :trustRunner, :trustAgreedInARow, :trustReplicas, :tags)
                 ON CONFLICT(id) DO UPDATE SET state = excluded.state, handed_out = excluded.handed_out,
                     failures = excluded.failures, last_failure = excluded.last_failure, open_places = excluded.open_places,
                     rank = excluded.rank, finishing_since = excluded.finishing_since, finished = excluded.finished, status = excluded.status, location = excluded.location,
@@ -481,6 +484,7 @@ package final class SQLiteHubStore: HubStore {
                     "stopRequested": job.stopRequested?.timeIntervalSince1970, "share": job.share,
                     "maxReplicas": job.maxReplicas, "leaseLimit": job.leaseLimit?.seconds, "trustRunner": job.trust?.runner,
                     "trustAgreedInARow": job.trust?.agreedInARow, "trustReplicas": job.trust?.replicas,
+                    "tags": job.storedTags,
                 ])
         }
         for holder in changes.removedHolders {

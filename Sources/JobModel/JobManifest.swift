@@ -15,6 +15,7 @@ import Yams
 /// replicas: 3           # on a hub: how many runners must agree (up to its --max-replicas)
 /// compare: ["**", "!logs/**"]  # on a hub: the output paths replicas must agree on
 ///                       # (default: everything but job_output.txt; see OutputComparison)
+/// tags: [gpu]           # run only on a runner with every one of these tags (JobTags)
 /// params:               # chosen with `construir package -p NAME=VALUE`; environment variables
 ///   - {name: MODE, choices: [debug, release], default: release}
 /// stages:               # instead of job/construir: bash scripts run with set -e, in order
@@ -50,6 +51,8 @@ package struct JobManifest: Sendable, Equatable {
     package var compare: OutputComparison?
     /// What `construir package -p` may set (`JobParameter`).
     package var params: [JobParameter] = []
+    /// The tags a runner must have to run the job (`JobTags`).
+    package var tags: [String] = []
 
     /// What a hub compares: the job's `compare:`, else `OutputComparison.default`.
     package var comparison: OutputComparison { compare ?? .default }
@@ -68,13 +71,13 @@ package struct JobManifest: Sendable, Equatable {
     package static func == (a: JobManifest, b: JobManifest) -> Bool {
         a.timeout == b.timeout && a.memoryBytes == b.memoryBytes && a.cpus == b.cpus && a.outputSize == b.outputSize
             && a.environment.elementsEqual(b.environment, by: { $0 == $1 }) && a.imageDigest == b.imageDigest
-            && a.replicas == b.replicas && a.stages == b.stages && a.compare == b.compare && a.params == b.params
+            && a.replicas == b.replicas && a.stages == b.stages && a.compare == b.compare && a.params == b.params && a.tags == b.tags
     }
 
     /// Where the manifest is in a job image.
     package static let path = "job/construir.yml"
 
-    static let fields: Set<String> = ["timeout", "memory", "cpus", "output_size", "environment", "image_digest", "replicas", "stages", "compare", "params"]
+    static let fields: Set<String> = ["timeout", "memory", "cpus", "output_size", "environment", "image_digest", "replicas", "stages", "compare", "params", "tags"]
     /// Upper bound on the environment, as written to the guest's config disk.
     package static let maxEnvironmentBytes = 60 << 10
     /// More replicas than this are no check but a waste of volunteers.
@@ -134,6 +137,8 @@ package struct JobManifest: Sendable, Equatable {
                 manifest.compare = try comparison(value)
             case "params":
                 manifest.params = try JobParameter.parse(value, invalid: invalid)
+            case "tags":
+                manifest.tags = try tags(value)
             default:
                 throw invalid("has an unknown field '\(key)' (known: \(fields.sorted().joined(separator: ", ")))")
             }
@@ -149,6 +154,24 @@ package struct JobManifest: Sendable, Equatable {
             script += "export \(name)=\(ShellQuote.quote(value))\n"
         }
         return script + "unset BASH_ENV\n"
+    }
+
+    private static func tags(_ node: Node) throws(ConstruirError) -> [String] {
+        let tags: [String]
+        if let single = node.scalar?.string {
+            tags = [single]
+        } else if let sequence = node.sequence {
+            tags = try sequence.map { item throws(ConstruirError) in try scalar(item, "tags") }
+        } else {
+            throw invalid("tags must be a tag or a list of tags")
+        }
+        guard tags.count <= JobTags.maxTags else { throw invalid("tags has more than \(JobTags.maxTags) tags") }
+        for tag in tags {
+            if let problem = JobTags.problem(with: tag) { throw invalid("tags: \(problem)") }
+        }
+        var unique: [String] = []
+        for tag in tags where !unique.contains(tag) { unique.append(tag) }
+        return unique
     }
 
     private static func comparison(_ node: Node) throws(ConstruirError) -> OutputComparison {

@@ -24,7 +24,7 @@ enum JobManifestWriter {
     ///     `environment:`, and go into the manifest when `exportedByWrapper` is false.
     /// - Throws: `.invalidArgument` naming the field set twice or what is wrong with the file.
     static func manifest(repository: (bytes: [UInt8], parsed: JobManifest)?, imageDigest: String?, environment: [EnvironmentVariable],
-                         exportedByWrapper: Bool) throws(ConstruirError) -> [UInt8]? {
+                         exportedByWrapper: Bool, tags: [String] = []) throws(ConstruirError) -> [UInt8]? {
         var mapping = Node.Mapping([])
         let parsed = repository?.parsed ?? JobManifest()
         if let repository {
@@ -48,6 +48,11 @@ enum JobManifestWriter {
             }
             mapping["environment"] = .mapping(variables)
         }
+        // `--tag`: added to the repository's own tags, each once.
+        let allTags = parsed.tags + tags.filter { !parsed.tags.contains($0) }.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        if allTags != parsed.tags {
+            mapping["tags"] = .sequence(Node.Sequence(allTags.map { Node($0, .implicit, .doubleQuoted) }))
+        }
         if mapping.isEmpty { return nil }
 
         let text: String
@@ -64,6 +69,7 @@ enum JobManifestWriter {
         }
         var expected = parsed
         if let imageDigest { expected.imageDigest = imageDigest }
+        expected.tags = allTags
         if !exportedByWrapper { expected.environment += environment.map { ($0.name, $0.value) } }
         let written: JobManifest
         do {

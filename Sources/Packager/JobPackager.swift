@@ -77,7 +77,7 @@ package struct JobPackager: Sendable {
             plan.addGenerated(path: JobLayout.wrapperPath, contents: wrapper, mode: 0o755)
         }
         if let manifest = try JobManifestWriter.manifest(repository: repositoryManifest, imageDigest: request.imageDigest,
-                                                          environment: environment, exportedByWrapper: !stages) {
+                                                          environment: environment, exportedByWrapper: !stages, tags: request.tags) {
             plan.addGenerated(path: JobManifest.path, contents: manifest, mode: 0o644)
         }
         plan.addGenerated(path: PackagedSource.path, contents: source.encoded(), mode: 0o644)

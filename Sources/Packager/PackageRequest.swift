@@ -27,6 +27,8 @@ package struct PackageRequest: Sendable, Equatable {
     /// Values of the parameters the repository's construir.yml declares (`-p NAME=VALUE`),
     /// checked against them (`JobParameter.resolve`); each becomes a variable.
     package var parameters: [EnvironmentVariable] = []
+    /// Tags a runner must have to run the job (`--tag`), added to the repository's `tags:`.
+    package var tags: [String] = []
     /// Include submodules' files (from their git directories) instead of skipping them.
     package var recurseSubmodules: Bool
     /// xz encoder threads, 0 for one per CPU. The output does not depend on it.
@@ -40,7 +42,7 @@ package struct PackageRequest: Sendable, Equatable {
 
     package init(repository: String = ".", revision: String = "HEAD", images: [Int] = [0], imagesDirectory: String = "images",
                 outputSize: Int64? = nil, destination: Destination = .directory("."), environment: [EnvironmentVariable] = [],
-                parameters: [EnvironmentVariable] = [], recurseSubmodules: Bool = false, threads: Int = 0, imageDigest: String? = nil, workingTree: Bool = false) {
+                parameters: [EnvironmentVariable] = [], tags: [String] = [], recurseSubmodules: Bool = false, threads: Int = 0, imageDigest: String? = nil, workingTree: Bool = false) {
         self.repository = repository
         self.revision = revision
         self.images = images
@@ -49,6 +51,7 @@ package struct PackageRequest: Sendable, Equatable {
         self.destination = destination
         self.environment = environment
         self.parameters = parameters
+        self.tags = tags
         self.recurseSubmodules = recurseSubmodules
         self.threads = threads
         self.imageDigest = imageDigest

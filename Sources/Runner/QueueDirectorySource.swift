@@ -14,11 +14,15 @@ package struct QueueDirectorySource: JobSource {
     package let identity: RunnerIdentity
     /// `--keep-done`: after each publish, the oldest unpinned jobs beyond this many bytes go.
     package let keepDoneBytes: Int64?
+    /// Leaves jobs whose tags this runner lacks for another runner; nil takes every job.
+    package let tagFilter: QueueTagFilter?
     private let publisher: JobPublisher
     private let logger: Logger
 
-    package init(queue: JobQueue, done: DoneStore, identity: RunnerIdentity, keepDoneBytes: Int64? = nil, logger: Logger) {
+    package init(queue: JobQueue, done: DoneStore, identity: RunnerIdentity, keepDoneBytes: Int64? = nil, tags: RunnerTags? = nil,
+                 logger: Logger) {
         self.queue = queue
+        self.tagFilter = tags.map { QueueTagFilter(tags: $0, logger: logger) }
         self.done = done
         self.identity = identity
         self.keepDoneBytes = keepDoneBytes
@@ -50,7 +54,7 @@ package struct QueueDirectorySource: JobSource {
     }
 
     package func hasWaitingJobs() async -> Bool {
-        await offPool({ !$0.queue.pending().isEmpty || !$0.orphans().isEmpty }) ?? false
+        await offPool({ $0.servable().first { _ in true } != nil || !$0.orphans().isEmpty }) ?? false
     }
 
     package func release(_ job: ClaimedJob) async throws {
@@ -80,8 +84,17 @@ package struct QueueDirectorySource: JobSource {
         queue.orphans(isAlive: { identity.isAlive($0) })
     }
 
+    /// The queued jobs this runner may take, in pickup order; each job's tags are read only
+    /// when it is reached.
+    private func servable() -> LazyFilterSequence<[JobName]> {
+        let pending = queue.pending()
+        tagFilter?.keep(only: pending)
+        let (filter, directory) = (tagFilter, queue.queueDirectory)
+        return pending.lazy.filter { filter?.accepts("\(directory)/\($0.fileName)", name: $0) ?? true }
+    }
+
     private func claimQueued(slot: Int) -> ClaimedJob? {
-        for name in queue.pending() {
+        for name in servable() {
             do {
                 if let job = try queue.claim(name, by: identity, slot: slot) {
                     logger.info("claimed job", metadata: ["job": "\(name.fileName)", "slot": "\(slot)"])

@@ -51,7 +51,7 @@ import TestSupport
 
     private let start = Date(timeIntervalSince1970: 1_800_000_000)
     private let rules = HubRules(leaseDuration: .seconds(60), maxAttempts: 3, maxLeasesPerRunner: 32)
-    private let any: @Sendable (JobName) -> Bool = { _ in true }
+    private let any: @Sendable (HubOffer) -> Bool = { _ in true }
 
     private func job(_ id: String, _ name: String, at offset: Double, replicas: Int = 1) -> HubJob {
         HubJob(id: id, job: name, queued: start.addingTimeInterval(offset), sha256: "sha-\(id)", size: 10, replicas: replicas)
@@ -99,7 +99,7 @@ import TestSupport
         try await withStore(kind) { open in
             let store = try await open()
             try await store.add([job("a", "a_i1.tar.xz", at: 1), job("b", "b_i0.tar.xz", at: 2), job("c", "c_i0.tar.xz", at: 3)])
-            let onlyImage0: @Sendable (JobName) -> Bool = { $0.image(default: 0) == 0 }
+            let onlyImage0: @Sendable (HubOffer) -> Bool = { $0.name.image(default: 0) == 0 }
             let b = try #require(try await store.claim(for: "r1", rules: rules, now: start, accepting: onlyImage0))
             #expect(b.id == "b", "the older a_i1 is skipped and stays queued")
             try await store.update("b") { job, _ in try job.release(holder: "r1", now: start) }

@@ -18,8 +18,8 @@ struct HubTree {
 
     /// Makes a token and writes its secret to `DIR/NAME.token` (mode 0600); returns that path.
     @discardableResult
-    func addToken(_ name: String, role: HubRole) throws -> String {
-        let secret = try HubTokenStore(path: tokens).add(name: name, role: role)
+    func addToken(_ name: String, role: HubRole, tags: [String] = []) throws -> String {
+        let secret = try HubTokenStore(path: tokens).add(name: name, role: role, tags: tags)
         let path = tokenFile(name)
         #expect(FileManager.default.createFile(atPath: path, contents: Data((secret + "\n").utf8), attributes: [.posixPermissions: 0o600]))
         return path

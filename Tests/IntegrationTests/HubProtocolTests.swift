@@ -24,7 +24,7 @@ import TestSupport
         static var tested: [Store] { PostgresCluster.available ? allCases : [.sqlite] }
     }
 
-    /// `runners`: more runner tokens, besides runner-a and runner-b.
+    /// `runners`: more runner tokens, besides runner-a and runner-b; `NAME@TAG` grants TAG.
     func withHub(_ store: Store, lease: String = "20s", extra: [String] = [], runners: [String] = [],
                  _ body: (HubTree, String) async throws -> Void) async throws {
         guard store == .postgres else { return try await withHub(lease: lease, extra: extra, runners: runners, body) }
@@ -37,7 +37,11 @@ import TestSupport
     private func withHub(lease: String, extra: [String], runners: [String] = [], _ body: (HubTree, String) async throws -> Void) async throws {
         try await HubTree.with { tree in
             let dir = tree.dir
-            for runner in ["runner-a", "runner-b"] + runners { try tree.addToken(runner, role: .runner) }
+            for runner in ["runner-a", "runner-b"] + runners {
+                // NAME@TAG: a runner token the hub grants TAG.
+                let parts = runner.split(separator: "@").map(String.init)
+                try tree.addToken(parts[0], role: .runner, tags: Array(parts.dropFirst()))
+            }
             try tree.addToken("submitter", role: .submitter)
             try tree.addToken("submitter-b", role: .submitter)
             let (hub, url) = try await tree.startHub(lease: lease, extra: extra, log: "\(dir)/hub.log")

@@ -52,12 +52,12 @@ func makeRepository(at path: String, files: [String: String] = [:], executables:
 /// Packages with the defaults tests want: into `queue`, no images directory check noise.
 @discardableResult
 func package(_ repository: String, into queue: String, revision: String = "HEAD", images: [Int] = [0],
-             environment: [EnvironmentVariable] = [], parameters: [EnvironmentVariable] = [], threads: Int = 0, outputSize: Int64? = nil,
+             environment: [EnvironmentVariable] = [], parameters: [EnvironmentVariable] = [], tags: [String] = [], threads: Int = 0, outputSize: Int64? = nil,
              recurseSubmodules: Bool = false, imagesDirectory: String? = nil) throws -> PackageResult {
     try FileManager.default.createDirectory(atPath: queue, withIntermediateDirectories: true)
     let request = PackageRequest(repository: repository, revision: revision, images: images,
                                  imagesDirectory: imagesDirectory ?? "\(queue)/no-images-here", outputSize: outputSize,
-                                 destination: .directory(queue), environment: environment, parameters: parameters,
+                                 destination: .directory(queue), environment: environment, parameters: parameters, tags: tags,
                                  recurseSubmodules: recurseSubmodules, threads: threads)
     return try JobPackager().package(request)
 }

@@ -78,3 +78,24 @@ import TestSupport
         } throws: { "\($0)".contains(reason) }
     }
 }
+
+/// `construir package --tag`: the job's `tags:`, added to the repository's own.
+@Suite struct PackagedTagTests {
+    @Test func tagsAreAddedToTheRepositorysOwnOnce() async throws {
+        try await withTemporaryDirectory { dir in
+            let repo = "\(dir)/project"
+            try await makeRepository(at: repo, files: ["construir.yml": "tags: [gpu]\ntimeout: 5m\n"])
+            let made = try package(repo, into: "\(dir)/queue", tags: ["owner:alice", "gpu"])
+            try await extract(made.files[0], to: "\(dir)/scratch")
+            let manifest = try JobManifest.parse(try bytes(at: "\(dir)/scratch/job/construir.yml"))
+            #expect(manifest.tags == ["gpu", "owner:alice"])
+            #expect(manifest.timeout == .seconds(300), "the repository's fields come through")
+
+            let plain = "\(dir)/plain"
+            try await makeRepository(at: plain)
+            let tagged = try package(plain, into: "\(dir)/queue2", tags: ["arm"])
+            try await extract(tagged.files[0], to: "\(dir)/scratch2")
+            #expect(try JobManifest.parse(try bytes(at: "\(dir)/scratch2/job/construir.yml")).tags == ["arm"])
+        }
+    }
+}

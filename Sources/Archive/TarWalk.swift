@@ -59,6 +59,14 @@ final class TarWalk {
 
     /// Calls `body` for each entry in order; data the body does not read is skipped.
     func forEach(_ body: (Entry) throws(ConstruirError) -> Void) throws(ConstruirError) {
+        try walk { entry throws(ConstruirError) in
+            try body(entry)
+            return false
+        }
+    }
+
+    /// Calls `body` for each entry in order until it returns true (then the rest is not read).
+    func walk(until body: (Entry) throws(ConstruirError) -> Bool) throws(ConstruirError) {
         while true {
             var pointer: OpaquePointer?
             let status = archive_read_next_header(input, &pointer)
@@ -70,9 +78,9 @@ final class TarWalk {
                 throw ConstruirError(.unsafeEntry, "an archive entry has no name")
             }
             let size = archive_entry_size_is_set(entry) != 0 ? archive_entry_size(entry) : 0
-            try body(Entry(name: name, type: UInt32(archive_entry_filetype(entry)), mode: UInt32(archive_entry_perm(entry)), size: size,
+            if try body(Entry(name: name, type: UInt32(archive_entry_filetype(entry)), mode: UInt32(archive_entry_perm(entry)), size: size,
                            hardlink: LibArchive.bytes(archive_entry_hardlink(entry)),
-                           symlink: LibArchive.bytes(archive_entry_symlink(entry)), walk: self))
+                           symlink: LibArchive.bytes(archive_entry_symlink(entry)), walk: self)) { return }
         }
     }
 

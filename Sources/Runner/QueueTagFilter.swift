@@ -6,8 +6,9 @@ import Synchronization
 
 /// Which queued jobs this runner may take on a queue runners share: a job whose `tags:` this
 /// runner lacks is left for another runner. A job's tags are read from its manifest once per
-/// file (by identity, so a replaced file is read again); a job whose manifest cannot be read is
-/// taken, and refused with the reason when the runner inspects it. Blocking: decodes jobs.
+/// file (by identity, so a replaced file is read again), decoding no more of the archive than
+/// it takes to reach the manifest (`JobManifestPeek`); a job whose manifest is not found that
+/// way is taken, and the runner's inspection after the claim decides. Blocking: decodes jobs.
 package final class QueueTagFilter: Sendable {
     package let tags: RunnerTags
     private let known = Mutex([String: (identity: FileIdentity, missing: [String])]())
@@ -22,8 +23,11 @@ package final class QueueTagFilter: Sendable {
     package func accepts(_ path: String, name: JobName) -> Bool {
         guard let identity = FileIdentity(path: path) else { return true }
         if let cached = known.withLock({ $0[name.fileName] }), cached.identity == identity { return cached.missing.isEmpty }
-        let manifest = (try? JobImageInspector.inspect(path).manifest).flatMap { try? JobManifest.parse($0) }
-        let missing = manifest.map(tags.missing(for:)) ?? []
+        let missing: [String]
+        switch JobManifestPeek.read(path) {
+        case .manifest(let manifest): missing = tags.missing(for: manifest)
+        case .none, .unknown: missing = []
+        }
         let first = known.withLock { known in
             defer { known[name.fileName] = (identity, missing) }
             return known[name.fileName]?.identity != identity

@@ -30,6 +30,8 @@ package struct TryCommand: AsyncParsableCommand {
     @Option(help: "The build image to run on.") var image = 0
     @Option(name: .customShort("e"), help: ArgumentHelp("Set a variable in the job's environment (repeatable).", valueName: "KEY=VALUE"))
     var env: [String] = []
+    @Option(name: .customShort("p"), help: ArgumentHelp("Set a parameter the repository's construir.yml declares under params: (repeatable).", valueName: "NAME=VALUE"))
+    var param: [String] = []
     @Option(help: ArgumentHelp("Room for the job's output (the job file's size), e.g. 64M. Default: the archive's size, at least 1M.", valueName: "SIZE"))
     var outputSize: String?
     @Flag(help: "Include submodules' files (at the commits the working tree records).") var recurseSubmodules = false
@@ -69,7 +71,7 @@ package struct TryCommand: AsyncParsableCommand {
         return PackageRequest(
             repository: repo, revision: "HEAD", images: [image], imagesDirectory: options.images,
             outputSize: try outputSize.map(Units.byteSize), destination: .directory(queue),
-            environment: try env.map(EnvironmentVariable.init(parsing:)),
+            environment: try env.map(EnvironmentVariable.init(parsing:)), parameters: try param.map(EnvironmentVariable.init(parsing:)),
             recurseSubmodules: recurseSubmodules, workingTree: true)
     }
 }

@@ -205,3 +205,23 @@ final class LineSink: @unchecked Sendable {
         #expect(RunnerSetup.machineBudget(memoryMiB: 1 << 30, slots: 3) == 3, "never fewer VMs than slots")
     }
 }
+
+/// `-p`, `--tag` on `package` and `try`, and `run --tag`, as the commands parse them.
+@Suite struct ParameterAndTagOptionTests {
+    @Test func packageAndTryPassParametersAndTags() throws {
+        let package = try PackageCommand.parse(["repo", "-p", "MODE=debug", "-p", "T=a=b", "--tag", "gpu", "--tag", "owner:alice"]).makeRequest()
+        #expect(package.parameters.map(\.description) == ["MODE=debug", "T=a=b"])
+        #expect(package.tags == ["gpu", "owner:alice"])
+        #expect(throws: (any Error).self) { try PackageCommand.parse(["repo", "--tag", "no space"]).makeRequest() }
+        #expect(throws: (any Error).self) { try PackageCommand.parse(["repo", "-p", "1X=a"]).makeRequest() }
+        let tried = try TryCommand.parse(["repo", "-p", "MODE=release"]).makeRequest(queue: "/tmp/q")
+        #expect(tried.parameters.map(\.description) == ["MODE=release"])
+    }
+
+    @Test func runTagsAddToTheMachinesAndReservedOnesAreRefused() throws {
+        let tags = try RunCommand.parse(["--tag", "gpu", "--accel", "tcg"]).runnerTags().tags
+        #expect(tags.isSuperset(of: ["gpu", "accel:tcg"]))
+        #expect(tags.contains { $0.hasPrefix("cpus:") } && tags.contains { $0.hasPrefix("memory:") } && tags.contains { $0.hasPrefix("arch:") })
+        #expect(throws: (any Error).self) { try RunCommand.parse(["--tag", "owner:me", "--accel", "tcg"]).runnerTags() }
+    }
+}

@@ -119,7 +119,16 @@ package final class ChildProcess {
             envp.forEach { free($0) }
         }
         var pid: pid_t = 0
-        let status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        var status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        // A program written a moment ago (a script) can be open for writing in a child another
+        // thread just forked, which holds a copy of the writer's descriptor until it execs:
+        // exec fails with ETXTBSY for that moment. Wait it out, for up to a second.
+        var busy = 0
+        while status == ETXTBSY, busy < 50 {
+            busy += 1
+            usleep(20_000)
+            status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        }
         guard status == 0 else {
             throw ConstruirError(.system, "cannot run \(program): \(String(cString: strerror(status)))")
         }

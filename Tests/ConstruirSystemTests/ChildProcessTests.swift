@@ -13,6 +13,27 @@ import TestSupport
         #expect(killed.wait().status == 128 + SIGTERM)
     }
 
+    /// A script still open for writing somewhere (a child forked by another thread holds a copy
+    /// of the writer's descriptor until it execs) cannot be run for that moment: the start
+    /// waits it out instead of failing with "Text file busy".
+    @Test func aScriptBusyForAMomentStillStarts() async throws {
+        try await withTemporaryDirectory { dir in
+            let script = "\(dir)/script.sh"
+            try "#!/bin/sh\necho ran\n".write(toFile: script, atomically: false, encoding: .utf8)
+            chmod(script, 0o755)
+            let writer = open(script, O_WRONLY | O_CLOEXEC)
+            #expect(writer >= 0)
+            let closer = Thread {
+                usleep(200_000)
+                close(writer)
+            }
+            closer.start()
+            let child = try ChildProcess([script])
+            #expect(String(decoding: try child.readAll(), as: UTF8.self) == "ran\n")
+            #expect(child.wait() == .exited(0))
+        }
+    }
+
     @Test func outputIsCapturedAndErrorOutputCollectedApart() throws {
         let child = try ChildProcess(["sh", "-c", "echo out; echo err >&2"])
         #expect(String(decoding: try child.readAll(), as: UTF8.self) == "out\n")

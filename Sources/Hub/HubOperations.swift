@@ -204,6 +204,21 @@ struct HubOperations: APIProtocol {
 
     // MARK: Submitter
 
+    /// Reads and drops up to 64 MiB of an upload the hub refuses before taking it. A client
+    /// sends its whole body before it reads the answer; answered early, it could see the
+    /// connection close before the answer's body arrives, and lose the reason. A larger upload
+    /// still gets the status, without the reading.
+    private static func discardUpload(_ body: Operations.Submit.Input.Body) async {
+        guard case .applicationXXz(let upload) = body else { return }
+        var read = 0
+        do {
+            for try await chunk in upload {
+                read += chunk.count
+                if read > 64 << 20 { return }
+            }
+        } catch {}
+    }
+
     func submit(_ input: Operations.Submit.Input) async throws -> Operations.Submit.Output {
         let submitter = try HubCaller.current()
         guard let name = JobName(fileName: input.query.name) else {
@@ -212,10 +227,12 @@ struct HubOperations: APIProtocol {
         if let problem = name.problem { return .badRequest(.init(body: .json(.init(error: problem)))) }
         let waiting = try await coordinator.store.queuedCount(of: submitter.name)
         if waiting >= configuration.maxQueuedPerSubmitter {
+            await Self.discardUpload(input.body)
             return .tooManyRequests(.init(body: .json(.init(
                 error: "you have \(waiting) jobs waiting for a runner, the most this hub takes (--max-queued-per-submitter); send more as they start"))))
         }
         if try await coordinator.isQueued(name: name.fileName) {
+            await Self.discardUpload(input.body)
             return .conflict(.init(body: .json(.init(error: "a job named \(name.fileName) is already queued"))))
         }
         guard case .applicationXXz(let body) = input.body else { throw HubHTTPError(.unsupportedMediaType, "send the job as application/x-xz") }

@@ -490,6 +490,14 @@ import TestSupport
             } catch let error as HubClientError {
                 #expect(error.status == 429 && error.message.contains("waiting"), "\(error)")
             }
+            // A large upload refused before the hub reads it still gets its reason, not only
+            // its status: the hub reads what the client sends before it answers.
+            let large = "\(tree.dir)/large.tar.xz"
+            #expect(FileManager.default.createFile(atPath: large, contents: Data((0..<(24 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) })))
+            let refused = await #expect(throws: HubClientError.self) {
+                try await tree.withClient("submitter", url: url) { try await $0.submit(file: large, as: "large_i0.tar.xz") }
+            }
+            #expect(refused?.status == 429 && refused?.message.contains("waiting") == true, "\(String(describing: refused))")
             _ = try await submit(tree, url: url, as: "submitter-b", name: "other")
             _ = try await tree.withClient("runner-a", url: url) { try await $0.claim() }
             _ = try await submit(tree, url: url, as: "submitter", name: "second")

@@ -93,7 +93,9 @@ package struct PackageCommand: AsyncParsableCommand {
         }
         do {
             let request = try makeRequest()
-            let result = try JobPackager(logger: logger).package(request, progress: TerminalProgressBar())
+            let result = try await OwnThread.run("construir-package") {
+                try JobPackager(logger: logger).package(request, progress: TerminalProgressBar())
+            }
             logger.info("packaged", metadata: [
                 "commit": "\(result.commit)", "entries": "\(result.entries)", "tar": "\(result.tarSize)",
                 "xz": "\(result.archiveSize)", "file": "\(result.fileSize)",
@@ -164,10 +166,7 @@ package struct PackageCommand: AsyncParsableCommand {
             outputSize: try outputSize.map(Units.byteSize), destination: destination,
             environment: try env.map(EnvironmentVariable.init(parsing:)),
             parameters: try param.map(EnvironmentVariable.init(parsing:)),
-            tags: try tags.map { tag throws(ConstruirError) in
-                if let problem = JobTags.problem(with: tag) { throw ConstruirError(.invalidArgument, "--tag: \(problem)") }
-                return tag
-            },
+            tags: try { () throws(ConstruirError) in try JobTags.check(tags); return tags }(),
             recurseSubmodules: recurseSubmodules, threads: threads,
             imageDigest: try imageDigest.map { digest throws(ConstruirError) in try ImageDigest.validated(digest, what: "--image-digest") })
     }

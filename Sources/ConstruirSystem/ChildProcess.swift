@@ -1,6 +1,7 @@
 import CConstruir
 import Foundation
 import Glibc
+import Synchronization
 
 /// A program construir runs (git, the image build tools, doctor's probes, the on-done hook),
 /// started the one way all of them are.
@@ -17,7 +18,7 @@ import Glibc
 ///
 /// Waiting (`wait`, `terminate`) blocks the calling thread; from async code use `exit(timeout:)`,
 /// which waits on a thread of its own, never on one of Swift's cooperative pool.
-package final class ChildProcess {
+package final class ChildProcess: Sendable {
     /// What the child reads.
     package enum Input: Sendable {
         case null
@@ -76,7 +77,8 @@ package final class ChildProcess {
     private let stdoutFD: Int32
     private let errorCollector: ErrorCollector?
     private let helpers = DispatchGroup()
-    private var termination: Termination?
+    /// Set once the child was waited for or stopped.
+    private let termination = Mutex<Termination?>(nil)
 
     /// Starts `arguments` (a program name without a slash is looked up in PATH). `environment` is
     /// the child's whole environment (nil: this process's). With `ownProcessGroup`, the child
@@ -231,7 +233,7 @@ package final class ChildProcess {
     }
 
     deinit {
-        if termination == nil { terminate() }
+        if termination.withLock({ $0 }) == nil { terminate() }
         if stdoutFD >= 0 { Glibc.close(stdoutFD) }
     }
 
@@ -269,16 +271,16 @@ package final class ChildProcess {
     /// whatever of the group is left then is killed.
     @discardableResult
     package func wait(timeout: Duration? = nil, grace: Duration = .seconds(2)) -> Termination {
-        if let termination { return termination }
+        if let ended = termination.withLock({ $0 }) { return ended }
         let result = watch.wait(timeout: timeout, grace: grace)
         helpers.wait()
-        termination = result
+        termination.withLock { $0 = result }
         return result
     }
 
     /// Like `wait`, for async code: the waiting is done on a thread of its own.
     package func exit(timeout: Duration? = nil, grace: Duration = .seconds(2)) async -> Termination {
-        if let termination { return termination }
+        if let ended = termination.withLock({ $0 }) { return ended }
         let (watch, helpers) = (watch, helpers)
         // The body does not throw. (A short name: Linux keeps 15 bytes of a thread name.)
         let result = try! await OwnThread.run("child-wait") {
@@ -286,15 +288,16 @@ package final class ChildProcess {
             helpers.wait()
             return result
         }
-        termination = result
+        termination.withLock { $0 = result }
         return result
     }
 
     /// Stops the child: SIGTERM, SIGKILL after `grace`, and waits for it.
     package func terminate(grace: Duration = .seconds(2)) {
-        guard termination == nil else { return }
+        guard termination.withLock({ $0 }) == nil else { return }
         watch.stop(grace: grace)
-        termination = watch.reap()
+        let ended = watch.reap()
+        termination.withLock { $0 = ended }
         helpers.wait()
     }
 

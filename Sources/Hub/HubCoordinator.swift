@@ -59,7 +59,6 @@ package final class HubCoordinator: Sendable {
     /// `claim`, or why `runner` gets no job for now (its daily quota); both nil: no job waits.
     package func claimOrRefusal(for runner: String, accepting: @escaping @Sendable (HubOffer) -> Bool,
                                 now: Date = Date()) async throws -> (hold: HubHold?, refusal: String?) {
-        if let refusal = try await refusal(for: runner, now: now) { return (nil, refusal) }
         var held = try await store.claim(for: runner, rules: rules, now: now, accepting: accepting)
         if held == nil {
             // Also after a pass that took nothing: the pass it waited for may have added the job.

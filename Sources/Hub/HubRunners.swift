@@ -14,10 +14,9 @@ package final class HubRunners: Sendable {
     private let seen = Mutex([String: Seen]())
     private let finishedCount = Atomic<Int>(0)
     /// Each runner's last claim: what it can run, so that its long polls wake only for jobs a
-    /// claim would give it (a runner whose images differ from the hub's would otherwise spin).
-    private let claims = Mutex([String: HubClaimRequest]())
-    /// Each runner's tags at its last claim (its own and the ones its token is granted), and when.
-    private let tags = Mutex([String: (tags: Set<String>, at: Date)]())
+    /// claim would give it (a runner whose images differ from the hub's would otherwise spin);
+    /// with its tags then (its own and the ones its token is granted), and when.
+    private let claims = Mutex([String: (request: HubClaimRequest, tags: Set<String>, at: Date)]())
 
     package init() {}
 
@@ -43,18 +42,17 @@ package final class HubRunners: Sendable {
     }
 
     package func claimed(_ request: HubClaimRequest, by runner: String, tags: Set<String> = [], now: Date = Date()) {
-        claims.withLock { $0[runner] = request }
-        self.tags.withLock { $0[runner] = (tags, now) }
+        claims.withLock { $0[runner] = (request, tags, now) }
     }
 
     /// The tags of each runner that claimed within `window` of `now`.
     package func recentTags(now: Date = Date(), within window: TimeInterval = 3600) -> [Set<String>] {
-        tags.withLock { all in all.values.filter { now.timeIntervalSince($0.at) <= window }.map(\.tags) }
+        claims.withLock { all in all.values.filter { now.timeIntervalSince($0.at) <= window }.map(\.tags) }
     }
 
     /// What `runner` sent with its last claim since the hub started; nil before its first.
     package func lastClaim(of runner: String) -> HubClaimRequest? {
-        claims.withLock { $0[runner] }
+        claims.withLock { $0[runner]?.request }
     }
 
     /// A job reached done/ (delivered, or finished by the hub as an error).

@@ -37,9 +37,7 @@ package struct HubTokenStore: Sendable {
     package func add(name: String, role: HubRole, tags: [String] = [], now: Date = Date()) throws(ConstruirError) -> String {
         if let problem = HubToken.problem(withName: name) { throw ConstruirError(.invalidArgument, problem) }
         if !tags.isEmpty, role != .runner { throw ConstruirError(.invalidArgument, "--tag: only a runner token has tags") }
-        for tag in tags {
-            if let problem = JobTags.problem(with: tag) { throw ConstruirError(.invalidArgument, "--tag: \(problem)") }
-        }
+        try JobTags.check(tags)
         return try changing { tokens throws(ConstruirError) in
             if tokens.contains(where: { $0.name == name }) {
                 throw ConstruirError(.invalidArgument, "a token named \(name) already exists in \(path) (revoked tokens keep their name)")

@@ -157,14 +157,7 @@ package struct JobManifest: Sendable, Equatable {
     }
 
     private static func tags(_ node: Node) throws(ConstruirError) -> [String] {
-        let tags: [String]
-        if let single = node.scalar?.string {
-            tags = [single]
-        } else if let sequence = node.sequence {
-            tags = try sequence.map { item throws(ConstruirError) in try scalar(item, "tags") }
-        } else {
-            throw invalid("tags must be a tag or a list of tags")
-        }
+        let tags = try valueOrList(node, "tags", "a tag or a list of tags")
         guard tags.count <= JobTags.maxTags else { throw invalid("tags has more than \(JobTags.maxTags) tags") }
         for tag in tags {
             if let problem = JobTags.problem(with: tag) { throw invalid("tags: \(problem)") }
@@ -175,20 +168,20 @@ package struct JobManifest: Sendable, Equatable {
     }
 
     private static func comparison(_ node: Node) throws(ConstruirError) -> OutputComparison {
-        let patterns: [String]
-        if let single = node.scalar?.string {
-            patterns = [single]
-        } else if let sequence = node.sequence {
-            patterns = try sequence.map { item throws(ConstruirError) in try scalar(item, "compare") }
-        } else {
-            throw invalid("compare must be a glob or a list of globs")
-        }
+        let patterns = try valueOrList(node, "compare", "a glob or a list of globs")
         guard !patterns.isEmpty else { throw invalid("compare is empty: list at least one glob (\"**\" for everything)") }
         guard patterns.count <= OutputComparison.maxPatterns else { throw invalid("compare has more than \(OutputComparison.maxPatterns) globs") }
         for pattern in patterns {
             if let problem = OutputComparison.problem(with: pattern) { throw invalid("compare: \(problem)") }
         }
         return OutputComparison(patterns: patterns)
+    }
+
+    /// One value or a list of values; `what` says which, for the error.
+    private static func valueOrList(_ node: Node, _ key: String, _ what: String) throws(ConstruirError) -> [String] {
+        if let single = node.scalar?.string { return [single] }
+        guard let sequence = node.sequence else { throw invalid("\(key) must be \(what)") }
+        return try sequence.map { item throws(ConstruirError) in try scalar(item, key) }
     }
 
     private static func scalar(_ node: Node, _ key: String) throws(ConstruirError) -> String {

@@ -1,3 +1,5 @@
+import ConstruirSystem
+
 /// What a job asks of the runner that runs it (`tags:` in job/construir.yml), and what a runner
 /// has: BYA's host tags. A job runs only on a runner that has every tag it asks for.
 ///
@@ -23,6 +25,13 @@ package enum JobTags {
             return "'\(tag)' is not a tag (1 to \(maxLength) of A-Z a-z 0-9 . _ : -, starting with a letter or digit)"
         }
         return nil
+    }
+
+    /// Throws `.invalidArgument` for the first of `tags` that is not a tag, naming `option`.
+    package static func check(_ tags: [String], option: String = "--tag") throws(ConstruirError) {
+        for tag in tags {
+            if let problem = problem(with: tag) { throw ConstruirError(.invalidArgument, "\(option): \(problem)") }
+        }
     }
 
     /// Whether a runner may not give itself `tag` (only the runner itself, or a hub, sets it).

@@ -66,10 +66,14 @@ package struct OnDoneHook: Sendable {
         environment.merge(extraEnvironment) { $1 }
         let child: ChildProcess
         do {
-            child = try ChildProcess(arguments, environment: environment, input: .null, output: .file(outputFD),
-                                     error: .standardOutput, ownProcessGroup: true)
+            // Off the cooperative pool: spawning forks, and a script busy for a moment is waited out.
+            let environment = environment
+            child = try await OwnThread.run("construir-hook") {
+                try ChildProcess(arguments, environment: environment, input: .null, output: .file(outputFD),
+                                 error: .standardOutput, ownProcessGroup: true)
+            }
         } catch {
-            return (.couldNotStart(error.description), "")
+            return (.couldNotStart("\(error)"), "")
         }
         let outcome: Outcome = switch await child.exit(timeout: timeout) {
         case .exited(let code): .exited(code)

@@ -17,8 +17,8 @@ package struct RunnerTags: Sendable, Equatable {
     package static func make(acceleration: Acceleration, own: [String], cpus: Int = ProcessInfo.processInfo.activeProcessorCount,
                              memoryBytes: UInt64 = ProcessInfo.processInfo.physicalMemory,
                              architecture: String = HostName.machine()) throws(ConstruirError) -> RunnerTags {
+        try JobTags.check(own)
         for tag in own {
-            if let problem = JobTags.problem(with: tag) { throw ConstruirError(.invalidArgument, "--tag: \(problem)") }
             if JobTags.isReserved(tag) {
                 throw ConstruirError(.invalidArgument, "--tag \(tag): the prefixes \(JobTags.reservedPrefixes.map { $0 + ":" }.joined(separator: ", ")) are set by the runner itself or granted by a hub's token, not by --tag")
             }

@@ -105,29 +105,11 @@ package struct HubTokenStore: Sendable {
     /// The file's tokens; nil when it does not exist. Anything else that is not a valid tokens
     /// file of this user, private to them, is an error that names the problem.
     private func read() throws(ConstruirError) -> [HubToken]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        if fd < 0 {
-            if errno == ENOENT { return nil }
-            throw ConstruirError(.system, "cannot open the tokens file \(path): \(String(cString: strerror(errno)))")
-        }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
-            throw ConstruirError(.invalidArgument, "the tokens file \(path) is not a regular file")
-        }
-        guard st.st_uid == geteuid() else {
-            throw ConstruirError(.untrustedPath, "the tokens file \(path) belongs to uid \(st.st_uid), not to this user: refused")
-        }
-        guard st.st_mode & 0o077 == 0 else {
-            throw ConstruirError(.untrustedPath, "the tokens file \(path) has mode \(String(st.st_mode & 0o777, radix: 8)); it must be private to its owner (chmod 600)")
-        }
-        guard st.st_size <= Self.maxFileSize else {
-            throw ConstruirError(.limitExceeded, "the tokens file \(path) is larger than \(Self.maxFileSize) bytes")
-        }
-        var data = Data(count: Int(st.st_size))
-        let count = data.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-        guard count == Int(st.st_size) else {
-            throw ConstruirError(.system, "cannot read the tokens file \(path)")
+        let data: Data
+        do {
+            data = Data(try PrivateFile.read(path, what: "the tokens file", maxBytes: Self.maxFileSize))
+        } catch where error.code == .notFound {
+            return nil
         }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601

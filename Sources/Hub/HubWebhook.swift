@@ -28,15 +28,6 @@ package struct HubWebhook: Sendable {
     /// The secret file's first line. Like a token file, it must be a regular file of the hub's
     /// user that nobody else may read.
     static func readSecret(_ path: String) throws(ConstruirError) -> String {
-        var st = stat()
-        guard stat(path, &st) == 0 else { throw ConstruirError(.notFound, "cannot read the webhook secret file \(path)") }
-        guard (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == getuid(), st.st_mode & 0o077 == 0 else {
-            throw ConstruirError(.untrustedPath, "the webhook secret file \(path) must be a regular file of yours that nobody else may read (chmod 600)")
-        }
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
-              let secret = text.split(whereSeparator: \.isNewline).first.map({ $0.trimmingCharacters(in: .whitespaces) }), !secret.isEmpty else {
-            throw ConstruirError(.invalidArgument, "the webhook secret file \(path) holds no secret")
-        }
-        return secret
+        try PrivateFile.firstLine(path, what: "the webhook secret file", holding: "secret")
     }
 }

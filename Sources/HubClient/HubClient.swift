@@ -61,17 +61,7 @@ package final class HubClient: Sendable {
 
     /// Reads a token file: its first line. The file must be private to its owner, like any key.
     package static func readToken(file path: String) throws(ConstruirError) -> String {
-        var st = stat()
-        guard stat(path, &st) == 0 else { throw ConstruirError(.notFound, "cannot read the token file \(path)") }
-        guard (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == getuid(), st.st_mode & 0o077 == 0 else {
-            throw ConstruirError(.untrustedPath, "the token file \(path) must be a regular file of yours that nobody else may read (chmod 600)")
-        }
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
-              let token = text.split(whereSeparator: \.isNewline).first.map({ $0.trimmingCharacters(in: .whitespaces) }),
-              !token.isEmpty else {
-            throw ConstruirError(.invalidArgument, "the token file \(path) holds no token")
-        }
-        return token
+        try PrivateFile.firstLine(path, what: "the token file", holding: "token")
     }
 
     // MARK: Runner calls

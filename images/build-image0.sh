@@ -4,7 +4,7 @@
 #   IMAGES_DIR/0/initrd.img  uncompressed newc initramfs: static busybox, bash, dash,
 #                            GNU tar, xz, the virtio modules and
 #                            images/agent/construir-agent as /init
-#                            (guest protocol 3, docs/guest-protocol.md)
+#                            (guest protocol 4, docs/guest-protocol.md)
 #   IMAGES_DIR/0/image.json  description, kernel command line, packages, sha256s
 # It writes nothing outside IMAGES_DIR/0 and IMAGES_DIR/.cache: IMAGES_DIR/0 is generated
 # and untracked, so a build against newer Debian packages never changes a tracked file.
@@ -39,7 +39,7 @@ set -euo pipefail
 umask 022
 export LC_ALL=C
 
-CMDLINE='console=ttyS0 quiet cryptomgr.notests panic=-1 rdinit=/init construir.protocol=3 pci=noacpi rodata=off mitigations=off tsc=reliable no_timer_check lsm=capability'
+CMDLINE='console=ttyS0 quiet cryptomgr.notests panic=-1 rdinit=/init construir.protocol=4 pci=noacpi rodata=off mitigations=off tsc=reliable no_timer_check lsm=capability'
 
 # Userland packages; every shared library that the PROGRAMS need must come from
 # one of them (the build stops and names the library otherwise).
@@ -446,14 +446,14 @@ VMLINUX_SIZE=$(stat -c %s "$OUT_DIR/vmlinux")
 INITRD_SIZE=$(stat -c %s "$OUT_DIR/initrd.img")
 KERNEL_DESCRIPTION="Debian 12 kernel $KVER"
 [ -z "$KERNEL_CONFIG" ] || KERNEL_DESCRIPTION="Linux $KVER built from Debian 12's $KERNEL_PACKAGE with ${KERNEL_CONFIG##*/}"
-DESCRIPTION="$KERNEL_DESCRIPTION (uncompressed vmlinux, PVH boot) with an initramfs of busybox, bash, dash, GNU tar and xz running construir-agent (guest protocol 3)"
+DESCRIPTION="$KERNEL_DESCRIPTION (uncompressed vmlinux, PVH boot) with an initramfs of busybox, bash, dash, GNU tar and xz running construir-agent (guest protocol 4)"
 
 json_str() { local s=$1; s=${s//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
 {
     printf '{\n'
     printf '  "index": 0,\n'
     printf '  "description": %s,\n' "$(json_str "$DESCRIPTION")"
-    printf '  "protocol": 3,\n'
+    printf '  "protocol": 4,\n'
     printf '  "kernel": "vmlinux",\n'
     printf '  "initrd": "initrd.img",\n'
     printf '  "cmdline": %s,\n' "$(json_str "$CMDLINE")"

@@ -13,6 +13,8 @@ final class TarWalk {
         /// Permission bits (`archive_entry_perm`).
         let mode: UInt32
         let size: Int64
+        /// Seconds since the epoch.
+        let modificationTime: Int64
         let hardlink: [UInt8]?
         let symlink: [UInt8]?
         fileprivate let walk: TarWalk
@@ -79,6 +81,7 @@ final class TarWalk {
             }
             let size = archive_entry_size_is_set(entry) != 0 ? archive_entry_size(entry) : 0
             if try body(Entry(name: name, type: UInt32(archive_entry_filetype(entry)), mode: UInt32(archive_entry_perm(entry)), size: size,
+                           modificationTime: Int64(archive_entry_mtime(entry)),
                            hardlink: LibArchive.bytes(archive_entry_hardlink(entry)),
                            symlink: LibArchive.bytes(archive_entry_symlink(entry)), walk: self)) { return }
         }

@@ -23,6 +23,8 @@ package final class TarWriter {
             case directory
             /// A symbolic link to `target` (stored verbatim).
             case symlink(target: [UInt8])
+            /// A hard link to the earlier member `target`.
+            case hardlink(target: [UInt8])
         }
 
         package var path: [UInt8]
@@ -122,6 +124,13 @@ package final class TarWriter {
             archive_entry_set_filetype(entry, construir_ae_iflnk())
             archive_entry_set_size(entry, 0)
             setSymlink(target)
+        case .hardlink(let target):
+            guard !target.isEmpty, !target.contains(0) else {
+                throw fail(ConstruirError(.invalidArgument, "tar entry \(Self.printable(member.path)): hardlink target is empty or contains a NUL byte"))
+            }
+            archive_entry_set_filetype(entry, construir_ae_ifreg())
+            archive_entry_set_size(entry, 0)
+            withCString(target) { archive_entry_copy_hardlink(entry, $0) }
         }
         archive_entry_set_perm(entry, mode_t(member.mode))
         pendingPath = member.path

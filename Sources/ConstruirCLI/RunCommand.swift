@@ -47,6 +47,8 @@ package struct RunCommand: AsyncParsableCommand {
     @Option(help: "Image for jobs whose name has no _iN.") var defaultImage = 0
     @Option(name: .customLong("tag"), help: ArgumentHelp("A tag this runner has, besides arch:, accel:, cpus: and memory: (repeatable): it runs jobs that ask for it (tags: in job/construir.yml), and leaves a shared queue's jobs whose tags it lacks for other runners.", valueName: "TAG"))
     var tags: [String] = []
+    @Option(help: ArgumentHelp("A YAML file of NAME: value (mode 0600, yours): the secrets a job may ask for by name (secrets: in job/construir.yml). They reach the guest on a disk of their own and are replaced by [secret NAME] in console.log and job_output.txt. Give them only to jobs you trust.", valueName: "FILE"))
+    var secrets: String?
     @Option(help: "idle: QEMU and the runner's heavy work run at idle CPU and I/O priority, so the machine's own programs come first; normal: as any program. Default: idle with --hub (a volunteer's machine), else normal.")
     var priority: RunPriority?
     @Option(help: ArgumentHelp("Claim jobs only in these hours, local time (repeatable, or comma-separated).", valueName: "HH:MM-HH:MM"))
@@ -187,7 +189,7 @@ package struct RunCommand: AsyncParsableCommand {
         let policy = RunnerPolicy(maxTimeout: try Units.duration(maxTimeout), maxMemoryMiB: Int(try Units.byteSize(maxMemory) >> 20),
                                   maxCpus: maxCpus ?? ProcessInfo.processInfo.activeProcessorCount,
                                   maxOutputSize: try Units.byteSize(maxOutputSize))
-        let setup = RunnerSetup(
+        var setup = RunnerSetup(
             timeout: try Units.duration(timeout), memoryMiB: memoryMiB, cpus: cpus, policy: policy, slots: slots,
             acceleration: accel, connect: connect, defaultImage: defaultImage, maxConsoleBytes: try Units.byteSize(maxConsole),
             maxJobBytes: try Units.byteSize(maxJobSize), idlePriority: (priority ?? (hubConnection.hub != nil ? .idle : .normal)) == .idle,
@@ -195,6 +197,7 @@ package struct RunCommand: AsyncParsableCommand {
             gracePeriod: try Units.duration(grace, allowZero: true), maxAttempts: maxAttempts, exitWhenIdle: exitWhenIdle,
             pauseConditions: try pauseConditions(), onDone: try onDone.map { ($0, try Units.duration(onDoneTimeout)) })
         try Self.validated { try setup.check() }
+        if let secrets { setup.secrets = try Self.validated { try RunnerSecrets.load(secrets) } }
         return setup
     }
 

@@ -13,6 +13,8 @@ struct RunOnceOptions: ParsableArguments {
     @Option(help: ArgumentHelp("After the job is published, run /bin/sh -c COMMAND with its done directory as $1.", valueName: "COMMAND"))
     var onDone: String?
     @Option(help: "Longest the --on-done command may run.") var onDoneTimeout = "60s"
+    @Option(help: ArgumentHelp("A YAML file of NAME: value (mode 0600) with the secrets the job may ask for (as run --secrets).", valueName: "FILE"))
+    var secrets: String?
     @Flag(help: "Do not print the console while the job runs.") var quiet = false
     @Flag(help: "Log debug details.") var verbose = false
     @Option(help: "Log format on standard error: text or json.") var logFormat: LogFormat = .text
@@ -32,6 +34,7 @@ struct RunOnceOptions: ParsableArguments {
         if let connect { arguments += ["--connect", connect] }
         if let imageDigests { arguments += ["--image-digests", imageDigests] }
         if let onDone { arguments += ["--on-done", onDone] }
+        if let secrets { arguments += ["--secrets", secrets] }
         if verbose { arguments.append("--verbose") }
         return try RunCommand.parse(arguments)
     }

@@ -60,6 +60,7 @@ enum StatusText {
         for stage in result.stages ?? [] { rows.append(("stage \(stage.name)", stage.summary)) }
         if let quorum = result.quorum { rows.append(("quorum", QuorumText.describe(quorum))) }
         if let comparison = result.comparison { rows.append(("compared", QuorumText.describe(comparison))) }
+        if let secrets = result.secrets { rows.append(("secrets", "\(secrets.names.joined(separator: ", ")) (\(secrets.redacted) replaced by [secret NAME])")) }
         let width = rows.map(\.0.count).max() ?? 0
         return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n") + "\n"
     }

@@ -9,7 +9,7 @@ package struct BuildImage: Sendable, Equatable {
     /// The guest protocol of the agent images are built with now (docs/guest-protocol.md):
     /// 2 added stages, 3 warm VMs; the runner still boots older images cold, and images of
     /// protocol 1 for jobs without stages.
-    package static let guestProtocol = 3
+    package static let guestProtocol = 4
 
     /// The first protocol whose agent waits for a hand-over (`construir.warm=1`).
     package static let warmProtocol = 3

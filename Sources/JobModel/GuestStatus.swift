@@ -21,6 +21,8 @@ package struct GuestStatus: Sendable, Equatable {
     package var handoverUptimeMs: Int?
     /// The agent applied the job's config disk (environment variables).
     package var configApplied = false
+    /// The agent handed the secrets disk's values to the job (protocol 4).
+    package var secretsApplied = false
 
     /// Parses the first `diskSize` bytes of the status disk. Nil when the guest wrote nothing.
     package static func parse(_ bytes: [UInt8]) throws -> GuestStatus? {
@@ -56,6 +58,7 @@ package struct GuestStatus: Sendable, Equatable {
         status.endUptimeMs = try number("end_uptime_ms")
         status.handoverUptimeMs = try number("handover_uptime_ms")
         status.configApplied = fields["config"] == "applied"
+        status.secretsApplied = fields["secrets"] == "applied"
         if let error = fields["error"] {
             status.error = String(error.unicodeScalars.filter { $0.isASCII && $0.value >= 0x20 }.prefix(200).map(Character.init))
         }

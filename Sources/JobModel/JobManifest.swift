@@ -16,6 +16,7 @@ import Yams
 /// compare: ["**", "!logs/**"]  # on a hub: the output paths replicas must agree on
 ///                       # (default: everything but job_output.txt; see OutputComparison)
 /// tags: [gpu]           # run only on a runner with every one of these tags (JobTags)
+/// secrets: [DEPLOY_TOKEN] # values from the runner's secrets file (RunnerSecrets), as variables
 /// params:               # chosen with `construir package -p NAME=VALUE`; environment variables
 ///   - {name: MODE, choices: [debug, release], default: release}
 /// stages:               # instead of job/construir: bash scripts run with set -e, in order
@@ -53,6 +54,9 @@ package struct JobManifest: Sendable, Equatable {
     package var params: [JobParameter] = []
     /// The tags a runner must have to run the job (`JobTags`).
     package var tags: [String] = []
+    /// The names of the runner's secrets the job needs (`RunnerSecrets`): a runner without one
+    /// ends the job `error` before booting it.
+    package var secrets: [String] = []
 
     /// What a hub compares: the job's `compare:`, else `OutputComparison.default`.
     package var comparison: OutputComparison { compare ?? .default }
@@ -72,14 +76,17 @@ package struct JobManifest: Sendable, Equatable {
         a.timeout == b.timeout && a.memoryBytes == b.memoryBytes && a.cpus == b.cpus && a.outputSize == b.outputSize
             && a.environment.elementsEqual(b.environment, by: { $0 == $1 }) && a.imageDigest == b.imageDigest
             && a.replicas == b.replicas && a.stages == b.stages && a.compare == b.compare && a.params == b.params && a.tags == b.tags
+            && a.secrets == b.secrets
     }
 
     /// Where the manifest is in a job image.
     package static let path = "job/construir.yml"
 
-    static let fields: Set<String> = ["timeout", "memory", "cpus", "output_size", "environment", "image_digest", "replicas", "stages", "compare", "params", "tags"]
+    static let fields: Set<String> = ["timeout", "memory", "cpus", "output_size", "environment", "image_digest", "replicas", "stages", "compare", "params", "tags", "secrets"]
     /// Upper bound on the environment, as written to the guest's config disk.
     package static let maxEnvironmentBytes = 60 << 10
+    /// More secrets than a job could need.
+    package static let maxSecrets = 64
     /// More replicas than this are no check but a waste of volunteers.
     package static let maxReplicas = 16
 
@@ -139,9 +146,14 @@ package struct JobManifest: Sendable, Equatable {
                 manifest.params = try JobParameter.parse(value, invalid: invalid)
             case "tags":
                 manifest.tags = try tags(value)
+            case "secrets":
+                manifest.secrets = try secretNames(value)
             default:
                 throw invalid("has an unknown field '\(key)' (known: \(fields.sorted().joined(separator: ", ")))")
             }
+        }
+        if let both = manifest.environment.first(where: { manifest.secrets.contains($0.0) }) {
+            throw invalid("names \(both.0) both in environment and in secrets")
         }
         return manifest
     }
@@ -164,6 +176,19 @@ package struct JobManifest: Sendable, Equatable {
         }
         var unique: [String] = []
         for tag in tags where !unique.contains(tag) { unique.append(tag) }
+        return unique
+    }
+
+    private static func secretNames(_ node: Node) throws(ConstruirError) -> [String] {
+        let names = try valueOrList(node, "secrets", "a secret's name or a list of names")
+        guard names.count <= maxSecrets else { throw invalid("secrets has more than \(maxSecrets) names") }
+        var unique: [String] = []
+        for name in names where !unique.contains(name) {
+            guard EnvironmentVariable.isIdentifier(name) else {
+                throw invalid("secrets: '\(name)' is not a secret's name ([A-Za-z_][A-Za-z0-9_]*)")
+            }
+            unique.append(name)
+        }
         return unique
     }
 

@@ -266,6 +266,20 @@ package struct JobResult: Codable, Sendable, Equatable {
     package var source: PackagedSource?
     /// A job handed to a VM booted before it (`run --warm`): which one, and how long it had waited.
     package var warm: WarmStart?
+    /// A job that asked for secrets: their names (never their values), and how many times a
+    /// value was replaced by `[secret NAME]` in its console log and job_output.txt.
+    package var secrets: SecretsUse?
+
+    /// The secrets a job was given.
+    package struct SecretsUse: Codable, Sendable, Equatable {
+        package var names: [String]
+        package var redacted: Int
+
+        package init(names: [String], redacted: Int) {
+            self.names = names
+            self.redacted = redacted
+        }
+    }
 
     /// The warm VM a job ran on.
     package struct WarmStart: Codable, Sendable, Equatable {
@@ -307,7 +321,7 @@ package struct JobResult: Codable, Sendable, Equatable {
         case runnerID = "runner_id"
         case outputDigest = "output_digest"
         case quorum, stages, comparison
-        case source, warm, submitter
+        case source, warm, submitter, secrets
     }
 
     /// The JSON written to result.json (stable key order, ISO 8601 dates, explicit nulls).

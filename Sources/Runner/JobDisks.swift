@@ -10,16 +10,25 @@ struct JobDisks {
     var status: String { "\(directory)/status.img" }
     var config: String { "\(directory)/config.img" }
     var stages: String { "\(directory)/stages.img" }
+    /// A secrets job's values, for the guest (private, removed with the other disks).
+    var secrets: String { "\(directory)/secrets.img" }
+    /// What QEMU writes of a secrets job's console, before `ConsoleRedaction` copies it redacted
+    /// into the console log (removed with the disks).
+    var rawConsole: String { "\(directory)/console.raw" }
     var consoleLog: String { "\(directory)/\(JobFiles.consoleLog)" }
     var stageMarkers: String { "\(directory)/\(StageMarkers.fileName)" }
 
     /// Makes the disks a cold boot attaches: a sparse output disk of `outputSize`, the status
     /// disk, and the environment and stages scripts when the job has them. Blocking.
-    func create(outputSize: Int64, environment: [UInt8]?, stageScript: [UInt8]?) throws {
+    func create(outputSize: Int64, environment: [UInt8]?, stageScript: [UInt8]?, secrets secretsScript: [UInt8]? = nil) throws {
         try FileSystem.createSparseFile(output, size: outputSize)
         try FileSystem.createSparseFile(status, size: Int64(GuestStatus.diskSize))
         if let environment { try Data(environment).write(to: URL(fileURLWithPath: config)) }
         if let stageScript { try Data(stageScript).write(to: URL(fileURLWithPath: stages)) }
+        if let secretsScript {
+            try FileSystem.createSparseFile(secrets, size: Int64(secretsScript.count), mode: 0o600)
+            try FileSystem.overwritePrefix(of: secrets, with: secretsScript)
+        }
     }
 
     /// Removes what a failed warm hand-over left before the job boots cold. Blocking.
@@ -30,7 +39,7 @@ struct JobDisks {
     /// Removes the disks and the run's own files once the job's VM is gone; the console log,
     /// the output and result.json stay. Blocking.
     func remove() {
-        for file in [output, status, config, stages, stageMarkers, JobDomain.record(in: directory)] {
+        for file in [output, status, config, stages, secrets, rawConsole, stageMarkers, JobDomain.record(in: directory)] {
             try? FileManager.default.removeItem(atPath: file)
         }
     }

@@ -13,12 +13,17 @@ package enum JobDomain {
     /// (a warm VM): a runner taking the job over after a crash kills that one.
     package static func record(in directory: String) -> String { "\(directory)/domain" }
 
+    /// The serial of a secrets job's disk of values (guest protocol 4).
+    static let secretsSerial = "construir-secrets"
+    /// The first guest protocol whose agent reads that disk.
+    static let secretsProtocol = 4
+
     /// A job VM's domain, cold or warm: the job's disks, found by serial (config and stages only
     /// when given), then the image's root disk. The job's files are handed to QEMU's user by
     /// libvirt when it runs as another user (`relabel`, for qemu:///system); build image files
     /// are never relabelled, so they stay identical.
     static func configuration(name: String, image: BuildImage, memoryMiB: Int, cpus: Int, commandLine: String,
-                              job: String, output: String, status: String, config: String?, stages: String?,
+                              job: String, output: String, status: String, config: String?, stages: String?, secrets: String? = nil,
                               consoleLog: String, options: RunnerOptions, relabel: Bool) -> DomainConfiguration {
         var disks: [DomainConfiguration.Disk] = [
             .init(path: job, serial: "construir-job", readOnly: true, relabel: relabel),
@@ -27,6 +32,7 @@ package enum JobDomain {
         ]
         if let config { disks.append(.init(path: config, serial: "construir-config", readOnly: true, relabel: relabel)) }
         if let stages { disks.append(.init(path: stages, serial: StageDriver.diskSerial, readOnly: true, relabel: relabel)) }
+        if let secrets { disks.append(.init(path: secrets, serial: secretsSerial, readOnly: true, relabel: relabel)) }
         if let rootfs = image.rootfsPath {
             disks.append(.init(path: rootfs, serial: "construir-root", readOnly: true, relabel: false))
         }

@@ -95,8 +95,11 @@ package struct JobExecutor: Sendable {
         defer { if let directory = booted.warmDirectory { WarmPool.remove(directory) } }
         let created = ContinuousClock.now
         CrashPoint.reach("vm-started")
-        let stop = await wait(for: booted.machine, job, plan, disks, pauses: pauses, record: &record, logger: logger)
-        exiting = await settle(booted.machine, stop: stop, record: &record)
+        let (stop, redacted) = await ConsoleRedaction.around(raw: disks.rawConsole, log: disks.consoleLog, secrets: plan.secrets) {
+            let stop = await wait(for: booted.machine, job, plan, disks, pauses: pauses, record: &record, logger: logger)
+            exiting = await settle(booted.machine, stop: stop, record: &record)
+            return stop
+        }
         CrashPoint.reach("vm-stopped")
         record.result.durations.vm = (ContinuousClock.now - created).seconds
         // A killed job is finished, not returned to the queue, even when the runner is stopping.
@@ -105,6 +108,7 @@ package struct JobExecutor: Sendable {
             throw .interrupted
         }
         logger.info("VM stopped", metadata: ["reason": "\(stop)"])
+        if let names = plan.manifest?.secrets, !names.isEmpty { record.result.secrets = .init(names: names, redacted: redacted) }
         let collected = await collect(job, plan, disks, record: &record)
         return JobEnding.classify(stop: stop, guest: collected.guest, problems: collected.problems, stages: record.result.stages,
                                   timeout: plan.limits.timeout)
@@ -138,7 +142,9 @@ package struct JobExecutor: Sendable {
                                      acceleration: options.acceleration.rawValue, outputSize: limits.outputSize,
                                      consoleLog: options.maxConsoleBytes)
         let (image, digest) = try await verifiedImage(for: job, manifest: manifest, record: &record)
-        return JobPlan(manifest: manifest, limits: limits, image: image, digest: digest, stageNonce: try stageNonce(manifest, image: image))
+        if let problem = JobPlan.secretsProblem(manifest, options.secrets, image: image) { throw .ended(.error, problem) }
+        return JobPlan(manifest: manifest, limits: limits, image: image, digest: digest, stageNonce: try stageNonce(manifest, image: image),
+                       secrets: options.secrets)
     }
 
     /// The job's build image and its digest (recorded at once, so a refusal names it), checked
@@ -218,7 +224,8 @@ package struct JobExecutor: Sendable {
         let environment = plan.environmentScript
         let stageScript = plan.stageScript
         let limits = plan.limits
-        guard let warm, record.result.sizes.job <= warm.policy.maxCopyBytes,
+        // A warm VM booted with no secrets disk, its console going straight to the console log.
+        guard let warm, plan.secrets.isEmpty, record.result.sizes.job <= warm.policy.maxCopyBytes,
               (environment?.count ?? 0) <= WarmMachine.scriptDiskSize, (stageScript?.count ?? 0) <= WarmMachine.scriptDiskSize,
               let vm = warm.take(image: plan.image.index, digest: plan.digest, memoryMiB: limits.memoryMiB, cpus: limits.cpus) else {
             return nil
@@ -245,7 +252,8 @@ package struct JobExecutor: Sendable {
         let environment = plan.environmentScript
         let stageScript = plan.stageScript
         do {
-            try disks.create(outputSize: plan.limits.outputSize, environment: environment, stageScript: stageScript)
+            try disks.create(outputSize: plan.limits.outputSize, environment: environment, stageScript: stageScript,
+                             secrets: plan.secretsScript)
         } catch {
             throw .ended(.error, "cannot create the job's disks: \(error)")
         }
@@ -253,7 +261,8 @@ package struct JobExecutor: Sendable {
             name: JobDomain.name(jobID: job.id), image: plan.image, memoryMiB: plan.limits.memoryMiB, cpus: plan.limits.cpus,
             commandLine: plan.image.manifest.cmdline, job: job.jobPath, output: disks.output, status: disks.status,
             config: environment.map { _ in disks.config }, stages: stageScript.map { _ in disks.stages },
-            consoleLog: disks.consoleLog, options: options, relabel: !hypervisor.isEmbedded)
+            secrets: plan.secretsScript.map { _ in disks.secrets },
+            consoleLog: plan.secrets.isEmpty ? disks.consoleLog : disks.rawConsole, options: options, relabel: !hypervisor.isEmbedded)
         do {
             return try await hypervisor.start(configuration)
         } catch {
@@ -266,7 +275,8 @@ package struct JobExecutor: Sendable {
     func wait(for machine: any JobMachine, _ job: ClaimedJob, _ plan: JobPlan, _ disks: JobDisks, pauses: PauseSwitch?,
               record: inout JobRecord, logger: Logger) async -> StopReason {
         let consoleCap = options.maxConsoleBytes
-        let consoleLog = disks.consoleLog
+        // The file QEMU writes: a guest printing too much is stopped whether or not it is redacted.
+        let consoleLog = plan.secrets.isEmpty ? disks.consoleLog : disks.rawConsole
         let timeout = plan.limits.timeout
         let pauseClock = PauseClock()
         let stop = await withTaskGroup(of: StopReason?.self) { group in
@@ -339,6 +349,9 @@ package struct JobExecutor: Sendable {
             if !plan.environment.isEmpty, guest.state == .finished, !guest.configApplied {
                 collected.problems.append("the image's guest agent does not support job environment variables (rebuild the image)")
             }
+            if !plan.secrets.isEmpty, guest.state == .finished, !guest.secretsApplied {
+                collected.problems.append("the guest agent did not hand the job its secrets (rebuild the image)")
+            }
         }
         let collectStart = ContinuousClock.now
         do {
@@ -350,6 +363,17 @@ package struct JobExecutor: Sendable {
             record.result.sizes.outputArchive = summary.compressedLength
             record.result.sizes.outputFiles = summary.bytesWritten
             record.result.sizes.outputEntries = summary.entries
+            if !plan.secrets.isEmpty {
+                let secrets = plan.secrets
+                let maxBytes = extractionLimits.effectiveMaxTarStreamBytes
+                let archive = "\(job.directory)/\(JobFiles.outputArchive)"
+                let redacted = try await OwnThread.run("construir-redact") {
+                    try OutputRedaction.redact(output: "\(job.directory)/\(JobFiles.output)", archive: archive, secrets: secrets,
+                                               maxDecompressedBytes: maxBytes)
+                }
+                record.result.sizes.outputArchive = try? FileSystem.size(of: archive)
+                record.result.secrets?.redacted += redacted
+            }
         } catch {
             collected.problems.append("output: \(error)")
             record.result.sizes.outputArchive = try? FileSystem.size(of: "\(job.directory)/\(JobFiles.outputArchive)")

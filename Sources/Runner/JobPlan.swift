@@ -14,8 +14,13 @@ struct JobPlan: Sendable {
     let environmentScript: [UInt8]?
     /// The stages disk's bytes: the script `StageDriver` writes for the stages (nil: none).
     let stageScript: [UInt8]?
+    /// The values of the secrets the job asks for, by name (empty: none).
+    let secrets: [(name: String, value: String)]
+    /// The secrets disk's bytes: `export` lines for the agent to add to the environment (nil: none).
+    let secretsScript: [UInt8]?
 
-    init(manifest: JobManifest?, limits: EffectiveLimits, image: BuildImage, digest: String, stageNonce: String?) {
+    init(manifest: JobManifest?, limits: EffectiveLimits, image: BuildImage, digest: String, stageNonce: String?,
+         secrets runnerSecrets: RunnerSecrets? = nil) {
         self.manifest = manifest
         self.limits = limits
         self.image = image
@@ -25,6 +30,26 @@ struct JobPlan: Sendable {
         environmentScript = environment.isEmpty ? nil : JobDisks.scriptBytes(manifest?.environmentScript ?? "")
         let stages = manifest?.stages ?? []
         stageScript = stageNonce.map { JobDisks.scriptBytes(StageDriver.script(stages: stages, nonce: $0)) }
+        let names = manifest?.secrets ?? []
+        secrets = runnerSecrets?.pairs(names) ?? []
+        secretsScript = secrets.isEmpty ? nil : JobDisks.scriptBytes(runnerSecrets?.script(names) ?? "")
+    }
+
+    /// Why the job cannot run with `runnerSecrets` on `image`, or nil: a runner lacking a value
+    /// the job asks for, or an agent that cannot take them, ends it before anything boots.
+    static func secretsProblem(_ manifest: JobManifest?, _ runnerSecrets: RunnerSecrets?, image: BuildImage) -> String? {
+        let names = manifest?.secrets ?? []
+        guard !names.isEmpty else { return nil }
+        let missing = runnerSecrets?.missing(names) ?? names
+        if !missing.isEmpty {
+            return "the job asks for secrets this runner does not have: \(missing.joined(separator: ", ")) "
+                + "(secrets: in \(JobImageInspector.manifestPath); a runner gives them with run --secrets FILE)"
+        }
+        guard image.manifest.protocol >= JobDomain.secretsProtocol else {
+            return "the job asks for secrets, and build image \(image.index)'s guest agent (protocol \(image.manifest.protocol)) "
+                + "cannot take them: rebuild it (construir image build \(image.index))"
+        }
+        return nil
     }
 
     var stages: [JobStage] { manifest?.stages ?? [] }

@@ -31,6 +31,8 @@ package struct RunnerOptions: Sendable {
     package var imageDigestStore: String?
     /// Run every VM at idle priority (`run --priority idle`, see `IdlePriority`).
     package var idlePriority = false
+    /// The values jobs may ask for by name (`run --secrets`); nil: a job that asks for one ends `error`.
+    package var secrets: RunnerSecrets?
 
     package init(timeout: Duration = .seconds(30 * 60), memoryMiB: Int = 1024, cpus: Int = 1,
                 acceleration: Acceleration, defaultImage: Int = 0,

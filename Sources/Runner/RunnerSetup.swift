@@ -34,6 +34,8 @@ package struct RunnerSetup: Sendable {
     package var exitWhenIdle: Bool
     package var pauseConditions: [any PauseCondition]
     package var onDone: (command: String, timeout: Duration)?
+    /// `--secrets`: what jobs that ask for secrets by name are given.
+    package var secrets: RunnerSecrets?
 
     package init(timeout: Duration, memoryMiB: Int, cpus: Int, policy: RunnerPolicy, slots: Int?, acceleration: Acceleration,
                  connect: String?, defaultImage: Int, maxConsoleBytes: Int64, maxJobBytes: Int64, idlePriority: Bool,
@@ -104,6 +106,8 @@ package struct RunnerSetup: Sendable {
                                     imageDigestStore: imageDigestStore(stateDirectory: stateDirectory))
         options.jobLimits.maxFileBytes = maxJobBytes
         options.idlePriority = idlePriority
+        options.secrets = secrets
+        if let secrets { logger.info("jobs may ask for these secrets", metadata: ["secrets": "\(secrets.names.joined(separator: ", "))"]) }
         IdlePriority.isEnabled = idlePriority
         if idlePriority { logger.info("running VMs and heavy work at idle priority (--priority normal turns it off)") }
         let imageStore = ImageStore(root: FileSystem.absolute(images))

@@ -58,6 +58,8 @@ package struct HubCommand: AsyncParsableCommand {
         var dailyQuota = 1000
         @Option(help: "No lease lives longer than the job's timeout plus this margin for download and upload, whatever its heartbeats say; \"none\" for no limit.")
         var leaseMargin = "15m"
+        @Flag(help: "Take jobs that ask for runners' secrets (secrets: in job/construir.yml), each only with an owner: tag, which only this hub grants a runner token (hub token add --tag owner:NAME). Without it they are refused.")
+        var allowSecrets = false
         @Option(help: "The timeout of a job whose manifest names none, for its lease limit: what runners give it by default.")
         var jobTimeout = "30m"
         @Option(help: "Most jobs one runner token may hold at once.") var maxLeases = 32
@@ -138,7 +140,8 @@ package struct HubCommand: AsyncParsableCommand {
                 rules: HubRules(leaseDuration: try Units.duration(lease), maxAttempts: maxAttempts, maxLeasesPerRunner: maxLeases,
                                 dailyQuota: dailyQuota, trust: adaptive ? HubTrust(after: trustAfter) : nil),
                 terms: HubJobTerms(replicas: replicas, maxReplicas: maxReplicas, jobTimeout: try Units.duration(jobTimeout),
-                                   leaseMargin: leaseMargin == "none" ? nil : try Units.duration(leaseMargin)),
+                                   leaseMargin: leaseMargin == "none" ? nil : try Units.duration(leaseMargin),
+                                   allowSecrets: allowSecrets),
                 finishTimeout: try Units.duration(finishTimeout),
                 maxOutputSize: try Units.byteSize(maxOutputSize),
                 webhook: try webhook.map { try HubWebhook(url: $0, secretFile: webhookSecretFile ?? "", publicURL: publicURL) })

@@ -53,21 +53,26 @@ package final class HubBlobs: Sendable {
 
     /// Takes `names` from `queue`, each by one rename; returns the jobs for the store, each
     /// queued at its file's mtime. A file another runner or hub took first is skipped.
-    package func take(_ names: some Collection<JobName>, from queue: String, terms: HubJobTerms, now: Date = Date()) throws -> [HubJob] {
+    /// `refused`: the ids of those the hub must end unrun (`HubJobTerms.refusal`), and why.
+    package func take(_ names: some Collection<JobName>, from queue: String, terms: HubJobTerms,
+                      now: Date = Date()) throws -> (jobs: [HubJob], refused: [String: String]) {
         var taken: [HubJob] = []
+        var refused: [String: String] = [:]
         for name in names {
             let id = QueueClaim.newID(for: name, now: now)
             guard let queued = try QueueClaim.take("\(queue)/\(name.fileName)", to: jobPath(id), directory: path(id), prepare: { queued in
                 try PrivateDirectory.make(path(id))
                 try writeNote(Note(job: name.fileName, queued: queued, submitter: nil), id: id)
             }) else { continue }
-            taken.append(try describe(id: id, name: name.fileName, queued: queued, submitter: nil, terms: terms))
+            let (job, refusal) = try describe(id: id, name: name.fileName, queued: queued, submitter: nil, terms: terms)
+            taken.append(job)
+            refused[id] = refusal
         }
         if !taken.isEmpty {
             try? FileSystem.fsync(path: queue)
             try? FileSystem.fsync(path: directory)
         }
-        return taken
+        return (taken, refused)
     }
 
     /// A new directory for a submitter's upload, with the file it streams into.
@@ -82,7 +87,7 @@ package final class HubBlobs: Sendable {
         try writeNote(Note(job: name.fileName, queued: now, submitter: submitter), id: id)
         try FileSystem.renameNoReplace("\(path(id))/.upload.part", jobPath(id))
         try? FileSystem.fsync(path: directory)
-        return try describe(id: id, name: name.fileName, queued: now, submitter: submitter, terms: terms)
+        return try describe(id: id, name: name.fileName, queued: now, submitter: submitter, terms: terms).job
     }
 
     package func remove(_ id: String) {
@@ -101,7 +106,7 @@ package final class HubBlobs: Sendable {
                   let data = FileManager.default.contents(atPath: notePath),
                   let note = try? JobResult.jsonDecoder().decode(Note.self, from: data) else { continue }
             guard FileSystem.exists(jobPath(id)),
-                  let job = try? describe(id: id, name: note.job, queued: note.queued, submitter: note.submitter, terms: terms)
+                  let job = try? describe(id: id, name: note.job, queued: note.queued, submitter: note.submitter, terms: terms).job
             else {
                 remove(id)
                 continue
@@ -118,13 +123,13 @@ package final class HubBlobs: Sendable {
         }
     }
 
-    private func describe(id: String, name: String, queued: Date, submitter: String?, terms: HubJobTerms) throws -> HubJob {
+    private func describe(id: String, name: String, queued: Date, submitter: String?, terms: HubJobTerms) throws -> (job: HubJob, refusal: String?) {
         let file = jobPath(id)
-        let (replicas, maxReplicas, leaseLimit, tags) = terms.of(job: file)
+        let (replicas, maxReplicas, leaseLimit, tags, refusal) = terms.of(job: file)
         var job = HubJob(id: id, job: name, submitter: submitter, queued: queued, sha256: try BuildImage.sha256(ofFile: file),
                          size: try FileSystem.size(of: file), replicas: replicas, maxReplicas: maxReplicas, leaseLimit: leaseLimit)
         job.tags = tags
-        return job
+        return (job, refusal)
     }
 
     private func writeNote(_ note: Note, id: String) throws {

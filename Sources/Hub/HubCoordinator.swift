@@ -168,9 +168,14 @@ package final class HubCoordinator: Sendable {
         var total = 0
         for start in stride(from: 0, to: pending.count, by: 256) {
             let batch = pending[start..<min(start + 256, pending.count)]
-            let taken = try await blocking.run { [blobs] in try blobs.take(batch, from: queue, terms: terms) }
+            let (taken, refused) = try await blocking.run { [blobs] in try blobs.take(batch, from: queue, terms: terms) }
             guard !taken.isEmpty else { continue }
             try await store.add(taken)
+            // Added first, so that the job is in the store, and its submitter sees why, when it ends.
+            for (id, refusal) in refused.sorted(by: { $0.key < $1.key }) {
+                _ = try await intake.finishUnrun(id: id, status: .rejected, error: refusal)
+                logger.notice("job refused", metadata: ["job": "\(id)", "reason": "\(refusal)"])
+            }
             total += taken.count
             waiters.notify()
         }

@@ -10,6 +10,10 @@ import JobModel
 /// - Lease limit: no hold lives longer than the job's timeout (its manifest's, else
 ///   `--job-timeout`) plus `--lease-margin` for the download and upload, whatever its
 ///   heartbeats say: a runner cannot keep a job from everyone else by heartbeating forever.
+/// - Secrets: a job that asks for a runner's secrets (`secrets:`) is refused unless the hub
+///   allows them (`--allow-secrets`), and then unless it asks for an `owner:` tag, which only
+///   the hub grants a runner's token: a volunteer's secrets go only to the jobs of whoever the
+///   hub operator said that volunteer runs for, never to any submitter's.
 package struct HubJobTerms: Sendable, Equatable {
     package var replicas: Int
     package var maxReplicas: Int
@@ -17,20 +21,39 @@ package struct HubJobTerms: Sendable, Equatable {
     package var jobTimeout: Duration
     /// Added to the job's timeout for its lease limit; nil for no limit.
     package var leaseMargin: Duration?
+    /// `--allow-secrets`: jobs may ask for secrets, with an `owner:` tag.
+    package var allowSecrets = false
 
-    package init(replicas: Int = 1, maxReplicas: Int? = nil, jobTimeout: Duration = .seconds(30 * 60), leaseMargin: Duration? = nil) {
+    package init(replicas: Int = 1, maxReplicas: Int? = nil, jobTimeout: Duration = .seconds(30 * 60), leaseMargin: Duration? = nil,
+                 allowSecrets: Bool = false) {
         self.replicas = max(replicas, 1)
         self.maxReplicas = max(maxReplicas ?? replicas, self.replicas)
         self.jobTimeout = jobTimeout
         self.leaseMargin = leaseMargin
+        self.allowSecrets = allowSecrets
+    }
+
+    /// Why the hub refuses a job with this manifest, or nil.
+    package func refusal(of manifest: JobManifest?) -> String? {
+        guard let manifest, !manifest.secrets.isEmpty else { return nil }
+        guard allowSecrets else {
+            return "the job asks for secrets (secrets: in job/construir.yml), and this hub takes no such jobs (hub serve --allow-secrets)"
+        }
+        guard manifest.tags.contains(where: { $0.hasPrefix(JobTags.ownerPrefix) }) else {
+            return "the job asks for secrets, so it must also ask for an \(JobTags.ownerPrefix) tag (tags: in job/construir.yml), "
+                + "which only the hub grants a runner (hub token add NAME --role runner --tag \(JobTags.ownerPrefix)NAME): "
+                + "a runner's secrets go only to the jobs of those it runs for"
+        }
+        return nil
     }
 
     /// The terms of the job file at `path`: its replicas, the most it may grow to, its lease
     /// limit and the tags its runners must have. A job whose manifest cannot be read gets the
-    /// hub's numbers (its runners reject it). Blocking: decodes the job.
-    package func of(job path: String) -> (replicas: Int, maxReplicas: Int, leaseLimit: Duration?, tags: [String]) {
+    /// hub's numbers (its runners reject it). `refusal`: why the hub must not hand it out.
+    /// Blocking: decodes the job.
+    package func of(job path: String) -> (replicas: Int, maxReplicas: Int, leaseLimit: Duration?, tags: [String], refusal: String?) {
         let manifest = (try? JobImageInspector.inspect(path).manifest).flatMap { try? JobManifest.parse($0) }
         let asked = min(max(manifest?.replicas ?? replicas, replicas), maxReplicas)
-        return (asked, maxReplicas, leaseMargin.map { (manifest?.timeout ?? jobTimeout) + $0 }, manifest?.tags ?? [])
+        return (asked, maxReplicas, leaseMargin.map { (manifest?.timeout ?? jobTimeout) + $0 }, manifest?.tags ?? [], refusal(of: manifest))
     }
 }

@@ -241,12 +241,15 @@ struct HubOperations: APIProtocol {
         let accepted: HubJob
         do {
             try await Self.receive(body, into: place.file, limit: configuration.maxJobBytes, what: "the job")
+            let terms = coordinator.terms
             try await FileWork.run {
+                let manifest: JobManifest?
                 do {
-                    _ = try JobImageInspector.inspect(place.file)
+                    manifest = try JobImageInspector.inspect(place.file).manifest.map { bytes throws(ConstruirError) in try JobManifest.parse(bytes) }
                 } catch {
                     throw HubHTTPError(.unprocessableContent, "not a valid job image: \(error)")
                 }
+                if let refusal = terms.refusal(of: manifest) { throw HubHTTPError(.unprocessableContent, refusal) }
             }
             accepted = try await coordinator.accept(upload: place.id, name: name, submitter: submitter.name)
         } catch {

@@ -77,7 +77,7 @@ package struct HubSetup: Sendable {
         return try server.makeServices(logger: logger) { port in
             logger.notice("hub listening at \(scheme)://\(ListenAddress(host: address.host, port: port))/", metadata: [
                 "queue": "\(queueDirectory)", "done": "\(intake.publisher.done.directory)", "lease": "\(lease)",
-                "replicas": "\(replicas)", "adaptive": "\(adaptive)", "daily-quota": "\(quota)", "lease-limit": "\(limit)"])
+                "replicas": "\(replicas)", "adaptive": "\(adaptive)", "daily-quota": "\(quota)", "lease-limit": "\(limit)", "secrets": "\(terms.allowSecrets ? "with an owner: tag" : "refused")"])
         }
     }
 }

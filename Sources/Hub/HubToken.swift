@@ -28,7 +28,7 @@ package struct HubToken: Codable, Sendable, Equatable {
     /// automatic ones): those, without the `owner:` ones, which only the hub grants, and the
     /// ones it grants this token.
     package func runnerTags(claimed: [String]) -> Set<String> {
-        Set(claimed.filter { !$0.hasPrefix("owner:") }).union(tags ?? [])
+        Set(claimed.filter { !$0.hasPrefix(JobTags.ownerPrefix) }).union(tags ?? [])
     }
 
     /// Longest token name: it appears in results (`runner_id`), logs and the status page.

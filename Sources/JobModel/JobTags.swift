@@ -13,6 +13,8 @@ package enum JobTags {
     package static let maxLength = 64
     /// `PREFIX:` of tags a runner cannot give itself.
     package static let reservedPrefixes = ["arch", "accel", "cpus", "memory", "owner"]
+    /// The tags only a hub grants (a runner's claim of one is ignored): whose machines these are.
+    package static let ownerPrefix = "owner:"
 
     /// Why `tag` is not one; nil when it is. A tag is 1 to 64 of `A-Z a-z 0-9 . _ : -`,
     /// starting with a letter or digit.

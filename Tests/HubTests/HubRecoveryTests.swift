@@ -64,7 +64,7 @@ import TestSupport
             do {
                 let blobs = try HubBlobs(directory: "\(dir)/queue/.construir-hub")
                 // The hub moved the file and stopped before its store's commit.
-                #expect(try blobs.take(blobs.pending(in: "\(dir)/queue"), from: "\(dir)/queue", terms: HubJobTerms()).count == 1)
+                #expect(try blobs.take(blobs.pending(in: "\(dir)/queue"), from: "\(dir)/queue", terms: HubJobTerms()).jobs.count == 1)
                 try FileManager.default.createDirectory(atPath: "\(blobs.directory)/123-half", withIntermediateDirectories: false,
                                                         attributes: [.posixPermissions: 0o700])
                 try "{}".write(toFile: "\(blobs.directory)/123-half/inbox.json", atomically: false, encoding: .utf8)

@@ -33,6 +33,17 @@ package struct HubJobTerms: Sendable, Equatable {
         self.allowSecrets = allowSecrets
     }
 
+    /// The manifest of the job file at `path`, nil when it has none or cannot be read. Reads only
+    /// as far as the manifest (a packaged job has it first), not the whole job as the inspection
+    /// at intake did: the hub asks for it again with each replica's output. Blocking.
+    package static func manifest(ofJob path: String) -> JobManifest? {
+        switch JobManifestPeek.read(path, budget: JobImageLimits().maxUnpackedBytes) {
+        case .manifest(let manifest): return manifest
+        case .none: return nil
+        case .unknown: return (try? JobImageInspector.inspect(path).manifest).flatMap { try? JobManifest.parse($0) }
+        }
+    }
+
     /// Why the hub refuses a job with this manifest, or nil.
     package func refusal(of manifest: JobManifest?) -> String? {
         guard let manifest, !manifest.secrets.isEmpty else { return nil }
@@ -52,7 +63,7 @@ package struct HubJobTerms: Sendable, Equatable {
     /// hub's numbers (its runners reject it). `refusal`: why the hub must not hand it out.
     /// Blocking: decodes the job.
     package func of(job path: String) -> (replicas: Int, maxReplicas: Int, leaseLimit: Duration?, tags: [String], refusal: String?) {
-        let manifest = (try? JobImageInspector.inspect(path).manifest).flatMap { try? JobManifest.parse($0) }
+        let manifest = Self.manifest(ofJob: path)
         let asked = min(max(manifest?.replicas ?? replicas, replicas), maxReplicas)
         return (asked, maxReplicas, leaseMargin.map { (manifest?.timeout ?? jobTimeout) + $0 }, manifest?.tags ?? [], refusal(of: manifest))
     }

@@ -63,8 +63,8 @@ package struct HubResultIntake: Sendable {
     /// no more than `maxOutputSize`. Blocking.
     package func outputCap(ofJob id: String) throws(ConstruirError) -> Int64 {
         let job = blobs.jobPath(id)
-        let inspection = try JobImageInspector.inspect(job)
-        let manifest = try inspection.manifest.map { bytes throws(ConstruirError) in try JobManifest.parse(bytes) }
+        guard FileSystem.exists(job) else { throw ConstruirError(.notFound, "the hub has no job file for \(id)") }
+        let manifest = HubJobTerms.manifest(ofJob: job)
         let jobSize = (try? FileSystem.size(of: job)) ?? 0
         let size = max(manifest?.outputSize ?? 0, jobSize, 1 << 20)
         return min(Units.roundUp(size, to: 4096), maxOutputSize)
@@ -162,8 +162,7 @@ package struct HubResultIntake: Sendable {
 
     /// What the job's manifest says to compare (the default when it says nothing). Blocking.
     private func comparison(ofJob id: String) -> OutputComparison {
-        let manifest = (try? JobImageInspector.inspect(blobs.jobPath(id)).manifest).flatMap { try? JobManifest.parse($0) }
-        return manifest?.comparison ?? .default
+        HubJobTerms.manifest(ofJob: blobs.jobPath(id))?.comparison ?? .default
     }
 
     /// Ends `held` as a failure (its runner sent more than allowed, or an error), counted

@@ -3,7 +3,7 @@ import Foundation
 
 /// Runs git for the packager, through the one child-process helper (`ChildProcess`): its output
 /// is read straight into the caller's buffer, its error output collected for messages.
-enum Git {
+package enum Git {
     /// Environment variables that would make git look at another repository than the one named
     /// on its command line (set, for example, when construir is run from a git hook).
     static let strippedEnvironment: Set<String> = [
@@ -14,7 +14,7 @@ enum Git {
     /// Starts `git ARGUMENTS` in `directory`. With `input`, the bytes are written to its standard
     /// input (then closed) from a thread of its own; without, standard input is /dev/null.
     /// `setting` is set in git's environment after the stripping (a temporary index, say).
-    static func start(_ arguments: [String], in directory: String? = nil, input: Data? = nil,
+    package static func start(_ arguments: [String], in directory: String? = nil, input: Data? = nil,
                       setting: [String: String] = [:]) throws(ConstruirError) -> ChildProcess {
         var environment = ProcessInfo.processInfo.environment.filter { !strippedEnvironment.contains($0.key) }
         environment["GIT_TERMINAL_PROMPT"] = "0"
@@ -30,7 +30,7 @@ enum Git {
 
     /// Runs `git ARGUMENTS` to completion and returns its standard output; throws with git's
     /// own message if it exits non-zero.
-    static func run(_ arguments: [String], in directory: String? = nil, input: Data? = nil, setting: [String: String] = [:],
+    package static func run(_ arguments: [String], in directory: String? = nil, input: Data? = nil, setting: [String: String] = [:],
                     failure: (String) -> ConstruirError) throws(ConstruirError) -> [UInt8] {
         let (output, status, stderr) = try complete(arguments, in: directory, input: input, setting: setting)
         guard status == 0 else { throw failure(summary(stderr)) }
@@ -38,7 +38,7 @@ enum Git {
     }
 
     /// Like `run`, but a non-zero exit gives nil (for questions git answers with its status).
-    static func output(_ arguments: [String], in directory: String? = nil) throws(ConstruirError) -> [UInt8]? {
+    package static func output(_ arguments: [String], in directory: String? = nil) throws(ConstruirError) -> [UInt8]? {
         let (output, status, _) = try complete(arguments, in: directory)
         return status == 0 ? output : nil
     }
@@ -60,7 +60,7 @@ enum Git {
     }
 
     /// git's error output made into one line for a message.
-    static func summary(_ stderr: String) -> String {
+    package static func summary(_ stderr: String) -> String {
         let lines = stderr.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty && !$0.hasPrefix("hint:") }
         let text = lines.prefix(3).joined(separator: "; ")

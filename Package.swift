@@ -139,9 +139,22 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // `construir watch`: polls git repositories, packages each new commit of a watched ref
+        // once into a queue or a hub, and reports the jobs' states to a forge or a command.
+        .target(name: "Watch", dependencies: [
+            "Packager", "JobModel", "ConstruirSystem", "HubAPI", "HubClient",
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         .target(name: "ConstruirCLI", dependencies: [
             "Runner", "JobModel", "Archive", "VMHost", "ConstruirSystem", "Packager", "ImageBuilder", "StatusServer",
-            "Hub", "HubAPI", "HubClient", "HubStore",
+            "Hub", "HubAPI", "HubClient", "HubStore", "Watch",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
@@ -165,6 +178,13 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .testTarget(name: "PackagerTests", dependencies: ["Packager", "JobModel", "Archive", "XZ", "TestSupport"]),
+        .testTarget(name: "WatchTests", dependencies: [
+            "Watch", "JobModel", "ConstruirSystem", "TestSupport",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         .testTarget(name: "ImageBuilderTests", dependencies: ["ImageBuilder", "JobModel", "TestSupport"]),
         .testTarget(name: "HubTests", dependencies: [
             "Hub", "HubAPI", "HubOpenAPI", "HubStore", "HubClient", "Archive", "JobModel", "ConstruirSystem", "TestSupport",

@@ -1,0 +1,91 @@
+import AsyncHTTPClient
+import ConstruirSystem
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// `construir watch` as a service: one poll loop and one report loop per repository, until a
+/// signal stops it.
+package struct Watcher: Service {
+    package let configuration: WatchConfiguration
+    package let destination: WatchDestination
+    package let settings: WatchSettings
+    package let logger: Logger
+
+    package init(configuration: WatchConfiguration, destination: WatchDestination, settings: WatchSettings, logger: Logger) {
+        self.configuration = configuration
+        self.destination = destination
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Creates the private state directory and its parts. `outgoing/` must be on the queue's
+    /// filesystem, so that a job file moves into the queue in one rename.
+    package static func prepare(_ settings: WatchSettings, destination: WatchDestination) throws {
+        try PrivateDirectory.make(settings.stateDirectory)
+        for part in [settings.outgoing, settings.repos, "\(settings.stateDirectory)/mirrors"] { try PrivateDirectory.makeInside(part) }
+        guard case .queue(let queue, _) = destination else { return }
+        var outgoing = stat(), target = stat()
+        guard stat(settings.outgoing, &outgoing) == 0, stat(queue, &target) == 0 else {
+            throw ConstruirError(.notFound, "cannot inspect the queue \(queue): \(String(cString: strerror(errno)))")
+        }
+        guard outgoing.st_dev == target.st_dev else {
+            throw ConstruirError(.invalidArgument, "the state directory \(settings.stateDirectory) is not on the queue's filesystem (\(queue)); a job could not move into the queue in one rename: give --state on it")
+        }
+    }
+
+    /// Each repository's watch, its state read from disk.
+    package func watches(http: HTTPClient) async throws -> [RepositoryWatch] {
+        let configuration = self.configuration, destination = self.destination, settings = self.settings, logger = self.logger
+        return try await OwnThread.run("construir-watch-load") {
+            try Self.prepare(settings, destination: destination)
+            return try configuration.repositories.map { repository throws(ConstruirError) in
+                try RepositoryWatch(repository: repository, destination: destination, settings: settings, http: http, logger: logger)
+            }
+        }
+    }
+
+    /// One poll of every repository (side by side) and one round of reports, for `--once`
+    /// (from cron, say); false when a repository could not be polled.
+    package func runOnce() async throws -> Bool {
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        do {
+            let watches = try await watches(http: http)
+            let failed = await withTaskGroup(of: Bool.self) { group in
+                for watch in watches {
+                    group.addTask {
+                        await watch.poll()
+                        await watch.sendReports()
+                        return watch.stateFile.state.health.failures > 0
+                    }
+                }
+                return await group.contains(true)
+            }
+            try await http.shutdown()
+            return !failed
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+    }
+
+    package func run() async throws {
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        do {
+            let watches = try await watches(http: http)
+            logger.info("watching", metadata: ["repositories": "\(watches.count)", "every": "\(settings.every)", "state": "\(settings.stateDirectory)"])
+            await cancelWhenGracefulShutdown {
+                await withDiscardingTaskGroup { group in
+                    for watch in watches {
+                        group.addTask { await watch.run() }
+                        group.addTask { await watch.runReports() }
+                    }
+                }
+            }
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+        try await http.shutdown()
+    }
+}

@@ -11,7 +11,7 @@ package struct Construir: AsyncParsableCommand {
         subcommands: [
             RunCommand.self, RunOnceCommand.self, TryCommand.self, StatusCommand.self, ResultCommand.self, LogsCommand.self,
             KillCommand.self, ServeCommand.self, PackageCommand.self, ImageCommand.self, DoctorCommand.self, ExtractCommand.self,
-            HubCommand.self,
+            HubCommand.self, WatchCommand.self,
         ])
 
     package init() {}

@@ -164,6 +164,7 @@ let package = Package(
 
         .target(name: "TestSupport", dependencies: [
             "ConstruirSystem", "JobModel", "StatusServer",
+            .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], path: "Tests/TestSupport"),

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import Synchronization
+import TestSupport
 
 /// A webhook's receiving end on loopback: records every request to POST /hook, and answers
 /// 500 to the first `failures` of them, 200 after.
@@ -36,20 +37,7 @@ final class WebhookReceiver: Sendable {
             }
             return Response(status: .init(code: status))
         }
-        let bound = AsyncStream<Int>.makeStream()
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)),
-                              onServerRunning: { bound.continuation.yield($0.localAddress?.port ?? port) }, logger: Logger(label: "webhook"))
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await app.runService()
-                return nil
-            }
-            var ports = bound.stream.makeAsyncIterator()
-            guard let port = await ports.next() else { throw CancellationError() }
-            let result = try await body(port)
-            group.cancelAll()
-            return result
-        }
+        return try await serveOnLoopback(router, label: "webhook", port: port, body)
     }
 
     /// The first request answered 200, once one came within `timeout`.

@@ -1,7 +1,7 @@
 import Foundation
 import Hummingbird
-import Logging
 import Synchronization
+import TestSupport
 
 /// A forge's commit status API on loopback: records every `POST
 /// /api/v1/repos/OWNER/REPO/statuses/SHA`, answering 500 to the first `failures`.
@@ -37,18 +37,6 @@ final class ForgeReceiver: Sendable {
             self.received.withLock { $0.append(status) }
             return Response(status: .created)
         }
-        let bound = AsyncStream<Int>.makeStream()
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { bound.continuation.yield($0.localAddress?.port ?? 0) }, logger: Logger(label: "forge"))
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await app.runService()
-                return nil
-            }
-            var ports = bound.stream.makeAsyncIterator()
-            guard let port = await ports.next() else { throw CancellationError() }
-            defer { group.cancelAll() }
-            return try await body("http://127.0.0.1:\(port)/api/v1")
-        }
+        return try await serveOnLoopback(router, label: "forge") { port in try await body("http://127.0.0.1:\(port)/api/v1") }
     }
 }

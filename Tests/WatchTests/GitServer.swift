@@ -2,22 +2,10 @@ import Foundation
 import Glibc
 import TestSupport
 
-struct WatchTestError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// git with a fixed identity and no user configuration.
+/// git for the watch tests' repositories (`gitForTests`).
 @discardableResult
 func git(_ arguments: [String], in directory: String) async throws -> String {
-    let environment = [
-        "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
-        "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com",
-        "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
-    ]
-    let (status, output) = try await runTool(["git", "-c", "init.defaultBranch=main"] + arguments, in: directory, environment: environment)
-    guard status == 0 else { throw WatchTestError("git \(arguments.joined(separator: " ")) failed in \(directory)") }
-    return output.trimmingCharacters(in: .whitespacesAndNewlines)
+    try await gitForTests(arguments, in: directory)
 }
 
 /// A work tree `DIR/work/NAME` whose commits are pushed to the bare `DIR/served/NAME.git`,
@@ -84,7 +72,7 @@ final class GitServer: @unchecked Sendable {
             if try await server.waitUntilListening() { return server }
             server.stop()
         }
-        throw WatchTestError("git daemon did not start")
+        throw TestSetupError("git daemon did not start")
     }
 
     /// Waits for the daemon to accept connections; false if it exited instead.
@@ -120,7 +108,7 @@ final class GitServer: @unchecked Sendable {
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard bound == 0 else { throw WatchTestError("cannot bind a loopback port") }
+        guard bound == 0 else { throw TestSetupError("cannot bind a loopback port") }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }

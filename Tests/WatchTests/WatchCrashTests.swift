@@ -13,7 +13,7 @@ import TestSupport
         for candidate in ["\(beside)/construir", "\(repository)/.build/debug/construir"] where FileManager.default.isExecutableFile(atPath: candidate) {
             return candidate
         }
-        throw WatchTestError("the construir binary is not built (swift build)")
+        throw TestSetupError("the construir binary is not built (swift build)")
     }
 
     @Test(arguments: ["watch-packaged", "watch-intended", "watch-sent"])

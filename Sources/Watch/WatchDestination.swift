@@ -34,7 +34,9 @@ package enum WatchDestination: Sendable {
             if let knownID { return knownID }
             if let found = try await Self.lookUp(file, on: client) { return found }
             do {
-                return try await client.submit(file: source, as: file).id
+                let id = try await client.submit(file: source, as: file).id
+                CrashPoint.reach("watch-submitted")
+                return id
             } catch let error as HubClientError where error.status == 409 {
                 return try await Self.lookUp(file, on: client)
             }

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import ConstruirSystem
 import Foundation
 import Logging
+import Packager
 import ServiceLifecycle
 
 /// `construir watch` as a service: one poll loop and one report loop per repository, until a
@@ -34,11 +35,24 @@ package struct Watcher: Service {
         }
     }
 
+    /// An image a repository asks for that `--images` lacks is the configuration's mistake,
+    /// found at start: found while packaging, it would skip every commit as unbuildable.
+    package static func checkImages(_ configuration: WatchConfiguration, in directory: String) throws(ConstruirError) {
+        guard FileSystem.isDirectory(directory) else { return }
+        let available = JobPackager.availableImages(in: directory)
+        for repository in configuration.repositories {
+            for image in repository.images where !available.contains(image) {
+                throw ConstruirError(.invalidArgument, "\(repository.url) asks for build image \(image), which \(directory) does not have (it has \(available.map(String.init).joined(separator: ", ")))")
+            }
+        }
+    }
+
     /// Each repository's watch, its state read from disk.
     package func watches(http: HTTPClient) async throws -> [RepositoryWatch] {
         let configuration = self.configuration, destination = self.destination, settings = self.settings, logger = self.logger
         return try await OwnThread.run("construir-watch-load") {
             try Self.prepare(settings, destination: destination)
+            try Self.checkImages(configuration, in: settings.imagesDirectory)
             return try configuration.repositories.map { repository throws(ConstruirError) in
                 try RepositoryWatch(repository: repository, destination: destination, settings: settings, http: http, logger: logger)
             }

@@ -81,6 +81,21 @@ import Watch
         }
     }
 
+    @Test func anImageTheImagesDirectoryLacksIsAnErrorAtStart() async throws {
+        try await withTemporaryDirectory { directory in
+            try FileManager.default.createDirectory(atPath: "\(directory)/recipes", withIntermediateDirectories: true)
+            try "{}".write(toFile: "\(directory)/recipes/0.yml", atomically: true, encoding: .utf8)
+            let configuration = try parse("repositories:\n  - url: /r\n    branches: main\n    images: [0, 1]")
+            do {
+                try Watcher.checkImages(configuration, in: directory)
+                Issue.record("image 1 was accepted")
+            } catch {
+                #expect("\(error)" == "/r asks for build image 1, which \(directory) does not have (it has 0)")
+            }
+            try Watcher.checkImages(try parse("repositories:\n  - url: /r\n    branches: main"), in: directory)
+        }
+    }
+
     @Test func ownerAndRepositoryFromURLs() {
         #expect(ReportTarget.ownerAndRepository(of: "https://codeberg.org/me/tool.git")! == ("me", "tool"))
         #expect(ReportTarget.ownerAndRepository(of: "git@github.com:me/tool.git")! == ("me", "tool"))

@@ -47,15 +47,36 @@ package struct Watcher: Service {
         }
     }
 
-    /// Each repository's watch, its state read from disk.
-    package func watches(http: HTTPClient) async throws -> [RepositoryWatch] {
+    /// Takes the state directory's lock for as long as the value lives: two watchers on one
+    /// state directory would finish each other's hand-overs.
+    package static func lock(_ settings: WatchSettings) throws -> FileLock {
+        guard let lock = try FileLock.tryLock("\(settings.stateDirectory)/lock", mode: 0o600) else {
+            throw ConstruirError(.invalidArgument, "another construir watch is using the state directory \(settings.stateDirectory)")
+        }
+        return lock
+    }
+
+    /// Removes job files from `outgoing/` that no intent names: packaged by a run that died
+    /// before it wrote its intent (the commit is packaged again when it is next looked at).
+    package static func removeStrayJobs(_ settings: WatchSettings) throws {
+        let named = Set(try WatchStatus.states(in: settings.stateDirectory).flatMap { $0.intents.flatMap(\.jobs) })
+        for name in try FileManager.default.contentsOfDirectory(atPath: settings.outgoing) where !named.contains(name) {
+            try FileManager.default.removeItem(atPath: "\(settings.outgoing)/\(name)")
+        }
+    }
+
+    /// Each repository's watch, its state read from disk, and the state directory's lock.
+    package func watches(http: HTTPClient) async throws -> (FileLock, [RepositoryWatch]) {
         let configuration = self.configuration, destination = self.destination, settings = self.settings, logger = self.logger
         return try await OwnThread.run("construir-watch-load") {
             try Self.prepare(settings, destination: destination)
+            let lock = try Self.lock(settings)
             try Self.checkImages(configuration, in: settings.imagesDirectory)
-            return try configuration.repositories.map { repository throws(ConstruirError) in
+            try Self.removeStrayJobs(settings)
+            let watches = try configuration.repositories.map { repository throws(ConstruirError) in
                 try RepositoryWatch(repository: repository, destination: destination, settings: settings, http: http, logger: logger)
             }
+            return (lock, watches)
         }
     }
 
@@ -64,7 +85,8 @@ package struct Watcher: Service {
     package func runOnce() async throws -> Bool {
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         do {
-            let watches = try await watches(http: http)
+            let (lock, watches) = try await watches(http: http)
+            defer { withExtendedLifetime(lock) {} }
             let failed = await withTaskGroup(of: Bool.self) { group in
                 for watch in watches {
                     group.addTask {
@@ -86,7 +108,8 @@ package struct Watcher: Service {
     package func run() async throws {
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         do {
-            let watches = try await watches(http: http)
+            let (lock, watches) = try await watches(http: http)
+            defer { withExtendedLifetime(lock) {} }
             logger.info("watching", metadata: ["repositories": "\(watches.count)", "every": "\(settings.every)", "state": "\(settings.stateDirectory)"])
             await cancelWhenGracefulShutdown {
                 await withDiscardingTaskGroup { group in

@@ -66,6 +66,19 @@ import Watch
         }
     }
 
+    @Test func aSecondWatcherOnTheSameStateIsRefusedAndStrayJobsGo() async throws {
+        try await WatchFixture.with { fixture, _ in
+            let settings = fixture.settings
+            try Watcher.prepare(settings, destination: .queue(directory: fixture.queue, done: fixture.done))
+            let held = try Watcher.lock(settings)
+            #expect(throws: ConstruirError.self) { _ = try Watcher.lock(settings) }
+            withExtendedLifetime(held) {}
+            #expect(FileManager.default.createFile(atPath: "\(settings.outgoing)/app_0123_i0.tar.xz", contents: Data("x".utf8)))
+            try Watcher.removeStrayJobs(settings)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: settings.outgoing) == [])
+        }
+    }
+
     @Test func conditionsSkipACommit() async throws {
         try await WatchFixture.with { fixture, http in
             let repo = try await fixture.repository("cond")

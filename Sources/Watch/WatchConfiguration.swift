@@ -96,6 +96,8 @@ struct WatchEntryReader {
             return text
         }
         if text.hasPrefix("-") { throw invalid("url: '\(text)' starts with '-'") }
+        // git's transport::address form (ext:: runs a command) is no repository location.
+        if text.contains("::") { throw invalid("url: '\(text)' names a git transport helper (TRANSPORT::ADDRESS); give a URL or a path") }
         if !text.hasPrefix("/"), let colon = text.firstIndex(of: ":"), !text[..<colon].contains("/") { return text }
         return text.hasPrefix("/") ? text : "\(base)/\(text)"
     }

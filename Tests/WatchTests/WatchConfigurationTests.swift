@@ -56,6 +56,7 @@ import Watch
         #expect(problem("repositories:\n  - url: /r\n    tags: ['v 1']").contains("tags: 'v 1'"))
         #expect(problem("repositories:\n  - url: 'gopher://x/r'\n    branches: main").contains("scheme git does not fetch from"))
         #expect(problem("repositories:\n  - url: 'http://'\n    branches: main").contains("is not a URL"))
+        #expect(problem("repositories:\n  - url: 'ext::sh -c x'\n    branches: main").contains("transport helper"))
         #expect(problem("repositories:\n  - url: /r\n    branches: main\n    images: [x]").contains("images: 'x'"))
         #expect(problem("repositories:\n  - url: /r\n    branches: main\n    file_exists: ../x").contains("file_exists: '../x'"))
         #expect(problem("repositories:\n  - url: /r\n    branches: main\n    environment: {'1A': x}").contains("environment:"))

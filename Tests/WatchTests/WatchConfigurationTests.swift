@@ -69,10 +69,10 @@ import Watch
         try await withTemporaryDirectory { directory in
             let report = "report: {forge: gitea, api: 'https://git.example.org/api/v1', token_file: token, context: ci}"
             let text = "repositories:\n  - url: https://git.example.org/team/app.git\n    branches: main\n    \(report)"
-            #expect(problem(text, base: directory).contains("report.token_file: cannot read the token file \(directory)/token"))
+            #expect(problem(text, base: directory).contains("report.token_file: the token file \(directory)/token does not exist"))
             try "s3cret\n".write(toFile: "\(directory)/token", atomically: true, encoding: .utf8)
             chmod("\(directory)/token", 0o644)
-            #expect(problem(text, base: directory).contains("nobody else may read (chmod 600)"))
+            #expect(problem(text, base: directory).contains("must be private to its owner (chmod 600)"))
             chmod("\(directory)/token", 0o600)
             let repository = try parse(text, base: directory).repositories[0]
             guard case .forge(let forge) = repository.report else { Issue.record("no forge report"); return }

@@ -71,10 +71,15 @@ package struct CommitStatusReport: Sendable {
         environment["CONSTRUIR_COMMIT"] = commit
         environment["CONSTRUIR_REF"] = ref
         environment["CONSTRUIR_URL"] = link ?? ""
-        let child = try ChildProcess(["/bin/sh", "-c", command], environment: environment, output: .null, error: .collected)
-        let termination = try await OwnThread.run("construir-watch-report") { child.wait(timeout: .seconds(300)) }
+        // Started on the thread that waits for it: a spawn can wait out a moment of ETXTBSY.
+        let environmentSet = environment
+        let (termination, errors) = try await OwnThread.run("construir-watch-report") {
+            let environment = environmentSet
+            let child = try ChildProcess(["/bin/sh", "-c", command], environment: environment, output: .null, error: .collected)
+            return (child.wait(timeout: .seconds(300)), child.errorOutput)
+        }
         guard termination == .exited(0) else {
-            throw ConstruirError(.system, "the report command \(termination): \(child.errorOutput.prefix(200))")
+            throw ConstruirError(.system, "the report command \(termination): \(errors.prefix(200))")
         }
     }
 }

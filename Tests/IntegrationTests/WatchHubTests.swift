@@ -5,11 +5,13 @@ import Testing
 import TestSupport
 
 /// `construir watch --hub` on the real binaries: a hub on loopback takes each commit once, also
-/// when the watcher is killed right after an upload the hub took, before it recorded the id.
+/// when the watcher is killed right after an upload the hub took, before it recorded the id;
+/// once a runner finished the jobs, their final statuses are reported with the hub's pages.
 @Suite(.serialized, .timeLimit(.minutes(5))) struct WatchHubTests {
     @Test func eachCommitReachesTheHubOnceAcrossACrash() async throws {
         try await HubTree.with { tree in
             try tree.addToken("submitter", role: .submitter)
+            try tree.addToken("runner-a", role: .runner)
             let (hub, url) = try await tree.startHub(lease: "20s", log: "\(tree.dir)/hub.log")
             defer { hub.signal(SIGKILL) }
             let work = "\(tree.dir)/app"
@@ -43,6 +45,14 @@ import TestSupport
             #expect(Set(jobs.map(\.job)).count == jobs.count)
             let lines = try String(contentsOfFile: reports, encoding: .utf8).split(separator: "\n")
             #expect(lines.count == 2 && lines.allSatisfy { $0.hasPrefix("pending \(url)/jobs/") }, "\(lines)")
+
+            // The test as the runner: both jobs pass; the next poll reports each, with its page.
+            let runner = HubProtocolTests()
+            let archive = try await runner.outputArchive(tree, "out", [("job_output.txt", "hi\n")])
+            for _ in jobs { _ = try await runner.deliver(tree, url: url, as: "runner-a", archive: archive) }
+            #expect(await Self.watch(watch, log: "\(tree.dir)/watch5.log") == 0)
+            let finals = try String(contentsOfFile: reports, encoding: .utf8).split(separator: "\n").dropFirst(2)
+            #expect(Set(finals) == Set(jobs.map { "passed \(url)/jobs/\($0.id)" }), "\(finals)")
         }
     }
 

@@ -144,7 +144,6 @@ let package = Package(
         .target(name: "Watch", dependencies: [
             "Packager", "JobModel", "ConstruirSystem", "HubAPI", "HubClient",
             .product(name: "Yams", package: "Yams"),
-            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -35,7 +35,19 @@ package struct EnvironmentVariable: Sendable, Equatable, CustomStringConvertible
     }
 
     /// `export NAME='VALUE'`.
-    package var exportLine: String { "export \(name)=\(ShellQuote.quote(value))" }
+    package var exportLine: String { Self.exportLine(name, value) }
+
+    /// `export NAME='VALUE'`, the value quoted by `ShellQuote`, so it is never interpreted.
+    package static func exportLine(_ name: String, _ value: String) -> String {
+        "export \(name)=\(ShellQuote.quote(value))"
+    }
+
+    /// A file the guest agent hands the job through `BASH_ENV` (the config and secrets disks):
+    /// an export line for each variable, then `unset BASH_ENV`, so that the job's own bash
+    /// children do not read it again.
+    package static func bashEnvironmentFile(_ variables: [(name: String, value: String)]) -> String {
+        variables.map { exportLine($0.name, $0.value) + "\n" }.joined() + "unset BASH_ENV\n"
+    }
 
     package var description: String { "\(name)=\(value)" }
 }

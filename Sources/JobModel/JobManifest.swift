@@ -161,33 +161,28 @@ package struct JobManifest: Sendable, Equatable {
     /// The environment as a bash file the guest agent hands to the job through `BASH_ENV`:
     /// one `export NAME='value'` line each, quoted by `ShellQuote`, so no value is ever interpreted.
     package var environmentScript: String {
-        var script = ""
-        for (name, value) in environment {
-            script += "export \(name)=\(ShellQuote.quote(value))\n"
-        }
-        return script + "unset BASH_ENV\n"
+        EnvironmentVariable.bashEnvironmentFile(environment.map { (name: $0.0, value: $0.1) })
     }
 
     private static func tags(_ node: Node) throws(ConstruirError) -> [String] {
-        let tags = try valueOrList(node, "tags", "a tag or a list of tags")
-        guard tags.count <= JobTags.maxTags else { throw invalid("tags has more than \(JobTags.maxTags) tags") }
-        for tag in tags {
-            if let problem = JobTags.problem(with: tag) { throw invalid("tags: \(problem)") }
-        }
-        var unique: [String] = []
-        for tag in tags where !unique.contains(tag) { unique.append(tag) }
-        return unique
+        try uniqueNames(node, "tags", "a tag or a list of tags", max: JobTags.maxTags, counted: "tags", problem: JobTags.problem(with:))
     }
 
     private static func secretNames(_ node: Node) throws(ConstruirError) -> [String] {
-        let names = try valueOrList(node, "secrets", "a secret's name or a list of names")
-        guard names.count <= maxSecrets else { throw invalid("secrets has more than \(maxSecrets) names") }
+        try uniqueNames(node, "secrets", "a secret's name or a list of names", max: maxSecrets, counted: "names") { name in
+            EnvironmentVariable.isIdentifier(name) ? nil : "'\(name)' is not a secret's name ([A-Za-z_][A-Za-z0-9_]*)"
+        }
+    }
+
+    /// One value or a list of at most `max`, each without a `problem`; repeats are dropped.
+    private static func uniqueNames(_ node: Node, _ key: String, _ what: String, max: Int, counted noun: String,
+                                    problem: (String) -> String?) throws(ConstruirError) -> [String] {
+        let names = try valueOrList(node, key, what)
+        guard names.count <= max else { throw invalid("\(key) has more than \(max) \(noun)") }
         var unique: [String] = []
-        for name in names where !unique.contains(name) {
-            guard EnvironmentVariable.isIdentifier(name) else {
-                throw invalid("secrets: '\(name)' is not a secret's name ([A-Za-z_][A-Za-z0-9_]*)")
-            }
-            unique.append(name)
+        for name in names {
+            if let problem = problem(name) { throw invalid("\(key): \(problem)") }
+            if !unique.contains(name) { unique.append(name) }
         }
         return unique
     }

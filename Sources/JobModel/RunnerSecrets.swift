@@ -78,7 +78,7 @@ package struct RunnerSecrets: Sendable, CustomStringConvertible {
     /// The script the guest agent adds to the job's environment (`BASH_ENV`): an `export` line
     /// for each of `names`.
     package func script(_ names: [String]) -> String {
-        pairs(names).map { "export \($0.name)=\(ShellQuote.quote($0.value))\n" }.joined() + "unset BASH_ENV\n"
+        EnvironmentVariable.bashEnvironmentFile(pairs(names))
     }
 
     package var description: String { "secrets(\(names.joined(separator: ", ")))" }

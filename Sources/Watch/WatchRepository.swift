@@ -1,5 +1,4 @@
 import ConstruirSystem
-import Crypto
 import Foundation
 import JobModel
 
@@ -34,7 +33,7 @@ package struct WatchRepository: Sendable, Equatable {
     /// record when the repos file is reordered or other entries change, and two URLs ending in
     /// the same name do not share one.
     package var key: String {
-        SHA256.hash(data: Data(url.utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
+        String(Hex.sha256(url).prefix(16))
     }
 
     /// The job's name comes from the mirror's directory name, so that is the URL's last path

@@ -82,7 +82,8 @@ package final class ChildProcess: Sendable {
 
     /// Starts `arguments` (a program name without a slash is looked up in PATH). `environment` is
     /// the child's whole environment (nil: this process's). With `ownProcessGroup`, the child
-    /// leads a new process group, which signals from `terminate` and timeouts go to.
+    /// leads a new process group, which signals from `terminate` and timeouts go to. Blocks for
+    /// up to a second while the program is busy (ETXTBSY): start it from a thread of its own.
     package init(_ arguments: [String], environment: [String: String]? = nil, directory: String? = nil,
                 input: Input = .null, output: Output = .pipe, error: ErrorOutput = .collected,
                 ownProcessGroup: Bool = false) throws(ConstruirError) {

@@ -15,6 +15,10 @@ struct JobDisks {
     /// What QEMU writes of a secrets job's console, before `ConsoleRedaction` copies it redacted
     /// into the console log (removed with the disks).
     var rawConsole: String { "\(directory)/console.raw" }
+
+    /// The file QEMU writes the guest's console to: the raw one of a job whose console is
+    /// redacted, else the console log itself.
+    func consoleWritten(redacted: Bool) -> String { redacted ? rawConsole : consoleLog }
     var consoleLog: String { "\(directory)/\(JobFiles.consoleLog)" }
     var stageMarkers: String { "\(directory)/\(StageMarkers.fileName)" }
 

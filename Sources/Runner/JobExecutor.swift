@@ -262,7 +262,7 @@ package struct JobExecutor: Sendable {
             commandLine: plan.image.manifest.cmdline, job: job.jobPath, output: disks.output, status: disks.status,
             config: environment.map { _ in disks.config }, stages: stageScript.map { _ in disks.stages },
             secrets: plan.secretsScript.map { _ in disks.secrets },
-            consoleLog: plan.secrets.isEmpty ? disks.consoleLog : disks.rawConsole, options: options, relabel: !hypervisor.isEmbedded)
+            consoleLog: disks.consoleWritten(redacted: !plan.secrets.isEmpty), options: options, relabel: !hypervisor.isEmbedded)
         do {
             return try await hypervisor.start(configuration)
         } catch {
@@ -276,7 +276,7 @@ package struct JobExecutor: Sendable {
               record: inout JobRecord, logger: Logger) async -> StopReason {
         let consoleCap = options.maxConsoleBytes
         // The file QEMU writes: a guest printing too much is stopped whether or not it is redacted.
-        let consoleLog = plan.secrets.isEmpty ? disks.consoleLog : disks.rawConsole
+        let consoleLog = disks.consoleWritten(redacted: !plan.secrets.isEmpty)
         let timeout = plan.limits.timeout
         let pauseClock = PauseClock()
         let stop = await withTaskGroup(of: StopReason?.self) { group in
